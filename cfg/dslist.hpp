@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: Apache-2.0
+// cfg/dslist.hpp: Kamailio's dispatcher.list file format.
+//   setid(int) destination(sip uri) flags(int,opt) priority(int,opt) attributes(str,opt)
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cfg/diagnostic.hpp"
+#include "cfg/program.hpp"
+
+namespace viaduct::cfg {
+
+// Flag bits, as Kamailio's dispatch.h.
+enum DsFlag : uint32_t {
+  kDsInactive = 1,
+  kDsTrying = 2,
+  kDsDisabled = 4,
+  kDsProbing = 8,
+  kDsNoDnsA = 16,
+  kDsNoPing = 32,
+};
+
+struct DsDestination {
+  int set = 0;
+  std::string uri;        // as written
+  uint32_t flags = 0;
+  int priority = 0;
+  std::string attrs;      // as written ("duid=abc;weight=50"), empty when none
+  // From the URI:
+  std::string host;       // IPv6 without brackets
+  uint16_t port = 5060;   // 5060 (5061 for sips) when absent
+  Proto proto = Proto::kUdp;  // ;transport= param, UDP by default
+  uint32_t line = 0;      // line in the list file
+};
+
+// Parses a dispatcher.list. Entries keep file order. Appends diagnostics (file:line:col) for
+// malformed lines; returns false when there was any error. Control thread / tools only.
+bool load_dispatcher_list(const std::string& path, std::vector<DsDestination>& out,
+                          Diagnostics& diags);
+bool parse_dispatcher_list(const std::string& text, const std::string& name,
+                           std::vector<DsDestination>& out, Diagnostics& diags);
+
+}  // namespace viaduct::cfg

@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: Apache-2.0
+// cfg/settings.hpp: deployment settings (TOML), what a Kamailio script has no place for.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cfg/diagnostic.hpp"
+
+namespace viaduct::cfg {
+
+struct InterfaceSettings {
+  std::string port;          // DPDK device name ("net_af_packet0") or PCI address
+  std::string address;       // "10.0.0.2/24" as written
+  uint32_t ip_be = 0;        // the address, network byte order
+  uint8_t prefix_len = 32;
+  std::string gateway;       // "" when none
+  uint32_t gateway_be = 0;   // 0 when none
+  uint16_t rx_queues = 0;    // 0: one per worker
+  uint16_t mtu = 1500;
+};
+
+struct Settings {
+  std::vector<std::string> eal_args;     // [dpdk] eal_args
+  std::vector<InterfaceSettings> interfaces;  // [[interface]]
+  std::vector<uint32_t> worker_lcores;   // [dpdk] workers; empty: every EAL lcore but the main
+  std::string metrics_listen = "127.0.0.1:9464";  // [metrics] listen; "" disables
+  uint32_t mbufs = 8191;                 // [dpdk] mbufs, per pool
+  uint16_t burst = 32;                   // [dpdk] burst
+};
+
+// Reads and validates a settings file. Unknown keys, wrong types and bad values are errors
+// with file:line:col. Returns false on any error. Control thread / tools only.
+bool load_settings(const std::string& path, Settings& out, Diagnostics& diags);
+bool parse_settings(const std::string& text, const std::string& name, Settings& out,
+                    Diagnostics& diags);
+
+}  // namespace viaduct::cfg

@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: Apache-2.0
+// dataplane/sip/sip.hpp: the SIP wire layer: zero-copy scanner, Via/URI accessors, in-place
+// rewriter, stateless reply builder. Plain C++ over byte buffers, no DPDK, so the fast path,
+// the slow path, the tools and the fuzzers share it.
+//
+// Every function here is safe on any input: it reads no byte outside [msg, msg + len), never
+// allocates, never throws. Worker, per packet.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+namespace viaduct::sip {
+
+// A byte range of the message as offsets from its first byte (not pointers: the view survives a
+// move of the message). len == 0 means absent.
+struct Span {
+  uint16_t off = 0;
+  uint16_t len = 0;
+
+  constexpr bool empty() const noexcept { return len == 0; }
+  constexpr uint32_t end() const noexcept { return uint32_t{off} + len; }
+  std::string_view in(const char* msg) const noexcept { return {msg + off, len}; }
+};
+
+// Method ids; bit (1 << value) is cfg::MethodBit.
+enum class Method : uint8_t {
+  kOther = 0,
+  kInvite,
+  kAck,
+  kBye,
+  kCancel,
+  kRegister,
+  kOptions,
+  kInfo,
+  kUpdate,
+  kPrack,
+  kSubscribe,
+  kNotify,
+  kRefer,
+  kMessage,
+  kPublish,
+};
+
+// Headers with a fixed slot, found in the one scan (long and compact forms).
+enum class Hdr : uint8_t {
+  kVia,
+  kFrom,
+  kTo,
+  kCallId,
+  kCSeq,
+  kMaxForwards,
+  kContentLength,
+  kRoute,
+  kRecordRoute,
+  kContact,
+  kCount,
+};
+
+// X-macro: enumerator, metric label. kOk first.
+#define VD_SCAN_STATUS(X)                          \
+  X(kOk, "ok")                                     \
+  X(kNotSip, "not_sip")                            \
+  X(kBadStartLine, "bad_start_line")               \
+  X(kBadVersion, "bad_version")                    \
+  X(kBadStatus, "bad_status")                      \
+  X(kBadHeader, "bad_header")                      \
+  X(kMissingHeader, "missing_header")              \
+  X(kBadVia, "bad_via")                            \
+  X(kBadCSeq, "bad_cseq")                          \
+  X(kBadMaxForwards, "bad_max_forwards")           \
+  X(kBadContentLength, "bad_content_length")       \
+  X(kTruncated, "truncated")                       \
+  X(kTooLarge, "too_large")                        \
+  X(kTooManyHeaders, "too_many_headers")
+
+enum class ScanStatus : uint8_t {
+#define VD_X(e, s) e,
+  VD_SCAN_STATUS(VD_X)
+#undef VD_X
+};
+const char* scan_status_name(ScanStatus s) noexcept;
+
+// One Via value (a via-parm), e.g. "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1;rport".
+struct Via {
+  Span value;        // the whole via-parm, trimmed, without the separating comma
+  Span transport;    // "UDP"
+  Span host;         // IPv6 references include the brackets
+  Span port;         // digits; empty when absent
+  uint16_t port_num = 0;  // 0 when absent
+  Span branch;       // value of ;branch=
+  Span received;     // value of ;received=
+  bool has_rport = false;
+  Span rport;        // value of ;rport=, empty for a bare ;rport
+  uint16_t params_end = 0;  // offset just after the last byte of the via-parm: where
+                            // ";received=..;rport=.." is appended
+};
+
+struct SipView {
+  bool is_request = false;
+  Method method = Method::kOther;  // requests: from the request line; responses: from CSeq
+  Span method_name;                // request line token (requests)
+  Span ruri;                       // Request-URI (requests)
+  uint16_t status = 0;             // responses
+  Span reason;                     // responses
+
+  Span hdr[static_cast<size_t>(Hdr::kCount)];  // value (trimmed) of the first occurrence
+  uint16_t hdr_count = 0;          // number of header lines (fields)
+
+  uint8_t via_count = 0;           // Via values (comma-joined ones counted), saturates at 255
+  Span top_via_line;               // whole header line holding the top Via, name to CRLF
+                                   //   included (folded continuation lines included)
+  bool top_via_alone = true;       // the top Via line holds exactly one value
+  Via via1;                        // top Via
+  Via via2;                        // second Via (via2.value.empty() when there is none)
+
+  Span call_id;                    // == hdr[kCallId]
+  uint32_t cseq_num = 0;
+  Span cseq_method;
+  Span from_tag;
+  Span to_tag;
+  bool has_max_forwards = false;
+  uint32_t max_forwards = 0;
+  Span max_forwards_value;         // digits of the first Max-Forwards value
+  bool has_content_length = false;
+  uint32_t content_length = 0;
+  uint16_t headers_end = 0;        // offset of the CRLF of the empty line ending the headers
+  uint16_t body_off = 0;           // first byte of the body
+  uint16_t len = 0;                // message length (excluding bytes past Content-Length)
+
+  Span operator[](Hdr h) const noexcept { return hdr[static_cast<size_t>(h)]; }
+};
+
+inline constexpr size_t kMaxMessage = 65535;
+
+// Scans one SIP message in [msg, msg + len). On kOk `out` is filled; otherwise it is
+// unspecified and the caller drops the message, counting the status.
+ScanStatus scan(const char* msg, size_t len, SipView& out) noexcept;
+
+// Parses one Via value [value.off, value.end()) of msg. False when malformed.
+bool parse_via(const char* msg, Span value, Via& out) noexcept;
+
+struct Uri {
+  Span scheme;   // "sip" / "sips" / "tel"
+  Span user;
+  Span password;
+  Span host;     // IPv6 references include the brackets
+  Span port;
+  uint16_t port_num = 0;  // 0 when absent
+  Span params;   // after the first ';', without it
+  Span headers;  // after '?', without it
+};
+
+// Parses a SIP/SIPS/tel URI held in [uri.off, uri.end()). False when malformed.
+bool parse_uri(const char* msg, Span uri, Uri& out) noexcept;
+
+// The addr-spec inside a name-addr header value ("Bob" <sip:b@x>;tag=1 -> sip:b@x), or the bare
+// addr-spec up to its params. Empty span when malformed.
+Span header_uri(const char* msg, Span value) noexcept;
+
+// ---- Rewriting -----------------------------------------------------------------------------
+
+// One edit of the original message: delete `del` bytes at `off`, then insert `ins` there.
+struct Edit {
+  uint16_t off = 0;
+  uint16_t del = 0;
+  std::string_view ins;
+};
+
+// Applies `edits` (sorted by off, non-overlapping, all inside the message) to the message held
+// in buf[head, head + len), where buf has `cap` bytes. The result is again contiguous in buf; on
+// return `head` and `len` describe it. Bytes in front of the last edit move (into the headroom
+// buf[0, head) when the message grows, toward the body when it shrinks); the bytes after the
+// last edit, the body, do not move. When the headroom is too small the tail is moved instead,
+// into buf[head + len, cap). False (buffer unchanged) when it does not fit either way.
+// The `ins` views must not point into buf.
+bool apply_edits(char* buf, size_t cap, size_t& head, size_t& len,
+                 std::span<const Edit> edits) noexcept;
+
+// Deterministic stateless branch for a request we forward (RFC 3261 16.11): a hash of the top
+// Via's branch and sent-by, the From tag, the Call-ID, the CSeq number and the Request-URI, so a
+// retransmission, the CANCEL of an INVITE and the ACK of a non-2xx final reply get the same
+// branch as the INVITE. Writes "z9hG4bK" + 16 lowercase hex digits (23 bytes) to out.
+inline constexpr size_t kBranchLen = 23;
+void stateless_branch(const char* msg, const SipView& v, char out[kBranchLen]) noexcept;
+
+// Writes "Via: SIP/2.0/UDP <host>:<port>;branch=<branch>\r\n" to out; returns its length, or 0
+// when it does not fit in cap.
+size_t build_via_line(char* out, size_t cap, std::string_view host, uint16_t port,
+                      std::string_view branch) noexcept;
+
+// The parameters RFC 3261 18.2.1 / RFC 3581 add to the top Via of a received request:
+// ";received=<src_ip>" when the Via host differs from src_ip (or the Via has rport/received),
+// and ";rport=<src_port>" filling in a bare rport (or replacing its value). Writes them to out
+// and returns the edit to apply to the message (an empty insert when nothing is to be added).
+// Returns false when out is too small.
+bool via_received_edit(const char* msg, const SipView& v, std::string_view src_ip,
+                       uint16_t src_port, char* out, size_t cap, Edit& edit) noexcept;
+
+// The edit that removes the top Via from a reply: the whole header line when the Via was alone
+// on it, otherwise that value and its comma.
+Edit remove_top_via_edit(const char* msg, const SipView& v) noexcept;
+
+// Builds a complete stateless reply to the request `req` (scanned into v) in out: status line,
+// every Via (the top one with received/rport as via_received_edit would add), From, To (with a
+// To-tag when the request's To has none), Call-ID, CSeq, "Server: viaduct", Content-Length: 0.
+// The To-tag is derived deterministically from the request (retransmissions get the same one).
+// Returns the length, or 0 when it does not fit in cap.
+size_t build_reply(const char* req, const SipView& v, uint16_t code, std::string_view reason,
+                   std::string_view src_ip, uint16_t src_port, char* out, size_t cap) noexcept;
+
+}  // namespace viaduct::sip
