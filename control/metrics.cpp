@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "control/metrics.hpp"
+
+#include <prometheus/exposer.h>
+#include <prometheus/text_serializer.h>
+
+#include <exception>
+
+namespace viaduct::ctl {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+MetricFamily family(const char* name, const char* help, MetricType type) {
+  MetricFamily f;
+  f.name = name;
+  f.help = help;
+  f.type = type;
+  return f;
+}
+
+void add(MetricFamily& f, double v, std::vector<ClientMetric::Label> labels = {}) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  if (f.type == MetricType::Counter) {
+    m.counter.value = v;
+  } else {
+    m.gauge.value = v;
+  }
+  f.metric.push_back(std::move(m));
+}
+
+}  // namespace
+
+MetricsCollector::MetricsCollector(std::vector<const dp::WorkerCounters*> workers,
+                                   const ControlCounters& ctl)
+    : workers_(std::move(workers)), ctl_(ctl), start_(std::chrono::steady_clock::now()) {}
+
+void MetricsCollector::set_destinations(std::vector<DestinationLabel> d) {
+  std::lock_guard<std::mutex> lock(mu_);
+  dests_ = std::move(d);
+}
+
+std::vector<MetricFamily> MetricsCollector::Collect() const {
+  auto sum = [this](const dp::Counter dp::WorkerCounters::*field) {
+    uint64_t s = 0;
+    for (const dp::WorkerCounters* w : workers_) {
+      s += (w->*field).read();
+    }
+    return static_cast<double>(s);
+  };
+  std::vector<MetricFamily> out;
+  struct Simple {
+    const char* name;
+    const char* help;
+    const dp::Counter dp::WorkerCounters::*field;
+  };
+  static const Simple kSimple[] = {
+      {"viaduct_rx_packets_total", "Frames received on all ports.",
+       &dp::WorkerCounters::rx_packets},
+      {"viaduct_tx_packets_total", "Frames sent on all ports.", &dp::WorkerCounters::tx_packets},
+      {"viaduct_rx_bytes_total", "Bytes received on all ports.", &dp::WorkerCounters::rx_bytes},
+      {"viaduct_tx_bytes_total", "Bytes sent on all ports.", &dp::WorkerCounters::tx_bytes},
+      {"viaduct_sip_requests_received_total", "Valid SIP requests received.",
+       &dp::WorkerCounters::sip_requests},
+      {"viaduct_sip_replies_received_total", "Valid SIP replies received.",
+       &dp::WorkerCounters::sip_replies},
+      {"viaduct_sip_requests_forwarded_total", "SIP requests forwarded statelessly.",
+       &dp::WorkerCounters::requests_forwarded},
+      {"viaduct_sip_replies_forwarded_total", "SIP replies forwarded by their Via.",
+       &dp::WorkerCounters::replies_forwarded},
+      {"viaduct_local_replies_total", "Stateless replies sent by the script (sl_send_reply).",
+       &dp::WorkerCounters::local_replies},
+      {"viaduct_arp_replies_sent_total", "ARP replies sent for our addresses.",
+       &dp::WorkerCounters::arp_replies_sent},
+      {"viaduct_worker_events_dropped_total", "Worker-to-control events lost to a full ring.",
+       &dp::WorkerCounters::events_dropped},
+  };
+  for (const Simple& s : kSimple) {
+    MetricFamily f = family(s.name, s.help, MetricType::Counter);
+    add(f, sum(s.field));
+    out.push_back(std::move(f));
+  }
+
+  MetricFamily drops = family("viaduct_drops_total", "Packets dropped, by reason.",
+                              MetricType::Counter);
+  for (size_t r = 0; r < static_cast<size_t>(dp::Drop::kCount); ++r) {
+    uint64_t s = 0;
+    for (const dp::WorkerCounters* w : workers_) {
+      s += w->drops[r].read();
+    }
+    add(drops, static_cast<double>(s), {{"reason", dp::drop_name(static_cast<dp::Drop>(r))}});
+  }
+  out.push_back(std::move(drops));
+
+  MetricFamily parse = family("viaduct_sip_parse_errors_total",
+                              "Malformed SIP messages, by scanner verdict.", MetricType::Counter);
+  for (size_t r = 1; r < dp::kScanStatusCount; ++r) {
+    uint64_t s = 0;
+    for (const dp::WorkerCounters* w : workers_) {
+      s += w->parse_errors[r].read();
+    }
+    add(parse, static_cast<double>(s),
+        {{"reason", sip::scan_status_name(static_cast<sip::ScanStatus>(r))}});
+  }
+  out.push_back(std::move(parse));
+
+  MetricFamily busy = family("viaduct_worker_busy_cycles_total",
+                             "TSC cycles each worker spent on non-empty bursts.",
+                             MetricType::Counter);
+  MetricFamily loops = family("viaduct_worker_loops_total", "Poll loop iterations per worker.",
+                              MetricType::Counter);
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    add(busy, static_cast<double>(workers_[i]->busy_tsc.read()),
+        {{"worker", std::to_string(i)}});
+    add(loops, static_cast<double>(workers_[i]->loops.read()), {{"worker", std::to_string(i)}});
+  }
+  out.push_back(std::move(busy));
+  out.push_back(std::move(loops));
+
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    MetricFamily sel = family("viaduct_dispatcher_selected_total",
+                              "Times ds_select_dst chose a destination.", MetricType::Counter);
+    MetricFamily fwd = family("viaduct_dispatcher_forwarded_total",
+                              "Requests forwarded to a dispatcher destination.",
+                              MetricType::Counter);
+    MetricFamily state = family("viaduct_dispatcher_destination_up",
+                                "1 when the destination may be selected (not inactive/disabled).",
+                                MetricType::Gauge);
+    for (const DestinationLabel& d : dests_) {
+      uint64_t s = 0;
+      uint64_t f = 0;
+      for (const dp::WorkerCounters* w : workers_) {
+        s += w->selected[d.id % dp::kMaxDestinations].read();
+        f += w->forwarded_to[d.id % dp::kMaxDestinations].read();
+      }
+      std::vector<ClientMetric::Label> labels = {{"set", std::to_string(d.set)}, {"uri", d.uri}};
+      add(sel, static_cast<double>(s), labels);
+      add(fwd, static_cast<double>(f), labels);
+      add(state, d.usable ? 1.0 : 0.0, labels);
+    }
+    out.push_back(std::move(sel));
+    out.push_back(std::move(fwd));
+    out.push_back(std::move(state));
+  }
+
+  struct CtlMetric {
+    const char* name;
+    const char* help;
+    const std::atomic<uint64_t>& v;
+    MetricType type;
+  };
+  const CtlMetric ctl[] = {
+      {"viaduct_arp_requests_sent_total", "ARP requests sent to resolve next hops.",
+       ctl_.arp_requests_sent, MetricType::Counter},
+      {"viaduct_config_reloads_total", "Successful reloads.", ctl_.reloads, MetricType::Counter},
+      {"viaduct_config_reload_failures_total", "Reloads that failed and changed nothing.",
+       ctl_.reload_failures, MetricType::Counter},
+      {"viaduct_snapshot_generation", "Generation of the published snapshot.", ctl_.generation,
+       MetricType::Gauge},
+      {"viaduct_snapshot_retired", "Snapshots waiting for every worker to move past them.",
+       ctl_.retired_snapshots, MetricType::Gauge},
+      {"viaduct_neighbours", "Next hops with a known MAC address.", ctl_.neighbours,
+       MetricType::Gauge},
+  };
+  for (const CtlMetric& c : ctl) {
+    MetricFamily f = family(c.name, c.help, c.type);
+    add(f, static_cast<double>(c.v.load(std::memory_order_relaxed)));
+    out.push_back(std::move(f));
+  }
+  MetricFamily workers = family("viaduct_workers", "Worker lcores forwarding packets.",
+                                MetricType::Gauge);
+  add(workers, static_cast<double>(workers_.size()));
+  out.push_back(std::move(workers));
+  MetricFamily up = family("viaduct_uptime_seconds", "Seconds since start.", MetricType::Gauge);
+  add(up, std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+  out.push_back(std::move(up));
+  MetricFamily info = family("viaduct_build_info", "Build information.", MetricType::Gauge);
+  add(info, 1.0, {{"version", VD_VERSION}});
+  out.push_back(std::move(info));
+  return out;
+}
+
+Result<std::unique_ptr<prometheus::Exposer>> start_exposer(
+    const std::string& listen, const std::shared_ptr<MetricsCollector>& collector) {
+  try {
+    auto exposer = std::make_unique<prometheus::Exposer>(listen, 1);
+    exposer->RegisterCollectable(collector);
+    return exposer;
+  } catch (const std::exception& e) {
+    return Error{Error::Code::kIo, "cannot serve metrics on " + listen + ": " + e.what(), ""};
+  }
+}
+
+std::string render_text(const prometheus::Collectable& c) {
+  prometheus::TextSerializer ser;
+  return ser.Serialize(c.Collect());
+}
+
+}  // namespace viaduct::ctl

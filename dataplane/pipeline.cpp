@@ -1,0 +1,513 @@
+// SPDX-License-Identifier: Apache-2.0
+// dataplane/pipeline.cpp: classify -> SIP scan -> script -> rewrite -> IPv4/UDP build.
+#include "dataplane/pipeline.hpp"
+
+#include <rte_arp.h>
+#include <rte_byteorder.h>
+#include <rte_ether.h>
+#include <rte_ip.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <rte_udp.h>
+
+#include <cstring>
+
+#include "dataplane/sip/sip.hpp"
+#include "dataplane/vm.hpp"
+
+namespace viaduct::dp {
+namespace {
+
+constexpr size_t kL2L3L4 = sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr);
+constexpr uint8_t kDefaultTtl = 64;  // udp4_raw_ttl -1: the kernel socket default
+
+void post_event(WorkerCtx& ctx, Event::Type type, uint16_t iface, uint32_t ip_be,
+                const MacAddr& mac) noexcept {
+  if (ctx.events == nullptr) {
+    return;
+  }
+  Event ev;
+  ev.type = type;
+  ev.iface = iface;
+  ev.ip_be = ip_be;
+  ev.mac = mac;
+  if (rte_ring_sp_enqueue_elem(ctx.events, &ev, sizeof(ev)) != 0) {
+    ctx.counters->events_dropped.add();
+  }
+}
+
+MacAddr to_mac(const rte_ether_addr& a) noexcept {
+  MacAddr m;
+  std::memcpy(m.b, a.addr_bytes, 6);
+  return m;
+}
+
+void from_mac(const MacAddr& m, rte_ether_addr& a) noexcept { std::memcpy(a.addr_bytes, m.b, 6); }
+
+// Learns the sender of a frame addressed to us when it is on our link and not yet known.
+void learn(const Snapshot& snap, WorkerCtx& ctx, uint16_t iface_idx, uint32_t ip_be,
+           const rte_ether_addr& mac) noexcept {
+  const Iface& ifc = snap.ifaces[iface_idx];
+  if (ip_be == 0 || !ifc.on_link(ip_be)) {
+    return;
+  }
+  const MacAddr m = to_mac(mac);
+  const MacAddr* known = snap.neigh.find(ip_be);
+  if (known == nullptr || !(*known == m)) {
+    post_event(ctx, Event::Type::kNeighLearned, iface_idx, ip_be, m);
+  }
+}
+
+Verdict handle_arp(const Snapshot& snap, rte_mbuf* m, rte_ether_hdr* eth, uint16_t iface_idx,
+                   WorkerCtx& ctx) noexcept {
+  if (rte_pktmbuf_data_len(m) < sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr)) {
+    return Verdict::dropped(Drop::kRuntFrame);
+  }
+  auto* arp = reinterpret_cast<rte_arp_hdr*>(eth + 1);
+  if (arp->arp_hardware != rte_cpu_to_be_16(RTE_ARP_HRD_ETHER) ||
+      arp->arp_protocol != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4) || arp->arp_hlen != 6 ||
+      arp->arp_plen != 4) {
+    return Verdict::dropped(Drop::kArpIgnored);
+  }
+  const Iface& ifc = snap.ifaces[iface_idx];
+  const uint16_t op = rte_be_to_cpu_16(arp->arp_opcode);
+  const uint32_t sip = arp->arp_data.arp_sip;
+  const uint32_t tip = arp->arp_data.arp_tip;
+  if (tip != ifc.ip_be) {
+    return Verdict::dropped(Drop::kArpIgnored);
+  }
+  learn(snap, ctx, iface_idx, sip, arp->arp_data.arp_sha);
+  if (op != RTE_ARP_OP_REQUEST) {
+    return Verdict::dropped(Drop::kArpIgnored);  // a reply to us: learned above, nothing to send
+  }
+  // Turn the request into the reply in place.
+  rte_ether_addr ours;
+  from_mac(ifc.mac, ours);
+  arp->arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REPLY);
+  arp->arp_data.arp_tha = arp->arp_data.arp_sha;
+  arp->arp_data.arp_tip = sip;
+  arp->arp_data.arp_sha = ours;
+  arp->arp_data.arp_sip = ifc.ip_be;
+  eth->dst_addr = eth->src_addr;
+  eth->src_addr = ours;
+  m->data_len = sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr);
+  m->pkt_len = m->data_len;
+  ctx.counters->arp_replies_sent.add();
+  return Verdict::tx(ifc.port_id);
+}
+
+// Writes Ethernet + IPv4 + UDP in front of the UDP payload at buf_addr + payload_off, sets the
+// mbuf to cover the frame and computes both checksums in software.
+void build_frame(rte_mbuf* m, size_t payload_off, size_t payload_len, const Iface& ifc,
+                 const MacAddr& dst_mac, uint32_t dst_ip_be, uint16_t src_port_be,
+                 uint16_t dst_port_be, WorkerCtx& ctx) noexcept {
+  const size_t frame_off = payload_off - kL2L3L4;
+  m->data_off = static_cast<uint16_t>(frame_off);
+  m->data_len = static_cast<uint16_t>(kL2L3L4 + payload_len);
+  m->pkt_len = m->data_len;
+  m->ol_flags = 0;
+  auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+  from_mac(dst_mac, eth->dst_addr);
+  from_mac(ifc.mac, eth->src_addr);
+  eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
+  ip->version_ihl = RTE_IPV4_VHL_DEF;
+  ip->type_of_service = 0;
+  ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(payload_len + 28));
+  ip->packet_id = rte_cpu_to_be_16(ctx.ip_id++);
+  ip->fragment_offset = 0;
+  ip->time_to_live = kDefaultTtl;
+  ip->next_proto_id = IPPROTO_UDP;
+  ip->hdr_checksum = 0;
+  ip->src_addr = ifc.ip_be;
+  ip->dst_addr = dst_ip_be;
+  auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
+  udp->src_port = src_port_be;
+  udp->dst_port = dst_port_be;
+  udp->dgram_len = rte_cpu_to_be_16(static_cast<uint16_t>(payload_len + 8));
+  udp->dgram_cksum = 0;
+  ip->hdr_checksum = rte_ipv4_cksum(ip);
+  udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+}
+
+// Next-hop MAC for dst_ip_be out of ifc, or nullptr (and a resolution request to control).
+const MacAddr* next_hop(const Snapshot& snap, WorkerCtx& ctx, uint16_t iface_idx,
+                        uint32_t dst_ip_be, Drop& why) noexcept {
+  const Iface& ifc = snap.ifaces[iface_idx];
+  uint32_t hop = dst_ip_be;
+  if (!ifc.on_link(dst_ip_be)) {
+    if (ifc.gateway_be == 0) {
+      why = Drop::kNoRoute;
+      return nullptr;
+    }
+    hop = ifc.gateway_be;
+  }
+  const MacAddr* mac = snap.neigh.find(hop);
+  if (mac == nullptr) {
+    post_event(ctx, Event::Type::kNeighMiss, iface_idx, hop, MacAddr{});
+    why = Drop::kNoNeighbour;
+  }
+  return mac;
+}
+
+uint16_t parse_port(std::string_view s) noexcept {
+  uint32_t v = 0;
+  if (s.empty() || s.size() > 5) {
+    return 0;
+  }
+  for (char c : s) {
+    if (c < '0' || c > '9') {
+      return 0;
+    }
+    v = v * 10 + static_cast<uint32_t>(c - '0');
+  }
+  return v <= 65535 ? static_cast<uint16_t>(v) : 0;
+}
+
+size_t format_uint(uint32_t v, char* out) noexcept {
+  char tmp[10];
+  size_t n = 0;
+  do {
+    tmp[n++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  for (size_t i = 0; i < n; ++i) {
+    out[i] = tmp[n - 1 - i];
+  }
+  return n;
+}
+
+struct PacketInfo {
+  uint16_t iface = 0;
+  const Listener* listener = nullptr;
+  uint32_t src_ip_be = 0;
+  uint16_t src_port_be = 0;
+  size_t sip_off = 0;  // offset of the UDP payload from buf_addr
+  size_t sip_len = 0;
+};
+
+Verdict send_local_reply(const Snapshot& snap, rte_mbuf* m, const rte_ether_hdr* eth,
+                         const PacketInfo& pi, const char* msg, const sip::SipView& v,
+                         uint16_t code, std::string_view reason, WorkerCtx& ctx) noexcept {
+  char src_ip[16];
+  const size_t src_ip_len = format_ipv4(pi.src_ip_be, src_ip);
+  const size_t n = sip::build_reply(msg, v, code, reason, {src_ip, src_ip_len},
+                                    rte_be_to_cpu_16(pi.src_port_be), ctx.reply_buf,
+                                    sizeof(ctx.reply_buf));
+  const size_t payload_off = RTE_PKTMBUF_HEADROOM + kL2L3L4;
+  if (n == 0 || payload_off + n > m->buf_len ||
+      n + 28 > snap.ifaces[pi.iface].mtu) {
+    return Verdict::dropped(Drop::kTooBig);
+  }
+  // Reply to the source address; to the Via port unless the Via asked for rport (RFC 3581).
+  uint16_t dst_port_be = pi.src_port_be;
+  if (!v.via1.has_rport) {
+    dst_port_be = rte_cpu_to_be_16(v.via1.port_num != 0 ? v.via1.port_num : 5060);
+  }
+  const MacAddr dst_mac = to_mac(eth->src_addr);  // the previous hop sent it: it gets it back
+  std::memcpy(static_cast<char*>(m->buf_addr) + payload_off, ctx.reply_buf, n);
+  build_frame(m, payload_off, n, snap.ifaces[pi.iface], dst_mac, pi.src_ip_be,
+              pi.listener->port_be, dst_port_be, ctx);
+  ctx.counters->local_replies.add();
+  return Verdict::tx(snap.ifaces[pi.iface].port_id);
+}
+
+// Applies the edits to the SIP message inside the mbuf and frames it toward dst.
+Verdict rewrite_and_frame(const Snapshot& snap, rte_mbuf* m, const PacketInfo& pi,
+                          std::span<const sip::Edit> edits, uint32_t dst_ip_be,
+                          uint16_t dst_port_be, WorkerCtx& ctx) noexcept {
+  Drop why = Drop::kNoNeighbour;
+  const MacAddr* mac = next_hop(snap, ctx, pi.iface, dst_ip_be, why);
+  if (mac == nullptr) {
+    return Verdict::dropped(why);
+  }
+  // The rewriter sees the buffer minus the room the L2-L4 headers need in front.
+  char* base = static_cast<char*>(m->buf_addr) + kL2L3L4;
+  size_t head = pi.sip_off - kL2L3L4;
+  size_t len = pi.sip_len;
+  if (!sip::apply_edits(base, m->buf_len - kL2L3L4, head, len, edits)) {
+    return Verdict::dropped(Drop::kNoHeadroom);
+  }
+  const Iface& ifc = snap.ifaces[pi.iface];
+  if (len + 28 > ifc.mtu) {
+    return Verdict::dropped(Drop::kTooBig);  // fragmentation is not in the fast path yet
+  }
+  build_frame(m, head + kL2L3L4, len, ifc, *mac, dst_ip_be, pi.listener->port_be, dst_port_be,
+              ctx);
+  return Verdict::tx(ifc.port_id);
+}
+
+Verdict handle_request(const Snapshot& snap, rte_mbuf* m, const rte_ether_hdr* eth,
+                       const PacketInfo& pi, const char* msg, const sip::SipView& v,
+                       WorkerCtx& ctx) noexcept {
+  WorkerCounters& c = *ctx.counters;
+  c.sip_requests.add();
+  VmResult r;
+  vm_run(snap, msg, v, ctx.dispatch, c, r);
+  if (r.error) {
+    return Verdict::dropped(Drop::kScriptError);
+  }
+  if (r.action == VmResult::Action::kReply) {
+    const std::string_view reason = snap.program->strings[r.reply_reason];
+    return send_local_reply(snap, m, eth, pi, msg, v, r.reply_code, reason, ctx);
+  }
+  if (r.action != VmResult::Action::kForward) {
+    return Verdict::dropped(Drop::kScriptDrop);  // implicit action of request_route: drop
+  }
+
+  // Target: $du, else the Request-URI (which must carry an IPv4 literal: DNS is not done here).
+  uint32_t dst_ip_be = 0;
+  uint16_t dst_port_be = 0;
+  uint32_t dest_id = 0;
+  if (r.du >= 0) {
+    const Destination& d = snap.destinations[static_cast<size_t>(r.du)];
+    dst_ip_be = d.ip_be;
+    dst_port_be = d.port_be;
+    dest_id = d.id;
+  } else {
+    sip::Uri uri;
+    if (!sip::parse_uri(msg, v.ruri, uri) || !parse_ipv4(uri.host.in(msg), dst_ip_be)) {
+      return Verdict::dropped(Drop::kUnresolvable);
+    }
+    dst_port_be = rte_cpu_to_be_16(uri.port_num != 0 ? uri.port_num : 5060);
+  }
+
+  // Edits, in message order: our Via (and an inserted Max-Forwards) in front of the top Via,
+  // received/rport on the previous top Via, the decremented Max-Forwards.
+  char branch[sip::kBranchLen];
+  sip::stateless_branch(msg, v, branch);
+  char via_line[128 + 64];
+  const Listener& l = *pi.listener;
+  size_t via_len = sip::build_via_line(via_line, sizeof(via_line), l.via_host, l.via_port,
+                                       {branch, sizeof(branch)});
+  if (via_len == 0) {
+    return Verdict::dropped(Drop::kNoHeadroom);
+  }
+  if (r.maxfwd == VmResult::MaxFwd::kInsert) {
+    static constexpr std::string_view kMf = "Max-Forwards: ";
+    if (via_len + kMf.size() + 12 > sizeof(via_line)) {
+      return Verdict::dropped(Drop::kNoHeadroom);
+    }
+    std::memcpy(via_line + via_len, kMf.data(), kMf.size());
+    via_len += kMf.size();
+    via_len += format_uint(r.maxfwd_value, via_line + via_len);
+    via_line[via_len++] = '\r';
+    via_line[via_len++] = '\n';
+  }
+  sip::Edit edits[3];
+  size_t n_edits = 0;
+  edits[n_edits++] = {v.top_via_line.off, 0, {via_line, via_len}};
+
+  char src_ip[16];
+  const size_t src_ip_len = format_ipv4(pi.src_ip_be, src_ip);
+  char recv_buf[96];
+  sip::Edit recv_edit;
+  if (!sip::via_received_edit(msg, v, {src_ip, src_ip_len}, rte_be_to_cpu_16(pi.src_port_be),
+                              recv_buf, sizeof(recv_buf), recv_edit)) {
+    return Verdict::dropped(Drop::kNoHeadroom);
+  }
+  char mf_buf[12];
+  sip::Edit mf_edit;
+  bool have_mf = false;
+  if (r.maxfwd == VmResult::MaxFwd::kDecrement) {
+    const size_t n = format_uint(r.maxfwd_value, mf_buf);
+    mf_edit = {v.max_forwards_value.off, v.max_forwards_value.len, {mf_buf, n}};
+    have_mf = true;
+  }
+  const bool have_recv = !recv_edit.ins.empty() || recv_edit.del != 0;
+  // Keep the edits sorted by offset.
+  if (have_recv && have_mf && mf_edit.off < recv_edit.off) {
+    edits[n_edits++] = mf_edit;
+    edits[n_edits++] = recv_edit;
+  } else {
+    if (have_recv) {
+      edits[n_edits++] = recv_edit;
+    }
+    if (have_mf) {
+      edits[n_edits++] = mf_edit;
+    }
+  }
+  // The Max-Forwards header may stand before the top Via: order everything by offset.
+  for (size_t i = 1; i < n_edits; ++i) {
+    for (size_t j = i; j > 0 && edits[j].off < edits[j - 1].off; --j) {
+      const sip::Edit t = edits[j];
+      edits[j] = edits[j - 1];
+      edits[j - 1] = t;
+    }
+  }
+  const Verdict out = rewrite_and_frame(snap, m, pi, {edits, n_edits}, dst_ip_be, dst_port_be,
+                                        ctx);
+  if (!out.is_drop()) {
+    c.requests_forwarded.add();
+    if (dest_id != 0) {
+      c.forwarded_to[dest_id % kMaxDestinations].add();
+    }
+  }
+  return out;
+}
+
+Verdict handle_reply(const Snapshot& snap, rte_mbuf* m, const PacketInfo& pi, const char* msg,
+                     const sip::SipView& v, WorkerCtx& ctx) noexcept {
+  ctx.counters->sip_replies.add();
+  // The top Via must be ours (Kamailio checks only with check_via=1; an edge must not strip and
+  // reflect somebody else's reply).
+  const Listener& l = *pi.listener;
+  const uint16_t via_port = v.via1.port_num != 0 ? v.via1.port_num : 5060;
+  const std::string_view host = v.via1.host.in(msg);
+  if (via_port != l.via_port || host.size() != l.via_host.size() ||
+      std::memcmp(host.data(), l.via_host.data(), host.size()) != 0) {
+    return Verdict::dropped(Drop::kReplyNotOurs);
+  }
+  if (v.via2.value.empty()) {
+    return Verdict::dropped(Drop::kReplyNoVia2);
+  }
+  uint32_t dst_ip_be = 0;
+  const sip::Span addr = !v.via2.received.empty() ? v.via2.received : v.via2.host;
+  if (!parse_ipv4(addr.in(msg), dst_ip_be)) {
+    return Verdict::dropped(Drop::kUnresolvable);
+  }
+  uint16_t port = 0;
+  if (v.via2.has_rport && !v.via2.rport.empty()) {
+    port = parse_port(v.via2.rport.in(msg));
+  }
+  if (port == 0) {
+    port = v.via2.port_num != 0 ? v.via2.port_num : 5060;
+  }
+  const sip::Edit edit = sip::remove_top_via_edit(msg, v);
+  const Verdict out =
+      rewrite_and_frame(snap, m, pi, {&edit, 1}, dst_ip_be, rte_cpu_to_be_16(port), ctx);
+  if (!out.is_drop()) {
+    ctx.counters->replies_forwarded.add();
+  }
+  return out;
+}
+
+}  // namespace
+
+size_t format_ipv4(uint32_t ip_be, char* out) noexcept {
+  const auto* b = reinterpret_cast<const uint8_t*>(&ip_be);
+  size_t n = 0;
+  for (int i = 0; i < 4; ++i) {
+    n += format_uint(b[i], out + n);
+    if (i != 3) {
+      out[n++] = '.';
+    }
+  }
+  return n;
+}
+
+bool parse_ipv4(std::string_view s, uint32_t& ip_be) noexcept {
+  uint8_t b[4];
+  size_t i = 0;
+  for (int part = 0; part < 4; ++part) {
+    if (part != 0) {
+      if (i >= s.size() || s[i] != '.') {
+        return false;
+      }
+      ++i;
+    }
+    uint32_t v = 0;
+    size_t digits = 0;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9' && digits < 4) {
+      v = v * 10 + static_cast<uint32_t>(s[i] - '0');
+      ++i;
+      ++digits;
+    }
+    if (digits == 0 || digits > 3 || v > 255) {
+      return false;
+    }
+    b[part] = static_cast<uint8_t>(v);
+  }
+  if (i != s.size()) {
+    return false;
+  }
+  std::memcpy(&ip_be, b, 4);
+  return true;
+}
+
+Verdict handle_packet(const Snapshot& snap, rte_mbuf* m, WorkerCtx& ctx) noexcept {
+  if (!rte_pktmbuf_is_contiguous(m)) {
+    return Verdict::dropped(Drop::kMultiSegment);
+  }
+  const size_t frame_len = rte_pktmbuf_data_len(m);
+  if (frame_len < sizeof(rte_ether_hdr)) {
+    return Verdict::dropped(Drop::kRuntFrame);
+  }
+  uint16_t iface_idx = 0;
+  for (; iface_idx < snap.ifaces.size(); ++iface_idx) {
+    if (snap.ifaces[iface_idx].port_id == m->port) {
+      break;
+    }
+  }
+  if (iface_idx == snap.ifaces.size()) {
+    return Verdict::dropped(Drop::kNotForUs);
+  }
+  const Iface& ifc = snap.ifaces[iface_idx];
+  auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+  const uint16_t et = rte_be_to_cpu_16(eth->ether_type);
+  if (et == RTE_ETHER_TYPE_ARP) {
+    return handle_arp(snap, m, eth, iface_idx, ctx);
+  }
+  if (et != RTE_ETHER_TYPE_IPV4) {
+    return Verdict::dropped(Drop::kUnsupportedL2);
+  }
+  if (frame_len < sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr)) {
+    return Verdict::dropped(Drop::kRuntFrame);
+  }
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
+  const size_t ihl = static_cast<size_t>(ip->version_ihl & 0x0f) * 4;
+  const size_t ip_len = rte_be_to_cpu_16(ip->total_length);
+  if ((ip->version_ihl >> 4) != 4 || ihl < 20 || ip_len < ihl ||
+      sizeof(rte_ether_hdr) + ip_len > frame_len) {
+    return Verdict::dropped(Drop::kBadIpv4);
+  }
+  if (ip->dst_addr != ifc.ip_be) {
+    return Verdict::dropped(Drop::kNotForUs);
+  }
+  learn(snap, ctx, iface_idx, ip->src_addr, eth->src_addr);
+  if ((rte_be_to_cpu_16(ip->fragment_offset) & (RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK))
+      != 0) {
+    return Verdict::dropped(Drop::kIpFragment);
+  }
+  if (ip->next_proto_id != IPPROTO_UDP) {
+    return Verdict::dropped(Drop::kNotUdp);
+  }
+  if (ip_len < ihl + sizeof(rte_udp_hdr)) {
+    return Verdict::dropped(Drop::kBadUdp);
+  }
+  auto* udp = reinterpret_cast<rte_udp_hdr*>(reinterpret_cast<char*>(ip) + ihl);
+  const size_t udp_len = rte_be_to_cpu_16(udp->dgram_len);
+  if (udp_len < sizeof(rte_udp_hdr) || udp_len > ip_len - ihl) {
+    return Verdict::dropped(Drop::kBadUdp);
+  }
+  PacketInfo pi;
+  pi.iface = iface_idx;
+  for (const Listener& l : snap.listeners) {
+    if (l.port_be == udp->dst_port && l.ip_be == ip->dst_addr) {
+      pi.listener = &l;
+      break;
+    }
+  }
+  if (pi.listener == nullptr) {
+    return Verdict::dropped(Drop::kNoListener);
+  }
+  pi.src_ip_be = ip->src_addr;
+  pi.src_port_be = udp->src_port;
+  const char* msg = reinterpret_cast<const char*>(udp + 1);
+  pi.sip_off = static_cast<size_t>(msg - static_cast<const char*>(m->buf_addr));
+  pi.sip_len = udp_len - sizeof(rte_udp_hdr);
+
+  sip::SipView v;
+  const sip::ScanStatus st = sip::scan(msg, pi.sip_len, v);
+  if (st != sip::ScanStatus::kOk) {
+    ctx.counters->parse_errors[static_cast<size_t>(st)].add();
+    return Verdict::dropped(Drop::kMalformedSip);
+  }
+  pi.sip_len = v.len;  // bytes past Content-Length are not forwarded
+  if (v.is_request) {
+    return handle_request(snap, m, eth, pi, msg, v, ctx);
+  }
+  return handle_reply(snap, m, pi, msg, v, ctx);
+}
+
+}  // namespace viaduct::dp

@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: Apache-2.0
+// dataplane/pipeline.hpp: the one per-packet entry point, handle_packet(). A free function over
+// (snapshot, mbuf, worker context) so tests and benchmarks call exactly what the workers call.
+#pragma once
+
+#include <cstdint>
+
+#include "dataplane/counters.hpp"
+#include "dataplane/dispatch.hpp"
+#include "dataplane/snapshot.hpp"
+
+struct rte_mbuf;
+struct rte_ring;
+
+namespace viaduct::dp {
+
+// Worker -> control events (neighbour learning, resolution requests). 16 bytes, carried in an
+// rte_ring of elements; when the ring is full the event is dropped and counted.
+struct Event {
+  enum class Type : uint8_t { kNeighLearned, kNeighMiss };
+  Type type = Type::kNeighLearned;
+  uint8_t pad = 0;
+  uint16_t iface = 0;
+  uint32_t ip_be = 0;
+  MacAddr mac;
+  uint16_t pad2 = 0;
+};
+static_assert(sizeof(Event) == 16);
+
+inline constexpr size_t kReplyScratch = 65536;
+
+// Per-worker state the pipeline may write. Owned by one worker.
+struct WorkerCtx {
+  uint16_t worker_id = 0;
+  WorkerCounters* counters = nullptr;
+  rte_ring* events = nullptr;     // single producer (this worker), single consumer (control)
+  uint16_t ip_id = 0;
+  DispatchState dispatch;
+  char reply_buf[kReplyScratch];  // stateless replies are built here
+};
+
+struct Verdict {
+  enum class Kind : uint8_t { kTx, kDrop };
+  Kind kind = Kind::kDrop;
+  Drop drop = Drop::kRuntFrame;
+  uint16_t tx_port = 0;
+
+  static Verdict tx(uint16_t port) noexcept { return {Kind::kTx, Drop::kRuntFrame, port}; }
+  static Verdict dropped(Drop d) noexcept { return {Kind::kDrop, d, 0}; }
+  bool is_drop() const noexcept { return kind == Kind::kDrop; }
+};
+
+// Handles one received frame. On kTx the mbuf has been rewritten in place into the frame to send
+// on tx_port; on kDrop the caller frees it and counts the reason. Worker, per packet: never
+// allocates, locks, logs or makes a syscall.
+Verdict handle_packet(const Snapshot& snap, rte_mbuf* m, WorkerCtx& ctx) noexcept;
+
+// Writes an IPv4 address as dotted decimal into out (at least 16 bytes); returns the length.
+size_t format_ipv4(uint32_t ip_be, char* out) noexcept;
+// Parses a dotted-decimal IPv4 literal; false when it is not one.
+bool parse_ipv4(std::string_view s, uint32_t& ip_be) noexcept;
+
+}  // namespace viaduct::dp

@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "dataplane/worker.hpp"
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_prefetch.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+
+namespace viaduct::dp {
+
+Worker::Worker(uint16_t id, SnapshotSlot& slot, rte_rcu_qsbr* qsv,
+               std::vector<WorkerQueue> queues, rte_ring* events, rte_ring* inject,
+               const std::atomic<bool>& stop)
+    : id_(id),
+      slot_(slot),
+      qsv_(qsv),
+      queues_(std::move(queues)),
+      inject_(inject),
+      stop_(stop),
+      ctx_(std::make_unique<Ctx>()) {
+  ctx_->pipeline.worker_id = id;
+  ctx_->pipeline.counters = &ctx_->counters[0];
+  ctx_->pipeline.events = events;
+  for (const WorkerQueue& q : queues_) {
+    if (q.port < kMaxPorts) {
+      tx_[q.port].queue = q.queue;
+      tx_[q.port].owned = true;
+    }
+  }
+}
+
+int Worker::launch(void* arg) {
+  static_cast<Worker*>(arg)->run();
+  return 0;
+}
+
+void Worker::flush_tx() noexcept {
+  WorkerCounters& c = ctx_->counters[0];
+  for (uint16_t p = 0; p < kMaxPorts; ++p) {
+    TxBuf& t = tx_[p];
+    if (t.n == 0) {
+      continue;
+    }
+    uint64_t bytes = 0;
+    for (uint16_t i = 0; i < t.n; ++i) {
+      bytes += rte_pktmbuf_pkt_len(t.pkts[i]);
+    }
+    const uint16_t sent = rte_eth_tx_burst(p, t.queue, t.pkts, t.n);
+    for (uint16_t i = sent; i < t.n; ++i) {
+      bytes -= rte_pktmbuf_pkt_len(t.pkts[i]);
+    }
+    c.tx_packets.add(sent);
+    c.tx_bytes.add(bytes);
+    if (sent < t.n) {
+      c.drops[static_cast<size_t>(Drop::kTxFull)].add(t.n - sent);
+      rte_pktmbuf_free_bulk(t.pkts + sent, t.n - sent);
+    }
+    t.n = 0;
+  }
+}
+
+void Worker::process_burst(const Snapshot& snap, rte_mbuf** pkts, uint16_t n) noexcept {
+  WorkerCounters& c = ctx_->counters[0];
+  rte_mbuf* dropped[kBurst];
+  uint16_t n_dropped = 0;
+  for (uint16_t i = 0; i < n && i < kPrefetchAhead; ++i) {
+    rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
+  }
+  for (uint16_t i = 0; i < n; ++i) {
+    if (i + kPrefetchAhead < n) {
+      rte_prefetch0(rte_pktmbuf_mtod(pkts[i + kPrefetchAhead], void*));
+    }
+    c.rx_bytes.add(rte_pktmbuf_pkt_len(pkts[i]));
+    const Verdict v = handle_packet(snap, pkts[i], ctx_->pipeline);
+    if (v.is_drop() || v.tx_port >= kMaxPorts || !tx_[v.tx_port].owned) [[unlikely]] {
+      c.drop(v.is_drop() ? v.drop : Drop::kNoRoute);
+      dropped[n_dropped++] = pkts[i];
+      continue;
+    }
+    TxBuf& t = tx_[v.tx_port];
+    t.pkts[t.n++] = pkts[i];
+    if (t.n == kBurst * 2) {
+      flush_tx();
+    }
+  }
+  if (n_dropped != 0) {
+    rte_pktmbuf_free_bulk(dropped, n_dropped);
+  }
+  flush_tx();
+}
+
+void Worker::run() noexcept {
+  rte_rcu_qsbr_thread_register(qsv_, id_);
+  rte_rcu_qsbr_thread_online(qsv_, id_);
+  WorkerCounters& c = ctx_->counters[0];
+  rte_mbuf* rx[kBurst];
+  while (!stop_.load(std::memory_order_relaxed)) {
+    // One snapshot per iteration: every packet of the iteration sees the same tables, and
+    // nothing below keeps `snap` past the quiescent call.
+    const Snapshot& snap = slot_.current();
+    c.snapshot_generation.set(snap.generation);
+    for (const WorkerQueue& q : queues_) {
+      const uint16_t n = rte_eth_rx_burst(q.port, q.queue, rx, kBurst);
+      if (n == 0) {
+        continue;
+      }
+      const uint64_t t0 = rte_rdtsc();
+      c.rx_packets.add(n);
+      process_burst(snap, rx, n);
+      c.busy_tsc.add(rte_rdtsc() - t0);
+    }
+    if (inject_ != nullptr) {
+      // Frames the control thread wants sent (ARP requests), on the queues this worker owns.
+      const unsigned n = rte_ring_sc_dequeue_burst(inject_, reinterpret_cast<void**>(rx), kBurst,
+                                                   nullptr);
+      for (unsigned i = 0; i < n; ++i) {
+        const uint16_t p = rx[i]->port;
+        if (p < kMaxPorts && tx_[p].owned) {
+          TxBuf& t = tx_[p];
+          t.pkts[t.n++] = rx[i];
+        } else {
+          rte_pktmbuf_free(rx[i]);
+        }
+      }
+      if (n != 0) {
+        flush_tx();
+      }
+    }
+    c.loops.add();
+    rte_rcu_qsbr_quiescent(qsv_, id_);
+  }
+  flush_tx();
+  rte_rcu_qsbr_thread_offline(qsv_, id_);
+  rte_rcu_qsbr_thread_unregister(qsv_, id_);
+}
+
+}  // namespace viaduct::dp

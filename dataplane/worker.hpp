@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: Apache-2.0
+// dataplane/worker.hpp: the per-lcore run-to-completion loop.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "dataplane/counters.hpp"
+#include "dataplane/pipeline.hpp"
+#include "dataplane/snapshot.hpp"
+
+struct rte_rcu_qsbr;
+struct rte_ring;
+
+namespace viaduct::dp {
+
+inline constexpr uint16_t kBurst = 32;
+inline constexpr uint16_t kPrefetchAhead = 3;
+inline constexpr uint16_t kMaxPorts = 8;
+
+struct WorkerQueue {
+  uint16_t port = 0;
+  uint16_t queue = 0;
+};
+
+// One worker: RX queues it polls, the TX queue it owns on each port, the rings it shares with the
+// control thread. Created by control before launch; run() on its own lcore.
+class Worker {
+ public:
+  Worker(uint16_t id, SnapshotSlot& slot, rte_rcu_qsbr* qsv, std::vector<WorkerQueue> queues,
+         rte_ring* events, rte_ring* inject, const std::atomic<bool>& stop);
+
+  // Entry point for rte_eal_remote_launch; `arg` is the Worker.
+  static int launch(void* arg);
+
+  // The loop: once per iteration it reads the snapshot slot, polls every RX queue, transmits,
+  // drains the inject ring and reports a quiescent state. Returns when `stop` is set.
+  void run() noexcept;
+
+  const WorkerCounters& counters() const noexcept { return ctx_->counters[0]; }
+  uint16_t id() const noexcept { return id_; }
+
+ private:
+  void process_burst(const Snapshot& snap, rte_mbuf** pkts, uint16_t n) noexcept;
+  void flush_tx() noexcept;
+
+  struct Ctx {
+    WorkerCounters counters[1];
+    WorkerCtx pipeline;
+  };
+  struct TxBuf {
+    uint16_t queue = 0;
+    uint16_t n = 0;
+    bool owned = false;
+    rte_mbuf* pkts[kBurst * 2];
+  };
+
+  uint16_t id_;
+  SnapshotSlot& slot_;
+  rte_rcu_qsbr* qsv_;
+  std::vector<WorkerQueue> queues_;
+  rte_ring* inject_;
+  const std::atomic<bool>& stop_;
+  std::unique_ptr<Ctx> ctx_;  // large (reply scratch), cache-line aligned
+  TxBuf tx_[kMaxPorts];
+};
+
+}  // namespace viaduct::dp

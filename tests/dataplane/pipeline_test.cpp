@@ -1,0 +1,414 @@
+// SPDX-License-Identifier: Apache-2.0
+// tests/dataplane/pipeline_test.cpp: frames through handle_packet(), the one per-packet entry
+// point, with a snapshot built by the real script compiler and snapshot builder, on real mbufs
+// (EAL with --no-huge --in-memory, no device).
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <rte_arp.h>
+#include <rte_eal.h>
+#include <rte_ether.h>
+#include <rte_ip.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+#include <rte_udp.h>
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cfg/compile.hpp"
+#include "cfg/dslist.hpp"
+#include "control/snapshot_builder.hpp"
+#include "dataplane/pipeline.hpp"
+#include "dataplane/sip/sip.hpp"
+
+namespace viaduct {
+namespace {
+
+rte_mempool* g_pool = nullptr;
+
+class EalEnv : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    const char* args[] = {"pipeline_test", "--no-huge", "-m", "128", "--no-pci", "--no-shconf",
+                          "--log-level=error", "-l", "0"};
+    ASSERT_GE(rte_eal_init(static_cast<int>(std::size(args)), const_cast<char**>(args)), 0);
+    g_pool = rte_pktmbuf_pool_create("test_pool", 1023, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+    ASSERT_NE(g_pool, nullptr);
+  }
+};
+const auto* const g_env = ::testing::AddGlobalTestEnvironment(new EalEnv);
+
+constexpr const char* kScript = R"(
+listen=udp:10.0.0.2:5060
+loadmodule "sl.so"
+loadmodule "maxfwd.so"
+loadmodule "dispatcher.so"
+modparam("dispatcher", "list_file", "unused.list")
+request_route {
+    if (!mf_process_maxfwd_header("10")) {
+        sl_send_reply("483", "Too Many Hops");
+        exit;
+    }
+    if (is_method("OPTIONS") && uri == myself) {
+        sl_send_reply("200", "Keepalive");
+        exit;
+    }
+    if (is_method("MESSAGE")) {
+        drop;
+    }
+    if (!ds_select_dst("1", "0")) {
+        sl_send_reply("503", "Service Unavailable");
+        exit;
+    }
+    forward();
+}
+)";
+
+constexpr const char* kList = "1 sip:10.0.0.11:5060\n1 sip:10.0.0.12:5080\n2 sip:10.9.9.9\n";
+
+const dp::MacAddr kOurMac{{0x02, 0, 0, 0, 0, 0x02}};
+const dp::MacAddr kClientMac{{0x02, 0, 0, 0, 0, 0x10}};
+const dp::MacAddr kB1Mac{{0x02, 0, 0, 0, 0, 0x11}};
+const dp::MacAddr kB2Mac{{0x02, 0, 0, 0, 0, 0x12}};
+
+uint32_t ip(const char* s) {
+  uint32_t v = 0;
+  EXPECT_TRUE(dp::parse_ipv4(s, v)) << s;
+  return v;
+}
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto prog = std::make_shared<cfg::Program>();
+    cfg::Diagnostics diags;
+    ASSERT_TRUE(cfg::compile_string(kScript, "test.cfg", "/tmp", {}, *prog, diags))
+        << (diags.empty() ? "" : diags[0].str());
+    ctl::BuildInputs in;
+    in.program = prog;
+    ASSERT_TRUE(cfg::parse_dispatcher_list(kList, "test.list", in.destinations, diags));
+    dp::Iface ifc;
+    ifc.port_id = 0;
+    ifc.ip_be = ip("10.0.0.2");
+    ifc.mask_be = htonl(0xffffff00u);
+    ifc.mac = kOurMac;
+    in.ifaces.push_back(ifc);
+    in.neighbours[ip("10.0.0.10")] = kClientMac;
+    in.neighbours[ip("10.0.0.11")] = kB1Mac;
+    in.neighbours[ip("10.0.0.12")] = kB2Mac;
+    ctl::DestinationIds ids;
+    auto snap = ctl::build_snapshot(in, ids);
+    ASSERT_TRUE(snap) << snap.error().str();
+    owned_ = std::move(*snap);
+    ctx_ = std::make_unique<dp::WorkerCtx>();
+    ctx_->counters = &counters_;
+    static int n = 0;
+    const std::string name = "ev" + std::to_string(n++);
+    ring_ = rte_ring_create_elem(name.c_str(), sizeof(dp::Event), 64, 0,
+                                 RING_F_SP_ENQ | RING_F_SC_DEQ);
+    ASSERT_NE(ring_, nullptr);
+    ctx_->events = ring_;
+  }
+  void TearDown() override { rte_ring_free(ring_); }
+
+  // An Ethernet/IPv4/UDP frame carrying `payload`.
+  rte_mbuf* udp_frame(const dp::MacAddr& src_mac, const char* src, uint16_t sport,
+                      const char* dst, uint16_t dport, std::string_view payload) {
+    rte_mbuf* m = rte_pktmbuf_alloc(g_pool);
+    EXPECT_NE(m, nullptr);
+    const size_t len = sizeof(rte_ether_hdr) + 20 + 8 + payload.size();
+    char* p = rte_pktmbuf_append(m, static_cast<uint16_t>(len));
+    auto* eth = reinterpret_cast<rte_ether_hdr*>(p);
+    std::memcpy(eth->dst_addr.addr_bytes, kOurMac.b, 6);
+    std::memcpy(eth->src_addr.addr_bytes, src_mac.b, 6);
+    eth->ether_type = htons(RTE_ETHER_TYPE_IPV4);
+    auto* iph = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
+    std::memset(iph, 0, 20);
+    iph->version_ihl = RTE_IPV4_VHL_DEF;
+    iph->total_length = htons(static_cast<uint16_t>(28 + payload.size()));
+    iph->time_to_live = 64;
+    iph->next_proto_id = IPPROTO_UDP;
+    iph->src_addr = ip(src);
+    iph->dst_addr = ip(dst);
+    auto* udp = reinterpret_cast<rte_udp_hdr*>(iph + 1);
+    udp->src_port = htons(sport);
+    udp->dst_port = htons(dport);
+    udp->dgram_len = htons(static_cast<uint16_t>(8 + payload.size()));
+    udp->dgram_cksum = 0;
+    std::memcpy(udp + 1, payload.data(), payload.size());
+    m->port = 0;
+    return m;
+  }
+
+  struct Out {
+    dp::Verdict v;
+    dp::MacAddr dst_mac;
+    uint32_t src_ip = 0, dst_ip = 0;
+    uint16_t sport = 0, dport = 0;
+    bool ip_cksum_ok = false, udp_cksum_ok = false;
+    std::string sip;
+  };
+
+  Out run(rte_mbuf* m) {
+    Out o;
+    o.v = dp::handle_packet(owned_->snap, m, *ctx_);
+    if (!o.v.is_drop()) {
+      auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+      std::memcpy(o.dst_mac.b, eth->dst_addr.addr_bytes, 6);
+      if (ntohs(eth->ether_type) == RTE_ETHER_TYPE_IPV4) {
+        auto* iph = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
+        auto* udp = reinterpret_cast<rte_udp_hdr*>(iph + 1);
+        o.src_ip = iph->src_addr;
+        o.dst_ip = iph->dst_addr;
+        o.sport = ntohs(udp->src_port);
+        o.dport = ntohs(udp->dst_port);
+        o.ip_cksum_ok = rte_ipv4_cksum(iph) == 0;
+        o.udp_cksum_ok = rte_ipv4_udptcp_cksum_verify(iph, udp) == 0;
+        EXPECT_EQ(rte_pktmbuf_data_len(m), sizeof(rte_ether_hdr) + ntohs(iph->total_length));
+        o.sip.assign(reinterpret_cast<const char*>(udp + 1), ntohs(udp->dgram_len) - 8u);
+      }
+    }
+    rte_pktmbuf_free(m);
+    return o;
+  }
+
+  std::unique_ptr<ctl::OwnedSnapshot> owned_;
+  dp::WorkerCounters counters_;
+  std::unique_ptr<dp::WorkerCtx> ctx_;
+  rte_ring* ring_ = nullptr;
+};
+
+std::string invite(const std::string& call_id, const std::string& extra = "Max-Forwards: 70\r\n",
+                   const std::string& method = "INVITE") {
+  return method + " sip:service@10.0.0.2:5060 SIP/2.0\r\n"
+         "Via: SIP/2.0/UDP 10.0.0.10:5060;branch=z9hG4bK-1-0\r\n"
+         "From: sipp <sip:sipp@10.0.0.10:5060>;tag=1\r\n"
+         "To: service <sip:service@10.0.0.2:5060>\r\n"
+         "Call-ID: " + call_id + "\r\n"
+         "CSeq: 1 " + method + "\r\n" + extra +
+         "Contact: sip:sipp@10.0.0.10:5060\r\n"
+         "Content-Type: application/sdp\r\n"
+         "Content-Length: 4\r\n"
+         "\r\n"
+         "v=0\n";
+}
+
+sip::SipView scan_ok(const std::string& s) {
+  sip::SipView v;
+  EXPECT_EQ(sip::scan(s.data(), s.size(), v), sip::ScanStatus::kOk) << s;
+  return v;
+}
+
+TEST_F(PipelineTest, InviteIsForwardedWithOurViaAndDecrementedMaxForwards) {
+  const Out o = run(udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5060, invite("abc")));
+  ASSERT_FALSE(o.v.is_drop()) << dp::drop_name(o.v.drop);
+  EXPECT_EQ(o.src_ip, ip("10.0.0.2"));
+  EXPECT_TRUE(o.dst_ip == ip("10.0.0.11") || o.dst_ip == ip("10.0.0.12"));
+  EXPECT_TRUE(o.dst_mac == (o.dst_ip == ip("10.0.0.11") ? kB1Mac : kB2Mac));
+  EXPECT_EQ(o.dport, o.dst_ip == ip("10.0.0.11") ? 5060 : 5080);
+  EXPECT_EQ(o.sport, 5060);
+  EXPECT_TRUE(o.ip_cksum_ok);
+  EXPECT_TRUE(o.udp_cksum_ok);
+  const sip::SipView v = scan_ok(o.sip);
+  EXPECT_EQ(v.via_count, 2);
+  EXPECT_EQ(v.via1.host.in(o.sip.data()), "10.0.0.2");
+  EXPECT_EQ(v.via1.port_num, 5060);
+  EXPECT_EQ(v.via1.branch.in(o.sip.data()).substr(0, 7), "z9hG4bK");
+  EXPECT_EQ(v.via2.branch.in(o.sip.data()), "z9hG4bK-1-0");
+  EXPECT_EQ(v.max_forwards, 69u);
+  EXPECT_NE(o.sip.find("\r\n\r\nv=0\n"), std::string::npos);  // body intact
+  EXPECT_EQ(counters_.requests_forwarded.read(), 1u);
+}
+
+TEST_F(PipelineTest, RetransmissionAndCancelGetTheSameBranchAndBackend) {
+  const Out a = run(udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5060, invite("c1")));
+  const Out b = run(udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5060, invite("c1")));
+  const Out c = run(udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5060,
+                              invite("c1", "Max-Forwards: 70\r\n", "CANCEL")));
+  ASSERT_FALSE(a.v.is_drop());
+  ASSERT_FALSE(c.v.is_drop());
+  const auto va = scan_ok(a.sip), vb = scan_ok(b.sip), vc = scan_ok(c.sip);
+  EXPECT_EQ(va.via1.branch.in(a.sip.data()), vb.via1.branch.in(b.sip.data()));
+  EXPECT_EQ(va.via1.branch.in(a.sip.data()), vc.via1.branch.in(c.sip.data()));
+  EXPECT_EQ(a.dst_ip, c.dst_ip);
+}
+
+TEST_F(PipelineTest, CallIdHashSpreadsOverBothDestinations) {
+  int to_b1 = 0;
+  for (int i = 0; i < 200; ++i) {
+    const Out o = run(udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5060,
+                                invite("call-" + std::to_string(i) + "@host")));
+    ASSERT_FALSE(o.v.is_drop());
+    to_b1 += o.dst_ip == ip("10.0.0.11") ? 1 : 0;
+  }
+  EXPECT_GT(to_b1, 60);
+  EXPECT_LT(to_b1, 140);
+}
+
+TEST_F(PipelineTest, MissingMaxForwardsIsInserted) {
+  const Out o = run(udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5060,
+                              invite("mf", "")));
+  ASSERT_FALSE(o.v.is_drop()) << dp::drop_name(o.v.drop);
+  const sip::SipView v = scan_ok(o.sip);
+  EXPECT_TRUE(v.has_max_forwards);
+  EXPECT_EQ(v.max_forwards, 10u);
+}
+
+TEST_F(PipelineTest, ViaGetsReceivedWhenTheSourceDiffersAndRportIsFilled) {
+  std::string msg = invite("nat");
+  const std::string old_via = "Via: SIP/2.0/UDP 10.0.0.10:5060;branch=z9hG4bK-1-0\r\n";
+  msg.replace(msg.find(old_via), old_via.size(),
+              "Via: SIP/2.0/UDP 192.168.1.5:5060;branch=z9hG4bK-nat;rport\r\n");
+  const Out o = run(udp_frame(kClientMac, "10.0.0.10", 40000, "10.0.0.2", 5060, msg));
+  ASSERT_FALSE(o.v.is_drop()) << dp::drop_name(o.v.drop);
+  const sip::SipView v = scan_ok(o.sip);
+  EXPECT_EQ(v.via2.received.in(o.sip.data()), "10.0.0.10");
+  EXPECT_EQ(v.via2.rport.in(o.sip.data()), "40000");
+}
+
+TEST_F(PipelineTest, ReplyLosesOurViaAndGoesToTheNextVia) {
+  const Out fwd = run(udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5060, invite("r1")));
+  ASSERT_FALSE(fwd.v.is_drop());
+  // The backend answers with the Vias it received.
+  const sip::SipView fv = scan_ok(fwd.sip);
+  const std::string vias = fwd.sip.substr(fv.top_via_line.off, 200);
+  std::string reply = "SIP/2.0 200 OK\r\n";
+  size_t pos = fwd.sip.find("Via:");
+  size_t end = fwd.sip.find("From:");
+  reply += fwd.sip.substr(pos, end - pos);
+  reply += "From: sipp <sip:sipp@10.0.0.10:5060>;tag=1\r\n"
+           "To: service <sip:service@10.0.0.2:5060>;tag=xyz\r\n"
+           "Call-ID: r1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+  const Out o = run(udp_frame(kB1Mac, "10.0.0.11", 5060, "10.0.0.2", 5060, reply));
+  ASSERT_FALSE(o.v.is_drop()) << dp::drop_name(o.v.drop);
+  EXPECT_EQ(o.dst_ip, ip("10.0.0.10"));
+  EXPECT_EQ(o.dport, 5060);
+  EXPECT_TRUE(o.dst_mac == kClientMac);
+  EXPECT_TRUE(o.udp_cksum_ok);
+  const sip::SipView v = scan_ok(o.sip);
+  EXPECT_EQ(v.via_count, 1);
+  EXPECT_EQ(v.via1.branch.in(o.sip.data()), "z9hG4bK-1-0");
+  EXPECT_EQ(counters_.replies_forwarded.read(), 1u);
+}
+
+TEST_F(PipelineTest, ReplyWhoseTopViaIsNotOursIsDropped) {
+  const std::string reply =
+      "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 10.0.0.99:5060;branch=z9hG4bKx\r\n"
+      "Via: SIP/2.0/UDP 10.0.0.10:5060;branch=z9hG4bKy\r\n"
+      "From: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: q\r\nCSeq: 1 INVITE\r\n"
+      "Content-Length: 0\r\n\r\n";
+  const Out o = run(udp_frame(kB1Mac, "10.0.0.11", 5060, "10.0.0.2", 5060, reply));
+  ASSERT_TRUE(o.v.is_drop());
+  EXPECT_EQ(o.v.drop, dp::Drop::kReplyNotOurs);
+}
+
+TEST_F(PipelineTest, OptionsToMyselfIsAnsweredLocally) {
+  std::string msg = invite("ka", "Max-Forwards: 70\r\n", "OPTIONS");
+  const Out o = run(udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5060, msg));
+  ASSERT_FALSE(o.v.is_drop()) << dp::drop_name(o.v.drop);
+  EXPECT_EQ(o.dst_ip, ip("10.0.0.10"));
+  EXPECT_TRUE(o.dst_mac == kClientMac);
+  EXPECT_TRUE(o.udp_cksum_ok);
+  EXPECT_EQ(o.sip.rfind("SIP/2.0 200 Keepalive\r\n", 0), 0u) << o.sip;
+  const sip::SipView v = scan_ok(o.sip);
+  EXPECT_FALSE(v.to_tag.empty());
+  EXPECT_EQ(v.call_id.in(o.sip.data()), "ka");
+  EXPECT_EQ(counters_.local_replies.read(), 1u);
+}
+
+TEST_F(PipelineTest, MaxForwardsZeroIsAnswered483) {
+  const Out o = run(udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5060,
+                              invite("mf0", "Max-Forwards: 0\r\n")));
+  ASSERT_FALSE(o.v.is_drop());
+  EXPECT_EQ(o.sip.rfind("SIP/2.0 483 Too Many Hops\r\n", 0), 0u) << o.sip;
+}
+
+TEST_F(PipelineTest, ScriptDropAndImplicitDropAreCounted) {
+  const Out o = run(udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5060,
+                              invite("m", "Max-Forwards: 70\r\n", "MESSAGE")));
+  ASSERT_TRUE(o.v.is_drop());
+  EXPECT_EQ(o.v.drop, dp::Drop::kScriptDrop);
+}
+
+TEST_F(PipelineTest, GarbageIsDroppedAsMalformedAndCountedByReason) {
+  const Out o = run(udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5060,
+                              std::string("\x00\xff garbage\r\n\r\n", 15)));
+  ASSERT_TRUE(o.v.is_drop());
+  EXPECT_EQ(o.v.drop, dp::Drop::kMalformedSip);
+  uint64_t parse_errors = 0;
+  for (const auto& c : counters_.parse_errors) {
+    parse_errors += c.read();
+  }
+  EXPECT_EQ(parse_errors, 1u);
+  // The next good message still goes through.
+  const Out ok = run(udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5060, invite("z")));
+  EXPECT_FALSE(ok.v.is_drop());
+}
+
+TEST_F(PipelineTest, TruncatedFramesNeverCrash) {
+  const std::string good = invite("trunc");
+  for (size_t cut = 0; cut < good.size(); cut += 7) {
+    rte_mbuf* m = udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5060, good.substr(0, cut));
+    const Out o = run(m);
+    EXPECT_TRUE(o.v.is_drop()) << cut;
+  }
+  // Frames cut inside the L2-L4 headers.
+  for (uint16_t len = 0; len < 42; ++len) {
+    rte_mbuf* m = udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5060, good);
+    m->data_len = len;
+    m->pkt_len = len;
+    EXPECT_TRUE(run(m).v.is_drop()) << len;
+  }
+}
+
+TEST_F(PipelineTest, OtherDestinationsAndPortsAreNotOurs) {
+  EXPECT_EQ(run(udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.3", 5060, invite("x"))).v.drop,
+            dp::Drop::kNotForUs);
+  EXPECT_EQ(run(udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5070, invite("x"))).v.drop,
+            dp::Drop::kNoListener);
+}
+
+TEST_F(PipelineTest, UnknownNeighbourIsDroppedAndResolutionRequested) {
+  // Set 2's destination 10.9.9.9 is off-link with no gateway: no route.
+  // Unknown on-link sources are learned through an event.
+  run(udp_frame(dp::MacAddr{{2, 0, 0, 0, 0, 0x77}}, "10.0.0.77", 5060, "10.0.0.2", 5060,
+                invite("learn")));
+  dp::Event ev;
+  ASSERT_EQ(rte_ring_sc_dequeue_elem(ring_, &ev, sizeof(ev)), 0);
+  EXPECT_EQ(ev.type, dp::Event::Type::kNeighLearned);
+  EXPECT_EQ(ev.ip_be, ip("10.0.0.77"));
+}
+
+TEST_F(PipelineTest, ArpRequestForOurAddressIsAnswered) {
+  rte_mbuf* m = rte_pktmbuf_alloc(g_pool);
+  char* p = rte_pktmbuf_append(m, sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr));
+  auto* eth = reinterpret_cast<rte_ether_hdr*>(p);
+  std::memset(eth->dst_addr.addr_bytes, 0xff, 6);
+  std::memcpy(eth->src_addr.addr_bytes, kClientMac.b, 6);
+  eth->ether_type = htons(RTE_ETHER_TYPE_ARP);
+  auto* arp = reinterpret_cast<rte_arp_hdr*>(eth + 1);
+  arp->arp_hardware = htons(RTE_ARP_HRD_ETHER);
+  arp->arp_protocol = htons(RTE_ETHER_TYPE_IPV4);
+  arp->arp_hlen = 6;
+  arp->arp_plen = 4;
+  arp->arp_opcode = htons(RTE_ARP_OP_REQUEST);
+  std::memcpy(arp->arp_data.arp_sha.addr_bytes, kClientMac.b, 6);
+  arp->arp_data.arp_sip = ip("10.0.0.10");
+  std::memset(arp->arp_data.arp_tha.addr_bytes, 0, 6);
+  arp->arp_data.arp_tip = ip("10.0.0.2");
+  m->port = 0;
+  const dp::Verdict v = dp::handle_packet(owned_->snap, m, *ctx_);
+  ASSERT_FALSE(v.is_drop());
+  EXPECT_EQ(ntohs(arp->arp_opcode), RTE_ARP_OP_REPLY);
+  EXPECT_EQ(std::memcmp(arp->arp_data.arp_sha.addr_bytes, kOurMac.b, 6), 0);
+  EXPECT_EQ(arp->arp_data.arp_sip, ip("10.0.0.2"));
+  EXPECT_EQ(arp->arp_data.arp_tip, ip("10.0.0.10"));
+  EXPECT_EQ(std::memcmp(eth->dst_addr.addr_bytes, kClientMac.b, 6), 0);
+  rte_pktmbuf_free(m);
+}
+
+}  // namespace
+}  // namespace viaduct

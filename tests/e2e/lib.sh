@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# tests/e2e/lib.sh: a small lab of network namespaces joined by a bridge, for end-to-end runs of
+# viaduct with sipp peers. Sourced by the e2e tests and by tools/demo.sh.
+#
+#   vd<id>sw  : bridge br0, one port per host below
+#   vd<id>lb  : eth0, no kernel address: viaduct owns 10.77.<n>.2 on it through net_af_packet
+#   vd<id>c   : eth0 10.77.<n>.10 (sipp UAC)
+#   vd<id>b1-3: eth0 10.77.<n>.11-13 (sipp UAS backends)
+#
+# Every name carries a per-run id and everything is removed by lab_down, which the callers run
+# from an EXIT trap, so a failing test leaves nothing behind.
+set -euo pipefail
+
+LAB_ID=${LAB_ID:-$(( $$ % 100000 ))}
+LAB_NET=${LAB_NET:-77}
+LAB_PFX="vd${LAB_ID}"
+LAB_SW="${LAB_PFX}sw"
+LAB_LB="${LAB_PFX}lb"
+LAB_C="${LAB_PFX}c"
+LAB_BACKENDS=("${LAB_PFX}b1" "${LAB_PFX}b2" "${LAB_PFX}b3")
+LAB_SUBNET="10.${LAB_NET}.0"
+LAB_LB_IP="${LAB_SUBNET}.2"
+LAB_C_IP="${LAB_SUBNET}.10"
+LAB_B_IPS=("${LAB_SUBNET}.11" "${LAB_SUBNET}.12" "${LAB_SUBNET}.13")
+LAB_PIDS=()
+
+lab_log() { printf '[lab %s] %s\n' "$LAB_ID" "$*" >&2; }
+
+# lab_host NS [IP/24]: a namespace wired to the bridge.
+lab_host() {
+    local ns=$1 addr=${2:-}
+    local a="${ns}a" b="${ns}b"
+    ip netns add "$ns"
+    ip link add "$a" type veth peer name "$b"
+    ip link set "$a" netns "$ns"
+    ip link set "$b" netns "$LAB_SW"
+    ip -n "$LAB_SW" link set "$b" master br0 up
+    ip -n "$ns" link set "$a" name eth0
+    ip -n "$ns" link set lo up
+    ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 || true
+    ip -n "$ns" link set eth0 up
+    if [ -n "$addr" ]; then
+        ip -n "$ns" addr add "$addr" dev eth0
+    fi
+}
+
+lab_up() {
+    lab_log "creating namespaces"
+    ip netns add "$LAB_SW"
+    ip -n "$LAB_SW" link add br0 type bridge
+    ip -n "$LAB_SW" link set br0 up
+    ip netns exec "$LAB_SW" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 || true
+    lab_host "$LAB_LB"
+    lab_host "$LAB_C" "${LAB_C_IP}/24"
+    local i
+    for i in 0 1 2; do
+        lab_host "${LAB_BACKENDS[$i]}" "${LAB_B_IPS[$i]}/24"
+    done
+}
+
+lab_down() {
+    local p
+    for p in "${LAB_PIDS[@]}"; do
+        kill "$p" 2>/dev/null || true
+    done
+    sleep 0.5
+    for p in "${LAB_PIDS[@]}"; do
+        kill -9 "$p" 2>/dev/null || true
+    done
+    local ns
+    for ns in "$LAB_C" "${LAB_BACKENDS[@]}" "$LAB_LB" "$LAB_SW"; do
+        ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+        ip netns del "$ns" 2>/dev/null || true
+    done
+}
+
+# lab_write_config DIR: routing script, dispatcher list and settings for the lab.
+lab_write_config() {
+    local dir=$1
+    cat > "$dir/viaduct.cfg" <<CFG
+#!KAMAILIO
+# viaduct lab: a stateless dispatcher in front of three SIP servers.
+#!define DS_SET 1
+#!ifndef DS_ALG
+#!define DS_ALG 0
+#!endif
+
+listen=udp:${LAB_LB_IP}:5060
+children=2
+
+loadmodule "sl.so"
+loadmodule "maxfwd.so"
+loadmodule "dispatcher.so"
+
+modparam("dispatcher", "list_file", "dispatcher.list")
+
+request_route {
+    if (!mf_process_maxfwd_header("10")) {
+        sl_send_reply("483", "Too Many Hops");
+        exit;
+    }
+    if (is_method("OPTIONS") && uri == myself) {
+        sl_send_reply("200", "Keepalive");
+        exit;
+    }
+    route(DISPATCH);
+}
+
+route[DISPATCH] {
+    if (!ds_select_dst(DS_SET, DS_ALG)) {
+        sl_send_reply("503", "Service Unavailable");
+        exit;
+    }
+    forward();
+    exit;
+}
+CFG
+    {
+        echo "# setid destination flags priority attributes"
+        local ip
+        for ip in "${LAB_B_IPS[@]}"; do
+            echo "1 sip:${ip}:5060 0 0"
+        done
+    } > "$dir/dispatcher.list"
+    cat > "$dir/viaduct.toml" <<TOML
+[dpdk]
+eal_args = ["--no-huge", "-m", "256", "--no-pci", "--no-shconf", "--log-level=lib.eal:error",
+            "--vdev=net_af_packet0,iface=eth0", "-l", "0-1"]
+mbufs = 4095
+
+[[interface]]
+port = "net_af_packet0"
+address = "${LAB_LB_IP}/24"
+
+[metrics]
+listen = "127.0.0.1:${LAB_METRICS_PORT:-9464}"
+TOML
+}
+
+# lab_start_viaduct BIN DIR: runs viaduct in the lb namespace; waits for /metrics.
+lab_start_viaduct() {
+    local bin=$1 dir=$2
+    ip netns exec "$LAB_LB" "$bin" -f "$dir/viaduct.cfg" -s "$dir/viaduct.toml" \
+        > "$dir/viaduct.log" 2>&1 &
+    LAB_VIADUCT_PID=$!
+    LAB_PIDS+=("$LAB_VIADUCT_PID")
+    local i
+    for i in $(seq 1 100); do
+        if lab_metrics > /dev/null 2>&1; then
+            return 0
+        fi
+        if ! kill -0 "$LAB_VIADUCT_PID" 2>/dev/null; then
+            lab_log "viaduct exited early:"
+            cat "$dir/viaduct.log" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+    lab_log "viaduct did not serve /metrics in 10 s"
+    cat "$dir/viaduct.log" >&2
+    return 1
+}
+
+lab_metrics() {
+    ip netns exec "$LAB_LB" curl -sf --max-time 2 "http://127.0.0.1:${LAB_METRICS_PORT:-9464}/metrics"
+}
+
+# lab_metric TEXT NAME [LABEL-FILTER]: sum of the samples of NAME whose labels contain FILTER.
+lab_metric() {
+    local text=$1 name=$2 filter=${3:-}
+    awk -v n="$name" -v f="$filter" '
+        $0 !~ /^#/ {
+            split($1, a, "{")
+            if (a[1] == n && (f == "" || index($1, f) > 0)) { s += $2 }
+        }
+        END { printf "%d\n", s }' <<< "$text"
+}
+
+# lab_start_uas DIR: one sipp UAS per backend, logging every message.
+lab_start_uas() {
+    local dir=$1 i
+    for i in 0 1 2; do
+        ip netns exec "${LAB_BACKENDS[$i]}" sipp -sn uas -i "${LAB_B_IPS[$i]}" -p 5060 \
+            -nostdin -trace_msg -message_file "$dir/uas$((i + 1)).msg" \
+            > "$dir/uas$((i + 1)).out" 2>&1 &
+        LAB_PIDS+=("$!")
+    done
+    sleep 0.5
+}
+
+# lab_run_uac DIR CALLS RATE: sipp UAC through viaduct; returns sipp's exit code.
+lab_run_uac() {
+    local dir=$1 calls=$2 rate=$3
+    local rc=0
+    ip netns exec "$LAB_C" timeout 120 sipp -sn uac "${LAB_LB_IP}:5060" -i "$LAB_C_IP" -p 5060 \
+        -m "$calls" -r "$rate" -nostdin -timeout 90 -timeout_error \
+        -trace_msg -message_file "$dir/uac.msg" -trace_stat -stf "$dir/uac.csv" \
+        > "$dir/uac.out" 2>&1 || rc=$?
+    return $rc
+}
+
+# Counts in a sipp -trace_msg log: requests received (method REQ), and distinct Call-IDs.
+sipp_count_received() {
+    local file=$1 what=$2
+    awk -v w="$what" '
+        /message received/ { rx = 1; next }
+        /message sent/ { rx = 0; next }
+        rx && w == "requests" && /^[A-Z]+ sip:[^ ]+ SIP\/2\.0/ { c++; rx = 0 }
+        rx && w == "replies" && /^SIP\/2\.0 [0-9]+/ { c++; rx = 0 }
+        END { printf "%d\n", c }' "$file"
+}
+sipp_count_sent() {
+    local file=$1 what=$2
+    awk -v w="$what" '
+        /message sent/ { tx = 1; next }
+        /message received/ { tx = 0; next }
+        tx && w == "requests" && /^[A-Z]+ sip:[^ ]+ SIP\/2\.0/ { c++; tx = 0 }
+        tx && w == "replies" && /^SIP\/2\.0 [0-9]+/ { c++; tx = 0 }
+        END { printf "%d\n", c }' "$file"
+}
+sipp_call_ids() {
+    grep -i '^Call-ID:' "$1" | awk '{print $2}' | sort -u | wc -l
+}

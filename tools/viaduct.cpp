@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: Apache-2.0
+// tools/viaduct.cpp: the viaduct binary.
+//   viaduct -f ROUTING.cfg -s SETTINGS.toml [-A NAME[=VALUE]]... [-c]
+#include <CLI/CLI.hpp>
+#include <hs/hs.h>
+#include <openssl/opensslv.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "control/app.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"viaduct: a stateless, kernel-bypass SIP load balancer that runs Kamailio "
+               "routing scripts"};
+  viaduct::ctl::AppOptions o;
+  std::vector<std::string> defines;
+  app.add_option("-f,--file", o.script, "routing script (Kamailio configuration language)")
+      ->required();
+  app.add_option("-s,--settings", o.settings, "deployment settings (TOML)");
+  app.add_option("-A,--define", defines, "define NAME[=VALUE] for the preprocessor (repeatable)")
+      ->take_all();
+  app.add_flag("-c,--check", o.check_only, "check the script (and settings) and exit");
+  app.set_version_flag("-V,--version", std::string("viaduct ") + VD_VERSION + " (hyperscan " +
+                                           hs_version() + ", " + OPENSSL_VERSION_TEXT + ")");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  for (const std::string& d : defines) {
+    o.defines.push_back(viaduct::ctl::split_define(d));
+  }
+  if (o.check_only) {
+    return viaduct::ctl::run_check(o);
+  }
+  // Hyperscan needs SSSE3; the regex engine of the routing script is built on it.
+  if (hs_valid_platform() != HS_SUCCESS) {
+    std::fprintf(stderr, "viaduct: error: this CPU lacks the instructions Hyperscan needs\n");
+    return 1;
+  }
+  return viaduct::ctl::run_daemon(o);
+}
