@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <cstring>
 
 #include "dataplane/pipeline.hpp"
@@ -121,6 +122,24 @@ Result<std::unique_ptr<OwnedSnapshot>> build_snapshot(const BuildInputs& in, Des
   if (s.listeners.empty()) {
     return Error{Error::Code::kInvalidConfig,
                  "the script has no udp listen= socket; viaduct needs at least one", ""};
+  }
+  for (const cfg::ModParam& mp : prog.modparams) {
+    if (mp.module == "maxfwd" && mp.name == "max_limit") {
+      const long v = std::strtol(mp.value.c_str(), nullptr, 10);
+      if (v < 1 || v > 256) {
+        return Error{Error::Code::kInvalidConfig,
+                     "modparam maxfwd max_limit must be 1..256, not " + mp.value, ""};
+      }
+      s.maxfwd_limit = static_cast<uint32_t>(v);
+    }
+    // Parameters that would change which destination is chosen must not be silently ignored.
+    if (mp.module == "dispatcher" &&
+        ((mp.name == "use_default" || mp.name == "flags") && mp.value != "0")) {
+      return Error{Error::Code::kInvalidConfig,
+                   "modparam dispatcher " + mp.name + "=" + mp.value +
+                       " is not supported yet (only 0)",
+                   ""};
+    }
   }
   for (const cfg::Alias& a : prog.aliases) {
     s.myself.push_back({lower(a.host), a.port});

@@ -121,6 +121,7 @@ struct Snapshot {
   std::vector<Destination> destinations;  // grouped by set, in Kamailio's index order
   std::vector<DestSet> sets;              // sorted by id
   NeighTable neigh;
+  uint32_t maxfwd_limit = 70;             // modparam("maxfwd", "max_limit")
 
   const DestSet* find_set(int id) const noexcept {
     for (const DestSet& s : sets) {

@@ -28,21 +28,22 @@ bool iequal(std::string_view a, std::string_view b) noexcept {
   return true;
 }
 
-int32_t max_forwards(const sip::SipView& v, uint32_t insert_value, VmResult& out) noexcept {
-  // maxfwd module: absent -> insert the configured value; 0 -> -1 (the script answers 483);
-  // otherwise cap at max_limit (70, the module default) and decrement.
-  constexpr uint32_t kMaxLimit = 70;
+int32_t max_forwards(const sip::SipView& v, uint32_t insert_value, uint32_t max_limit,
+                     VmResult& out) noexcept {
+  // maxfwd module: absent -> insert the given value (capped at max_limit); 0 -> -1 (the
+  // script answers 483); otherwise decrement, capped at max_limit.
   if (!v.has_max_forwards) {
     out.maxfwd = VmResult::MaxFwd::kInsert;
-    out.maxfwd_value = insert_value;
+    out.maxfwd_value = insert_value > max_limit ? max_limit : insert_value;
     return 2;
   }
   if (v.max_forwards == 0) {
     return -1;
   }
-  const uint32_t cur = v.max_forwards > kMaxLimit ? kMaxLimit : v.max_forwards;
+  // The decremented value never exceeds max_limit (Kamailio: val > limit -> limit + 1, then -1).
+  const uint32_t next = v.max_forwards - 1;
   out.maxfwd = VmResult::MaxFwd::kDecrement;
-  out.maxfwd_value = cur - 1;
+  out.maxfwd_value = next > max_limit ? max_limit : next;
   return 1;
 }
 
@@ -155,7 +156,7 @@ void vm_run(const Snapshot& snap, const char* msg, const sip::SipView& v, Dispat
         rc = 1;
         break;
       case cfg::Op::kMfProcessMaxfwd:
-        rc = max_forwards(v, in.a, out);
+        rc = max_forwards(v, in.a, snap.maxfwd_limit, out);
         break;
       case cfg::Op::kDsSelectDst: {
         rc = -1;

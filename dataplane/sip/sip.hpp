@@ -96,6 +96,8 @@ struct Via {
   Span rport;        // value of ;rport=, empty for a bare ;rport
   uint16_t params_end = 0;  // offset just after the last byte of the via-parm: where
                             // ";received=..;rport=.." is appended
+  Span received_param;     // the whole ";received=..." parameter, from its ';' (rewriting)
+  Span rport_param;        // the whole ";rport[=...]" parameter, from its ';' (rewriting)
 };
 
 struct SipView {

@@ -23,6 +23,7 @@
 #include "control/snapshot_builder.hpp"
 #include "dataplane/pipeline.hpp"
 #include "dataplane/sip/sip.hpp"
+#include "tests/support/packet_builder.hpp"
 
 namespace viaduct {
 namespace {
@@ -83,26 +84,13 @@ uint32_t ip(const char* s) {
 class PipelineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto prog = std::make_shared<cfg::Program>();
-    cfg::Diagnostics diags;
-    ASSERT_TRUE(cfg::compile_string(kScript, "test.cfg", "/tmp", {}, *prog, diags))
-        << (diags.empty() ? "" : diags[0].str());
-    ctl::BuildInputs in;
-    in.program = prog;
-    ASSERT_TRUE(cfg::parse_dispatcher_list(kList, "test.list", in.destinations, diags));
-    dp::Iface ifc;
-    ifc.port_id = 0;
-    ifc.ip_be = ip("10.0.0.2");
-    ifc.mask_be = htonl(0xffffff00u);
-    ifc.mac = kOurMac;
-    in.ifaces.push_back(ifc);
-    in.neighbours[ip("10.0.0.10")] = kClientMac;
-    in.neighbours[ip("10.0.0.11")] = kB1Mac;
-    in.neighbours[ip("10.0.0.12")] = kB2Mac;
-    ctl::DestinationIds ids;
-    auto snap = ctl::build_snapshot(in, ids);
-    ASSERT_TRUE(snap) << snap.error().str();
-    owned_ = std::move(*snap);
+    std::string error;
+    owned_ = test::make_snapshot(kScript, kList, "10.0.0.2", kOurMac,
+                                 {{"10.0.0.10", kClientMac},
+                                  {"10.0.0.11", kB1Mac},
+                                  {"10.0.0.12", kB2Mac}},
+                                 error);
+    ASSERT_NE(owned_, nullptr) << error;
     ctx_ = std::make_unique<dp::WorkerCtx>();
     ctx_->counters = &counters_;
     static int n = 0;
@@ -119,27 +107,8 @@ class PipelineTest : public ::testing::Test {
                       const char* dst, uint16_t dport, std::string_view payload) {
     rte_mbuf* m = rte_pktmbuf_alloc(g_pool);
     EXPECT_NE(m, nullptr);
-    const size_t len = sizeof(rte_ether_hdr) + 20 + 8 + payload.size();
-    char* p = rte_pktmbuf_append(m, static_cast<uint16_t>(len));
-    auto* eth = reinterpret_cast<rte_ether_hdr*>(p);
-    std::memcpy(eth->dst_addr.addr_bytes, kOurMac.b, 6);
-    std::memcpy(eth->src_addr.addr_bytes, src_mac.b, 6);
-    eth->ether_type = htons(RTE_ETHER_TYPE_IPV4);
-    auto* iph = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
-    std::memset(iph, 0, 20);
-    iph->version_ihl = RTE_IPV4_VHL_DEF;
-    iph->total_length = htons(static_cast<uint16_t>(28 + payload.size()));
-    iph->time_to_live = 64;
-    iph->next_proto_id = IPPROTO_UDP;
-    iph->src_addr = ip(src);
-    iph->dst_addr = ip(dst);
-    auto* udp = reinterpret_cast<rte_udp_hdr*>(iph + 1);
-    udp->src_port = htons(sport);
-    udp->dst_port = htons(dport);
-    udp->dgram_len = htons(static_cast<uint16_t>(8 + payload.size()));
-    udp->dgram_cksum = 0;
-    std::memcpy(udp + 1, payload.data(), payload.size());
-    m->port = 0;
+    EXPECT_TRUE(test::fill_udp_frame(m, src_mac, kOurMac, ip(src), sport, ip(dst), dport,
+                                     payload));
     return m;
   }
 
@@ -317,6 +286,13 @@ TEST_F(PipelineTest, OptionsToMyselfIsAnsweredLocally) {
   EXPECT_FALSE(v.to_tag.empty());
   EXPECT_EQ(v.call_id.in(o.sip.data()), "ka");
   EXPECT_EQ(counters_.local_replies.read(), 1u);
+}
+
+TEST_F(PipelineTest, MaxForwardsAboveTheLimitIsCappedAtMaxLimit) {
+  const Out o = run(udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5060,
+                              invite("mf100", "Max-Forwards: 100\r\n")));
+  ASSERT_FALSE(o.v.is_drop()) << dp::drop_name(o.v.drop);
+  EXPECT_EQ(scan_ok(o.sip).max_forwards, 70u);  // maxfwd max_limit default
 }
 
 TEST_F(PipelineTest, MaxForwardsZeroIsAnswered483) {

@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: Apache-2.0
+// dataplane/sip/chars.hpp: character classes and small helpers shared by the SIP wire layer's
+// sources. Internal to dataplane/sip/: not part of the sip.hpp contract.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "dataplane/sip/sip.hpp"
+
+namespace viaduct::sip::detail {
+
+enum CharClass : uint8_t {
+  kToken = 1 << 0,     // RFC 3261 token: alphanum and -.!%*_+`'~
+  kDigit = 1 << 1,
+  kAlpha = 1 << 2,
+  kHostChar = 1 << 3,  // hostname / IPv4 characters: alphanum - . (and _ tolerated)
+  kCtl = 1 << 4,       // control characters not allowed outside quoted strings (not HT)
+  kHex = 1 << 5,
+};
+
+constexpr std::array<uint8_t, 256> make_classes() {
+  std::array<uint8_t, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    uint8_t f = 0;
+    const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    const bool digit = c >= '0' && c <= '9';
+    if (alpha) {
+      f |= kAlpha;
+    }
+    if (digit) {
+      f |= kDigit;
+    }
+    if (alpha || digit || std::string_view("-.!%*_+`'~").find(static_cast<char>(c)) !=
+                              std::string_view::npos) {
+      f |= kToken;
+    }
+    if (alpha || digit || c == '-' || c == '.' || c == '_') {
+      f |= kHostChar;
+    }
+    if ((c < 0x20 && c != '\t') || c == 0x7f) {
+      f |= kCtl;
+    }
+    if (digit || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')) {
+      f |= kHex;
+    }
+    t[static_cast<size_t>(c)] = f;
+  }
+  return t;
+}
+
+inline constexpr std::array<uint8_t, 256> kClasses = make_classes();
+
+constexpr bool is(char c, uint8_t cls) noexcept {
+  return (kClasses[static_cast<uint8_t>(c)] & cls) != 0;
+}
+constexpr bool is_ws(char c) noexcept { return c == ' ' || c == '\t'; }
+// Linear white space inside a header value: folding leaves CR and LF in the value's span.
+constexpr bool is_lws(char c) noexcept { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+constexpr char lower(char c) noexcept {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
+}
+
+// Case-insensitive ASCII comparison.
+constexpr bool iequals(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (lower(a[i]) != lower(b[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+constexpr Span make_span(size_t off, size_t end) noexcept {
+  return Span{static_cast<uint16_t>(off), static_cast<uint16_t>(end - off)};
+}
+
+constexpr size_t skip_lws(const char* msg, size_t p, size_t end) noexcept {
+  while (p < end && is_lws(msg[p])) {
+    ++p;
+  }
+  return p;
+}
+
+constexpr size_t skip_class(const char* msg, size_t p, size_t end, uint8_t cls) noexcept {
+  while (p < end && is(msg[p], cls)) {
+    ++p;
+  }
+  return p;
+}
+
+// Trims LWS on both sides of [off, end).
+constexpr Span trim(const char* msg, size_t off, size_t end) noexcept {
+  off = skip_lws(msg, off, end);
+  while (end > off && is_lws(msg[end - 1])) {
+    --end;
+  }
+  return make_span(off, end);
+}
+
+// Parses a run of 1..10 decimal digits that fits in uint32_t. False otherwise.
+constexpr bool parse_u32(std::string_view s, uint32_t& out) noexcept {
+  if (s.empty()) {
+    return false;
+  }
+  uint64_t v = 0;
+  for (char c : s) {
+    if (!is(c, kDigit)) {
+      return false;
+    }
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+    if (v > UINT32_MAX) {
+      return false;
+    }
+  }
+  out = static_cast<uint32_t>(v);
+  return true;
+}
+
+// Skips a quoted string starting at the opening quote msg[p] == '"'. Returns the offset just
+// after the closing quote, or `end + 1` when it is not terminated.
+constexpr size_t skip_quoted(const char* msg, size_t p, size_t end) noexcept {
+  for (++p; p < end; ++p) {
+    if (msg[p] == '\\') {
+      ++p;
+    } else if (msg[p] == '"') {
+      return p + 1;
+    }
+  }
+  return end + 1;
+}
+
+// A name-addr or addr-spec header value (From, To, Contact, ...), split into its URI and the
+// header's own parameters. Only the tag parameter is kept.
+struct NameAddr {
+  Span uri;
+  Span tag;
+  Span params;  // after the URI (and its '>'), from the first ';'
+};
+
+bool parse_name_addr(const char* msg, Span value, NameAddr& out) noexcept;
+
+Method method_from_name(std::string_view name) noexcept;
+
+// Writes v in decimal to out (at least 5 bytes); returns the number of digits.
+constexpr size_t write_u16(char* out, uint16_t v) noexcept {
+  char tmp[5];
+  size_t n = 0;
+  do {
+    tmp[n++] = static_cast<char>('0' + v % 10);
+    v = static_cast<uint16_t>(v / 10);
+  } while (v != 0);
+  for (size_t i = 0; i < n; ++i) {
+    out[i] = tmp[n - 1 - i];
+  }
+  return n;
+}
+
+}  // namespace viaduct::sip::detail

@@ -1,0 +1,383 @@
+// SPDX-License-Identifier: Apache-2.0
+// dataplane/sip/sip_parse.cpp: Via, URI and name-addr accessors over a scanned message.
+#include <cstring>
+
+#include "dataplane/sip/chars.hpp"
+#include "dataplane/sip/sip.hpp"
+
+namespace viaduct::sip {
+
+using namespace detail;
+
+const char* scan_status_name(ScanStatus s) noexcept {
+  switch (s) {
+#define VD_X(e, str) \
+  case ScanStatus::e: \
+    return str;
+    VD_SCAN_STATUS(VD_X)
+#undef VD_X
+  }
+  return "unknown";
+}
+
+namespace detail {
+
+Method method_from_name(std::string_view name) noexcept {
+  struct Entry {
+    std::string_view name;
+    Method method;
+  };
+  static constexpr Entry kMethods[] = {
+      {"INVITE", Method::kInvite},       {"ACK", Method::kAck},
+      {"BYE", Method::kBye},             {"CANCEL", Method::kCancel},
+      {"REGISTER", Method::kRegister},   {"OPTIONS", Method::kOptions},
+      {"INFO", Method::kInfo},           {"UPDATE", Method::kUpdate},
+      {"PRACK", Method::kPrack},         {"SUBSCRIBE", Method::kSubscribe},
+      {"NOTIFY", Method::kNotify},       {"REFER", Method::kRefer},
+      {"MESSAGE", Method::kMessage},     {"PUBLISH", Method::kPublish},
+  };
+  for (const Entry& e : kMethods) {
+    if (e.name == name) {  // methods are case-sensitive (RFC 3261 7.1)
+      return e.method;
+    }
+  }
+  return Method::kOther;
+}
+
+// A generic-param value: a quoted string, or a run of characters up to LWS ; , or '"'.
+// Tolerant on purpose: tags seen in the wild hold characters outside the token set.
+// Returns the end of the value, or `p` when there is none, or `end + 1` when malformed.
+size_t param_value_end(const char* msg, size_t p, size_t end) noexcept {
+  if (p < end && msg[p] == '"') {
+    return skip_quoted(msg, p, end);
+  }
+  while (p < end && !is_lws(msg[p]) && msg[p] != ';' && msg[p] != ',' && msg[p] != '"' &&
+         !is(msg[p], kCtl)) {
+    ++p;
+  }
+  return p;
+}
+
+bool parse_name_addr(const char* msg, Span value, NameAddr& out) noexcept {
+  out = NameAddr{};
+  const size_t end = value.end();
+  size_t p = skip_lws(msg, value.off, end);
+  if (p >= end) {
+    return false;
+  }
+  // Look for '<' outside quoted strings, before any ';' (which would start header params of a
+  // bare addr-spec).
+  size_t q = p;
+  size_t lt = end;
+  bool quoted_display = false;
+  while (q < end) {
+    const char c = msg[q];
+    if (c == '"') {
+      q = skip_quoted(msg, q, end);
+      if (q > end) {
+        return false;  // unterminated display name (RFC 4475 quotbal)
+      }
+      quoted_display = true;
+      continue;
+    }
+    if (c == '<') {
+      lt = q;
+      break;
+    }
+    if (c == ';' || c == ',') {
+      break;
+    }
+    ++q;
+  }
+  size_t after = 0;
+  if (lt < end) {
+    const void* gt_ptr = std::memchr(msg + lt + 1, '>', end - lt - 1);
+    if (gt_ptr == nullptr) {
+      return false;
+    }
+    const size_t gt = static_cast<size_t>(static_cast<const char*>(gt_ptr) - msg);
+    out.uri = trim(msg, lt + 1, gt);
+    after = gt + 1;
+  } else {
+    if (quoted_display) {
+      return false;  // a quoted display name needs <...>
+    }
+    q = p;
+    while (q < end && !is_lws(msg[q]) && msg[q] != ';' && msg[q] != ',') {
+      ++q;
+    }
+    out.uri = make_span(p, q);
+    after = q;
+  }
+  if (out.uri.empty()) {
+    return false;
+  }
+  // Header parameters: *( SEMI generic-param ).
+  p = skip_lws(msg, after, end);
+  if (p < end && msg[p] == ';') {
+    out.params.off = static_cast<uint16_t>(p + 1);
+  }
+  size_t params_end = p;
+  while (p < end && msg[p] != ',') {
+    if (msg[p] != ';') {
+      return false;
+    }
+    p = skip_lws(msg, p + 1, end);
+    const size_t name_end = skip_class(msg, p, end, kToken);
+    if (name_end == p) {
+      return false;
+    }
+    const std::string_view name(msg + p, name_end - p);
+    p = params_end = name_end;
+    size_t r = skip_lws(msg, p, end);
+    if (r < end && msg[r] == '=') {
+      r = skip_lws(msg, r + 1, end);
+      const size_t v_end = param_value_end(msg, r, end);
+      if (v_end > end || v_end == r) {
+        return false;
+      }
+      if (iequals(name, "tag") && out.tag.empty()) {
+        out.tag = make_span(r, v_end);
+      }
+      p = params_end = v_end;
+    }
+    p = skip_lws(msg, p, end);
+  }
+  if (out.params.off != 0) {
+    out.params.len = static_cast<uint16_t>(params_end - out.params.off);
+  }
+  return true;
+}
+
+}  // namespace detail
+
+namespace {
+
+// Port digits: 1..5 digits, at most 65535.
+bool parse_port(std::string_view s, uint16_t& out) noexcept {
+  uint32_t v = 0;
+  if (s.size() > 5 || !parse_u32(s, v) || v > 65535) {
+    return false;
+  }
+  out = static_cast<uint16_t>(v);
+  return true;
+}
+
+// host = "[" IPv6 "]" / hostname / IPv4. Returns the end of the host, or p when malformed.
+size_t host_end(const char* msg, size_t p, size_t end) noexcept {
+  if (p < end && msg[p] == '[') {
+    size_t q = p + 1;
+    while (q < end && (is(msg[q], kHex) || msg[q] == ':' || msg[q] == '.')) {
+      ++q;
+    }
+    if (q >= end || msg[q] != ']' || q == p + 1) {
+      return p;
+    }
+    return q + 1;
+  }
+  return skip_class(msg, p, end, kHostChar);
+}
+
+}  // namespace
+
+bool parse_via(const char* msg, Span value, Via& out) noexcept {
+  out = Via{};
+  const size_t end = value.end();
+  size_t p = skip_lws(msg, value.off, end);
+  const size_t start = p;
+  // sent-protocol: "SIP" LWS? "/" LWS? "2.0" LWS? "/" LWS? transport (RFC 4475 wsinv).
+  size_t q = skip_class(msg, p, end, kToken);
+  if (!iequals(std::string_view(msg + p, q - p), "SIP")) {
+    return false;
+  }
+  p = skip_lws(msg, q, end);
+  if (p >= end || msg[p] != '/') {
+    return false;
+  }
+  p = skip_lws(msg, p + 1, end);
+  q = skip_class(msg, p, end, kToken);
+  if (std::string_view(msg + p, q - p) != "2.0") {
+    return false;
+  }
+  p = skip_lws(msg, q, end);
+  if (p >= end || msg[p] != '/') {
+    return false;
+  }
+  p = skip_lws(msg, p + 1, end);
+  q = skip_class(msg, p, end, kToken);
+  if (q == p) {
+    return false;
+  }
+  out.transport = make_span(p, q);
+  // LWS sent-by
+  if (q >= end || !is_lws(msg[q])) {
+    return false;
+  }
+  p = skip_lws(msg, q, end);
+  q = host_end(msg, p, end);
+  if (q == p) {
+    return false;
+  }
+  out.host = make_span(p, q);
+  size_t last = q;
+  size_t r = skip_lws(msg, q, end);
+  if (r < end && msg[r] == ':') {
+    r = skip_lws(msg, r + 1, end);
+    q = skip_class(msg, r, end, kDigit);
+    if (!parse_port(std::string_view(msg + r, q - r), out.port_num)) {
+      return false;
+    }
+    out.port = make_span(r, q);
+    last = q;
+  }
+  // *( SEMI via-params )
+  for (r = skip_lws(msg, last, end); r < end; r = skip_lws(msg, last, end)) {
+    if (msg[r] != ';') {
+      return false;
+    }
+    const size_t semi = r;
+    r = skip_lws(msg, r + 1, end);
+    q = skip_class(msg, r, end, kToken);
+    if (q == r) {
+      return false;  // empty parameter (RFC 4475 badinv01)
+    }
+    const std::string_view name(msg + r, q - r);
+    last = q;
+    Span val;
+    r = skip_lws(msg, q, end);
+    if (r < end && msg[r] == '=') {
+      r = skip_lws(msg, r + 1, end);
+      if (r < end && msg[r] == '"') {
+        q = skip_quoted(msg, r, end);
+        if (q > end) {
+          return false;
+        }
+      } else {
+        q = r;
+        while (q < end && (is(msg[q], kToken) || msg[q] == ':' || msg[q] == '[' ||
+                           msg[q] == ']')) {
+          ++q;
+        }
+      }
+      if (q == r) {
+        return false;
+      }
+      val = make_span(r, q);
+      last = q;
+    }
+    if (iequals(name, "branch")) {
+      out.branch = val;
+    } else if (iequals(name, "received")) {
+      if (val.empty()) {
+        return false;
+      }
+      out.received = val;
+      out.received_param = make_span(semi, last);
+    } else if (iequals(name, "rport")) {
+      uint16_t port = 0;
+      if (!val.empty() && !parse_port(val.in(msg), port)) {
+        return false;
+      }
+      out.has_rport = true;
+      out.rport = val;
+      out.rport_param = make_span(semi, last);
+    }
+  }
+  out.value = make_span(start, last);
+  out.params_end = static_cast<uint16_t>(last);
+  return true;
+}
+
+bool parse_uri(const char* msg, Span uri, Uri& out) noexcept {
+  out = Uri{};
+  const size_t start = uri.off;
+  const size_t end = uri.end();
+  if (start >= end) {
+    return false;
+  }
+  for (size_t i = start; i < end; ++i) {
+    if (is_lws(msg[i]) || is(msg[i], kCtl)) {
+      return false;
+    }
+  }
+  const void* colon_ptr = std::memchr(msg + start, ':', end - start);
+  if (colon_ptr == nullptr) {
+    return false;
+  }
+  const size_t colon = static_cast<size_t>(static_cast<const char*>(colon_ptr) - msg);
+  const std::string_view scheme(msg + start, colon - start);
+  out.scheme = make_span(start, colon);
+  size_t p = colon + 1;
+  if (iequals(scheme, "tel")) {
+    // tel:number *(;param): the number is the user part; there is no host.
+    size_t q = p;
+    while (q < end && msg[q] != ';' && msg[q] != '?') {
+      ++q;
+    }
+    if (q == p) {
+      return false;
+    }
+    out.user = make_span(p, q);
+    p = q;
+  } else if (iequals(scheme, "sip") || iequals(scheme, "sips")) {
+    // No character after the userinfo may be '@' (RFC 3261 25.1: params, headers and hosts
+    // exclude it), so the first '@' closes the userinfo, even when the user part holds ';', '?'
+    // or ':' (RFC 4475 semiuri, intmeth).
+    const void* at_ptr = std::memchr(msg + p, '@', end - p);
+    if (at_ptr != nullptr) {
+      const size_t at = static_cast<size_t>(static_cast<const char*>(at_ptr) - msg);
+      const void* pw_ptr = std::memchr(msg + p, ':', at - p);
+      const size_t user_end =
+          pw_ptr == nullptr ? at : static_cast<size_t>(static_cast<const char*>(pw_ptr) - msg);
+      if (user_end == p) {
+        return false;
+      }
+      out.user = make_span(p, user_end);
+      if (user_end < at) {
+        out.password = make_span(user_end + 1, at);
+      }
+      p = at + 1;
+    }
+    size_t q = host_end(msg, p, end);
+    if (q == p) {
+      return false;
+    }
+    out.host = make_span(p, q);
+    p = q;
+    if (p < end && msg[p] == ':') {
+      q = skip_class(msg, p + 1, end, kDigit);
+      if (!parse_port(std::string_view(msg + p + 1, q - p - 1), out.port_num)) {
+        return false;
+      }
+      out.port = make_span(p + 1, q);
+      p = q;
+    }
+    if (p < end && msg[p] != ';' && msg[p] != '?') {
+      return false;
+    }
+  } else {
+    return false;
+  }
+  if (p < end && msg[p] == ';') {
+    size_t q = p + 1;
+    while (q < end && msg[q] != '?') {
+      ++q;
+    }
+    out.params = make_span(p + 1, q);
+    p = q;
+  }
+  if (p < end && msg[p] == '?') {
+    out.headers = make_span(p + 1, end);
+  }
+  return true;
+}
+
+Span header_uri(const char* msg, Span value) noexcept {
+  NameAddr na;
+  if (!parse_name_addr(msg, value, na)) {
+    return Span{};
+  }
+  return na.uri;
+}
+
+}  // namespace viaduct::sip

@@ -1,0 +1,367 @@
+// SPDX-License-Identifier: Apache-2.0
+// dataplane/sip/sip_rewrite.cpp: in-place edits, the stateless branch, Via edits and the
+// stateless reply builder.
+#include <algorithm>
+#include <cstring>
+
+#include <xxhash.h>
+
+#include "dataplane/sip/chars.hpp"
+#include "dataplane/sip/sip.hpp"
+
+namespace viaduct::sip {
+
+using namespace detail;
+
+namespace {
+
+// At most this many edits per apply_edits call: the pipeline makes two or three (our Via,
+// received/rport, Max-Forwards), and a fixed bound keeps the bookkeeping on the stack.
+constexpr size_t kMaxEdits = 8;
+
+// Seeds: arbitrary constants, fixed forever (a change re-keys every in-flight transaction).
+constexpr XXH64_hash_t kBranchSeed = 0x7669616475637442ULL;  // "viaductB"
+constexpr XXH64_hash_t kToTagSeed = 0x7669616475637454ULL;   // "viaductT"
+
+// Hashes the fields one after the other, each with the previous hash as the seed, so field
+// boundaries matter ("ab"+"c" != "a"+"bc") without copying the fields into one buffer.
+class FieldHash {
+ public:
+  explicit FieldHash(XXH64_hash_t seed) noexcept : h_(seed) {}
+  void add(std::string_view s) noexcept { h_ = XXH3_64bits_withSeed(s.data(), s.size(), h_); }
+  void add(uint32_t v) noexcept {
+    unsigned char b[4] = {static_cast<unsigned char>(v), static_cast<unsigned char>(v >> 8),
+                          static_cast<unsigned char>(v >> 16),
+                          static_cast<unsigned char>(v >> 24)};
+    h_ = XXH3_64bits_withSeed(b, sizeof b, h_);
+  }
+  XXH64_hash_t value() const noexcept { return h_; }
+
+ private:
+  XXH64_hash_t h_;
+};
+
+void write_hex16(char* out, uint64_t v) noexcept {
+  constexpr char kHexDigits[] = "0123456789abcdef";
+  for (int i = 15; i >= 0; --i) {
+    out[i] = kHexDigits[v & 0xf];
+    v >>= 4;
+  }
+}
+
+// Bounded appender: remembers overflow instead of writing past cap.
+class Writer {
+ public:
+  Writer(char* out, size_t cap) noexcept : out_(out), cap_(cap) {}
+
+  void put(std::string_view s) noexcept {
+    if (!ok_ || s.size() > cap_ - n_) {
+      ok_ = false;
+      return;
+    }
+    if (!s.empty()) {
+      std::memcpy(out_ + n_, s.data(), s.size());
+    }
+    n_ += s.size();
+  }
+  // Copies a header value onto one line: folding CR/LF are dropped, the SP/HTAB after them
+  // stays as the separator.
+  void put_unfolded(std::string_view s) noexcept {
+    size_t i = 0;
+    while (i < s.size()) {
+      size_t j = i;
+      while (j < s.size() && s[j] != '\r' && s[j] != '\n') {
+        ++j;
+      }
+      put(s.substr(i, j - i));
+      while (j < s.size() && (s[j] == '\r' || s[j] == '\n')) {
+        ++j;
+      }
+      i = j;
+    }
+  }
+  void put_u16(uint16_t v) noexcept {
+    char tmp[5];
+    put(std::string_view(tmp, write_u16(tmp, v)));
+  }
+  bool ok() const noexcept { return ok_; }
+  size_t size() const noexcept { return n_; }
+
+ private:
+  char* out_;
+  size_t cap_;
+  size_t n_ = 0;
+  bool ok_ = true;
+};
+
+// The host without IPv6 brackets, for comparing with a source address.
+std::string_view bare_host(std::string_view h) noexcept {
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') {
+    return h.substr(1, h.size() - 2);
+  }
+  return h;
+}
+
+}  // namespace
+
+bool apply_edits(char* buf, size_t cap, size_t& head, size_t& len,
+                 std::span<const Edit> edits) noexcept {
+  const size_t n = edits.size();
+  if (n == 0) {
+    return true;
+  }
+  if (n > kMaxEdits || head > cap || len > cap - head) {
+    return false;
+  }
+  // Segments of the original kept between edits: seg[i] = [src_off, src_off + seg_len) of the
+  // message, placed at dst_off of the result. Segment n is the tail after the last edit.
+  size_t src_off[kMaxEdits + 1];
+  size_t seg_len[kMaxEdits + 1];
+  size_t dst_off[kMaxEdits + 1];
+  size_t ins_off[kMaxEdits];
+  size_t prev_end = 0;
+  size_t out_pos = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const Edit& e = edits[i];
+    if (e.off < prev_end || size_t{e.off} + e.del > len) {
+      return false;
+    }
+    src_off[i] = prev_end;
+    seg_len[i] = e.off - prev_end;
+    dst_off[i] = out_pos;
+    out_pos += seg_len[i];
+    ins_off[i] = out_pos;
+    out_pos += e.ins.size();
+    prev_end = size_t{e.off} + e.del;
+  }
+  src_off[n] = prev_end;
+  seg_len[n] = len - prev_end;
+  dst_off[n] = out_pos;
+  const size_t new_len = out_pos + seg_len[n];
+
+  // Where the result starts: keep the tail in place (front into the headroom, or toward the
+  // body when shrinking); failing that keep the front in place and push the tail into the
+  // tailroom.
+  size_t new_head = 0;
+  if (head + src_off[n] >= dst_off[n]) {
+    new_head = head + src_off[n] - dst_off[n];  // tail fixed: new_head + dst == head + src
+  } else if (new_len <= cap - head) {
+    new_head = head;
+  } else {
+    return false;
+  }
+  // Move the kept segments. A segment moving left never overwrites the source of a later
+  // segment moving right and vice versa (outputs and sources are both in order), so: left
+  // movers front to back, then right movers back to front. Inserts go last, into the gaps.
+  for (size_t i = 0; i <= n; ++i) {
+    const size_t src = head + src_off[i];
+    const size_t dst = new_head + dst_off[i];
+    if (dst < src && seg_len[i] != 0) {
+      std::memmove(buf + dst, buf + src, seg_len[i]);
+    }
+  }
+  for (size_t i = n + 1; i-- > 0;) {
+    const size_t src = head + src_off[i];
+    const size_t dst = new_head + dst_off[i];
+    if (dst > src && seg_len[i] != 0) {
+      std::memmove(buf + dst, buf + src, seg_len[i]);
+    }
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (!edits[i].ins.empty()) {
+      std::memcpy(buf + new_head + ins_off[i], edits[i].ins.data(), edits[i].ins.size());
+    }
+  }
+  head = new_head;
+  len = new_len;
+  return true;
+}
+
+void stateless_branch(const char* msg, const SipView& v, char out[kBranchLen]) noexcept {
+  // RFC 3261 16.11 / Kamailio char_msg_val(): everything here is equal in an INVITE, its
+  // retransmissions, its CANCEL and the ACK of a non-2xx reply. The To-tag is deliberately
+  // left out (the ACK has one, the INVITE not), and so is the CSeq method.
+  FieldHash h(kBranchSeed);
+  h.add(v.via1.branch.in(msg));
+  h.add(v.via1.host.in(msg));
+  h.add(uint32_t{v.via1.port_num});
+  h.add(v.from_tag.in(msg));
+  h.add(v.call_id.in(msg));
+  h.add(v.cseq_num);
+  h.add(v.ruri.in(msg));
+  std::memcpy(out, "z9hG4bK", 7);
+  write_hex16(out + 7, h.value());
+}
+
+size_t build_via_line(char* out, size_t cap, std::string_view host, uint16_t port,
+                      std::string_view branch) noexcept {
+  Writer w(out, cap);
+  w.put("Via: SIP/2.0/UDP ");
+  // A raw IPv6 address gets the brackets a Via sent-by needs.
+  const bool bracket = host.find(':') != std::string_view::npos && !host.starts_with('[');
+  if (bracket) {
+    w.put("[");
+  }
+  w.put(host);
+  if (bracket) {
+    w.put("]");
+  }
+  w.put(":");
+  w.put_u16(port);
+  w.put(";branch=");
+  w.put(branch);
+  w.put("\r\n");
+  return w.ok() ? w.size() : 0;
+}
+
+bool via_received_edit(const char* msg, const SipView& v, std::string_view src_ip,
+                       uint16_t src_port, char* out, size_t cap, Edit& edit) noexcept {
+  const Via& via = v.via1;
+  const bool has_received = !via.received.empty();
+  const bool add_received =
+      bare_host(via.host.in(msg)) != bare_host(src_ip) || via.has_rport || has_received;
+  edit = Edit{via.params_end, 0, {}};
+  if (!add_received && !via.has_rport) {
+    return true;
+  }
+  // One edit: from the first existing received/rport parameter (or the end of the via-parm)
+  // to the end of the via-parm. The parameters in between are copied back unchanged, the old
+  // received/rport are dropped, and the new ones are appended. In the common case (a trailing
+  // bare ";rport") this is "replace ;rport with ;received=IP;rport=PORT".
+  size_t from = via.params_end;
+  if (has_received) {
+    from = std::min<size_t>(from, via.received_param.off);
+  }
+  if (via.has_rport) {
+    from = std::min<size_t>(from, via.rport_param.off);
+  }
+  Writer w(out, cap);
+  size_t p = from;
+  while (p < via.params_end) {
+    size_t skip_to = p;
+    if (has_received && p == via.received_param.off) {
+      skip_to = via.received_param.end();
+    } else if (via.has_rport && p == via.rport_param.off) {
+      skip_to = via.rport_param.end();
+    }
+    if (skip_to != p) {
+      p = skip_to;
+      continue;
+    }
+    size_t q = p + 1;
+    while (q < via.params_end && !(has_received && q == via.received_param.off) &&
+           !(via.has_rport && q == via.rport_param.off)) {
+      ++q;
+    }
+    w.put(std::string_view(msg + p, q - p));
+    p = q;
+  }
+  if (add_received) {
+    w.put(";received=");
+    w.put(bare_host(src_ip));
+  }
+  if (via.has_rport) {
+    w.put(";rport=");
+    w.put_u16(src_port);
+  }
+  if (!w.ok()) {
+    return false;
+  }
+  edit = Edit{static_cast<uint16_t>(from), static_cast<uint16_t>(via.params_end - from),
+              std::string_view(out, w.size())};
+  return true;
+}
+
+Edit remove_top_via_edit(const char* msg, const SipView& v) noexcept {
+  if (v.top_via_alone) {
+    return Edit{v.top_via_line.off, v.top_via_line.len, {}};
+  }
+  // "Via: A , B" -> "Via: B": the value, the LWS and comma after it, and the LWS before the
+  // next value.
+  const size_t end = v.top_via_line.end();
+  size_t p = skip_lws(msg, v.via1.value.end(), end);
+  if (p < end && msg[p] == ',') {
+    p = skip_lws(msg, p + 1, end);
+  }
+  return Edit{v.via1.value.off, static_cast<uint16_t>(p - v.via1.value.off), {}};
+}
+
+size_t build_reply(const char* req, const SipView& v, uint16_t code, std::string_view reason,
+                   std::string_view src_ip, uint16_t src_port, char* out, size_t cap) noexcept {
+  if (code < 100 || code > 699 || v.via_count == 0) {
+    return 0;
+  }
+  char params[96];
+  Edit top{};
+  if (!via_received_edit(req, v, src_ip, src_port, params, sizeof params, top)) {
+    return 0;
+  }
+  Writer w(out, cap);
+  w.put("SIP/2.0 ");
+  char digits[5];
+  w.put(std::string_view(digits, write_u16(digits, code)));
+  w.put(" ");
+  w.put(reason);
+  w.put("\r\n");
+
+  // Every Via field, in order: walk the header section again (cold path). Values stay as
+  // written, unfolded; the top value gets the received/rport edit.
+  size_t p = v.top_via_line.off;
+  bool first = true;
+  while (p < v.headers_end) {
+    // Field extent: this line and its continuation lines.
+    size_t line_end = p;
+    while (true) {
+      const void* nl = std::memchr(req + line_end, '\n', v.headers_end - line_end);
+      line_end = nl == nullptr ? v.headers_end
+                               : static_cast<size_t>(static_cast<const char*>(nl) - req) + 1;
+      if (line_end >= v.headers_end || !is_ws(req[line_end])) {
+        break;
+      }
+    }
+    const size_t name_end = skip_class(req, p, line_end, kToken);
+    const std::string_view name(req + p, name_end - p);
+    if (iequals(name, "via") || iequals(name, "v")) {
+      const void* colon = std::memchr(req + name_end, ':', line_end - name_end);
+      if (colon != nullptr) {
+        const size_t value_off = static_cast<size_t>(static_cast<const char*>(colon) - req) + 1;
+        const Span value = trim(req, value_off, line_end);
+        w.put("Via: ");
+        if (first) {
+          w.put_unfolded(std::string_view(req + value.off, top.off - value.off));
+          w.put(top.ins);
+          const size_t rest = size_t{top.off} + top.del;
+          w.put_unfolded(std::string_view(req + rest, value.end() - rest));
+          first = false;
+        } else {
+          w.put_unfolded(value.in(req));
+        }
+        w.put("\r\n");
+      }
+    }
+    p = line_end;
+  }
+  w.put("From: ");
+  w.put_unfolded(v[Hdr::kFrom].in(req));
+  w.put("\r\nTo: ");
+  w.put_unfolded(v[Hdr::kTo].in(req));
+  if (v.to_tag.empty()) {
+    FieldHash h(kToTagSeed);
+    h.add(v.call_id.in(req));
+    h.add(v.from_tag.in(req));
+    h.add(v.cseq_num);
+    h.add(v.via1.branch.in(req));
+    char tag[2 + 16] = {'v', 'd'};
+    write_hex16(tag + 2, h.value());
+    w.put(";tag=");
+    w.put(std::string_view(tag, sizeof tag));
+  }
+  w.put("\r\nCall-ID: ");
+  w.put_unfolded(v.call_id.in(req));
+  w.put("\r\nCSeq: ");
+  w.put_unfolded(v[Hdr::kCSeq].in(req));
+  w.put("\r\nServer: viaduct\r\nContent-Length: 0\r\n\r\n");
+  return w.ok() ? w.size() : 0;
+}
+
+}  // namespace viaduct::sip
