@@ -53,9 +53,15 @@ void learn(const Snapshot& snap, WorkerCtx& ctx, uint16_t iface_idx, uint32_t ip
   }
   const MacAddr m = to_mac(mac);
   const MacAddr* known = snap.neigh.find(ip_be);
-  if (known == nullptr || !(*known == m)) {
-    post_event(ctx, Event::Type::kNeighLearned, iface_idx, ip_be, m);
+  if (known != nullptr && *known == m) {
+    return;
   }
+  const MacAddr* local = ctx.neigh.find(ip_be);
+  if (local != nullptr && *local == m) {
+    return;  // already told control; its snapshot is on the way
+  }
+  ctx.neigh.put(ip_be, m);
+  post_event(ctx, Event::Type::kNeighLearned, iface_idx, ip_be, m);
 }
 
 Verdict handle_arp(const Snapshot& snap, rte_mbuf* m, rte_ether_hdr* eth, uint16_t iface_idx,
@@ -143,6 +149,9 @@ const MacAddr* next_hop(const Snapshot& snap, WorkerCtx& ctx, uint16_t iface_idx
     hop = ifc.gateway_be;
   }
   const MacAddr* mac = snap.neigh.find(hop);
+  if (mac == nullptr) {
+    mac = ctx.neigh.find(hop);
+  }
   if (mac == nullptr) {
     post_event(ctx, Event::Type::kNeighMiss, iface_idx, hop, MacAddr{});
     why = Drop::kNoNeighbour;

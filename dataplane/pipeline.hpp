@@ -29,6 +29,28 @@ static_assert(sizeof(Event) == 16);
 
 inline constexpr size_t kReplyScratch = 65536;
 
+// Neighbours this worker learned from frames it received, consulted when the published snapshot
+// does not know a next hop yet. It closes the gap between a sender's first frame and the
+// snapshot that carries its MAC (one control-loop turn): without it, a backend's immediate reply
+// to a new client would be dropped. Direct-mapped, worker-local, never shared.
+class LocalNeighbours {
+ public:
+  static constexpr size_t kSize = 256;
+  const MacAddr* find(uint32_t ip_be) const noexcept {
+    const Entry& e = e_[slot(ip_be)];
+    return e.ip_be == ip_be && ip_be != 0 ? &e.mac : nullptr;
+  }
+  void put(uint32_t ip_be, const MacAddr& mac) noexcept { e_[slot(ip_be)] = {ip_be, mac}; }
+
+ private:
+  struct Entry {
+    uint32_t ip_be = 0;
+    MacAddr mac;
+  };
+  static size_t slot(uint32_t ip_be) noexcept { return ((ip_be * 0x9E3779B1u) >> 24) % kSize; }
+  Entry e_[kSize];
+};
+
 // Per-worker state the pipeline may write. Owned by one worker.
 struct WorkerCtx {
   uint16_t worker_id = 0;
@@ -36,6 +58,7 @@ struct WorkerCtx {
   rte_ring* events = nullptr;     // single producer (this worker), single consumer (control)
   uint16_t ip_id = 0;
   DispatchState dispatch;
+  LocalNeighbours neigh;
   char reply_buf[kReplyScratch];  // stateless replies are built here
 };
 

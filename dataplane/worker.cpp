@@ -12,12 +12,13 @@ namespace viaduct::dp {
 
 Worker::Worker(uint16_t id, SnapshotSlot& slot, rte_rcu_qsbr* qsv,
                std::vector<WorkerQueue> queues, rte_ring* events, rte_ring* inject,
-               const std::atomic<bool>& stop)
+               const std::atomic<bool>& stop, uint16_t burst)
     : id_(id),
       slot_(slot),
       qsv_(qsv),
       queues_(std::move(queues)),
       inject_(inject),
+      burst_(burst == 0 ? kBurst : (burst > kMaxBurst ? kMaxBurst : burst)),
       stop_(stop),
       ctx_(std::make_unique<Ctx>()) {
   ctx_->pipeline.worker_id = id;
@@ -63,7 +64,7 @@ void Worker::flush_tx() noexcept {
 
 void Worker::process_burst(const Snapshot& snap, rte_mbuf** pkts, uint16_t n) noexcept {
   WorkerCounters& c = ctx_->counters[0];
-  rte_mbuf* dropped[kBurst];
+  rte_mbuf* dropped[kMaxBurst];
   uint16_t n_dropped = 0;
   for (uint16_t i = 0; i < n && i < kPrefetchAhead; ++i) {
     rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
@@ -81,7 +82,7 @@ void Worker::process_burst(const Snapshot& snap, rte_mbuf** pkts, uint16_t n) no
     }
     TxBuf& t = tx_[v.tx_port];
     t.pkts[t.n++] = pkts[i];
-    if (t.n == kBurst * 2) {
+    if (t.n == kMaxBurst * 2) {
       flush_tx();
     }
   }
@@ -95,14 +96,14 @@ void Worker::run() noexcept {
   rte_rcu_qsbr_thread_register(qsv_, id_);
   rte_rcu_qsbr_thread_online(qsv_, id_);
   WorkerCounters& c = ctx_->counters[0];
-  rte_mbuf* rx[kBurst];
+  rte_mbuf* rx[kMaxBurst];
   while (!stop_.load(std::memory_order_relaxed)) {
     // One snapshot per iteration: every packet of the iteration sees the same tables, and
     // nothing below keeps `snap` past the quiescent call.
     const Snapshot& snap = slot_.current();
     c.snapshot_generation.set(snap.generation);
     for (const WorkerQueue& q : queues_) {
-      const uint16_t n = rte_eth_rx_burst(q.port, q.queue, rx, kBurst);
+      const uint16_t n = rte_eth_rx_burst(q.port, q.queue, rx, burst_);
       if (n == 0) {
         continue;
       }

@@ -16,7 +16,8 @@ struct rte_ring;
 
 namespace viaduct::dp {
 
-inline constexpr uint16_t kBurst = 32;
+inline constexpr uint16_t kBurst = 32;      // default RX burst
+inline constexpr uint16_t kMaxBurst = 256;  // [dpdk] burst upper bound
 inline constexpr uint16_t kPrefetchAhead = 3;
 inline constexpr uint16_t kMaxPorts = 8;
 
@@ -30,7 +31,8 @@ struct WorkerQueue {
 class Worker {
  public:
   Worker(uint16_t id, SnapshotSlot& slot, rte_rcu_qsbr* qsv, std::vector<WorkerQueue> queues,
-         rte_ring* events, rte_ring* inject, const std::atomic<bool>& stop);
+         rte_ring* events, rte_ring* inject, const std::atomic<bool>& stop,
+         uint16_t burst = kBurst);
 
   // Entry point for rte_eal_remote_launch; `arg` is the Worker.
   static int launch(void* arg);
@@ -54,7 +56,7 @@ class Worker {
     uint16_t queue = 0;
     uint16_t n = 0;
     bool owned = false;
-    rte_mbuf* pkts[kBurst * 2];
+    rte_mbuf* pkts[kMaxBurst * 2];
   };
 
   uint16_t id_;
@@ -62,6 +64,7 @@ class Worker {
   rte_rcu_qsbr* qsv_;
   std::vector<WorkerQueue> queues_;
   rte_ring* inject_;
+  uint16_t burst_;
   const std::atomic<bool>& stop_;
   std::unique_ptr<Ctx> ctx_;  // large (reply scratch), cache-line aligned
   TxBuf tx_[kMaxPorts];

@@ -13,6 +13,8 @@ PACKAGES=(
     libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libxxhash-dev
     # end-to-end tests and the demo
     sip-tester iproute2 curl python3 procps
+    # the reference implementation, run side by side in the parity test
+    kamailio
 )
 
 missing=()

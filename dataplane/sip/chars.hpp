@@ -13,12 +13,13 @@
 namespace viaduct::sip::detail {
 
 enum CharClass : uint8_t {
-  kToken = 1 << 0,     // RFC 3261 token: alphanum and -.!%*_+`'~
+  kToken = 1 << 0,  // RFC 3261 token: alphanum and -.!%*_+`'~
   kDigit = 1 << 1,
   kAlpha = 1 << 2,
   kHostChar = 1 << 3,  // hostname / IPv4 characters: alphanum - . (and _ tolerated)
   kCtl = 1 << 4,       // control characters not allowed outside quoted strings (not HT)
   kHex = 1 << 5,
+  kLineStop = 1 << 6,  // bytes the header-line loop must look at: kCtl, '"' and '\\'
 };
 
 constexpr std::array<uint8_t, 256> make_classes() {
@@ -33,15 +34,18 @@ constexpr std::array<uint8_t, 256> make_classes() {
     if (digit) {
       f |= kDigit;
     }
-    if (alpha || digit || std::string_view("-.!%*_+`'~").find(static_cast<char>(c)) !=
-                              std::string_view::npos) {
+    if (alpha || digit ||
+        std::string_view("-.!%*_+`'~").find(static_cast<char>(c)) != std::string_view::npos) {
       f |= kToken;
     }
     if (alpha || digit || c == '-' || c == '.' || c == '_') {
       f |= kHostChar;
     }
     if ((c < 0x20 && c != '\t') || c == 0x7f) {
-      f |= kCtl;
+      f |= kCtl | kLineStop;
+    }
+    if (c == '"' || c == '\\') {
+      f |= kLineStop;
     }
     if (digit || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')) {
       f |= kHex;

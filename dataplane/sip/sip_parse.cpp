@@ -11,7 +11,7 @@ using namespace detail;
 
 const char* scan_status_name(ScanStatus s) noexcept {
   switch (s) {
-#define VD_X(e, str) \
+#define VD_X(e, str)  \
   case ScanStatus::e: \
     return str;
     VD_SCAN_STATUS(VD_X)
@@ -28,13 +28,13 @@ Method method_from_name(std::string_view name) noexcept {
     Method method;
   };
   static constexpr Entry kMethods[] = {
-      {"INVITE", Method::kInvite},       {"ACK", Method::kAck},
-      {"BYE", Method::kBye},             {"CANCEL", Method::kCancel},
-      {"REGISTER", Method::kRegister},   {"OPTIONS", Method::kOptions},
-      {"INFO", Method::kInfo},           {"UPDATE", Method::kUpdate},
-      {"PRACK", Method::kPrack},         {"SUBSCRIBE", Method::kSubscribe},
-      {"NOTIFY", Method::kNotify},       {"REFER", Method::kRefer},
-      {"MESSAGE", Method::kMessage},     {"PUBLISH", Method::kPublish},
+      {"INVITE", Method::kInvite},     {"ACK", Method::kAck},
+      {"BYE", Method::kBye},           {"CANCEL", Method::kCancel},
+      {"REGISTER", Method::kRegister}, {"OPTIONS", Method::kOptions},
+      {"INFO", Method::kInfo},         {"UPDATE", Method::kUpdate},
+      {"PRACK", Method::kPrack},       {"SUBSCRIBE", Method::kSubscribe},
+      {"NOTIFY", Method::kNotify},     {"REFER", Method::kRefer},
+      {"MESSAGE", Method::kMessage},   {"PUBLISH", Method::kPublish},
   };
   for (const Entry& e : kMethods) {
     if (e.name == name) {  // methods are case-sensitive (RFC 3261 7.1)
@@ -254,8 +254,7 @@ bool parse_via(const char* msg, Span value, Via& out) noexcept {
         }
       } else {
         q = r;
-        while (q < end && (is(msg[q], kToken) || msg[q] == ':' || msg[q] == '[' ||
-                           msg[q] == ']')) {
+        while (q < end && (is(msg[q], kToken) || msg[q] == ':' || msg[q] == '[' || msg[q] == ']')) {
           ++q;
         }
       }

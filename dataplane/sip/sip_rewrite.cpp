@@ -31,8 +31,7 @@ class FieldHash {
   void add(std::string_view s) noexcept { h_ = XXH3_64bits_withSeed(s.data(), s.size(), h_); }
   void add(uint32_t v) noexcept {
     unsigned char b[4] = {static_cast<unsigned char>(v), static_cast<unsigned char>(v >> 8),
-                          static_cast<unsigned char>(v >> 16),
-                          static_cast<unsigned char>(v >> 24)};
+                          static_cast<unsigned char>(v >> 16), static_cast<unsigned char>(v >> 24)};
     h_ = XXH3_64bits_withSeed(b, sizeof b, h_);
   }
   XXH64_hash_t value() const noexcept { return h_; }

@@ -99,8 +99,7 @@ ScanStatus scan_start_line(const char* msg, size_t le, SipView& out) noexcept {
     size_t p = kVersion.size() + 1;
     const size_t d = skip_class(msg, p, le, kDigit);
     uint32_t code = 0;
-    if (d - p != 3 || !parse_u32(std::string_view(msg + p, 3), code) || code < 100 ||
-        code > 699) {
+    if (d - p != 3 || !parse_u32(std::string_view(msg + p, 3), code) || code < 100 || code > 699) {
       return ScanStatus::kBadStatus;
     }
     // The SP before the reason phrase is required; a missing one is tolerated at line end.
@@ -140,8 +139,8 @@ ScanStatus scan_start_line(const char* msg, size_t le, SipView& out) noexcept {
     return ScanStatus::kBadStartLine;
   }
   size_t q = u;
-  while (q < last_sp && (is(msg[q], kAlpha | kDigit) || msg[q] == '+' || msg[q] == '-' ||
-                         msg[q] == '.')) {
+  while (q < last_sp &&
+         (is(msg[q], kAlpha | kDigit) || msg[q] == '+' || msg[q] == '-' || msg[q] == '.')) {
     ++q;
   }
   if (q >= last_sp || msg[q] != ':') {
@@ -178,8 +177,7 @@ class Scanner {
     }
     if (f.kind == Kind::kContentLength) {
       uint32_t n = 0;
-      if (!parse_u32(value.in(msg_), n) ||
-          (out_.has_content_length && n != out_.content_length)) {
+      if (!parse_u32(value.in(msg_), n) || (out_.has_content_length && n != out_.content_length)) {
         return ScanStatus::kBadContentLength;  // RFC 4475 ncl, mcl01
       }
       out_.has_content_length = true;
@@ -223,8 +221,8 @@ class Scanner {
     const size_t end = value.end();
     const size_t d = skip_class(msg_, value.off, end, kDigit);
     // 1*DIGIT LWS Method; the number must fit in 32 bits (RFC 4475 scalar02, scalarlg).
-    if (!parse_u32(std::string_view(msg_ + value.off, d - value.off), out_.cseq_num) ||
-        d >= end || !is_lws(msg_[d])) {
+    if (!parse_u32(std::string_view(msg_ + value.off, d - value.off), out_.cseq_num) || d >= end ||
+        !is_lws(msg_[d])) {
       return ScanStatus::kBadCSeq;
     }
     const size_t m = skip_lws(msg_, d, end);
@@ -296,7 +294,7 @@ class Scanner {
 size_t scan_line(const char* msg, size_t p, size_t len, bool& in_quote) noexcept {
   for (; p < len; ++p) {
     const char c = msg[p];
-    if (!is(c, kCtl) && c != '"' && c != '\\') [[likely]] {
+    if (!is(c, kLineStop)) [[likely]] {
       continue;
     }
     if (c == '\n') {
@@ -332,7 +330,8 @@ ScanStatus scan(const char* msg, size_t len, SipView& out) noexcept {
     return ScanStatus::kNotSip;
   }
   const void* lf_ptr = std::memchr(msg, '\n', len);
-  const size_t lf = lf_ptr == nullptr ? len : static_cast<size_t>(static_cast<const char*>(lf_ptr) - msg);
+  const size_t lf =
+      lf_ptr == nullptr ? len : static_cast<size_t>(static_cast<const char*>(lf_ptr) - msg);
   const size_t le = (lf > 0 && lf < len && msg[lf - 1] == '\r') ? lf - 1 : lf;
   if (ScanStatus s = scan_start_line(msg, le, out); s != ScanStatus::kOk) {
     return s;

@@ -356,6 +356,30 @@ TEST_F(PipelineTest, UnknownNeighbourIsDroppedAndResolutionRequested) {
   ASSERT_EQ(rte_ring_sc_dequeue_elem(ring_, &ev, sizeof(ev)), 0);
   EXPECT_EQ(ev.type, dp::Event::Type::kNeighLearned);
   EXPECT_EQ(ev.ip_be, ip("10.0.0.77"));
+  // Learned once: the next frame from it posts nothing more.
+  run(udp_frame(dp::MacAddr{{2, 0, 0, 0, 0, 0x77}}, "10.0.0.77", 5060, "10.0.0.2", 5060,
+                invite("learn")));
+  EXPECT_NE(rte_ring_sc_dequeue_elem(ring_, &ev, sizeof(ev)), 0);
+}
+
+TEST_F(PipelineTest, ReplyToANewClientGoesOutBeforeControlPublishesItsMac) {
+  // The client 10.0.0.88 is in no snapshot: its INVITE teaches this worker its MAC, and the
+  // backend's immediate reply must reach it without waiting for the control thread.
+  const dp::MacAddr new_mac{{2, 0, 0, 0, 0, 0x88}};
+  std::string req = invite("new");
+  const std::string old_via = "10.0.0.10:5060;branch=z9hG4bK-1-0";
+  req.replace(req.find(old_via), old_via.size(), "10.0.0.88:5060;branch=z9hG4bK-88");
+  const Out fwd = run(udp_frame(new_mac, "10.0.0.88", 5060, "10.0.0.2", 5060, req));
+  ASSERT_FALSE(fwd.v.is_drop()) << dp::drop_name(fwd.v.drop);
+  const size_t vias = fwd.sip.find("Via:");
+  std::string reply = "SIP/2.0 180 Ringing\r\n" +
+                      fwd.sip.substr(vias, fwd.sip.find("From:") - vias) +
+                      "From: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: new\r\n"
+                      "CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+  const Out o = run(udp_frame(kB1Mac, "10.0.0.11", 5060, "10.0.0.2", 5060, reply));
+  ASSERT_FALSE(o.v.is_drop()) << dp::drop_name(o.v.drop);
+  EXPECT_TRUE(o.dst_mac == new_mac);
+  EXPECT_EQ(o.dst_ip, ip("10.0.0.88"));
 }
 
 TEST_F(PipelineTest, ArpRequestForOurAddressIsAnswered) {

@@ -90,6 +90,7 @@ listen=udp:${LAB_LB_IP}:5060
 children=2
 
 loadmodule "sl.so"
+loadmodule "textops.so"
 loadmodule "maxfwd.so"
 loadmodule "dispatcher.so"
 

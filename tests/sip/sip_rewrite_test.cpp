@@ -1,0 +1,464 @@
+// SPDX-License-Identifier: Apache-2.0
+// tests/sip/sip_rewrite_test.cpp: apply_edits (against a std::string oracle), the stateless
+// branch, the Via edits and the stateless reply builder. Rewritten messages are scanned again.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dataplane/sip/sip.hpp"
+#include "tests/sip/sip_test_util.hpp"
+
+namespace viaduct::sip {
+namespace {
+
+// ---- apply_edits --------------------------------------------------------------------------
+
+std::string oracle(std::string_view msg, const std::vector<Edit>& edits) {
+  std::string out;
+  size_t pos = 0;
+  for (const Edit& e : edits) {
+    out.append(msg.substr(pos, e.off - pos));
+    out.append(e.ins);
+    pos = size_t{e.off} + e.del;
+  }
+  out.append(msg.substr(pos));
+  return out;
+}
+
+TEST(ApplyEdits, MatchesStringOracleOnRandomEdits) {
+  constexpr char kFill = '\x5a';
+  std::vector<std::string> pool;  // insert texts live outside the buffer
+  for (int seed : {1, 2, 3, 4}) {
+    std::mt19937 rng(static_cast<unsigned>(seed));
+    auto pick = [&rng](size_t lo, size_t hi) {
+      return std::uniform_int_distribution<size_t>(lo, hi)(rng);
+    };
+    for (int iter = 0; iter < 2500; ++iter) {
+      const size_t len = pick(0, 200);
+      std::string msg(len, ' ');
+      for (char& c : msg) {
+        c = static_cast<char>('a' + pick(0, 25));
+      }
+      const size_t n = pick(0, 9);
+      std::vector<size_t> cuts(2 * n);
+      for (size_t& c : cuts) {
+        c = pick(0, len);
+      }
+      std::sort(cuts.begin(), cuts.end());
+      pool.assign(n, std::string());
+      std::vector<Edit> edits;
+      for (size_t i = 0; i < n; ++i) {
+        pool[i].assign(pick(0, 40), static_cast<char>('A' + i));
+        edits.push_back(Edit{static_cast<uint16_t>(cuts[2 * i]),
+                             static_cast<uint16_t>(cuts[2 * i + 1] - cuts[2 * i]), pool[i]});
+      }
+      const std::string want = oracle(msg, edits);
+      const size_t headroom = pick(0, 96);
+      const size_t tailroom = pick(0, 96);
+      const size_t cap = headroom + len + tailroom;
+      std::vector<char> buf(cap, kFill);
+      std::memcpy(buf.data() + headroom, msg.data(), len);
+      const std::vector<char> before = buf;
+      size_t head = headroom;
+      size_t out_len = len;
+      const bool ok = apply_edits(buf.data(), cap, head, out_len, edits);
+      const bool fits = want.size() <= len + headroom || want.size() <= len + tailroom;
+      SCOPED_TRACE(testing::Message() << "seed " << seed << " iter " << iter << " n " << n);
+      if (n > 8 || !fits) {
+        ASSERT_FALSE(ok);
+        ASSERT_EQ(head, headroom);
+        ASSERT_EQ(out_len, len);
+        ASSERT_TRUE(buf == before);
+        continue;
+      }
+      ASSERT_TRUE(ok);
+      ASSERT_EQ(out_len, want.size());
+      ASSERT_LE(head + out_len, cap);
+      ASSERT_EQ(std::string_view(buf.data() + head, out_len), want);
+      if (want.size() <= len + headroom) {
+        // The tail (everything after the last edit) stays where it was.
+        ASSERT_EQ(head + out_len, headroom + len);
+      } else {
+        ASSERT_EQ(head, headroom);
+      }
+      // Nothing outside the old and new message areas was touched.
+      const size_t lo = std::min(head, headroom);
+      const size_t hi = std::max(head + out_len, headroom + len);
+      for (size_t i = 0; i < cap; ++i) {
+        if (i < lo || i >= hi) {
+          ASSERT_EQ(buf[i], before[i]) << i;
+        }
+      }
+    }
+  }
+}
+
+TEST(ApplyEdits, RejectsUnsortedOverlappingAndOutOfRangeEdits) {
+  char buf[64] = "....0123456789";
+  size_t head = 4;
+  size_t len = 10;
+  const Edit unsorted[] = {{5, 1, "x"}, {2, 1, "y"}};
+  EXPECT_FALSE(apply_edits(buf, sizeof buf, head, len, unsorted));
+  const Edit overlapping[] = {{2, 3, "x"}, {4, 1, "y"}};
+  EXPECT_FALSE(apply_edits(buf, sizeof buf, head, len, overlapping));
+  const Edit outside[] = {{8, 3, ""}};
+  EXPECT_FALSE(apply_edits(buf, sizeof buf, head, len, outside));
+  EXPECT_EQ(head, 4u);
+  EXPECT_EQ(len, 10u);
+  EXPECT_EQ(std::string_view(buf + 4, 10), "0123456789");
+}
+
+TEST(ApplyEdits, GrowsIntoHeadroomAndKeepsTheBodyInPlace) {
+  char buf[32] = "........HEAD|BODY";
+  const char* body = buf + 13;
+  size_t head = 8;
+  size_t len = 9;
+  const Edit e[] = {{0, 0, "NEW:"}, {4, 0, "+"}};
+  ASSERT_TRUE(apply_edits(buf, sizeof buf, head, len, e));
+  EXPECT_EQ(std::string_view(buf + head, len), "NEW:HEAD+|BODY");
+  EXPECT_EQ(std::string_view(body, 4), "BODY");
+  EXPECT_EQ(head, 3u);
+}
+
+// ---- stateless_branch -------------------------------------------------------------------
+
+constexpr std::string_view kInvite =
+    "INVITE sip:bob@example.com SIP/2.0\r\n"
+    "Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKabc;rport\r\n"
+    "Max-Forwards: 70\r\n"
+    "From: Alice <sip:alice@example.com>;tag=a1\r\n"
+    "To: Bob <sip:bob@example.com>\r\n"
+    "Call-ID: call-1@192.0.2.10\r\n"
+    "CSeq: 7 INVITE\r\n"
+    "Content-Length: 0\r\n\r\n";
+
+std::string branch_of(std::string_view msg) {
+  SipView v;
+  EXPECT_EQ(scan(msg.data(), msg.size(), v), ScanStatus::kOk) << msg;
+  char out[kBranchLen];
+  stateless_branch(msg.data(), v, out);
+  return std::string(out, kBranchLen);
+}
+
+std::string replace(std::string s, std::string_view from, std::string_view to) {
+  const size_t p = s.find(from);
+  EXPECT_NE(p, std::string::npos) << from;
+  return s.replace(p, from.size(), to);
+}
+
+TEST(StatelessBranch, FormatIsMagicCookiePlusSixteenHex) {
+  const std::string b = branch_of(kInvite);
+  ASSERT_EQ(b.size(), 23u);
+  EXPECT_TRUE(b.starts_with("z9hG4bK"));
+  EXPECT_EQ(b.find_first_not_of("0123456789abcdef", 7), std::string::npos) << b;
+}
+
+TEST(StatelessBranch, RetransmissionCancelAndNon2xxAckShareTheInviteBranch) {
+  const std::string invite(kInvite);
+  const std::string b = branch_of(invite);
+  EXPECT_EQ(branch_of(invite), b);  // retransmission
+  std::string cancel = replace(invite, "INVITE sip:", "CANCEL sip:");
+  cancel = replace(cancel, "CSeq: 7 INVITE", "CSeq: 7 CANCEL");
+  EXPECT_EQ(branch_of(cancel), b);
+  std::string ack = replace(invite, "INVITE sip:", "ACK sip:");
+  ack = replace(ack, "CSeq: 7 INVITE", "CSeq: 7 ACK");
+  ack = replace(ack, "To: Bob <sip:bob@example.com>", "To: Bob <sip:bob@example.com>;tag=b9");
+  ack = replace(ack, "Max-Forwards: 70", "Max-Forwards: 69");
+  EXPECT_EQ(branch_of(ack), b);
+}
+
+TEST(StatelessBranch, DifferentTransactionsGetDifferentBranches) {
+  const std::string invite(kInvite);
+  const std::string b = branch_of(invite);
+  EXPECT_NE(branch_of(replace(invite, "call-1@", "call-2@")), b);
+  EXPECT_NE(branch_of(replace(invite, "CSeq: 7", "CSeq: 8")), b);
+  EXPECT_NE(branch_of(replace(invite, "z9hG4bKabc", "z9hG4bKabd")), b);
+  EXPECT_NE(branch_of(replace(invite, "tag=a1", "tag=a2")), b);
+  EXPECT_NE(branch_of(replace(invite, "INVITE sip:bob@", "INVITE sip:bobby@")), b);
+  EXPECT_NE(branch_of(replace(invite, "192.0.2.10:5060", "192.0.2.10:5062")), b);
+}
+
+// ---- build_via_line -------------------------------------------------------------------------
+
+TEST(BuildViaLine, FormatsAndBracketsIpv6) {
+  char out[128];
+  size_t n = build_via_line(out, sizeof out, "10.1.2.3", 5060, "z9hG4bKx");
+  EXPECT_EQ(std::string_view(out, n), "Via: SIP/2.0/UDP 10.1.2.3:5060;branch=z9hG4bKx\r\n");
+  n = build_via_line(out, sizeof out, "2001:db8::1", 5070, "z9hG4bKy");
+  EXPECT_EQ(std::string_view(out, n), "Via: SIP/2.0/UDP [2001:db8::1]:5070;branch=z9hG4bKy\r\n");
+  const size_t need = build_via_line(out, sizeof out, "h", 1, "b");
+  for (size_t cap = 0; cap < need; ++cap) {
+    EXPECT_EQ(build_via_line(out, cap, "h", 1, "b"), 0u);
+  }
+}
+
+// ---- via_received_edit ------------------------------------------------------------------
+
+struct ReceivedCase {
+  const char* name;
+  std::string_view via;   // the top Via value
+  std::string_view want;  // the Via value after the edit
+};
+
+const ReceivedCase kReceived[] = {
+    {"SameHostNoRportAddsNothing", "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1",
+     "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1"},
+    {"OtherHostAddsReceived", "SIP/2.0/UDP pc.example.com;branch=z9hG4bK1",
+     "SIP/2.0/UDP pc.example.com;branch=z9hG4bK1;received=192.0.2.1"},
+    {"TrailingBareRport", "SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bK1;rport",
+     "SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bK1;received=192.0.2.1;rport=6543"},
+    {"BareRportBeforeBranch", "SIP/2.0/UDP 10.0.0.5;rport;branch=z9hG4bK1",
+     "SIP/2.0/UDP 10.0.0.5;branch=z9hG4bK1;received=192.0.2.1;rport=6543"},
+    {"SameHostWithRportStillAddsReceived", "SIP/2.0/UDP 192.0.2.1;rport",
+     "SIP/2.0/UDP 192.0.2.1;received=192.0.2.1;rport=6543"},
+    {"ExistingReceivedAndRportAreReplaced",
+     "SIP/2.0/UDP h;received=10.9.9.9;branch=z9hG4bK1;rport=1;ttl=3",
+     "SIP/2.0/UDP h;branch=z9hG4bK1;ttl=3;received=192.0.2.1;rport=6543"},
+    {"Ipv6HostEqualToSource", "SIP/2.0/UDP [2001:db8::1];branch=z9hG4bK1",
+     "SIP/2.0/UDP [2001:db8::1];branch=z9hG4bK1"},
+};
+
+class ViaReceivedEditTest : public ::testing::TestWithParam<ReceivedCase> {};
+
+TEST_P(ViaReceivedEditTest, EditedViaValue) {
+  const ReceivedCase& c = GetParam();
+  const bool v6 = std::string_view(c.name).starts_with("Ipv6");
+  const std::string msg = "OPTIONS sip:x@example.com SIP/2.0\r\nVia: " + std::string(c.via) +
+                          "\r\nFrom: <sip:a@e>;tag=1\r\nTo: <sip:b@e>\r\nCall-ID: c\r\n"
+                          "CSeq: 1 OPTIONS\r\n\r\n";
+  SipView v;
+  ASSERT_EQ(scan(msg.data(), msg.size(), v), ScanStatus::kOk);
+  char out[128];
+  Edit e;
+  ASSERT_TRUE(
+      via_received_edit(msg.data(), v, v6 ? "2001:db8::1" : "192.0.2.1", 6543, out, sizeof out, e));
+  const std::string edited = oracle(msg, {e});
+  SipView v2;
+  ASSERT_EQ(scan(edited.data(), edited.size(), v2), ScanStatus::kOk) << edited;
+  EXPECT_EQ(v2.via1.value.in(edited.data()), c.want);
+  if (c.via == c.want) {
+    EXPECT_TRUE(e.ins.empty());
+    EXPECT_EQ(e.del, 0);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, ViaReceivedEditTest, ::testing::ValuesIn(kReceived),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+TEST(ViaReceivedEdit, FalseWhenOutIsTooSmall) {
+  SipView v;
+  ASSERT_EQ(scan(kInvite.data(), kInvite.size(), v), ScanStatus::kOk);
+  char out[8];
+  Edit e;
+  EXPECT_FALSE(via_received_edit(kInvite.data(), v, "198.51.100.7", 5060, out, sizeof out, e));
+}
+
+// ---- forwarding a request: our Via on top, received/rport on the previous hop's ----------
+
+TEST(Rewrite, ForwardedRequestRescansWithOurViaOnTop) {
+  SipView v;
+  ASSERT_EQ(scan(kInvite.data(), kInvite.size(), v), ScanStatus::kOk);
+  char branch[kBranchLen];
+  stateless_branch(kInvite.data(), v, branch);
+  char via_line[128];
+  const size_t via_len = build_via_line(via_line, sizeof via_line, "203.0.113.1", 5060,
+                                        std::string_view(branch, kBranchLen));
+  ASSERT_NE(via_len, 0u);
+  char params[96];
+  Edit recv;
+  ASSERT_TRUE(
+      via_received_edit(kInvite.data(), v, "198.51.100.7", 40000, params, sizeof params, recv));
+  const Edit edits[] = {{v.top_via_line.off, 0, std::string_view(via_line, via_len)}, recv};
+
+  constexpr size_t kHeadroom = 128;
+  std::vector<char> buf(kHeadroom + kInvite.size() + 64);
+  std::memcpy(buf.data() + kHeadroom, kInvite.data(), kInvite.size());
+  size_t head = kHeadroom;
+  size_t len = kInvite.size();
+  ASSERT_TRUE(apply_edits(buf.data(), buf.size(), head, len, edits));
+  EXPECT_EQ(head + len, kHeadroom + kInvite.size());  // the tail did not move
+
+  const char* m = buf.data() + head;
+  SipView out;
+  ASSERT_EQ(scan(m, len, out), ScanStatus::kOk) << std::string_view(m, len);
+  EXPECT_EQ(out.via_count, v.via_count + 1);
+  EXPECT_EQ(out.via1.host.in(m), "203.0.113.1");
+  EXPECT_EQ(out.via1.branch.in(m), std::string_view(branch, kBranchLen));
+  EXPECT_EQ(out.via2.host.in(m), "192.0.2.10");
+  EXPECT_EQ(out.via2.branch.in(m), "z9hG4bKabc");
+  EXPECT_EQ(out.via2.received.in(m), "198.51.100.7");
+  EXPECT_EQ(out.via2.rport.in(m), "40000");
+  EXPECT_EQ(out.call_id.in(m), "call-1@192.0.2.10");
+}
+
+TEST(Rewrite, ForwardedSippInviteKeepsItsBody) {
+  const std::string_view msg = test::kSippInvite;
+  SipView v;
+  ASSERT_EQ(scan(msg.data(), msg.size(), v), ScanStatus::kOk);
+  char via_line[128];
+  const size_t via_len =
+      build_via_line(via_line, sizeof via_line, "10.0.0.1", 5060, "z9hG4bK0123456789abcdef");
+  char params[96];
+  Edit recv;
+  ASSERT_TRUE(via_received_edit(msg.data(), v, "10.0.0.99", 5061, params, sizeof params, recv));
+  const Edit edits[] = {{v.top_via_line.off, 0, std::string_view(via_line, via_len)}, recv};
+  std::vector<char> buf(128 + msg.size());
+  std::memcpy(buf.data() + 128, msg.data(), msg.size());
+  size_t head = 128;
+  size_t len = msg.size();
+  ASSERT_TRUE(apply_edits(buf.data(), buf.size(), head, len, edits));
+  SipView out;
+  ASSERT_EQ(scan(buf.data() + head, len, out), ScanStatus::kOk);
+  EXPECT_EQ(out.via_count, 2);
+  EXPECT_EQ(out.via2.received.in(buf.data() + head), "10.0.0.99");
+  EXPECT_EQ(std::string_view(buf.data() + head + out.body_off, out.content_length), test::kSdp);
+  EXPECT_EQ(head + len, buf.size());  // the body did not move
+}
+
+// ---- routing a reply back: our Via removed -----------------------------------------------
+
+struct RemoveCase {
+  const char* name;
+  std::string_view vias;       // the Via header lines of a 200 OK, ours on top
+  std::string_view want_vias;  // after removing ours
+};
+
+const RemoveCase kRemove[] = {
+    {"AloneOnItsLine",
+     "Via: SIP/2.0/UDP 203.0.113.1:5060;branch=z9hG4bKours\r\n"
+     "Via: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bKabc;received=198.51.100.7\r\n",
+     "Via: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bKabc;received=198.51.100.7\r\n"},
+    {"CommaJoined",
+     "Via: SIP/2.0/UDP 203.0.113.1:5060;branch=z9hG4bKours, SIP/2.0/UDP 192.0.2.10;"
+     "branch=z9hG4bKabc\r\n",
+     "Via: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bKabc\r\n"},
+    {"CommaJoinedWithSpaceBeforeCommaAndThreeValues",
+     "v: SIP/2.0/UDP 203.0.113.1 ,SIP/2.0/UDP 192.0.2.10, SIP/2.0/TCP 192.0.2.11\r\n",
+     "v: SIP/2.0/UDP 192.0.2.10, SIP/2.0/TCP 192.0.2.11\r\n"},
+    {"CommaJoinedAcrossFold", "Via: SIP/2.0/UDP 203.0.113.1,\r\n SIP/2.0/UDP 192.0.2.10\r\n",
+     "Via: SIP/2.0/UDP 192.0.2.10\r\n"},
+    {"FoldedAlone",
+     "Via: SIP/2.0/UDP 203.0.113.1\r\n ;branch=z9hG4bKours\r\nVia: SIP/2.0/UDP 192.0.2.10\r\n",
+     "Via: SIP/2.0/UDP 192.0.2.10\r\n"},
+};
+
+class RemoveTopViaTest : public ::testing::TestWithParam<RemoveCase> {};
+
+TEST_P(RemoveTopViaTest, ReplyRescansWithOneViaLess) {
+  const RemoveCase& c = GetParam();
+  const std::string rest =
+      "From: <sip:a@e>;tag=1\r\nTo: <sip:b@e>;tag=2\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n"
+      "Content-Length: 4\r\n\r\nbody";
+  const std::string msg = "SIP/2.0 200 OK\r\n" + std::string(c.vias) + rest;
+  SipView v;
+  ASSERT_EQ(scan(msg.data(), msg.size(), v), ScanStatus::kOk);
+  EXPECT_EQ(v.via1.host.in(msg.data()), "203.0.113.1");
+  const Edit e = remove_top_via_edit(msg.data(), v);
+  std::vector<char> buf(msg.begin(), msg.end());
+  size_t head = 0;
+  size_t len = msg.size();
+  ASSERT_TRUE(apply_edits(buf.data(), buf.size(), head, len, std::span(&e, 1)));
+  const std::string_view got(buf.data() + head, len);
+  EXPECT_EQ(got, "SIP/2.0 200 OK\r\n" + std::string(c.want_vias) + rest);
+  SipView out;
+  ASSERT_EQ(scan(got.data(), got.size(), out), ScanStatus::kOk);
+  EXPECT_EQ(out.via_count, v.via_count - 1);
+  EXPECT_EQ(out.via1.host.in(got.data()), "192.0.2.10");
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, RemoveTopViaTest, ::testing::ValuesIn(kRemove),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+TEST(RemoveTopVia, BareLfLine) {
+  const std::string_view msg =
+      "SIP/2.0 200 OK\nVia: SIP/2.0/UDP a\nVia: SIP/2.0/UDP b\nFrom: <sip:a@e>;tag=1\n"
+      "To: <sip:b@e>\nCall-ID: c\nCSeq: 1 INVITE\n\n";
+  SipView v;
+  ASSERT_EQ(scan(msg.data(), msg.size(), v), ScanStatus::kOk);
+  const Edit e = remove_top_via_edit(msg.data(), v);
+  EXPECT_EQ(msg.substr(e.off, e.del), "Via: SIP/2.0/UDP a\n");
+}
+
+// ---- build_reply ----------------------------------------------------------------------------
+
+TEST(BuildReply, StatelessReplyRescansWithReceivedAndToTag) {
+  const std::string req = replace(std::string(kInvite), "Via: SIP/2.0/UDP 192.0.2.10",
+                                  "Via: SIP/2.0/UDP 192.0.2.10:5060;rport;branch=z9hG4bKup, "
+                                  "SIP/2.0/UDP 192.0.2.2\r\nv: SIP/2.0/TCP 192.0.2.3\r\nVia: "
+                                  "SIP/2.0/UDP 192.0.2.10");
+  SipView v;
+  ASSERT_EQ(scan(req.data(), req.size(), v), ScanStatus::kOk) << req;
+  ASSERT_EQ(v.via_count, 4);
+  char out[1024];
+  const size_t n = build_reply(req.data(), v, 503, "Service Unavailable", "198.51.100.7", 40000,
+                               out, sizeof out);
+  ASSERT_NE(n, 0u);
+  const std::string_view reply(out, n);
+  SipView r;
+  ASSERT_EQ(scan(reply.data(), reply.size(), r), ScanStatus::kOk) << reply;
+  EXPECT_FALSE(r.is_request);
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.reason.in(out), "Service Unavailable");
+  EXPECT_EQ(r.method, Method::kInvite);
+  EXPECT_EQ(r.via_count, 4);
+  EXPECT_EQ(r.via1.branch.in(out), "z9hG4bKup");
+  EXPECT_EQ(r.via1.received.in(out), "198.51.100.7");
+  EXPECT_EQ(r.via1.rport.in(out), "40000");
+  EXPECT_EQ(r.via2.host.in(out), "192.0.2.2");
+  EXPECT_EQ(r.call_id.in(out), v.call_id.in(req.data()));
+  EXPECT_EQ(r.cseq_num, 7u);
+  EXPECT_EQ(r.from_tag.in(out), "a1");
+  EXPECT_TRUE(r.to_tag.in(out).starts_with("vd"));
+  EXPECT_EQ(r.to_tag.len, 18);
+  EXPECT_TRUE(r.has_content_length);
+  EXPECT_EQ(r.content_length, 0u);
+  EXPECT_NE(reply.find("\r\nServer: viaduct\r\n"), std::string_view::npos);
+  EXPECT_TRUE(reply.ends_with("Content-Length: 0\r\n\r\n"));
+
+  // A retransmission gets the same reply, To-tag included.
+  char again[1024];
+  ASSERT_EQ(build_reply(req.data(), v, 503, "Service Unavailable", "198.51.100.7", 40000, again,
+                        sizeof again),
+            n);
+  EXPECT_EQ(std::string_view(again, n), reply);
+  // Every cap below the size returns 0 without writing past it.
+  for (size_t cap = 0; cap < n; ++cap) {
+    EXPECT_EQ(
+        build_reply(req.data(), v, 503, "Service Unavailable", "198.51.100.7", 40000, again, cap),
+        0u)
+        << cap;
+  }
+}
+
+TEST(BuildReply, KeepsAnExistingToTagAndUnfoldsValues) {
+  const std::string_view req =
+      "BYE sip:b@example.com SIP/2.0\r\n"
+      "Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKb\r\n"
+      "From: <sip:a@example.com>\r\n ;tag=fa\r\n"
+      "To: <sip:b@example.com>;tag=tb\r\n"
+      "Call-ID: c9\r\n"
+      "CSeq: 3 BYE\r\n\r\n";
+  SipView v;
+  ASSERT_EQ(scan(req.data(), req.size(), v), ScanStatus::kOk);
+  char out[512];
+  const size_t n = build_reply(req.data(), v, 200, "OK", "192.0.2.1", 5060, out, sizeof out);
+  ASSERT_NE(n, 0u);
+  EXPECT_EQ(std::string_view(out, n),
+            "SIP/2.0 200 OK\r\n"
+            "Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKb\r\n"
+            "From: <sip:a@example.com> ;tag=fa\r\n"
+            "To: <sip:b@example.com>;tag=tb\r\n"
+            "Call-ID: c9\r\n"
+            "CSeq: 3 BYE\r\n"
+            "Server: viaduct\r\n"
+            "Content-Length: 0\r\n\r\n");
+  EXPECT_EQ(build_reply(req.data(), v, 99, "Odd", "192.0.2.1", 5060, out, sizeof out), 0u);
+}
+
+}  // namespace
+}  // namespace viaduct::sip
