@@ -21,6 +21,7 @@ namespace test = viaduct::test;
 constexpr const char* kScript = R"(
 listen=udp:10.0.0.2:5060
 loadmodule "sl.so"
+loadmodule "textops.so"
 loadmodule "maxfwd.so"
 loadmodule "dispatcher.so"
 request_route {

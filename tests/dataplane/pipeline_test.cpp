@@ -45,6 +45,7 @@ const auto* const g_env = ::testing::AddGlobalTestEnvironment(new EalEnv);
 constexpr const char* kScript = R"(
 listen=udp:10.0.0.2:5060
 loadmodule "sl.so"
+loadmodule "textops.so"
 loadmodule "maxfwd.so"
 loadmodule "dispatcher.so"
 modparam("dispatcher", "list_file", "unused.list")

@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: Apache-2.0
+// cfg/builtins.hpp: what viaduct knows of Kamailio's core parameters, modules, module parameters
+// and functions. One table each; the compiler checks scripts against them.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace viaduct::cfg {
+
+enum class ValueKind : uint8_t {
+  kInt,        // 10, -1, 0x10
+  kBool,       // yes/no/on/off/true/false/enable/disable or an integer
+  kString,     // "..."
+  kWord,       // a string or an identifier (log_facility=LOG_LOCAL0)
+  kIntOrWord,  // tos=0x10 or tos=IPTOS_LOWDELAY
+  kListen,     // [proto:]addr[:port] [advertise addr[:port]]
+  kAlias,      // [proto:]host[:port], one or more
+};
+
+struct CoreParamInfo {
+  std::string_view name;
+  ValueKind kind;
+};
+// nullptr when `name` is not a core parameter viaduct accepts.
+const CoreParamInfo* find_core_param(std::string_view name);
+
+struct ModuleInfo {
+  std::string_view name;
+  bool checks_params;  // false: modparams are accepted and ignored (with a warning)
+};
+// nullptr when viaduct does not implement (or accept) the module.
+const ModuleInfo* find_module(std::string_view name);
+
+struct ModParamInfo {
+  std::string_view module;
+  std::string_view name;
+  bool is_int;
+};
+const ModParamInfo* find_modparam(std::string_view module, std::string_view name);
+
+struct FunctionInfo {
+  std::string_view name;
+  std::string_view module;  // "" for core functions
+  uint8_t min_args;
+  uint8_t max_args;
+};
+// nullptr when unknown. `known_unsupported` is set for Kamailio functions viaduct knows of but
+// does not implement yet (so the message can say "not supported yet" rather than "unknown").
+const FunctionInfo* find_function(std::string_view name, bool& known_unsupported);
+
+}  // namespace viaduct::cfg

@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "cfg/settings.hpp"
+
+#include <arpa/inet.h>
+#include <toml++/toml.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <sstream>
+#include <string_view>
+
+#include "cfg/net.hpp"
+
+namespace viaduct::cfg {
+namespace {
+
+class Checker {
+ public:
+  Checker(const std::string& name, Diagnostics& diags) : name_(name), diags_(diags) {}
+
+  bool ok() const { return ok_; }
+
+  void error(const toml::source_region& at, std::string msg) {
+    diags_.push_back(Diagnostic{Diagnostic::Severity::kError, name_, at.begin.line, at.begin.column,
+                                std::move(msg)});
+    ok_ = false;
+  }
+
+  // A message about the whole file (no line).
+  void error_file(std::string msg) {
+    diags_.push_back(Diagnostic{Diagnostic::Severity::kError, name_, 0, 0, std::move(msg)});
+    ok_ = false;
+  }
+
+  // Every key of `t` must be in `allowed`.
+  void keys(const toml::table& t, std::initializer_list<std::string_view> allowed,
+            std::string_view where) {
+    for (auto&& [k, v] : t) {
+      bool known = false;
+      for (std::string_view a : allowed) {
+        known = known || k.str() == a;
+      }
+      if (!known) {
+        error(k.source(), "unknown key '" + std::string(k.str()) + "'" +
+                              (where.empty() ? std::string() : " in " + std::string(where)));
+      }
+    }
+  }
+
+  // An integer in [lo, hi]; false (with a diagnostic) when present but bad or when required
+  // and absent.
+  bool integer(const toml::table& t, std::string_view key, int64_t lo, int64_t hi, int64_t& out,
+               bool required, std::string_view where) {
+    const toml::node* n = t.get(key);
+    if (n == nullptr) {
+      if (required) {
+        error(t.source(), "missing '" + std::string(key) + "' in " + std::string(where));
+      }
+      return false;
+    }
+    const auto v = n->value<int64_t>();
+    if (!n->is_integer() || !v) {
+      error(n->source(), "'" + std::string(key) + "' must be an integer");
+      return false;
+    }
+    if (*v < lo || *v > hi) {
+      error(n->source(), "'" + std::string(key) + "' must be " + std::to_string(lo) + ".." +
+                             std::to_string(hi) + ", not " + std::to_string(*v));
+      return false;
+    }
+    out = *v;
+    return true;
+  }
+
+  bool string(const toml::table& t, std::string_view key, std::string& out, bool required,
+              std::string_view where) {
+    const toml::node* n = t.get(key);
+    if (n == nullptr) {
+      if (required) {
+        error(t.source(), "missing '" + std::string(key) + "' in " + std::string(where));
+      }
+      return false;
+    }
+    if (!n->is_string()) {
+      error(n->source(), "'" + std::string(key) + "' must be a string");
+      return false;
+    }
+    out = *n->value<std::string>();
+    return true;
+  }
+
+  const toml::table* table(const toml::table& t, std::string_view key) {
+    const toml::node* n = t.get(key);
+    if (n == nullptr) {
+      return nullptr;
+    }
+    if (!n->is_table()) {
+      error(n->source(), "'" + std::string(key) + "' must be a table ([" + std::string(key) + "])");
+      return nullptr;
+    }
+    return n->as_table();
+  }
+
+ private:
+  const std::string& name_;
+  Diagnostics& diags_;
+  bool ok_ = true;
+};
+
+void dpdk(Checker& c, const toml::table& root, Settings& out) {
+  const toml::table* t = c.table(root, "dpdk");
+  if (t == nullptr) {
+    if (root.get("dpdk") == nullptr) {
+      c.error_file("missing [dpdk] table (eal_args is required)");
+    }
+    return;
+  }
+  c.keys(*t, {"eal_args", "workers", "mbufs", "burst"}, "[dpdk]");
+  const toml::node* eal = t->get("eal_args");
+  if (eal == nullptr) {
+    c.error(t->source(), "missing 'eal_args' in [dpdk]");
+  } else if (!eal->is_array()) {
+    c.error(eal->source(), "'eal_args' must be an array of strings");
+  } else {
+    for (const toml::node& a : *eal->as_array()) {
+      if (!a.is_string()) {
+        c.error(a.source(), "'eal_args' must be an array of strings");
+        continue;
+      }
+      out.eal_args.push_back(*a.value<std::string>());
+    }
+  }
+  if (const toml::node* w = t->get("workers")) {
+    if (!w->is_array()) {
+      c.error(w->source(), "'workers' must be an array of lcore ids");
+    } else {
+      for (const toml::node& a : *w->as_array()) {
+        const auto v = a.value<int64_t>();
+        if (!a.is_integer() || !v || *v < 0 || *v > 1023) {
+          c.error(a.source(), "a worker lcore id must be an integer 0..1023");
+          continue;
+        }
+        out.worker_lcores.push_back(static_cast<uint32_t>(*v));
+      }
+    }
+  }
+  int64_t v = 0;
+  if (c.integer(*t, "mbufs", 1023, std::numeric_limits<uint32_t>::max(), v, false, "[dpdk]")) {
+    out.mbufs = static_cast<uint32_t>(v);
+  }
+  if (c.integer(*t, "burst", 1, 256, v, false, "[dpdk]")) {
+    out.burst = static_cast<uint16_t>(v);
+  }
+}
+
+void interface(Checker& c, const toml::table& t, Settings& out) {
+  c.keys(t, {"port", "address", "gateway", "mtu", "rx_queues"}, "[[interface]]");
+  InterfaceSettings s;
+  c.string(t, "port", s.port, true, "[[interface]]");
+  if (s.port.empty() && t.get("port") != nullptr && t.get("port")->is_string()) {
+    c.error(t.get("port")->source(), "'port' must not be empty");
+  }
+  if (c.string(t, "address", s.address, true, "[[interface]]")) {
+    const toml::source_region& at = t.get("address")->source();
+    std::string_view addr = s.address;
+    const size_t slash = addr.find('/');
+    bool good = true;
+    if (slash != std::string_view::npos) {
+      const std::string_view p = addr.substr(slash + 1);
+      int prefix = 0;
+      good = !p.empty() && p.size() <= 2;
+      for (char ch : p) {
+        good = good && ch >= '0' && ch <= '9';
+        prefix = prefix * 10 + (ch - '0');
+      }
+      good = good && prefix <= 32;
+      s.prefix_len = static_cast<uint8_t>(prefix);
+      addr = addr.substr(0, slash);
+    }
+    if (!good || !parse_ipv4(addr, s.ip_be)) {
+      c.error(at,
+              "'address' must be an IPv4 address with an optional prefix length "
+              "(\"10.0.0.2/24\"), not \"" +
+                  s.address + "\"");
+    }
+  }
+  if (c.string(t, "gateway", s.gateway, false, "[[interface]]")) {
+    const toml::source_region& at = t.get("gateway")->source();
+    if (!parse_ipv4(s.gateway, s.gateway_be)) {
+      c.error(at, "'gateway' must be an IPv4 address, not \"" + s.gateway + "\"");
+    } else if (s.ip_be != 0) {
+      const uint32_t mask = s.prefix_len == 0 ? 0 : htonl(~0u << (32 - s.prefix_len));
+      if ((s.gateway_be & mask) != (s.ip_be & mask)) {
+        c.error(at, "gateway " + s.gateway + " is outside the interface subnet " + s.address);
+      }
+    }
+  }
+  int64_t v = 0;
+  if (c.integer(t, "mtu", 576, 9000, v, false, "[[interface]]")) {
+    s.mtu = static_cast<uint16_t>(v);
+  }
+  if (c.integer(t, "rx_queues", 0, 1024, v, false, "[[interface]]")) {
+    s.rx_queues = static_cast<uint16_t>(v);
+  }
+  out.interfaces.push_back(std::move(s));
+}
+
+void metrics(Checker& c, const toml::table& root, Settings& out) {
+  const toml::table* t = c.table(root, "metrics");
+  if (t == nullptr) {
+    return;
+  }
+  c.keys(*t, {"listen"}, "[metrics]");
+  std::string listen;
+  if (!c.string(*t, "listen", listen, false, "[metrics]")) {
+    return;
+  }
+  if (!listen.empty()) {
+    SocketSpec s;
+    std::string why;
+    if (!parse_socket_spec(listen, s, why) || s.has_proto || s.port == 0) {
+      c.error(t->get("listen")->source(),
+              "'listen' must be \"address:port\" (or \"\" to disable), not \"" + listen + "\"" +
+                  (why.empty() ? std::string() : ": " + why));
+      return;
+    }
+  }
+  out.metrics_listen = listen;
+}
+
+}  // namespace
+
+bool parse_settings(const std::string& text, const std::string& name, Settings& out,
+                    Diagnostics& diags) {
+  toml::table root;
+  try {
+    root = toml::parse(text, name);
+  } catch (const toml::parse_error& e) {
+    diags.push_back(Diagnostic{Diagnostic::Severity::kError, name, e.source().begin.line,
+                               e.source().begin.column, std::string(e.description())});
+    return false;
+  }
+  Settings s;
+  Checker c(name, diags);
+  c.keys(root, {"dpdk", "interface", "metrics"}, "");
+  dpdk(c, root, s);
+  const toml::node* ifs = root.get("interface");
+  if (ifs == nullptr) {
+    c.error_file("at least one [[interface]] is required");
+  } else if (!ifs->is_array_of_tables()) {
+    c.error(ifs->source(), "'interface' must be an array of tables ([[interface]])");
+  } else {
+    for (const toml::node& n : *ifs->as_array()) {
+      interface(c, *n.as_table(), s);
+    }
+    if (s.interfaces.empty()) {
+      c.error(ifs->source(), "at least one [[interface]] is required");
+    }
+  }
+  metrics(c, root, s);
+  if (!c.ok()) {
+    return false;
+  }
+  out = std::move(s);
+  return true;
+}
+
+bool load_settings(const std::string& path, Settings& out, Diagnostics& diags) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    diags.push_back(Diagnostic{Diagnostic::Severity::kError, path, 0, 0,
+                               std::string("cannot open: ") + std::strerror(errno)});
+    return false;
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return parse_settings(ss.str(), path, out, diags);
+}
+
+}  // namespace viaduct::cfg

@@ -1,0 +1,475 @@
+// SPDX-License-Identifier: Apache-2.0
+// The compiler: code shape (through the disassembler), core parameters, modules and every
+// semantic error with its location.
+#include "cfg/compile.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "cfg/disasm.hpp"
+#include "test_util.hpp"
+
+namespace viaduct::cfg {
+namespace {
+
+using test::brief;
+using test::compile;
+
+constexpr const char* kHeader =
+    "loadmodule \"sl.so\" loadmodule \"textops.so\"\nloadmodule \"maxfwd.so\"\nloadmodule \"dispatcher.so\"\n";
+
+// The body of request_route, compiled, as disassembly without locations.
+std::string code_of(const std::string& script) {
+  const auto c = compile(script);
+  EXPECT_TRUE(c.ok) << test::joined(c.diags);
+  return disassemble(c.prog, false);
+}
+
+TEST(Compile, SkeletonScript) {
+  Program p;
+  Diagnostics d;
+  ASSERT_TRUE(compile_file(VD_TEST_DATA "/skeleton.cfg", {}, p, d)) << test::joined(d);
+  EXPECT_TRUE(d.empty()) << test::joined(d);
+  EXPECT_EQ(disassemble(p, false),
+            "request_route:\n"
+            "   0  mf_process_maxfwd 10\n"
+            "   1  not\n"
+            "   2  jump_if_false -> 5\n"
+            "   3  sl_send_reply 483 \"Too Many Hops\"\n"
+            "   4  exit\n"
+            "   5  is_method OPTIONS\n"
+            "   6  jump_if_false -> 8\n"
+            "   7  uri_is_myself\n"
+            "   8  jump_if_false -> 11\n"
+            "   9  sl_send_reply 200 \"Keepalive\"\n"
+            "  10  exit\n"
+            "  11  call route[DISPATCH]\n"
+            "  12  return 1\n"
+            "route[DISPATCH]:\n"
+            "  13  ds_select_dst set=1 alg=0\n"
+            "  14  not\n"
+            "  15  jump_if_false -> 18\n"
+            "  16  sl_send_reply 503 \"Service Unavailable\"\n"
+            "  17  exit\n"
+            "  18  forward\n"
+            "  19  exit\n"
+            "  20  return 1\n");
+  ASSERT_EQ(p.code.size(), p.locs.size());
+  EXPECT_EQ(p.locs[3].file, VD_TEST_DATA "/skeleton.cfg");
+  EXPECT_EQ(p.locs[3].line, 15u);
+  EXPECT_EQ(p.locs[3].col, 9u);
+  ASSERT_EQ(p.routes.size(), 2u);
+  EXPECT_EQ(p.routes[0].name, "");
+  EXPECT_EQ(p.routes[0].entry, 0u);
+  EXPECT_EQ(p.routes[1].name, "DISPATCH");
+  EXPECT_EQ(p.routes[1].entry, 13u);
+  ASSERT_EQ(p.listens.size(), 1u);
+  EXPECT_EQ(p.listens[0].proto, Proto::kUdp);
+  EXPECT_EQ(p.listens[0].addr, "10.0.0.2");
+  EXPECT_EQ(p.listens[0].port, 5060);
+  EXPECT_EQ(p.children, 2);
+  EXPECT_EQ(p.modules, (std::vector<std::string>{"sl", "textops", "maxfwd", "dispatcher"}));
+  ASSERT_EQ(p.modparams.size(), 1u);
+  EXPECT_EQ(p.modparams[0].module, "dispatcher");
+  EXPECT_EQ(p.modparams[0].name, "list_file");
+  EXPECT_EQ(p.modparams[0].value, "dispatcher.list");
+  EXPECT_FALSE(p.modparams[0].is_int);
+  EXPECT_EQ(p.ds_list_file, VD_TEST_DATA "/dispatcher.list");
+}
+
+TEST(Compile, SkeletonWithMaxhopsFromCommandLine) {
+  CompileOptions opts;
+  opts.defines.emplace_back("MAXHOPS", "70");
+  Program p;
+  Diagnostics d;
+  ASSERT_TRUE(compile_file(VD_TEST_DATA "/skeleton.cfg", opts, p, d)) << test::joined(d);
+  EXPECT_EQ(p.code[0].op, Op::kMfProcessMaxfwd);
+  EXPECT_EQ(p.code[0].a, 70u);
+}
+
+TEST(Compile, MissingFile) {
+  Program p;
+  Diagnostics d;
+  EXPECT_FALSE(compile_file(VD_TEST_DATA "/no-such.cfg", {}, p, d));
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].line, 0u);
+}
+
+struct CodeCase {
+  const char* name;
+  const char* body;  // request_route's body
+  const char* code;  // disassembly of request_route
+};
+
+const CodeCase kCodeCases[] = {
+    {"Empty", "", "request_route:\n   0  return 1\n"},
+    {"ExitDropReturn", "exit; drop; drop(); exit(); return;",
+     "request_route:\n   0  exit\n   1  drop\n   2  drop\n   3  exit\n   4  return 1\n"
+     "   5  return 1\n"},
+    {"ReturnForms", "return(3); return -2; return 0; return (-1);",
+     "request_route:\n   0  return 3\n   1  return -2\n   2  return 0\n   3  return -1\n"
+     "   4  return 1\n"},
+    {"IfElseIf",
+     "if (is_method(\"INVITE\")) exit; else if (is_method(\"BYE\")) drop; else forward();",
+     "request_route:\n"
+     "   0  is_method INVITE\n   1  jump_if_false -> 4\n   2  exit\n   3  jump -> 9\n"
+     "   4  is_method BYE\n   5  jump_if_false -> 8\n   6  drop\n   7  jump -> 9\n"
+     "   8  forward\n   9  return 1\n"},
+    {"OrAndNotPrecedence", "if (is_method(\"ACK\") || !uri == myself && is_method(\"BYE\")) exit;",
+     "request_route:\n"
+     "   0  is_method ACK\n   1  jump_if_true -> 6\n   2  uri_is_myself\n   3  not\n"
+     "   4  jump_if_false -> 6\n   5  is_method BYE\n   6  jump_if_false -> 8\n   7  exit\n"
+     "   8  return 1\n"},
+    {"UriNotMyself", "if (uri != myself) exit;",
+     "request_route:\n   0  uri_is_myself\n   1  not\n   2  jump_if_false -> 4\n   3  exit\n"
+     "   4  return 1\n"},
+    {"MethodList", "is_method(\"INVITE|bye|OPTIONS\");",
+     "request_route:\n   0  is_method INVITE|BYE|OPTIONS\n   1  return 1\n"},
+    {"MethodOutsideMask", "is_method(\"KDMQ\");",
+     "request_route:\n   0  is_method \"KDMQ\"\n   1  return 1\n"},
+    {"MethodMixed", "is_method(\"INVITE|KDMQ|FOO\");",
+     "request_route:\n   0  is_method INVITE\n   1  jump_if_true -> 5\n   2  is_method \"KDMQ\"\n"
+     "   3  jump_if_true -> 5\n   4  is_method \"FOO\"\n   5  return 1\n"},
+    {"IntegerArgumentsAsStrings",
+     "mf_process_maxfwd_header(\"70\"); sl_send_reply(404, \"Not Here\"); "
+     "ds_select_dst(\"2\", 4);",
+     "request_route:\n   0  mf_process_maxfwd 70\n   1  sl_send_reply 404 \"Not Here\"\n"
+     "   2  ds_select_dst set=2 alg=4\n   3  return 1\n"},
+    {"ConstantConditions", "if (1) exit; if (0) drop;",
+     "request_route:\n   0  set_rc 1\n   1  jump_if_false -> 3\n   2  exit\n   3  set_rc -1\n"
+     "   4  jump_if_false -> 6\n   5  drop\n   6  return 1\n"},
+    {"StrayAndEmptyStatements", "{ ; }; if (1) { exit; };",
+     "request_route:\n   0  set_rc 1\n   1  jump_if_false -> 3\n   2  exit\n   3  return 1\n"},
+};
+
+class CodeTest : public ::testing::TestWithParam<CodeCase> {};
+
+TEST_P(CodeTest, Disassembly) {
+  const CodeCase& c = GetParam();
+  EXPECT_EQ(code_of(std::string(kHeader) + "request_route {\n" + c.body + "\n}\n"), c.code);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, CodeTest, ::testing::ValuesIn(kCodeCases),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+TEST(Compile, RouteCallsAndNames) {
+  const auto c = compile(
+      "route { route(A); route(\"2\"); route(2); if (route(A)) exit; }\n"
+      "route[A] { return -1; }\n"
+      "route[\"2\"] { }\n");
+  ASSERT_TRUE(c.ok) << test::joined(c.diags);
+  EXPECT_EQ(disassemble(c.prog, false),
+            "request_route:\n"
+            "   0  call route[A]\n   1  call route[2]\n   2  call route[2]\n"
+            "   3  call route[A]\n   4  jump_if_false -> 6\n   5  exit\n   6  return 1\n"
+            "route[A]:\n   7  return -1\n   8  return 1\n"
+            "route[2]:\n   9  return 1\n");
+}
+
+TEST(Compile, StringsArePooledOnce) {
+  const auto c = compile(std::string(kHeader) +
+                         "request_route { sl_send_reply(404, \"x\"); sl_send_reply(405, \"x\"); }");
+  ASSERT_TRUE(c.ok) << test::joined(c.diags);
+  EXPECT_EQ(c.prog.strings, std::vector<std::string>{"x"});
+  EXPECT_EQ(c.prog.code[0].b, 0);
+  EXPECT_EQ(c.prog.code[1].b, 0);
+}
+
+TEST(Compile, ReferenceOrderDoesNotMatter) {
+  // route[B] is called before it is defined; modparam before loadmodule is tolerated.
+  const auto c = compile(
+      "modparam(\"maxfwd\", \"max_limit\", 70)\nloadmodule \"maxfwd\"\n"
+      "request_route { route(B); }\nroute[B] { mf_process_maxfwd_header(10); }\n");
+  ASSERT_TRUE(c.ok) << test::joined(c.diags);
+  EXPECT_EQ(c.prog.modparams[0].value, "70");
+  EXPECT_TRUE(c.prog.modparams[0].is_int);
+  EXPECT_TRUE(c.prog.ds_list_file.empty());
+}
+
+TEST(Compile, ModuleNamesAndDefaults) {
+  const auto c = compile(
+      "mpath=\"/usr/lib/kamailio/modules/\"\nloadpath \"/x\"\n"
+      "loadmodule \"/usr/lib/kamailio/modules/sl.so\"\nloadmodule \"dispatcher\"\n"
+      "loadmodule \"xlog.so\"\nloadmodule \"sl.so\"\nrequest_route { }\n");
+  ASSERT_TRUE(c.ok) << test::joined(c.diags);
+  EXPECT_EQ(c.prog.modules, (std::vector<std::string>{"sl", "dispatcher", "xlog"}));
+  EXPECT_EQ(c.prog.ds_list_file, "/etc/kamailio/dispatcher.list");
+}
+
+TEST(Compile, ListFileResolution) {
+  auto c = compile(
+      "loadmodule \"dispatcher.so\"\n"
+      "modparam(\"dispatcher\", \"list_file\", \"lists/../ds.list\")\n"
+      "request_route { }\n");
+  ASSERT_TRUE(c.ok) << test::joined(c.diags);
+  EXPECT_EQ(c.prog.ds_list_file, "/etc/viaduct/ds.list");
+  c = compile(
+      "loadmodule \"dispatcher.so\"\n"
+      "modparam(\"dispatcher\", \"list_file\", \"/srv/ds.list\")\nrequest_route { }\n");
+  ASSERT_TRUE(c.ok) << test::joined(c.diags);
+  EXPECT_EQ(c.prog.ds_list_file, "/srv/ds.list");
+}
+
+TEST(Compile, IgnoredModuleParamsWarn) {
+  const auto c = compile(
+      "loadmodule \"jsonrpcs.so\"\n"
+      "modparam(\"jsonrpcs\", \"transport\", 1)\nrequest_route { }\n");
+  ASSERT_TRUE(c.ok) << test::joined(c.diags);
+  ASSERT_EQ(c.diags.size(), 1u);
+  EXPECT_EQ(c.diags[0].severity, Diagnostic::Severity::kWarning);
+  EXPECT_EQ(c.diags[0].str(),
+            "t.cfg:2:1: warning: modparam(\"jsonrpcs\", \"transport\") is ignored by viaduct");
+}
+
+TEST(Compile, CoreParametersAccepted) {
+  const auto c = compile(
+      "debug=-1\nlog_stderror=yes\nlog_facility=LOG_LOCAL0\nfork=no\nauto_aliases=off\n"
+      "memdbg=5\nmemlog=5\nmhomed=0\nserver_header=\"Server: x\"\n"
+      "user_agent_header=\"User-Agent: x\"\nsip_warning=false\ntcp_children=1\ndisable_tcp=yes\n"
+      "enable_tls=no\nudp4_raw=0\nudp4_raw_mtu=1500\nudp4_raw_ttl=64\nuse_dst_blacklist=no\n"
+      "use_dst_blocklist=no\ndst_blacklist_expire=60\ndst_blocklist_expire=60\ntos=0x10\n"
+      "tos=IPTOS_LOWDELAY\nmax_while_loops=100; children=4\nalias=\"sip.example.com\":5060\n"
+      "alias=10.0.0.9 example.org\nrequest_route { }\n");
+  ASSERT_TRUE(c.ok) << test::joined(c.diags);
+  EXPECT_EQ(c.prog.children, 4);
+  ASSERT_EQ(c.prog.aliases.size(), 3u);
+  EXPECT_EQ(c.prog.aliases[0].host, "sip.example.com");
+  EXPECT_EQ(c.prog.aliases[0].port, 5060);
+  EXPECT_EQ(c.prog.aliases[1].host, "10.0.0.9");
+  EXPECT_EQ(c.prog.aliases[1].port, 0);
+  EXPECT_EQ(c.prog.aliases[2].host, "example.org");
+}
+
+struct ListenCase {
+  const char* value;
+  Proto proto;
+  const char* addr;
+  uint16_t port;
+  const char* adv_addr;
+  uint16_t adv_port;
+};
+
+const ListenCase kListens[] = {
+    {"udp:10.0.0.2:5060", Proto::kUdp, "10.0.0.2", 5060, "", 0},
+    {"10.0.0.2", Proto::kUdp, "10.0.0.2", 5060, "", 0},
+    {"10.0.0.2:5080", Proto::kUdp, "10.0.0.2", 5080, "", 0},
+    {"tcp:10.0.0.1", Proto::kTcp, "10.0.0.1", 5060, "", 0},
+    {"TLS:10.0.0.1:5061", Proto::kTls, "10.0.0.1", 5061, "", 0},
+    {"udp:[::1]:5060", Proto::kUdp, "::1", 5060, "", 0},
+    {"[2001:db8::1]", Proto::kUdp, "2001:db8::1", 5060, "", 0},
+    {"udp:[2a02:1850:1:1::13]:5070", Proto::kUdp, "2a02:1850:1:1::13", 5070, "", 0},
+    {"udp:0.0.0.0:5060", Proto::kUdp, "0.0.0.0", 5060, "", 0},
+    {"eth0:5062", Proto::kUdp, "eth0", 5062, "", 0},
+    {"tcp:10.0.0.1:5060 advertise 1.2.3.4:5060", Proto::kTcp, "10.0.0.1", 5060, "1.2.3.4", 5060},
+    {"udp:10.0.0.1 advertise \"sip.dns.example.com\":5070", Proto::kUdp, "10.0.0.1", 5060,
+     "sip.dns.example.com", 5070},
+    {"udp:10.0.0.1:5060 advertise 1.2.3.4", Proto::kUdp, "10.0.0.1", 5060, "1.2.3.4", 0},
+};
+
+class ListenTest : public ::testing::TestWithParam<ListenCase> {};
+
+TEST_P(ListenTest, Parses) {
+  const ListenCase& l = GetParam();
+  const auto c = compile(std::string("listen=") + l.value + "\nrequest_route { }\n");
+  ASSERT_TRUE(c.ok) << l.value << "\n" << test::joined(c.diags);
+  ASSERT_EQ(c.prog.listens.size(), 1u);
+  const ListenSocket& s = c.prog.listens[0];
+  EXPECT_EQ(s.proto, l.proto);
+  EXPECT_EQ(s.addr, l.addr);
+  EXPECT_EQ(s.port, l.port);
+  EXPECT_EQ(s.advertise_addr, l.adv_addr);
+  EXPECT_EQ(s.advertise_port, l.adv_port);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, ListenTest, ::testing::ValuesIn(kListens));
+
+TEST(Compile, SeveralListensAndDefinesInListen) {
+  const auto c = compile(
+      "#!define MY_IP 10.1.2.3\nlisten=udp:MY_IP:5060\nlisten=tcp:MY_IP\n"
+      "request_route { }\n");
+  ASSERT_TRUE(c.ok) << test::joined(c.diags);
+  ASSERT_EQ(c.prog.listens.size(), 2u);
+  EXPECT_EQ(c.prog.listens[0].addr, "10.1.2.3");
+  EXPECT_EQ(c.prog.listens[1].proto, Proto::kTcp);
+}
+
+struct ErrorCase {
+  const char* name;
+  const char* script;
+  std::vector<std::string> errors;  // "line:col: message", in order
+};
+
+// Line 1-3 of every case is kHeader.
+const ErrorCase kErrors[] = {
+    {"UnknownRoute", "request_route {\n  route(NOPE);\n}", {"5:9: unknown route 'NOPE'"}},
+    {"DuplicateRoute",
+     "request_route { }\nroute[A] { }\nroute[A] { }",
+     {"6:1: duplicate route 'A' (first defined at t.cfg:5:1)"}},
+    {"DuplicateMain",
+     "request_route { }\nroute { }",
+     {"5:1: duplicate request_route (first defined at t.cfg:4:1)"}},
+    {"MissingMain", "route[A] { }", {"0:0: missing request_route block (the main route)"}},
+    {"UnknownFunction", "request_route {\n  foo(1);\n}", {"5:3: unknown function 'foo'"}},
+    {"KnownUnsupportedFunction",
+     "request_route {\n  t_relay();\n}",
+     {"5:3: function 't_relay' is not supported yet"}},
+    {"ArgCount",
+     "request_route {\n  sl_send_reply(\"404\");\n}",
+     {"5:3: 'sl_send_reply' takes 2 arguments, not 1"}},
+    {"ReplyCodeRange",
+     "request_route {\n  sl_send_reply(\"99\", \"x\");\n}",
+     {"5:17: the reply code of 'sl_send_reply' must be 100..699, not 99"}},
+    {"ReplyCodeNotNumber",
+     "request_route {\n  sl_send_reply(\"abc\", \"x\");\n}",
+     {"5:17: the reply code of 'sl_send_reply' must be an integer"}},
+    {"ReplyReasonNotString",
+     "request_route {\n  sl_send_reply(404, 5);\n}",
+     {"5:22: the reason of 'sl_send_reply' must be a string"}},
+    {"MaxfwdRange",
+     "request_route {\n  mf_process_maxfwd_header(0);\n}",
+     {"5:28: the value of 'mf_process_maxfwd_header' must be 1..256, not 0"}},
+    {"DsAlgorithm",
+     "request_route {\n  ds_select_dst(1, \"9\");\n}",
+     {"5:20: dispatcher algorithm 9 is not supported yet (supported: 0 hash over Call-ID, "
+      "4 round-robin)"}},
+    {"UndefinedName",
+     "request_route {\n  ds_select_dst(DS_SET, 0);\n}",
+     {"5:17: 'DS_SET' is not defined (an argument of 'ds_select_dst' must be a number or a "
+      "string)"}},
+    {"PvarInArgument",
+     "request_route {\n  sl_send_reply(404, \"$rm not here\");\n}",
+     {"5:22: pseudo-variables in arguments of 'sl_send_reply' are not supported yet"}},
+    {"ForwardWithArgs",
+     "request_route {\n  forward(\"10.0.0.1\");\n}",
+     {"5:11: forward() with a destination is not supported yet"}},
+    {"ForwardAddressLiteral",
+     "request_route {\n  forward(udp:10.0.0.1:5060);\n}",
+     {"5:11: forward() with a destination is not supported yet"}},
+    {"BreakOutsideSwitch",
+     "request_route {\n  break;\n}",
+     {"5:3: 'break' outside switch or while; use 'return' to leave a route"}},
+    {"UnknownCoreParam", "frobs=1\nrequest_route { }", {"4:1: unknown core parameter 'frobs'"}},
+    {"CoreParamType", "children=\"x\"\nrequest_route { }", {"4:10: 'children' expects an integer"}},
+    {"BoolParamType",
+     "fork=maybe\nrequest_route { }",
+     {"4:6: 'fork' expects yes/no (or an integer)"}},
+    {"BadListen",
+     "listen=udp:10.0.0.300:5060\nrequest_route { }",
+     {"4:8: bad listen address 'udp:10.0.0.300:5060': '10.0.0.300' is not a valid IPv4 address"}},
+    {"BadListenPort",
+     "listen=udp:10.0.0.3:70000\nrequest_route { }",
+     {"4:8: bad listen address 'udp:10.0.0.3:70000': bad port '70000' (1..65535)"}},
+    {"ListenJunk",
+     "listen=udp:10.0.0.3 foo\nrequest_route { }",
+     {"4:21: unexpected 'foo' in listen (one socket per listen line; options: advertise)"}},
+    {"UnimplementedModule",
+     "loadmodule \"tm.so\"\nrequest_route { }",
+     {"4:1: module 'tm' is not implemented by viaduct"}},
+    {"FunctionNeedsModule",
+     "request_route { }\nroute[X] {\n  sl_send_reply(404, \"x\");\n}",
+     {}},  // sl is loaded by the header: no error
+    {"UnknownModparam",
+     "modparam(\"dispatcher\", \"nope\", 1)\nrequest_route { }",
+     {"4:24: unknown parameter 'nope' of module 'dispatcher'"}},
+    {"ModparamUnknownModule",
+     "modparam(\"tm\", \"fr_timer\", 1)\nrequest_route { }",
+     {"4:10: modparam for module 'tm', which is not implemented by viaduct"}},
+    {"ModparamType",
+     "modparam(\"dispatcher\", \"list_file\", 1)\nrequest_route { }",
+     {"4:37: parameter 'list_file' of module 'dispatcher' expects a string"}},
+    {"ModparamIntType",
+     "modparam(\"maxfwd\", \"max_limit\", \"lots\")\nrequest_route { }",
+     {"4:33: parameter 'max_limit' of module 'maxfwd' expects an integer"}},
+    {"ModparamModuleList",
+     "modparam(\"sl|tm\", \"bind_tm\", 0)\nrequest_route { }",
+     {"4:10: modparam for module 'tm', which is not implemented by viaduct"}},
+    {"Unsupported",
+     "request_route {\n  $var(x) = 1;\n  switch ($rU) { case 1: break; }\n"
+     "  while (1) { exit; }\n  if ($rU == \"a\") exit;\n  if (method == \"INVITE\") exit;\n"
+     "  if (from_uri == myself) exit;\n}\n"
+     "reply_route { }\nfailure_route[F] { }\nevent_route[core:worker-one-init] { }",
+     {"5:3: assignments are not supported yet", "6:3: switch is not supported yet",
+      "7:3: while is not supported yet", "8:7: pseudo-variable '$rU' is not supported yet",
+      "9:7: 'method == ...' is not supported yet",
+      "10:7: 'from_uri == myself' is not supported yet", "12:1: reply_route is not supported yet",
+      "13:1: failure_route[F] is not supported yet",
+      "14:1: event_route[core:worker-one-init] is not supported yet"}},
+    {"StatementWithoutEffect",
+     "request_route {\n  uri == myself;\n}",
+     {"5:7: this statement has no effect; expected a function call"}},
+    {"ReturnNotConstant",
+     "request_route {\n  return $rc;\n}",
+     {"5:10: return value must be an integer constant (expressions are not supported yet)"}},
+};
+
+class ErrorTest : public ::testing::TestWithParam<ErrorCase> {};
+
+TEST_P(ErrorTest, Diagnostics) {
+  const ErrorCase& c = GetParam();
+  const auto r = compile(std::string(kHeader) + c.script);
+  EXPECT_EQ(brief(r.diags), c.errors);
+  EXPECT_EQ(r.ok, c.errors.empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, ErrorTest, ::testing::ValuesIn(kErrors),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+TEST(Compile, FunctionNeedsItsModule) {
+  const auto c = compile(
+      "request_route {\n  sl_send_reply(404, \"x\");\n"
+      "  mf_process_maxfwd_header(10);\n  ds_select_dst(1, 0);\n  is_method(\"BYE\");\n}\n");
+  EXPECT_FALSE(c.ok);
+  EXPECT_EQ(brief(c.diags),
+            (std::vector<std::string>{
+                "2:3: function 'sl_send_reply' needs module 'sl' (loadmodule \"sl.so\")",
+                "3:3: function 'mf_process_maxfwd_header' needs module 'maxfwd' (loadmodule "
+                "\"maxfwd.so\")",
+                "4:3: function 'ds_select_dst' needs module 'dispatcher' (loadmodule "
+                "\"dispatcher.so\")",
+                "5:3: function 'is_method' needs module 'textops' (loadmodule \"textops.so\")"}));
+}
+
+TEST(Compile, AllErrorsOfTheFileAreReported) {
+  // Three independent errors in three places: a syntax error, an unknown function and an
+  // unknown route. All are reported, in source order, and nothing is compiled.
+  const auto c = compile(
+      "loadmodule \"sl.so\"\n"
+      "request_route {\n"
+      "  if (is_method(\"INVITE\") { exit; }\n"
+      "  frob();\n"
+      "  route(MISSING);\n"
+      "}\n");
+  EXPECT_FALSE(c.ok);
+  EXPECT_EQ(brief(c.diags), (std::vector<std::string>{
+                                "3:27: expected ')', found '{'",
+                                "4:3: unknown function 'frob'",
+                                "5:9: unknown route 'MISSING'",
+                            }));
+  EXPECT_TRUE(c.prog.code.empty());
+}
+
+TEST(Compile, DiagnosticStrings) {
+  Diagnostic d{Diagnostic::Severity::kError, "r.cfg", 12, 7, "unknown route 'foo'"};
+  EXPECT_EQ(d.str(), "r.cfg:12:7: error: unknown route 'foo'");
+  d.col = 0;
+  EXPECT_EQ(d.str(), "r.cfg:12: error: unknown route 'foo'");
+  d.line = 0;
+  d.severity = Diagnostic::Severity::kWarning;
+  EXPECT_EQ(d.str(), "r.cfg: warning: unknown route 'foo'");
+  d.file.clear();
+  EXPECT_EQ(d.str(), "warning: unknown route 'foo'");
+}
+
+TEST(Compile, DisassemblyWithLocations) {
+  const auto c = compile("request_route {\n  exit;\n}\n");
+  ASSERT_TRUE(c.ok);
+  EXPECT_EQ(disassemble(c.prog),
+            "request_route:\n"
+            "   0  exit                               ; t.cfg:2:3\n"
+            "   1  return 1                           ; t.cfg:1:1\n");
+}
+
+}  // namespace
+}  // namespace viaduct::cfg

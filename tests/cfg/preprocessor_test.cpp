@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: Apache-2.0
+// Preprocessor and lexer: directives, defines, comments, tokens and their locations.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "cfg/lexer.hpp"
+#include "test_util.hpp"
+
+namespace viaduct::cfg {
+namespace {
+
+using test::brief;
+
+struct Lexed {
+  std::vector<Token> toks;
+  Diagnostics diags;
+};
+
+Lexed lex(const std::string& text, Defines defines = {}) {
+  Lexed l;
+  l.toks = preprocess(text, "t.cfg", defines, l.diags);
+  return l;
+}
+
+// The token texts, space separated, strings quoted; without the final kEof.
+std::string spelled(const std::vector<Token>& toks) {
+  std::string s;
+  for (const Token& t : toks) {
+    if (t.kind == Tok::kEof) {
+      break;
+    }
+    s += (s.empty() ? "" : " ") + token_spelling(t);
+  }
+  return s;
+}
+
+struct PpCase {
+  const char* name;
+  const char* text;
+  const char* tokens;  // expected spelled() result
+};
+
+const PpCase kPpCases[] = {
+    {"DefineReplacesIdentifier", "#!define X 10\na = X;", "a = 10 ;"},
+    {"DefineWithoutValueIsEmpty", "#!define X\na X b", "a b"},
+    {"DefineNotInsideStrings", "#!define X 10\nf(\"X\", 'X', X)", "f ( \"X\" , \"X\" , 10 )"},
+    {"DefineWholeTokensOnly", "#!define X 10\nXY X_ aX X", "XY X_ aX 10"},
+    {"DefineRecursive", "#!define A B\n#!define B 7\nA", "7"},
+    {"DefineMultiToken", "#!define CALL f(1, \"a\")\nCALL;", "f ( 1 , \"a\" ) ;"},
+    {"DefineContinuationLine", "#!define V 1 \\\n  + 2\nV", "1 + 2"},
+    {"IfdefTaken", "#!define A\n#!ifdef A\nyes\n#!else\nno\n#!endif", "yes"},
+    {"IfdefElse", "#!ifdef A\nyes\n#!else\nno\n#!endif", "no"},
+    {"Ifndef", "#!ifndef A\nyes\n#!endif\nafter", "yes after"},
+    {"Nested",
+     "#!define A\n#!ifdef A\na1\n#!ifdef B\nb\n#!else\nnotb\n#!endif\na2\n#!else\nx\n#!endif",
+     "a1 notb a2"},
+    {"NestedInsideSkipped", "#!ifdef A\n#!ifdef B\nb\n#!else\nc\n#!endif\n#!else\nd\n#!endif", "d"},
+    {"SkippedRegionNeedNotLex", "#!ifdef A\nit's \"not closed\n#!endif\nok", "ok"},
+    {"DefineInSkippedRegionIgnored", "#!ifdef A\n#!define X 1\n#!endif\nX", "X"},
+    {"Trydef", "#!define X 1\n#!trydef X 2\n#!trydef Y 3\nX Y", "1 3"},
+    {"Redefine", "#!define X 1\n#!redefine X 2\nX", "2"},
+    {"BangBangPrefix", "!!define X 5\n!!ifdef X\nX\n!!endif", "5"},
+    {"CompatHeaders", "#!KAMAILIO\n#!SER\n#!OPENSER\n#!ALL\n#!MAXCOMPAT\nx", "x"},
+    {"HashComment", "a # comment\nb", "a b"},
+    {"SlashComments", "a // c\nb /* c\n c */ c", "a b c"},
+    {"Operators", "== != =~ !~ <= >= && || ! = ( ) { } [ ] , ; : . / < > + -",
+     "== != =~ !~ <= >= && || ! = ( ) { } [ ] , ; : . / < > + -"},
+    {"Escapes", R"(f("a\"b\\c\n\t", 'it\'s', "re\.x"))",
+     "f ( \"a\"b\\c\n\t\" , \"it's\" , \"re\\.x\" )"},
+    {"Numbers", "10 0x1F 0", "10 0x1F 0"},
+    {"Pvars", "$ru $var(x) $(hdr(Via)[0]) $? @ruri.host",
+     "$ru $var(x) $(hdr(Via)[0]) $? @ruri.host"},
+};
+
+class PpTest : public ::testing::TestWithParam<PpCase> {};
+
+TEST_P(PpTest, Tokens) {
+  const PpCase& c = GetParam();
+  const Lexed l = lex(c.text);
+  EXPECT_TRUE(l.diags.empty()) << test::joined(l.diags);
+  EXPECT_EQ(spelled(l.toks), c.tokens);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, PpTest, ::testing::ValuesIn(kPpCases),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+TEST(Preprocessor, CommandLineDefines) {
+  Defines d;
+  d["WITH_X"] = Define{"", {}};
+  d["N"] = Define{"42", {}};
+  const Lexed l = lex("#!ifdef WITH_X\nN\n#!endif", d);
+  EXPECT_EQ(spelled(l.toks), "42");
+}
+
+TEST(Preprocessor, NumberValues) {
+  const Lexed l = lex("10 0x1F");
+  ASSERT_EQ(l.toks.size(), 3u);
+  EXPECT_EQ(l.toks[0].kind, Tok::kInt);
+  EXPECT_EQ(l.toks[0].num, 10);
+  EXPECT_EQ(l.toks[1].num, 31);
+}
+
+TEST(Preprocessor, LocationsAreExact) {
+  const Lexed l = lex("#!define X 10\n\n  a  /* c */ X\n\tb");
+  ASSERT_EQ(l.toks.size(), 4u);
+  EXPECT_EQ(l.toks[0].loc.line, 3u);
+  EXPECT_EQ(l.toks[0].loc.col, 3u);
+  EXPECT_EQ(l.toks[1].text, "10");  // an expansion carries the location of the name
+  EXPECT_EQ(l.toks[1].loc.line, 3u);
+  EXPECT_EQ(l.toks[1].loc.col, 14u);
+  EXPECT_EQ(l.toks[2].loc.line, 4u);
+  EXPECT_EQ(l.toks[2].loc.col, 2u);
+  EXPECT_EQ(l.toks[2].loc.file, "t.cfg");
+  EXPECT_TRUE(l.toks[2].line_start);
+  EXPECT_FALSE(l.toks[1].line_start);
+}
+
+TEST(Preprocessor, LocationsAfterMultiLineComment) {
+  const Lexed l = lex("/* a\nb\nc */ x \"s\ntr\" y");
+  ASSERT_EQ(l.toks.size(), 4u);
+  EXPECT_EQ(l.toks[0].loc.line, 3u);
+  EXPECT_EQ(l.toks[0].loc.col, 6u);
+  EXPECT_EQ(l.toks[2].loc.line, 4u);
+  EXPECT_EQ(l.toks[2].loc.col, 5u);
+}
+
+TEST(Preprocessor, AdjacencyFlags) {
+  const Lexed l = lex("udp:10.0.0.1 x");
+  ASSERT_GE(l.toks.size(), 4u);
+  EXPECT_FALSE(l.toks[1].space_before);
+  EXPECT_TRUE(l.toks.back().space_before || l.toks.back().kind == Tok::kEof);
+}
+
+struct PpErrorCase {
+  const char* name;
+  const char* text;
+  std::vector<std::string> errors;
+};
+
+const PpErrorCase kPpErrors[] = {
+    {"UnterminatedIfdef", "a\n  #!ifdef X\nb\n", {"2:3: unterminated #!ifdef (missing #!endif)"}},
+    {"UnterminatedNested",
+     "#!ifdef A\n#!ifndef B\n#!endif\n",
+     {"1:1: unterminated #!ifdef (missing #!endif)"}},
+    {"ElseWithoutIf", "a\n#!else\n", {"2:1: #!else without #!ifdef or #!ifndef"}},
+    {"EndifWithoutIf", "#!endif\n", {"1:1: #!endif without #!ifdef or #!ifndef"}},
+    {"DoubleElse",
+     "#!ifdef A\n#!else\n#!else\n#!endif",
+     {"3:1: second #!else for the #!ifdef at line 1"}},
+    {"Redefinition",
+     "#!define X 1\n#!define X 2\n",
+     {"2:1: 'X' is already defined at t.cfg:1 (use #!redefine or #!trydef)"}},
+    {"UnknownDirective", "#!frobnicate\n", {"1:1: unknown preprocessor directive '#!frobnicate'"}},
+    {"TrailingTextAfterIfdef", "#!ifdef A junk\n#!endif", {"1:1: unexpected text after #!ifdef A"}},
+    {"UnterminatedString", "x = \"abc\n", {"1:5: unterminated string"}},
+    {"UnterminatedComment", "x /* abc\n", {"1:3: unterminated comment"}},
+    {"TildeEquals",
+     "a ~= b",
+     {"1:3: '~=' is not an operator; use '=~' for regular expression matching"}},
+    {"RecursiveDefine",
+     "#!define A B\n#!define B A\nA",
+     {}},  // A -> B -> A stops at the name already being expanded
+    {"IncludeNotYet", "#!include_file \"x.cfg\"\n", {"1:1: #!include_file is not supported yet"}},
+};
+
+class PpErrorTest : public ::testing::TestWithParam<PpErrorCase> {};
+
+TEST_P(PpErrorTest, Diagnostics) {
+  const PpErrorCase& c = GetParam();
+  EXPECT_EQ(brief(lex(c.text).diags), c.errors);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, PpErrorTest, ::testing::ValuesIn(kPpErrors),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+TEST(Preprocessor, RecursiveDefineKeepsTheName) {
+  const Lexed l = lex("#!define A B\n#!define B A\nA");
+  EXPECT_EQ(spelled(l.toks), "A");
+}
+
+TEST(Preprocessor, CommandLineRedefinitionIsAnError) {
+  Defines d;
+  d["X"] = Define{"1", {}};
+  EXPECT_EQ(brief(lex("#!define X 2\n", d).diags),
+            std::vector<std::string>{
+                "1:1: 'X' is already defined on the command line (use #!redefine or #!trydef)"});
+}
+
+}  // namespace
+}  // namespace viaduct::cfg

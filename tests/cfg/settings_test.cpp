@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: Apache-2.0
+// Settings (TOML): the full schema, defaults, and errors with their line and column.
+#include "cfg/settings.hpp"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "test_util.hpp"
+
+namespace viaduct::cfg {
+namespace {
+
+using test::brief;
+
+constexpr const char* kMinimal =
+    "[dpdk]\n"
+    "eal_args = [\"--no-huge\"]\n"
+    "[[interface]]\n"
+    "port = \"net_af_packet0\"\n"
+    "address = \"10.0.0.2\"\n";
+
+TEST(Settings, FullFile) {
+  Settings s;
+  Diagnostics d;
+  ASSERT_TRUE(load_settings(VD_TEST_DATA "/settings.toml", s, d)) << test::joined(d);
+  EXPECT_EQ(s.eal_args.size(), 7u);
+  EXPECT_EQ(s.eal_args[4], "--vdev=net_af_packet0,iface=veth0");
+  EXPECT_EQ(s.worker_lcores, std::vector<uint32_t>{1});
+  EXPECT_EQ(s.mbufs, 8191u);
+  EXPECT_EQ(s.burst, 32);
+  ASSERT_EQ(s.interfaces.size(), 1u);
+  const InterfaceSettings& i = s.interfaces[0];
+  EXPECT_EQ(i.port, "net_af_packet0");
+  EXPECT_EQ(i.address, "10.0.0.2/24");
+  EXPECT_EQ(i.ip_be, htonl(0x0a000002));
+  EXPECT_EQ(i.prefix_len, 24);
+  EXPECT_EQ(i.gateway, "10.0.0.1");
+  EXPECT_EQ(i.gateway_be, htonl(0x0a000001));
+  EXPECT_EQ(i.mtu, 1500);
+  EXPECT_EQ(s.metrics_listen, "127.0.0.1:9464");
+}
+
+TEST(Settings, Defaults) {
+  Settings s;
+  Diagnostics d;
+  ASSERT_TRUE(parse_settings(kMinimal, "s.toml", s, d)) << test::joined(d);
+  EXPECT_TRUE(s.worker_lcores.empty());
+  EXPECT_EQ(s.mbufs, 8191u);
+  EXPECT_EQ(s.burst, 32);
+  EXPECT_EQ(s.interfaces[0].prefix_len, 32);
+  EXPECT_EQ(s.interfaces[0].gateway_be, 0u);
+  EXPECT_EQ(s.interfaces[0].mtu, 1500);
+  EXPECT_EQ(s.metrics_listen, "127.0.0.1:9464");
+}
+
+TEST(Settings, MetricsDisabledAndTwoInterfaces) {
+  Settings s;
+  Diagnostics d;
+  const std::string text = std::string(kMinimal) +
+                           "[[interface]]\nport = \"0000:00:08.0\"\naddress = \"192.168.1.1/16\"\n"
+                           "gateway = \"192.168.200.1\"\nmtu = 9000\nrx_queues = 2\n"
+                           "[metrics]\nlisten = \"\"\n";
+  ASSERT_TRUE(parse_settings(text, "s.toml", s, d)) << test::joined(d);
+  ASSERT_EQ(s.interfaces.size(), 2u);
+  EXPECT_EQ(s.interfaces[1].prefix_len, 16);
+  EXPECT_EQ(s.interfaces[1].mtu, 9000);
+  EXPECT_EQ(s.interfaces[1].rx_queues, 2);
+  EXPECT_EQ(s.metrics_listen, "");
+}
+
+struct BadCase {
+  const char* name;
+  const char* text;
+  std::vector<std::string> errors;
+};
+
+const BadCase kBad[] = {
+    {"TomlSyntax",
+     "[dpdk]\neal_args = [\"a\"\n",
+     {"2:17: Error while parsing array: encountered end-of-file"}},
+    {"UnknownTopKey",
+     "[dpdk]\neal_args = []\n[[interface]]\nport = \"p\"\naddress = \"10.0.0.1\"\n[extra]\nx = 1\n",
+     {"6:2: unknown key 'extra'"}},
+    {"UnknownDpdkKey",
+     "[dpdk]\neal_args = []\nhuge = true\n[[interface]]\nport = \"p\"\naddress = \"10.0.0.1\"\n",
+     {"3:1: unknown key 'huge' in [dpdk]"}},
+    {"UnknownInterfaceKey",
+     "[dpdk]\neal_args = []\n[[interface]]\nport = \"p\"\naddress = \"10.0.0.1\"\nvlan = 3\n",
+     {"6:1: unknown key 'vlan' in [[interface]]"}},
+    {"MissingEalArgs",
+     "[dpdk]\nburst = 8\n[[interface]]\nport = \"p\"\naddress = \"10.0.0.1\"\n",
+     {"1:1: missing 'eal_args' in [dpdk]"}},
+    {"MissingDpdk",
+     "[[interface]]\nport = \"p\"\naddress = \"10.0.0.1\"\n",
+     {"0:0: missing [dpdk] table (eal_args is required)"}},
+    {"EalArgsType",
+     "[dpdk]\neal_args = [\"a\", 1]\n[[interface]]\nport = \"p\"\naddress = \"10.0.0.1\"\n",
+     {"2:18: 'eal_args' must be an array of strings"}},
+    {"BurstRange",
+     "[dpdk]\neal_args = []\nburst = 512\n[[interface]]\nport = \"p\"\naddress = \"10.0.0.1\"\n",
+     {"3:9: 'burst' must be 1..256, not 512"}},
+    {"BurstType",
+     "[dpdk]\neal_args = []\nburst = \"32\"\n[[interface]]\nport = \"p\"\naddress = \"10.0.0.1\"\n",
+     {"3:9: 'burst' must be an integer"}},
+    {"NoInterface", "[dpdk]\neal_args = []\n", {"0:0: at least one [[interface]] is required"}},
+    {"MissingPortAndAddress",
+     "[dpdk]\neal_args = []\n[[interface]]\nmtu = 1500\n",
+     {"3:1: missing 'port' in [[interface]]", "3:1: missing 'address' in [[interface]]"}},
+    {"BadAddress",
+     "[dpdk]\neal_args = []\n[[interface]]\nport = \"p\"\naddress = \"10.0.0.1/33\"\n",
+     {"5:11: 'address' must be an IPv4 address with an optional prefix length (\"10.0.0.2/24\"), "
+      "not \"10.0.0.1/33\""}},
+    {"GatewayOutsideSubnet",
+     "[dpdk]\neal_args = []\n[[interface]]\nport = \"p\"\naddress = \"10.0.0.2/24\"\ngateway = "
+     "\"10.0.1.1\"\n",
+     {"6:11: gateway 10.0.1.1 is outside the interface subnet 10.0.0.2/24"}},
+    {"GatewayNotIpv4",
+     "[dpdk]\neal_args = []\n[[interface]]\nport = \"p\"\naddress = \"10.0.0.2/24\"\ngateway = "
+     "\"::1\"\n",
+     {"6:11: 'gateway' must be an IPv4 address, not \"::1\""}},
+    {"MtuRange",
+     "[dpdk]\neal_args = []\n[[interface]]\nport = \"p\"\naddress = \"10.0.0.1\"\nmtu = 100\n",
+     {"6:7: 'mtu' must be 576..9000, not 100"}},
+    {"InterfaceNotArray",
+     "[dpdk]\neal_args = []\n[interface]\nport = \"p\"\n",
+     {"3:1: 'interface' must be an array of tables ([[interface]])"}},
+    {"BadMetricsListen",
+     "[dpdk]\neal_args = []\n[[interface]]\nport = \"p\"\naddress = "
+     "\"10.0.0.1\"\n[metrics]\nlisten = \"localhost\"\n",
+     {"7:10: 'listen' must be \"address:port\" (or \"\" to disable), not \"localhost\""}},
+    {"SeveralErrors",
+     "[dpdk]\neal_args = []\nworkers = [-1]\n[[interface]]\nport = 5\naddress = \"10.0.0.1\"\nfoo "
+     "= 1\n",
+     {"3:12: a worker lcore id must be an integer 0..1023", "5:8: 'port' must be a string",
+      "7:1: unknown key 'foo' in [[interface]]"}},
+};
+
+class SettingsBadTest : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(SettingsBadTest, Errors) {
+  const BadCase& c = GetParam();
+  Settings s;
+  Diagnostics d;
+  EXPECT_FALSE(parse_settings(c.text, "s.toml", s, d));
+  std::vector<std::string> got = brief(d);
+  std::sort(got.begin(), got.end());
+  std::vector<std::string> want = c.errors;
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(got, want);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, SettingsBadTest, ::testing::ValuesIn(kBad),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+TEST(Settings, MissingFile) {
+  Settings s;
+  Diagnostics d;
+  EXPECT_FALSE(load_settings(VD_TEST_DATA "/nope.toml", s, d));
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].file, VD_TEST_DATA "/nope.toml");
+}
+
+}  // namespace
+}  // namespace viaduct::cfg
