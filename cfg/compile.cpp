@@ -860,16 +860,12 @@ bool compile_string(const std::string& text, const std::string& name, const std:
 
 bool compile_file(const std::string& path, const CompileOptions& opts, Program& out,
                   Diagnostics& diags) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    diags.push_back(Diagnostic{Diagnostic::Severity::kError, path, 0, 0,
-                               std::string("cannot open: ") + std::strerror(errno)});
+  std::string text;
+  if (!read_file(path, text, diags)) {
     return false;
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
   const std::string dir = std::filesystem::path(path).parent_path().string();
-  return compile_string(ss.str(), path, dir.empty() ? "." : dir, opts, out, diags);
+  return compile_string(text, path, dir.empty() ? "." : dir, opts, out, diags);
 }
 
 }  // namespace viaduct::cfg

@@ -31,4 +31,7 @@ inline bool has_errors(const Diagnostics& d) {
   return false;
 }
 
+// Reads a whole file into `out`; on failure appends "path: error: cannot open: <reason>".
+bool read_file(const std::string& path, std::string& out, Diagnostics& diags);
+
 }  // namespace viaduct::cfg

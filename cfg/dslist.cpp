@@ -243,15 +243,11 @@ bool parse_dispatcher_list(const std::string& text, const std::string& name,
 
 bool load_dispatcher_list(const std::string& path, std::vector<DsDestination>& out,
                           Diagnostics& diags) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    diags.push_back(Diagnostic{Diagnostic::Severity::kError, path, 0, 0,
-                               std::string("cannot open: ") + std::strerror(errno)});
+  std::string text;
+  if (!read_file(path, text, diags)) {
     return false;
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return parse_dispatcher_list(ss.str(), path, out, diags);
+  return parse_dispatcher_list(text, path, out, diags);
 }
 
 }  // namespace viaduct::cfg

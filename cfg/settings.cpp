@@ -268,15 +268,11 @@ bool parse_settings(const std::string& text, const std::string& name, Settings& 
 }
 
 bool load_settings(const std::string& path, Settings& out, Diagnostics& diags) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    diags.push_back(Diagnostic{Diagnostic::Severity::kError, path, 0, 0,
-                               std::string("cannot open: ") + std::strerror(errno)});
+  std::string text;
+  if (!read_file(path, text, diags)) {
     return false;
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return parse_settings(ss.str(), path, out, diags);
+  return parse_settings(text, path, out, diags);
 }
 
 }  // namespace viaduct::cfg
