@@ -214,7 +214,7 @@ bool Daemon::start_dataplane() {
     event_rings_.push_back(ev);
     inject_rings_.push_back(inj);
     workers_.push_back(std::make_unique<dp::Worker>(w, slot_, qsv_, queues[w], ev, inj,
-                                                    stop_workers_));
+                                                    stop_workers_, settings_.burst));
   }
   // Queue 0 of every port is polled by worker 0 (queues are dealt round robin).
   std::vector<const dp::WorkerCounters*> wc;

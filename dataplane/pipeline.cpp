@@ -83,8 +83,11 @@ Verdict handle_arp(const Snapshot& snap, rte_mbuf* m, rte_ether_hdr* eth, uint16
     return Verdict::dropped(Drop::kArpIgnored);
   }
   learn(snap, ctx, iface_idx, sip, arp->arp_data.arp_sha);
+  if (op == RTE_ARP_OP_REPLY) {
+    return Verdict::consumed();  // learned above; nothing to send
+  }
   if (op != RTE_ARP_OP_REQUEST) {
-    return Verdict::dropped(Drop::kArpIgnored);  // a reply to us: learned above, nothing to send
+    return Verdict::dropped(Drop::kArpIgnored);
   }
   // Turn the request into the reply in place.
   rte_ether_addr ours;

@@ -63,18 +63,21 @@ struct WorkerCtx {
 };
 
 struct Verdict {
-  enum class Kind : uint8_t { kTx, kDrop };
+  enum class Kind : uint8_t { kTx, kDrop, kConsumed };  // consumed: used up here, not a drop
   Kind kind = Kind::kDrop;
   Drop drop = Drop::kRuntFrame;
   uint16_t tx_port = 0;
 
   static Verdict tx(uint16_t port) noexcept { return {Kind::kTx, Drop::kRuntFrame, port}; }
   static Verdict dropped(Drop d) noexcept { return {Kind::kDrop, d, 0}; }
+  static Verdict consumed() noexcept { return {Kind::kConsumed, Drop::kRuntFrame, 0}; }
   bool is_drop() const noexcept { return kind == Kind::kDrop; }
+  bool is_tx() const noexcept { return kind == Kind::kTx; }
 };
 
 // Handles one received frame. On kTx the mbuf has been rewritten in place into the frame to send
-// on tx_port; on kDrop the caller frees it and counts the reason. Worker, per packet: never
+// on tx_port; on kDrop the caller frees it and counts the reason; on kConsumed (an ARP reply
+// that taught us a neighbour) the caller frees it. Worker, per packet: never
 // allocates, locks, logs or makes a syscall.
 Verdict handle_packet(const Snapshot& snap, rte_mbuf* m, WorkerCtx& ctx) noexcept;
 

@@ -75,8 +75,12 @@ void Worker::process_burst(const Snapshot& snap, rte_mbuf** pkts, uint16_t n) no
     }
     c.rx_bytes.add(rte_pktmbuf_pkt_len(pkts[i]));
     const Verdict v = handle_packet(snap, pkts[i], ctx_->pipeline);
-    if (v.is_drop() || v.tx_port >= kMaxPorts || !tx_[v.tx_port].owned) [[unlikely]] {
-      c.drop(v.is_drop() ? v.drop : Drop::kNoRoute);
+    if (!v.is_tx() || v.tx_port >= kMaxPorts || !tx_[v.tx_port].owned) [[unlikely]] {
+      if (v.is_drop()) {
+        c.drop(v.drop);
+      } else if (v.is_tx()) {
+        c.drop(Drop::kNoRoute);  // a port this worker has no TX queue on
+      }
       dropped[n_dropped++] = pkts[i];
       continue;
     }

@@ -115,7 +115,7 @@ void run_case(benchmark::State& state, const std::string& msg, const char* src,
                          msg);
     if (process) {
       const viaduct::dp::Verdict v = viaduct::dp::handle_packet(g_snap->snap, m, *g_ctx);
-      sent += v.is_drop() ? 0 : 1;
+      sent += v.is_tx() ? 1 : 0;
     }
     benchmark::DoNotOptimize(m);
   }
