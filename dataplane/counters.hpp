@@ -26,14 +26,12 @@ namespace viaduct::dp {
   X(kMalformedSip, "malformed_sip")                        \
   X(kScriptDrop, "script_drop")                            \
   X(kScriptError, "script_error")                          \
-  X(kNoDestination, "no_destination")                      \
   X(kUnresolvable, "unresolvable")                         \
   X(kNoRoute, "no_route")                                  \
   X(kNoNeighbour, "no_neighbour")                          \
   X(kNoHeadroom, "no_headroom")                            \
   X(kReplyNotOurs, "reply_not_ours")                       \
   X(kReplyNoVia2, "reply_no_second_via")                   \
-  X(kReplyToAck, "reply_to_ack")                           \
   X(kTooBig, "too_big")                                    \
   X(kTxFull, "tx_full")
 

@@ -318,26 +318,13 @@ Verdict handle_request(const Snapshot& snap, rte_mbuf* m, const rte_ether_hdr* e
                               recv_buf, sizeof(recv_buf), recv_edit)) {
     return Verdict::dropped(Drop::kNoHeadroom);
   }
+  if (!recv_edit.ins.empty() || recv_edit.del != 0) {
+    edits[n_edits++] = recv_edit;
+  }
   char mf_buf[12];
-  sip::Edit mf_edit;
-  bool have_mf = false;
   if (r.maxfwd == VmResult::MaxFwd::kDecrement) {
     const size_t n = format_uint(r.maxfwd_value, mf_buf);
-    mf_edit = {v.max_forwards_value.off, v.max_forwards_value.len, {mf_buf, n}};
-    have_mf = true;
-  }
-  const bool have_recv = !recv_edit.ins.empty() || recv_edit.del != 0;
-  // Keep the edits sorted by offset.
-  if (have_recv && have_mf && mf_edit.off < recv_edit.off) {
-    edits[n_edits++] = mf_edit;
-    edits[n_edits++] = recv_edit;
-  } else {
-    if (have_recv) {
-      edits[n_edits++] = recv_edit;
-    }
-    if (have_mf) {
-      edits[n_edits++] = mf_edit;
-    }
+    edits[n_edits++] = {v.max_forwards_value.off, v.max_forwards_value.len, {mf_buf, n}};
   }
   // The Max-Forwards header may stand before the top Via: order everything by offset.
   for (size_t i = 1; i < n_edits; ++i) {

@@ -123,14 +123,6 @@ struct Snapshot {
   NeighTable neigh;
   uint32_t maxfwd_limit = 70;             // modparam("maxfwd", "max_limit")
 
-  const DestSet* find_set(int id) const noexcept {
-    for (const DestSet& s : sets) {
-      if (s.id == id) {
-        return &s;
-      }
-    }
-    return nullptr;
-  }
 };
 
 // The one mutable word shared by both sides.
