@@ -67,13 +67,13 @@ constexpr char lower(char c) noexcept {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
 }
 
-// Case-insensitive ASCII comparison.
-constexpr bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) {
+// Case-insensitive ASCII comparison of `a` with `lit`, which must be lowercase.
+constexpr bool iequals(std::string_view a, std::string_view lit) noexcept {
+  if (a.size() != lit.size()) {
     return false;
   }
   for (size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) {
+    if (lower(a[i]) != lit[i]) {
       return false;
     }
   }
@@ -148,6 +148,10 @@ struct NameAddr {
 };
 
 bool parse_name_addr(const char* msg, Span value, NameAddr& out) noexcept;
+
+// Parses one via-parm starting at p (leading LWS skipped) and ending at a ',' or at end.
+// Returns the offset of that ',' or end, or end + 1 when malformed.
+size_t parse_via_at(const char* msg, size_t p, size_t end, Via& out) noexcept;
 
 Method method_from_name(std::string_view name) noexcept;
 

@@ -180,43 +180,45 @@ size_t host_end(const char* msg, size_t p, size_t end) noexcept {
 
 }  // namespace
 
-bool parse_via(const char* msg, Span value, Via& out) noexcept {
+namespace detail {
+
+size_t parse_via_at(const char* msg, size_t p, size_t end, Via& out) noexcept {
+  const size_t kBad = end + 1;
   out = Via{};
-  const size_t end = value.end();
-  size_t p = skip_lws(msg, value.off, end);
+  p = skip_lws(msg, p, end);
   const size_t start = p;
   // sent-protocol: "SIP" LWS? "/" LWS? "2.0" LWS? "/" LWS? transport (RFC 4475 wsinv).
   size_t q = skip_class(msg, p, end, kToken);
-  if (!iequals(std::string_view(msg + p, q - p), "SIP")) {
-    return false;
+  if (!iequals(std::string_view(msg + p, q - p), "sip")) {
+    return kBad;
   }
   p = skip_lws(msg, q, end);
   if (p >= end || msg[p] != '/') {
-    return false;
+    return kBad;
   }
   p = skip_lws(msg, p + 1, end);
   q = skip_class(msg, p, end, kToken);
   if (std::string_view(msg + p, q - p) != "2.0") {
-    return false;
+    return kBad;
   }
   p = skip_lws(msg, q, end);
   if (p >= end || msg[p] != '/') {
-    return false;
+    return kBad;
   }
   p = skip_lws(msg, p + 1, end);
   q = skip_class(msg, p, end, kToken);
   if (q == p) {
-    return false;
+    return kBad;
   }
   out.transport = make_span(p, q);
   // LWS sent-by
   if (q >= end || !is_lws(msg[q])) {
-    return false;
+    return kBad;
   }
   p = skip_lws(msg, q, end);
   q = host_end(msg, p, end);
   if (q == p) {
-    return false;
+    return kBad;
   }
   out.host = make_span(p, q);
   size_t last = q;
@@ -225,7 +227,7 @@ bool parse_via(const char* msg, Span value, Via& out) noexcept {
     r = skip_lws(msg, r + 1, end);
     q = skip_class(msg, r, end, kDigit);
     if (!parse_port(std::string_view(msg + r, q - r), out.port_num)) {
-      return false;
+      return kBad;
     }
     out.port = make_span(r, q);
     last = q;
@@ -233,13 +235,16 @@ bool parse_via(const char* msg, Span value, Via& out) noexcept {
   // *( SEMI via-params )
   for (r = skip_lws(msg, last, end); r < end; r = skip_lws(msg, last, end)) {
     if (msg[r] != ';') {
-      return false;
+      if (msg[r] != ',') {
+        return kBad;
+      }
+      break;  // the next via-parm of a comma-joined line
     }
     const size_t semi = r;
     r = skip_lws(msg, r + 1, end);
     q = skip_class(msg, r, end, kToken);
     if (q == r) {
-      return false;  // empty parameter (RFC 4475 badinv01)
+      return kBad;  // empty parameter (RFC 4475 badinv01)
     }
     const std::string_view name(msg + r, q - r);
     last = q;
@@ -250,7 +255,7 @@ bool parse_via(const char* msg, Span value, Via& out) noexcept {
       if (r < end && msg[r] == '"') {
         q = skip_quoted(msg, r, end);
         if (q > end) {
-          return false;
+          return kBad;
         }
       } else {
         q = r;
@@ -259,7 +264,7 @@ bool parse_via(const char* msg, Span value, Via& out) noexcept {
         }
       }
       if (q == r) {
-        return false;
+        return kBad;
       }
       val = make_span(r, q);
       last = q;
@@ -268,14 +273,14 @@ bool parse_via(const char* msg, Span value, Via& out) noexcept {
       out.branch = val;
     } else if (iequals(name, "received")) {
       if (val.empty()) {
-        return false;
+        return kBad;
       }
       out.received = val;
       out.received_param = make_span(semi, last);
     } else if (iequals(name, "rport")) {
       uint16_t port = 0;
       if (!val.empty() && !parse_port(val.in(msg), port)) {
-        return false;
+        return kBad;
       }
       out.has_rport = true;
       out.rport = val;
@@ -284,7 +289,13 @@ bool parse_via(const char* msg, Span value, Via& out) noexcept {
   }
   out.value = make_span(start, last);
   out.params_end = static_cast<uint16_t>(last);
-  return true;
+  return r;
+}
+
+}  // namespace detail
+
+bool parse_via(const char* msg, Span value, Via& out) noexcept {
+  return parse_via_at(msg, value.off, value.end(), out) == value.end();
 }
 
 bool parse_uri(const char* msg, Span uri, Uri& out) noexcept {
