@@ -3,6 +3,7 @@
 
 #include <prometheus/exposer.h>
 #include <prometheus/text_serializer.h>
+#include <rte_cycles.h>
 
 #include <exception>
 
@@ -110,14 +111,21 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   MetricFamily busy = family("viaduct_worker_busy_cycles_total",
                              "TSC cycles each worker spent on non-empty bursts.",
                              MetricType::Counter);
+  MetricFamily busy_s = family("viaduct_worker_busy_seconds_total",
+                               "Seconds each worker spent on non-empty bursts: its CPU time, "
+                               "since an idle worker polls at 100%.",
+                               MetricType::Counter);
   MetricFamily loops = family("viaduct_worker_loops_total", "Poll loop iterations per worker.",
                               MetricType::Counter);
+  const double tsc_hz = static_cast<double>(rte_get_tsc_hz());
   for (size_t i = 0; i < workers_.size(); ++i) {
-    add(busy, static_cast<double>(workers_[i]->busy_tsc.read()),
-        {{"worker", std::to_string(i)}});
+    const double cycles = static_cast<double>(workers_[i]->busy_tsc.read());
+    add(busy, cycles, {{"worker", std::to_string(i)}});
+    add(busy_s, tsc_hz > 0 ? cycles / tsc_hz : 0.0, {{"worker", std::to_string(i)}});
     add(loops, static_cast<double>(workers_[i]->loops.read()), {{"worker", std::to_string(i)}});
   }
   out.push_back(std::move(busy));
+  out.push_back(std::move(busy_s));
   out.push_back(std::move(loops));
 
   {

@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# perf/compare-kamailio.sh: the same traffic through Kamailio set up as a stateless dispatcher
+# and through viaduct, one after the other in one run, on this machine; prints messages per
+# CPU-second for each and their ratio.
+#
+#   perf/compare-kamailio.sh [--json] [--count N] [--rate R] [--kind invite|mix] [--size B]
+#
+# Lab (tests/e2e/lib.sh): a generator namespace (viaduct-gen send), the load balancer namespace
+# and three backend namespaces (viaduct-gen reflect: a sink for `invite`, a backend that answers
+# for `mix`). Both dispatchers run the same routing script and dispatcher.list (hash over the
+# Call-ID, forward()). Kamailio 5.6 (Debian package): one UDP worker (children=1), udp4_raw on,
+# no tm. viaduct: one worker lcore on net_af_packet.
+#
+# CPU-seconds: Kamailio's from its processes' accounting (utime + stime of every kamailio
+# process, /proc/PID/stat, 10 ms ticks). viaduct polls at 100%, so its CPU-seconds are the TSC
+# time its worker spent on non-empty bursts (viaduct_worker_busy_seconds_total). Neither counts
+# the kernel's softirq work to deliver the frames (veth, bridge), which lands on whatever runs.
+# Messages: what the load balancer forwarded, counted where it arrived (the backends' requests
+# plus, for `mix`, the replies the generator got back).
+#
+# Needs root (namespaces), kamailio, and a build (BUILD, default build). Bounded: every phase
+# has a time limit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+JSON=0
+COUNT=100000
+RATE=20000
+KIND=invite
+SIZE=900
+while [ $# -gt 0 ]; do
+    case $1 in
+        --json) JSON=1 ;;
+        --count) COUNT=$2; shift ;;
+        --rate) RATE=$2; shift ;;
+        --kind) KIND=$2; shift ;;
+        --size) SIZE=$2; shift ;;
+        *) echo "usage: $0 [--json] [--count N] [--rate R] [--kind invite|mix] [--size B]" >&2
+           exit 2 ;;
+    esac
+    shift
+done
+GEN=$BUILD/tools/viaduct-gen
+VIADUCT=$BUILD/tools/viaduct
+for f in "$GEN" "$VIADUCT"; do
+    [ -x "$f" ] || { echo "compare-kamailio: $f missing (build first)" >&2; exit 2; }
+done
+command -v kamailio > /dev/null || { echo "compare-kamailio: kamailio missing" >&2; exit 2; }
+
+LAB_NET=${LAB_NET:-79}
+LAB_METRICS_PORT=${LAB_METRICS_PORT:-9479}
+# shellcheck source=tests/e2e/lib.sh
+. tests/e2e/lib.sh
+work=$(mktemp -d /tmp/vd-compare.XXXXXX)
+cleanup() { lab_down; rm -rf "$work"; }
+trap cleanup EXIT
+lab_up > /dev/null 2>&1
+lab_write_config "$work"
+cat > "$work/viaduct.cfg" <<CFG
+#!KAMAILIO
+# Stateless dispatcher, the same for Kamailio and viaduct.
+listen=udp:${LAB_LB_IP}:5060
+children=1
+udp4_raw=1
+debug=0
+log_stderror=yes
+
+loadmodule "sl.so"
+loadmodule "maxfwd.so"
+loadmodule "dispatcher.so"
+
+modparam("dispatcher", "list_file", "$work/dispatcher.list")
+
+request_route {
+    if (!mf_process_maxfwd_header("10")) {
+        sl_send_reply("483", "Too Many Hops");
+        exit;
+    }
+    if (!ds_select_dst("1", "0")) {
+        sl_send_reply("503", "Service Unavailable");
+        exit;
+    }
+    forward();
+    exit;
+}
+CFG
+
+log() { [ "$JSON" = 1 ] || echo "$*"; }
+reflect_mode=sink
+[ "$KIND" = mix ] && reflect_mode=answer
+
+start_backends() {
+    local tag=$1 i
+    for i in 0 1 2; do
+        ip netns exec "${LAB_BACKENDS[$i]}" timeout 300 "$GEN" reflect \
+            --bind "${LAB_B_IPS[$i]}:5060" --mode "$reflect_mode" --json \
+            > "$work/$tag.b$i.json" 2> "$work/$tag.b$i.err" &
+        LAB_PIDS+=("$!")
+        eval "BPID$i=$!"
+    done
+    sleep 0.5
+}
+stop_backends() {
+    kill "$BPID0" "$BPID1" "$BPID2" 2>/dev/null || true
+    wait "$BPID0" "$BPID1" "$BPID2" 2>/dev/null || true
+}
+backend_requests() {  # total requests the three backends received
+    local tag=$1
+    python3 - "$work/$tag".b*.json <<'PY'
+import json, sys
+n = 0
+for f in sys.argv[1:]:
+    try:
+        d = json.load(open(f))
+    except Exception:
+        continue
+    n += sum(d.get("requests", {}).values())
+print(n)
+PY
+}
+run_gen() {
+    local tag=$1
+    ip netns exec "$LAB_C" timeout 300 "$GEN" send --target "${LAB_LB_IP}:5060" \
+        --bind "${LAB_C_IP}:5060" --kind "$KIND" --count "$COUNT" --rate "$RATE" \
+        --size "$SIZE" --linger 1 --json > "$work/$tag.gen.json"
+}
+gen_field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], 0))" "$1" "$2"; }
+# Messages the load balancer forwarded: requests at the backends, plus replies back at the
+# generator (mix only: a sink sends none).
+forwarded() {
+    local tag=$1 req rep=0
+    req=$(backend_requests "$tag")
+    if [ "$KIND" = mix ]; then
+        rep=$(gen_field "$work/$tag.gen.json" replies)
+    fi
+    echo $((req + rep))
+}
+kam_cpu_ticks() {
+    local t=0 pid
+    for pid in $(ip netns pids "$LAB_LB"); do
+        if [ -r "/proc/$pid/stat" ] && grep -q kamailio "/proc/$pid/comm" 2>/dev/null; then
+            t=$((t + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+        fi
+    done
+    echo "$t"
+}
+
+# ---- Kamailio ------------------------------------------------------------------------------
+log "== Kamailio $(kamailio -v | head -1 | awk '{print $3}'): $COUNT $KIND at $RATE/s"
+ip -n "$LAB_LB" addr add "${LAB_LB_IP}/24" dev eth0
+start_backends kam
+ip netns exec "$LAB_LB" kamailio -f "$work/viaduct.cfg" -DD -E -w "$work" -P "$work/kam.pid" \
+    > "$work/kamailio.log" 2>&1 &
+KAM_PID=$!
+LAB_PIDS+=("$KAM_PID")
+for _ in $(seq 1 50); do
+    ip netns exec "$LAB_LB" ss -uln 2>/dev/null | grep -q "${LAB_LB_IP}:5060" && break
+    sleep 0.1
+done
+sleep 0.5
+k0=$(kam_cpu_ticks)
+run_gen kam
+k1=$(kam_cpu_ticks)
+kill "$KAM_PID" 2>/dev/null || true
+wait "$KAM_PID" 2>/dev/null || true
+stop_backends
+ip -n "$LAB_LB" addr flush dev eth0
+kam_fwd=$(forwarded kam)
+hz=$(getconf CLK_TCK)
+kam_cpu=$(python3 -c "print(($k1 - $k0) / $hz)")
+log "   forwarded $kam_fwd messages, CPU ${kam_cpu} s"
+
+# ---- viaduct -------------------------------------------------------------------------------
+log "== viaduct: the same traffic"
+lab_start_viaduct "$VIADUCT" "$work"
+# Warm-up, not counted: resolves the backends' MACs (the backends are not listening yet).
+ip netns exec "$LAB_C" timeout 30 "$GEN" send --target "${LAB_LB_IP}:5060" \
+    --bind "${LAB_C_IP}:5060" --kind options --count 200 --rate 2000 --linger 0.2 > /dev/null
+start_backends vd
+busy_raw() {
+    lab_metrics | awk '$1 ~ /^viaduct_worker_busy_seconds_total/ { s += $2 } END { printf "%.9f\n", s }'
+}
+v0=$(busy_raw)
+run_gen vd
+v1=$(busy_raw)
+stop_backends
+kill "$LAB_VIADUCT_PID" 2>/dev/null || true
+wait "$LAB_VIADUCT_PID" 2>/dev/null || true
+vd_fwd=$(forwarded vd)
+vd_cpu=$(python3 -c "print($v1 - $v0)")
+log "   forwarded $vd_fwd messages, CPU ${vd_cpu} s"
+
+python3 - "$COUNT" "$RATE" "$KIND" "$kam_fwd" "$kam_cpu" "$vd_fwd" "$vd_cpu" "$JSON" <<'PY'
+import json, sys
+count, rate, kind = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+kf, kc, vf, vc = int(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6]), float(sys.argv[7])
+k = kf / kc if kc > 0 else 0.0
+v = vf / vc if vc > 0 else 0.0
+out = {"kind": kind, "count": count, "rate": rate,
+       "kamailio_forwarded": kf, "kamailio_cpu_seconds": round(kc, 3),
+       "kamailio_msgs_per_cpu_second": round(k, 1),
+       "viaduct_forwarded": vf, "viaduct_cpu_seconds": round(vc, 6),
+       "viaduct_msgs_per_cpu_second": round(v, 1),
+       "ratio": round(v / k, 2) if k > 0 else None}
+if sys.argv[8] == "1":
+    print(json.dumps(out))
+else:
+    print(f"Kamailio: {k:,.0f} msgs/CPU-s   viaduct: {v:,.0f} msgs/CPU-s   ratio: {out['ratio']}")
+PY
