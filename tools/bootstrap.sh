@@ -10,7 +10,7 @@ PACKAGES=(
     g++ meson ninja-build pkg-config
     # libraries (README "Dependencies" says what each is for)
     libdpdk-dev libhyperscan-dev libtomlplusplus-dev prometheus-cpp-dev libssl-dev
-    libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libxxhash-dev
+    libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libxxhash-dev nlohmann-json3-dev
     # end-to-end tests and the demo
     sip-tester iproute2 curl python3 procps
     # the reference implementation, run side by side in the parity test
