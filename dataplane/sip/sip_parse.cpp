@@ -270,6 +270,9 @@ size_t parse_via_at(const char* msg, size_t p, size_t end, Via& out) noexcept {
       last = q;
     }
     if (iequals(name, "branch")) {
+      if (val.empty()) {
+        return kBad;  // via-branch = "branch" EQUAL token
+      }
       out.branch = val;
     } else if (iequals(name, "received")) {
       if (val.empty()) {

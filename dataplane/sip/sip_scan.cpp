@@ -302,6 +302,10 @@ class Scanner {
       return via_field(f);
     }
     const Span value = trim(msg_, f.value_off, f.value_end);
+    if (value.empty() &&
+        (f.kind == Kind::kFrom || f.kind == Kind::kTo || f.kind == Kind::kCallId)) {
+      return ScanStatus::kBadHeader;  // the first occurrence counts, and it has no value
+    }
     if (f.kind == Kind::kContentLength) {
       uint32_t n = 0;
       if (!parse_u32(value.in(msg_), n) || (out_.has_content_length && n != out_.content_length)) {
@@ -328,7 +332,8 @@ class Scanner {
       case Kind::kCSeq:
         return cseq(value);
       case Kind::kMaxForwards:
-        if (!parse_u32(value.in(msg_), out_.max_forwards)) {
+        // 0..255: RFC 4475 3.1.2.4 (scalar02) calls a larger value out of range.
+        if (!parse_u32(value.in(msg_), out_.max_forwards) || out_.max_forwards > 255) {
           return ScanStatus::kBadMaxForwards;
         }
         out_.has_max_forwards = true;

@@ -400,6 +400,26 @@ const ScanCase kCases[] = {
      .msg = "OPTIONS sip:x@example.com SIP/2.0" CRLF
             "Via: SIP/2.0/UDP h" CRLF VD_HDRS("OPTIONS") "Max-Forwards: seventy" CRLF CRLF,
      .want = ScanStatus::kBadMaxForwards},
+    {.name = "MaxForwardsAbove255",  // RFC 4475 3.1.2.4 (scalar02): outside the legal range
+     .msg = "OPTIONS sip:x@example.com SIP/2.0" CRLF
+            "Via: SIP/2.0/UDP h" CRLF VD_HDRS("OPTIONS") "Max-Forwards: 256" CRLF CRLF,
+     .want = ScanStatus::kBadMaxForwards},
+    {.name = "EmptyFromIsNotSkipped",  // the first From counts, and it is empty
+     .msg = "OPTIONS sip:x@example.com SIP/2.0" CRLF "Via: SIP/2.0/UDP h" CRLF "From:" CRLF
+            VD_HDRS("OPTIONS") CRLF,
+     .want = ScanStatus::kBadHeader},
+    {.name = "EmptyCallId",
+     .msg = "OPTIONS sip:x@example.com SIP/2.0" CRLF "Via: SIP/2.0/UDP h" CRLF "Call-ID:  " CRLF
+            VD_HDRS("OPTIONS") CRLF,
+     .want = ScanStatus::kBadHeader},
+    {.name = "EmptyTo",
+     .msg = "OPTIONS sip:x@example.com SIP/2.0" CRLF "Via: SIP/2.0/UDP h" CRLF "t:" CRLF
+            VD_HDRS("OPTIONS") CRLF,
+     .want = ScanStatus::kBadHeader},
+    {.name = "BranchWithoutValue",  // via-branch = "branch" EQUAL token
+     .msg = "OPTIONS sip:x@example.com SIP/2.0" CRLF
+            "Via: SIP/2.0/UDP h;branch" CRLF VD_HDRS("OPTIONS") CRLF,
+     .want = ScanStatus::kBadVia},
     {.name = "ContentLengthNotANumber",
      .msg = "OPTIONS sip:x@example.com SIP/2.0" CRLF
             "Via: SIP/2.0/UDP h" CRLF VD_HDRS("OPTIONS") "Content-Length: five" CRLF CRLF,
