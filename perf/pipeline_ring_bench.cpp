@@ -1,0 +1,497 @@
+// SPDX-License-Identifier: Apache-2.0
+// perf/pipeline_ring_bench.cpp: viaduct-pipeline-bench, the dataplane measured whole. A
+// generator on the main lcore feeds frames through net_ring ports (rte_eth_from_rings) into N
+// real Worker loops (the same code as the daemon: burst RX, prefetch, handle_packet, TX
+// batching, QSBR), and drains what they transmit.
+//
+//   viaduct-pipeline-bench [--workers N] [--seconds S] [--cases invite,options,reply,mix]
+//                          [--load F] [--burst B] [--json]
+//
+// Per case, two phases:
+//   1. capacity: the generator offers as much as it can; msgs_per_sec_per_worker is what the
+//      workers processed divided by the TSC time they spent on non-empty bursts (their
+//      busy_tsc counter), i.e. messages per second of worker CPU.
+//   2. latency: the generator offers F (default 0.8) of the measured capacity at an even pace;
+//      each frame carries its TSC send time in the mbuf's Rx timestamp field, read back when the
+//      worker's TX comes out of the ring: the added latency percentiles (queueing included).
+// The generator and the drain share the main lcore, so on a machine with fewer CPUs than
+// workers + 1 (or a busy one) the busy time includes preemption: run it on a quiet machine.
+// Frames are full Ethernet/IPv4/UDP/SIP, 256 Call-IDs per case. `mix` is a 7-message call:
+// INVITE, 100, 180, 200 (from a backend, our Via on top), ACK, BYE, 200.
+// Never asserts; see perf/RESULTS.md.
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_eth_ring.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_mbuf_dyn.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "dataplane/worker.hpp"
+#include "perf/messages.hpp"
+#include "tests/support/packet_builder.hpp"
+
+namespace {
+
+using viaduct::dp::MacAddr;
+namespace dp = viaduct::dp;
+namespace test = viaduct::test;
+
+constexpr const char* kScript = R"(
+listen=udp:10.0.0.2:5060
+loadmodule "sl.so"
+loadmodule "textops.so"
+loadmodule "maxfwd.so"
+loadmodule "dispatcher.so"
+request_route {
+    if (!mf_process_maxfwd_header("10")) {
+        sl_send_reply("483", "Too Many Hops");
+        exit;
+    }
+    if (is_method("OPTIONS") && uri == myself) {
+        sl_send_reply("200", "Keepalive");
+        exit;
+    }
+    if (!ds_select_dst("1", "0")) {
+        sl_send_reply("503", "Service Unavailable");
+        exit;
+    }
+    forward();
+}
+)";
+const MacAddr kOur{{2, 0, 0, 0, 0, 2}};
+const MacAddr kClient{{2, 0, 0, 0, 0, 0x10}};
+const MacAddr kB1{{2, 0, 0, 0, 0, 0x11}};
+const MacAddr kB2{{2, 0, 0, 0, 0, 0x12}};
+const MacAddr kB3{{2, 0, 0, 0, 0, 0x13}};
+
+constexpr unsigned kVariants = 256;
+constexpr unsigned kRingSize = 4096;
+
+struct Frame {
+  std::vector<uint8_t> bytes;
+};
+
+struct Case {
+  std::string name;
+  size_t message_bytes = 0;  // SIP message size of the first frame
+  std::vector<Frame> frames;  // sent in order, cycling
+};
+
+std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+  for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size())) {
+    s.replace(p, from.size(), to);
+  }
+  return s;
+}
+
+Frame frame(rte_mempool* pool, const std::string& msg, const char* src, const MacAddr& mac) {
+  rte_mbuf* m = rte_pktmbuf_alloc(pool);
+  Frame f;
+  if (m == nullptr) {
+    return f;
+  }
+  test::fill_udp_frame(m, mac, kOur, test::ipv4(src), 5060, test::ipv4("10.0.0.2"), 5060, msg);
+  const auto* p = rte_pktmbuf_mtod(m, const uint8_t*);
+  f.bytes.assign(p, p + rte_pktmbuf_data_len(m));
+  rte_pktmbuf_free(m);
+  return f;
+}
+
+// Call-ID and branch of variant k, so dispatching and branches vary like real traffic.
+std::string variant(const std::string& msg, unsigned k) {
+  std::string s = replace_all(msg, "1-4242@10.0.0.10", std::to_string(k + 1) + "-4242@10.0.0.10");
+  s = replace_all(s, "options-1@", "options-" + std::to_string(k + 1) + "@");
+  return replace_all(s, "z9hG4bK-4242-1-0", "z9hG4bK-4242-" + std::to_string(k + 1) + "-0");
+}
+
+std::string reply_for(const std::string& status_line, const std::string& cseq) {
+  // kReply with another status line and CSeq, body dropped for provisional replies.
+  std::string r = viaduct::perf::kReply;
+  r.replace(0, r.find("\r\n"), status_line);
+  r = replace_all(r, "CSeq: 1 INVITE", "CSeq: " + cseq);
+  if (status_line.find(" 200 ") == std::string::npos || cseq != "1 INVITE") {
+    const size_t hdr_end = r.find("\r\n\r\n") + 4;
+    r = r.substr(0, hdr_end);
+    const size_t cl = r.find("Content-Length: ");
+    r.replace(cl, r.find("\r\n", cl) - cl, "Content-Length: 0");
+    r = replace_all(r, "Content-Type: application/sdp\r\n", "");
+  }
+  return r;
+}
+
+std::vector<Case> make_cases(rte_mempool* pool, const std::vector<std::string>& wanted) {
+  using namespace viaduct::perf;
+  std::vector<Case> out;
+  auto want = [&](const char* n) {
+    return std::find(wanted.begin(), wanted.end(), n) != wanted.end();
+  };
+  const std::string ack =
+      "ACK sip:service@10.0.0.2:5060 SIP/2.0\r\n"
+      "Via: SIP/2.0/UDP 10.0.0.10:5060;branch=z9hG4bK-4242-1-2\r\n"
+      "From: sipp <sip:sipp@10.0.0.10:5060>;tag=4242SIPpTag001\r\n"
+      "To: service <sip:service@10.0.0.2:5060>;tag=9876SIPpTag011\r\n"
+      "Call-ID: 1-4242@10.0.0.10\r\n"
+      "CSeq: 1 ACK\r\n"
+      "Contact: sip:sipp@10.0.0.10:5060\r\n"
+      "Max-Forwards: 70\r\n"
+      "Subject: Performance Test\r\n"
+      "Content-Length: 0\r\n\r\n";
+  std::string bye = replace_all(replace_all(ack, "ACK sip:", "BYE sip:"), "CSeq: 1 ACK",
+                                "CSeq: 2 BYE");
+  bye = replace_all(bye, "branch=z9hG4bK-4242-1-2", "branch=z9hG4bK-4242-1-3");
+  struct Msg {
+    std::string text;
+    bool from_client;
+  };
+  auto add = [&](const char* name, const std::vector<Msg>& msgs) {
+    Case c;
+    c.name = name;
+    c.message_bytes = msgs[0].text.size();
+    for (unsigned k = 0; k < kVariants; ++k) {
+      for (const Msg& m : msgs) {
+        const std::string t = variant(m.text, k);
+        c.frames.push_back(m.from_client ? frame(pool, t, "10.0.0.10", kClient)
+                                         : frame(pool, t, "10.0.0.11", kB1));
+      }
+    }
+    out.push_back(std::move(c));
+  };
+  if (want("invite")) {
+    add("invite", {{kInvite, true}});
+  }
+  if (want("options")) {
+    add("options", {{kOptions, true}});
+  }
+  if (want("reply")) {
+    add("reply", {{kReply, false}});
+  }
+  if (want("mix")) {
+    add("mix", {{kInvite, true},
+                {reply_for("SIP/2.0 100 Trying", "1 INVITE"), false},
+                {reply_for("SIP/2.0 180 Ringing", "1 INVITE"), false},
+                {kReply, false},
+                {ack, true},
+                {bye, true},
+                {reply_for("SIP/2.0 200 OK", "2 BYE"), false}});
+  }
+  return out;
+}
+
+struct Options {
+  unsigned workers = 1;
+  double seconds = 2.0;
+  std::vector<std::string> cases = {"invite", "options", "reply", "mix"};
+  double load = 0.8;
+  uint16_t burst = 32;
+  bool json = false;
+};
+
+struct PhaseResult {
+  uint64_t offered = 0;
+  uint64_t processed = 0;   // worker RX
+  uint64_t out = 0;         // frames that came out of the workers' TX
+  uint64_t busy_tsc = 0;
+  double wall_s = 0;
+  std::vector<uint64_t> lat_cycles;
+};
+
+class Bench {
+ public:
+  Bench(const Options& o, rte_mempool* pool, uint16_t port, std::vector<rte_ring*> rx,
+        std::vector<rte_ring*> tx, std::vector<std::unique_ptr<dp::Worker>>& workers,
+        int ts_off)
+      : o_(o), pool_(pool), port_(port), rx_(std::move(rx)), tx_(std::move(tx)),
+        workers_(workers), ts_off_(ts_off) {}
+
+  // rate: frames per second offered in all; 0 = as fast as possible.
+  PhaseResult run(const Case& c, double rate, bool sample_latency) {
+    PhaseResult r;
+    const uint64_t hz = rte_get_tsc_hz();
+    const uint64_t rx0 = sum_rx();
+    const uint64_t busy0 = sum_busy();
+    const uint64_t t0 = rte_rdtsc();
+    const uint64_t end = t0 + static_cast<uint64_t>(o_.seconds * static_cast<double>(hz));
+    size_t next = 0;
+    unsigned q = 0;
+    rte_mbuf* burst[dp::kMaxBurst];
+    if (sample_latency) {
+      r.lat_cycles.reserve(1 << 20);
+    }
+    while (true) {
+      const uint64_t now = rte_rdtsc();
+      if (now >= end) {
+        break;
+      }
+      uint64_t want = o_.burst;
+      if (rate > 0) {
+        const double due = static_cast<double>(now - t0) / static_cast<double>(hz) * rate;
+        want = due > static_cast<double>(r.offered)
+                   ? std::min<uint64_t>(o_.burst, static_cast<uint64_t>(due) - r.offered + 1)
+                   : 0;
+      }
+      if (want != 0 && rte_pktmbuf_alloc_bulk(pool_, burst, static_cast<unsigned>(want)) == 0) {
+        for (uint64_t i = 0; i < want; ++i) {
+          const Frame& f = c.frames[next];
+          next = next + 1 == c.frames.size() ? 0 : next + 1;
+          char* d = rte_pktmbuf_append(burst[i], static_cast<uint16_t>(f.bytes.size()));
+          if (d != nullptr) {
+            std::memcpy(d, f.bytes.data(), f.bytes.size());
+          }
+          burst[i]->port = port_;  // net_ring does not set it; a real PMD does
+          *RTE_MBUF_DYNFIELD(burst[i], ts_off_, uint64_t*) = rte_rdtsc();
+        }
+        const unsigned n = rte_ring_enqueue_burst(rx_[q], reinterpret_cast<void**>(burst),
+                                                  static_cast<unsigned>(want), nullptr);
+        if (n < want) {
+          rte_pktmbuf_free_bulk(burst + n, static_cast<unsigned>(want) - n);
+        }
+        r.offered += n;
+        q = q + 1 == rx_.size() ? 0 : q + 1;
+      }
+      drain(r, sample_latency);
+    }
+    // Let the workers finish what is queued, then stop counting.
+    const uint64_t settle = rte_rdtsc() + hz / 5;
+    while (rte_rdtsc() < settle) {
+      drain(r, sample_latency);
+    }
+    r.wall_s = static_cast<double>(rte_rdtsc() - t0) / static_cast<double>(hz);
+    r.processed = sum_rx() - rx0;
+    r.busy_tsc = sum_busy() - busy0;
+    return r;
+  }
+
+ private:
+  void drain(PhaseResult& r, bool sample) {
+    rte_mbuf* out[dp::kMaxBurst];
+    for (rte_ring* t : tx_) {
+      const unsigned n =
+          rte_ring_dequeue_burst(t, reinterpret_cast<void**>(out), dp::kMaxBurst, nullptr);
+      if (n == 0) {
+        continue;
+      }
+      const uint64_t now = rte_rdtsc();
+      for (unsigned i = 0; sample && i < n; ++i) {
+        // The field survives the rewrite (the worker clears ol_flags, so the flag does not).
+        if (r.lat_cycles.size() < (1u << 20)) {
+          r.lat_cycles.push_back(now - *RTE_MBUF_DYNFIELD(out[i], ts_off_, uint64_t*));
+        }
+      }
+      r.out += n;
+      rte_pktmbuf_free_bulk(out, n);
+    }
+  }
+  uint64_t sum_rx() const {
+    uint64_t s = 0;
+    for (const auto& w : workers_) {
+      s += w->counters().rx_packets.read();
+    }
+    return s;
+  }
+  uint64_t sum_busy() const {
+    uint64_t s = 0;
+    for (const auto& w : workers_) {
+      s += w->counters().busy_tsc.read();
+    }
+    return s;
+  }
+
+  const Options& o_;
+  rte_mempool* pool_;
+  uint16_t port_;
+  std::vector<rte_ring*> rx_;
+  std::vector<rte_ring*> tx_;
+  std::vector<std::unique_ptr<dp::Worker>>& workers_;
+  int ts_off_;
+};
+
+double percentile(std::vector<uint64_t>& v, double p) {
+  if (v.empty()) {
+    return 0;
+  }
+  const size_t k = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+  return static_cast<double>(v[k]) * 1e9 / static_cast<double>(rte_get_tsc_hz());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"viaduct-pipeline-bench: the dataplane's workers over net_ring ports"};
+  Options o;
+  std::string cases;
+  app.add_option("--workers", o.workers, "worker lcores (needs workers + 1 CPUs)")
+      ->check(CLI::Range(1u, 64u));
+  app.add_option("--seconds", o.seconds, "seconds per phase");
+  app.add_option("--cases", cases, "comma-separated: invite,options,reply,mix");
+  app.add_option("--load", o.load, "offered load for the latency phase, share of capacity")
+      ->check(CLI::Range(0.05, 1.0));
+  app.add_option("--burst", o.burst, "RX and generator burst")->check(CLI::Range(1, 256));
+  app.add_flag("--json", o.json, "print one JSON line");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  if (!cases.empty()) {
+    o.cases.clear();
+    std::stringstream ss(cases);
+    for (std::string c; std::getline(ss, c, ',');) {
+      o.cases.push_back(c);
+    }
+  }
+  const std::string lcores = "0-" + std::to_string(o.workers);
+  std::vector<const char*> eal = {"viaduct-pipeline-bench", "--no-huge", "-m", "1024",
+                                  "--no-pci", "--no-shconf", "--log-level=error", "-l",
+                                  lcores.c_str()};
+  if (rte_eal_init(static_cast<int>(eal.size()), const_cast<char**>(eal.data())) < 0) {
+    std::fprintf(stderr, "viaduct-pipeline-bench: EAL init failed (lcores %s)\n", lcores.c_str());
+    return 1;
+  }
+  int ts_off = -1;
+  uint64_t ts_flag = 0;
+  if (rte_mbuf_dyn_rx_timestamp_register(&ts_off, &ts_flag) != 0) {
+    std::fprintf(stderr, "viaduct-pipeline-bench: no mbuf timestamp field\n");
+    return 1;
+  }
+  rte_mempool* pool = rte_pktmbuf_pool_create("bench", 4 * kRingSize * o.workers + 4095, 256, 0,
+                                              RTE_MBUF_DEFAULT_BUF_SIZE,
+                                              static_cast<int>(rte_socket_id()));
+  std::string error;
+  auto snap = test::make_snapshot(kScript,
+                                  "1 sip:10.0.0.11:5060\n1 sip:10.0.0.12:5060\n1 sip:10.0.0.13:5060\n",
+                                  "10.0.0.2", kOur,
+                                  {{"10.0.0.10", kClient},
+                                   {"10.0.0.11", kB1},
+                                   {"10.0.0.12", kB2},
+                                   {"10.0.0.13", kB3}},
+                                  error);
+  if (pool == nullptr || snap == nullptr) {
+    std::fprintf(stderr, "viaduct-pipeline-bench: setup failed: %s\n", error.c_str());
+    return 1;
+  }
+  // One net_ring port, one queue pair per worker: RX rings fed by the generator, TX rings
+  // drained by it.
+  std::vector<rte_ring*> rx;
+  std::vector<rte_ring*> tx;
+  for (unsigned i = 0; i < o.workers; ++i) {
+    rx.push_back(rte_ring_create(("brx" + std::to_string(i)).c_str(), kRingSize,
+                                 static_cast<int>(rte_socket_id()), RING_F_SP_ENQ | RING_F_SC_DEQ));
+    tx.push_back(rte_ring_create(("btx" + std::to_string(i)).c_str(), kRingSize,
+                                 static_cast<int>(rte_socket_id()), RING_F_SP_ENQ | RING_F_SC_DEQ));
+  }
+  const int port = rte_eth_from_rings("bench", rx.data(), static_cast<unsigned>(rx.size()),
+                                      tx.data(), static_cast<unsigned>(tx.size()),
+                                      rte_socket_id());
+  if (port != 0) {  // the snapshot's interface is port 0
+    std::fprintf(stderr, "viaduct-pipeline-bench: net_ring port is %d, expected 0\n", port);
+    return 1;
+  }
+  rte_eth_conf conf{};
+  if (rte_eth_dev_configure(0, static_cast<uint16_t>(o.workers), static_cast<uint16_t>(o.workers),
+                            &conf) != 0) {
+    std::fprintf(stderr, "viaduct-pipeline-bench: port configure failed\n");
+    return 1;
+  }
+  for (uint16_t q = 0; q < o.workers; ++q) {
+    if (rte_eth_rx_queue_setup(0, q, kRingSize, rte_socket_id(), nullptr, pool) != 0 ||
+        rte_eth_tx_queue_setup(0, q, kRingSize, rte_socket_id(), nullptr) != 0) {
+      std::fprintf(stderr, "viaduct-pipeline-bench: queue setup failed\n");
+      return 1;
+    }
+  }
+  if (rte_eth_dev_start(0) != 0) {
+    std::fprintf(stderr, "viaduct-pipeline-bench: port start failed\n");
+    return 1;
+  }
+
+  dp::SnapshotSlot slot;
+  slot.exchange(&snap->snap);
+  const size_t qs_size = rte_rcu_qsbr_get_memsize(o.workers);
+  auto* qsv = static_cast<rte_rcu_qsbr*>(std::aligned_alloc(RTE_CACHE_LINE_SIZE,
+      (qs_size + RTE_CACHE_LINE_SIZE - 1) / RTE_CACHE_LINE_SIZE * RTE_CACHE_LINE_SIZE));
+  rte_rcu_qsbr_init(qsv, o.workers);
+  std::atomic<bool> stop{false};
+  std::vector<std::unique_ptr<dp::Worker>> workers;
+  std::vector<rte_ring*> events;
+  for (uint16_t i = 0; i < o.workers; ++i) {
+    rte_ring* ev = rte_ring_create_elem(("bev" + std::to_string(i)).c_str(), sizeof(dp::Event),
+                                        1024, static_cast<int>(rte_socket_id()),
+                                        RING_F_SP_ENQ | RING_F_SC_DEQ);
+    events.push_back(ev);
+    workers.push_back(std::make_unique<dp::Worker>(i, slot, qsv,
+                                                   std::vector<dp::WorkerQueue>{{0, i}}, ev,
+                                                   nullptr, stop, o.burst));
+  }
+  unsigned w = 0;
+  unsigned lcore = 0;
+  RTE_LCORE_FOREACH_WORKER(lcore) {
+    if (w < workers.size()) {
+      rte_eal_remote_launch(&dp::Worker::launch, workers[w++].get(), lcore);
+    }
+  }
+
+  Bench bench(o, pool, 0, rx, tx, workers, ts_off);
+  const std::vector<Case> all = make_cases(pool, o.cases);
+  std::string json = "{\"workers\": " + std::to_string(o.workers) + ", \"cases\": [";
+  for (size_t i = 0; i < all.size(); ++i) {
+    const Case& c = all[i];
+    PhaseResult cap = bench.run(c, 0, false);
+    const double busy_s = static_cast<double>(cap.busy_tsc) / static_cast<double>(rte_get_tsc_hz());
+    const double per_worker = busy_s > 0 ? static_cast<double>(cap.processed) / busy_s : 0;
+    const double wall_rate = static_cast<double>(cap.processed) / cap.wall_s;
+    PhaseResult lat = bench.run(c, per_worker * o.workers * o.load, true);
+    const double p50 = percentile(lat.lat_cycles, 0.50);
+    const double p90 = percentile(lat.lat_cycles, 0.90);
+    const double p99 = percentile(lat.lat_cycles, 0.99);
+    const double p999 = percentile(lat.lat_cycles, 0.999);
+    char buf[640];
+    std::snprintf(buf, sizeof buf,
+                  "%s{\"name\": \"%s\", \"message_bytes\": %zu, \"msgs_per_sec_per_worker\": %.0f, "
+                  "\"ns_per_msg\": %.1f, \"wall_msgs_per_sec\": %.0f, \"processed\": %llu, "
+                  "\"out\": %llu, \"latency_load\": %.2f, \"latency_offered_per_sec\": %.0f, "
+                  "\"latency_ns\": {\"p50\": %.0f, \"p90\": %.0f, \"p99\": %.0f, \"p999\": %.0f}}",
+                  i == 0 ? "" : ", ", c.name.c_str(), c.message_bytes, per_worker,
+                  per_worker > 0 ? 1e9 / per_worker : 0.0, wall_rate,
+                  static_cast<unsigned long long>(cap.processed),
+                  static_cast<unsigned long long>(cap.out), o.load,
+                  per_worker * o.workers * o.load, p50, p90, p99, p999);
+    json += buf;
+    if (!o.json) {
+      std::printf("%-8s %5zu B  %10.0f msgs/s per worker (%6.1f ns/msg)  wall %10.0f msgs/s  "
+                  "latency at %.0f%%: p50 %.0f ns  p99 %.0f ns  p99.9 %.0f ns\n",
+                  c.name.c_str(), c.message_bytes, per_worker,
+                  per_worker > 0 ? 1e9 / per_worker : 0.0, wall_rate, o.load * 100, p50, p99,
+                  p999);
+      if (cap.out < cap.processed) {
+        std::printf("         (%llu of %llu processed frames did not come out: dropped)\n",
+                    static_cast<unsigned long long>(cap.processed - cap.out),
+                    static_cast<unsigned long long>(cap.processed));
+      }
+    }
+  }
+  json += "]}";
+  if (o.json) {
+    std::printf("%s\n", json.c_str());
+  }
+  stop.store(true);
+  rte_eal_mp_wait_lcore();
+  rte_eth_dev_stop(0);
+  std::free(qsv);
+  rte_eal_cleanup();
+  return 0;
+}
