@@ -76,6 +76,8 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
        &dp::WorkerCounters::local_replies},
       {"viaduct_arp_replies_sent_total", "ARP replies sent for our addresses.",
        &dp::WorkerCounters::arp_replies_sent},
+      {"viaduct_icmp_echo_replies_total", "ICMP echo requests to our addresses answered.",
+       &dp::WorkerCounters::icmp_echo_replies},
       {"viaduct_worker_events_dropped_total", "Worker-to-control events lost to a full ring.",
        &dp::WorkerCounters::events_dropped},
   };

@@ -20,6 +20,7 @@ namespace viaduct::dp {
   X(kNotForUs, "not_for_us")                               \
   X(kIpFragment, "ip_fragment")                            \
   X(kNotUdp, "not_udp")                                    \
+  X(kIcmpIgnored, "icmp_ignored")                          \
   X(kBadUdp, "bad_udp")                                    \
   X(kNoListener, "no_listener")                            \
   X(kMultiSegment, "multi_segment")                        \
@@ -73,6 +74,7 @@ struct alignas(64) WorkerCounters {
   Counter tx_bytes;
   Counter arp_replies_sent;
   Counter arp_requests_sent;
+  Counter icmp_echo_replies;      // pings to our addresses answered
   Counter sip_requests;           // valid SIP requests received
   Counter sip_replies;            // valid SIP replies received
   Counter requests_forwarded;

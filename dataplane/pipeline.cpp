@@ -5,6 +5,7 @@
 #include <rte_arp.h>
 #include <rte_byteorder.h>
 #include <rte_ether.h>
+#include <rte_icmp.h>
 #include <rte_ip.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
@@ -102,6 +103,37 @@ Verdict handle_arp(const Snapshot& snap, rte_mbuf* m, rte_ether_hdr* eth, uint16
   m->data_len = sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr);
   m->pkt_len = m->data_len;
   ctx.counters->arp_replies_sent.add();
+  return Verdict::tx(ifc.port_id);
+}
+
+// ICMP to our address: an echo request is answered in place (same payload, so the reply fits
+// the frame it came in); anything else is dropped and counted (no socket behind us wants it).
+Verdict handle_icmp(const Snapshot& snap, rte_mbuf* m, rte_ether_hdr* eth, rte_ipv4_hdr* ip,
+                    size_t ihl, size_t ip_len, uint16_t iface_idx, WorkerCtx& ctx) noexcept {
+  if (ip_len < ihl + sizeof(rte_icmp_hdr)) {
+    return Verdict::dropped(Drop::kIcmpIgnored);
+  }
+  auto* icmp = reinterpret_cast<rte_icmp_hdr*>(reinterpret_cast<char*>(ip) + ihl);
+  if (icmp->icmp_type != RTE_IP_ICMP_ECHO_REQUEST || icmp->icmp_code != 0) {
+    return Verdict::dropped(Drop::kIcmpIgnored);
+  }
+  const Iface& ifc = snap.ifaces[iface_idx];
+  icmp->icmp_type = RTE_IP_ICMP_ECHO_REPLY;
+  icmp->icmp_cksum = 0;
+  icmp->icmp_cksum = static_cast<uint16_t>(
+      ~rte_raw_cksum(icmp, ip_len - ihl));
+  ip->dst_addr = ip->src_addr;
+  ip->src_addr = ifc.ip_be;
+  ip->time_to_live = kDefaultTtl;
+  ip->hdr_checksum = 0;
+  ip->hdr_checksum = rte_ipv4_cksum(ip);
+  eth->dst_addr = eth->src_addr;
+  from_mac(ifc.mac, eth->src_addr);
+  m->data_len = static_cast<uint16_t>(reinterpret_cast<char*>(ip) - rte_pktmbuf_mtod(m, char*) +
+                                      ip_len);  // drop Ethernet padding
+  m->pkt_len = m->data_len;
+  m->ol_flags = 0;
+  ctx.counters->icmp_echo_replies.add();
   return Verdict::tx(ifc.port_id);
 }
 
@@ -467,6 +499,9 @@ Verdict handle_packet(const Snapshot& snap, rte_mbuf* m, WorkerCtx& ctx) noexcep
   if ((rte_be_to_cpu_16(ip->fragment_offset) & (RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK))
       != 0) {
     return Verdict::dropped(Drop::kIpFragment);
+  }
+  if (ip->next_proto_id == IPPROTO_ICMP) {
+    return handle_icmp(snap, m, eth, ip, ihl, ip_len, iface_idx, ctx);
   }
   if (ip->next_proto_id != IPPROTO_UDP) {
     return Verdict::dropped(Drop::kNotUdp);
