@@ -117,7 +117,7 @@ void dpdk(Checker& c, const toml::table& root, Settings& out) {
     }
     return;
   }
-  c.keys(*t, {"eal_args", "workers", "mbufs", "burst"}, "[dpdk]");
+  c.keys(*t, {"eal_args", "workers", "mbufs", "mbuf_data_room", "burst"}, "[dpdk]");
   const toml::node* eal = t->get("eal_args");
   if (eal == nullptr) {
     c.error(t->source(), "missing 'eal_args' in [dpdk]");
@@ -149,6 +149,9 @@ void dpdk(Checker& c, const toml::table& root, Settings& out) {
   int64_t v = 0;
   if (c.integer(*t, "mbufs", 1023, std::numeric_limits<uint32_t>::max(), v, false, "[dpdk]")) {
     out.mbufs = static_cast<uint32_t>(v);
+  }
+  if (c.integer(*t, "mbuf_data_room", 1024, 65535, v, false, "[dpdk]")) {
+    out.mbuf_data_room = static_cast<uint16_t>(v);
   }
   if (c.integer(*t, "burst", 1, 256, v, false, "[dpdk]")) {
     out.burst = static_cast<uint16_t>(v);

@@ -38,6 +38,11 @@
 namespace viaduct::ctl {
 namespace {
 
+// IPv4 reassembly per worker: datagrams in flight at once, and how long a partial one waits
+// for its missing fragments (Linux's ipfrag_time is 30 s; SIP retransmits after 0.5 s).
+constexpr uint32_t kReassemblyDatagrams = 4096;
+constexpr uint32_t kReassemblyTimeoutMs = 2000;
+
 volatile std::sig_atomic_t g_stop = 0;
 volatile std::sig_atomic_t g_reload = 0;
 
@@ -154,7 +159,7 @@ bool Daemon::start_dataplane() {
                     "lcore runs the control thread");
     return false;
   }
-  auto pool = dp::make_pool("vd_pool", settings_.mbufs);
+  auto pool = dp::make_pool("vd_pool", settings_.mbufs, settings_.mbuf_data_room);
   if (!pool) {
     VD_LOG("error", "%s", pool.error().message.c_str());
     return false;
@@ -215,6 +220,10 @@ bool Daemon::start_dataplane() {
     inject_rings_.push_back(inj);
     workers_.push_back(std::make_unique<dp::Worker>(w, slot_, qsv_, queues[w], ev, inj,
                                                     stop_workers_, settings_.burst));
+    if (!workers_.back()->enable_ip_frag(pool_, kReassemblyDatagrams, kReassemblyTimeoutMs)) {
+      VD_LOG("error", "worker=%u cannot set up IPv4 reassembly (memory)", unsigned{w});
+      return false;
+    }
   }
   // Queue 0 of every port is polled by worker 0 (queues are dealt round robin).
   std::vector<const dp::WorkerCounters*> wc;

@@ -78,6 +78,13 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
        &dp::WorkerCounters::arp_replies_sent},
       {"viaduct_icmp_echo_replies_total", "ICMP echo requests to our addresses answered.",
        &dp::WorkerCounters::icmp_echo_replies},
+      {"viaduct_ip_fragments_received_total", "IPv4 fragments to us taken into reassembly.",
+       &dp::WorkerCounters::fragments_received},
+      {"viaduct_ip_datagrams_reassembled_total", "IPv4 datagrams reassembled from fragments.",
+       &dp::WorkerCounters::datagrams_reassembled},
+      {"viaduct_ip_fragments_sent_total",
+       "IPv4 fragments sent for messages larger than the interface MTU.",
+       &dp::WorkerCounters::fragments_sent},
       {"viaduct_worker_events_dropped_total", "Worker-to-control events lost to a full ring.",
        &dp::WorkerCounters::events_dropped},
   };

@@ -34,6 +34,7 @@ namespace viaduct::dp {
   X(kReplyNotOurs, "reply_not_ours")                       \
   X(kReplyNoVia2, "reply_no_second_via")                   \
   X(kTooBig, "too_big")                                    \
+  X(kNoMbuf, "no_mbuf")                                    \
   X(kTxFull, "tx_full")
 
 enum class Drop : uint8_t {
@@ -75,6 +76,9 @@ struct alignas(64) WorkerCounters {
   Counter arp_replies_sent;
   Counter arp_requests_sent;
   Counter icmp_echo_replies;      // pings to our addresses answered
+  Counter fragments_received;     // IPv4 fragments to us, into reassembly
+  Counter datagrams_reassembled;
+  Counter fragments_sent;         // egress fragments of datagrams above the MTU
   Counter sip_requests;           // valid SIP requests received
   Counter sip_replies;            // valid SIP replies received
   Counter requests_forwarded;

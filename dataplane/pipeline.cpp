@@ -5,8 +5,10 @@
 #include <rte_arp.h>
 #include <rte_byteorder.h>
 #include <rte_ether.h>
+#include <rte_cycles.h>
 #include <rte_icmp.h>
 #include <rte_ip.h>
+#include <rte_ip_frag.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 #include <rte_udp.h>
@@ -171,6 +173,76 @@ void build_frame(rte_mbuf* m, size_t payload_off, size_t payload_len, const Ifac
   udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
 }
 
+// The frame in m (Ethernet + IPv4 + payload, built by build_frame) is larger than the MTU:
+// cut it into fragments of at most `mtu` IP bytes, fresh mbufs of ctx.pool, into ctx.frag_out.
+// The caller frees m once they are sent.
+Verdict fragment(rte_mbuf* m, uint16_t mtu, uint16_t port_id, WorkerCtx& ctx) noexcept {
+  const auto* eth = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
+  const auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(eth + 1);
+  const char* payload = reinterpret_cast<const char*>(ip + 1);
+  const size_t total = rte_be_to_cpu_16(ip->total_length) - sizeof(rte_ipv4_hdr);
+  const size_t per = (static_cast<size_t>(mtu) - sizeof(rte_ipv4_hdr)) & ~size_t{7};
+  const size_t n = (total + per - 1) / per;
+  if (ctx.pool == nullptr || per == 0 || n > kMaxFragments) {
+    return Verdict::dropped(Drop::kTooBig);
+  }
+  if (rte_pktmbuf_alloc_bulk(ctx.pool, ctx.frag_out, static_cast<unsigned>(n)) != 0) {
+    return Verdict::dropped(Drop::kNoMbuf);
+  }
+  for (size_t k = 0; k < n; ++k) {
+    const size_t off = k * per;
+    const size_t chunk = total - off < per ? total - off : per;
+    rte_mbuf* f = ctx.frag_out[k];
+    char* d = rte_pktmbuf_append(f, static_cast<uint16_t>(kL2L3L4 - sizeof(rte_udp_hdr) + chunk));
+    if (d == nullptr) {
+      rte_pktmbuf_free_bulk(ctx.frag_out, static_cast<unsigned>(n));
+      return Verdict::dropped(Drop::kTooBig);
+    }
+    std::memcpy(d, eth, sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr));
+    auto* fip = reinterpret_cast<rte_ipv4_hdr*>(d + sizeof(rte_ether_hdr));
+    fip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(sizeof(rte_ipv4_hdr) + chunk));
+    uint16_t fo = static_cast<uint16_t>(off / 8);
+    if (k + 1 < n) {
+      fo |= RTE_IPV4_HDR_MF_FLAG;
+    }
+    fip->fragment_offset = rte_cpu_to_be_16(fo);
+    fip->hdr_checksum = 0;
+    fip->hdr_checksum = rte_ipv4_cksum(fip);
+    std::memcpy(fip + 1, payload + off, chunk);
+    f->port = port_id;
+  }
+  ctx.n_frags = static_cast<uint16_t>(n);
+  ctx.counters->fragments_sent.add(n);
+  return Verdict::tx_many(port_id);
+}
+
+// A reassembled datagram (an mbuf chain) copied into one mbuf of ctx.big_pool, so the rest of
+// the pipeline sees one contiguous frame with room to grow. Frees the chain; null when the
+// datagram does not fit or the pool is empty (the chain is then left to the caller).
+rte_mbuf* linearize(rte_mbuf* chain, WorkerCtx& ctx) noexcept {
+  if (ctx.big_pool == nullptr) {
+    return nullptr;
+  }
+  rte_mbuf* flat = rte_pktmbuf_alloc(ctx.big_pool);
+  if (flat == nullptr) {
+    return nullptr;
+  }
+  char* d = rte_pktmbuf_append(flat, static_cast<uint16_t>(
+                                         chain->pkt_len <= UINT16_MAX ? chain->pkt_len : 0));
+  if (d == nullptr || chain->pkt_len > UINT16_MAX || chain->pkt_len == 0) {
+    rte_pktmbuf_free(flat);
+    return nullptr;
+  }
+  size_t at = 0;
+  for (const rte_mbuf* s = chain; s != nullptr; s = s->next) {
+    std::memcpy(d + at, rte_pktmbuf_mtod(s, const char*), s->data_len);
+    at += s->data_len;
+  }
+  flat->port = chain->port;
+  rte_pktmbuf_free(chain);
+  return flat;
+}
+
 // Next-hop MAC for dst_ip_be out of ifc, or nullptr (and a resolution request to control).
 const MacAddr* next_hop(const Snapshot& snap, WorkerCtx& ctx, uint16_t iface_idx,
                         uint32_t dst_ip_be, Drop& why) noexcept {
@@ -239,8 +311,7 @@ Verdict send_local_reply(const Snapshot& snap, rte_mbuf* m, const rte_ether_hdr*
                                     rte_be_to_cpu_16(pi.src_port_be), ctx.reply_buf,
                                     sizeof(ctx.reply_buf));
   const size_t payload_off = RTE_PKTMBUF_HEADROOM + kL2L3L4;
-  if (n == 0 || payload_off + n > m->buf_len ||
-      n + 28 > snap.ifaces[pi.iface].mtu) {
+  if (n == 0 || payload_off + n > m->buf_len) {
     return Verdict::dropped(Drop::kTooBig);
   }
   // Reply to the source address; to the Via port unless the Via asked for rport (RFC 3581).
@@ -250,10 +321,14 @@ Verdict send_local_reply(const Snapshot& snap, rte_mbuf* m, const rte_ether_hdr*
   }
   const MacAddr dst_mac = to_mac(eth->src_addr);  // the previous hop sent it: it gets it back
   std::memcpy(static_cast<char*>(m->buf_addr) + payload_off, ctx.reply_buf, n);
-  build_frame(m, payload_off, n, snap.ifaces[pi.iface], dst_mac, pi.src_ip_be,
-              pi.listener->port_be, dst_port_be, ctx);
+  const Iface& ifc = snap.ifaces[pi.iface];
+  build_frame(m, payload_off, n, ifc, dst_mac, pi.src_ip_be, pi.listener->port_be, dst_port_be,
+              ctx);
   ctx.counters->local_replies.add();
-  return Verdict::tx(snap.ifaces[pi.iface].port_id);
+  if (n + 28 > ifc.mtu) [[unlikely]] {
+    return fragment(m, ifc.mtu, ifc.port_id, ctx);
+  }
+  return Verdict::tx(ifc.port_id);
 }
 
 // Applies the edits to the SIP message inside the mbuf and frames it toward dst.
@@ -273,11 +348,11 @@ Verdict rewrite_and_frame(const Snapshot& snap, rte_mbuf* m, const PacketInfo& p
     return Verdict::dropped(Drop::kNoHeadroom);
   }
   const Iface& ifc = snap.ifaces[pi.iface];
-  if (len + 28 > ifc.mtu) {
-    return Verdict::dropped(Drop::kTooBig);  // fragmentation is not in the fast path yet
-  }
   build_frame(m, head + kL2L3L4, len, ifc, *mac, dst_ip_be, pi.listener->port_be, dst_port_be,
               ctx);
+  if (len + 28 > ifc.mtu) [[unlikely]] {
+    return fragment(m, ifc.mtu, ifc.port_id, ctx);
+  }
   return Verdict::tx(ifc.port_id);
 }
 
@@ -456,7 +531,7 @@ bool parse_ipv4(std::string_view s, uint32_t& ip_be) noexcept {
   return true;
 }
 
-Verdict handle_packet(const Snapshot& snap, rte_mbuf* m, WorkerCtx& ctx) noexcept {
+Verdict handle_packet(const Snapshot& snap, rte_mbuf*& m, WorkerCtx& ctx) noexcept {
   if (!rte_pktmbuf_is_contiguous(m)) {
     return Verdict::dropped(Drop::kMultiSegment);
   }
@@ -497,8 +572,28 @@ Verdict handle_packet(const Snapshot& snap, rte_mbuf* m, WorkerCtx& ctx) noexcep
   }
   learn(snap, ctx, iface_idx, ip->src_addr, eth->src_addr);
   if ((rte_be_to_cpu_16(ip->fragment_offset) & (RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK))
-      != 0) {
-    return Verdict::dropped(Drop::kIpFragment);
+      != 0) [[unlikely]] {
+    if (ctx.frag_tbl == nullptr) {
+      return Verdict::dropped(Drop::kIpFragment);
+    }
+    ctx.counters->fragments_received.add();
+    m->l2_len = sizeof(rte_ether_hdr);
+    m->l3_len = static_cast<uint16_t>(ihl);
+    // Trailing Ethernet padding is not part of the fragment.
+    rte_pktmbuf_trim(m, static_cast<uint16_t>(frame_len - sizeof(rte_ether_hdr) - ip_len));
+    rte_mbuf* whole =
+        rte_ipv4_frag_reassemble_packet(ctx.frag_tbl, ctx.death_row, m, rte_rdtsc(), ip);
+    if (whole == nullptr) {
+      return Verdict::held();  // kept by the table (or queued on the death row when invalid)
+    }
+    rte_mbuf* flat = linearize(whole, ctx);
+    if (flat == nullptr) {
+      m = whole;  // the caller frees the chain
+      return Verdict::dropped(Drop::kTooBig);
+    }
+    m = flat;
+    ctx.counters->datagrams_reassembled.add();
+    return handle_packet(snap, m, ctx);  // now one datagram, never a fragment again
   }
   if (ip->next_proto_id == IPPROTO_ICMP) {
     return handle_icmp(snap, m, eth, ip, ihl, ip_len, iface_idx, ctx);

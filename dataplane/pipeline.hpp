@@ -9,7 +9,10 @@
 #include "dataplane/dispatch.hpp"
 #include "dataplane/snapshot.hpp"
 
+struct rte_ip_frag_death_row;
+struct rte_ip_frag_tbl;
 struct rte_mbuf;
+struct rte_mempool;
 struct rte_ring;
 
 namespace viaduct::dp {
@@ -28,6 +31,8 @@ struct Event {
 static_assert(sizeof(Event) == 16);
 
 inline constexpr size_t kReplyScratch = 65536;
+// Fragments one datagram may be cut into on egress (65535 / 1480 < 45).
+inline constexpr size_t kMaxFragments = 48;
 
 // Neighbours this worker learned from frames it received, consulted when the published snapshot
 // does not know a next hop yet. It closes the gap between a sender's first frame and the
@@ -59,27 +64,47 @@ struct WorkerCtx {
   uint16_t ip_id = 0;
   DispatchState dispatch;
   LocalNeighbours neigh;
+  // IPv4 fragments: reassembly (a per-worker rte_ip_frag table, bounded in datagrams and time;
+  // whole datagrams are copied into one mbuf of big_pool) and egress fragmentation (fragments
+  // are fresh mbufs of pool). Null: fragments are dropped (ip_fragment) and messages above
+  // the MTU too (too_big).
+  rte_mempool* pool = nullptr;
+  rte_mempool* big_pool = nullptr;
+  rte_ip_frag_tbl* frag_tbl = nullptr;
+  rte_ip_frag_death_row* death_row = nullptr;
+  uint16_t n_frags = 0;           // kTxMany: frag_out[0, n_frags)
+  rte_mbuf* frag_out[kMaxFragments];
   char reply_buf[kReplyScratch];  // stateless replies are built here
 };
 
 struct Verdict {
-  enum class Kind : uint8_t { kTx, kDrop, kConsumed };  // consumed: used up here, not a drop
+  // consumed: used up here, not a drop (the caller frees it). held: the pipeline kept the mbuf
+  // (a fragment waiting for the rest of its datagram; the caller must not touch it). tx_many:
+  // send ctx.frag_out[0, ctx.n_frags) on tx_port, then free the mbuf.
+  enum class Kind : uint8_t { kTx, kDrop, kConsumed, kHeld, kTxMany };
   Kind kind = Kind::kDrop;
   Drop drop = Drop::kRuntFrame;
   uint16_t tx_port = 0;
 
   static Verdict tx(uint16_t port) noexcept { return {Kind::kTx, Drop::kRuntFrame, port}; }
+  static Verdict tx_many(uint16_t port) noexcept {
+    return {Kind::kTxMany, Drop::kRuntFrame, port};
+  }
   static Verdict dropped(Drop d) noexcept { return {Kind::kDrop, d, 0}; }
   static Verdict consumed() noexcept { return {Kind::kConsumed, Drop::kRuntFrame, 0}; }
+  static Verdict held() noexcept { return {Kind::kHeld, Drop::kRuntFrame, 0}; }
   bool is_drop() const noexcept { return kind == Kind::kDrop; }
   bool is_tx() const noexcept { return kind == Kind::kTx; }
 };
 
 // Handles one received frame. On kTx the mbuf has been rewritten in place into the frame to send
 // on tx_port; on kDrop the caller frees it and counts the reason; on kConsumed (an ARP reply
-// that taught us a neighbour) the caller frees it. Worker, per packet: never
-// allocates, locks, logs or makes a syscall.
-Verdict handle_packet(const Snapshot& snap, rte_mbuf* m, WorkerCtx& ctx) noexcept;
+// that taught us a neighbour) the caller frees it; on kHeld the pipeline keeps it; on kTxMany
+// the fragments in ctx.frag_out go out and the caller frees the mbuf. `m` may be replaced (by
+// the reassembled datagram): use it, not the pointer passed in, after the call. Worker, per
+// packet: never allocates from the heap, locks, logs or makes a syscall (fragments take mbufs
+// from the worker's pools).
+Verdict handle_packet(const Snapshot& snap, rte_mbuf*& m, WorkerCtx& ctx) noexcept;
 
 // Writes an IPv4 address as dotted decimal into out (at least 16 bytes); returns the length.
 size_t format_ipv4(uint32_t ip_be, char* out) noexcept;

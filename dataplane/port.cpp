@@ -44,8 +44,8 @@ Result<std::vector<unsigned>> eal_start(const std::vector<std::string>& args) {
 
 void eal_stop() { rte_eal_cleanup(); }
 
-Result<rte_mempool*> make_pool(const char* name, uint32_t mbufs) {
-  rte_mempool* p = rte_pktmbuf_pool_create(name, mbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+Result<rte_mempool*> make_pool(const char* name, uint32_t mbufs, uint16_t data_room) {
+  rte_mempool* p = rte_pktmbuf_pool_create(name, mbufs, 256, 0, data_room,
                                            static_cast<int>(rte_socket_id()));
   if (p == nullptr) {
     return dpdk_error("cannot create mbuf pool", rte_errno);

@@ -34,6 +34,8 @@ Result<PortInfo> port_start(const PortConfig& cfg, rte_mempool* pool);
 void port_stop(uint16_t port_id);
 
 // One pool per process (single NUMA node on the machines we test on).
-Result<rte_mempool*> make_pool(const char* name, uint32_t mbufs);
+// data_room: bytes per mbuf including RTE_PKTMBUF_HEADROOM.
+Result<rte_mempool*> make_pool(const char* name, uint32_t mbufs,
+                               uint16_t data_room = 2176);  // DPDK's default
 
 }  // namespace viaduct::dp

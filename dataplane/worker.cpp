@@ -3,10 +3,14 @@
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
+#include <rte_ip_frag.h>
+#include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
+
+#include <string>
 
 namespace viaduct::dp {
 
@@ -76,10 +80,28 @@ void Worker::process_burst(const Snapshot& snap, rte_mbuf** pkts, uint16_t n) no
     c.rx_bytes.add(rte_pktmbuf_pkt_len(pkts[i]));
     const Verdict v = handle_packet(snap, pkts[i], ctx_->pipeline);
     if (!v.is_tx() || v.tx_port >= kMaxPorts || !tx_[v.tx_port].owned) [[unlikely]] {
+      if (v.kind == Verdict::Kind::kHeld) {
+        continue;  // a fragment the reassembly table keeps
+      }
+      if (v.kind == Verdict::Kind::kTxMany && v.tx_port < kMaxPorts && tx_[v.tx_port].owned) {
+        WorkerCtx& pc = ctx_->pipeline;
+        for (uint16_t k = 0; k < pc.n_frags; ++k) {
+          TxBuf& t = tx_[v.tx_port];
+          t.pkts[t.n++] = pc.frag_out[k];
+          if (t.n == kMaxBurst * 2) {
+            flush_tx();
+          }
+        }
+        dropped[n_dropped++] = pkts[i];  // the datagram the fragments were cut from
+        continue;
+      }
       if (v.is_drop()) {
         c.drop(v.drop);
-      } else if (v.is_tx()) {
+      } else if (v.is_tx() || v.kind == Verdict::Kind::kTxMany) {
         c.drop(Drop::kNoRoute);  // a port this worker has no TX queue on
+        if (v.kind == Verdict::Kind::kTxMany) {
+          rte_pktmbuf_free_bulk(ctx_->pipeline.frag_out, ctx_->pipeline.n_frags);
+        }
       }
       dropped[n_dropped++] = pkts[i];
       continue;
@@ -94,6 +116,45 @@ void Worker::process_burst(const Snapshot& snap, rte_mbuf** pkts, uint16_t n) no
     rte_pktmbuf_free_bulk(dropped, n_dropped);
   }
   flush_tx();
+  if (ctx_->pipeline.death_row != nullptr) {
+    rte_ip_frag_free_death_row(ctx_->pipeline.death_row, kPrefetchAhead);
+  }
+}
+
+bool Worker::enable_ip_frag(rte_mempool* pool, uint32_t max_datagrams,
+                            uint32_t timeout_ms) noexcept {
+  const std::string big = "vd_big_" + std::to_string(id_);
+  // Whole datagrams up to 64 KiB plus room for our Via; few in flight at once per worker.
+  big_pool_ = rte_pktmbuf_pool_create(big.c_str(), 63, 0, 0,
+                                      UINT16_MAX, rte_socket_id());
+  const uint64_t cycles = rte_get_tsc_hz() / 1000 * timeout_ms;
+  const uint32_t buckets = max_datagrams / 8 < 16 ? 16 : max_datagrams / 8;
+  frag_tbl_ = rte_ip_frag_table_create(buckets, 8, max_datagrams, cycles,
+                                       static_cast<int>(rte_socket_id()));
+  death_row_ = static_cast<rte_ip_frag_death_row*>(
+      rte_zmalloc(nullptr, sizeof(rte_ip_frag_death_row), RTE_CACHE_LINE_SIZE));
+  if (big_pool_ == nullptr || frag_tbl_ == nullptr || death_row_ == nullptr) {
+    return false;
+  }
+  WorkerCtx& pc = ctx_->pipeline;
+  pc.pool = pool;
+  pc.big_pool = big_pool_;
+  pc.frag_tbl = frag_tbl_;
+  pc.death_row = death_row_;
+  return true;
+}
+
+Worker::~Worker() {
+  if (frag_tbl_ != nullptr) {
+    rte_ip_frag_table_destroy(frag_tbl_);
+  }
+  if (death_row_ != nullptr) {
+    rte_ip_frag_free_death_row(death_row_, 0);
+    rte_free(death_row_);
+  }
+  if (big_pool_ != nullptr) {
+    rte_mempool_free(big_pool_);
+  }
 }
 
 void Worker::run() noexcept {

@@ -11,6 +11,9 @@
 #include "dataplane/pipeline.hpp"
 #include "dataplane/snapshot.hpp"
 
+struct rte_ip_frag_death_row;
+struct rte_ip_frag_tbl;
+struct rte_mempool;
 struct rte_rcu_qsbr;
 struct rte_ring;
 
@@ -33,6 +36,15 @@ class Worker {
   Worker(uint16_t id, SnapshotSlot& slot, rte_rcu_qsbr* qsv, std::vector<WorkerQueue> queues,
          rte_ring* events, rte_ring* inject, const std::atomic<bool>& stop,
          uint16_t burst = kBurst);
+
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // IPv4 fragments: a reassembly table of `max_datagrams` entries that expire after
+  // `timeout_ms`, a pool of large mbufs for reassembled datagrams, and `pool` for egress
+  // fragments. Init time, before launch; false when DPDK cannot provide them.
+  bool enable_ip_frag(rte_mempool* pool, uint32_t max_datagrams, uint32_t timeout_ms) noexcept;
 
   // Entry point for rte_eal_remote_launch; `arg` is the Worker.
   static int launch(void* arg);
@@ -67,6 +79,9 @@ class Worker {
   uint16_t burst_;
   const std::atomic<bool>& stop_;
   std::unique_ptr<Ctx> ctx_;  // large (reply scratch), cache-line aligned
+  rte_mempool* big_pool_ = nullptr;
+  rte_ip_frag_tbl* frag_tbl_ = nullptr;
+  rte_ip_frag_death_row* death_row_ = nullptr;
   TxBuf tx_[kMaxPorts];
 };
 

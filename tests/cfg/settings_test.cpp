@@ -49,6 +49,7 @@ TEST(Settings, Defaults) {
   ASSERT_TRUE(parse_settings(kMinimal, "s.toml", s, d)) << test::joined(d);
   EXPECT_TRUE(s.worker_lcores.empty());
   EXPECT_EQ(s.mbufs, 8191u);
+  EXPECT_EQ(s.mbuf_data_room, 2176);
   EXPECT_EQ(s.burst, 32);
   EXPECT_EQ(s.interfaces[0].prefix_len, 32);
   EXPECT_EQ(s.interfaces[0].gateway_be, 0u);
@@ -102,6 +103,9 @@ const BadCase kBad[] = {
     {"BurstRange",
      "[dpdk]\neal_args = []\nburst = 512\n[[interface]]\nport = \"p\"\naddress = \"10.0.0.1\"\n",
      {"3:9: 'burst' must be 1..256, not 512"}},
+    {"MbufDataRoomRange",
+     "[dpdk]\neal_args = []\nmbuf_data_room = 512\n[[interface]]\nport = \"p\"\naddress = \"10.0.0.1\"\n",
+     {"3:18: 'mbuf_data_room' must be 1024..65535, not 512"}},
     {"BurstType",
      "[dpdk]\neal_args = []\nburst = \"32\"\n[[interface]]\nport = \"p\"\naddress = \"10.0.0.1\"\n",
      {"3:9: 'burst' must be an integer"}},

@@ -16,6 +16,8 @@
 //                                             "Content-Length: auto" is filled in
 //   payload-hex HEX...                        raw payload bytes (also continuation lines)
 //   raw HEX...                                the whole frame, nothing else built
+//   fragment K size S                         send only the K-th (1-based) IPv4 fragment of
+//                                             the datagram above, S payload bytes each
 // Output is rendered in the same vocabulary, with lengths and checksum verdicts.
 //
 // VD_GOLDEN_UPDATE=1 rewrites the `== out` blocks of every case from what the pipeline does
@@ -27,6 +29,8 @@
 #include <rte_ether.h>
 #include <rte_icmp.h>
 #include <rte_ip.h>
+#include <rte_ip_frag.h>
+#include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_udp.h>
 
@@ -165,6 +169,7 @@ std::vector<uint8_t> build(const FrameSpec& spec, std::string& error) {
   std::vector<std::string> eth, vlan, ip, udp, icmp, arp;
   std::vector<uint8_t> payload;
   bool have_payload = false;
+  std::vector<std::string> fragment;
   for (size_t i = 0; i < spec.lines.size(); ++i) {
     const std::string& l = spec.lines[i];
     const std::vector<std::string> w = words(l);
@@ -191,6 +196,8 @@ std::vector<uint8_t> build(const FrameSpec& spec, std::string& error) {
       icmp = w;
     } else if (w[0] == "arp") {
       arp = w;
+    } else if (w[0] == "fragment") {
+      fragment = w;
     } else if (w[0] == "payload-hex") {
       std::string all = l.substr(11);
       while (i + 1 < spec.lines.size() && !spec.lines[i + 1].empty() &&
@@ -312,6 +319,24 @@ std::vector<uint8_t> build(const FrameSpec& spec, std::string& error) {
                                               tmp.data() + sizeof h);
     l4[6] = static_cast<uint8_t>(ck & 0xff);  // already in network order in memory
     l4[7] = static_cast<uint8_t>(ck >> 8);
+  }
+  if (fragment.size() >= 4) {
+    const size_t k = std::stoul(fragment[1]);
+    const size_t size = std::stoul(fragment[3]) & ~size_t{7};
+    const size_t off = (k - 1) * size;
+    if (k == 0 || size == 0 || off >= l4.size()) {
+      error = "fragment " + fragment[1] + " is past the datagram";
+      return {};
+    }
+    const size_t chunk = std::min(size, l4.size() - off);
+    const bool more = off + chunk < l4.size();
+    l4 = std::vector<uint8_t>(l4.begin() + static_cast<std::ptrdiff_t>(off),
+                              l4.begin() + static_cast<std::ptrdiff_t>(off + chunk));
+    h.total_length = htons(static_cast<uint16_t>(20 + l4.size()));
+    h.fragment_offset =
+        htons(static_cast<uint16_t>(off / 8 | (more ? RTE_IPV4_HDR_MF_FLAG : 0)));
+    h.hdr_checksum = 0;
+    h.hdr_checksum = rte_ipv4_cksum(&h);
   }
   const auto* hp = reinterpret_cast<const uint8_t*>(&h);
   f.insert(f.end(), hp, hp + sizeof h);
@@ -514,8 +539,11 @@ class GoldenEnv : public ::testing::Environment {
     ASSERT_GE(rte_eal_init(static_cast<int>(std::size(eal)), const_cast<char**>(eal)), 0);
     pool = rte_pktmbuf_pool_create("golden", 255, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
     ASSERT_NE(pool, nullptr);
+    big_pool = rte_pktmbuf_pool_create("golden_big", 15, 0, 0, UINT16_MAX, 0);
+    ASSERT_NE(big_pool, nullptr);
   }
   static inline rte_mempool* pool = nullptr;
+  static inline rte_mempool* big_pool = nullptr;
 };
 
 std::vector<std::string> case_names() {
@@ -545,6 +573,24 @@ TEST_P(GoldenTest, OutputMatches) {
   auto ctx = std::make_unique<dp::WorkerCtx>();
   dp::WorkerCounters counters;
   ctx->counters = &counters;
+  // Reassembly and egress fragmentation as a daemon worker has them (a fresh table per case).
+  rte_ip_frag_tbl* tbl = rte_ip_frag_table_create(16, 8, 64, rte_get_tsc_hz() * 2, 0);
+  auto* dr = static_cast<rte_ip_frag_death_row*>(
+      rte_zmalloc(nullptr, sizeof(rte_ip_frag_death_row), RTE_CACHE_LINE_SIZE));
+  ASSERT_TRUE(tbl != nullptr && dr != nullptr);
+  ctx->pool = GoldenEnv::pool;
+  ctx->big_pool = GoldenEnv::big_pool;
+  ctx->frag_tbl = tbl;
+  ctx->death_row = dr;
+  struct Cleanup {
+    rte_ip_frag_tbl* t;
+    rte_ip_frag_death_row* d;
+    ~Cleanup() {
+      rte_ip_frag_free_death_row(d, 0);
+      rte_ip_frag_table_destroy(t);
+      rte_free(d);
+    }
+  } cleanup{tbl, dr};
   // One rendered result per input, as text lines.
   std::vector<std::vector<std::string>> got;
   for (const FrameSpec& in : c.inputs) {
@@ -558,18 +604,59 @@ TEST_P(GoldenTest, OutputMatches) {
     m->port = 0;
     const dp::Verdict v = dp::handle_packet(snap->snap, m, *ctx);
     std::vector<std::string> out;
-    if (v.is_tx()) {
-      out.push_back("tx port " + std::to_string(v.tx_port));
-      for (std::string& l : split_lines(render(rte_pktmbuf_mtod(m, const uint8_t*),
-                                               rte_pktmbuf_data_len(m)))) {
+    auto emit = [&](const std::string& head, const rte_mbuf* f) {
+      out.push_back(head);
+      for (std::string& l : split_lines(render(rte_pktmbuf_mtod(f, const uint8_t*),
+                                               rte_pktmbuf_data_len(f)))) {
         out.push_back(std::move(l));
       }
+    };
+    if (v.is_tx()) {
+      emit("tx port " + std::to_string(v.tx_port), m);
+    } else if (v.kind == dp::Verdict::Kind::kTxMany) {
+      // Each fragment's Ethernet and IPv4 lines, then the datagram they add up to (offsets
+      // must follow each other without gap or overlap).
+      std::vector<uint8_t> whole;
+      for (uint16_t k = 0; k < ctx->n_frags; ++k) {
+        const rte_mbuf* f = ctx->frag_out[k];
+        const auto* b = rte_pktmbuf_mtod(f, const uint8_t*);
+        std::vector<std::string> lines = split_lines(render(b, rte_pktmbuf_data_len(f)));
+        out.push_back("tx port " + std::to_string(v.tx_port) + " fragment " +
+                      std::to_string(k + 1) + "/" + std::to_string(ctx->n_frags));
+        out.push_back(lines.at(0));
+        out.push_back(lines.at(1));
+        rte_ipv4_hdr h;
+        std::memcpy(&h, b + 14, sizeof h);
+        const size_t off = (ntohs(h.fragment_offset) & RTE_IPV4_HDR_OFFSET_MASK) * 8u;
+        const size_t len = ntohs(h.total_length) - 20u;
+        if (k == 0) {
+          whole.assign(b, b + 14 + 20);
+        }
+        if (off + 34 != whole.size()) {
+          out.push_back("GAP OR OVERLAP at offset " + std::to_string(off));
+        }
+        whole.insert(whole.end(), b + 34, b + 34 + len);
+      }
+      auto* h = reinterpret_cast<rte_ipv4_hdr*>(whole.data() + 14);
+      h->total_length = htons(static_cast<uint16_t>(whole.size() - 14));
+      h->fragment_offset = 0;
+      h->hdr_checksum = 0;
+      h->hdr_checksum = rte_ipv4_cksum(h);
+      out.push_back("reassembled");
+      for (std::string& l : split_lines(render(whole.data(), whole.size()))) {
+        out.push_back(std::move(l));
+      }
+      rte_pktmbuf_free_bulk(ctx->frag_out, ctx->n_frags);
     } else if (v.is_drop()) {
       out.push_back(std::string("drop ") + dp::drop_name(v.drop));
+    } else if (v.kind == dp::Verdict::Kind::kHeld) {
+      out.push_back("held (waiting for the rest of the datagram)");
     } else {
       out.push_back("consumed");
     }
-    rte_pktmbuf_free(m);
+    if (v.kind != dp::Verdict::Kind::kHeld) {
+      rte_pktmbuf_free(m);
+    }
     while (!out.empty() && out.back().empty()) {
       out.pop_back();  // as read_case() does with the expectation
     }
