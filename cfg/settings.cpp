@@ -159,7 +159,7 @@ void dpdk(Checker& c, const toml::table& root, Settings& out) {
 }
 
 void interface(Checker& c, const toml::table& t, Settings& out) {
-  c.keys(t, {"port", "address", "gateway", "mtu", "rx_queues"}, "[[interface]]");
+  c.keys(t, {"port", "address", "gateway", "mtu", "rx_queues", "vlan"}, "[[interface]]");
   InterfaceSettings s;
   c.string(t, "port", s.port, true, "[[interface]]");
   if (s.port.empty() && t.get("port") != nullptr && t.get("port")->is_string()) {
@@ -206,6 +206,20 @@ void interface(Checker& c, const toml::table& t, Settings& out) {
   }
   if (c.integer(t, "rx_queues", 0, 1024, v, false, "[[interface]]")) {
     s.rx_queues = static_cast<uint16_t>(v);
+  }
+  if (c.integer(t, "vlan", 1, 4094, v, false, "[[interface]]")) {
+    s.vlan = static_cast<uint16_t>(v);
+  }
+  // Several interfaces may share a port (one per VLAN); the same port and VLAN twice is a
+  // mistake.
+  for (const InterfaceSettings& o : out.interfaces) {
+    if (o.port == s.port && o.vlan == s.vlan && !s.port.empty()) {
+      c.error(t.get("port")->source(),
+              "port " + s.port +
+                  (s.vlan == 0 ? " (untagged)" : " VLAN " + std::to_string(s.vlan)) +
+                  " is already an [[interface]]; give each one its own vlan");
+      break;
+    }
   }
   out.interfaces.push_back(std::move(s));
 }

@@ -19,6 +19,7 @@ struct InterfaceSettings {
   uint32_t gateway_be = 0;   // 0 when none
   uint16_t rx_queues = 0;    // 0: one per worker
   uint16_t mtu = 1500;
+  uint16_t vlan = 0;         // 802.1Q VLAN id (1..4094); 0: untagged
 };
 
 struct Settings {

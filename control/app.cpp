@@ -170,7 +170,14 @@ bool Daemon::start_dataplane() {
   // Ports, and which worker polls which queue.
   std::vector<std::vector<dp::WorkerQueue>> queues(n_workers);
   ifaces_ = ifaces_from_settings(settings_);
+  std::map<std::string, dp::PortInfo> started;  // interfaces on one port (VLANs) share it
   for (size_t i = 0; i < settings_.interfaces.size(); ++i) {
+    if (const auto it = started.find(settings_.interfaces[i].port); it != started.end()) {
+      ifaces_[i].port_id = it->second.port_id;
+      ifaces_[i].mac = it->second.mac;
+      port_owner_.push_back(0);
+      continue;
+    }
     dp::PortConfig pc;
     pc.name = settings_.interfaces[i].port;
     pc.queues = n_workers;
@@ -187,6 +194,7 @@ bool Daemon::start_dataplane() {
     }
     ifaces_[i].port_id = info->port_id;
     ifaces_[i].mac = info->mac;
+    started[pc.name] = *info;
     for (uint16_t q = 0; q < info->queues; ++q) {
       queues[q % n_workers].push_back({info->port_id, q});
     }
@@ -274,6 +282,17 @@ void Daemon::send_arp_request(uint16_t iface_idx, uint32_t target_be) {
   std::memcpy(eth->src_addr.addr_bytes, ifc.mac.b, 6);
   eth->ether_type = htons(RTE_ETHER_TYPE_ARP);
   auto* arp = reinterpret_cast<rte_arp_hdr*>(eth + 1);
+  if (ifc.vlan != 0) {  // tagged: the ARP request goes out on the interface's VLAN
+    if (rte_pktmbuf_append(m, sizeof(rte_vlan_hdr)) == nullptr) {
+      rte_pktmbuf_free(m);
+      return;
+    }
+    eth->ether_type = htons(RTE_ETHER_TYPE_VLAN);
+    auto* tag = reinterpret_cast<rte_vlan_hdr*>(eth + 1);
+    tag->vlan_tci = htons(ifc.vlan);
+    tag->eth_proto = htons(RTE_ETHER_TYPE_ARP);
+    arp = reinterpret_cast<rte_arp_hdr*>(tag + 1);
+  }
   arp->arp_hardware = htons(RTE_ARP_HRD_ETHER);
   arp->arp_protocol = htons(RTE_ETHER_TYPE_IPV4);
   arp->arp_hlen = 6;
@@ -368,11 +387,16 @@ void Daemon::shutdown() {
     publisher_->synchronize();
   }
   exposer_.reset();
+  // Worker-owned DPDK objects (reassembly tables, pools) go before the EAL does.
+  workers_.clear();
+  std::vector<uint16_t> stopped;  // interfaces on one port (VLANs) share it
   for (const dp::Iface& f : ifaces_) {
-    if (f.mac.is_zero()) {
+    if (f.mac.is_zero() ||
+        std::find(stopped.begin(), stopped.end(), f.port_id) != stopped.end()) {
       continue;
     }
     dp::port_stop(f.port_id);
+    stopped.push_back(f.port_id);
   }
   dp::eal_stop();
 }

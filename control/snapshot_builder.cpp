@@ -55,10 +55,15 @@ uint32_t DestinationIds::id_for(int set, const std::string& uri) {
 
 std::vector<dp::Iface> ifaces_from_settings(const cfg::Settings& s) {
   std::vector<dp::Iface> out;
-  uint16_t port = 0;
+  std::vector<std::string> ports;  // distinct port names: interfaces on one port share its id
   for (const cfg::InterfaceSettings& i : s.interfaces) {
     dp::Iface f;
-    f.port_id = port++;
+    const auto at = std::find(ports.begin(), ports.end(), i.port);
+    f.port_id = static_cast<uint16_t>(at - ports.begin());
+    if (at == ports.end()) {
+      ports.push_back(i.port);
+    }
+    f.vlan = i.vlan;
     f.ip_be = i.ip_be;
     f.mask_be = i.prefix_len == 0 ? 0 : htonl(~uint32_t{0} << (32 - i.prefix_len));
     f.gateway_be = i.gateway_be;

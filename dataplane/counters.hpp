@@ -15,6 +15,7 @@ namespace viaduct::dp {
 #define VD_DROP_REASONS(X)                                 \
   X(kRuntFrame, "runt_frame")                              \
   X(kUnsupportedL2, "unsupported_l2")                      \
+  X(kUnknownVlan, "unknown_vlan")                          \
   X(kArpIgnored, "arp_ignored")                            \
   X(kBadIpv4, "bad_ipv4")                                  \
   X(kNotForUs, "not_for_us")                               \

@@ -21,7 +21,10 @@
 namespace viaduct::dp {
 namespace {
 
-constexpr size_t kL2L3L4 = sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr);
+constexpr size_t kL3L4 = sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr);
+constexpr size_t kVlanTag = 4;
+// Room kept in front of a SIP message for the headers of any egress iface (tagged or not).
+constexpr size_t kL2L3L4 = sizeof(rte_ether_hdr) + kVlanTag + kL3L4;
 constexpr uint8_t kDefaultTtl = 64;  // udp4_raw_ttl -1: the kernel socket default
 
 void post_event(WorkerCtx& ctx, Event::Type type, uint16_t iface, uint32_t ip_be,
@@ -47,6 +50,22 @@ MacAddr to_mac(const rte_ether_addr& a) noexcept {
 
 void from_mac(const MacAddr& m, rte_ether_addr& a) noexcept { std::memcpy(a.addr_bytes, m.b, 6); }
 
+// Writes the Ethernet header (and the 802.1Q tag of a tagged iface) at p; returns its length.
+size_t write_l2(char* p, const Iface& ifc, const MacAddr& dst, uint16_t ether_type) noexcept {
+  auto* eth = reinterpret_cast<rte_ether_hdr*>(p);
+  from_mac(dst, eth->dst_addr);
+  from_mac(ifc.mac, eth->src_addr);
+  if (ifc.vlan == 0) {
+    eth->ether_type = rte_cpu_to_be_16(ether_type);
+    return sizeof(rte_ether_hdr);
+  }
+  eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN);
+  auto* tag = reinterpret_cast<rte_vlan_hdr*>(eth + 1);
+  tag->vlan_tci = rte_cpu_to_be_16(ifc.vlan);
+  tag->eth_proto = rte_cpu_to_be_16(ether_type);
+  return sizeof(rte_ether_hdr) + kVlanTag;
+}
+
 // Learns the sender of a frame addressed to us when it is on our link and not yet known.
 void learn(const Snapshot& snap, WorkerCtx& ctx, uint16_t iface_idx, uint32_t ip_be,
            const rte_ether_addr& mac) noexcept {
@@ -67,12 +86,12 @@ void learn(const Snapshot& snap, WorkerCtx& ctx, uint16_t iface_idx, uint32_t ip
   post_event(ctx, Event::Type::kNeighLearned, iface_idx, ip_be, m);
 }
 
-Verdict handle_arp(const Snapshot& snap, rte_mbuf* m, rte_ether_hdr* eth, uint16_t iface_idx,
-                   WorkerCtx& ctx) noexcept {
-  if (rte_pktmbuf_data_len(m) < sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr)) {
+Verdict handle_arp(const Snapshot& snap, rte_mbuf* m, rte_ether_hdr* eth, size_t l2,
+                   uint16_t iface_idx, WorkerCtx& ctx) noexcept {
+  if (rte_pktmbuf_data_len(m) < l2 + sizeof(rte_arp_hdr)) {
     return Verdict::dropped(Drop::kRuntFrame);
   }
-  auto* arp = reinterpret_cast<rte_arp_hdr*>(eth + 1);
+  auto* arp = reinterpret_cast<rte_arp_hdr*>(reinterpret_cast<char*>(eth) + l2);
   if (arp->arp_hardware != rte_cpu_to_be_16(RTE_ARP_HRD_ETHER) ||
       arp->arp_protocol != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4) || arp->arp_hlen != 6 ||
       arp->arp_plen != 4) {
@@ -102,7 +121,7 @@ Verdict handle_arp(const Snapshot& snap, rte_mbuf* m, rte_ether_hdr* eth, uint16
   arp->arp_data.arp_sip = ifc.ip_be;
   eth->dst_addr = eth->src_addr;
   eth->src_addr = ours;
-  m->data_len = sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr);
+  m->data_len = static_cast<uint16_t>(l2 + sizeof(rte_arp_hdr));  // the tag, if any, stays
   m->pkt_len = m->data_len;
   ctx.counters->arp_replies_sent.add();
   return Verdict::tx(ifc.port_id);
@@ -144,16 +163,15 @@ Verdict handle_icmp(const Snapshot& snap, rte_mbuf* m, rte_ether_hdr* eth, rte_i
 void build_frame(rte_mbuf* m, size_t payload_off, size_t payload_len, const Iface& ifc,
                  const MacAddr& dst_mac, uint32_t dst_ip_be, uint16_t src_port_be,
                  uint16_t dst_port_be, WorkerCtx& ctx) noexcept {
-  const size_t frame_off = payload_off - kL2L3L4;
+  const size_t l2 = ifc.l2_len();
+  const size_t frame_off = payload_off - kL3L4 - l2;
   m->data_off = static_cast<uint16_t>(frame_off);
-  m->data_len = static_cast<uint16_t>(kL2L3L4 + payload_len);
+  m->data_len = static_cast<uint16_t>(l2 + kL3L4 + payload_len);
   m->pkt_len = m->data_len;
   m->ol_flags = 0;
-  auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
-  from_mac(dst_mac, eth->dst_addr);
-  from_mac(ifc.mac, eth->src_addr);
-  eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
-  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
+  char* frame = rte_pktmbuf_mtod(m, char*);
+  write_l2(frame, ifc, dst_mac, RTE_ETHER_TYPE_IPV4);
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(frame + l2);
   ip->version_ihl = RTE_IPV4_VHL_DEF;
   ip->type_of_service = 0;
   ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(payload_len + 28));
@@ -176,9 +194,12 @@ void build_frame(rte_mbuf* m, size_t payload_off, size_t payload_len, const Ifac
 // The frame in m (Ethernet + IPv4 + payload, built by build_frame) is larger than the MTU:
 // cut it into fragments of at most `mtu` IP bytes, fresh mbufs of ctx.pool, into ctx.frag_out.
 // The caller frees m once they are sent.
-Verdict fragment(rte_mbuf* m, uint16_t mtu, uint16_t port_id, WorkerCtx& ctx) noexcept {
-  const auto* eth = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
-  const auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(eth + 1);
+Verdict fragment(rte_mbuf* m, const Iface& ifc, WorkerCtx& ctx) noexcept {
+  const uint16_t mtu = ifc.mtu;
+  const uint16_t port_id = ifc.port_id;
+  const size_t l2 = ifc.l2_len();
+  const char* eth = rte_pktmbuf_mtod(m, const char*);
+  const auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(eth + l2);
   const char* payload = reinterpret_cast<const char*>(ip + 1);
   const size_t total = rte_be_to_cpu_16(ip->total_length) - sizeof(rte_ipv4_hdr);
   const size_t per = (static_cast<size_t>(mtu) - sizeof(rte_ipv4_hdr)) & ~size_t{7};
@@ -193,13 +214,13 @@ Verdict fragment(rte_mbuf* m, uint16_t mtu, uint16_t port_id, WorkerCtx& ctx) no
     const size_t off = k * per;
     const size_t chunk = total - off < per ? total - off : per;
     rte_mbuf* f = ctx.frag_out[k];
-    char* d = rte_pktmbuf_append(f, static_cast<uint16_t>(kL2L3L4 - sizeof(rte_udp_hdr) + chunk));
+    char* d = rte_pktmbuf_append(f, static_cast<uint16_t>(l2 + sizeof(rte_ipv4_hdr) + chunk));
     if (d == nullptr) {
       rte_pktmbuf_free_bulk(ctx.frag_out, static_cast<unsigned>(n));
       return Verdict::dropped(Drop::kTooBig);
     }
-    std::memcpy(d, eth, sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr));
-    auto* fip = reinterpret_cast<rte_ipv4_hdr*>(d + sizeof(rte_ether_hdr));
+    std::memcpy(d, eth, l2 + sizeof(rte_ipv4_hdr));
+    auto* fip = reinterpret_cast<rte_ipv4_hdr*>(d + l2);
     fip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(sizeof(rte_ipv4_hdr) + chunk));
     uint16_t fo = static_cast<uint16_t>(off / 8);
     if (k + 1 < n) {
@@ -266,6 +287,47 @@ const MacAddr* next_hop(const Snapshot& snap, WorkerCtx& ctx, uint16_t iface_idx
   return mac;
 }
 
+constexpr uint16_t kNoIface = UINT16_MAX;
+
+// The iface a datagram to dst leaves on: the receiving one when dst is on its link, else the
+// first iface dst is on the link of, else the receiving one if it has a gateway, else the
+// first with a gateway.
+uint16_t egress_iface(const Snapshot& snap, uint16_t rx_iface, uint32_t dst_ip_be) noexcept {
+  if (snap.ifaces[rx_iface].on_link(dst_ip_be)) {
+    return rx_iface;
+  }
+  for (uint16_t i = 0; i < snap.ifaces.size(); ++i) {
+    if (snap.ifaces[i].on_link(dst_ip_be)) {
+      return i;
+    }
+  }
+  if (snap.ifaces[rx_iface].gateway_be != 0) {
+    return rx_iface;
+  }
+  for (uint16_t i = 0; i < snap.ifaces.size(); ++i) {
+    if (snap.ifaces[i].gateway_be != 0) {
+      return i;
+    }
+  }
+  return kNoIface;
+}
+
+// The socket a message leaving on `iface` is sent from (and, for requests, named in our Via):
+// the receiving listener when it is on that iface, else a listener on that iface (a second
+// VLAN, a second port: Kamailio's mhomed), else the receiving one.
+const Listener& egress_listener(const Snapshot& snap, uint16_t iface,
+                                const Listener& rx) noexcept {
+  if (rx.iface == iface) {
+    return rx;
+  }
+  for (const Listener& l : snap.listeners) {
+    if (l.iface == iface) {
+      return l;
+    }
+  }
+  return rx;
+}
+
 uint16_t parse_port(std::string_view s) noexcept {
   uint32_t v = 0;
   if (s.empty() || s.size() > 5) {
@@ -326,19 +388,24 @@ Verdict send_local_reply(const Snapshot& snap, rte_mbuf* m, const rte_ether_hdr*
               ctx);
   ctx.counters->local_replies.add();
   if (n + 28 > ifc.mtu) [[unlikely]] {
-    return fragment(m, ifc.mtu, ifc.port_id, ctx);
+    return fragment(m, ifc, ctx);
   }
   return Verdict::tx(ifc.port_id);
 }
 
-// Applies the edits to the SIP message inside the mbuf and frames it toward dst.
+// Applies the edits to the SIP message inside the mbuf and frames it toward dst, out of
+// `out_if` from the port of `out`.
 Verdict rewrite_and_frame(const Snapshot& snap, rte_mbuf* m, const PacketInfo& pi,
-                          std::span<const sip::Edit> edits, uint32_t dst_ip_be,
-                          uint16_t dst_port_be, WorkerCtx& ctx) noexcept {
+                          std::span<const sip::Edit> edits, uint16_t out_if,
+                          const Listener& out, uint32_t dst_ip_be, uint16_t dst_port_be,
+                          WorkerCtx& ctx) noexcept {
   Drop why = Drop::kNoNeighbour;
-  const MacAddr* mac = next_hop(snap, ctx, pi.iface, dst_ip_be, why);
+  const MacAddr* mac = next_hop(snap, ctx, out_if, dst_ip_be, why);
   if (mac == nullptr) {
     return Verdict::dropped(why);
+  }
+  if (pi.sip_off < kL2L3L4) {
+    return Verdict::dropped(Drop::kNoHeadroom);  // a PMD that left no headroom
   }
   // The rewriter sees the buffer minus the room the L2-L4 headers need in front.
   char* base = static_cast<char*>(m->buf_addr) + kL2L3L4;
@@ -347,11 +414,10 @@ Verdict rewrite_and_frame(const Snapshot& snap, rte_mbuf* m, const PacketInfo& p
   if (!sip::apply_edits(base, m->buf_len - kL2L3L4, head, len, edits)) {
     return Verdict::dropped(Drop::kNoHeadroom);
   }
-  const Iface& ifc = snap.ifaces[pi.iface];
-  build_frame(m, head + kL2L3L4, len, ifc, *mac, dst_ip_be, pi.listener->port_be, dst_port_be,
-              ctx);
+  const Iface& ifc = snap.ifaces[out_if];
+  build_frame(m, head + kL2L3L4, len, ifc, *mac, dst_ip_be, out.port_be, dst_port_be, ctx);
   if (len + 28 > ifc.mtu) [[unlikely]] {
-    return fragment(m, ifc.mtu, ifc.port_id, ctx);
+    return fragment(m, ifc, ctx);
   }
   return Verdict::tx(ifc.port_id);
 }
@@ -391,12 +457,17 @@ Verdict handle_request(const Snapshot& snap, rte_mbuf* m, const rte_ether_hdr* e
     dst_port_be = rte_cpu_to_be_16(uri.port_num != 0 ? uri.port_num : 5060);
   }
 
+  const uint16_t out_if = egress_iface(snap, pi.iface, dst_ip_be);
+  if (out_if == kNoIface) {
+    return Verdict::dropped(Drop::kNoRoute);
+  }
+  const Listener& l = egress_listener(snap, out_if, *pi.listener);
+
   // Edits, in message order: our Via (and an inserted Max-Forwards) in front of the top Via,
   // received/rport on the previous top Via, the decremented Max-Forwards.
   char branch[sip::kBranchLen];
   sip::stateless_branch(msg, v, branch);
   char via_line[128 + 64];
-  const Listener& l = *pi.listener;
   size_t via_len = sip::build_via_line(via_line, sizeof(via_line), l.via_host, l.via_port,
                                        {branch, sizeof(branch)});
   if (via_len == 0) {
@@ -441,8 +512,8 @@ Verdict handle_request(const Snapshot& snap, rte_mbuf* m, const rte_ether_hdr* e
       edits[j - 1] = t;
     }
   }
-  const Verdict out = rewrite_and_frame(snap, m, pi, {edits, n_edits}, dst_ip_be, dst_port_be,
-                                        ctx);
+  const Verdict out = rewrite_and_frame(snap, m, pi, {edits, n_edits}, out_if, l, dst_ip_be,
+                                        dst_port_be, ctx);
   if (!out.is_drop()) {
     c.requests_forwarded.add();
     if (dest_id != 0) {
@@ -455,13 +526,19 @@ Verdict handle_request(const Snapshot& snap, rte_mbuf* m, const rte_ether_hdr* e
 Verdict handle_reply(const Snapshot& snap, rte_mbuf* m, const PacketInfo& pi, const char* msg,
                      const sip::SipView& v, WorkerCtx& ctx) noexcept {
   ctx.counters->sip_replies.add();
-  // The top Via must be ours (Kamailio checks only with check_via=1; an edge must not strip and
-  // reflect somebody else's reply).
-  const Listener& l = *pi.listener;
+  // The top Via must be ours, from any of our sockets (Kamailio checks only with check_via=1;
+  // an edge must not strip and reflect somebody else's reply).
   const uint16_t via_port = v.via1.port_num != 0 ? v.via1.port_num : 5060;
   const std::string_view host = v.via1.host.in(msg);
-  if (via_port != l.via_port || host.size() != l.via_host.size() ||
-      std::memcmp(host.data(), l.via_host.data(), host.size()) != 0) {
+  bool ours = false;
+  for (const Listener& l : snap.listeners) {
+    if (via_port == l.via_port && host.size() == l.via_host.size() &&
+        std::memcmp(host.data(), l.via_host.data(), host.size()) == 0) {
+      ours = true;
+      break;
+    }
+  }
+  if (!ours) {
     return Verdict::dropped(Drop::kReplyNotOurs);
   }
   if (v.via2.value.empty()) {
@@ -479,9 +556,14 @@ Verdict handle_reply(const Snapshot& snap, rte_mbuf* m, const PacketInfo& pi, co
   if (port == 0) {
     port = v.via2.port_num != 0 ? v.via2.port_num : 5060;
   }
+  const uint16_t out_if = egress_iface(snap, pi.iface, dst_ip_be);
+  if (out_if == kNoIface) {
+    return Verdict::dropped(Drop::kNoRoute);
+  }
   const sip::Edit edit = sip::remove_top_via_edit(msg, v);
-  const Verdict out =
-      rewrite_and_frame(snap, m, pi, {&edit, 1}, dst_ip_be, rte_cpu_to_be_16(port), ctx);
+  const Verdict out = rewrite_and_frame(snap, m, pi, {&edit, 1}, out_if,
+                                        egress_listener(snap, out_if, *pi.listener), dst_ip_be,
+                                        rte_cpu_to_be_16(port), ctx);
   if (!out.is_drop()) {
     ctx.counters->replies_forwarded.add();
   }
@@ -539,32 +621,42 @@ Verdict handle_packet(const Snapshot& snap, rte_mbuf*& m, WorkerCtx& ctx) noexce
   if (frame_len < sizeof(rte_ether_hdr)) {
     return Verdict::dropped(Drop::kRuntFrame);
   }
+  auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+  uint16_t et = rte_be_to_cpu_16(eth->ether_type);
+  size_t l2 = sizeof(rte_ether_hdr);
+  uint16_t vlan = 0;
+  if (et == RTE_ETHER_TYPE_VLAN) {  // one 802.1Q tag; QinQ and others are not ours
+    if (frame_len < sizeof(rte_ether_hdr) + kVlanTag) {
+      return Verdict::dropped(Drop::kRuntFrame);
+    }
+    const auto* tag = reinterpret_cast<const rte_vlan_hdr*>(eth + 1);
+    vlan = rte_be_to_cpu_16(tag->vlan_tci) & 0x0fff;
+    et = rte_be_to_cpu_16(tag->eth_proto);
+    l2 += kVlanTag;
+  }
   uint16_t iface_idx = 0;
   for (; iface_idx < snap.ifaces.size(); ++iface_idx) {
-    if (snap.ifaces[iface_idx].port_id == m->port) {
+    if (snap.ifaces[iface_idx].port_id == m->port && snap.ifaces[iface_idx].vlan == vlan) {
       break;
     }
   }
   if (iface_idx == snap.ifaces.size()) {
-    return Verdict::dropped(Drop::kNotForUs);
+    return Verdict::dropped(vlan != 0 ? Drop::kUnknownVlan : Drop::kNotForUs);
   }
   const Iface& ifc = snap.ifaces[iface_idx];
-  auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
-  const uint16_t et = rte_be_to_cpu_16(eth->ether_type);
   if (et == RTE_ETHER_TYPE_ARP) {
-    return handle_arp(snap, m, eth, iface_idx, ctx);
+    return handle_arp(snap, m, eth, l2, iface_idx, ctx);
   }
   if (et != RTE_ETHER_TYPE_IPV4) {
     return Verdict::dropped(Drop::kUnsupportedL2);
   }
-  if (frame_len < sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr)) {
+  if (frame_len < l2 + sizeof(rte_ipv4_hdr)) {
     return Verdict::dropped(Drop::kRuntFrame);
   }
-  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(reinterpret_cast<char*>(eth) + l2);
   const size_t ihl = static_cast<size_t>(ip->version_ihl & 0x0f) * 4;
   const size_t ip_len = rte_be_to_cpu_16(ip->total_length);
-  if ((ip->version_ihl >> 4) != 4 || ihl < 20 || ip_len < ihl ||
-      sizeof(rte_ether_hdr) + ip_len > frame_len) {
+  if ((ip->version_ihl >> 4) != 4 || ihl < 20 || ip_len < ihl || l2 + ip_len > frame_len) {
     return Verdict::dropped(Drop::kBadIpv4);
   }
   if (ip->dst_addr != ifc.ip_be) {
@@ -577,10 +669,10 @@ Verdict handle_packet(const Snapshot& snap, rte_mbuf*& m, WorkerCtx& ctx) noexce
       return Verdict::dropped(Drop::kIpFragment);
     }
     ctx.counters->fragments_received.add();
-    m->l2_len = sizeof(rte_ether_hdr);
+    m->l2_len = static_cast<uint16_t>(l2);
     m->l3_len = static_cast<uint16_t>(ihl);
     // Trailing Ethernet padding is not part of the fragment.
-    rte_pktmbuf_trim(m, static_cast<uint16_t>(frame_len - sizeof(rte_ether_hdr) - ip_len));
+    rte_pktmbuf_trim(m, static_cast<uint16_t>(frame_len - l2 - ip_len));
     rte_mbuf* whole =
         rte_ipv4_frag_reassemble_packet(ctx.frag_tbl, ctx.death_row, m, rte_rdtsc(), ip);
     if (whole == nullptr) {

@@ -30,10 +30,13 @@ struct Iface {
   uint32_t gateway_be = 0;  // 0: none
   MacAddr mac;
   uint16_t mtu = 1500;
+  uint16_t vlan = 0;        // 802.1Q VLAN id; 0: untagged. Several ifaces may share a port.
 
   bool on_link(uint32_t ip_be_other) const noexcept {
     return ((ip_be_other ^ ip_be) & mask_be) == 0;
   }
+  // Ethernet header length on this iface (with the tag when tagged).
+  size_t l2_len() const noexcept { return vlan != 0 ? 18 : 14; }
 };
 
 // A UDP socket the fast path answers on (from `listen=udp:IP:PORT`).

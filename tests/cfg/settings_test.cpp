@@ -57,6 +57,19 @@ TEST(Settings, Defaults) {
   EXPECT_EQ(s.metrics_listen, "127.0.0.1:9464");
 }
 
+TEST(Settings, VlansShareAPort) {
+  Settings s;
+  Diagnostics d;
+  ASSERT_TRUE(parse_settings("[dpdk]\neal_args = []\n"
+                             "[[interface]]\nport = \"p\"\naddress = \"10.0.0.1/24\"\n"
+                             "[[interface]]\nport = \"p\"\naddress = \"10.1.0.1/24\"\nvlan = 100\n",
+                             "s.toml", s, d))
+      << test::joined(d);
+  ASSERT_EQ(s.interfaces.size(), 2u);
+  EXPECT_EQ(s.interfaces[0].vlan, 0);
+  EXPECT_EQ(s.interfaces[1].vlan, 100);
+}
+
 TEST(Settings, MetricsDisabledAndTwoInterfaces) {
   Settings s;
   Diagnostics d;
@@ -89,8 +102,8 @@ const BadCase kBad[] = {
      "[dpdk]\neal_args = []\nhuge = true\n[[interface]]\nport = \"p\"\naddress = \"10.0.0.1\"\n",
      {"3:1: unknown key 'huge' in [dpdk]"}},
     {"UnknownInterfaceKey",
-     "[dpdk]\neal_args = []\n[[interface]]\nport = \"p\"\naddress = \"10.0.0.1\"\nvlan = 3\n",
-     {"6:1: unknown key 'vlan' in [[interface]]"}},
+     "[dpdk]\neal_args = []\n[[interface]]\nport = \"p\"\naddress = \"10.0.0.1\"\nvrf = 3\n",
+     {"6:1: unknown key 'vrf' in [[interface]]"}},
     {"MissingEalArgs",
      "[dpdk]\nburst = 8\n[[interface]]\nport = \"p\"\naddress = \"10.0.0.1\"\n",
      {"1:1: missing 'eal_args' in [dpdk]"}},
@@ -103,6 +116,13 @@ const BadCase kBad[] = {
     {"BurstRange",
      "[dpdk]\neal_args = []\nburst = 512\n[[interface]]\nport = \"p\"\naddress = \"10.0.0.1\"\n",
      {"3:9: 'burst' must be 1..256, not 512"}},
+    {"VlanRange",
+     "[dpdk]\neal_args = []\n[[interface]]\nport = \"p\"\naddress = \"10.0.0.1\"\nvlan = 4095\n",
+     {"6:8: 'vlan' must be 1..4094, not 4095"}},
+    {"SamePortSameVlanTwice",
+     "[dpdk]\neal_args = []\n[[interface]]\nport = \"p\"\naddress = \"10.0.0.1\"\n"
+     "[[interface]]\nport = \"p\"\naddress = \"10.0.1.1\"\n",
+     {"7:8: port p (untagged) is already an [[interface]]; give each one its own vlan"}},
     {"MbufDataRoomRange",
      "[dpdk]\neal_args = []\nmbuf_data_room = 512\n[[interface]]\nport = \"p\"\naddress = \"10.0.0.1\"\n",
      {"3:18: 'mbuf_data_room' must be 1024..65535, not 512"}},

@@ -51,8 +51,11 @@ namespace {
 namespace fs = std::filesystem;
 using dp::MacAddr;
 
+// Two interfaces on port 0: untagged 10.0.0.2/24 (the backends' side) and VLAN 100
+// 10.100.0.2/24 (a client side).
 constexpr const char* kScript = R"(
 listen=udp:10.0.0.2:5060
+listen=udp:10.100.0.2:5060
 alias=lb.example.com
 loadmodule "sl.so"
 loadmodule "textops.so"
@@ -557,6 +560,38 @@ std::vector<std::string> case_names() {
   return names;
 }
 
+std::unique_ptr<ctl::OwnedSnapshot> golden_snapshot(std::string& error) {
+  auto prog = std::make_shared<cfg::Program>();
+  cfg::Diagnostics diags;
+  ctl::BuildInputs in;
+  if (!cfg::compile_string(kScript, "golden.cfg", "/tmp", {}, *prog, diags) ||
+      !cfg::parse_dispatcher_list(kList, "golden.list", in.destinations, diags)) {
+    error = diags.empty() ? "compile failed" : diags[0].str();
+    return nullptr;
+  }
+  in.program = prog;
+  dp::Iface plain;
+  plain.port_id = 0;
+  plain.ip_be = ipv4("10.0.0.2");
+  plain.mask_be = htonl(0xffffff00u);
+  plain.mac = kOurMac;
+  dp::Iface tagged = plain;
+  tagged.ip_be = ipv4("10.100.0.2");
+  tagged.vlan = 100;
+  in.ifaces = {plain, tagged};
+  in.neighbours[ipv4("10.0.0.10")] = MacAddr{{2, 0, 0, 0, 0, 0x10}};
+  in.neighbours[ipv4("10.0.0.11")] = MacAddr{{2, 0, 0, 0, 0, 0x11}};
+  in.neighbours[ipv4("10.0.0.12")] = MacAddr{{2, 0, 0, 0, 0, 0x12}};
+  in.neighbours[ipv4("10.100.0.10")] = MacAddr{{2, 0, 0, 0, 1, 0x10}};
+  ctl::DestinationIds ids;
+  auto snap = ctl::build_snapshot(in, ids);
+  if (!snap) {
+    error = snap.error().str();
+    return nullptr;
+  }
+  return std::move(*snap);
+}
+
 class GoldenTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(GoldenTest, OutputMatches) {
@@ -564,11 +599,7 @@ TEST_P(GoldenTest, OutputMatches) {
   CaseFile c = read_case(path);
   ASSERT_FALSE(c.inputs.empty()) << path << ": no `== in` block";
   std::string error;
-  auto snap = make_snapshot(kScript, kList, "10.0.0.2", kOurMac,
-                            {{"10.0.0.10", MacAddr{{2, 0, 0, 0, 0, 0x10}}},
-                             {"10.0.0.11", MacAddr{{2, 0, 0, 0, 0, 0x11}}},
-                             {"10.0.0.12", MacAddr{{2, 0, 0, 0, 0, 0x12}}}},
-                            error);
+  auto snap = golden_snapshot(error);
   ASSERT_NE(snap, nullptr) << error;
   auto ctx = std::make_unique<dp::WorkerCtx>();
   dp::WorkerCounters counters;
