@@ -124,6 +124,16 @@ after=$(lab_metric "$(lab_metrics)" viaduct_local_replies_total)
 check "local replies counted ($before -> $after)" test "$after" -gt "$before"
 
 echo "split: b1=$calls_b1 b2=$calls_b2 b3=$calls_b3"
+if [ "${WORKERS:-1}" -gt 1 ]; then
+    # The port's queues are spread over the workers (af_packet fans out by flow hash: the
+    # client's flow and the backends' flows land on different queues): every worker must run,
+    # and more than one must have handled packets; the totals above already add them up.
+    m=$(lab_metrics)
+    busy_workers=$(awk '$1 ~ /^viaduct_worker_busy_cycles_total/ && $2 > 0 { n++ } END { print n + 0 }' <<< "$m")
+    loops_workers=$(awk '$1 ~ /^viaduct_worker_loops_total/ && $2 > 0 { n++ } END { print n + 0 }' <<< "$m")
+    check "all ${WORKERS} workers run their loop (got $loops_workers)" test "$loops_workers" = "$WORKERS"
+    check "more than one worker handled packets (got $busy_workers)" test "$busy_workers" -ge 2
+fi
 if ! kill -0 "$LAB_VIADUCT_PID" 2>/dev/null; then
     echo "FAIL - viaduct died"; failures=$((failures + 1))
 fi

@@ -127,7 +127,7 @@ CFG
     cat > "$dir/viaduct.toml" <<TOML
 [dpdk]
 eal_args = ["--no-huge", "-m", "256", "--no-pci", "--no-shconf", "--log-level=lib.eal:error",
-            "--vdev=net_af_packet0,iface=eth0${LAB_AFP_ARGS:-}", "-l", "0-1"]
+            "--vdev=net_af_packet0,iface=eth0${LAB_AFP_ARGS:-}", "--lcores", "${LAB_LCORES:-0-1}"]
 mbufs = 4095
 ${LAB_DPDK_EXTRA:-}
 
