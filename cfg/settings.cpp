@@ -159,7 +159,8 @@ void dpdk(Checker& c, const toml::table& root, Settings& out) {
 }
 
 void interface(Checker& c, const toml::table& t, Settings& out) {
-  c.keys(t, {"port", "address", "gateway", "mtu", "rx_queues", "vlan"}, "[[interface]]");
+  c.keys(t, {"port", "address", "gateway", "mtu", "rx_queues", "vlan", "exception_tap"},
+         "[[interface]]");
   InterfaceSettings s;
   c.string(t, "port", s.port, true, "[[interface]]");
   if (s.port.empty() && t.get("port") != nullptr && t.get("port")->is_string()) {
@@ -209,6 +210,18 @@ void interface(Checker& c, const toml::table& t, Settings& out) {
   }
   if (c.integer(t, "vlan", 1, 4094, v, false, "[[interface]]")) {
     s.vlan = static_cast<uint16_t>(v);
+  }
+  if (c.string(t, "exception_tap", s.exception_tap, false, "[[interface]]")) {
+    const std::string& n = s.exception_tap;
+    bool good = !n.empty() && n.size() < 16;  // IFNAMSIZ
+    for (char ch : n) {
+      good = good && ch > ' ' && ch != '/' && ch != ',' && ch != '=' && ch != ':';
+    }
+    if (!good) {
+      c.error(t.get("exception_tap")->source(),
+              "'exception_tap' must be an interface name of 1..15 characters without spaces, "
+              "'/', ',', '=' or ':', not \"" + n + "\"");
+    }
   }
   // Several interfaces may share a port (one per VLAN); the same port and VLAN twice is a
   // mistake.

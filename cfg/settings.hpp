@@ -20,6 +20,7 @@ struct InterfaceSettings {
   uint16_t rx_queues = 0;    // 0: one per worker
   uint16_t mtu = 1500;
   uint16_t vlan = 0;         // 802.1Q VLAN id (1..4094); 0: untagged
+  std::string exception_tap;  // kernel TAP interface for what the fast path does not own; ""
 };
 
 struct Settings {

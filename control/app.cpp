@@ -2,7 +2,10 @@
 #include "control/app.hpp"
 
 #include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <rte_arp.h>
+#include <rte_bus_vdev.h>
 #include <rte_eal.h>
 #include <rte_ether.h>
 #include <rte_launch.h>
@@ -12,6 +15,9 @@
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <prometheus/exposer.h>
 
@@ -127,6 +133,9 @@ class Daemon {
   std::vector<rte_ring*> event_rings_;
   std::vector<rte_ring*> inject_rings_;
   std::vector<uint16_t> port_owner_;  // per iface: the worker that owns its queue 0
+  std::vector<uint16_t> tap_ports_;   // exception TAPs, stopped at shutdown
+  bool start_exception_tap(size_t iface, const dp::PortInfo& phys,
+                           std::vector<std::vector<dp::WorkerQueue>>& queues);
   std::map<uint32_t, dp::MacAddr> neighbours_;
   std::map<uint32_t, std::pair<uint16_t, std::chrono::steady_clock::time_point>> wanted_;
   DestinationIds ids_;
@@ -197,6 +206,9 @@ bool Daemon::start_dataplane() {
     started[pc.name] = *info;
     for (uint16_t q = 0; q < info->queues; ++q) {
       queues[q % n_workers].push_back({info->port_id, q});
+    }
+    if (!start_exception_tap(i, *info, queues)) {
+      return false;
     }
     port_owner_.push_back(0);
     VD_LOG("notice", "port=%s id=%u queues=%u mac=%02x:%02x:%02x:%02x:%02x:%02x", pc.name.c_str(),
@@ -377,6 +389,92 @@ void Daemon::drain_events() {
   }
 }
 
+// The exception path of one port: a kernel TAP interface (DPDK net_tap) with the port's MAC
+// and the untagged interface's address, so the host stack answers on our address what the fast
+// path does not own. Queue q of the TAP belongs to the worker of the port's queue q: that
+// worker punts into it and sends what the kernel writes on the port. Init time.
+bool Daemon::start_exception_tap(size_t iface, const dp::PortInfo& phys,
+                                 std::vector<std::vector<dp::WorkerQueue>>& queues) {
+  const cfg::InterfaceSettings& is = settings_.interfaces[iface];
+  std::string tap;
+  for (const cfg::InterfaceSettings& o : settings_.interfaces) {
+    if (o.port == is.port && !o.exception_tap.empty()) {
+      if (!tap.empty() && tap != o.exception_tap) {
+        VD_LOG("error", "port %s: interfaces name two exception TAPs (%s, %s); a port has one",
+               is.port.c_str(), tap.c_str(), o.exception_tap.c_str());
+        return false;
+      }
+      tap = o.exception_tap;
+    }
+  }
+  if (tap.empty()) {
+    return true;
+  }
+  const std::string vdev = "net_tap_" + tap;
+  char mac[18];
+  std::snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", phys.mac.b[0], phys.mac.b[1],
+                phys.mac.b[2], phys.mac.b[3], phys.mac.b[4], phys.mac.b[5]);
+  const std::string args = "iface=" + tap + ",mac=" + mac;
+  if (rte_vdev_init(vdev.c_str(), args.c_str()) != 0) {
+    VD_LOG("error", "cannot create the exception TAP %s (%s)", tap.c_str(), args.c_str());
+    return false;
+  }
+  dp::PortConfig pc;
+  pc.name = vdev;
+  pc.queues = phys.queues;
+  pc.mtu = is.mtu;
+  auto info = dp::port_start(pc, pool_);
+  if (!info || info->port_id >= dp::kMaxPorts || info->queues < phys.queues) {
+    VD_LOG("error", "cannot start the exception TAP %s with %u queues", tap.c_str(),
+           unsigned{phys.queues});
+    return false;
+  }
+  tap_ports_.push_back(info->port_id);
+  const uint16_t n_workers = static_cast<uint16_t>(queues.size());
+  for (uint16_t q = 0; q < phys.queues; ++q) {
+    queues[q % n_workers].push_back({info->port_id, q, phys.port_id});
+  }
+  for (size_t j = 0; j < settings_.interfaces.size(); ++j) {
+    if (settings_.interfaces[j].port == is.port) {
+      ifaces_[j].exception_port = info->port_id;
+    }
+  }
+  // The kernel side: up, the untagged interface's address and MTU (tagged ones are the
+  // operator's: VLAN devices on the TAP).
+  const int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, tap.c_str(), IFNAMSIZ - 1);
+  bool ok = fd >= 0;
+  for (size_t j = 0; ok && j < settings_.interfaces.size(); ++j) {
+    const cfg::InterfaceSettings& o = settings_.interfaces[j];
+    if (o.port != is.port || o.vlan != 0) {
+      continue;
+    }
+    auto* sin = reinterpret_cast<sockaddr_in*>(&ifr.ifr_addr);
+    sin->sin_family = AF_INET;
+    sin->sin_addr.s_addr = o.ip_be;
+    ok = ioctl(fd, SIOCSIFADDR, &ifr) == 0;
+    sin->sin_addr.s_addr = ifaces_[j].mask_be;
+    ok = ok && ioctl(fd, SIOCSIFNETMASK, &ifr) == 0;
+    ifr.ifr_mtu = o.mtu;
+    ok = ok && ioctl(fd, SIOCSIFMTU, &ifr) == 0;
+  }
+  ok = ok && ioctl(fd, SIOCGIFFLAGS, &ifr) == 0;
+  ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP);
+  ok = ok && ioctl(fd, SIOCSIFFLAGS, &ifr) == 0;
+  if (fd >= 0) {
+    close(fd);
+  }
+  if (!ok) {
+    VD_LOG("error", "cannot configure the exception TAP %s in the kernel: %s", tap.c_str(),
+           std::strerror(errno));
+    return false;
+  }
+  VD_LOG("notice", "exception path port=%s tap=%s id=%u queues=%u", is.port.c_str(),
+         tap.c_str(), info->port_id, unsigned{phys.queues});
+  return true;
+}
+
 void Daemon::shutdown() {
   if (launched_) {
     stop_workers_.store(true);
@@ -397,6 +495,9 @@ void Daemon::shutdown() {
     }
     dp::port_stop(f.port_id);
     stopped.push_back(f.port_id);
+  }
+  for (uint16_t p : tap_ports_) {
+    dp::port_stop(p);
   }
   dp::eal_stop();
 }

@@ -80,6 +80,8 @@ struct alignas(64) WorkerCounters {
   Counter fragments_received;     // IPv4 fragments to us, into reassembly
   Counter datagrams_reassembled;
   Counter fragments_sent;         // egress fragments of datagrams above the MTU
+  Counter exception_in;           // frames handed to the kernel (exception path)
+  Counter exception_out;          // frames from the kernel sent on the wire
   Counter sip_requests;           // valid SIP requests received
   Counter sip_replies;            // valid SIP replies received
   Counter requests_forwarded;

@@ -66,6 +66,17 @@ size_t write_l2(char* p, const Iface& ifc, const MacAddr& dst, uint16_t ether_ty
   return sizeof(rte_ether_hdr) + kVlanTag;
 }
 
+// What the fast path does not own (TCP, other UDP ports, ICMP but echo, other protocols,
+// IPv6): to the kernel through the iface's exception TAP when it has one, else dropped with
+// `why`. The frame goes unchanged.
+Verdict punt_or_drop(const Iface& ifc, Drop why, WorkerCtx& ctx) noexcept {
+  if (ifc.exception_port == UINT16_MAX) {
+    return Verdict::dropped(why);
+  }
+  ctx.counters->exception_in.add();
+  return Verdict::tx(ifc.exception_port);
+}
+
 // Learns the sender of a frame addressed to us when it is on our link and not yet known.
 void learn(const Snapshot& snap, WorkerCtx& ctx, uint16_t iface_idx, uint32_t ip_be,
            const rte_ether_addr& mac) noexcept {
@@ -106,7 +117,10 @@ Verdict handle_arp(const Snapshot& snap, rte_mbuf* m, rte_ether_hdr* eth, size_t
   }
   learn(snap, ctx, iface_idx, sip, arp->arp_data.arp_sha);
   if (op == RTE_ARP_OP_REPLY) {
-    return Verdict::consumed();  // learned above; nothing to send
+    // Learned above. The kernel behind the exception TAP asks too (for its TCP peers): it gets
+    // the reply as well.
+    return ifc.exception_port == UINT16_MAX ? Verdict::consumed()
+                                            : punt_or_drop(ifc, Drop::kArpIgnored, ctx);
   }
   if (op != RTE_ARP_OP_REQUEST) {
     return Verdict::dropped(Drop::kArpIgnored);
@@ -135,10 +149,10 @@ Verdict handle_icmp(const Snapshot& snap, rte_mbuf* m, rte_ether_hdr* eth, rte_i
     return Verdict::dropped(Drop::kIcmpIgnored);
   }
   auto* icmp = reinterpret_cast<rte_icmp_hdr*>(reinterpret_cast<char*>(ip) + ihl);
-  if (icmp->icmp_type != RTE_IP_ICMP_ECHO_REQUEST || icmp->icmp_code != 0) {
-    return Verdict::dropped(Drop::kIcmpIgnored);
-  }
   const Iface& ifc = snap.ifaces[iface_idx];
+  if (icmp->icmp_type != RTE_IP_ICMP_ECHO_REQUEST || icmp->icmp_code != 0) {
+    return punt_or_drop(ifc, Drop::kIcmpIgnored, ctx);
+  }
   icmp->icmp_type = RTE_IP_ICMP_ECHO_REPLY;
   icmp->icmp_cksum = 0;
   icmp->icmp_cksum = static_cast<uint16_t>(
@@ -648,7 +662,11 @@ Verdict handle_packet(const Snapshot& snap, rte_mbuf*& m, WorkerCtx& ctx) noexce
     return handle_arp(snap, m, eth, l2, iface_idx, ctx);
   }
   if (et != RTE_ETHER_TYPE_IPV4) {
-    return Verdict::dropped(Drop::kUnsupportedL2);
+    // IPv6 and the rest go to the kernel when addressed to us (or multicast / broadcast).
+    const bool to_us = (eth->dst_addr.addr_bytes[0] & 1) != 0 ||
+                       std::memcmp(eth->dst_addr.addr_bytes, ifc.mac.b, 6) == 0;
+    return to_us ? punt_or_drop(ifc, Drop::kUnsupportedL2, ctx)
+                 : Verdict::dropped(Drop::kUnsupportedL2);
   }
   if (frame_len < l2 + sizeof(rte_ipv4_hdr)) {
     return Verdict::dropped(Drop::kRuntFrame);
@@ -691,7 +709,7 @@ Verdict handle_packet(const Snapshot& snap, rte_mbuf*& m, WorkerCtx& ctx) noexce
     return handle_icmp(snap, m, eth, ip, ihl, ip_len, iface_idx, ctx);
   }
   if (ip->next_proto_id != IPPROTO_UDP) {
-    return Verdict::dropped(Drop::kNotUdp);
+    return punt_or_drop(ifc, Drop::kNotUdp, ctx);
   }
   if (ip_len < ihl + sizeof(rte_udp_hdr)) {
     return Verdict::dropped(Drop::kBadUdp);
@@ -710,7 +728,7 @@ Verdict handle_packet(const Snapshot& snap, rte_mbuf*& m, WorkerCtx& ctx) noexce
     }
   }
   if (pi.listener == nullptr) {
-    return Verdict::dropped(Drop::kNoListener);
+    return punt_or_drop(ifc, Drop::kNoListener, ctx);
   }
   pi.src_ip_be = ip->src_addr;
   pi.src_port_be = udp->src_port;

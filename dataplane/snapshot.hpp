@@ -31,6 +31,7 @@ struct Iface {
   MacAddr mac;
   uint16_t mtu = 1500;
   uint16_t vlan = 0;        // 802.1Q VLAN id; 0: untagged. Several ifaces may share a port.
+  uint16_t exception_port = UINT16_MAX;  // TAP port to the kernel for what is not ours; none
 
   bool on_link(uint32_t ip_be_other) const noexcept {
     return ((ip_be_other ^ ip_be) & mask_be) == 0;

@@ -121,6 +121,24 @@ void Worker::process_burst(const Snapshot& snap, rte_mbuf** pkts, uint16_t n) no
   }
 }
 
+void Worker::forward_raw(uint16_t port, rte_mbuf** pkts, uint16_t n) noexcept {
+  WorkerCounters& c = ctx_->counters[0];
+  if (port >= kMaxPorts || !tx_[port].owned) {
+    c.drops[static_cast<size_t>(Drop::kNoRoute)].add(n);
+    rte_pktmbuf_free_bulk(pkts, n);
+    return;
+  }
+  c.exception_out.add(n);
+  TxBuf& t = tx_[port];
+  for (uint16_t i = 0; i < n; ++i) {
+    t.pkts[t.n++] = pkts[i];
+    if (t.n == kMaxBurst * 2) {
+      flush_tx();
+    }
+  }
+  flush_tx();
+}
+
 bool Worker::enable_ip_frag(rte_mempool* pool, uint32_t max_datagrams,
                             uint32_t timeout_ms) noexcept {
   const std::string big = "vd_big_" + std::to_string(id_);
@@ -173,6 +191,11 @@ void Worker::run() noexcept {
         continue;
       }
       const uint64_t t0 = rte_rdtsc();
+      if (q.forward_to != kNoPort) [[unlikely]] {
+        forward_raw(q.forward_to, rx, n);
+        c.busy_tsc.add(rte_rdtsc() - t0);
+        continue;
+      }
       c.rx_packets.add(n);
       process_burst(snap, rx, n);
       c.busy_tsc.add(rte_rdtsc() - t0);

@@ -24,9 +24,14 @@ inline constexpr uint16_t kMaxBurst = 256;  // [dpdk] burst upper bound
 inline constexpr uint16_t kPrefetchAhead = 3;
 inline constexpr uint16_t kMaxPorts = 8;
 
+inline constexpr uint16_t kNoPort = UINT16_MAX;
+
 struct WorkerQueue {
   uint16_t port = 0;
   uint16_t queue = 0;
+  // kNoPort: frames go through the pipeline. Otherwise a queue of an exception TAP: its frames
+  // (the kernel's) are sent unchanged on this port.
+  uint16_t forward_to = kNoPort;
 };
 
 // One worker: RX queues it polls, the TX queue it owns on each port, the rings it shares with the
@@ -59,6 +64,7 @@ class Worker {
  private:
   void process_burst(const Snapshot& snap, rte_mbuf** pkts, uint16_t n) noexcept;
   void flush_tx() noexcept;
+  void forward_raw(uint16_t port, rte_mbuf** pkts, uint16_t n) noexcept;
 
   struct Ctx {
     WorkerCounters counters[1];

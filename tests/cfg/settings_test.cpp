@@ -116,6 +116,11 @@ const BadCase kBad[] = {
     {"BurstRange",
      "[dpdk]\neal_args = []\nburst = 512\n[[interface]]\nport = \"p\"\naddress = \"10.0.0.1\"\n",
      {"3:9: 'burst' must be 1..256, not 512"}},
+    {"ExceptionTapName",
+     "[dpdk]\neal_args = []\n[[interface]]\nport = \"p\"\naddress = \"10.0.0.1\"\n"
+     "exception_tap = \"a name that is far too long\"\n",
+     {"6:17: 'exception_tap' must be an interface name of 1..15 characters without spaces, '/', "
+      "',', '=' or ':', not \"a name that is far too long\""}},
     {"VlanRange",
      "[dpdk]\neal_args = []\n[[interface]]\nport = \"p\"\naddress = \"10.0.0.1\"\nvlan = 4095\n",
      {"6:8: 'vlan' must be 1..4094, not 4095"}},
