@@ -7,6 +7,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "cfg/diagnostic.hpp"
@@ -42,14 +43,28 @@ struct Define {
 };
 using Defines = std::map<std::string, Define, std::less<>>;
 
-inline constexpr size_t kMaxDefines = 256;  // Kamailio's limit
+inline constexpr size_t kMaxDefines = 256;      // Kamailio 5.3's documented limit
+inline constexpr size_t kMaxIncludeDepth = 10;  // Kamailio's MAX_INCLUDE_DEPTH
 
-// Preprocesses and lexes `text`. `defines` holds the -A defines on entry and every define seen
-// on return. Identifiers that name a define are replaced by the tokens of its value (recursively;
-// never inside strings); the replacement tokens carry the location of the identifier. The result
+// Preprocesses and lexes `text`, the contents of `file`. `defines` holds the -A defines on entry
+// and every define seen on return (plus the predefined KAMAILIO_5 and KAMAILIO_5_6). Identifiers
+// that name a define are replaced by the tokens of its value (recursively; never inside
+// strings); the replacement tokens carry the location of the identifier. `#!subst` rules rewrite
+// string literals and pseudo-variable names lexed after them. `include_file` / `import_file`
+// (also with a "#!" or "!!" prefix) splice the tokens of another file in place; a relative path
+// is tried against the current directory first, then against the directory of the including
+// file (Kamailio's order); tokens from an included file carry that file's name. The result
 // always ends with a kEof token. Errors go to `diags`; lexing continues after them.
 std::vector<Token> preprocess(std::string_view text, const std::string& file, Defines& defines,
                               Diagnostics& diags);
+
+// Reads `path` and preprocesses it (a missing file is an error in `diags`).
+std::vector<Token> preprocess_file(const std::string& path, Defines& defines, Diagnostics& diags);
+
+// Adds the -A NAME[=VALUE] defines to `defines`, in order; a bad or repeated name is an error
+// ("-A X: ...") in `diags`.
+void add_command_line_defines(const std::vector<std::pair<std::string, std::string>>& in,
+                              Defines& defines, Diagnostics& diags);
 
 // Text of a token as written in the source (strings re-quoted), for messages.
 std::string token_spelling(const Token& t);

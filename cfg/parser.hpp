@@ -2,6 +2,8 @@
 // cfg/parser.hpp: recursive-descent parser of the routing-script language.
 #pragma once
 
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "cfg/ast.hpp"
@@ -14,5 +16,26 @@ namespace viaduct::cfg {
 // recovers at the next statement or top-level item and keeps going, so one run reports every
 // error. The returned Script holds everything that parsed.
 Script parse(const std::vector<Token>& tokens, Diagnostics& diags);
+
+struct ParseOptions {
+  // -A NAME[=VALUE] from the command line, in order.
+  std::vector<std::pair<std::string, std::string>> defines;
+};
+
+// The syntax-only front end: preprocesses (defines, includes, substs) and parses the script at
+// `path`, without checking modules, functions or core parameters against what viaduct
+// implements (viaduct-check --syntax-only). Appends every diagnostic to `diags`, ordered by
+// file (in order of first appearance) then position. Returns true when there is no error.
+bool parse_file(const std::string& path, const ParseOptions& opts, Script& out, Diagnostics& diags);
+
+// Same, from text in memory; `name` is the file name used in diagnostics and for resolving
+// relative include paths.
+bool parse_string(const std::string& text, const std::string& name, const ParseOptions& opts,
+                  Script& out, Diagnostics& diags);
+
+// A readable, stable rendering of the tree (tests, viaduct-check --dump-ast). Expressions are
+// fully parenthesised: "((uri == myself) && (! f(1, \"a\")))".
+std::string dump(const Expr& e);
+std::string dump(const Script& s);
 
 }  // namespace viaduct::cfg

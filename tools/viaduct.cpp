@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // tools/viaduct.cpp: the viaduct binary.
-//   viaduct -f ROUTING.cfg -s SETTINGS.toml [-A NAME[=VALUE]]... [-c]
+//   viaduct -f ROUTING.cfg -s SETTINGS.toml [-A NAME[=VALUE]]... [-c | --syntax-only]
 #include <CLI/CLI.hpp>
 #include <hs/hs.h>
 #include <openssl/opensslv.h>
@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "cfg/parser.hpp"
 #include "control/app.hpp"
 
 int main(int argc, char** argv) {
@@ -22,6 +23,9 @@ int main(int argc, char** argv) {
   app.add_option("-A,--define", defines, "define NAME[=VALUE] for the preprocessor (repeatable)")
       ->take_all();
   app.add_flag("-c,--check", o.check_only, "check the script (and settings) and exit");
+  bool syntax_only = false;
+  app.add_flag("--syntax-only", syntax_only,
+               "check only the script's syntax (preprocessor and parser) and exit; implies -c");
   app.set_version_flag("-V,--version", std::string("viaduct ") + VD_VERSION + " (hyperscan " +
                                            hs_version() + ", " + OPENSSL_VERSION_TEXT + ")");
   try {
@@ -31,6 +35,20 @@ int main(int argc, char** argv) {
   }
   for (const std::string& d : defines) {
     o.defines.push_back(viaduct::ctl::split_define(d));
+  }
+  if (syntax_only) {
+    viaduct::cfg::ParseOptions po;
+    po.defines = o.defines;
+    viaduct::cfg::Script script;
+    viaduct::cfg::Diagnostics diags;
+    const bool ok = viaduct::cfg::parse_file(o.script, po, script, diags);
+    for (const viaduct::cfg::Diagnostic& d : diags) {
+      std::fprintf(stderr, "%s\n", d.str().c_str());
+    }
+    if (ok) {
+      std::fprintf(stderr, "%s: syntax accepted\n", o.script.c_str());
+    }
+    return ok ? 0 : 1;
   }
   if (o.check_only) {
     return viaduct::ctl::run_check(o);

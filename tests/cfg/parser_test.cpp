@@ -76,7 +76,7 @@ const ExprCase kExprs[] = {
     {"AddressLiteral", "src_ip == 10.0.0.1", "(src_ip == addr:10.0.0.1)"},
     {"SocketLiteral", "f(udp:10.0.0.1:5060)", "f(addr:udp:10.0.0.1:5060)"},
     {"TestOperator", "[ $a & 4 ]", "($a & 4)"},
-    {"Defined", "defined $v && !strempty($v)", "((defined $v) && (! strempty($v)))"},
+    {"Defined", "defined $v && !strempty($v)", "((defined $v) && (! (strempty $v)))"},
     {"StringOps", "$x eq \"a\"", "($x eq \"a\")"},
 };
 
@@ -145,8 +145,8 @@ TEST(Parser, Statements) {
       "request_route {\n"
       "  if (a()) b(); else if (c()) { d(); } else e();\n"
       "  exit; exit(); drop; drop(); return; return(1); return -1;\n"
-      "  $var(x) = 1; $var(y) += 2;\n"
-      "  switch ($rU) { case 1: case -2: f(); break; case \"x\": break; default: g(); }\n"
+      "  $var(x) = 1; $var(y) = 2;\n"
+      "  switch ($rU) { case 1: case -2: f(); break; case 3: break; default: g(); }\n"
       "  while ($var(i) < 3) { break; }\n"
       "  break;\n"
       "  route(X);;\n"
@@ -166,7 +166,7 @@ TEST(Parser, Statements) {
   EXPECT_EQ(b[0].body[1].body.size(), 2u);
   EXPECT_TRUE(b[5].exprs.empty());
   EXPECT_EQ(b[7].exprs.at(0).num, -1);
-  EXPECT_EQ(b[9].op, "+=");
+  EXPECT_EQ(b[9].op, "=");
   ASSERT_EQ(b[10].body.size(), 4u);  // one body per label; "case 1:" has an empty one
   EXPECT_TRUE(b[10].body[0].body.empty());
   EXPECT_TRUE(b[10].body[1].body.at(1).inside_breakable);
@@ -187,9 +187,9 @@ const SyntaxCase kSyntax[] = {
     {"MissingParen", "request_route {\n  if (a() exit;\n}", {"2:11: expected ')', found 'exit'"}},
     {"ElseWithoutIf", "request_route {\n  else exit;\n}", {"2:3: 'else' without 'if'"}},
     {"MissingBrace", "request_route {\n  exit;\n", {"1:15: missing '}' for the block opened here"}},
-    {"NamelessFailureRoute",
-     "failure_route { }",
-     {"1:1: failure_route needs a name: failure_route[NAME] { ... }"}},
+    {"NamelessEventRoute",
+     "event_route { }",
+     {"1:1: event_route needs a name: event_route[group:name] { ... }"}},
     {"EmptyRouteName", "route[] { }", {"1:6: empty route name"}},
     {"ModparamValue",
      "modparam(\"a\", \"b\", x)",
@@ -203,18 +203,22 @@ const SyntaxCase kSyntax[] = {
     {"StrayToken",
      "}\nrequest_route { }",
      {"1:1: expected a core parameter, loadmodule, modparam or a route block, found '}'"}},
-    {"CustomGlobal",
-     "pstn.gw_ip = \"1.2.3.4\" desc \"x\"\nrequest_route { }",
-     {"1:1: custom global parameters (group.name = value) are not supported yet"}},
+    {"CustomGlobalWithoutValue",
+     "pstn.gw_ip = desc \"x\"\nrequest_route { }",
+     {"1:14: expected a string or integer value for 'pstn.gw_ip', found 'desc'"}},
     {"ChainedCompare",
-     "request_route { if (a == b == c) exit; }",
-     {"1:28: comparisons cannot be chained; use parentheses and && or ||"}},
+     "request_route { if ($a == $b == $c) exit; }",
+     {"1:30: comparisons cannot be chained; use parentheses and && or ||"}},
     {"AssignToNonPvar",
      "request_route { x = 1; }",
      {"1:19: only pseudo-variables can be assigned to"}},
-    {"ExitWithValue",
-     "request_route { exit(1); }",
-     {"1:22: exit takes no argument here; use return(N) to end a route with a value"}},
+    {"PlusAssign",
+     "request_route { $x += 1; }",
+     {"1:20: '+=' is not a Kamailio operator; write $x = $x + value"}},
+    {"ColonAssign",
+     "request_route { $x := 1; }",
+     {"1:20: ':=' is not a Kamailio operator since 3.0; '=' on $(avp(name)[*]) replaces all "
+      "values"}},
     {"BadCase",
      "request_route { switch ($x) { foo: break; } }",
      {"1:31: expected 'case' or 'default', found 'foo'"}},

@@ -152,7 +152,9 @@ const PpErrorCase kPpErrors[] = {
     {"Redefinition",
      "#!define X 1\n#!define X 2\n",
      {"2:1: 'X' is already defined at t.cfg:1 (use #!redefine or #!trydef)"}},
-    {"UnknownDirective", "#!frobnicate\n", {"1:1: unknown preprocessor directive '#!frobnicate'"}},
+    {"UnknownDirective",
+     "#!frobnicate\n",
+     {"1:1: unknown preprocessor directive '#!frobnicate' (read as a comment)"}},
     {"TrailingTextAfterIfdef", "#!ifdef A junk\n#!endif", {"1:1: unexpected text after #!ifdef A"}},
     {"UnterminatedString", "x = \"abc\n", {"1:5: unterminated string"}},
     {"UnterminatedComment", "x /* abc\n", {"1:3: unterminated comment"}},
@@ -162,7 +164,10 @@ const PpErrorCase kPpErrors[] = {
     {"RecursiveDefine",
      "#!define A B\n#!define B A\nA",
      {}},  // A -> B -> A stops at the name already being expanded
-    {"IncludeNotYet", "#!include_file \"x.cfg\"\n", {"1:1: #!include_file is not supported yet"}},
+    {"MissingInclude",
+     "#!include_file \"no-such-file.cfg\"\n",
+     {"1:1: cannot open included file 'no-such-file.cfg'"}},
+    {"MissingImportIsSilent", "import_file \"no-such-file.cfg\"\n", {}},
 };
 
 class PpErrorTest : public ::testing::TestWithParam<PpErrorCase> {};
