@@ -58,6 +58,9 @@ constexpr std::array kModParams = {
     ModParamInfo{"dispatcher", "xavp_dst", false},
     ModParamInfo{"dispatcher", "xavp_ctx", false},
     ModParamInfo{"dispatcher", "hash_pvar", false},
+    // viaduct's own: "maglev" (default) or "kamailio" (see dataplane/snapshot.hpp DsHashMode).
+    // Kamailio rejects it: guard it with #!ifdef VIADUCT in a script both must run.
+    ModParamInfo{"dispatcher", "ds_hash_mode", false},
     ModParamInfo{"maxfwd", "max_limit", true},
     ModParamInfo{"sl", "bind_tm", true},
 };

@@ -10,10 +10,13 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "cfg/ast.hpp"
 #include "cfg/builtins.hpp"
+#include "cfg/dspvar.hpp"
 #include "cfg/lexer.hpp"
 #include "cfg/net.hpp"
 #include "cfg/parser.hpp"
@@ -110,6 +113,7 @@ class Compiler {
       : script_(script), file_(file), base_dir_(base_dir), out_(out), diags_(diags) {}
 
   void run() {
+    declarations();
     modules();
     core_params();
     modparams();
@@ -130,6 +134,22 @@ class Compiler {
   void warning(const SourceLoc& loc, std::string msg) {
     diags_.push_back(
         Diagnostic{Diagnostic::Severity::kWarning, loc.file, loc.line, loc.col, std::move(msg)});
+  }
+
+  // Declarations the parser accepts (Kamailio syntax) that viaduct does not implement yet.
+  void declarations() {
+    for (const FlagDecl& f : script_.flags) {
+      error(f.loc, std::string(f.avp ? "'avpflags'" : "'flags'") +
+                       " declarations are not supported yet; use #!define for flags");
+    }
+    for (const CustomParamDef& c : script_.custom_params) {
+      error(c.loc, "custom global parameters (group.name = value) are not supported yet");
+    }
+    if (!script_.cfgengine.empty() && script_.cfgengine != "native" &&
+        script_.cfgengine != "default") {
+      error(script_.cfgengine_loc,
+            "cfgengine \"" + script_.cfgengine + "\" is not supported (only \"native\")");
+    }
   }
 
   // ---- modules and parameters ----
@@ -350,6 +370,31 @@ class Compiler {
       }
       out.value = m.value.text;
     }
+    if (mod == "dispatcher" && m.name == "ds_hash_mode" && out.value != "maglev" &&
+        out.value != "kamailio") {
+      error(m.value.loc, "ds_hash_mode must be \"maglev\" (consistent hashing, the default) or "
+                         "\"kamailio\" (Kamailio's modulo and next entry), not \"" +
+                             out.value + "\"");
+      return;
+    }
+    if (mod == "dispatcher" && m.name == "flags" && (std::stoll(out.value) & ~int64_t{1}) != 0) {
+      error(m.value.loc, "dispatcher flags " + out.value +
+                             " is not supported yet (only 0, or 1: hash the URI user only; "
+                             "flag 2, failover, needs ds_next_dst)");
+      return;
+    }
+    if (mod == "dispatcher" && m.name == "hash_pvar") {
+      has_hash_pvar_ = true;  // when it is bad, one error here is enough
+      std::vector<DsPvPart> parts;
+      std::string why;
+      size_t off = 0;
+      if (!parse_ds_hash_pvar(out.value, parts, why, off)) {
+        SourceLoc at = m.value.loc;
+        at.col += static_cast<uint32_t>(off) + 1;  // past the opening quote
+        error(at, why);
+        return;
+      }
+    }
     if (mod == "dispatcher" && m.name == "list_file") {
       if (out.value.empty()) {
         error(m.value.loc, "empty dispatcher list_file");
@@ -471,10 +516,12 @@ class Compiler {
         call(s.exprs[0]);
         return;
       case Stmt::Kind::kExit:
-        emit(Op::kExit, 0, 0, s.loc);
-        return;
       case Stmt::Kind::kDrop:
-        emit(Op::kDrop, 0, 0, s.loc);
+        if (!s.exprs.empty()) {
+          error(s.exprs[0].loc, "a value after exit or drop is not supported yet");
+          return;
+        }
+        emit(s.kind == Stmt::Kind::kExit ? Op::kExit : Op::kDrop, 0, 0, s.loc);
         return;
       case Stmt::Kind::kReturn: {
         int64_t v = 1;
@@ -800,10 +847,30 @@ class Compiler {
     if (!int_arg(e, e.kids[1], "the algorithm", 0, std::numeric_limits<int32_t>::max(), alg)) {
       return;
     }
-    if (alg != 0 && alg != 4) {
-      error(e.kids[1].loc, "dispatcher algorithm " + std::to_string(alg) +
-                               " is not supported yet (supported: 0 hash over Call-ID, "
-                               "4 round-robin)");
+    // Kamailio's algorithms (dispatch.c DS_ALG_*). 10 and 12 keep per-call state or fork
+    // branches: they belong to the slow path.
+    if (alg == 10 || alg == 12) {
+      error(e.kids[1].loc,
+            std::string("dispatcher algorithm ") + std::to_string(alg) +
+                (alg == 10 ? " (call load: per-call load tracking by Call-ID)"
+                           : " (parallel forking: one branch per destination, needs tm)") +
+                " is not supported until the slow path");
+      return;
+    }
+    if (alg == 64) {
+      error(e.kids[1].loc, "dispatcher algorithm 64 (overload control) is not supported yet");
+      return;
+    }
+    if (alg > 15) {
+      error(e.kids[1].loc, "unknown dispatcher algorithm " + std::to_string(alg) +
+                               " (Kamailio's are 0-15 and 64; Kamailio would quietly use the "
+                               "first destination)");
+      return;
+    }
+    if (alg == 7 && !has_hash_pvar_) {
+      error(e.kids[1].loc,
+            "dispatcher algorithm 7 hashes modparam(\"dispatcher\", \"hash_pvar\", ...), "
+            "which is not set");
       return;
     }
     if (set_ok) {
@@ -820,6 +887,7 @@ class Compiler {
   std::map<std::string, const RouteDef*, std::less<>> sub_routes_;
   std::map<std::string, uint32_t, std::less<>> route_index_;
   std::vector<const RouteDef*> order_;  // order_[i] compiles to out_.routes[i]
+  bool has_hash_pvar_ = false;           // modparam("dispatcher", "hash_pvar", ...) is set
 };
 
 }  // namespace
@@ -828,6 +896,9 @@ bool compile_string(const std::string& text, const std::string& name, const std:
                     const CompileOptions& opts, Program& out, Diagnostics& diags) {
   const size_t first_diag = diags.size();
   Defines defines;
+  // Predefined, so a script can hold viaduct-only settings that Kamailio skips:
+  //   #!ifdef VIADUCT ... #!endif
+  defines["VIADUCT"] = Define{"", SourceLoc{}};
   for (const auto& [key, value] : opts.defines) {
     if (key.empty()) {
       diags.push_back(Diagnostic{Diagnostic::Severity::kError, "", 0, 0, "empty -A define name"});

@@ -155,6 +155,76 @@ bool parse_sip_uri(std::string_view uri, DsDestination& d, std::string& why) {
   return true;
 }
 
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && istarts_with(a, b);
+}
+
+// The attributes field, "name=value;name=value" as Kamailio's parse_params() reads it (a value
+// may be quoted; a trailing ';' is allowed). Fills the special attributes of `d`; `col` is the
+// field's column, so errors point at the offending attribute.
+bool parse_attrs(std::string_view attrs, uint32_t col, DsDestination& d, uint32_t& err_col,
+                 std::string& why) {
+  size_t pos = 0;
+  while (pos < attrs.size()) {
+    const size_t start = pos;
+    size_t end = attrs.find(';', pos);
+    if (end == std::string_view::npos) {
+      end = attrs.size();
+    }
+    // A quoted value may hold ';'.
+    const size_t eq = attrs.find('=', pos);
+    if (eq != std::string_view::npos && eq < end && eq + 1 < attrs.size() && attrs[eq + 1] == '"') {
+      const size_t close = attrs.find('"', eq + 2);
+      if (close == std::string_view::npos) {
+        err_col = col + static_cast<uint32_t>(eq + 1);
+        why = "unterminated quoted value";
+        return false;
+      }
+      end = attrs.find(';', close);
+      if (end == std::string_view::npos) {
+        end = attrs.size();
+      }
+    }
+    const std::string_view item = attrs.substr(start, end - start);
+    pos = end + 1;
+    if (item.empty()) {
+      continue;
+    }
+    const size_t ieq = item.find('=');
+    const std::string_view name = item.substr(0, ieq);
+    std::string_view value =
+        ieq == std::string_view::npos ? std::string_view() : item.substr(ieq + 1);
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
+      value = value.substr(1, value.size() - 2);
+    }
+    err_col = col + static_cast<uint32_t>(start);
+    uint64_t v = 0;
+    if (iequals(name, "weight") || iequals(name, "rweight")) {
+      if (!parse_uint(value, false, kDsMaxWeight, v)) {
+        why = "bad " + std::string(name) + " '" + std::string(value) + "' (0.." +
+              std::to_string(kDsMaxWeight) + ")";
+        return false;
+      }
+      (iequals(name, "weight") ? d.weight : d.rweight) = static_cast<uint32_t>(v);
+    } else if (iequals(name, "duid")) {
+      d.duid = std::string(value);
+    } else if (iequals(name, "latency")) {
+      if (!parse_uint(value, false, INT32_MAX, v)) {
+        why = "bad latency '" + std::string(value) + "' (milliseconds)";
+        return false;
+      }
+      d.latency = static_cast<int>(v);
+    } else if (iequals(name, "cc")) {
+      if (!parse_uint(value, false, INT32_MAX, v)) {
+        why = "bad cc '" + std::string(value) + "' (0 or 1)";
+        return false;
+      }
+      d.congestion_control = v != 0;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 bool parse_dispatcher_list(const std::string& text, const std::string& name,
@@ -229,6 +299,11 @@ bool parse_dispatcher_list(const std::string& text, const std::string& name,
     }
     if (fields.size() > 4) {
       d.attrs = std::string(fields[4].text);
+      uint32_t err_col = fields[4].col;
+      if (!parse_attrs(fields[4].text, fields[4].col, d, err_col, why)) {
+        error(line_no, err_col, "bad attributes: " + why);
+        continue;
+      }
     }
     if (fields.size() > 5) {
       error(line_no, fields[5].col,

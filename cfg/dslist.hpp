@@ -22,12 +22,24 @@ enum DsFlag : uint32_t {
   kDsNoPing = 32,
 };
 
+// Upper bound of the `weight` and `rweight` attributes. Kamailio accepts 1..100 (a percentage,
+// anything else counts as 0); viaduct's exact weights take any value up to this, so a set can
+// hold any number of destinations in any ratio.
+inline constexpr uint32_t kDsMaxWeight = 1000000;
+
 struct DsDestination {
   int set = 0;
   std::string uri;        // as written
   uint32_t flags = 0;
   int priority = 0;
-  std::string attrs;      // as written ("duid=abc;weight=50"), empty when none
+  std::string attrs;      // as written ("duid=abc;weight=50"), empty when none; every attribute,
+                          //   the ones parsed below included (Kamailio's $xavp(_dsdst_=>attrs))
+  // Special attributes (Kamailio's ds_set_attrs(), names case-insensitive):
+  uint32_t weight = 0;    // weight=N: algorithms 9 and 15; 0 when absent
+  uint32_t rweight = 0;   // rweight=N: algorithm 11; 0 when absent
+  std::string duid;       // duid=ID: unique id (call load, algorithm 10)
+  int latency = 0;        // latency=MS: initial latency estimate (algorithm 13)
+  bool congestion_control = false;  // cc=1
   // From the URI:
   std::string host;       // IPv6 without brackets
   uint16_t port = 5060;   // 5060 (5061 for sips) when absent

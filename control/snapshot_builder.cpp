@@ -7,9 +7,12 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
+#include "cfg/dspvar.hpp"
+#include "control/ds_tables.hpp"
 #include "dataplane/pipeline.hpp"
 
 namespace viaduct::ctl {
@@ -38,6 +41,31 @@ bool resolve_ipv4(const std::string& host, uint32_t& ip_be) {
   ip_be = reinterpret_cast<sockaddr_in*>(res->ai_addr)->sin_addr.s_addr;
   freeaddrinfo(res);
   return true;
+}
+
+// Dispatcher sets, grouped, each in Kamailio's index order.
+std::map<int, std::vector<cfg::DsDestination>> group_sets(
+    const std::vector<cfg::DsDestination>& destinations) {
+  std::map<int, std::vector<cfg::DsDestination>> sets;
+  for (const cfg::DsDestination& d : destinations) {
+    sets[d.set].push_back(d);
+  }
+  for (auto& [id, entries] : sets) {
+    kamailio_order(entries);
+  }
+  return sets;
+}
+
+// What the selection algorithms read of a destination.
+void selection_fields(const cfg::DsDestination& e, dp::Destination& d) {
+  d.set = e.set;
+  d.port_be = htons(e.port);
+  d.flags = e.flags;
+  d.uri = e.uri;
+  d.priority = e.priority;
+  d.weight = e.weight;
+  d.rweight = e.rweight;
+  d.latency_priority = latency_priority(e.priority, e.latency, e.congestion_control);
 }
 
 }  // namespace
@@ -138,25 +166,40 @@ Result<std::unique_ptr<OwnedSnapshot>> build_snapshot(const BuildInputs& in, Des
       s.maxfwd_limit = static_cast<uint32_t>(v);
     }
     // Parameters that would change which destination is chosen must not be silently ignored.
-    if (mp.module == "dispatcher" &&
-        ((mp.name == "use_default" || mp.name == "flags") && mp.value != "0")) {
+    if (mp.module == "dispatcher" && mp.name == "use_default" && mp.value != "0") {
       return Error{Error::Code::kInvalidConfig,
-                   "modparam dispatcher " + mp.name + "=" + mp.value +
-                       " is not supported yet (only 0)",
+                   "modparam dispatcher use_default=" + mp.value + " is not supported yet (only 0)",
                    ""};
+    }
+    if (mp.module == "dispatcher" && mp.name == "flags") {
+      // Bit 1 (DS_HASH_USER_ONLY) changes the URI hash keys; bit 2 (DS_FAILOVER_ON) needs the
+      // failover list ds_next_dst() walks, which the fast path does not keep yet.
+      const long v = std::strtol(mp.value.c_str(), nullptr, 10);
+      if ((v & ~1L) != 0) {
+        return Error{Error::Code::kInvalidConfig,
+                     "modparam dispatcher flags=" + mp.value +
+                         " is not supported yet (only 0, or 1: hash the URI user only)",
+                     ""};
+      }
+      s.dispatcher.hash_user_only = (v & 1) != 0;
+    }
+    if (mp.module == "dispatcher" && mp.name == "ds_hash_mode") {
+      s.dispatcher.mode =
+          mp.value == "kamailio" ? dp::DsHashMode::kKamailio : dp::DsHashMode::kMaglev;
+    }
+    if (mp.module == "dispatcher" && mp.name == "hash_pvar") {
+      std::string why;
+      size_t off = 0;
+      if (!cfg::parse_ds_hash_pvar(mp.value, s.dispatcher.hash_pvar, why, off)) {
+        return Error{Error::Code::kInvalidConfig, "modparam dispatcher hash_pvar: " + why, ""};
+      }
     }
   }
   for (const cfg::Alias& a : prog.aliases) {
     s.myself.push_back({lower(a.host), a.port});
   }
 
-  // Dispatcher sets, grouped, in Kamailio's index order.
-  std::map<int, std::vector<cfg::DsDestination>> sets;
-  for (const cfg::DsDestination& d : in.destinations) {
-    sets[d.set].push_back(d);
-  }
-  for (auto& [id, entries] : sets) {
-    kamailio_order(entries);
+  for (auto& [id, entries] : group_sets(in.destinations)) {
     dp::DestSet ds;
     ds.id = id;
     ds.first = static_cast<uint32_t>(s.destinations.size());
@@ -180,21 +223,45 @@ Result<std::unique_ptr<OwnedSnapshot>> build_snapshot(const BuildInputs& in, Des
                          " distinct destinations",
                      ""};
       }
-      d.set = e.set;
-      d.port_be = htons(e.port);
-      d.flags = e.flags;
-      d.uri = e.uri;
+      selection_fields(e, d);
       s.destinations.push_back(std::move(d));
     }
     ds.count = static_cast<uint32_t>(s.destinations.size()) - ds.first;
-    s.sets.push_back(ds);
+    if (ds.count > UINT16_MAX) {
+      return Error{Error::Code::kExhausted,
+                   "set " + std::to_string(id) + " has more than 65535 destinations", ""};
+    }
+    s.sets.push_back(std::move(ds));
   }
+  build_dispatch_tables(s);
 
   s.neigh = dp::NeighTable(in.neighbours.size());
   for (const auto& [ip, mac] : in.neighbours) {
     s.neigh.insert(ip, mac);
   }
   return out;
+}
+
+std::unique_ptr<dp::Snapshot> dispatcher_snapshot(
+    const std::vector<cfg::DsDestination>& destinations, const dp::DsConfig& dispatcher) {
+  auto s = std::make_unique<dp::Snapshot>();
+  s->dispatcher = dispatcher;
+  DestinationIds ids;
+  for (auto& [id, entries] : group_sets(destinations)) {
+    dp::DestSet ds;
+    ds.id = id;
+    ds.first = static_cast<uint32_t>(s->destinations.size());
+    for (const cfg::DsDestination& e : entries) {
+      dp::Destination d;
+      d.id = ids.id_for(e.set, e.uri);
+      selection_fields(e, d);
+      s->destinations.push_back(std::move(d));
+    }
+    ds.count = static_cast<uint32_t>(s->destinations.size()) - ds.first;
+    s->sets.push_back(std::move(ds));
+  }
+  build_dispatch_tables(*s);
+  return s;
 }
 
 }  // namespace viaduct::ctl

@@ -47,4 +47,10 @@ void kamailio_order(std::vector<cfg::DsDestination>& set_entries);
 // does not carry yet).
 Result<std::unique_ptr<OwnedSnapshot>> build_snapshot(const BuildInputs& in, DestinationIds& ids);
 
+// The dispatcher part of a snapshot alone (sets in Kamailio's order, destinations with what
+// selection reads, the selection tables), built the way build_snapshot() builds it, for tools
+// and tests: no address resolution and no transport check (ip_be stays 0).
+std::unique_ptr<dp::Snapshot> dispatcher_snapshot(
+    const std::vector<cfg::DsDestination>& destinations, const dp::DsConfig& dispatcher);
+
 }  // namespace viaduct::ctl

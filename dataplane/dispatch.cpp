@@ -1,62 +1,569 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dataplane/dispatch.hpp"
 
-namespace viaduct::dp {
+#include <xxhash.h>
 
-uint32_t kamailio_ds_hash(std::string_view x) noexcept {
-  // Kamailio reads bytes through `char`, signed on the platforms it runs on: a byte >= 0x80
-  // contributes its sign-extended value. Keep that, or UTF-8 Call-IDs would hash differently.
-  auto c = [&](size_t i) -> uint32_t { return static_cast<uint32_t>(static_cast<int>(
-                                           static_cast<signed char>(x[i]))); };
-  uint32_t h = 0;
+#include <climits>
+#include <cstring>
+
+namespace viaduct::dp {
+namespace {
+
+using cfg::DsPvPart;
+using sip::Hdr;
+using sip::Span;
+
+constexpr uint64_t kKeySeed = 0x7669616475637444ULL;  // "viaductD"
+constexpr uint64_t kGolden = 0x9E3779B97F4A7C15ULL;   // 2^64 / golden ratio
+// Probes into the Maglev table before a key gives up on it and takes the next usable entry.
+// With a fraction f of the set unusable that happens with probability f^64.
+constexpr int kMaxProbes = 64;
+
+// Kamailio reads bytes through `char`, signed on the platforms it runs on: a byte >= 0x80
+// contributes its sign-extended value. Keep that, or UTF-8 Call-IDs would hash differently.
+uint32_t kamailio_fold(std::string_view x, uint32_t h) noexcept {
+  auto c = [&](size_t i) -> uint32_t {
+    return static_cast<uint32_t>(static_cast<int>(static_cast<signed char>(x[i])));
+  };
   size_t i = 0;
-  if (x.size() >= 4) {
-    for (; i + 4 <= x.size(); i += 4) {
-      const uint32_t v = (c(i) << 24) + (c(i + 1) << 16) + (c(i + 2) << 8) + c(i + 3);
-      h += v ^ (v >> 3);
-    }
+  for (; i + 4 <= x.size(); i += 4) {
+    const uint32_t v = (c(i) << 24) + (c(i + 1) << 16) + (c(i + 2) << 8) + c(i + 3);
+    h += v ^ (v >> 3);
   }
   uint32_t v = 0;
   for (; i < x.size(); ++i) {
     v <<= 8;
     v += c(i);
   }
-  h += v ^ (v >> 3);
+  return h + (v ^ (v >> 3));
+}
+
+uint32_t kamailio_finish(uint32_t h) noexcept {
   h = (h + (h >> 11)) + ((h >> 13) + (h >> 23));
   return h != 0 ? h : 1;
 }
 
-int select_destination(const Snapshot& snap, uint32_t set_index, uint32_t alg,
-                       std::string_view call_id, DispatchState& st) noexcept {
-  if (set_index >= snap.sets.size()) {
-    return -1;
+// splitmix64's finaliser: a bijective mix, for probe sequences and the random algorithm.
+uint64_t mix64(uint64_t z) noexcept {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+// Maps a uniform 64-bit value onto [0, n) without a division (n < 2^32).
+uint32_t scale(uint64_t h, uint64_t n) noexcept {
+  return static_cast<uint32_t>(((h >> 32) * n) >> 32);
+}
+
+bool is_ws(char c) noexcept { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+std::string_view trim(std::string_view s) noexcept {
+  while (!s.empty() && is_ws(s.front())) {
+    s.remove_prefix(1);
   }
-  const DestSet& set = snap.sets[set_index];
-  if (set.count == 0) {
-    return -1;
+  while (!s.empty() && is_ws(s.back())) {
+    s.remove_suffix(1);
   }
-  uint32_t start = 0;
-  switch (alg) {
-    case 0:
-      start = kamailio_ds_hash(call_id) % set.count;
-      break;
-    case 4: {
-      uint32_t& cursor = st.rr[set_index % kMaxRoundRobinSets];
-      start = cursor % set.count;
-      cursor = (start + 1) % set.count;
-      break;
+  return s;
+}
+
+bool iequals(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i];
+    char y = b[i];
+    x = (x >= 'A' && x <= 'Z') ? static_cast<char>(x - 'A' + 'a') : x;
+    y = (y >= 'A' && y <= 'Z') ? static_cast<char>(y - 'A' + 'a') : y;
+    if (x != y) {
+      return false;
     }
-    default:
-      start = 0;  // Kamailio: unknown algorithm uses the first entry
-      break;
   }
-  uint32_t i = start;
-  do {
+  return true;
+}
+
+// ---- selection over the set ----
+
+// Kamailio's probe: `start`, else the following entries in index order, wrapping.
+int next_usable(const Snapshot& snap, const DestSet& set, uint32_t start) noexcept {
+  uint32_t i = start % set.count;
+  for (uint32_t n = 0; n < set.count; ++n) {
     if (snap.destinations[set.first + i].usable()) {
       return static_cast<int>(set.first + i);
     }
-    i = (i + 1) % set.count;
-  } while (i != start);
+    i = i + 1 == set.count ? 0 : i + 1;
+  }
+  return -1;
+}
+
+// Maglev lookup. The table covers every destination of the set, so a key keeps its
+// destination while that one is usable. A key whose destination is not usable probes further
+// slots chosen by its own hash: each probe lands on any destination with its table share, so
+// the keys of a destination that goes down spread evenly over all the usable ones, and keys of
+// the other destinations do not move.
+int maglev_pick(const Snapshot& snap, const DestSet& set, uint64_t h) noexcept {
+  if (set.usable == 0) {
+    return -1;
+  }
+  if (set.maglev.empty()) {
+    return next_usable(snap, set, static_cast<uint32_t>(h % set.count));
+  }
+  const uint64_t m = set.maglev.size();
+  uint64_t probe = h;
+  for (int k = 0; k < kMaxProbes; ++k) {
+    const uint32_t local = set.maglev[scale(probe, m)];
+    if (local < set.count && snap.destinations[set.first + local].usable()) {
+      return static_cast<int>(set.first + local);
+    }
+    probe = mix64(h + static_cast<uint64_t>(k + 1) * kGolden);
+  }
+  return next_usable(snap, set, static_cast<uint32_t>(h % set.count));
+}
+
+// Exact weighted choice: the n-th pick of this worker takes the point frac(n / golden ratio) of
+// the weight line (a Weyl sequence), which visits the line evenly, so every destination gets
+// its share within a few picks of exact, and never a long run of one destination.
+int weighted_pick(const Snapshot& snap, const DestSet& set, const WeightedPick& w,
+                  uint64_t& counter) noexcept {
+  if (w.cum.empty()) {
+    return -1;
+  }
+  const uint64_t t = scale(++counter * kGolden, w.cum.back());
+  size_t lo = 0;
+  size_t hi = w.cum.size() - 1;
+  while (lo < hi) {  // first entry whose running sum exceeds t
+    const size_t mid = (lo + hi) / 2;
+    if (w.cum[mid] > t) {
+      hi = mid;
+    } else {
+      lo = mid + 1;
+    }
+  }
+  return next_usable(snap, set, w.local[lo]);  // usable by construction
+}
+
+// Kamailio's weight arrays: slot `cursor` of 100, then modulo and the next usable entry.
+int kamailio_slots(const Snapshot& snap, const DestSet& set, const std::vector<uint16_t>& slots,
+                   uint64_t& cursor) noexcept {
+  const uint32_t hash = slots.empty() ? 0u : slots[cursor % slots.size()];
+  cursor = (cursor + 1) % kKamailioWeightSlots;
+  return next_usable(snap, set, hash);
+}
+
+// Kamailio's round robin: the cursor moves past the entry actually used, so the entry after a
+// down one is not picked twice in a row.
+int round_robin(const Snapshot& snap, const DestSet& set, uint32_t& cursor) noexcept {
+  const uint32_t start = cursor % set.count;
+  const int d = next_usable(snap, set, start);
+  cursor = d < 0 ? (start + 1) % set.count : (static_cast<uint32_t>(d) - set.first + 1) % set.count;
+  return d;
+}
+
+// Algorithm 13 (ds_manage_route_algo13): among the usable destinations with the highest
+// latency-adjusted priority, the first one at or after the cursor.
+int latency_round_robin(const Snapshot& snap, const DestSet& set, uint32_t& cursor) noexcept {
+  int best = INT_MIN;
+  for (uint32_t i = 0; i < set.count; ++i) {
+    const Destination& d = snap.destinations[set.first + i];
+    if (d.usable() && d.latency_priority > best) {
+      best = d.latency_priority;
+    }
+  }
+  if (best == INT_MIN) {
+    cursor = 0;
+    return -1;
+  }
+  const uint32_t start = cursor % set.count;
+  for (uint32_t n = 0; n < set.count; ++n) {
+    const uint32_t i = (start + n) % set.count;
+    const Destination& d = snap.destinations[set.first + i];
+    if (d.usable() && d.latency_priority == best) {
+      cursor = (i + 1) % set.count;
+      return static_cast<int>(set.first + i);
+    }
+  }
+  return -1;
+}
+
+uint64_t next_random(DispatchState& st) noexcept {
+  if (st.rng == 0) {
+    st.rng = mix64(reinterpret_cast<uintptr_t>(&st) ^ kGolden) | 1u;
+  }
+  st.rng += kGolden;
+  return mix64(st.rng);
+}
+
+int hashed(const Snapshot& snap, const DestSet& set, const DsKey& key) noexcept {
+  if (snap.dispatcher.mode == DsHashMode::kKamailio) {
+    return next_usable(snap, set, kamailio_ds_hash(key.first, key.second) % set.count);
+  }
+  return maglev_pick(snap, set, ds_key_hash(key));
+}
+
+// ---- keys from the request ----
+
+// The first header named `name` (case-insensitive) after the start line: its value, trimmed,
+// continuation lines included.
+bool find_header(const char* msg, const sip::SipView& v, std::string_view name,
+                 std::string_view& value) noexcept {
+  const size_t end = v.headers_end;
+  size_t p = 0;
+  while (p < end && msg[p] != '\n') {
+    ++p;
+  }
+  ++p;
+  while (p < end) {
+    size_t eol = p;
+    while (eol < end && msg[eol] != '\n') {
+      ++eol;
+    }
+    while (eol + 1 < end && (msg[eol + 1] == ' ' || msg[eol + 1] == '\t')) {
+      ++eol;
+      while (eol < end && msg[eol] != '\n') {
+        ++eol;
+      }
+    }
+    const std::string_view line(msg + p, eol - p);
+    const size_t colon = line.find(':');
+    if (colon != std::string_view::npos) {
+      std::string_view n = line.substr(0, colon);
+      while (!n.empty() && (n.back() == ' ' || n.back() == '\t')) {
+        n.remove_suffix(1);
+      }
+      if (iequals(n, name)) {
+        value = trim(line.substr(colon + 1));
+        return true;
+      }
+    }
+    p = eol + 1;
+  }
+  return false;
+}
+
+// The user part of the digest username in a credentials value ("Digest username="bob",
+// realm=..."), as Kamailio's parse_credentials() + parse_username() give it.
+bool digest_user(std::string_view c, std::string_view& user) noexcept {
+  size_t i = 0;
+  auto skip_ws = [&] {
+    while (i < c.size() && is_ws(c[i])) {
+      ++i;
+    }
+  };
+  skip_ws();
+  const size_t scheme = i;
+  while (i < c.size() && !is_ws(c[i])) {
+    ++i;
+  }
+  if (!iequals(c.substr(scheme, i - scheme), "Digest")) {
+    return false;
+  }
+  while (i < c.size()) {
+    while (i < c.size() && (is_ws(c[i]) || c[i] == ',')) {
+      ++i;
+    }
+    const size_t name = i;
+    while (i < c.size() && c[i] != '=' && c[i] != ',' && !is_ws(c[i])) {
+      ++i;
+    }
+    const std::string_view pname = c.substr(name, i - name);
+    skip_ws();
+    if (i >= c.size() || c[i] != '=') {
+      continue;
+    }
+    ++i;
+    skip_ws();
+    std::string_view pval;
+    if (i < c.size() && c[i] == '"') {
+      const size_t open = ++i;
+      while (i < c.size() && c[i] != '"') {
+        i += (c[i] == '\\' && i + 1 < c.size()) ? 2 : 1;
+      }
+      pval = c.substr(open, (i < c.size() ? i : c.size()) - open);
+      ++i;
+    } else {
+      const size_t start = i;
+      while (i < c.size() && c[i] != ',' && !is_ws(c[i])) {
+        ++i;
+      }
+      pval = c.substr(start, i - start);
+    }
+    if (iequals(pname, "username")) {
+      const size_t at = pval.find('@');
+      user = trim(at == std::string_view::npos ? pval : pval.substr(0, at));
+      return !user.empty();
+    }
+  }
+  return false;
+}
+
+// Kamailio's ds_hash_authusername(): Proxy-Authorization first, then Authorization.
+bool auth_username(const char* msg, const sip::SipView& v, std::string_view& user) noexcept {
+  std::string_view value;
+  if (find_header(msg, v, "Proxy-Authorization", value) && digest_user(value, user)) {
+    return true;
+  }
+  return find_header(msg, v, "Authorization", value) && digest_user(value, user);
+}
+
+struct UriParts {
+  bool ok = false;
+  sip::Uri uri;
+};
+
+UriParts parse(const char* msg, Span s) noexcept {
+  UriParts p;
+  p.ok = !s.empty() && sip::parse_uri(msg, s, p.uri);
+  return p;
+}
+
+// The value of a fixed-slot header named `name` (long or compact form), if it is one.
+bool slot_header(const sip::SipView& v, std::string_view name, Span& out) noexcept {
+  struct Alias {
+    std::string_view name;
+    std::string_view compact;
+    Hdr hdr;
+  };
+  static constexpr Alias kAliases[] = {
+      {"Via", "v", Hdr::kVia},
+      {"From", "f", Hdr::kFrom},
+      {"To", "t", Hdr::kTo},
+      {"Call-ID", "i", Hdr::kCallId},
+      {"CSeq", "", Hdr::kCSeq},
+      {"Max-Forwards", "", Hdr::kMaxForwards},
+      {"Content-Length", "l", Hdr::kContentLength},
+      {"Route", "", Hdr::kRoute},
+      {"Record-Route", "", Hdr::kRecordRoute},
+      {"Contact", "m", Hdr::kContact},
+  };
+  for (const Alias& a : kAliases) {
+    if (iequals(name, a.name) || (!a.compact.empty() && iequals(name, a.compact))) {
+      out = v[a.hdr];
+      return true;
+    }
+  }
+  return false;
+}
+
+// One pseudo-variable of hash_pvar; absent values print as Kamailio's "<null>".
+std::string_view pv_value(const DsPvPart& part, const char* msg, const sip::SipView& v) noexcept {
+  constexpr std::string_view kNull = "<null>";
+  auto span = [&](Span s) { return s.empty() ? kNull : s.in(msg); };
+  auto from = [&] { return sip::header_uri(msg, v[Hdr::kFrom]); };
+  auto to = [&] { return sip::header_uri(msg, v[Hdr::kTo]); };
+  switch (part.kind) {
+    case DsPvPart::Kind::kText:
+      return part.text;
+    case DsPvPart::Kind::kCallId:
+      return span(v.call_id);
+    case DsPvPart::Kind::kFromUri:
+      return span(from());
+    case DsPvPart::Kind::kFromUser: {
+      const UriParts u = parse(msg, from());
+      return u.ok ? span(u.uri.user) : kNull;
+    }
+    case DsPvPart::Kind::kFromHost: {
+      const UriParts u = parse(msg, from());
+      return u.ok ? span(u.uri.host) : kNull;
+    }
+    case DsPvPart::Kind::kFromTag:
+      return span(v.from_tag);
+    case DsPvPart::Kind::kToUri:
+      return span(to());
+    case DsPvPart::Kind::kToUser: {
+      const UriParts u = parse(msg, to());
+      return u.ok ? span(u.uri.user) : kNull;
+    }
+    case DsPvPart::Kind::kToHost: {
+      const UriParts u = parse(msg, to());
+      return u.ok ? span(u.uri.host) : kNull;
+    }
+    case DsPvPart::Kind::kToTag:
+      return span(v.to_tag);
+    case DsPvPart::Kind::kRUri:
+      return span(v.ruri);
+    case DsPvPart::Kind::kRUser: {
+      const UriParts u = parse(msg, v.ruri);
+      return u.ok ? span(u.uri.user) : kNull;
+    }
+    case DsPvPart::Kind::kRHost: {
+      const UriParts u = parse(msg, v.ruri);
+      return u.ok ? span(u.uri.host) : kNull;
+    }
+    case DsPvPart::Kind::kMethod:
+      return span(v.method_name);
+    case DsPvPart::Kind::kCSeq: {
+      const std::string_view c = v[Hdr::kCSeq].in(msg);  // "<number> <method>"
+      size_t n = 0;
+      while (n < c.size() && c[n] >= '0' && c[n] <= '9') {
+        ++n;
+      }
+      return n == 0 ? kNull : c.substr(0, n);
+    }
+    case DsPvPart::Kind::kHeader: {
+      Span s;
+      if (slot_header(v, part.text, s)) {
+        return span(s);
+      }
+      std::string_view value;
+      return find_header(msg, v, part.text, value) ? value : kNull;
+    }
+  }
+  return kNull;
+}
+
+// Kamailio's ds_hash_pvar(): the format printed, trimmed, and not empty.
+bool print_hash_pvar(const Snapshot& snap, const char* msg, const sip::SipView& v,
+                     DispatchState& st, std::string_view& out) noexcept {
+  size_t len = 0;
+  for (const DsPvPart& part : snap.dispatcher.hash_pvar) {
+    const std::string_view s = pv_value(part, msg, v);
+    if (s.size() > sizeof(st.key) - len) {
+      return false;
+    }
+    std::memcpy(st.key + len, s.data(), s.size());
+    len += s.size();
+  }
+  out = trim(std::string_view(st.key, len));
+  return !out.empty();
+}
+
+const DestSet* set_at(const Snapshot& snap, uint32_t set_index) noexcept {
+  if (set_index >= snap.sets.size() || snap.sets[set_index].count == 0) {
+    return nullptr;
+  }
+  return &snap.sets[set_index];
+}
+
+}  // namespace
+
+uint32_t kamailio_ds_hash(std::string_view x) noexcept {
+  return kamailio_finish(kamailio_fold(x, 0));
+}
+
+uint32_t kamailio_ds_hash(std::string_view x, std::string_view y) noexcept {
+  return kamailio_finish(kamailio_fold(y, kamailio_fold(x, 0)));
+}
+
+uint64_t ds_key_hash(const DsKey& key) noexcept {
+  const uint64_t h = XXH3_64bits_withSeed(key.first.data(), key.first.size(), kKeySeed);
+  return XXH3_64bits_withSeed(key.second.data(), key.second.size(), h);
+}
+
+bool ds_alg_hashes(uint32_t alg) noexcept {
+  return alg <= 3 || alg == 5 || alg == 7;
+}
+
+bool ds_uri_key(const char* buf, Span uri, bool user_only, DsKey& out) noexcept {
+  const UriParts p = parse(buf, uri);
+  if (!p.ok || p.uri.host.empty()) {
+    return false;
+  }
+  out.first = p.uri.user.in(buf);
+  out.second = {};
+  if (!user_only) {
+    const bool sips = p.uri.scheme.len == 4;  // parse_uri accepts sip, sips and tel only
+    const uint16_t default_port = sips ? 5061 : 5060;
+    const Span hostport = !p.uri.port.empty() && p.uri.port_num != default_port
+                              ? Span{p.uri.host.off, static_cast<uint16_t>(p.uri.port.end() -
+                                                                           p.uri.host.off)}
+                              : p.uri.host;
+    out.second = hostport.in(buf);
+  }
+  return true;
+}
+
+DsKeyStatus ds_request_key(const Snapshot& snap, uint32_t alg, const char* msg,
+                           const sip::SipView& v, DispatchState& st, DsKey& out) noexcept {
+  out = DsKey{};
+  const bool user_only = snap.dispatcher.hash_user_only;
+  switch (alg) {
+    case 0:
+      out.first = trim(v.call_id.in(msg));
+      return DsKeyStatus::kKey;
+    case 1:
+      return ds_uri_key(msg, sip::header_uri(msg, v[Hdr::kFrom]), user_only, out)
+                 ? DsKeyStatus::kKey
+                 : DsKeyStatus::kError;
+    case 2:
+      return ds_uri_key(msg, sip::header_uri(msg, v[Hdr::kTo]), user_only, out)
+                 ? DsKeyStatus::kKey
+                 : DsKeyStatus::kError;
+    case 3:
+      return ds_uri_key(msg, v.ruri, user_only, out) ? DsKeyStatus::kKey : DsKeyStatus::kError;
+    case 5:
+      return auth_username(msg, v, out.first) ? DsKeyStatus::kKey : DsKeyStatus::kNoKey;
+    case 7:
+      if (snap.dispatcher.hash_pvar.empty()) {
+        return DsKeyStatus::kError;  // Kamailio: "can't get PV hash" without hash_pvar
+      }
+      return print_hash_pvar(snap, msg, v, st, out.first) ? DsKeyStatus::kKey
+                                                           : DsKeyStatus::kError;
+    default:
+      return DsKeyStatus::kNoKey;
+  }
+}
+
+int select_destination(const Snapshot& snap, uint32_t set_index, uint32_t alg, const DsKey* key,
+                       DispatchState& st) noexcept {
+  const DestSet* set = set_at(snap, set_index);
+  if (set == nullptr) {
+    return -1;
+  }
+  const DestSet& s = *set;
+  const size_t slot = set_index % kMaxRoundRobinSets;
+  const bool kamailio = snap.dispatcher.mode == DsHashMode::kKamailio;
+  switch (alg) {
+    case 0:
+    case 1:
+    case 2:
+    case 3:
+    case 7:
+      return key != nullptr ? hashed(snap, s, *key) : -1;
+    case 5:  // no credentials: round robin, as Kamailio
+      return key != nullptr ? hashed(snap, s, *key) : round_robin(snap, s, st.rr[slot]);
+    case 4:
+      return round_robin(snap, s, st.rr[slot]);
+    case 6: {
+      const uint64_t r = next_random(st);
+      return kamailio ? next_usable(snap, s, static_cast<uint32_t>((r >> 33) % s.count))
+                      : maglev_pick(snap, s, r);
+    }
+    case 9:
+      return kamailio ? kamailio_slots(snap, s, s.kamailio_weight, st.weight[slot])
+                      : weighted_pick(snap, s, s.weight, st.weight[slot]);
+    case 11:
+      return kamailio ? kamailio_slots(snap, s, s.kamailio_rweight, st.rweight[slot])
+                      : weighted_pick(snap, s, s.rweight, st.rweight[slot]);
+    case 13:
+      return latency_round_robin(snap, s, st.rr[slot]);
+    case 14:
+      return s.round_robin_serial ? round_robin(snap, s, st.rr[slot]) : next_usable(snap, s, 0);
+    case 15:
+      return weighted_pick(snap, s, s.priority_weight, st.prio_weight[slot]);
+    case 8:
+    default:  // Kamailio: the first entry (the compiler rejects unknown algorithms)
+      return next_usable(snap, s, 0);
+  }
+}
+
+int select_destination(const Snapshot& snap, uint32_t set_index, uint32_t alg, const char* msg,
+                       const sip::SipView& v, DispatchState& st) noexcept {
+  if (set_at(snap, set_index) == nullptr) {
+    return -1;
+  }
+  if (!ds_alg_hashes(alg)) {
+    return select_destination(snap, set_index, alg, nullptr, st);
+  }
+  DsKey key;
+  switch (ds_request_key(snap, alg, msg, v, st, key)) {
+    case DsKeyStatus::kKey:
+      return select_destination(snap, set_index, alg, &key, st);
+    case DsKeyStatus::kNoKey:
+      return select_destination(snap, set_index, alg, nullptr, st);
+    case DsKeyStatus::kError:
+      break;
+  }
   return -1;
 }
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "cfg/dspvar.hpp"
 #include "cfg/program.hpp"
 
 namespace viaduct::dp {
@@ -63,13 +64,67 @@ struct Destination {
   uint16_t port_be = 0;
   uint32_t flags = 0;        // cfg::DsFlag bits
   std::string uri;           // for metrics and the management API
+  int priority = 0;          // from the list (the set is ordered by it, Kamailio's way)
+  uint32_t weight = 0;       // `weight` attribute (algorithms 9, 15)
+  uint32_t rweight = 0;      // `rweight` attribute (algorithm 11)
+  int latency_priority = 0;  // algorithm 13: priority lowered by the latency estimate
   bool usable() const noexcept { return (flags & (1u | 4u)) == 0; }  // not inactive/disabled
 };
 
+// Exact weighted choice among some destinations of a set: entry i is picked for a point t in
+// [cum[i-1], cum[i]) of [0, cum.back()). Empty when no destination qualifies.
+struct WeightedPick {
+  std::vector<uint64_t> cum;    // running sum of the weights
+  std::vector<uint16_t> local;  // index in the set (0..count-1) of each entry
+};
+
+// Size of Kamailio's weight arrays (wlist, rwlist): weights are percentages.
+inline constexpr size_t kKamailioWeightSlots = 100;
+
+// A dispatcher set and everything the selection algorithms read, built by the control thread
+// (control/ds_tables.cpp) for this snapshot's destination states; a state change publishes a
+// new snapshot, so "usable" below is always current.
 struct DestSet {
   int id = 0;
   uint32_t first = 0;  // into Snapshot::destinations
   uint32_t count = 0;
+  uint32_t usable = 0; // destinations of the set usable in this snapshot
+
+  // Hash algorithms (0-3, 5, 7) and random (6) in Maglev mode: slot -> index in the set. Built
+  // over every destination of the set whatever its state, so the table depends on the list
+  // alone; a key whose slot holds an unusable destination probes further slots (dispatch.cpp).
+  // Its size is a prime from a fixed ladder (>= 100 x count), so adding a destination does not
+  // change it and moves only about 1/N of the keys. Empty in Kamailio mode and for a set of one.
+  std::vector<uint16_t> maglev;
+
+  // Exact weights over the usable destinations: `weight` (algorithm 9), `rweight` (11), and
+  // `weight` within the lowest usable priority value (15). Destinations without the attribute
+  // weigh 0 unless none has it, then all weigh 1.
+  WeightedPick weight;
+  WeightedPick rweight;
+  WeightedPick priority_weight;
+
+  // Kamailio mode: Kamailio's 100-slot arrays (dp_init_weights, dp_init_relative_weights), with
+  // the same number of slots per destination, shuffled with a fixed seed (Kamailio shuffles
+  // with kam_rand() at start-up, so no two Kamailio processes agree on the order either).
+  std::vector<uint16_t> kamailio_weight;   // kKamailioWeightSlots entries, or empty
+  std::vector<uint16_t> kamailio_rweight;  // kKamailioWeightSlots entries, or empty
+
+  bool round_robin_serial = false;  // algorithm 14: every priority equal and > 0 -> round robin
+};
+
+// How hash algorithms map a key to a destination: modparam("dispatcher", "ds_hash_mode", ...).
+enum class DsHashMode : uint8_t {
+  kMaglev,    // "maglev" (default): consistent hashing, see DestSet::maglev
+  kKamailio,  // "kamailio": Kamailio's ds_get_hash() % count, then the next usable entry;
+              //   weights through Kamailio's 100-slot arrays. Bit-for-bit parity.
+};
+
+// Dispatcher module parameters the workers read.
+struct DsConfig {
+  DsHashMode mode = DsHashMode::kMaglev;
+  bool hash_user_only = false;              // modparam flags bit 1 (DS_HASH_USER_ONLY)
+  std::vector<cfg::DsPvPart> hash_pvar;     // modparam hash_pvar; empty when unset
 };
 
 // IPv4 -> MAC for next hops on our links. Open addressing, power-of-two size, built by control.
@@ -126,6 +181,7 @@ struct Snapshot {
   std::vector<DestSet> sets;              // sorted by id
   NeighTable neigh;
   uint32_t maxfwd_limit = 70;             // modparam("maxfwd", "max_limit")
+  DsConfig dispatcher;                    // modparam("dispatcher", ...) the selection reads
 
 };
 

@@ -162,7 +162,7 @@ void vm_run(const Snapshot& snap, const char* msg, const sip::SipView& v, Dispat
         rc = -1;
         for (uint32_t s = 0; s < snap.sets.size(); ++s) {
           if (snap.sets[s].id == static_cast<int>(in.a)) {
-            const int d = select_destination(snap, s, in.b, v.call_id.in(msg), ds);
+            const int d = select_destination(snap, s, in.b, msg, v, ds);
             if (d >= 0) {
               out.du = d;
               counters.selected[snap.destinations[static_cast<size_t>(d)].id % kMaxDestinations]

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -330,10 +331,41 @@ const ErrorCase kErrors[] = {
     {"MaxfwdRange",
      "request_route {\n  mf_process_maxfwd_header(0);\n}",
      {"5:28: the value of 'mf_process_maxfwd_header' must be 1..256, not 0"}},
-    {"DsAlgorithm",
-     "request_route {\n  ds_select_dst(1, \"9\");\n}",
-     {"5:20: dispatcher algorithm 9 is not supported yet (supported: 0 hash over Call-ID, "
-      "4 round-robin)"}},
+    {"DsAlgorithmCallLoad",
+     "request_route {\n  ds_select_dst(1, \"10\");\n}",
+     {"5:20: dispatcher algorithm 10 (call load: per-call load tracking by Call-ID) is not "
+      "supported until the slow path"}},
+    {"DsAlgorithmParallel",
+     "request_route {\n  ds_select_dst(1, 12);\n}",
+     {"5:20: dispatcher algorithm 12 (parallel forking: one branch per destination, needs tm) "
+      "is not supported until the slow path"}},
+    {"DsAlgorithmOverload",
+     "request_route {\n  ds_select_dst(1, 64);\n}",
+     {"5:20: dispatcher algorithm 64 (overload control) is not supported yet"}},
+    {"DsAlgorithmUnknown",
+     "request_route {\n  ds_select_dst(1, 16);\n}",
+     {"5:20: unknown dispatcher algorithm 16 (Kamailio's are 0-15 and 64; Kamailio would "
+      "quietly use the first destination)"}},
+    {"DsHashPvarMissing",
+     "request_route {\n  ds_select_dst(1, 7);\n}",
+     {"5:20: dispatcher algorithm 7 hashes modparam(\"dispatcher\", \"hash_pvar\", ...), which "
+      "is not set"}},
+    {"DsHashPvarUnsupported",
+     "modparam(\"dispatcher\", \"hash_pvar\", \"$fU@$si\")\nrequest_route { }",
+     {"4:42: pseudo-variable '$si' is not available to hash_pvar on the fast path (supported: "
+      "$ci $fu $fU $fd $ft $tu $tU $td $tt $ru $rU $rd $rm $cs $hdr(name))"}},
+    {"DsHashPvarTransformation",
+     "modparam(\"dispatcher\", \"hash_pvar\", \"x$(ci{s.md5})\")\nrequest_route { }",
+     {"4:39: pseudo-variable transformations and $(...) forms are not supported in hash_pvar "
+      "(supported: $ci $fu $fU $fd $ft $tu $tU $td $tt $ru $rU $rd $rm $cs $hdr(name))"}},
+    {"DsHashMode",
+     "modparam(\"dispatcher\", \"ds_hash_mode\", \"ring\")\nrequest_route { }",
+     {"4:40: ds_hash_mode must be \"maglev\" (consistent hashing, the default) or \"kamailio\" "
+      "(Kamailio's modulo and next entry), not \"ring\""}},
+    {"DsFlagsFailover",
+     "modparam(\"dispatcher\", \"flags\", 2)\nrequest_route { }",
+     {"4:33: dispatcher flags 2 is not supported yet (only 0, or 1: hash the URI user only; "
+      "flag 2, failover, needs ds_next_dst)"}},
     {"UndefinedName",
      "request_route {\n  ds_select_dst(DS_SET, 0);\n}",
      {"5:17: 'DS_SET' is not defined (an argument of 'ds_select_dst' must be a number or a "
@@ -415,6 +447,42 @@ TEST_P(ErrorTest, Diagnostics) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, ErrorTest, ::testing::ValuesIn(kErrors),
                          [](const auto& info) { return std::string(info.param.name); });
+
+TEST(Compile, EveryFastPathDispatcherAlgorithm) {
+  // Kamailio's algorithms but 10 and 12 (slow path); 7 needs hash_pvar.
+  std::string script = std::string(kHeader) +
+                       "modparam(\"dispatcher\", \"hash_pvar\", \"$fU@$hdr(X-Tenant)\")\n"
+                       "modparam(\"dispatcher\", \"flags\", 1)\n"
+                       "request_route {\n";
+  std::string want = "request_route:\n";
+  int pc = 0;
+  for (int alg : {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 13, 14, 15}) {
+    script += "  ds_select_dst(3, " + std::to_string(alg) + ");\n";
+    char line[64];
+    std::snprintf(line, sizeof(line), "%4d  ds_select_dst set=3 alg=%d\n", pc++, alg);
+    want += line;
+  }
+  script += "}\n";
+  char last[32];
+  std::snprintf(last, sizeof(last), "%4d  return 1\n", pc);
+  want += last;
+  EXPECT_EQ(code_of(script), want);
+}
+
+TEST(Compile, ViaductIsPredefinedForViaductOnlySettings) {
+  // A script both Kamailio and viaduct run keeps viaduct's own modparams out of Kamailio's way.
+  const auto c = compile(std::string(kHeader) +
+                         "#!ifdef VIADUCT\n"
+                         "modparam(\"dispatcher\", \"ds_hash_mode\", \"kamailio\")\n"
+                         "#!else\n"
+                         "modparam(\"dispatcher\", \"nope\", 1)\n"
+                         "#!endif\n"
+                         "request_route { }\n");
+  ASSERT_TRUE(c.ok) << test::joined(c.diags);
+  ASSERT_EQ(c.prog.modparams.size(), 1u);
+  EXPECT_EQ(c.prog.modparams[0].name, "ds_hash_mode");
+  EXPECT_EQ(c.prog.modparams[0].value, "kamailio");
+}
 
 TEST(Compile, FunctionNeedsItsModule) {
   const auto c = compile(

@@ -97,6 +97,18 @@ const BadCase kBad[] = {
     {"ExtraField",
      "1 sip:a 0 0 a=1 b=2",
      {"1:17: unexpected 'b=2' after the attributes (attributes are one word: duid=a;weight=50)"}},
+    {"BadWeight",
+     "1 sip:a 0 0 duid=x;weight=abc",
+     {"1:20: bad attributes: bad weight 'abc' (0..1000000)"}},
+    {"WeightTooLarge",
+     "1 sip:a 0 0 rweight=1000001",
+     {"1:13: bad attributes: bad rweight '1000001' (0..1000000)"}},
+    {"BadLatency",
+     "1 sip:a 0 0 latency=-3",
+     {"1:13: bad attributes: bad latency '-3' (milliseconds)"}},
+    {"UnterminatedQuote",
+     "1 sip:a 0 0 duid=\"abc",
+     {"1:18: bad attributes: unterminated quoted value"}},
     {"AllErrorsReported",
      "# header\nx sip:a\n1 sip:a\n2 ftp:a\n",
      {"2:1: bad set id 'x' (a non-negative integer)",
@@ -118,6 +130,29 @@ TEST_P(DsBadTest, Errors) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, DsBadTest, ::testing::ValuesIn(kBad),
                          [](const auto& info) { return std::string(info.param.name); });
+
+TEST(DsList, SpecialAttributesAreParsedAndTheStringKept) {
+  std::vector<DsDestination> out;
+  Diagnostics d;
+  ASSERT_TRUE(parse_dispatcher_list(
+      "1 sip:10.0.0.1 0 5 DUID=gw1;Weight=250;rweight=7;latency=40;cc=1;socket=udp:1.2.3.4:5060;\n"
+      "1 sip:10.0.0.2 0 0 duid=\"a;b\";x=1\n"
+      "1 sip:10.0.0.3\n",
+      "d.list", out, d))
+      << test::joined(d);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0].duid, "gw1");
+  EXPECT_EQ(out[0].weight, 250u);  // beyond Kamailio's 100: viaduct's weights are exact
+  EXPECT_EQ(out[0].rweight, 7u);
+  EXPECT_EQ(out[0].latency, 40);
+  EXPECT_TRUE(out[0].congestion_control);
+  EXPECT_EQ(out[0].attrs, "DUID=gw1;Weight=250;rweight=7;latency=40;cc=1;socket=udp:1.2.3.4:5060;");
+  EXPECT_EQ(out[1].duid, "a;b");
+  EXPECT_EQ(out[1].weight, 0u);
+  EXPECT_EQ(out[1].attrs, "duid=\"a;b\";x=1");
+  EXPECT_EQ(out[2].weight, 0u);
+  EXPECT_FALSE(out[2].congestion_control);
+}
 
 TEST(DsList, FileWithCommentsAndBlankLines) {
   std::vector<DsDestination> out;

@@ -1,15 +1,34 @@
 // SPDX-License-Identifier: Apache-2.0
-// tests/dataplane/dispatch_test.cpp: Kamailio's ds_get_hash bit for bit, and the selection rules
-// of algorithms 0 and 4 (modulo, skip to the next usable entry; per-worker rotation).
+// tests/dataplane/dispatch_test.cpp: destination selection, every algorithm viaduct runs.
+//   - Kamailio's ds_get_hash bit for bit, and the Kamailio mode's modulo-and-next choice.
+//   - Maglev mode: evenness, and what moves when a destination goes down or joins.
+//   - Exact weights (9, 11, 15) and Kamailio's 100-slot arrays in Kamailio mode.
+//   - Round robin, serial, latency and round-robin-serial rules; the hash keys read from a
+//     request (URI user + host[:port], digest username, hash_pvar).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "cfg/dslist.hpp"
+#include "cfg/dspvar.hpp"
+#include "control/ds_tables.hpp"
 #include "control/snapshot_builder.hpp"
 #include "dataplane/dispatch.hpp"
+#include "dataplane/sip/sip.hpp"
+#include "tests/support/packet_builder.hpp"
 
 namespace viaduct {
 namespace {
+
+using dp::DsHashMode;
+
+// ---- Kamailio's hash ----
 
 struct HashCase {
   const char* name;
@@ -37,57 +56,515 @@ TEST_P(KamailioHashTest, MatchesKamailio) {
 INSTANTIATE_TEST_SUITE_P(Cases, KamailioHashTest, ::testing::ValuesIn(kHashCases),
                          [](const auto& info) { return std::string(info.param.name); });
 
-dp::Snapshot make_snapshot(std::vector<uint32_t> flags) {
-  dp::Snapshot s;
-  dp::DestSet set;
-  set.id = 1;
-  set.first = 0;
-  for (size_t i = 0; i < flags.size(); ++i) {
-    dp::Destination d;
-    d.id = static_cast<uint32_t>(i + 1);
-    d.set = 1;
-    d.flags = flags[i];
-    s.destinations.push_back(d);
+// ds_get_hash(x, y) transcribed from dispatch.c, pointer walk and all, as the reference for the
+// two-part form the URI algorithms use.
+uint32_t reference_ds_get_hash(const std::string* x, const std::string* y) {
+  uint32_t h = 0;
+  for (const std::string* s : {x, y}) {
+    if (s == nullptr) {
+      continue;
+    }
+    const char* p = s->data();
+    const char* end = s->data() + s->size();
+    uint32_t v = 0;
+    if (s->size() >= 4) {
+      for (; p <= end - 4; p += 4) {
+        v = (static_cast<uint32_t>(*p) << 24) + (static_cast<uint32_t>(p[1]) << 16) +
+            (static_cast<uint32_t>(p[2]) << 8) + static_cast<uint32_t>(p[3]);
+        h += v ^ (v >> 3);
+      }
+    }
+    v = 0;
+    for (; p < end; ++p) {
+      v <<= 8;
+      v += static_cast<uint32_t>(*p);
+    }
+    h += v ^ (v >> 3);
   }
-  set.count = static_cast<uint32_t>(flags.size());
-  s.sets.push_back(set);
-  return s;
+  h = (h + (h >> 11)) + ((h >> 13) + (h >> 23));
+  return h != 0 ? h : 1;
 }
 
-TEST(Dispatch, HashPicksModuloOfTheSetSize) {
-  const dp::Snapshot s = make_snapshot({0, 0, 0});
-  dp::DispatchState st;
-  for (const HashCase& c : kHashCases) {
-    EXPECT_EQ(dp::select_destination(s, 0, 0, c.key, st), static_cast<int>(c.want % 3)) << c.name;
+TEST(KamailioHash, TwoPartsFoldLikeDsGetHash) {
+  const std::string users[] = {"", "a", "alice", "bob.smith", "\xc3\xa9t\xc3\xa9"};
+  const std::string hosts[] = {"", "x", "example.com", "10.0.0.1:5070", "[2001:db8::1]:5080"};
+  for (const std::string& u : users) {
+    for (const std::string& h : hosts) {
+      EXPECT_EQ(dp::kamailio_ds_hash(u, h), reference_ds_get_hash(&u, &h)) << u << " " << h;
+    }
+    EXPECT_EQ(dp::kamailio_ds_hash(u), reference_ds_get_hash(&u, nullptr)) << u;
   }
 }
 
-TEST(Dispatch, HashSkipsInactiveAndDisabledToTheNextEntry) {
-  // "abcd" hashes to 1834959896 % 3 == 2; entry 2 is inactive, so Kamailio wraps to 0.
+// ---- snapshots ----
+
+// A dispatcher.list line for destination i of set 1: sip:10.0.<i/250>.<i%250+1>.
+std::string uri_of(int i) {
+  return "sip:10.0." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1);
+}
+
+struct Dest {
+  Dest(std::string u, uint32_t f = 0, int p = 0, std::string a = "")
+      : uri(std::move(u)), flags(f), priority(p), attrs(std::move(a)) {}
+  std::string uri;
+  uint32_t flags;
+  int priority;
+  std::string attrs;
+};
+
+// The snapshot the control thread would build for these destinations of set 1.
+std::unique_ptr<dp::Snapshot> snapshot(const std::vector<Dest>& dests,
+                                       DsHashMode mode = DsHashMode::kMaglev) {
+  std::string list;
+  for (const Dest& d : dests) {
+    list += "1 " + d.uri + " " + std::to_string(d.flags) + " " + std::to_string(d.priority) +
+            (d.attrs.empty() ? "" : " " + d.attrs) + "\n";
+  }
+  std::vector<cfg::DsDestination> parsed;
+  cfg::Diagnostics diags;
+  EXPECT_TRUE(cfg::parse_dispatcher_list(list, "t.list", parsed, diags));
+  dp::DsConfig conf;
+  conf.mode = mode;
+  return ctl::dispatcher_snapshot(parsed, conf);
+}
+
+std::vector<Dest> plain(int n) {
+  std::vector<Dest> v;
+  for (int i = 0; i < n; ++i) {
+    v.push_back(Dest{uri_of(i)});
+  }
+  return v;
+}
+
+// The destination URI chosen for a Call-ID key ("none" when nothing is).
+std::string pick(const dp::Snapshot& s, uint32_t alg, std::string_view key,
+                 dp::DispatchState& st) {
+  const dp::DsKey k{key, {}};
+  const int d = dp::select_destination(s, 0, alg, &k, st);
+  return d < 0 ? "none" : s.destinations[static_cast<size_t>(d)].uri;
+}
+
+std::vector<std::string> picks(const dp::Snapshot& s, uint32_t alg, int n) {
+  auto st = std::make_unique<dp::DispatchState>();
+  std::vector<std::string> out;
+  for (int i = 0; i < n; ++i) {
+    out.push_back(pick(s, alg, "", *st));
+  }
+  return out;
+}
+
+std::map<std::string, int> histogram(const std::vector<std::string>& v) {
+  std::map<std::string, int> h;
+  for (const std::string& x : v) {
+    ++h[x];
+  }
+  return h;
+}
+
+std::string call_id(int i) { return std::to_string(i) + "-4711@client.example.net"; }
+
+// Where each of n Call-IDs goes with algorithm 0.
+std::vector<std::string> assign(const dp::Snapshot& s, int n) {
+  auto st = std::make_unique<dp::DispatchState>();
+  std::vector<std::string> out;
+  out.reserve(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    out.push_back(pick(s, 0, call_id(i), *st));
+  }
+  return out;
+}
+
+// ---- Kamailio mode: modulo, then the next usable entry ----
+
+TEST(KamailioMode, HashIsKamailioModuloThenNextUsable) {
+  // Ten destinations, a few down, with mixed priorities so the index order matters.
+  std::vector<Dest> d = plain(10);
+  d[2].flags = cfg::kDsInactive;
+  d[3].flags = cfg::kDsDisabled;
+  d[7].flags = cfg::kDsInactive | cfg::kDsProbing;
+  d[5].priority = 3;
+  d[8].priority = 1;
+  const auto s = snapshot(d, DsHashMode::kKamailio);
+  auto st = std::make_unique<dp::DispatchState>();
+  for (int i = 0; i < 20000; ++i) {
+    const std::string key = call_id(i);
+    uint32_t j = dp::kamailio_ds_hash(key) % 10;
+    while (!s->destinations[j].usable()) {
+      j = (j + 1) % 10;
+    }
+    ASSERT_EQ(pick(*s, 0, key, *st), s->destinations[j].uri) << key;
+  }
+}
+
+TEST(KamailioMode, HashSkipsInactiveAndDisabledToTheNextEntry) {
+  // "abcd" hashes to 1834959896 % 3 == 2.
   ASSERT_EQ(1834959896u % 3, 2u);
-  dp::DispatchState st;
-  EXPECT_EQ(dp::select_destination(make_snapshot({0, 0, 1}), 0, 0, "abcd", st), 0);
-  EXPECT_EQ(dp::select_destination(make_snapshot({4, 0, 4}), 0, 0, "abcd", st), 1);
-  EXPECT_EQ(dp::select_destination(make_snapshot({1, 4, 1}), 0, 0, "abcd", st), -1);
+  auto st = std::make_unique<dp::DispatchState>();
+  auto three = [](uint32_t a, uint32_t b, uint32_t c) {
+    return snapshot({{uri_of(0), a}, {uri_of(1), b}, {uri_of(2), c}}, DsHashMode::kKamailio);
+  };
+  // The list is read in reverse for equal priorities: index 0 is the last line.
+  EXPECT_EQ(pick(*three(0, 0, 0), 0, "abcd", *st), uri_of(0));
+  EXPECT_EQ(pick(*three(1, 0, 0), 0, "abcd", *st), uri_of(2));  // wraps to index 0
+  EXPECT_EQ(pick(*three(4, 0, 4), 0, "abcd", *st), uri_of(1));
+  EXPECT_EQ(pick(*three(1, 4, 1), 0, "abcd", *st), "none");
   // Probing (8) and trying (2) alone do not make a destination unusable.
-  EXPECT_EQ(dp::select_destination(make_snapshot({0, 0, 8 | 2}), 0, 0, "abcd", st), 2);
+  EXPECT_EQ(pick(*three(8 | 2, 0, 0), 0, "abcd", *st), uri_of(0));
 }
 
-TEST(Dispatch, RoundRobinRotatesAndSkipsUnusable) {
-  const dp::Snapshot s = make_snapshot({0, 1, 0, 0});
-  dp::DispatchState st;
-  std::vector<int> got;
-  for (int i = 0; i < 8; ++i) {
-    got.push_back(dp::select_destination(s, 0, 4, "ignored", st));
+TEST(KamailioMode, WeightArraysFollowKamailiosRules) {
+  // dp_init_weights() fills slots in index order, and the index order is the reverse of the
+  // list here (equal priorities). uri_of(2) is index 0.
+  // 20 + 30 = 50: the last destination takes the 50 slots left. Every run of 100 consecutive
+  // picks has exactly the slot counts.
+  auto h = histogram(picks(*snapshot({{uri_of(0), 0, 0, ""},
+                                      {uri_of(1), 0, 0, "weight=30"},
+                                      {uri_of(2), 0, 0, "weight=20"}},
+                                     DsHashMode::kKamailio),
+                           9, 300));
+  EXPECT_EQ(h[uri_of(2)], 60);
+  EXPECT_EQ(h[uri_of(1)], 90);
+  EXPECT_EQ(h[uri_of(0)], 150);
+  // 20 + 50 = 70 slots, then 30 of index 2's 70: the sum past 100 is cut.
+  h = histogram(picks(*snapshot({{uri_of(0), 0, 0, "weight=70"},
+                                 {uri_of(1), 0, 0, "weight=50"},
+                                 {uri_of(2), 0, 0, "weight=20"}},
+                                DsHashMode::kKamailio),
+                      9, 100));
+  EXPECT_EQ(h[uri_of(2)], 20);
+  EXPECT_EQ(h[uri_of(1)], 50);
+  EXPECT_EQ(h[uri_of(0)], 30);
+  // No weight on the first entry: Kamailio builds no array and always uses the first entry.
+  EXPECT_EQ(picks(*snapshot({{uri_of(0), 0, 0, "weight=50"}, {uri_of(1), 0, 0, ""}},
+                            DsHashMode::kKamailio),
+                  9, 5),
+            std::vector<std::string>(5, uri_of(1)));
+  // Kamailio takes weights outside 1..100 as 0: index 1 gets no slot, the last fills the rest.
+  h = histogram(picks(*snapshot({{uri_of(0), 0, 0, "weight=30"},
+                                 {uri_of(1), 0, 0, "weight=500"},
+                                 {uri_of(2), 0, 0, "weight=50"}},
+                                DsHashMode::kKamailio),
+                      9, 100));
+  EXPECT_EQ(h[uri_of(2)], 50);
+  EXPECT_EQ(h[uri_of(1)], 0);
+  EXPECT_EQ(h[uri_of(0)], 50);
+}
+
+TEST(KamailioMode, RelativeWeightsOverActiveDestinations) {
+  // The documentation's example: rweight 1/2/1 gives 25/50/25; with the third down, 33/67/0.
+  std::vector<Dest> d = {{uri_of(0), 0, 0, "rweight=1"},
+                         {uri_of(1), 0, 0, "rweight=2"},
+                         {uri_of(2), 0, 0, "rweight=1"}};
+  auto h = histogram(picks(*snapshot(d, DsHashMode::kKamailio), 11, 200));
+  EXPECT_EQ(h[uri_of(0)], 50);
+  EXPECT_EQ(h[uri_of(1)], 100);
+  EXPECT_EQ(h[uri_of(2)], 50);
+  d[2].flags = cfg::kDsInactive;
+  h = histogram(picks(*snapshot(d, DsHashMode::kKamailio), 11, 200));
+  // Index order is uri_of(1), then uri_of(0): 2 * 100 / 3 = 66 slots, 1 * 100 / 3 = 33, and
+  // the one left over goes to the last one inserted.
+  EXPECT_EQ(h[uri_of(0)], 68);
+  EXPECT_EQ(h[uri_of(1)], 132);
+  EXPECT_EQ(h.count(uri_of(2)), 0u);
+}
+
+// ---- Maglev mode ----
+
+TEST(Maglev, TableSizeIsAFixedPrimeAtLeastHundredTimesTheSet) {
+  EXPECT_EQ(ctl::maglev_table_size(1), 65537u);
+  EXPECT_EQ(ctl::maglev_table_size(10), 65537u);
+  EXPECT_EQ(ctl::maglev_table_size(11), 65537u);  // unchanged when one joins
+  EXPECT_EQ(ctl::maglev_table_size(655), 65537u);
+  EXPECT_EQ(ctl::maglev_table_size(656), 131101u);
+  const auto s = snapshot(plain(10));
+  EXPECT_EQ(s->sets[0].maglev.size(), 65537u);
+}
+
+TEST(Maglev, TableIsBalancedAndIndependentOfListOrder) {
+  std::vector<std::string> names;
+  for (int i = 0; i < 7; ++i) {
+    names.push_back(uri_of(i));
   }
-  EXPECT_EQ(got, (std::vector<int>{0, 2, 2, 3, 0, 2, 2, 3}));
+  const std::vector<uint16_t> t = ctl::maglev_table(names, 65537);
+  std::vector<int> count(7);
+  for (uint16_t x : t) {
+    ASSERT_LT(x, 7);
+    ++count[x];
+  }
+  for (int c : count) {
+    EXPECT_NEAR(c, 65537 / 7, 1);
+  }
+  // The same names in another order: the same destination in every slot.
+  std::vector<std::string> rev(names.rbegin(), names.rend());
+  const std::vector<uint16_t> r = ctl::maglev_table(rev, 65537);
+  for (size_t i = 0; i < t.size(); ++i) {
+    ASSERT_EQ(names[t[i]], rev[r[i]]) << i;
+  }
+}
+
+TEST(Maglev, KeysSpreadEvenly) {
+  for (int n : {2, 3, 10, 37}) {
+    const auto s = snapshot(plain(n));
+    const int keys = 1000000;
+    const auto h = histogram(assign(*s, keys));
+    ASSERT_EQ(h.size(), static_cast<size_t>(n));
+    const double mean = static_cast<double>(keys) / n;
+    for (const auto& [uri, c] : h) {
+      EXPECT_NEAR(c, mean, mean * 0.03) << n << " destinations: " << uri;
+    }
+  }
+}
+
+TEST(Maglev, OneOfTenDownMovesOnlyItsKeysSpreadOverTheOtherNine) {
+  const int keys = 1000000;
+  std::vector<Dest> d = plain(10);
+  const std::vector<std::string> before = assign(*snapshot(d), keys);
+  d[4].flags = cfg::kDsInactive;
+  const std::vector<std::string> after = assign(*snapshot(d), keys);
+  int moved = 0;
+  std::map<std::string, int> to;
+  for (int i = 0; i < keys; ++i) {
+    if (before[static_cast<size_t>(i)] != after[static_cast<size_t>(i)]) {
+      ++moved;
+      ASSERT_EQ(before[static_cast<size_t>(i)], uri_of(4)) << "a key of a live destination moved";
+      ++to[after[static_cast<size_t>(i)]];
+    }
+    ASSERT_NE(after[static_cast<size_t>(i)], uri_of(4));
+  }
+  EXPECT_NEAR(moved, keys / 10, keys / 100);  // 10% +- 1 point
+  ASSERT_EQ(to.size(), 9u);
+  for (const auto& [uri, c] : to) {
+    EXPECT_NEAR(c, moved / 9.0, moved / 9.0 * 0.05) << uri;
+  }
+  // It comes back: every key returns to where it was.
+  d[4].flags = 0;
+  EXPECT_EQ(assign(*snapshot(d), keys), before);
+}
+
+TEST(Maglev, ASecondFailureLeavesTheFirstOnesKeysWhereTheyWent) {
+  const int keys = 200000;
+  std::vector<Dest> d = plain(10);
+  d[1].flags = cfg::kDsInactive;
+  const std::vector<std::string> one_down = assign(*snapshot(d), keys);
+  d[6].flags = cfg::kDsInactive;
+  const std::vector<std::string> two_down = assign(*snapshot(d), keys);
+  for (int i = 0; i < keys; ++i) {
+    const auto& a = one_down[static_cast<size_t>(i)];
+    if (a != two_down[static_cast<size_t>(i)]) {
+      ASSERT_EQ(a, uri_of(6)) << "only the second failure's keys move";
+    }
+  }
+}
+
+TEST(Maglev, OneJoiningTenTakesAboutAnEleventhOfTheKeys) {
+  // Maglev's table is rebuilt for the new set; the new destination takes ~1/11 of the slots,
+  // evenly from the others. Maglev is near-minimal, not minimal: a small fraction of slots
+  // also changes hands among the old destinations (the turn order shifts).
+  const int keys = 1000000;
+  const std::vector<std::string> before = assign(*snapshot(plain(10)), keys);
+  const std::vector<std::string> after = assign(*snapshot(plain(11)), keys);
+  int to_new = 0;
+  int elsewhere = 0;
+  std::map<std::string, int> taken_from;
+  for (int i = 0; i < keys; ++i) {
+    const auto& b = before[static_cast<size_t>(i)];
+    const auto& a = after[static_cast<size_t>(i)];
+    if (a == b) {
+      continue;
+    }
+    if (a == uri_of(10)) {
+      ++to_new;
+      ++taken_from[b];
+    } else {
+      ++elsewhere;
+    }
+  }
+  EXPECT_NEAR(to_new, keys / 11, keys / 200);  // 9.1% +- 0.5 point
+  EXPECT_LT(elsewhere, keys / 100);             // < 1% of the keys (about 0.3% here)
+  ASSERT_EQ(taken_from.size(), 10u);
+  for (const auto& [uri, c] : taken_from) {
+    EXPECT_NEAR(c, to_new / 10.0, to_new / 10.0 * 0.1) << uri;
+  }
+}
+
+TEST(Maglev, NothingUsableSelectsNothing) {
+  std::vector<Dest> d = plain(3);
+  for (Dest& x : d) {
+    x.flags = cfg::kDsInactive;
+  }
+  auto st = std::make_unique<dp::DispatchState>();
+  EXPECT_EQ(pick(*snapshot(d), 0, "abc", *st), "none");
+  EXPECT_EQ(pick(*snapshot(d), 6, "", *st), "none");
+  d[2].flags = 0;  // one left: everything goes there
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_EQ(pick(*snapshot(d), 0, call_id(i), *st), uri_of(2));
+  }
+}
+
+TEST(Maglev, RandomIsUniformOverUsable) {
+  std::vector<Dest> d = plain(4);
+  d[0].flags = cfg::kDsDisabled;
+  const auto h = histogram(picks(*snapshot(d), 6, 300000));
+  ASSERT_EQ(h.size(), 3u);
+  EXPECT_EQ(h.count(uri_of(0)), 0u);
+  for (const auto& [uri, c] : h) {
+    EXPECT_NEAR(c, 100000, 2000) << uri;
+  }
+}
+
+// ---- exact weights ----
+
+// Shares of `n` picks against the weights, within 1% of each expected share.
+void expect_shares(const dp::Snapshot& s, uint32_t alg, const std::map<std::string, double>& want,
+                   int n = 1000000) {
+  const auto h = histogram(picks(s, alg, n));
+  double total = 0;
+  for (const auto& [uri, w] : want) {
+    total += w;
+  }
+  for (const auto& [uri, w] : want) {
+    const double expected = n * w / total;
+    const auto it = h.find(uri);
+    const double got = it == h.end() ? 0 : it->second;
+    if (w == 0) {
+      EXPECT_EQ(got, 0) << uri;
+    } else {
+      EXPECT_NEAR(got, expected, expected * 0.01) << uri;
+    }
+  }
+  for (const auto& [uri, c] : h) {
+    EXPECT_TRUE(want.count(uri) != 0) << uri << " got " << c;
+  }
+}
+
+TEST(Weights, AnyWeightsAndAnySumAreExact) {
+  // Sums that Kamailio's 100 slots cannot express: 1:2:3:4, a 999:1 skew, 37 destinations.
+  expect_shares(*snapshot({{uri_of(0), 0, 0, "weight=1"},
+                           {uri_of(1), 0, 0, "weight=2"},
+                           {uri_of(2), 0, 0, "weight=3"},
+                           {uri_of(3), 0, 0, "weight=4"}}),
+                9, {{uri_of(0), 1}, {uri_of(1), 2}, {uri_of(2), 3}, {uri_of(3), 4}});
+  expect_shares(*snapshot({{uri_of(0), 0, 0, "weight=999000"}, {uri_of(1), 0, 0, "weight=1000"}}),
+                9, {{uri_of(0), 999}, {uri_of(1), 1}});
+  std::vector<Dest> many;
+  std::map<std::string, double> want;
+  for (int i = 0; i < 37; ++i) {
+    const int w = 100 + (i * 7919) % 500;
+    many.push_back({uri_of(i), 0, 0, "weight=" + std::to_string(w)});
+    want[uri_of(i)] = w;
+  }
+  expect_shares(*snapshot(many), 9, want);
+}
+
+TEST(Weights, ADownDestinationsShareGoesToTheOthersByWeight) {
+  std::vector<Dest> d = {{uri_of(0), 0, 0, "weight=50"},
+                         {uri_of(1), 0, 0, "weight=30"},
+                         {uri_of(2), 0, 0, "weight=20"}};
+  d[0].flags = cfg::kDsInactive;
+  expect_shares(*snapshot(d), 9, {{uri_of(0), 0}, {uri_of(1), 30}, {uri_of(2), 20}});
+}
+
+TEST(Weights, NoWeightsShareEvenlyAndZeroWeightGetsNothing) {
+  expect_shares(*snapshot(plain(3)), 9, {{uri_of(0), 1}, {uri_of(1), 1}, {uri_of(2), 1}}, 300000);
+  expect_shares(*snapshot({{uri_of(0), 0, 0, "weight=5"}, {uri_of(1), 0, 0, ""}}), 9,
+                {{uri_of(0), 1}, {uri_of(1), 0}}, 10000);
+}
+
+TEST(Weights, WeightedPicksInterleave) {
+  // 1:1 alternates-ish rather than sending runs to one destination.
+  const auto v = picks(*snapshot({{uri_of(0), 0, 0, "weight=1"}, {uri_of(1), 0, 0, "weight=1"}}),
+                       9, 1000);
+  int longest = 0;
+  int run = 0;
+  for (size_t i = 1; i < v.size(); ++i) {
+    run = v[i] == v[i - 1] ? run + 1 : 0;
+    longest = std::max(longest, run);
+  }
+  EXPECT_LE(longest, 2);
+}
+
+TEST(Weights, RelativeWeightsOverUsableDestinations) {
+  std::vector<Dest> d = {{uri_of(0), 0, 0, "rweight=1"},
+                         {uri_of(1), 0, 0, "rweight=2"},
+                         {uri_of(2), 0, 0, "rweight=1"}};
+  expect_shares(*snapshot(d), 11, {{uri_of(0), 25}, {uri_of(1), 50}, {uri_of(2), 25}});
+  d[2].flags = cfg::kDsInactive;
+  expect_shares(*snapshot(d), 11, {{uri_of(0), 1}, {uri_of(1), 2}, {uri_of(2), 0}});
+}
+
+TEST(Weights, PriorityWeightTakesTheLowestUsablePriorityValue) {
+  std::vector<Dest> d = {{uri_of(0), 0, 1, "weight=3"},
+                         {uri_of(1), 0, 1, "weight=1"},
+                         {uri_of(2), 0, 2, "weight=5"},
+                         {uri_of(3), 0, 2, "weight=5"}};
+  expect_shares(*snapshot(d), 15, {{uri_of(0), 3}, {uri_of(1), 1}, {uri_of(2), 0}, {uri_of(3), 0}});
+  d[0].flags = cfg::kDsInactive;
+  expect_shares(*snapshot(d), 15, {{uri_of(1), 1}}, 10000);
+  d[1].flags = cfg::kDsDisabled;  // the best level is all down: the next one
+  expect_shares(*snapshot(d), 15, {{uri_of(2), 1}, {uri_of(3), 1}}, 100000);
+  // Without weights the level shares evenly.
+  expect_shares(*snapshot({{uri_of(0), 0, 7, ""}, {uri_of(1), 0, 7, ""}, {uri_of(2), 0, 9, ""}}),
+                15, {{uri_of(0), 1}, {uri_of(1), 1}, {uri_of(2), 0}}, 100000);
+}
+
+// ---- cursors and orders ----
+
+TEST(RoundRobin, RotatesAndMovesPastTheEntryUsed) {
+  // Kamailio sets its cursor after the destination it used, so the entry after a down one is
+  // not taken twice in a row. Index order is the reverse of the list here.
+  std::vector<Dest> d = plain(4);
+  d[2].flags = cfg::kDsInactive;  // index 1
+  EXPECT_EQ(picks(*snapshot(d), 4, 6),
+            (std::vector<std::string>{uri_of(3), uri_of(1), uri_of(0), uri_of(3), uri_of(1),
+                                      uri_of(0)}));
+}
+
+TEST(Serial, FirstUsableInPriorityOrder) {
+  std::vector<Dest> d = {{uri_of(0), 0, 1}, {uri_of(1), 0, 9}, {uri_of(2), 0, 5}};
+  EXPECT_EQ(picks(*snapshot(d), 8, 3), std::vector<std::string>(3, uri_of(1)));
+  d[1].flags = cfg::kDsInactive;
+  EXPECT_EQ(picks(*snapshot(d), 8, 2), std::vector<std::string>(2, uri_of(2)));
+}
+
+TEST(RoundRobinSerial, RoundRobinOnlyWhenAllPrioritiesAreEqualAndPositive) {
+  EXPECT_EQ(histogram(picks(*snapshot({{uri_of(0), 0, 5}, {uri_of(1), 0, 5}}), 14, 10)).size(),
+            2u);
+  EXPECT_EQ(picks(*snapshot({{uri_of(0), 0, 5}, {uri_of(1), 0, 6}}), 14, 3),
+            std::vector<std::string>(3, uri_of(1)));
+  EXPECT_EQ(picks(*snapshot({{uri_of(0), 0, 0}, {uri_of(1), 0, 0}}), 14, 3),
+            std::vector<std::string>(3, uri_of(1)));
+}
+
+TEST(Latency, RoundRobinAmongTheHighestAdjustedPriority) {
+  // Kamailio's documented example: priority 30 with latency 21/91/61/19/32/0/201 -> adjusted
+  // 30/27/28/30/29/30/24; the three at 30 share the load.
+  const int lat[] = {21, 91, 61, 19, 32, 0, 201};
+  std::vector<Dest> d;
+  for (int i = 0; i < 7; ++i) {
+    d.push_back({uri_of(i), 0, 30, "latency=" + std::to_string(lat[i])});
+  }
+  const auto h = histogram(picks(*snapshot(d), 13, 300));
+  EXPECT_EQ(h, (std::map<std::string, int>{{uri_of(0), 100}, {uri_of(3), 100}, {uri_of(5), 100}}));
+  EXPECT_EQ(ctl::latency_priority(30, 91, false), 27);
+  EXPECT_EQ(ctl::latency_priority(30, 201, false), 24);
+  EXPECT_EQ(ctl::latency_priority(2, 500, false), 1);
+  EXPECT_EQ(ctl::latency_priority(30, 91, true), 30);
+  // Without latency it is round robin over the highest priority.
+  d = {{uri_of(0), 0, 10}, {uri_of(1), 0, 10}, {uri_of(2), 0, 5}};
+  EXPECT_EQ(histogram(picks(*snapshot(d), 13, 10)),
+            (std::map<std::string, int>{{uri_of(0), 5}, {uri_of(1), 5}}));
+  d[0].flags = d[1].flags = cfg::kDsInactive;
+  EXPECT_EQ(picks(*snapshot(d), 13, 2), std::vector<std::string>(2, uri_of(2)));
 }
 
 TEST(Dispatch, EmptyOrUnknownSetSelectsNothing) {
-  dp::Snapshot s = make_snapshot({});
-  dp::DispatchState st;
-  EXPECT_EQ(dp::select_destination(s, 0, 0, "x", st), -1);
-  EXPECT_EQ(dp::select_destination(s, 7, 0, "x", st), -1);
+  const auto s = snapshot({});
+  auto st = std::make_unique<dp::DispatchState>();
+  for (uint32_t alg : {0u, 4u, 6u, 8u, 9u, 11u, 13u, 14u, 15u}) {
+    EXPECT_EQ(pick(*s, alg, "x", *st), "none") << alg;
+  }
+  const dp::DsKey k{"x", {}};
+  EXPECT_EQ(dp::select_destination(*snapshot(plain(2)), 7, 0, &k, *st), -1);
 }
 
 TEST(Dispatch, KamailioOrderIsPriorityDescendingThenLaterLinesFirst) {
@@ -103,6 +580,161 @@ TEST(Dispatch, KamailioOrderIsPriorityDescendingThenLaterLinesFirst) {
     order += d.uri;
   }
   EXPECT_EQ(order, "cdba");
+}
+
+TEST(Dispatch, ModparamsReachTheSnapshot) {
+  // Through the compiler and the control thread's snapshot builder.
+  const std::string head =
+      "listen=udp:10.0.0.2:5060\nloadmodule \"sl.so\"\nloadmodule \"dispatcher.so\"\n";
+  const std::string list = "1 sip:10.0.0.11\n1 sip:10.0.0.12\n1 sip:10.0.0.13\n";
+  std::string error;
+  auto def = test::make_snapshot(head + "request_route { ds_select_dst(1, 0); }\n", list,
+                                 "10.0.0.2", {}, {}, error);
+  ASSERT_NE(def, nullptr) << error;
+  EXPECT_EQ(def->snap.dispatcher.mode, DsHashMode::kMaglev);
+  EXPECT_FALSE(def->snap.dispatcher.hash_user_only);
+  EXPECT_EQ(def->snap.sets[0].maglev.size(), 65537u);
+  auto kam = test::make_snapshot(
+      head +
+          "modparam(\"dispatcher\", \"ds_hash_mode\", \"kamailio\")\n"
+          "modparam(\"dispatcher\", \"flags\", 1)\n"
+          "modparam(\"dispatcher\", \"hash_pvar\", \"$fU-$ci\")\n"
+          "request_route { ds_select_dst(1, 7); }\n",
+      list, "10.0.0.2", {}, {}, error);
+  ASSERT_NE(kam, nullptr) << error;
+  const dp::DsConfig& c = kam->snap.dispatcher;
+  EXPECT_EQ(c.mode, DsHashMode::kKamailio);
+  EXPECT_TRUE(c.hash_user_only);
+  ASSERT_EQ(c.hash_pvar.size(), 3u);
+  EXPECT_EQ(c.hash_pvar[0].kind, cfg::DsPvPart::Kind::kFromUser);
+  EXPECT_EQ(c.hash_pvar[1].text, "-");
+  EXPECT_EQ(c.hash_pvar[2].kind, cfg::DsPvPart::Kind::kCallId);
+  EXPECT_TRUE(kam->snap.sets[0].maglev.empty());  // modulo needs no table
+  // Kamailio's failover flag stays unsupported.
+  EXPECT_EQ(test::make_snapshot(head + "modparam(\"dispatcher\", \"flags\", 2)\n"
+                                       "request_route { }\n",
+                                list, "10.0.0.2", {}, {}, error),
+            nullptr);
+}
+
+// ---- keys read from the request ----
+
+TEST(Keys, UriKeyIsUserAndHostWithTheNonDefaultPort) {
+  auto key = [](std::string_view uri, bool user_only = false) {
+    dp::DsKey k;
+    const bool ok = dp::ds_uri_key(uri.data(), sip::Span{0, static_cast<uint16_t>(uri.size())},
+                                   user_only, k);
+    return ok ? std::string(k.first) + "|" + std::string(k.second) : std::string("error");
+  };
+  EXPECT_EQ(key("sip:alice@example.com"), "alice|example.com");
+  EXPECT_EQ(key("sip:alice@example.com:5060"), "alice|example.com");
+  EXPECT_EQ(key("sip:alice@example.com:5070;transport=udp"), "alice|example.com:5070");
+  EXPECT_EQ(key("sips:alice@example.com:5061"), "alice|example.com");
+  EXPECT_EQ(key("sips:alice@example.com:5060"), "alice|example.com:5060");
+  EXPECT_EQ(key("sip:[2001:db8::1]:5080"), "|[2001:db8::1]:5080");
+  EXPECT_EQ(key("sip:alice:secret@example.com"), "alice|example.com");
+  EXPECT_EQ(key("sip:alice@example.com:5070", true), "alice|");
+  EXPECT_EQ(key("tel:+15551234"), "error");
+  EXPECT_EQ(key("not a uri"), "error");
+}
+
+constexpr std::string_view kRequest =
+    "INVITE sip:bob@biloxi.example.com:5070 SIP/2.0\r\n"
+    "Via: SIP/2.0/UDP 10.0.0.10:5060;branch=z9hG4bK-1\r\n"
+    "From: \"Alice\" <sip:alice@atlanta.example.com:5060>;tag=9fxced76sl\r\n"
+    "t: <sip:carol@chicago.example.com>\r\n"
+    "Call-ID: 3848276298220188511@atlanta.example.com\r\n"
+    "CSeq: 31 INVITE\r\n"
+    "X-Tenant:  acme \r\n"
+    "Authorization: Digest username=\"wrong\", realm=\"x\"\r\n"
+    "Proxy-Authorization: Digest realm=\"atlanta.example.com\",\r\n"
+    "  username=\"alice@atlanta.example.com\", nonce=\"ea9c8e88df84f1cec4341ae6cbe5a359\"\r\n"
+    "Max-Forwards: 70\r\n"
+    "Content-Length: 0\r\n"
+    "\r\n";
+
+struct Scanned {
+  std::string msg;
+  sip::SipView v;
+};
+
+Scanned scanned(std::string_view msg) {
+  Scanned s{std::string(msg), {}};
+  EXPECT_EQ(sip::scan(s.msg.data(), s.msg.size(), s.v), sip::ScanStatus::kOk);
+  return s;
+}
+
+// The key ds_request_key() reads, as "first|second".
+std::string request_key(const Scanned& r, uint32_t alg, const dp::DsConfig& conf = {}) {
+  dp::Snapshot snap;
+  snap.dispatcher = conf;
+  auto st = std::make_unique<dp::DispatchState>();
+  dp::DsKey k;
+  switch (dp::ds_request_key(snap, alg, r.msg.data(), r.v, *st, k)) {
+    case dp::DsKeyStatus::kKey:
+      return std::string(k.first) + "|" + std::string(k.second);
+    case dp::DsKeyStatus::kNoKey:
+      return "no key";
+    case dp::DsKeyStatus::kError:
+      break;
+  }
+  return "error";
+}
+
+TEST(Keys, EachHashAlgorithmReadsKamailiosInput) {
+  const Scanned r = scanned(kRequest);
+  EXPECT_EQ(request_key(r, 0), "3848276298220188511@atlanta.example.com|");
+  EXPECT_EQ(request_key(r, 1), "alice|atlanta.example.com");
+  EXPECT_EQ(request_key(r, 2), "carol|chicago.example.com");  // compact To
+  EXPECT_EQ(request_key(r, 3), "bob|biloxi.example.com:5070");
+  dp::DsConfig user_only;
+  user_only.hash_user_only = true;
+  EXPECT_EQ(request_key(r, 3, user_only), "bob|");
+  // Proxy-Authorization wins over Authorization; the user part of the username.
+  EXPECT_EQ(request_key(r, 5), "alice|");
+  // hash_pvar, printed and trimmed; absent values print as "<null>".
+  dp::DsConfig pv;
+  std::string why;
+  size_t off = 0;
+  ASSERT_TRUE(cfg::parse_ds_hash_pvar(" $fU@$rd/$hdr(X-Tenant)/$tt/$cs-$rm ", pv.hash_pvar, why,
+                                      off))
+      << why;
+  EXPECT_EQ(request_key(r, 7, pv), "alice@biloxi.example.com/acme/<null>/31-INVITE|");
+  // Algorithm 7 without hash_pvar fails, as in Kamailio.
+  EXPECT_EQ(request_key(r, 7), "error");
+}
+
+TEST(Keys, AuthUsernameFallsBackToRoundRobin) {
+  const Scanned none = scanned(
+      "INVITE sip:bob@b.example.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.10;branch=z9hG4bK-2\r\n"
+      "From: <sip:a@a.example.com>;tag=1\r\nTo: <sip:bob@b.example.com>\r\nCall-ID: x\r\n"
+      "CSeq: 1 INVITE\r\nAuthorization: Basic QWxhZGRpbjpvcGVu\r\nContent-Length: 0\r\n\r\n");
+  EXPECT_EQ(request_key(none, 5), "no key");
+  const auto s = snapshot(plain(3));
+  auto st = std::make_unique<dp::DispatchState>();
+  std::vector<std::string> got;
+  for (int i = 0; i < 3; ++i) {
+    const int d = dp::select_destination(*s, 0, 5, none.msg.data(), none.v, *st);
+    ASSERT_GE(d, 0);
+    got.push_back(s->destinations[static_cast<size_t>(d)].uri);
+  }
+  EXPECT_EQ(histogram(got).size(), 3u);
+}
+
+TEST(Keys, RequestSelectionHashesTheKeyKamailioHashes) {
+  const Scanned r = scanned(kRequest);
+  const auto s = snapshot(plain(7), DsHashMode::kKamailio);
+  auto st = std::make_unique<dp::DispatchState>();
+  auto chosen = [&](uint32_t alg) {
+    return dp::select_destination(*s, 0, alg, r.msg.data(), r.v, *st);
+  };
+  EXPECT_EQ(chosen(0),
+            static_cast<int>(dp::kamailio_ds_hash("3848276298220188511@atlanta.example.com") % 7));
+  EXPECT_EQ(chosen(1), static_cast<int>(dp::kamailio_ds_hash("alice", "atlanta.example.com") % 7));
+  EXPECT_EQ(chosen(2), static_cast<int>(dp::kamailio_ds_hash("carol", "chicago.example.com") % 7));
+  EXPECT_EQ(chosen(3),
+            static_cast<int>(dp::kamailio_ds_hash("bob", "biloxi.example.com:5070") % 7));
+  EXPECT_EQ(chosen(5), static_cast<int>(dp::kamailio_ds_hash("alice") % 7));
 }
 
 }  // namespace

@@ -30,6 +30,13 @@ trap cleanup EXIT
 
 lab_up
 lab_write_config "$work"
+# Hash routing bit for bit like Kamailio: viaduct's default is consistent (Maglev) hashing.
+# Kamailio rejects the unknown modparam, and skips it: viaduct predefines VIADUCT.
+sed -i '/modparam("dispatcher", "list_file"/a\
+#!ifdef VIADUCT\
+modparam("dispatcher", "ds_hash_mode", "kamailio")\
+#!endif' "$work/viaduct.cfg"
+grep -q 'ds_hash_mode", "kamailio"' "$work/viaduct.cfg" || { echo "FAIL - cfg not patched"; exit 1; }
 # Two destinations with a higher priority and three with the default one: exercises Kamailio's
 # index order (priority, then reverse file order) as well as the hash.
 {
