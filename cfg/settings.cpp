@@ -237,27 +237,53 @@ void interface(Checker& c, const toml::table& t, Settings& out) {
   out.interfaces.push_back(std::move(s));
 }
 
+// A "host:port" listen key of `t`; "" turns the service off. False when absent or bad.
+bool listen_key(Checker& c, const toml::table& t, std::string_view where, std::string& out) {
+  std::string listen;
+  if (!c.string(t, "listen", listen, false, where)) {
+    return false;
+  }
+  if (!listen.empty()) {
+    SocketSpec s;
+    std::string why;
+    if (!parse_socket_spec(listen, s, why) || s.has_proto || s.port == 0) {
+      c.error(t.get("listen")->source(),
+              "'listen' must be \"address:port\" (or \"\" to disable), not \"" + listen + "\"" +
+                  (why.empty() ? std::string() : ": " + why));
+      return false;
+    }
+  }
+  out = listen;
+  return true;
+}
+
 void metrics(Checker& c, const toml::table& root, Settings& out) {
   const toml::table* t = c.table(root, "metrics");
   if (t == nullptr) {
     return;
   }
   c.keys(*t, {"listen"}, "[metrics]");
-  std::string listen;
-  if (!c.string(*t, "listen", listen, false, "[metrics]")) {
+  listen_key(c, *t, "[metrics]", out.metrics_listen);
+}
+
+void management(Checker& c, const toml::table& root, Settings& out) {
+  const toml::table* t = c.table(root, "management");
+  if (t == nullptr) {
     return;
   }
-  if (!listen.empty()) {
-    SocketSpec s;
-    std::string why;
-    if (!parse_socket_spec(listen, s, why) || s.has_proto || s.port == 0) {
-      c.error(t->get("listen")->source(),
-              "'listen' must be \"address:port\" (or \"\" to disable), not \"" + listen + "\"" +
-                  (why.empty() ? std::string() : ": " + why));
+  c.keys(*t, {"listen", "socket"}, "[management]");
+  listen_key(c, *t, "[management]", out.management_listen);
+  std::string path;
+  if (c.string(*t, "socket", path, false, "[management]")) {
+    // sockaddr_un::sun_path holds 108 bytes with the terminating NUL.
+    if (path.size() > 107) {
+      c.error(t->get("socket")->source(),
+              "'socket' must be a path of at most 107 bytes (a unix socket address), not " +
+                  std::to_string(path.size()));
       return;
     }
+    out.management_socket = path;
   }
-  out.metrics_listen = listen;
 }
 
 }  // namespace
@@ -274,7 +300,7 @@ bool parse_settings(const std::string& text, const std::string& name, Settings& 
   }
   Settings s;
   Checker c(name, diags);
-  c.keys(root, {"dpdk", "interface", "metrics"}, "");
+  c.keys(root, {"dpdk", "interface", "metrics", "management"}, "");
   dpdk(c, root, s);
   const toml::node* ifs = root.get("interface");
   if (ifs == nullptr) {
@@ -290,6 +316,7 @@ bool parse_settings(const std::string& text, const std::string& name, Settings& 
     }
   }
   metrics(c, root, s);
+  management(c, root, s);
   if (!c.ok()) {
     return false;
   }

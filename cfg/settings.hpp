@@ -28,6 +28,9 @@ struct Settings {
   std::vector<InterfaceSettings> interfaces;  // [[interface]]
   std::vector<uint32_t> worker_lcores;   // [dpdk] workers; empty: every EAL lcore but the main
   std::string metrics_listen = "127.0.0.1:9464";  // [metrics] listen; "" disables
+  std::string management_listen;         // [management] listen: JSON-RPC over HTTP; "": off
+  std::string management_socket;         // [management] socket: JSON-RPC over a unix datagram
+                                         // socket (kamcli's transport); "": off
   uint32_t mbufs = 8191;                 // [dpdk] mbufs, per pool
   uint16_t mbuf_data_room = 2176;        // [dpdk] mbuf_data_room: bytes per mbuf, headroom
                                          //   included (DPDK's default: 2048 + 128)

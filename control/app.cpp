@@ -15,6 +15,7 @@
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
+#include <strings.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -34,8 +35,10 @@
 #include "cfg/dslist.hpp"
 #include "cfg/settings.hpp"
 #include "control/log.hpp"
+#include "control/management.hpp"
 #include "control/metrics.hpp"
 #include "control/publisher.hpp"
+#include "control/rpc.hpp"
 #include "control/snapshot_builder.hpp"
 #include "dataplane/pipeline.hpp"
 #include "dataplane/port.hpp"
@@ -76,26 +79,37 @@ struct Loaded {
   std::vector<cfg::DsDestination> destinations;
 };
 
-bool load_script(const AppOptions& o, Loaded& out) {
-  cfg::Diagnostics diags;
+// The dispatcher list `prog` names, when it loads the dispatcher module.
+bool load_list(const cfg::Program& prog, std::vector<cfg::DsDestination>& out,
+               cfg::Diagnostics& diags) {
+  if (!dispatcher_loaded(prog) || prog.ds_list_file.empty()) {
+    return true;
+  }
+  return cfg::load_dispatcher_list(prog.ds_list_file, out, diags);
+}
+
+// Compiles the script and reads its list. Diagnostics go to `diags`, for the caller to print.
+bool load_script(const AppOptions& o, Loaded& out, cfg::Diagnostics& diags) {
   cfg::CompileOptions copt;
   copt.defines = o.defines;
   auto prog = std::make_shared<cfg::Program>();
-  const bool ok = cfg::compile_file(o.script, copt, *prog, diags);
-  print(diags);
-  if (!ok) {
+  if (!cfg::compile_file(o.script, copt, *prog, diags) ||
+      !load_list(*prog, out.destinations, diags)) {
     return false;
-  }
-  if (dispatcher_loaded(*prog) && !prog->ds_list_file.empty()) {
-    cfg::Diagnostics ld;
-    const bool list_ok = cfg::load_dispatcher_list(prog->ds_list_file, out.destinations, ld);
-    print(ld);
-    if (!list_ok) {
-      return false;
-    }
   }
   out.program = std::move(prog);
   return true;
+}
+
+// The errors of `diags`, one per line (what a failed reload answers over the management API).
+std::string error_lines(const cfg::Diagnostics& diags) {
+  std::string out;
+  for (const cfg::Diagnostic& d : diags) {
+    if (d.severity == cfg::Diagnostic::Severity::kError) {
+      out += (out.empty() ? "" : "\n") + d.str();
+    }
+  }
+  return out.empty() ? std::string("the configuration was rejected") : out;
 }
 
 std::vector<DestinationLabel> labels_of(const dp::Snapshot& s) {
@@ -106,14 +120,33 @@ std::vector<DestinationLabel> labels_of(const dp::Snapshot& s) {
   return out;
 }
 
+// A destination state set through the management API, by set + URI. It outlives reloads until
+// the list file itself changes that destination's state bits, or another set_state replaces it.
+struct AdminState {
+  uint32_t state = 0;       // kDsStateBits
+  uint32_t file_state = 0;  // the state bits the list file had when it was set
+};
+
 // The control thread's state while running.
-class Daemon {
+class Daemon final : public ManagedDaemon {
  public:
   int run(const AppOptions& o);
 
+  // ManagedDaemon (the management API; control thread).
+  std::vector<RpcDestination> destinations() const override;
+  Status reload(ReloadScope scope) override;
+  Result<size_t> set_state(int set, std::string_view uri, uint32_t state) override;
+  bool ping_active() const override { return ping_active_; }
+  void set_ping_active(bool on) override { ping_active_ = on; }
+  std::vector<RpcStat> statistics() const override;
+  std::chrono::system_clock::time_point started() const override { return started_; }
+
  private:
   bool start_dataplane();
-  bool publish(const Loaded& l);
+  bool start_management();
+  Status publish(const Loaded& l);
+  Status do_reload(ReloadScope scope, const char* by);
+  std::vector<cfg::DsDestination> with_admin_state(const std::vector<cfg::DsDestination>& d) const;
   void drain_events();
   void resolve_next_hops(bool force);
   void send_arp_request(uint16_t iface_idx, uint32_t target_be);
@@ -142,6 +175,12 @@ class Daemon {
   ControlCounters counters_;
   std::shared_ptr<MetricsCollector> metrics_;
   std::unique_ptr<prometheus::Exposer> exposer_;
+  std::map<std::pair<int, std::string>, AdminState> admin_state_;
+  bool ping_active_ = true;  // dispatcher.ping_active; no prober reads it yet
+  std::chrono::system_clock::time_point started_ = std::chrono::system_clock::now();
+  RpcHandler rpc_{*this};
+  RpcInbox inbox_;
+  std::unique_ptr<ManagementServer> management_;
   bool launched_ = false;
 };
 
@@ -254,16 +293,28 @@ bool Daemon::start_dataplane() {
   return true;
 }
 
-bool Daemon::publish(const Loaded& l) {
+std::vector<cfg::DsDestination> Daemon::with_admin_state(
+    const std::vector<cfg::DsDestination>& d) const {
+  std::vector<cfg::DsDestination> out = d;
+  for (cfg::DsDestination& x : out) {
+    auto it = admin_state_.find({x.set, x.uri});
+    if (it != admin_state_.end() && it->second.file_state == (x.flags & kDsStateBits)) {
+      x.flags = (x.flags & ~kDsStateBits) | it->second.state;
+    }
+  }
+  return out;
+}
+
+Status Daemon::publish(const Loaded& l) {
   BuildInputs in;
   in.program = l.program;
   in.ifaces = ifaces_;
-  in.destinations = l.destinations;
+  in.destinations = with_admin_state(l.destinations);
   in.neighbours = neighbours_;
   auto snap = build_snapshot(in, ids_);
   if (!snap) {
     VD_LOG("error", "%s", snap.error().str().c_str());
-    return false;
+    return std::move(snap).error();
   }
   const std::vector<DestinationLabel> labels = labels_of((*snap)->snap);
   const size_t n_dest = (*snap)->snap.destinations.size();
@@ -275,6 +326,154 @@ bool Daemon::publish(const Loaded& l) {
   }
   VD_LOG("notice", "generation=%lu applied destinations=%zu neighbours=%zu",
          static_cast<unsigned long>(publisher_->generation()), n_dest, neighbours_.size());
+  return ok();
+}
+
+// SIGHUP, cfg.reload and dispatcher.reload all come here. A failure changes nothing: the
+// running generation keeps serving, with the state set through the API.
+Status Daemon::do_reload(ReloadScope scope, const char* by) {
+  Loaded next;
+  cfg::Diagnostics diags;
+  bool loaded = false;
+  if (scope == ReloadScope::kAll) {
+    loaded = load_script(opts_, next, diags);
+  } else {
+    next.program = loaded_.program;
+    loaded = load_list(*next.program, next.destinations, diags);
+  }
+  print(diags);
+  Status s = loaded ? publish(next) : Status(Error{Error::Code::kInvalidConfig,
+                                                   error_lines(diags), ""});
+  const char* what = scope == ReloadScope::kAll ? "reload" : "dispatcher list reload";
+  if (!s) {
+    counters_.reload_failures.fetch_add(1);
+    VD_LOG("error", "%s (%s) failed; generation=%lu keeps serving", what, by,
+           static_cast<unsigned long>(publisher_->generation()));
+    return s;
+  }
+  loaded_ = std::move(next);
+  // The API state of destinations that left the list, or whose state the file changed, ends.
+  for (auto it = admin_state_.begin(); it != admin_state_.end();) {
+    bool keep = false;
+    for (const cfg::DsDestination& d : loaded_.destinations) {
+      keep = keep || (d.set == it->first.first && d.uri == it->first.second &&
+                      (d.flags & kDsStateBits) == it->second.file_state);
+    }
+    it = keep ? std::next(it) : admin_state_.erase(it);
+  }
+  counters_.reloads.fetch_add(1);
+  VD_LOG("notice", "%s (%s) applied", what, by);
+  return s;
+}
+
+Status Daemon::reload(ReloadScope scope) { return do_reload(scope, "rpc"); }
+
+Result<size_t> Daemon::set_state(int set, std::string_view uri, uint32_t state) {
+  const auto before = admin_state_;
+  size_t n = 0;
+  auto same_uri = [uri](const std::string& u) {
+    return u.size() == uri.size() && strncasecmp(u.data(), uri.data(), uri.size()) == 0;
+  };
+  for (const cfg::DsDestination& d : loaded_.destinations) {
+    if (d.set == set && (uri == "all" || same_uri(d.uri))) {
+      admin_state_[{d.set, d.uri}] = AdminState{state & kDsStateBits, d.flags & kDsStateBits};
+      ++n;
+    }
+  }
+  if (n == 0) {
+    return size_t{0};
+  }
+  Status s = publish(loaded_);
+  if (!s) {
+    admin_state_ = before;
+    return std::move(s).error();
+  }
+  VD_LOG("notice", "dispatcher state set=%d uri=%.*s state=%s (%zu destinations)", set,
+         static_cast<int>(uri.size()), uri.data(), ds_state_letters(state).c_str(), n);
+  return n;
+}
+
+std::vector<RpcDestination> Daemon::destinations() const {
+  std::map<int, std::vector<cfg::DsDestination>> sets;
+  for (const cfg::DsDestination& d : with_admin_state(loaded_.destinations)) {
+    sets[d.set].push_back(d);
+  }
+  std::vector<RpcDestination> out;
+  for (auto& [id, entries] : sets) {
+    kamailio_order(entries);
+    for (const cfg::DsDestination& d : entries) {
+      out.push_back(RpcDestination{d.set, d.uri, d.flags, d.priority, d.attrs});
+    }
+  }
+  return out;
+}
+
+std::vector<RpcStat> Daemon::statistics() const {
+  auto sum = [this](const dp::Counter dp::WorkerCounters::*field) {
+    uint64_t s = 0;
+    for (const auto& w : workers_) {
+      s += (w->counters().*field).read();
+    }
+    return s;
+  };
+  using W = dp::WorkerCounters;
+  // Kamailio's names where viaduct counts the same thing, viaduct's own otherwise.
+  std::vector<RpcStat> out = {
+      {"core", "rcv_requests", sum(&W::sip_requests)},
+      {"core", "rcv_replies", sum(&W::sip_replies)},
+      {"core", "fwd_requests", sum(&W::requests_forwarded)},
+      {"core", "fwd_replies", sum(&W::replies_forwarded)},
+      {"sl", "sent_replies", sum(&W::local_replies)},
+      {"net", "rx_packets", sum(&W::rx_packets)},
+      {"net", "tx_packets", sum(&W::tx_packets)},
+      {"net", "rx_bytes", sum(&W::rx_bytes)},
+      {"net", "tx_bytes", sum(&W::tx_bytes)},
+      {"net", "arp_replies_sent", sum(&W::arp_replies_sent)},
+      {"net", "arp_requests_sent", counters_.arp_requests_sent.load()},
+      {"viaduct", "workers", workers_.size()},
+      {"viaduct", "worker_events_dropped", sum(&W::events_dropped)},
+      {"viaduct", "reloads", counters_.reloads.load()},
+      {"viaduct", "reload_failures", counters_.reload_failures.load()},
+      {"viaduct", "snapshot_generation", counters_.generation.load()},
+      {"viaduct", "snapshots_retired", counters_.retired_snapshots.load()},
+      {"viaduct", "neighbours", counters_.neighbours.load()},
+  };
+  for (size_t r = 0; r < static_cast<size_t>(dp::Drop::kCount); ++r) {
+    uint64_t s = 0;
+    for (const auto& w : workers_) {
+      s += w->counters().drops[r].read();
+    }
+    out.push_back({"drops", dp::drop_name(static_cast<dp::Drop>(r)), s});
+  }
+  for (size_t r = 1; r < dp::kScanStatusCount; ++r) {
+    uint64_t s = 0;
+    for (const auto& w : workers_) {
+      s += w->counters().parse_errors[r].read();
+    }
+    out.push_back({"parse_errors", sip::scan_status_name(static_cast<sip::ScanStatus>(r)), s});
+  }
+  return out;
+}
+
+bool Daemon::start_management() {
+  if (settings_.management_listen.empty() && settings_.management_socket.empty()) {
+    return true;
+  }
+  auto m = ManagementServer::start(settings_.management_listen, settings_.management_socket,
+                                   inbox_);
+  if (!m) {
+    VD_LOG("error", "%s", m.error().message.c_str());
+    return false;
+  }
+  management_ = std::move(*m);
+  if (!settings_.management_listen.empty()) {
+    VD_LOG("notice", "management API (JSON-RPC) on http://%s/RPC",
+           settings_.management_listen.c_str());
+  }
+  if (!settings_.management_socket.empty()) {
+    VD_LOG("notice", "management API (JSON-RPC) on unix datagram socket %s",
+           settings_.management_socket.c_str());
+  }
   return true;
 }
 
@@ -385,7 +584,7 @@ void Daemon::drain_events() {
     }
   }
   if (changed) {
-    publish(loaded_);
+    static_cast<void>(publish(loaded_));
   }
 }
 
@@ -476,6 +675,9 @@ bool Daemon::start_exception_tap(size_t iface, const dp::PortInfo& phys,
 }
 
 void Daemon::shutdown() {
+  // Requests waiting for the control thread are answered before the server threads are joined.
+  inbox_.close();
+  management_.reset();
   if (launched_) {
     stop_workers_.store(true);
     rte_eal_mp_wait_lcore();
@@ -510,8 +712,9 @@ int Daemon::run(const AppOptions& o) {
     return 2;
   }
   const bool settings_ok = cfg::load_settings(o.settings, settings_, diags);
+  const bool script_ok = settings_ok && load_script(o, loaded_, diags);
   print(diags);
-  if (!settings_ok || !load_script(o, loaded_)) {
+  if (!script_ok) {
     return 1;
   }
   std::signal(SIGTERM, on_signal);
@@ -523,7 +726,7 @@ int Daemon::run(const AppOptions& o) {
     return 1;
   }
   // The first snapshot is published before any worker starts, so current() is never null.
-  if (!publish(loaded_)) {
+  if (!publish(loaded_) || !start_management()) {
     shutdown();
     return 1;
   }
@@ -555,17 +758,9 @@ int Daemon::run(const AppOptions& o) {
     resolve_next_hops(false);
     if (g_reload != 0) {
       g_reload = 0;
-      Loaded next;
-      if (load_script(opts_, next) && publish(next)) {
-        loaded_ = std::move(next);
-        counters_.reloads.fetch_add(1);
-        VD_LOG("notice", "reload applied");
-      } else {
-        counters_.reload_failures.fetch_add(1);
-        VD_LOG("error", "reload failed; generation=%lu keeps serving",
-               static_cast<unsigned long>(publisher_->generation()));
-      }
+      static_cast<void>(do_reload(ReloadScope::kAll, "SIGHUP"));
     }
+    inbox_.serve([this](std::string_view request) { return rpc_.handle(request); });
     publisher_->reclaim();
     counters_.retired_snapshots.store(publisher_->retired_count());
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -587,7 +782,9 @@ std::pair<std::string, std::string> split_define(const std::string& arg) {
 
 int run_check(const AppOptions& o) {
   Loaded loaded;
-  bool ok = load_script(o, loaded);
+  cfg::Diagnostics script_diags;
+  bool ok = load_script(o, loaded, script_diags);
+  print(script_diags);
   if (!o.settings.empty()) {
     cfg::Settings s;
     cfg::Diagnostics diags;

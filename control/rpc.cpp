@@ -1,0 +1,536 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "control/rpc.hpp"
+
+#include <sys/utsname.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstdint>
+#include <cstdlib>
+#include <ctime>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "dataplane/dispatch.hpp"
+
+namespace viaduct::ctl {
+namespace {
+
+// Kamailio prints members in the order it adds them; ordered_json keeps that order.
+using Json = nlohmann::ordered_json;
+
+// Error codes and messages as Kamailio's jsonrpcs and modules send them, plus the JSON-RPC 2.0
+// codes for what Kamailio does not answer at all (unparsable or malformed requests).
+constexpr int kParseError = -32700;
+constexpr int kInvalidRequest = -32600;
+constexpr int kInternalError = -32603;
+constexpr int kKamailioBadRequest = 400;
+constexpr int kKamailioFault = 500;
+
+struct Fault {
+  int code;
+  std::string message;
+  Json data;  // null: left out
+};
+
+// The outcome of one method: a result or a fault.
+struct Outcome {
+  Json result;
+  std::optional<Fault> fault;
+};
+
+Outcome ok(Json result) { return Outcome{std::move(result), std::nullopt}; }
+Outcome fail(int code, std::string message, Json data = nullptr) {
+  return Outcome{nullptr, Fault{code, std::move(message), std::move(data)}};
+}
+
+// Positional parameters. kamcli sends every parameter as a string unless it is written "i:N",
+// so a number is accepted either as a JSON integer or as a string of decimal digits.
+class Params {
+ public:
+  explicit Params(const Json& p) {
+    if (p.is_array()) {
+      for (const Json& v : p) {
+        v_.push_back(&v);
+      }
+    }
+  }
+  size_t size() const { return v_.size(); }
+
+  std::optional<std::string> str(size_t i) const {
+    if (i >= v_.size()) {
+      return std::nullopt;
+    }
+    const Json& v = *v_[i];
+    if (v.is_string()) {
+      return v.get<std::string>();
+    }
+    if (v.is_number_integer()) {
+      return v.dump();
+    }
+    return std::nullopt;
+  }
+
+  std::optional<int64_t> integer(size_t i) const {
+    if (i >= v_.size()) {
+      return std::nullopt;
+    }
+    const Json& v = *v_[i];
+    if (v.is_number_integer()) {
+      return v.get<int64_t>();
+    }
+    if (v.is_string()) {
+      const std::string& s = v.get_ref<const std::string&>();
+      int64_t out = 0;
+      const char* end = s.data() + s.size();
+      auto [p, ec] = std::from_chars(s.data(), end, out);
+      if (ec == std::errc() && p == end && !s.empty()) {
+        return out;
+      }
+    }
+    return std::nullopt;
+  }
+
+ private:
+  std::vector<const Json*> v_;
+};
+
+// Kamailio's ATTRS struct: the raw body and the special attributes it understands.
+Json attrs_json(const std::string& body) {
+  std::map<std::string, std::string> kv;
+  size_t pos = 0;
+  while (pos <= body.size()) {
+    size_t end = body.find(';', pos);
+    if (end == std::string::npos) {
+      end = body.size();
+    }
+    const std::string item = body.substr(pos, end - pos);
+    const size_t eq = item.find('=');
+    if (eq != std::string::npos) {
+      std::string k = item.substr(0, eq);
+      std::transform(k.begin(), k.end(), k.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      kv.emplace(std::move(k), item.substr(eq + 1));
+    }
+    pos = end + 1;
+  }
+  auto text = [&](const char* k) -> Json {
+    auto it = kv.find(k);
+    return it == kv.end() ? Json(nullptr) : Json(it->second);
+  };
+  auto number = [&](const char* k) -> Json {
+    auto it = kv.find(k);
+    long v = 0;
+    if (it != kv.end()) {
+      v = std::strtol(it->second.c_str(), nullptr, 10);
+    }
+    return Json(v);
+  };
+  Json a = Json::object();
+  a["BODY"] = body;
+  a["DUID"] = text("duid");
+  a["MAXLOAD"] = number("maxload");
+  a["WEIGHT"] = number("weight");
+  a["RWEIGHT"] = number("rweight");
+  a["SOCKET"] = text("socket");
+  a["SOCKNAME"] = text("sockname");
+  a["OBPROXY"] = text("obproxy");
+  return a;
+}
+
+// dispatcher.list [short|full]
+Outcome dispatcher_list(ManagedDaemon& d, const Params& p) {
+  const std::string mode = p.str(0).value_or("");
+  const bool with_attrs = mode != "short";
+  const std::vector<RpcDestination> dests = d.destinations();
+  Json records = Json::array();
+  Json* targets = nullptr;
+  int current = 0;
+  for (const RpcDestination& x : dests) {
+    if (targets == nullptr || x.set != current) {
+      Json set = Json::object();
+      set["ID"] = x.set;
+      set["TARGETS"] = Json::array();
+      Json rec = Json::object();
+      rec["SET"] = std::move(set);
+      records.push_back(std::move(rec));
+      targets = &records.back()["SET"]["TARGETS"];
+      current = x.set;
+    }
+    Json dest = Json::object();
+    dest["URI"] = x.uri;
+    dest["FLAGS"] = ds_state_letters(x.flags);
+    dest["PRIORITY"] = x.priority;
+    if (with_attrs && !x.attrs.empty()) {
+      dest["ATTRS"] = attrs_json(x.attrs);
+    }
+    Json item = Json::object();
+    item["DEST"] = std::move(dest);
+    targets->push_back(std::move(item));
+  }
+  Json out = Json::object();
+  out["NRSETS"] = records.size();
+  out["RECORDS"] = std::move(records);
+  return ok(std::move(out));
+}
+
+// A failed reload: the first diagnostic in the message, all of them in data.
+Outcome reload_fault(const Error& e) {
+  Json lines = Json::array();
+  size_t pos = 0;
+  const std::string& m = e.str();
+  while (pos < m.size()) {
+    size_t nl = m.find('\n', pos);
+    if (nl == std::string::npos) {
+      nl = m.size();
+    }
+    if (nl > pos) {
+      lines.push_back(m.substr(pos, nl - pos));
+    }
+    pos = nl + 1;
+  }
+  std::string first = lines.empty() ? std::string("unknown error") : lines[0].get<std::string>();
+  return fail(kKamailioFault, "Reload Failed: " + first, std::move(lines));
+}
+
+Outcome dispatcher_reload(ManagedDaemon& d, const Params&) {
+  const Status s = d.reload(ReloadScope::kDispatcherList);
+  if (!s) {
+    return reload_fault(s.error());
+  }
+  return ok("Ok. Dispatcher successfully reloaded.");
+}
+
+Outcome cfg_reload(ManagedDaemon& d, const Params&) {
+  const Status s = d.reload(ReloadScope::kAll);
+  if (!s) {
+    return reload_fault(s.error());
+  }
+  return ok("Ok. Configuration successfully reloaded.");
+}
+
+// dispatcher.set_state <a|i|d|t[p]> <group> <uri|all>
+Outcome dispatcher_set_state(ManagedDaemon& d, const Params& p) {
+  const std::optional<std::string> state = p.str(0);
+  const std::optional<int64_t> group = p.integer(1);
+  if (!state || !group) {
+    return fail(kKamailioFault, "Invalid Parameters");
+  }
+  if (state->empty()) {
+    return fail(kKamailioFault, "Invalid State Parameter");
+  }
+  const int bits = ds_parse_state(*state);
+  if (bits < 0) {
+    return fail(kKamailioFault, "Unknown State Value");
+  }
+  const std::optional<std::string> uri = p.str(2);
+  if (!uri || uri->empty()) {
+    return fail(kKamailioFault, "Invalid Destination Parameter");
+  }
+  if (*group < INT32_MIN || *group > INT32_MAX) {
+    return fail(kKamailioFault, "State Update Failed", "no set " + std::to_string(*group));
+  }
+  const Result<size_t> n = d.set_state(static_cast<int>(*group), *uri, static_cast<uint32_t>(bits));
+  if (!n) {
+    return fail(kKamailioFault, "State Update Failed", n.error().str());
+  }
+  if (*n == 0) {
+    return fail(kKamailioFault, "State Update Failed",
+                "no destination " + *uri + " in set " + std::to_string(*group));
+  }
+  return ok("Ok. Dispatcher state updated.");
+}
+
+// dispatcher.ping_active [0|1]
+Outcome dispatcher_ping_active(ManagedDaemon& d, const Params& p) {
+  const bool old = d.ping_active();
+  Json out = Json::object();
+  if (p.size() > 0) {
+    const std::optional<int64_t> v = p.integer(0);
+    if (!v) {
+      return fail(kKamailioFault, "Invalid Parameters");
+    }
+    d.set_ping_active(*v != 0);
+    out["NewPingState"] = *v != 0 ? 1 : 0;
+  }
+  out["OldPingState"] = old ? 1 : 0;
+  return ok(std::move(out));
+}
+
+// dispatcher.hash <nslots> <value>
+Outcome dispatcher_hash(ManagedDaemon&, const Params& p) {
+  const std::optional<int64_t> nslots = p.integer(0);
+  const std::optional<std::string> value = p.str(1);
+  if (!nslots || !value || *nslots < 0) {
+    return fail(kKamailioFault, "Invalid Parameters");
+  }
+  if (p.size() > 2) {
+    // Kamailio's ds_get_hash(x, y) sums both strings before the final mix; viaduct's hash takes
+    // one string, the only form its algorithms use.
+    return fail(kKamailioFault, "Invalid Parameters", "a second value is not supported");
+  }
+  const uint32_t h = dp::kamailio_ds_hash(*value);
+  Json out = Json::object();
+  out["hashid"] = h;
+  out["slot"] = *nslots == 0 ? 0 : h % static_cast<uint64_t>(*nslots);
+  return ok(std::move(out));
+}
+
+// dst_blocklist.view / delete_all: viaduct has no blocklist yet. Kamailio, with the blocklist on
+// and empty, answers both with an empty struct.
+Outcome dst_blocklist_empty(ManagedDaemon&, const Params&) { return ok(Json::object()); }
+
+Outcome core_version(ManagedDaemon&, const Params&) {
+  utsname u{};
+  std::string platform = "unknown";
+  if (uname(&u) == 0) {
+    std::string sys = u.sysname;
+    std::transform(sys.begin(), sys.end(), sys.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    platform = std::string(u.machine) + "/" + sys;
+  }
+  return ok(std::string("viaduct ") + VD_VERSION + " (" + platform + ")");
+}
+
+// ctime() without its newline.
+std::string ctime_text(std::chrono::system_clock::time_point t) {
+  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  localtime_r(&tt, &tm);
+  char buf[64];
+  const size_t n = std::strftime(buf, sizeof(buf), "%a %b %e %H:%M:%S %Y", &tm);
+  return std::string(buf, n);
+}
+
+Outcome core_uptime(ManagedDaemon& d, const Params&) {
+  const auto now = std::chrono::system_clock::now();
+  const auto up = d.started();
+  Json out = Json::object();
+  out["now"] = ctime_text(now);
+  out["up_since"] = ctime_text(up);
+  out["uptime"] = std::chrono::duration_cast<std::chrono::seconds>(now - up).count();
+  return ok(std::move(out));
+}
+
+// stats.get_statistics <all | group: | name | group:name> ...
+Outcome stats_get(ManagedDaemon& d, const Params& p) {
+  if (p.size() == 0) {
+    return fail(kKamailioBadRequest, "Please provide which stats to retrieve");
+  }
+  const std::vector<RpcStat> stats = d.statistics();
+  Json out = Json::array();
+  for (size_t i = 0; i < p.size(); ++i) {
+    const std::optional<std::string> want = p.str(i);
+    if (!want) {
+      return fail(kKamailioFault, "Invalid Parameters");
+    }
+    const size_t colon = want->find(':');
+    for (const RpcStat& s : stats) {
+      bool match = false;
+      if (*want == "all") {
+        match = true;
+      } else if (colon == std::string::npos) {
+        match = s.name == *want;
+      } else if (colon + 1 == want->size()) {
+        match = s.group == want->substr(0, colon);
+      } else {
+        match = s.group == want->substr(0, colon) && s.name == want->substr(colon + 1);
+      }
+      if (match) {
+        out.push_back(s.group + ":" + s.name + " = " + std::to_string(s.value));
+      }
+    }
+  }
+  return ok(std::move(out));
+}
+
+Outcome system_list_methods(ManagedDaemon&, const Params&) {
+  Json out = Json::array();
+  for (const std::string& m : RpcHandler::methods()) {
+    out.push_back(m);
+  }
+  return ok(std::move(out));
+}
+
+using Method = Outcome (*)(ManagedDaemon&, const Params&);
+
+const std::map<std::string, Method, std::less<>>& method_table() {
+  static const std::map<std::string, Method, std::less<>> kMethods = {
+      {"cfg.reload", cfg_reload},
+      {"core.uptime", core_uptime},
+      {"core.version", core_version},
+      {"dispatcher.hash", dispatcher_hash},
+      {"dispatcher.list", dispatcher_list},
+      {"dispatcher.ping_active", dispatcher_ping_active},
+      {"dispatcher.reload", dispatcher_reload},
+      {"dispatcher.set_state", dispatcher_set_state},
+      {"dst_blacklist.delete_all", dst_blocklist_empty},  // the names before Kamailio 5.5
+      {"dst_blacklist.view", dst_blocklist_empty},
+      {"dst_blocklist.delete_all", dst_blocklist_empty},
+      {"dst_blocklist.view", dst_blocklist_empty},
+      {"stats.get_statistics", stats_get},
+      {"system.listMethods", system_list_methods},
+  };
+  return kMethods;
+}
+
+int http_status_of(int code) {
+  if (code >= 400 && code <= 599) {
+    return code;
+  }
+  return code == kParseError || code == kInvalidRequest ? 400 : 500;
+}
+
+Json envelope() {
+  Json r = Json::object();
+  r["jsonrpc"] = "2.0";
+  return r;
+}
+
+// One request object -> one response object; `status` takes the HTTP status of a fault.
+Json call_one(ManagedDaemon& d, const Json& req, int& status) {
+  const Json* id = nullptr;
+  if (req.is_object()) {
+    auto it = req.find("id");
+    if (it != req.end()) {
+      id = &*it;
+    }
+  }
+  Outcome o;
+  if (!req.is_object() || !req.contains("method") || !req["method"].is_string()) {
+    o = fail(kInvalidRequest, "Invalid Request");
+  } else {
+    const std::string& name = req["method"].get_ref<const std::string&>();
+    const auto& table = method_table();
+    auto m = table.find(name);
+    if (m == table.end()) {
+      o = fail(kKamailioFault, "Method Not Found");
+    } else {
+      static const Json kNoParams = Json::array();
+      const auto params = req.find("params");
+      const Params p(params == req.end() ? kNoParams : *params);  // refers into req
+      o = m->second(d, p);
+    }
+  }
+  Json r = envelope();
+  if (o.fault) {
+    Json e = Json::object();
+    e["code"] = o.fault->code;
+    e["message"] = o.fault->message;
+    if (!o.fault->data.is_null()) {
+      e["data"] = std::move(o.fault->data);
+    }
+    r["error"] = std::move(e);
+    status = http_status_of(o.fault->code);
+  } else {
+    r["result"] = std::move(o.result);
+  }
+  // Kamailio answers a request without an id too, leaving the id out.
+  if (id != nullptr) {
+    r["id"] = *id;
+  }
+  return r;
+}
+
+std::string text(const Json& j) {
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+}
+
+}  // namespace
+
+std::string ds_state_letters(uint32_t flags) {
+  std::string s(2, 'A');
+  if ((flags & cfg::kDsInactive) != 0) {
+    s[0] = 'I';
+  } else if ((flags & cfg::kDsDisabled) != 0) {
+    s[0] = 'D';
+  } else if ((flags & cfg::kDsTrying) != 0) {
+    s[0] = 'T';
+  }
+  s[1] = (flags & cfg::kDsProbing) != 0 ? 'P' : 'X';
+  return s;
+}
+
+int ds_parse_state(std::string_view s) {
+  if (s.empty()) {
+    return -1;
+  }
+  uint32_t bits = 0;
+  for (char c : s) {
+    switch (std::tolower(static_cast<unsigned char>(c))) {
+      case 'a':
+        bits &= ~kDsStateBits;
+        break;
+      case 'i':
+        bits |= cfg::kDsInactive;
+        break;
+      case 't':
+        bits |= cfg::kDsTrying;
+        break;
+      case 'd':
+        bits |= cfg::kDsDisabled;
+        break;
+      case 'p':
+        bits |= cfg::kDsProbing;
+        break;
+      default:
+        return -1;
+    }
+  }
+  return static_cast<int>(bits);
+}
+
+std::vector<std::string> RpcHandler::methods() {
+  std::vector<std::string> out;
+  for (const auto& [name, fn] : method_table()) {
+    out.push_back(name);
+  }
+  return out;
+}
+
+RpcReply RpcHandler::handle(std::string_view request) {
+  const Json req = Json::parse(request, nullptr, /*allow_exceptions=*/false);
+  try {
+    if (req.is_discarded()) {
+      Json r = envelope();
+      r["error"] = {{"code", kParseError}, {"message", "Parse error"}};
+      r["id"] = nullptr;
+      return RpcReply{400, text(r)};
+    }
+    int status = 200;
+    if (req.is_array()) {
+      if (req.empty()) {
+        Json r = envelope();
+        r["error"] = {{"code", kInvalidRequest}, {"message", "Invalid Request"}};
+        r["id"] = nullptr;
+        return RpcReply{400, text(r)};
+      }
+      Json out = Json::array();
+      for (const Json& one : req) {
+        int ignored = 200;
+        out.push_back(call_one(daemon_, one, ignored));
+      }
+      return RpcReply{200, text(out)};
+    }
+    const Json r = call_one(daemon_, req, status);
+    return RpcReply{status, text(r)};
+  } catch (const std::exception& e) {
+    Json r = envelope();
+    r["error"] = {{"code", kInternalError},
+                  {"message", std::string("Internal error: ") + e.what()}};
+    r["id"] = nullptr;
+    return RpcReply{500, text(r)};
+  }
+}
+
+RpcReply rpc_unavailable(std::string_view why) {
+  Json r = Json::object();
+  r["jsonrpc"] = "2.0";
+  r["error"] = {{"code", kKamailioFault}, {"message", std::string(why)}};
+  r["id"] = nullptr;
+  return RpcReply{500, text(r)};
+}
+
+}  // namespace viaduct::ctl

@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: Apache-2.0
+// control/rpc.hpp: the management API's JSON-RPC 2.0 layer. Kamailio's command names and result
+// shapes (dispatcher.*, dst_blocklist.*, core.*, cfg.reload, stats.get_statistics), so kamcli and
+// scripts written against Kamailio's jsonrpcs work unchanged. No DPDK and no sockets: a request
+// text in, a reply text out, against the ManagedDaemon interface (the daemon, or a fake in tests).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cfg/dslist.hpp"
+#include "cfg/result.hpp"
+
+namespace viaduct::ctl {
+
+// One dispatcher destination as the API shows it.
+struct RpcDestination {
+  int set = 0;
+  std::string uri;
+  uint32_t flags = 0;  // cfg::DsFlag bits, the state set through the API included
+  int priority = 0;
+  std::string attrs;   // as written in the list ("duid=abc;weight=50"), "" when none
+};
+
+// One counter of stats.get_statistics, shown as "group:name = value".
+struct RpcStat {
+  std::string group;
+  std::string name;
+  uint64_t value = 0;
+};
+
+enum class ReloadScope : uint8_t {
+  kDispatcherList,  // dispatcher.reload: re-read the list, keep the compiled script
+  kAll,             // cfg.reload and SIGHUP: recompile the script, re-read the list
+};
+
+// The state bits dispatcher.set_state replaces (Kamailio's DS_STATES_ALL).
+inline constexpr uint32_t kDsStateBits =
+    cfg::kDsInactive | cfg::kDsTrying | cfg::kDsDisabled | cfg::kDsProbing;
+
+// What the API may see and do. The daemon implements it; every call is made on the control
+// thread, so an implementation needs no lock of its own.
+class ManagedDaemon {
+ public:
+  virtual ~ManagedDaemon() = default;
+
+  // Every destination: sets by ascending id, each set in Kamailio's index order.
+  virtual std::vector<RpcDestination> destinations() const = 0;
+
+  // Reloads and publishes a new snapshot. On failure nothing changes and the error message holds
+  // the diagnostics (file:line:col: ...), one per line.
+  virtual Status reload(ReloadScope scope) = 0;
+
+  // Replaces the state bits (kDsStateBits) of destination `uri` of `set` (URIs compare without
+  // regard to case), or of every destination of the set when `uri` is "all", and publishes a new
+  // snapshot. The state outlives reloads. Returns how many destinations matched (0: nothing
+  // changed), or why the new snapshot could not be published (nothing changed either).
+  virtual Result<size_t> set_state(int set, std::string_view uri, uint32_t state) = 0;
+
+  virtual bool ping_active() const = 0;
+  virtual void set_ping_active(bool on) = 0;
+
+  virtual std::vector<RpcStat> statistics() const = 0;
+  virtual std::chrono::system_clock::time_point started() const = 0;
+};
+
+struct RpcReply {
+  int http_status = 200;  // Kamailio answers HTTP with the error code (500, 400) on errors
+  std::string body;       // the JSON-RPC response
+};
+
+// Parses and runs one JSON-RPC request (or a batch) against the daemon. Control thread.
+class RpcHandler {
+ public:
+  explicit RpcHandler(ManagedDaemon& daemon) : daemon_(daemon) {}
+
+  RpcReply handle(std::string_view request);
+
+  // The method names handle() knows, sorted (system.listMethods).
+  static std::vector<std::string> methods();
+
+ private:
+  ManagedDaemon& daemon_;
+};
+
+// Kamailio's two-letter state of a destination: A(ctive)/I(nactive)/D(isabled)/T(rying), then
+// P(robing) or X. Inactive wins over disabled, disabled over trying (dispatcher.list's FLAGS).
+std::string ds_state_letters(uint32_t flags);
+
+// Kamailio's ds_parse_flags(): "a", "i", "d", "t", each with an optional "p", any case, into
+// state bits; -1 for anything else.
+int ds_parse_state(std::string_view s);
+
+// The answer the server threads give when the control thread cannot take a request (shutdown,
+// timeout): a JSON-RPC error without an id.
+RpcReply rpc_unavailable(std::string_view why);
+
+}  // namespace viaduct::ctl

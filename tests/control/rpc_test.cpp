@@ -1,0 +1,380 @@
+// SPDX-License-Identifier: Apache-2.0
+// The management API's JSON-RPC layer against a fake daemon: request text in, reply text out.
+// Result shapes follow what Kamailio 5.6's jsonrpcs answers for the same commands.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "control/management.hpp"
+#include "control/rpc.hpp"
+#include "dataplane/dispatch.hpp"
+
+namespace viaduct::ctl {
+namespace {
+
+using nlohmann::json;
+
+class FakeDaemon : public ManagedDaemon {
+ public:
+  std::vector<RpcDestination> dests = {
+      {1, "sip:10.0.0.11:5060", 0, 5, "duid=abc;weight=50"},
+      {1, "sip:10.0.0.12:5060", 8, 0, ""},
+      {2, "sip:10.0.0.13:5060", 4, 0, "foo=bar"},
+  };
+  std::vector<ReloadScope> reloads;
+  Status next_reload = ok();
+  bool ping = true;
+
+  std::vector<RpcDestination> destinations() const override { return dests; }
+  Status reload(ReloadScope scope) override {
+    reloads.push_back(scope);
+    return next_reload;
+  }
+  Result<size_t> set_state(int set, std::string_view uri, uint32_t state) override {
+    size_t n = 0;
+    for (RpcDestination& d : dests) {
+      if (d.set == set && (uri == "all" || d.uri == uri)) {
+        d.flags = (d.flags & ~kDsStateBits) | state;
+        ++n;
+      }
+    }
+    return n;
+  }
+  bool ping_active() const override { return ping; }
+  void set_ping_active(bool on) override { ping = on; }
+  std::vector<RpcStat> statistics() const override {
+    return {{"core", "rcv_requests", 24}, {"core", "fwd_requests", 20}, {"sl", "sent_replies", 4}};
+  }
+  std::chrono::system_clock::time_point started() const override {
+    return std::chrono::system_clock::now() - std::chrono::seconds(42);
+  }
+};
+
+class RpcTest : public ::testing::Test {
+ protected:
+  // Sends `method` with `params` (id 7); returns the parsed reply and keeps the HTTP status.
+  json call(const std::string& method, json params = nullptr) {
+    json req = {{"jsonrpc", "2.0"}, {"method", method}, {"id", 7}};
+    if (!params.is_null()) {
+      req["params"] = params;
+    }
+    return raw(req.dump());
+  }
+  json raw(const std::string& text) {
+    const RpcReply r = rpc.handle(text);
+    status = r.http_status;
+    return json::parse(r.body);
+  }
+
+  FakeDaemon daemon;
+  RpcHandler rpc{daemon};
+  int status = 0;
+};
+
+TEST_F(RpcTest, DispatcherListHasKamailiosShape) {
+  const json r = call("dispatcher.list");
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(r["jsonrpc"], "2.0");
+  EXPECT_EQ(r["id"], 7);
+  const json& res = r["result"];
+  ASSERT_EQ(res["NRSETS"], 2);
+  ASSERT_EQ(res["RECORDS"].size(), 2u);
+  const json& set1 = res["RECORDS"][0]["SET"];
+  EXPECT_EQ(set1["ID"], 1);
+  ASSERT_EQ(set1["TARGETS"].size(), 2u);
+  const json& d0 = set1["TARGETS"][0]["DEST"];
+  EXPECT_EQ(d0["URI"], "sip:10.0.0.11:5060");
+  EXPECT_EQ(d0["FLAGS"], "AX");
+  EXPECT_EQ(d0["PRIORITY"], 5);
+  EXPECT_EQ(d0["ATTRS"]["BODY"], "duid=abc;weight=50");
+  EXPECT_EQ(d0["ATTRS"]["DUID"], "abc");
+  EXPECT_EQ(d0["ATTRS"]["WEIGHT"], 50);
+  EXPECT_EQ(d0["ATTRS"]["MAXLOAD"], 0);
+  EXPECT_TRUE(d0["ATTRS"]["SOCKET"].is_null());
+  const json& d1 = set1["TARGETS"][1]["DEST"];
+  EXPECT_EQ(d1["FLAGS"], "AP");
+  EXPECT_FALSE(d1.contains("ATTRS")) << "Kamailio leaves ATTRS out when the list has none";
+  EXPECT_EQ(res["RECORDS"][1]["SET"]["TARGETS"][0]["DEST"]["FLAGS"], "DX");
+}
+
+TEST_F(RpcTest, DispatcherListKeepsKamailiosMemberOrder) {
+  const RpcReply r = rpc.handle(R"({"jsonrpc":"2.0","method":"dispatcher.list","id":1})");
+  const size_t uri = r.body.find("\"URI\"");
+  const size_t flags = r.body.find("\"FLAGS\"");
+  const size_t prio = r.body.find("\"PRIORITY\"");
+  const size_t attrs = r.body.find("\"ATTRS\"");
+  EXPECT_LT(uri, flags);
+  EXPECT_LT(flags, prio);
+  EXPECT_LT(prio, attrs);
+  EXPECT_LT(r.body.find("\"NRSETS\""), r.body.find("\"RECORDS\""));
+}
+
+TEST_F(RpcTest, DispatcherListShortLeavesAttrsOut) {
+  const json r = call("dispatcher.list", {"short"});
+  SCOPED_TRACE(r.dump());
+  EXPECT_FALSE(r["result"]["RECORDS"][0]["SET"]["TARGETS"][0]["DEST"].contains("ATTRS"));
+}
+
+TEST_F(RpcTest, DispatcherListEmpty) {
+  daemon.dests.clear();
+  const json r = call("dispatcher.list");
+  EXPECT_EQ(r["result"]["NRSETS"], 0);
+  EXPECT_TRUE(r["result"]["RECORDS"].is_array());
+  EXPECT_TRUE(r["result"]["RECORDS"].empty());
+}
+
+TEST(DsState, LettersAsKamailioPrintsThem) {
+  EXPECT_EQ(ds_state_letters(0), "AX");
+  EXPECT_EQ(ds_state_letters(8), "AP");
+  EXPECT_EQ(ds_state_letters(1 | 8), "IP");
+  EXPECT_EQ(ds_state_letters(4), "DX");
+  EXPECT_EQ(ds_state_letters(2), "TX");
+  EXPECT_EQ(ds_state_letters(1 | 4), "IX") << "inactive wins over disabled";
+  EXPECT_EQ(ds_state_letters(4 | 2), "DX") << "disabled wins over trying";
+  EXPECT_EQ(ds_state_letters(16 | 32), "AX") << "non-state bits do not show";
+}
+
+TEST(DsState, ParseLikeDsParseFlags) {
+  EXPECT_EQ(ds_parse_state("a"), 0);
+  EXPECT_EQ(ds_parse_state("A"), 0);
+  EXPECT_EQ(ds_parse_state("i"), 1);
+  EXPECT_EQ(ds_parse_state("ip"), 1 | 8);
+  EXPECT_EQ(ds_parse_state("IP"), 1 | 8);
+  EXPECT_EQ(ds_parse_state("t"), 2);
+  EXPECT_EQ(ds_parse_state("d"), 4);
+  EXPECT_EQ(ds_parse_state("ap"), 8);
+  EXPECT_EQ(ds_parse_state("x"), -1);
+  EXPECT_EQ(ds_parse_state(""), -1);
+}
+
+TEST_F(RpcTest, SetStateChangesTheDestination) {
+  const json r = call("dispatcher.set_state", {"ip", 1, "sip:10.0.0.11:5060"});
+  EXPECT_EQ(status, 200) << r.dump();
+  EXPECT_EQ(r["result"], "Ok. Dispatcher state updated.");
+  EXPECT_EQ(daemon.dests[0].flags, 1u | 8u);
+  const json l = call("dispatcher.list");
+  EXPECT_EQ(l["result"]["RECORDS"][0]["SET"]["TARGETS"][0]["DEST"]["FLAGS"], "IP");
+}
+
+TEST_F(RpcTest, SetStateTakesTheGroupAsKamcliSendsIt) {
+  // kamcli sends every parameter as a string unless written i:N.
+  const json r = call("dispatcher.set_state", {"i", "1", "sip:10.0.0.12:5060"});
+  EXPECT_EQ(r["result"], "Ok. Dispatcher state updated.");
+  EXPECT_EQ(daemon.dests[1].flags, 1u) << "i replaces all state bits, probing included";
+}
+
+TEST_F(RpcTest, SetStateAll) {
+  const json r = call("dispatcher.set_state", {"t", 1, "all"});
+  EXPECT_EQ(r["result"], "Ok. Dispatcher state updated.");
+  EXPECT_EQ(daemon.dests[0].flags, 2u);
+  EXPECT_EQ(daemon.dests[1].flags, 2u);
+  EXPECT_EQ(daemon.dests[2].flags, 4u) << "another set is untouched";
+}
+
+TEST_F(RpcTest, SetStateErrorsAsKamailio) {
+  json r = call("dispatcher.set_state", {"i", 1, "sip:10.9.9.9:5060"});
+  EXPECT_EQ(status, 500);
+  EXPECT_EQ(r["error"]["code"], 500);
+  EXPECT_EQ(r["error"]["message"], "State Update Failed");
+  EXPECT_EQ(r["id"], 7);
+  EXPECT_FALSE(r.contains("result"));
+
+  r = call("dispatcher.set_state", {"x", 1, "sip:10.0.0.11:5060"});
+  EXPECT_EQ(r["error"]["message"], "Unknown State Value");
+  r = call("dispatcher.set_state", {"i"});
+  EXPECT_EQ(r["error"]["message"], "Invalid Parameters");
+  r = call("dispatcher.set_state", {"i", "one", "all"});
+  EXPECT_EQ(r["error"]["message"], "Invalid Parameters");
+  r = call("dispatcher.set_state", {"i", 1});
+  EXPECT_EQ(r["error"]["message"], "Invalid Destination Parameter");
+  r = call("dispatcher.set_state", {"i", 9, "all"});
+  EXPECT_EQ(r["error"]["message"], "State Update Failed");
+  EXPECT_EQ(daemon.dests[0].flags, 0u);
+}
+
+TEST_F(RpcTest, ReloadsShareTheDaemonsPath) {
+  json r = call("dispatcher.reload");
+  EXPECT_EQ(r["result"], "Ok. Dispatcher successfully reloaded.");
+  r = call("cfg.reload");
+  EXPECT_TRUE(r["result"].is_string());
+  ASSERT_EQ(daemon.reloads.size(), 2u);
+  EXPECT_EQ(daemon.reloads[0], ReloadScope::kDispatcherList);
+  EXPECT_EQ(daemon.reloads[1], ReloadScope::kAll);
+}
+
+TEST_F(RpcTest, FailedReloadSaysWhy) {
+  daemon.next_reload = Error{Error::Code::kInvalidConfig,
+                             "viaduct.cfg:12:5: error: unknown function 'foo'\n"
+                             "viaduct.cfg:14:1: error: expected '}'",
+                             ""};
+  const json r = call("cfg.reload");
+  EXPECT_EQ(status, 500);
+  EXPECT_EQ(r["error"]["code"], 500);
+  EXPECT_EQ(r["error"]["message"],
+            "Reload Failed: viaduct.cfg:12:5: error: unknown function 'foo'");
+  ASSERT_EQ(r["error"]["data"].size(), 2u);
+  EXPECT_EQ(r["error"]["data"][1], "viaduct.cfg:14:1: error: expected '}'");
+}
+
+TEST_F(RpcTest, PingActive) {
+  json r = call("dispatcher.ping_active");
+  EXPECT_EQ(r["result"], json({{"OldPingState", 1}}));
+  r = call("dispatcher.ping_active", {0});
+  EXPECT_EQ(r["result"]["NewPingState"], 0);
+  EXPECT_EQ(r["result"]["OldPingState"], 1);
+  EXPECT_FALSE(daemon.ping);
+  r = call("dispatcher.ping_active");
+  EXPECT_EQ(r["result"]["OldPingState"], 0);
+}
+
+TEST_F(RpcTest, HashMatchesKamailio) {
+  // Kamailio 5.6.3: dispatcher.hash 4 abc -> {"hashid":7167810,"slot":2}.
+  json r = call("dispatcher.hash", {4, "abc"});
+  EXPECT_EQ(r["result"]["hashid"], 7167810u);
+  EXPECT_EQ(r["result"]["slot"], 2);
+  EXPECT_EQ(r["result"]["hashid"], dp::kamailio_ds_hash("abc"));
+  r = call("dispatcher.hash", {0, "abc"});
+  EXPECT_EQ(r["result"]["slot"], 0);
+  r = call("dispatcher.hash", {"4", "abc"});
+  EXPECT_EQ(r["result"]["slot"], 2);
+  r = call("dispatcher.hash", {4});
+  EXPECT_EQ(r["error"]["message"], "Invalid Parameters");
+}
+
+TEST_F(RpcTest, BlocklistIsEmpty) {
+  for (const char* m : {"dst_blocklist.view", "dst_blocklist.delete_all", "dst_blacklist.view",
+                        "dst_blacklist.delete_all"}) {
+    const json r = call(m);
+    EXPECT_EQ(status, 200) << m;
+    EXPECT_EQ(r["result"], json::object()) << m;
+  }
+}
+
+TEST_F(RpcTest, CoreVersionAndUptime) {
+  json r = call("core.version");
+  ASSERT_TRUE(r["result"].is_string());
+  EXPECT_EQ(r["result"].get<std::string>().rfind(std::string("viaduct ") + VD_VERSION + " (", 0),
+            0u);
+  r = call("core.uptime");
+  EXPECT_GE(r["result"]["uptime"], 41);
+  EXPECT_LE(r["result"]["uptime"], 100);
+  EXPECT_TRUE(r["result"]["now"].is_string());
+  EXPECT_TRUE(r["result"]["up_since"].is_string());
+}
+
+TEST_F(RpcTest, Statistics) {
+  json r = call("stats.get_statistics", {"all"});
+  EXPECT_EQ(r["result"], json({"core:rcv_requests = 24", "core:fwd_requests = 20",
+                               "sl:sent_replies = 4"}));
+  r = call("stats.get_statistics", {"core:"});
+  EXPECT_EQ(r["result"].size(), 2u);
+  r = call("stats.get_statistics", {"rcv_requests"});
+  EXPECT_EQ(r["result"], json({"core:rcv_requests = 24"}));
+  r = call("stats.get_statistics", {"sl:sent_replies", "core:fwd_requests"});
+  EXPECT_EQ(r["result"], json({"sl:sent_replies = 4", "core:fwd_requests = 20"}));
+  r = call("stats.get_statistics", {"nosuch:"});
+  EXPECT_EQ(r["result"], json::array());
+  r = call("stats.get_statistics");
+  EXPECT_EQ(status, 400);
+  EXPECT_EQ(r["error"]["code"], 400);
+  EXPECT_EQ(r["error"]["message"], "Please provide which stats to retrieve");
+}
+
+TEST_F(RpcTest, UnknownMethodAsKamailio) {
+  const json r = call("core.nosuch");
+  EXPECT_EQ(status, 500);
+  EXPECT_EQ(r["error"]["code"], 500);
+  EXPECT_EQ(r["error"]["message"], "Method Not Found");
+  EXPECT_EQ(r["id"], 7);
+}
+
+TEST_F(RpcTest, ListMethods) {
+  const json r = call("system.listMethods");
+  ASSERT_TRUE(r["result"].is_array());
+  for (const char* m : {"dispatcher.list", "dispatcher.reload", "dispatcher.set_state",
+                        "dispatcher.ping_active", "dispatcher.hash", "dst_blocklist.view",
+                        "dst_blocklist.delete_all", "core.version", "core.uptime", "cfg.reload",
+                        "stats.get_statistics"}) {
+    EXPECT_NE(std::find(r["result"].begin(), r["result"].end(), m), r["result"].end()) << m;
+  }
+}
+
+TEST_F(RpcTest, MalformedRequests) {
+  json r = raw("garbage");
+  EXPECT_EQ(status, 400);
+  EXPECT_EQ(r["error"]["code"], -32700);
+  EXPECT_TRUE(r["id"].is_null());
+  r = raw(R"({"jsonrpc":"2.0","id":3})");
+  EXPECT_EQ(status, 400);
+  EXPECT_EQ(r["error"]["code"], -32600);
+  EXPECT_EQ(r["id"], 3);
+  r = raw(R"({"jsonrpc":"2.0","method":5,"id":3})");
+  EXPECT_EQ(r["error"]["code"], -32600);
+  r = raw("[]");
+  EXPECT_EQ(r["error"]["code"], -32600);
+  r = raw(R"("text")");
+  EXPECT_EQ(r["error"]["code"], -32600);
+}
+
+TEST_F(RpcTest, IdIsEchoedAsSent) {
+  json r = raw(R"({"jsonrpc":"2.0","method":"core.version","id":"abc"})");
+  EXPECT_EQ(r["id"], "abc");
+  // Kamailio answers a request without an id too, without an id.
+  r = raw(R"({"jsonrpc":"2.0","method":"core.version"})");
+  EXPECT_FALSE(r.contains("id"));
+  EXPECT_TRUE(r["result"].is_string());
+}
+
+TEST_F(RpcTest, Batch) {
+  const json r = raw(R"([{"jsonrpc":"2.0","method":"core.version","id":1},
+                         {"jsonrpc":"2.0","method":"nosuch","id":2}])");
+  EXPECT_EQ(status, 200);
+  ASSERT_TRUE(r.is_array());
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0]["id"], 1);
+  EXPECT_TRUE(r[0].contains("result"));
+  EXPECT_EQ(r[1]["error"]["message"], "Method Not Found");
+}
+
+TEST_F(RpcTest, NonUtf8IsReplacedNotThrown) {
+  daemon.dests[0].attrs = "x=\xff\xfe";
+  const RpcReply r = rpc.handle(R"({"jsonrpc":"2.0","method":"dispatcher.list","id":1})");
+  EXPECT_EQ(r.http_status, 200);
+  EXPECT_NO_THROW(json::parse(r.body));
+}
+
+// The hand-off between server threads and the control thread.
+TEST(RpcInbox, ServedByTheControlThread) {
+  RpcInbox inbox;
+  std::thread client([&] {
+    const RpcReply r = inbox.call("ping", std::chrono::seconds(5));
+    EXPECT_EQ(r.http_status, 201);
+    EXPECT_EQ(r.body, "pong:ping");
+  });
+  bool served = false;
+  for (int i = 0; i < 500 && !served; ++i) {
+    inbox.serve([&](std::string_view req) {
+      served = true;
+      return RpcReply{201, "pong:" + std::string(req)};
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  client.join();
+  EXPECT_TRUE(served);
+}
+
+TEST(RpcInbox, TimesOutAndClosed) {
+  RpcInbox inbox;
+  RpcReply r = inbox.call("x", std::chrono::milliseconds(20));
+  EXPECT_EQ(r.http_status, 500);
+  EXPECT_NE(r.body.find("Timeout"), std::string::npos);
+  inbox.serve([](std::string_view) { return RpcReply{200, "late"}; });  // nobody waits: fine
+  inbox.close();
+  r = inbox.call("x", std::chrono::seconds(5));
+  EXPECT_NE(r.body.find("Shutting down"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace viaduct::ctl
