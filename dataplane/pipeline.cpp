@@ -498,20 +498,21 @@ Verdict handle_request(const Snapshot& snap, rte_mbuf* m, const rte_ether_hdr* e
     via_line[via_len++] = '\r';
     via_line[via_len++] = '\n';
   }
-  sip::Edit edits[3];
+  sip::Edit edits[4];
   size_t n_edits = 0;
   edits[n_edits++] = {v.top_via_line.off, 0, {via_line, via_len}};
 
   char src_ip[16];
   const size_t src_ip_len = format_ipv4(pi.src_ip_be, src_ip);
-  char recv_buf[96];
-  sip::Edit recv_edit;
-  if (!sip::via_received_edit(msg, v, {src_ip, src_ip_len}, rte_be_to_cpu_16(pi.src_port_be),
-                              recv_buf, sizeof(recv_buf), recv_edit)) {
+  char recv_buf[sip::kViaReceivedMax];
+  sip::Edit recv_edits[2];
+  size_t n_recv = 0;
+  if (!sip::via_received_edits(msg, v, {src_ip, src_ip_len}, rte_be_to_cpu_16(pi.src_port_be),
+                               recv_buf, sizeof(recv_buf), recv_edits, n_recv)) {
     return Verdict::dropped(Drop::kNoHeadroom);
   }
-  if (!recv_edit.ins.empty() || recv_edit.del != 0) {
-    edits[n_edits++] = recv_edit;
+  for (size_t i = 0; i < n_recv; ++i) {
+    edits[n_edits++] = recv_edits[i];
   }
   char mf_buf[12];
   if (r.maxfwd == VmResult::MaxFwd::kDecrement) {

@@ -60,13 +60,18 @@ void BM_RewriteViaInsert(benchmark::State& state) {
     char via_line[128];
     const size_t via_len = build_via_line(via_line, sizeof via_line, "10.0.0.1", 5060,
                                           std::string_view(branch, kBranchLen));
-    char params[96];
-    Edit recv;
-    via_received_edit(msg, v, "198.51.100.7", 40000, params, sizeof params, recv);
-    const Edit edits[] = {{v.top_via_line.off, 0, std::string_view(via_line, via_len)}, recv};
+    char params[kViaReceivedMax];
+    Edit recv[2];
+    size_t n_recv = 0;
+    via_received_edits(msg, v, "198.51.100.7", 40000, params, sizeof params, recv, n_recv);
+    Edit edits[3] = {{v.top_via_line.off, 0, std::string_view(via_line, via_len)}};
+    for (size_t i = 0; i < n_recv; ++i) {
+      edits[1 + i] = recv[i];
+    }
     size_t head = kHeadroom;
     size_t len = kInvite.size();
-    benchmark::DoNotOptimize(apply_edits(g_buf, sizeof g_buf, head, len, edits));
+    benchmark::DoNotOptimize(
+        apply_edits(g_buf, sizeof g_buf, head, len, std::span(edits, 1 + n_recv)));
     benchmark::DoNotOptimize(g_buf);
   }
 }

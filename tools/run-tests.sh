@@ -1,22 +1,129 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # tools/run-tests.sh: installs dependencies, builds, runs the whole test suite (unit, golden and
-# end-to-end tests, the latter in network namespaces: run as root).
+# end-to-end tests, the latter in network namespaces: run as root). Then two more stages: the
+# unit suites that need no DPDK (sip, cfg) again under ASan + UBSan in ./build-asan, and each
+# SIP fuzz target for VD_FUZZ_SECONDS (30) from a copy of its seed corpus, built with clang in
+# ./build-fuzz. Arguments go to the main `meson test`. VD_SANITIZE=0 / VD_FUZZ=0 skip a stage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/bootstrap.sh
 BUILD=${BUILD:-build}
+ASAN_BUILD=${ASAN_BUILD:-build-asan}
+FUZZ_BUILD=${FUZZ_BUILD:-build-fuzz}
+FUZZ_SECONDS=${VD_FUZZ_SECONDS:-30}
 rc=0
+t0=$SECONDS
 meson test -C "$BUILD" --print-errorlogs --num-processes 2 "$@" || rc=$?
-# One plain closing line for whoever reads only the end of the log.
-python3 - "$BUILD/meson-logs/testlog.json" <<'PY' || true
-import json, sys
-ok = bad = skip = 0
-for line in open(sys.argv[1]):
-    r = json.loads(line).get("result")
-    if r == "OK": ok += 1
-    elif r == "SKIP": skip += 1
-    else: bad += 1
-print(f"{ok} passed, {bad} failed, {skip} skipped")
+echo "run-tests: stage main: $((SECONDS - t0)) s"
+
+# ASan + UBSan. Only the gtest binaries of the pure C++ suites (sip, cfg): they hold the parsers
+# that see untrusted bytes, and DPDK's EAL (its own allocator, huge pages) does not mix with the
+# sanitizers, so tests that run a script around a DPDK-linked binary stay out. Only those test
+# binaries are built, a fraction of a full build.
+asan_broken=0
+asan_tests=()
+sanitize_stage() {
+    if [ ! -f "$ASAN_BUILD/build.ninja" ]; then
+        meson setup "$ASAN_BUILD" -Dwerror=true -Dbuildtype=debug \
+            -Db_sanitize=address,undefined -Db_lundef=false \
+            -Dcpp_args=-fno-sanitize-recover=undefined || return 1
+    fi
+    local list targets=()
+    list=$(meson introspect "$ASAN_BUILD" --tests | python3 -c '
+import json, os, sys
+build = os.path.abspath(sys.argv[1])
+for t in json.load(sys.stdin):
+    exe = t["cmd"][0]
+    if {"viaduct:sip", "viaduct:cfg"} & set(t["suite"]) and exe.startswith(build + os.sep):
+        print(os.path.relpath(exe, build), t["name"])
+' "$ASAN_BUILD") || return 1
+    [ -n "$list" ] || return 1  # an empty list would make meson test run everything
+    while read -r target name; do
+        targets+=("$target")
+        asan_tests+=("$name")
+    done <<<"$list"
+    ninja -C "$ASAN_BUILD" "${targets[@]}" || return 1
+}
+if [ "${VD_SANITIZE:-1}" != 0 ]; then
+    t0=$SECONDS
+    rm -f "$ASAN_BUILD/meson-logs/testlog.json"
+    if sanitize_stage; then
+        meson test -C "$ASAN_BUILD" --no-rebuild --print-errorlogs --num-processes 2 \
+            "${asan_tests[@]}" || rc=1
+    else
+        echo "run-tests: the asan+ubsan build failed" >&2
+        asan_broken=1
+        rc=1
+    fi
+    echo "run-tests: stage asan+ubsan: $((SECONDS - t0)) s"
+fi
+
+# Bounded fuzzing: clang + libFuzzer + ASan/UBSan. Only the fuzz targets are built (clang is not
+# asked to build the DPDK code). Each run starts from a scratch copy of the seed corpus, so new
+# inputs never land in the source tree; a crash input is kept in $FUZZ_BUILD/fuzz-artifacts/.
+fuzz_ok=0
+fuzz_bad=0
+FUZZ_TARGETS=(sip_scan_fuzz sip_rewrite_fuzz)
+fuzz_build() {
+    if [ ! -f "$FUZZ_BUILD/build.ninja" ]; then
+        CXX=clang++-14 CC=clang-14 meson setup "$FUZZ_BUILD" -Dfuzz=true -Dwerror=true || return 1
+    fi
+    ninja -C "$FUZZ_BUILD" "${FUZZ_TARGETS[@]/#/tests/sip/}" || return 1
+}
+if [ "${VD_FUZZ:-1}" != 0 ]; then
+    t0=$SECONDS
+    if fuzz_build; then
+        mkdir -p "$FUZZ_BUILD/fuzz-artifacts"
+        for t in "${FUZZ_TARGETS[@]}"; do
+            work=$(mktemp -d)
+            cp -r tests/sip/corpus/. "$work/"
+            log="$FUZZ_BUILD/$t.log"
+            if "$FUZZ_BUILD/tests/sip/$t" "$work" -dict=tests/sip/sip.dict \
+                -max_total_time="$FUZZ_SECONDS" -timeout=5 -rss_limit_mb=2048 \
+                -artifact_prefix="$FUZZ_BUILD/fuzz-artifacts/$t-" -print_final_stats=1 \
+                >"$log" 2>&1; then
+                fuzz_ok=$((fuzz_ok + 1))
+                echo "run-tests: $t: $(grep -E '^Done [0-9]+ runs' "$log" || echo done)"
+            else
+                fuzz_bad=$((fuzz_bad + 1))
+                rc=1
+                tail -n 40 "$log" >&2
+                echo "run-tests: $t FAILED (log $log, input in $FUZZ_BUILD/fuzz-artifacts/)" >&2
+            fi
+            rm -rf "$work"
+        done
+    else
+        echo "run-tests: the fuzz build failed" >&2
+        fuzz_bad=$((fuzz_bad + 1))
+        rc=1
+    fi
+    echo "run-tests: stage fuzz: $((SECONDS - t0)) s"
+fi
+
+# One plain closing line for whoever reads only the end of the log: totals over all stages.
+python3 - "$BUILD/meson-logs/testlog.json" "$ASAN_BUILD/meson-logs/testlog.json" \
+    "$asan_broken" "$fuzz_ok" "$fuzz_bad" "${VD_SANITIZE:-1}" "${VD_FUZZ:-1}" <<'PY' || true
+import json, os, sys
+def count(path):
+    ok = bad = skip = 0
+    if os.path.exists(path):
+        for line in open(path):
+            r = json.loads(line).get("result")
+            if r == "OK": ok += 1
+            elif r == "SKIP": skip += 1
+            else: bad += 1
+    return ok, bad, skip
+ok, bad, skip = count(sys.argv[1])
+a_ok, a_bad, a_skip = count(sys.argv[2]) if sys.argv[6] != "0" else (0, 0, 0)
+a_bad += int(sys.argv[3])
+f_ok, f_bad = int(sys.argv[4]), int(sys.argv[5])
+extra = []
+if sys.argv[6] != "0":
+    extra.append(f"asan+ubsan: {a_ok} passed, {a_bad} failed")
+if sys.argv[7] != "0":
+    extra.append(f"fuzz: {f_ok} passed, {f_bad} failed")
+print(f"{ok + a_ok + f_ok} passed, {bad + a_bad + f_bad} failed, {skip + a_skip} skipped"
+      + (f" ({'; '.join(extra)})" if extra else ""))
 PY
 exit $rc

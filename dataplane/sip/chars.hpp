@@ -145,6 +145,7 @@ struct NameAddr {
   Span uri;
   Span tag;
   Span params;  // after the URI (and its '>'), from the first ';'
+  uint16_t end = 0;  // where parsing stopped: the value's end, or a ',' before another value
 };
 
 bool parse_name_addr(const char* msg, Span value, NameAddr& out) noexcept;

@@ -195,18 +195,23 @@ size_t build_via_line(char* out, size_t cap, std::string_view host, uint16_t por
 
 // The parameters RFC 3261 18.2.1 / RFC 3581 add to the top Via of a received request:
 // ";received=<src_ip>" when the Via host differs from src_ip (or the Via has rport/received),
-// and ";rport=<src_port>" filling in a bare rport (or replacing its value). Writes them to out
-// and returns the edit to apply to the message (an empty insert when nothing is to be added).
-// Returns false when out is too small.
-bool via_received_edit(const char* msg, const SipView& v, std::string_view src_ip,
-                       uint16_t src_port, char* out, size_t cap, Edit& edit) noexcept;
+// and ";rport=<src_port>" filling in a bare rport (or replacing its value). As Kamailio does,
+// rport is filled in where it stands and received is appended to the via-parm (or an existing
+// received is replaced where it stands), so the other parameters are never copied: at most
+// two edits, sorted by offset, whose inserts are written to out (kViaReceivedMax bytes are
+// always enough). Sets n to the number of edits (0 when nothing is to be added). False when
+// out is too small.
+inline constexpr size_t kViaReceivedMax = 96;
+bool via_received_edits(const char* msg, const SipView& v, std::string_view src_ip,
+                        uint16_t src_port, char* out, size_t cap, Edit (&edits)[2],
+                        size_t& n) noexcept;
 
 // The edit that removes the top Via from a reply: the whole header line when the Via was alone
 // on it, otherwise that value and its comma.
 Edit remove_top_via_edit(const char* msg, const SipView& v) noexcept;
 
 // Builds a complete stateless reply to the request `req` (scanned into v) in out: status line,
-// every Via (the top one with received/rport as via_received_edit would add), From, To (with a
+// every Via (the top one with received/rport as via_received_edits would add), From, To (with a
 // To-tag when the request's To has none), Call-ID, CSeq, "Server: viaduct", Content-Length: 0.
 // The To-tag is derived deterministically from the request (retransmissions get the same one).
 // Returns the length, or 0 when it does not fit in cap.

@@ -146,6 +146,7 @@ bool parse_name_addr(const char* msg, Span value, NameAddr& out) noexcept {
   if (out.params.off != 0) {
     out.params.len = static_cast<uint16_t>(params_end - out.params.off);
   }
+  out.end = static_cast<uint16_t>(p);
   return true;
 }
 

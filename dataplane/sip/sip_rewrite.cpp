@@ -213,61 +213,42 @@ size_t build_via_line(char* out, size_t cap, std::string_view host, uint16_t por
   return w.ok() ? w.size() : 0;
 }
 
-bool via_received_edit(const char* msg, const SipView& v, std::string_view src_ip,
-                       uint16_t src_port, char* out, size_t cap, Edit& edit) noexcept {
+bool via_received_edits(const char* msg, const SipView& v, std::string_view src_ip,
+                        uint16_t src_port, char* out, size_t cap, Edit (&edits)[2],
+                        size_t& n) noexcept {
   const Via& via = v.via1;
   const bool has_received = !via.received.empty();
   const bool add_received =
       bare_host(via.host.in(msg)) != bare_host(src_ip) || via.has_rport || has_received;
-  edit = Edit{via.params_end, 0, {}};
-  if (!add_received && !via.has_rport) {
-    return true;
-  }
-  // One edit: from the first existing received/rport parameter (or the end of the via-parm)
-  // to the end of the via-parm. The parameters in between are copied back unchanged, the old
-  // received/rport are dropped, and the new ones are appended. In the common case (a trailing
-  // bare ";rport") this is "replace ;rport with ;received=IP;rport=PORT".
-  size_t from = via.params_end;
-  if (has_received) {
-    from = std::min<size_t>(from, via.received_param.off);
-  }
-  if (via.has_rport) {
-    from = std::min<size_t>(from, via.rport_param.off);
-  }
+  n = 0;
   Writer w(out, cap);
-  size_t p = from;
-  while (p < via.params_end) {
-    size_t skip_to = p;
-    if (has_received && p == via.received_param.off) {
-      skip_to = via.received_param.end();
-    } else if (via.has_rport && p == via.rport_param.off) {
-      skip_to = via.rport_param.end();
-    }
-    if (skip_to != p) {
-      p = skip_to;
-      continue;
-    }
-    size_t q = p + 1;
-    while (q < via.params_end && !(has_received && q == via.received_param.off) &&
-           !(via.has_rport && q == via.rport_param.off)) {
-      ++q;
-    }
-    w.put(std::string_view(msg + p, q - p));
-    p = q;
-  }
+  Edit received{};
   if (add_received) {
     w.put(";received=");
     w.put(bare_host(src_ip));
+    const std::string_view ins(out, w.size());
+    received = has_received ? Edit{via.received_param.off, via.received_param.len, ins}
+                            : Edit{via.params_end, 0, ins};
   }
+  Edit rport{};
   if (via.has_rport) {
+    const size_t at = w.size();
     w.put(";rport=");
     w.put_u16(src_port);
+    rport = Edit{via.rport_param.off, via.rport_param.len, std::string_view(out + at, w.size() - at)};
   }
   if (!w.ok()) {
     return false;
   }
-  edit = Edit{static_cast<uint16_t>(from), static_cast<uint16_t>(via.params_end - from),
-              std::string_view(out, w.size())};
+  if (via.has_rport) {
+    edits[n++] = rport;
+  }
+  if (add_received) {
+    edits[n++] = received;
+  }
+  if (n == 2 && edits[1].off < edits[0].off) {
+    std::swap(edits[0], edits[1]);
+  }
   return true;
 }
 
@@ -290,9 +271,10 @@ size_t build_reply(const char* req, const SipView& v, uint16_t code, std::string
   if (code < 100 || code > 699 || v.via_count == 0) {
     return 0;
   }
-  char params[96];
-  Edit top{};
-  if (!via_received_edit(req, v, src_ip, src_port, params, sizeof params, top)) {
+  char params[kViaReceivedMax];
+  Edit top[2];
+  size_t n_top = 0;
+  if (!via_received_edits(req, v, src_ip, src_port, params, sizeof params, top, n_top)) {
     return 0;
   }
   Writer w(out, cap);
@@ -327,10 +309,13 @@ size_t build_reply(const char* req, const SipView& v, uint16_t code, std::string
         const Span value = trim(req, value_off, line_end);
         w.put("Via: ");
         if (first) {
-          w.put_unfolded(std::string_view(req + value.off, top.off - value.off));
-          w.put(top.ins);
-          const size_t rest = size_t{top.off} + top.del;
-          w.put_unfolded(std::string_view(req + rest, value.end() - rest));
+          size_t at = value.off;
+          for (size_t i = 0; i < n_top; ++i) {
+            w.put_unfolded(std::string_view(req + at, top[i].off - at));
+            w.put(top[i].ins);
+            at = size_t{top[i].off} + top[i].del;
+          }
+          w.put_unfolded(std::string_view(req + at, value.end() - at));
           first = false;
         } else {
           w.put_unfolded(value.in(req));

@@ -326,6 +326,9 @@ class Scanner {
         if (!value.empty() && !parse_name_addr(msg_, value, na)) {
           return ScanStatus::kBadHeader;  // e.g. unterminated display name (RFC 4475 quotbal)
         }
+        if (na.end != value.end()) {
+          return ScanStatus::kBadHeader;  // From and To hold one value: "To: <sip:b@x>, junk"
+        }
         (f.kind == Kind::kFrom ? out_.from_tag : out_.to_tag) = na.tag;
         break;
       }

@@ -89,7 +89,7 @@ TEST(SipAlloc, ScanRewriteAndReplyDoNotAllocate) {
 
   char reply[1024];
   char via_line[128];
-  char params[96];
+  char params[kViaReceivedMax];
   char branch[kBranchLen];
   const long before = g_allocs.load();
   size_t head = kHeadroom;
@@ -101,13 +101,17 @@ TEST(SipAlloc, ScanRewriteAndReplyDoNotAllocate) {
   stateless_branch(buf + head, v, branch);
   const size_t via_len = build_via_line(via_line, sizeof via_line, "10.0.0.1", 5060,
                                         std::string_view(branch, kBranchLen));
-  Edit recv;
-  const bool recv_ok =
-      via_received_edit(buf + head, v, "198.51.100.7", 40000, params, sizeof params, recv);
+  Edit recv[2];
+  size_t n_recv = 0;
+  const bool recv_ok = via_received_edits(buf + head, v, "198.51.100.7", 40000, params,
+                                          sizeof params, recv, n_recv);
   const size_t reply_len = build_reply(buf + head, v, 503, "Service Unavailable", "198.51.100.7",
                                        40000, reply, sizeof reply);
-  const Edit edits[] = {{v.top_via_line.off, 0, std::string_view(via_line, via_len)}, recv};
-  const bool applied = apply_edits(buf, sizeof buf, head, len, edits);
+  Edit edits[3] = {{v.top_via_line.off, 0, std::string_view(via_line, via_len)}};
+  for (size_t i = 0; i < n_recv; ++i) {
+    edits[1 + i] = recv[i];
+  }
+  const bool applied = apply_edits(buf, sizeof buf, head, len, std::span(edits, 1 + n_recv));
   SipView fwd;
   const ScanStatus st2 = scan(buf + head, len, fwd);
   const Edit remove = remove_top_via_edit(buf + head, fwd);

@@ -197,7 +197,7 @@ TEST(BuildViaLine, FormatsAndBracketsIpv6) {
   }
 }
 
-// ---- via_received_edit ------------------------------------------------------------------
+// ---- via_received_edits -----------------------------------------------------------------
 
 struct ReceivedCase {
   const char* name;
@@ -210,15 +210,21 @@ const ReceivedCase kReceived[] = {
      "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1"},
     {"OtherHostAddsReceived", "SIP/2.0/UDP pc.example.com;branch=z9hG4bK1",
      "SIP/2.0/UDP pc.example.com;branch=z9hG4bK1;received=192.0.2.1"},
+    // rport is filled in where it stands and received appended, as Kamailio does.
     {"TrailingBareRport", "SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bK1;rport",
-     "SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bK1;received=192.0.2.1;rport=6543"},
+     "SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bK1;rport=6543;received=192.0.2.1"},
     {"BareRportBeforeBranch", "SIP/2.0/UDP 10.0.0.5;rport;branch=z9hG4bK1",
-     "SIP/2.0/UDP 10.0.0.5;branch=z9hG4bK1;received=192.0.2.1;rport=6543"},
+     "SIP/2.0/UDP 10.0.0.5;rport=6543;branch=z9hG4bK1;received=192.0.2.1"},
     {"SameHostWithRportStillAddsReceived", "SIP/2.0/UDP 192.0.2.1;rport",
-     "SIP/2.0/UDP 192.0.2.1;received=192.0.2.1;rport=6543"},
+     "SIP/2.0/UDP 192.0.2.1;rport=6543;received=192.0.2.1"},
     {"ExistingReceivedAndRportAreReplaced",
      "SIP/2.0/UDP h;received=10.9.9.9;branch=z9hG4bK1;rport=1;ttl=3",
-     "SIP/2.0/UDP h;branch=z9hG4bK1;ttl=3;received=192.0.2.1;rport=6543"},
+     "SIP/2.0/UDP h;received=192.0.2.1;branch=z9hG4bK1;rport=6543;ttl=3"},
+    {"RportBeforeALongBranch",  // the parameters in between are not copied (fuzzer find)
+     "SIP/2.0/UDP 10.0.0.1:5060;rport;branch=z9hG4bKa1b2c3d4e5f6-a1b2c3d4e5f6-a1b2c3d4e5f6-"
+     "a1b2c3d4e5f6-a1b2c3d4e5f6-a1b2c3d4e5f6-a1b2c3d4e5f6-a",
+     "SIP/2.0/UDP 10.0.0.1:5060;rport=6543;branch=z9hG4bKa1b2c3d4e5f6-a1b2c3d4e5f6-"
+     "a1b2c3d4e5f6-a1b2c3d4e5f6-a1b2c3d4e5f6-a1b2c3d4e5f6-a1b2c3d4e5f6-a;received=192.0.2.1"},
     {"Ipv6HostEqualToSource", "SIP/2.0/UDP [2001:db8::1];branch=z9hG4bK1",
      "SIP/2.0/UDP [2001:db8::1];branch=z9hG4bK1"},
 };
@@ -233,17 +239,17 @@ TEST_P(ViaReceivedEditTest, EditedViaValue) {
                           "CSeq: 1 OPTIONS\r\n\r\n";
   SipView v;
   ASSERT_EQ(scan(msg.data(), msg.size(), v), ScanStatus::kOk);
-  char out[128];
-  Edit e;
-  ASSERT_TRUE(
-      via_received_edit(msg.data(), v, v6 ? "2001:db8::1" : "192.0.2.1", 6543, out, sizeof out, e));
-  const std::string edited = oracle(msg, {e});
+  char out[kViaReceivedMax];
+  Edit e[2];
+  size_t n = 0;
+  ASSERT_TRUE(via_received_edits(msg.data(), v, v6 ? "2001:db8::1" : "192.0.2.1", 6543, out,
+                                 sizeof out, e, n));
+  const std::string edited = oracle(msg, std::vector<Edit>(e, e + n));
   SipView v2;
   ASSERT_EQ(scan(edited.data(), edited.size(), v2), ScanStatus::kOk) << edited;
   EXPECT_EQ(v2.via1.value.in(edited.data()), c.want);
   if (c.via == c.want) {
-    EXPECT_TRUE(e.ins.empty());
-    EXPECT_EQ(e.del, 0);
+    EXPECT_EQ(n, 0u);
   }
 }
 
@@ -254,8 +260,9 @@ TEST(ViaReceivedEdit, FalseWhenOutIsTooSmall) {
   SipView v;
   ASSERT_EQ(scan(kInvite.data(), kInvite.size(), v), ScanStatus::kOk);
   char out[8];
-  Edit e;
-  EXPECT_FALSE(via_received_edit(kInvite.data(), v, "198.51.100.7", 5060, out, sizeof out, e));
+  Edit e[2];
+  size_t n = 0;
+  EXPECT_FALSE(via_received_edits(kInvite.data(), v, "198.51.100.7", 5060, out, sizeof out, e, n));
 }
 
 // ---- forwarding a request: our Via on top, received/rport on the previous hop's ----------
@@ -269,11 +276,13 @@ TEST(Rewrite, ForwardedRequestRescansWithOurViaOnTop) {
   const size_t via_len = build_via_line(via_line, sizeof via_line, "203.0.113.1", 5060,
                                         std::string_view(branch, kBranchLen));
   ASSERT_NE(via_len, 0u);
-  char params[96];
-  Edit recv;
-  ASSERT_TRUE(
-      via_received_edit(kInvite.data(), v, "198.51.100.7", 40000, params, sizeof params, recv));
-  const Edit edits[] = {{v.top_via_line.off, 0, std::string_view(via_line, via_len)}, recv};
+  char params[kViaReceivedMax];
+  Edit recv[2];
+  size_t n_recv = 0;
+  ASSERT_TRUE(via_received_edits(kInvite.data(), v, "198.51.100.7", 40000, params, sizeof params,
+                                 recv, n_recv));
+  std::vector<Edit> edits = {{v.top_via_line.off, 0, std::string_view(via_line, via_len)}};
+  edits.insert(edits.end(), recv, recv + n_recv);
 
   constexpr size_t kHeadroom = 128;
   std::vector<char> buf(kHeadroom + kInvite.size() + 64);
@@ -303,10 +312,13 @@ TEST(Rewrite, ForwardedSippInviteKeepsItsBody) {
   char via_line[128];
   const size_t via_len =
       build_via_line(via_line, sizeof via_line, "10.0.0.1", 5060, "z9hG4bK0123456789abcdef");
-  char params[96];
-  Edit recv;
-  ASSERT_TRUE(via_received_edit(msg.data(), v, "10.0.0.99", 5061, params, sizeof params, recv));
-  const Edit edits[] = {{v.top_via_line.off, 0, std::string_view(via_line, via_len)}, recv};
+  char params[kViaReceivedMax];
+  Edit recv[2];
+  size_t n_recv = 0;
+  ASSERT_TRUE(via_received_edits(msg.data(), v, "10.0.0.99", 5061, params, sizeof params, recv,
+                                 n_recv));
+  std::vector<Edit> edits = {{v.top_via_line.off, 0, std::string_view(via_line, via_len)}};
+  edits.insert(edits.end(), recv, recv + n_recv);
   std::vector<char> buf(128 + msg.size());
   std::memcpy(buf.data() + 128, msg.data(), msg.size());
   size_t head = 128;

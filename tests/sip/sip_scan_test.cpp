@@ -416,6 +416,10 @@ const ScanCase kCases[] = {
      .msg = "OPTIONS sip:x@example.com SIP/2.0" CRLF "Via: SIP/2.0/UDP h" CRLF "t:" CRLF
             VD_HDRS("OPTIONS") CRLF,
      .want = ScanStatus::kBadHeader},
+    {.name = "ToWithASecondValue",  // fuzzer find: a reply's To-tag would land after "junk"
+     .msg = "OPTIONS sip:x@example.com SIP/2.0" CRLF "Via: SIP/2.0/UDP h" CRLF
+            "To: <sip:b@example.com>, junk" CRLF VD_HDRS("OPTIONS") CRLF,
+     .want = ScanStatus::kBadHeader},
     {.name = "BranchWithoutValue",  // via-branch = "branch" EQUAL token
      .msg = "OPTIONS sip:x@example.com SIP/2.0" CRLF
             "Via: SIP/2.0/UDP h;branch" CRLF VD_HDRS("OPTIONS") CRLF,
@@ -661,9 +665,10 @@ const TortureCase kTorture[] = {
     {"regbadct.dat", ScanStatus::kOk},
     // Accepted (the liberal choice the RFC allows): header_uri trims the spaces inside <>.
     {"badaspec.dat", ScanStatus::kOk},
-    // The archived file has no empty line ending the headers: kTruncated. (Its unquoted
-    // display names with commas alone would be accepted: display names are not validated.)
-    {"baddn.dat", ScanStatus::kTruncated},
+    // Unquoted display names with commas (RFC 4475 3.3.8): From and To hold one value, so the
+    // comma ends it and what follows is a second value: kBadHeader, found before the missing
+    // empty line at the end of the archived file.
+    {"baddn.dat", ScanStatus::kBadHeader},
     {"badvers.dat", ScanStatus::kBadVersion},  // SIP/7.0
     {"mismatch01.dat", ScanStatus::kBadCSeq},  // OPTIONS vs CSeq INVITE
     {"mismatch02.dat", ScanStatus::kBadCSeq},  // NEWMETHOD vs CSeq INVITE
