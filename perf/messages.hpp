@@ -7,6 +7,30 @@
 
 namespace viaduct::perf {
 
+// The routing script both pipeline benchmarks run: the stateless dispatcher of the README.
+inline constexpr const char* kScript = R"(
+listen=udp:10.0.0.2:5060
+loadmodule "sl.so"
+loadmodule "textops.so"
+loadmodule "maxfwd.so"
+loadmodule "dispatcher.so"
+request_route {
+    if (!mf_process_maxfwd_header("10")) {
+        sl_send_reply("483", "Too Many Hops");
+        exit;
+    }
+    if (is_method("OPTIONS") && uri == myself) {
+        sl_send_reply("200", "Keepalive");
+        exit;
+    }
+    if (!ds_select_dst("1", "0")) {
+        sl_send_reply("503", "Service Unavailable");
+        exit;
+    }
+    forward();
+}
+)";
+
 inline std::string pad_to(std::string msg, size_t size) {
   // Grow the SDP body so the whole message has `size` bytes (Content-Length kept right).
   const size_t body_at = msg.find("\r\n\r\n") + 4;

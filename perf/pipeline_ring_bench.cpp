@@ -47,31 +47,10 @@
 namespace {
 
 using viaduct::dp::MacAddr;
+using viaduct::perf::kScript;
 namespace dp = viaduct::dp;
 namespace test = viaduct::test;
 
-constexpr const char* kScript = R"(
-listen=udp:10.0.0.2:5060
-loadmodule "sl.so"
-loadmodule "textops.so"
-loadmodule "maxfwd.so"
-loadmodule "dispatcher.so"
-request_route {
-    if (!mf_process_maxfwd_header("10")) {
-        sl_send_reply("483", "Too Many Hops");
-        exit;
-    }
-    if (is_method("OPTIONS") && uri == myself) {
-        sl_send_reply("200", "Keepalive");
-        exit;
-    }
-    if (!ds_select_dst("1", "0")) {
-        sl_send_reply("503", "Service Unavailable");
-        exit;
-    }
-    forward();
-}
-)";
 const MacAddr kOur{{2, 0, 0, 0, 0, 2}};
 const MacAddr kClient{{2, 0, 0, 0, 0, 0x10}};
 const MacAddr kB1{{2, 0, 0, 0, 0, 0x11}};

@@ -11,8 +11,12 @@ PACKAGES=(
     # libraries (README "Dependencies" says what each is for)
     libdpdk-dev libhyperscan-dev libtomlplusplus-dev prometheus-cpp-dev libssl-dev
     libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libxxhash-dev nlohmann-json3-dev
+    libcivetweb-dev
+    # fuzz targets (tools/run-tests.sh): clang; libFuzzer and the sanitizer runtimes are in
+    # libclang-rt-14-dev, which clang-14 only recommends
+    clang-14 libclang-rt-14-dev
     # end-to-end tests and the demo
-    sip-tester iproute2 curl python3 procps
+    sip-tester iproute2 curl python3 procps kamcli
     # the reference implementation, run side by side in the parity test
     kamailio
 )

@@ -28,18 +28,6 @@ cleanup() {
     if [ "$failures" = 0 ]; then rm -rf "$work"; else echo "logs kept in $work"; fi
 }
 trap cleanup EXIT
-check() {  # check DESCRIPTION COMMAND...
-    local what=$1
-    shift
-    if "$@"; then
-        echo "ok   - $what"
-        passes=$((passes + 1))
-    else
-        echo "FAIL - $what"
-        failures=$((failures + 1))
-    fi
-}
-
 lab_up
 lab_write_config "$work"
 lab_start_uas "$work"

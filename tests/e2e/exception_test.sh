@@ -27,17 +27,6 @@ cleanup() {
     if [ "$failures" = 0 ]; then rm -rf "$work"; else echo "logs kept in $work"; fi
 }
 trap cleanup EXIT
-check() {  # check DESCRIPTION COMMAND...
-    local what=$1
-    shift
-    if "$@"; then
-        echo "ok   - $what"
-    else
-        echo "FAIL - $what"
-        failures=$((failures + 1))
-    fi
-}
-
 lab_up
 lab_write_config "$work"
 sed -i "s|^address = \"${LAB_LB_IP}/24\"|&\nexception_tap = \"vdtap0\"|" "$work/viaduct.toml"

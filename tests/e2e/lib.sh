@@ -27,6 +27,22 @@ LAB_PIDS=()
 
 lab_log() { printf '[lab %s] %s\n' "$LAB_ID" "$*" >&2; }
 
+# check DESCRIPTION COMMAND...: runs COMMAND, prints "ok - ..." or "FAIL - ...", and counts into
+# the callers' `passes` and `failures`.
+passes=0
+failures=0
+check() {
+    local what=$1
+    shift
+    if "$@"; then
+        echo "ok   - $what"
+        passes=$((passes + 1))
+    else
+        echo "FAIL - $what"
+        failures=$((failures + 1))
+    fi
+}
+
 # lab_host NS [IP/24]: a namespace wired to the bridge.
 lab_host() {
     local ns=$1 addr=${2:-}
