@@ -228,6 +228,18 @@ class Compiler {
             return;
           }
           out_.children = static_cast<int>(num);
+        } else if (p.name == "udp4_raw_ttl") {
+          if (num < -1 || num > 255 || num == 0) {
+            error(first.loc, "'udp4_raw_ttl' must be 1..255, or -1 for the default (64)");
+            return;
+          }
+          out_.udp4_raw_ttl = static_cast<int>(num);
+        } else if (p.name == "udp4_raw_mtu") {
+          if (num < 576 || num > 9000) {
+            error(first.loc, "'udp4_raw_mtu' must be 576..9000");
+            return;
+          }
+          out_.udp4_raw_mtu = static_cast<int>(num);
         }
         return;
       case ValueKind::kBool: {
@@ -252,6 +264,29 @@ class Compiler {
       case ValueKind::kIntOrWord:
         if (!is_int && !is_word) {
           error(first.loc, "'" + p.name + "' expects an integer or a name");
+          return;
+        }
+        if (p.name == "tos") {
+          // RFC 1349 names (Kamailio 5.6.3 maps these words differently and ignores unknown
+          // ones; viaduct uses the RFC values and rejects unknown names).
+          static const std::map<std::string, int, std::less<>> kTos = {
+              {"IPTOS_LOWDELAY", 0x10},
+              {"IPTOS_THROUGHPUT", 0x08},
+              {"IPTOS_RELIABILITY", 0x04},
+              {"IPTOS_MINCOST", 0x02},
+          };
+          if (is_int) {
+            if (num < 0 || num > 255) {
+              error(first.loc, "'tos' must be 0..255");
+              return;
+            }
+            out_.tos = static_cast<int>(num);
+          } else if (const auto it = kTos.find(first.text); it != kTos.end()) {
+            out_.tos = it->second;
+          } else {
+            error(first.loc, "'tos' must be 0..255 or one of IPTOS_LOWDELAY, IPTOS_THROUGHPUT, "
+                             "IPTOS_RELIABILITY, IPTOS_MINCOST");
+          }
         }
         return;
       case ValueKind::kListen:

@@ -110,6 +110,11 @@ struct Program {
   std::vector<ListenSocket> listens;
   std::vector<Alias> aliases;
   int children = 0;                 // accepted; viaduct's workers come from the settings
+  // IPv4 header of what the fast path sends (Kamailio's udp4_raw semantics, measured against
+  // Kamailio 5.6: TOS 0x10 and TTL 64 by default, no DF).
+  int udp4_raw_ttl = -1;            // -1: 64, the kernel's default
+  int tos = 0x10;                   // IPTOS_LOWDELAY, Kamailio's default
+  int udp4_raw_mtu = 1500;          // larger datagrams leave in fragments
   std::vector<std::string> modules; // loaded module names, without ".so" or path
   std::vector<ModParam> modparams;
 

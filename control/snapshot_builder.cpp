@@ -156,6 +156,9 @@ Result<std::unique_ptr<OwnedSnapshot>> build_snapshot(const BuildInputs& in, Des
     return Error{Error::Code::kInvalidConfig,
                  "the script has no udp listen= socket; viaduct needs at least one", ""};
   }
+  s.ttl = static_cast<uint8_t>(prog.udp4_raw_ttl > 0 ? prog.udp4_raw_ttl : 64);
+  s.tos = static_cast<uint8_t>(prog.tos);
+  s.raw_mtu = static_cast<uint16_t>(prog.udp4_raw_mtu);
   for (const cfg::ModParam& mp : prog.modparams) {
     if (mp.module == "maxfwd" && mp.name == "max_limit") {
       const long v = std::strtol(mp.value.c_str(), nullptr, 10);

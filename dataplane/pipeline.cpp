@@ -174,7 +174,8 @@ Verdict handle_icmp(const Snapshot& snap, rte_mbuf* m, rte_ether_hdr* eth, rte_i
 
 // Writes Ethernet + IPv4 + UDP in front of the UDP payload at buf_addr + payload_off, sets the
 // mbuf to cover the frame and computes both checksums in software.
-void build_frame(rte_mbuf* m, size_t payload_off, size_t payload_len, const Iface& ifc,
+void build_frame(const Snapshot& snap, rte_mbuf* m, size_t payload_off, size_t payload_len,
+                 const Iface& ifc,
                  const MacAddr& dst_mac, uint32_t dst_ip_be, uint16_t src_port_be,
                  uint16_t dst_port_be, WorkerCtx& ctx) noexcept {
   const size_t l2 = ifc.l2_len();
@@ -187,11 +188,11 @@ void build_frame(rte_mbuf* m, size_t payload_off, size_t payload_len, const Ifac
   write_l2(frame, ifc, dst_mac, RTE_ETHER_TYPE_IPV4);
   auto* ip = reinterpret_cast<rte_ipv4_hdr*>(frame + l2);
   ip->version_ihl = RTE_IPV4_VHL_DEF;
-  ip->type_of_service = 0;
+  ip->type_of_service = snap.tos;
   ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(payload_len + 28));
   ip->packet_id = rte_cpu_to_be_16(ctx.ip_id++);
   ip->fragment_offset = 0;
-  ip->time_to_live = kDefaultTtl;
+  ip->time_to_live = snap.ttl;
   ip->next_proto_id = IPPROTO_UDP;
   ip->hdr_checksum = 0;
   ip->src_addr = ifc.ip_be;
@@ -205,11 +206,15 @@ void build_frame(rte_mbuf* m, size_t payload_off, size_t payload_len, const Ifac
   udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
 }
 
+// The IP MTU a datagram leaving on ifc must fit: the interface's, and udp4_raw_mtu.
+uint16_t egress_mtu(const Snapshot& snap, const Iface& ifc) noexcept {
+  return ifc.mtu < snap.raw_mtu ? ifc.mtu : snap.raw_mtu;
+}
+
 // The frame in m (Ethernet + IPv4 + payload, built by build_frame) is larger than the MTU:
 // cut it into fragments of at most `mtu` IP bytes, fresh mbufs of ctx.pool, into ctx.frag_out.
 // The caller frees m once they are sent.
-Verdict fragment(rte_mbuf* m, const Iface& ifc, WorkerCtx& ctx) noexcept {
-  const uint16_t mtu = ifc.mtu;
+Verdict fragment(rte_mbuf* m, const Iface& ifc, uint16_t mtu, WorkerCtx& ctx) noexcept {
   const uint16_t port_id = ifc.port_id;
   const size_t l2 = ifc.l2_len();
   const char* eth = rte_pktmbuf_mtod(m, const char*);
@@ -398,11 +403,11 @@ Verdict send_local_reply(const Snapshot& snap, rte_mbuf* m, const rte_ether_hdr*
   const MacAddr dst_mac = to_mac(eth->src_addr);  // the previous hop sent it: it gets it back
   std::memcpy(static_cast<char*>(m->buf_addr) + payload_off, ctx.reply_buf, n);
   const Iface& ifc = snap.ifaces[pi.iface];
-  build_frame(m, payload_off, n, ifc, dst_mac, pi.src_ip_be, pi.listener->port_be, dst_port_be,
-              ctx);
+  build_frame(snap, m, payload_off, n, ifc, dst_mac, pi.src_ip_be, pi.listener->port_be,
+              dst_port_be, ctx);
   ctx.counters->local_replies.add();
-  if (n + 28 > ifc.mtu) [[unlikely]] {
-    return fragment(m, ifc, ctx);
+  if (const uint16_t mtu = egress_mtu(snap, ifc); n + 28 > mtu) [[unlikely]] {
+    return fragment(m, ifc, mtu, ctx);
   }
   return Verdict::tx(ifc.port_id);
 }
@@ -429,9 +434,9 @@ Verdict rewrite_and_frame(const Snapshot& snap, rte_mbuf* m, const PacketInfo& p
     return Verdict::dropped(Drop::kNoHeadroom);
   }
   const Iface& ifc = snap.ifaces[out_if];
-  build_frame(m, head + kL2L3L4, len, ifc, *mac, dst_ip_be, out.port_be, dst_port_be, ctx);
-  if (len + 28 > ifc.mtu) [[unlikely]] {
-    return fragment(m, ifc, ctx);
+  build_frame(snap, m, head + kL2L3L4, len, ifc, *mac, dst_ip_be, out.port_be, dst_port_be, ctx);
+  if (const uint16_t mtu = egress_mtu(snap, ifc); len + 28 > mtu) [[unlikely]] {
+    return fragment(m, ifc, mtu, ctx);
   }
   return Verdict::tx(ifc.port_id);
 }

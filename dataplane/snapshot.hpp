@@ -181,6 +181,9 @@ struct Snapshot {
   std::vector<DestSet> sets;              // sorted by id
   NeighTable neigh;
   uint32_t maxfwd_limit = 70;             // modparam("maxfwd", "max_limit")
+  uint8_t ttl = 64;                       // udp4_raw_ttl
+  uint8_t tos = 0x10;                     // tos
+  uint16_t raw_mtu = 1500;                // udp4_raw_mtu: fragments above it (and the iface's)
   DsConfig dispatcher;                    // modparam("dispatcher", ...) the selection reads
 
 };

@@ -235,6 +235,9 @@ TEST(Compile, CoreParametersAccepted) {
       "alias=10.0.0.9 example.org\nrequest_route { }\n");
   ASSERT_TRUE(c.ok) << test::joined(c.diags);
   EXPECT_EQ(c.prog.children, 4);
+  EXPECT_EQ(c.prog.udp4_raw_ttl, 64);
+  EXPECT_EQ(c.prog.udp4_raw_mtu, 1500);
+  EXPECT_EQ(c.prog.tos, 0x10);
   ASSERT_EQ(c.prog.aliases.size(), 3u);
   EXPECT_EQ(c.prog.aliases[0].host, "sip.example.com");
   EXPECT_EQ(c.prog.aliases[0].port, 5060);
@@ -383,6 +386,13 @@ const ErrorCase kErrors[] = {
      "request_route {\n  break;\n}",
      {"5:3: 'break' outside switch or while; use 'return' to leave a route"}},
     {"UnknownCoreParam", "frobs=1\nrequest_route { }", {"4:1: unknown core parameter 'frobs'"}},
+    {"TosName", "tos=IPTOS_FAST\nrequest_route { }",
+     {"4:5: 'tos' must be 0..255 or one of IPTOS_LOWDELAY, IPTOS_THROUGHPUT, IPTOS_RELIABILITY, "
+      "IPTOS_MINCOST"}},
+    {"TosRange", "tos=256\nrequest_route { }", {"4:5: 'tos' must be 0..255"}},
+    {"RawTtlRange", "udp4_raw_ttl=0\nrequest_route { }",
+     {"4:14: 'udp4_raw_ttl' must be 1..255, or -1 for the default (64)"}},
+    {"RawMtuRange", "udp4_raw_mtu=100\nrequest_route { }", {"4:14: 'udp4_raw_mtu' must be 576..9000"}},
     {"CoreParamType", "children=\"x\"\nrequest_route { }", {"4:10: 'children' expects an integer"}},
     {"BoolParamType",
      "fork=maybe\nrequest_route { }",

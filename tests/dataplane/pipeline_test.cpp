@@ -434,5 +434,42 @@ TEST_F(PipelineTest, ArpReplyToUsTeachesANeighbourAndIsNotADrop) {
   EXPECT_TRUE(ev.mac == mac);
 }
 
+// udp4_raw_ttl, tos and udp4_raw_mtu shape the IPv4 header of what the fast path sends
+// (defaults, measured against Kamailio 5.6: TTL 64, TOS 0x10, no DF).
+TEST_F(PipelineTest, RawTtlTosAndMtuComeFromTheScript) {
+  {
+    rte_mbuf* m = udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5060, invite("dflt"));
+    ASSERT_TRUE(dp::handle_packet(owned_->snap, m, *ctx_).is_tx());
+    const auto* iph = rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, sizeof(rte_ether_hdr));
+    EXPECT_EQ(iph->time_to_live, 64);
+    EXPECT_EQ(iph->type_of_service, 0x10);
+    EXPECT_EQ(ntohs(iph->fragment_offset) & RTE_IPV4_HDR_DF_FLAG, 0);
+    rte_pktmbuf_free(m);
+  }
+  std::string script = kScript;
+  script.insert(0, "udp4_raw_ttl=17\ntos=0xb8\nudp4_raw_mtu=576\n");
+  std::string error;
+  auto snap = test::make_snapshot(script, kList, "10.0.0.2", kOurMac,
+                                  {{"10.0.0.10", kClientMac},
+                                   {"10.0.0.11", kB1Mac},
+                                   {"10.0.0.12", kB2Mac}},
+                                  error);
+  ASSERT_NE(snap, nullptr) << error;
+  rte_mbuf* m = udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5060, invite("raw"));
+  ASSERT_TRUE(dp::handle_packet(snap->snap, m, *ctx_).is_tx());
+  const auto* iph = rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, sizeof(rte_ether_hdr));
+  EXPECT_EQ(iph->time_to_live, 17);
+  EXPECT_EQ(iph->type_of_service, 0xb8);
+  rte_pktmbuf_free(m);
+  // Above udp4_raw_mtu (576) a message is fragmented; this context has no pool for fragments,
+  // so the datagram is refused as too_big instead of going out whole.
+  m = udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5060,
+                invite("big", "Max-Forwards: 70\r\nX-Pad: " + std::string(700, 'x') + "\r\n"));
+  const dp::Verdict v = dp::handle_packet(snap->snap, m, *ctx_);
+  ASSERT_TRUE(v.is_drop());
+  EXPECT_EQ(v.drop, dp::Drop::kTooBig);
+  rte_pktmbuf_free(m);
+}
+
 }  // namespace
 }  // namespace viaduct
