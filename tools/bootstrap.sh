@@ -16,7 +16,9 @@ PACKAGES=(
     # libclang-rt-14-dev, which clang-14 only recommends
     clang-14 libclang-rt-14-dev
     # end-to-end tests and the demo
-    sip-tester iproute2 curl python3 procps kamcli
+    sip-tester iproute2 curl python3 procps
+    # a real Prometheus server scrapes /metrics in a test; promtool lints the exposition
+    prometheus kamcli
     # the reference implementation, run side by side in the parity test
     kamailio
 )
