@@ -210,6 +210,34 @@ bool via_received_edits(const char* msg, const SipView& v, std::string_view src_
 // on it, otherwise that value and its comma.
 Edit remove_top_via_edit(const char* msg, const SipView& v) noexcept;
 
+// ---- Proxy edits (the slow path and the script functions use them; each is one Edit, or a few
+// for remove_header_edits, to combine with the others in one apply_edits) ---------------------
+
+// Replaces the Request-URI of a request (rewriteuri, sethost...: the caller builds the URI).
+Edit ruri_edit(const SipView& v, std::string_view new_uri) noexcept;
+
+// Writes "Record-Route: <sip:HOST:PORT;lr>\r\n" to out (IPv6 hosts bracketed); returns its length,
+// 0 when it does not fit. record_route_edit() inserts such a line where RFC 3261 16.6 wants it:
+// above the existing Record-Route fields (the top one is the newest), or above the top Via when
+// there are none.
+size_t build_record_route_line(char* out, size_t cap, std::string_view host,
+                               uint16_t port) noexcept;
+Edit record_route_edit(const char* msg, const SipView& v, std::string_view line) noexcept;
+
+// Loose routing (RFC 3261 16.4): the edit that removes the first Route value (the whole field
+// line when it holds one value, else that value and its comma). has_route is false (and the
+// edit empty) when the request has no Route.
+Edit route_pop_edit(const char* msg, const SipView& v, bool& has_route) noexcept;
+
+// append_hf: inserts `line` ("Name: value\r\n") after the last header field.
+Edit append_header_edit(const SipView& v, std::string_view line) noexcept;
+
+// remove_hf: edits deleting every field named `name` (case-insensitive; the compact form when
+// `compact` is not 0), continuation lines included. Writes at most `cap` edits, sorted; returns
+// how many fields there are (more than `cap`: the caller's array was too small).
+size_t remove_header_edits(const char* msg, const SipView& v, std::string_view name,
+                           char compact, Edit* out, size_t cap) noexcept;
+
 // Builds a complete stateless reply to the request `req` (scanned into v) in out: status line,
 // every Via (the top one with received/rport as via_received_edits would add), From, To (with a
 // To-tag when the request's To has none), Call-ID, CSeq, "Server: viaduct", Content-Length: 0.

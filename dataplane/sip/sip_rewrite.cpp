@@ -266,6 +266,109 @@ Edit remove_top_via_edit(const char* msg, const SipView& v) noexcept {
   return Edit{v.via1.value.off, static_cast<uint16_t>(p - v.via1.value.off), {}};
 }
 
+Edit ruri_edit(const SipView& v, std::string_view new_uri) noexcept {
+  return Edit{v.ruri.off, v.ruri.len, new_uri};
+}
+
+size_t build_record_route_line(char* out, size_t cap, std::string_view host,
+                               uint16_t port) noexcept {
+  Writer w(out, cap);
+  const bool v6 = host.find(':') != std::string_view::npos && !host.starts_with("[");
+  w.put("Record-Route: <sip:");
+  if (v6) {
+    w.put("[");
+  }
+  w.put(host);
+  if (v6) {
+    w.put("]");
+  }
+  w.put(":");
+  w.put_u16(port);
+  w.put(";lr>\r\n");
+  return w.ok() ? w.size() : 0;
+}
+
+namespace {
+
+// Start of the header line holding offset p (just after the previous LF).
+size_t line_start(const char* msg, size_t p) noexcept {
+  while (p > 0 && msg[p - 1] != '\n') {
+    --p;
+  }
+  return p;
+}
+
+// End of the header field whose last value byte is just before p: after the LF ending its last
+// line (continuation lines are inside the value span already).
+size_t field_end(const char* msg, size_t p, size_t limit) noexcept {
+  const void* nl = std::memchr(msg + p, '\n', limit - p);
+  return nl == nullptr ? limit : static_cast<size_t>(static_cast<const char*>(nl) - msg) + 1;
+}
+
+}  // namespace
+
+Edit record_route_edit(const char* msg, const SipView& v, std::string_view line) noexcept {
+  const Span rr = v[Hdr::kRecordRoute];
+  const size_t at = rr.empty() ? v.top_via_line.off : line_start(msg, rr.off);
+  return Edit{static_cast<uint16_t>(at), 0, line};
+}
+
+Edit route_pop_edit(const char* msg, const SipView& v, bool& has_route) noexcept {
+  const Span route = v[Hdr::kRoute];
+  has_route = !route.empty();
+  if (!has_route) {
+    return Edit{v.headers_end, 0, {}};
+  }
+  NameAddr na;
+  if (parse_name_addr(msg, route, na) && na.end < route.end()) {
+    // "Route: <a>, <b>" -> "Route: <b>": the value, its comma and the LWS after it.
+    const size_t next = skip_lws(msg, size_t{na.end} + 1, route.end());
+    return Edit{route.off, static_cast<uint16_t>(next - route.off), {}};
+  }
+  const size_t from = line_start(msg, route.off);
+  const size_t to = field_end(msg, route.end(), v.headers_end);
+  return Edit{static_cast<uint16_t>(from), static_cast<uint16_t>(to - from), {}};
+}
+
+Edit append_header_edit(const SipView& v, std::string_view line) noexcept {
+  return Edit{v.headers_end, 0, line};
+}
+
+size_t remove_header_edits(const char* msg, const SipView& v, std::string_view name,
+                           char compact, Edit* out, size_t cap) noexcept {
+  size_t found = 0;
+  // Walk the header fields from the first one (the line after the start line).
+  const void* first_nl = std::memchr(msg, '\n', v.headers_end);
+  size_t p = first_nl == nullptr ? v.headers_end
+                                 : static_cast<size_t>(static_cast<const char*>(first_nl) - msg) + 1;
+  while (p < v.headers_end) {
+    size_t end = p;
+    while (true) {  // this line and its continuation lines
+      end = field_end(msg, end, v.headers_end);
+      if (end >= v.headers_end || !is_ws(msg[end])) {
+        break;
+      }
+    }
+    const size_t name_end = skip_class(msg, p, end, kToken);
+    const std::string_view n(msg + p, name_end - p);
+    bool match = n.size() == name.size();
+    for (size_t i = 0; match && i < n.size(); ++i) {
+      match = lower(n[i]) == lower(name[i]);
+    }
+    if (!match && compact != 0 && n.size() == 1) {
+      match = lower(n[0]) == lower(compact);
+    }
+    if (match) {
+      if (found < cap) {
+        out[found] = Edit{static_cast<uint16_t>(p), static_cast<uint16_t>(end - p), {}};
+      }
+      ++found;
+    }
+    p = end;
+  }
+  return found;
+}
+
 size_t build_reply(const char* req, const SipView& v, uint16_t code, std::string_view reason,
                    std::string_view src_ip, uint16_t src_port, char* out, size_t cap) noexcept {
   if (code < 100 || code > 699 || v.via_count == 0) {

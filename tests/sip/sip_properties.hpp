@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <utility>
 #include <span>
 #include <string>
 #include <string_view>
@@ -341,6 +342,57 @@ inline Violation check_reply(const char* msg, const SipView& v) {
   return nullptr;
 }
 
+// Proxy edits on a request (the slow path's record_route, loose_route, append_hf, remove_hf):
+// Record-Route on top, the first Route popped, a header appended, every X-Remove-Me removed,
+// all in one apply_edits; the result re-scans with the same Call-ID, CSeq and body.
+inline Violation check_proxy_edits(const char* msg, const SipView& v) {
+  static char buf[kRoom + kMaxMessage + kRoom];
+  char rr[128];
+  const size_t rr_len = build_record_route_line(rr, sizeof rr, kOurHost, kOurPort);
+  VD_PROP(rr_len != 0);
+  Edit edits[8];
+  size_t n = 0;
+  edits[n++] = record_route_edit(msg, v, std::string_view(rr, rr_len));
+  bool has_route = false;
+  const Edit pop = route_pop_edit(msg, v, has_route);
+  if (has_route) {
+    edits[n++] = pop;
+  }
+  Edit removed[4];
+  const size_t n_removed = remove_header_edits(msg, v, "x-remove-me", 0, removed, 4);
+  for (size_t i = 0; i < n_removed && i < 4; ++i) {
+    edits[n++] = removed[i];
+  }
+  edits[n++] = append_header_edit(v, "X-Added: 1\r\n");
+  for (size_t i = 1; i < n; ++i) {  // insertion sort by offset (std::sort trips GCC 12's
+    for (size_t j = i; j > 0 && edits[j].off < edits[j - 1].off; --j) {  // -Warray-bounds)
+      std::swap(edits[j], edits[j - 1]);
+    }
+  }
+  for (size_t i = 1; i < n; ++i) {
+    if (edits[i].off < edits[i - 1].off + edits[i - 1].del) {
+      return nullptr;  // a removed field that is also the Route popped: not a combination to apply
+    }
+  }
+  size_t head = 0;
+  size_t len = 0;
+  if (Violation why = apply_checked(msg, v.len, std::span(edits, n), buf, head, len)) {
+    return why;
+  }
+  const char* out = buf + head;
+  SipView r;
+  if (v.hdr_count + 2 > kScanMaxHeaders) {
+    return nullptr;  // the additions push it past the scanner's header limit
+  }
+  VD_PROP(scan(out, len, r) == ScanStatus::kOk);
+  VD_PROP(r.call_id.in(out) == v.call_id.in(msg));
+  VD_PROP(r[Hdr::kCSeq].in(out) == v[Hdr::kCSeq].in(msg));
+  VD_PROP(r[Hdr::kRecordRoute].in(out) == std::string_view(rr + 14, rr_len - 16));
+  VD_PROP(std::string_view(out + r.body_off, r.len - r.body_off) ==
+          std::string_view(msg + v.body_off, v.len - v.body_off));
+  return nullptr;
+}
+
 }  // namespace prop
 
 // Scanner and accessor properties: every span inside the message, the view consistent with
@@ -430,6 +482,9 @@ inline Violation check_rewrite(const char* msg, size_t size) {
       return why;
     }
     if (Violation why = prop::check_reply(msg, v)) {
+      return why;
+    }
+    if (Violation why = prop::check_proxy_edits(msg, v)) {
       return why;
     }
   }

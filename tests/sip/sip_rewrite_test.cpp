@@ -472,5 +472,110 @@ TEST(BuildReply, KeepsAnExistingToTagAndUnfoldsValues) {
   EXPECT_EQ(build_reply(req.data(), v, 99, "Odd", "192.0.2.1", 5060, out, sizeof out), 0u);
 }
 
+// ---- proxy edits: R-URI, Record-Route, Route pop, header append and remove ---------------
+
+const std::string kProxied =
+    "INVITE sip:bob@lb.example.com SIP/2.0\r\n"
+    "Via: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bKabc\r\n"
+    "Route: <sip:lb.example.com;lr>, <sip:core.example.com;lr>\r\n"
+    "Route: <sip:edge.example.com;lr>\r\n"
+    "Record-Route: <sip:p1.example.com;lr>\r\n"
+    "From: <sip:alice@example.com>;tag=1\r\n"
+    "To: <sip:bob@example.com>\r\n"
+    "Call-ID: proxy-1\r\n"
+    "CSeq: 1 INVITE\r\n"
+    "X-Trace: one\r\n"
+    "x-trace: two,\r\n"
+    " folded\r\n"
+    "Content-Length: 4\r\n"
+    "\r\n"
+    "body";
+
+SipView scanned(const std::string& m) {
+  SipView v;
+  EXPECT_EQ(scan(m.data(), m.size(), v), ScanStatus::kOk) << m;
+  return v;
+}
+
+TEST(ProxyEdits, RequestUriRewrite) {
+  const SipView v = scanned(kProxied);
+  const std::string out = oracle(kProxied, {ruri_edit(v, "sip:bob@10.0.0.11:5080")});
+  const SipView o = scanned(out);
+  EXPECT_EQ(o.ruri.in(out.data()), "sip:bob@10.0.0.11:5080");
+  EXPECT_EQ(out.substr(out.size() - 4), "body");
+}
+
+TEST(ProxyEdits, RecordRouteGoesAboveTheExistingOnes) {
+  const SipView v = scanned(kProxied);
+  char line[128];
+  const size_t n = build_record_route_line(line, sizeof line, "10.0.0.2", 5060);
+  ASSERT_EQ(std::string_view(line, n), "Record-Route: <sip:10.0.0.2:5060;lr>\r\n");
+  const std::string out =
+      oracle(kProxied, {record_route_edit(kProxied.data(), v, std::string_view(line, n))});
+  const SipView o = scanned(out);
+  EXPECT_EQ(o[Hdr::kRecordRoute].in(out.data()), "<sip:10.0.0.2:5060;lr>");  // the newest on top
+  EXPECT_NE(out.find("Record-Route: <sip:10.0.0.2:5060;lr>\r\nRecord-Route: <sip:p1."),
+            std::string::npos);
+  EXPECT_EQ(build_record_route_line(line, sizeof line, "2001:db8::2", 5060),
+            std::string_view("Record-Route: <sip:[2001:db8::2]:5060;lr>\r\n").size());
+  EXPECT_EQ(build_record_route_line(line, 10, "10.0.0.2", 5060), 0u);
+}
+
+TEST(ProxyEdits, RecordRouteWithoutOneGoesAboveTheTopVia) {
+  const std::string m = "OPTIONS sip:x@e SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n"
+                        "From: <sip:a@e>;tag=1\r\nTo: <sip:b@e>\r\nCall-ID: c\r\n"
+                        "CSeq: 1 OPTIONS\r\n\r\n";
+  const SipView v = scanned(m);
+  const std::string out =
+      oracle(m, {record_route_edit(m.data(), v, "Record-Route: <sip:10.0.0.2;lr>\r\n")});
+  EXPECT_NE(out.find("SIP/2.0\r\nRecord-Route: <sip:10.0.0.2;lr>\r\nVia:"), std::string::npos);
+  scanned(out);
+}
+
+TEST(ProxyEdits, RoutePopTakesOneValueThenTheWholeLine) {
+  SipView v = scanned(kProxied);
+  bool has = false;
+  std::string out = oracle(kProxied, {route_pop_edit(kProxied.data(), v, has)});
+  ASSERT_TRUE(has);
+  v = scanned(out);
+  EXPECT_EQ(v[Hdr::kRoute].in(out.data()), "<sip:core.example.com;lr>");
+  out = oracle(out, {route_pop_edit(out.data(), v, has)});
+  v = scanned(out);
+  EXPECT_EQ(v[Hdr::kRoute].in(out.data()), "<sip:edge.example.com;lr>");
+  out = oracle(out, {route_pop_edit(out.data(), v, has)});
+  v = scanned(out);
+  EXPECT_TRUE(v[Hdr::kRoute].empty());
+  EXPECT_EQ(out.find("Route:"), out.find("Record-Route:") + 7);  // only Record-Route is left
+  const Edit none = route_pop_edit(out.data(), v, has);
+  EXPECT_FALSE(has);
+  EXPECT_EQ(none.del, 0);
+}
+
+TEST(ProxyEdits, AppendAndRemoveHeaders) {
+  const SipView v = scanned(kProxied);
+  std::string out = oracle(kProxied, {append_header_edit(v, "X-Lb: viaduct\r\n")});
+  EXPECT_NE(out.find("Content-Length: 4\r\nX-Lb: viaduct\r\n\r\nbody"), std::string::npos);
+  scanned(out);
+
+  Edit e[4];
+  const size_t n = remove_header_edits(kProxied.data(), v, "x-trace", 0, e, 4);
+  ASSERT_EQ(n, 2u);  // both spellings, the folded one with its continuation line
+  out = oracle(kProxied, std::vector<Edit>(e, e + n));
+  EXPECT_EQ(out.find("race"), std::string::npos);
+  EXPECT_EQ(out.find("folded"), std::string::npos);
+  const SipView o = scanned(out);
+  EXPECT_EQ(o.hdr_count, v.hdr_count - 2);
+
+  // Compact forms: removing "Call-ID" also takes "i:".
+  const std::string m = "OPTIONS sip:x@e SIP/2.0\r\nv: SIP/2.0/UDP h;branch=z9hG4bK1\r\n"
+                        "f: <sip:a@e>;tag=1\r\nt: <sip:b@e>\r\ni: c\r\nCSeq: 1 OPTIONS\r\n"
+                        "Subject: a\r\n\r\n";
+  const SipView mv = scanned(m);
+  EXPECT_EQ(remove_header_edits(m.data(), mv, "call-id", 'i', e, 4), 1u);
+  EXPECT_EQ(remove_header_edits(m.data(), mv, "subject", 's', e, 4), 1u);
+  EXPECT_EQ(remove_header_edits(m.data(), mv, "x-none", 0, e, 4), 0u);
+  EXPECT_EQ(remove_header_edits(kProxied.data(), v, "route", 0, e, 1), 2u);  // array too small
+}
+
 }  // namespace
 }  // namespace viaduct::sip
