@@ -241,6 +241,13 @@ class Compiler {
           }
           out_.udp4_raw_mtu = static_cast<int>(num);
         }
+        if (p.name == "dst_blocklist_expire" || p.name == "dst_blacklist_expire") {
+          if (num < 1) {
+            error(first.loc, "'" + p.name + "' must be at least 1 (seconds)");
+            return;
+          }
+          out_.dst_blocklist_expire = static_cast<int>(num);
+        }
         return;
       case ValueKind::kBool: {
         static const std::set<std::string, std::less<>> kBoolWords = {
@@ -248,6 +255,12 @@ class Compiler {
         if (!is_int &&
             !(v.size() == 1 && first.kind == Tok::kIdent && kBoolWords.count(first.text) != 0)) {
           error(first.loc, "'" + p.name + "' expects yes/no (or an integer)");
+          return;
+        }
+        if (p.name == "use_dst_blocklist" || p.name == "use_dst_blacklist") {
+          out_.use_dst_blocklist = is_int ? num != 0
+                                          : (first.text == "yes" || first.text == "on" ||
+                                             first.text == "true" || first.text == "enable");
         }
         return;
       }

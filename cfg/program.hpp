@@ -117,6 +117,8 @@ struct Program {
   int udp4_raw_mtu = 1500;          // larger datagrams leave in fragments
   std::vector<std::string> modules; // loaded module names, without ".so" or path
   std::vector<ModParam> modparams;
+  bool use_dst_blocklist = false;   // use_dst_blocklist (or use_dst_blacklist)
+  int dst_blocklist_expire = 60;    // dst_blocklist_expire (or dst_blacklist_expire), seconds
 
   // modparam("dispatcher", "list_file", ...), resolved against the script's directory when
   // relative; empty when the script loads no dispatcher.

@@ -8,6 +8,7 @@
 #include <rte_bus_vdev.h>
 #include <rte_eal.h>
 #include <rte_ether.h>
+#include <rte_ip.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
@@ -15,6 +16,7 @@
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
+#include <rte_udp.h>
 #include <strings.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -37,6 +39,7 @@
 #include "control/log.hpp"
 #include "control/management.hpp"
 #include "control/metrics.hpp"
+#include "control/prober.hpp"
 #include "control/publisher.hpp"
 #include "control/rpc.hpp"
 #include "control/snapshot_builder.hpp"
@@ -115,7 +118,7 @@ std::string error_lines(const cfg::Diagnostics& diags) {
 std::vector<DestinationLabel> labels_of(const dp::Snapshot& s) {
   std::vector<DestinationLabel> out;
   for (const dp::Destination& d : s.destinations) {
-    out.push_back({d.id, d.set, d.uri, d.usable()});
+    out.push_back({d.id, d.set, d.uri, d.usable(), d.flags});
   }
   return out;
 }
@@ -138,6 +141,8 @@ class Daemon final : public ManagedDaemon {
   Result<size_t> set_state(int set, std::string_view uri, uint32_t state) override;
   bool ping_active() const override { return ping_active_; }
   void set_ping_active(bool on) override { ping_active_ = on; }
+  std::vector<RpcBlocklistEntry> blocklist() const override;
+  void clear_blocklist() override;
   std::vector<RpcStat> statistics() const override;
   std::chrono::system_clock::time_point started() const override { return started_; }
 
@@ -150,6 +155,9 @@ class Daemon final : public ManagedDaemon {
   void drain_events();
   void resolve_next_hops(bool force);
   void send_arp_request(uint16_t iface_idx, uint32_t target_be);
+  void probe_tick();
+  void send_probe(const ProbeTarget& t, uint32_t seq);
+  bool block(uint32_t ip_be, uint16_t port_be, uint32_t reason);
   void shutdown();
 
   AppOptions opts_;
@@ -176,7 +184,11 @@ class Daemon final : public ManagedDaemon {
   std::shared_ptr<MetricsCollector> metrics_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   std::map<std::pair<int, std::string>, AdminState> admin_state_;
-  bool ping_active_ = true;  // dispatcher.ping_active; no prober reads it yet
+  bool ping_active_ = true;  // dispatcher.ping_active
+  Prober prober_;            // learned probe state, by set + URI: survives reloads
+  Blocklist blocklist_;      // use_dst_blocklist entries: survive reloads
+  uint16_t probe_ip_id_ = 0;
+  std::chrono::steady_clock::time_point next_probe_tick_{};
   std::chrono::system_clock::time_point started_ = std::chrono::system_clock::now();
   RpcHandler rpc_{*this};
   RpcInbox inbox_;
@@ -309,13 +321,23 @@ Status Daemon::publish(const Loaded& l) {
   BuildInputs in;
   in.program = l.program;
   in.ifaces = ifaces_;
+  const ProbeConfig old_probe_config = prober_.config();
+  prober_.configure(probe_config(*l.program));  // the mode decides how states show (P)
   in.destinations = with_admin_state(l.destinations);
+  for (cfg::DsDestination& d : in.destinations) {
+    d.flags = prober_.apply(d.set, d.uri, d.flags);
+  }
   in.neighbours = neighbours_;
   auto snap = build_snapshot(in, ids_);
   if (!snap) {
+    prober_.configure(old_probe_config);
     VD_LOG("error", "%s", snap.error().str().c_str());
     return std::move(snap).error();
   }
+  if (prober_.config().use_blocklist) {
+    (*snap)->snap.blocked = blocklist_.keys();
+  }
+  counters_.blocklist_entries.store(blocklist_.size());
   const std::vector<DestinationLabel> labels = labels_of((*snap)->snap);
   const size_t n_dest = (*snap)->snap.destinations.size();
   publisher_->publish(std::move(*snap));
@@ -374,9 +396,11 @@ Result<size_t> Daemon::set_state(int set, std::string_view uri, uint32_t state) 
   auto same_uri = [uri](const std::string& u) {
     return u.size() == uri.size() && strncasecmp(u.data(), uri.data(), uri.size()) == 0;
   };
+  const Prober prober_before = prober_;
   for (const cfg::DsDestination& d : loaded_.destinations) {
     if (d.set == set && (uri == "all" || same_uri(d.uri))) {
       admin_state_[{d.set, d.uri}] = AdminState{state & kDsStateBits, d.flags & kDsStateBits};
+      prober_.forget(d.set, d.uri);  // the API's state holds until the next probe result
       ++n;
     }
   }
@@ -386,6 +410,7 @@ Result<size_t> Daemon::set_state(int set, std::string_view uri, uint32_t state) 
   Status s = publish(loaded_);
   if (!s) {
     admin_state_ = before;
+    prober_ = prober_before;
     return std::move(s).error();
   }
   VD_LOG("notice", "dispatcher state set=%d uri=%.*s state=%s (%zu destinations)", set,
@@ -395,7 +420,8 @@ Result<size_t> Daemon::set_state(int set, std::string_view uri, uint32_t state) 
 
 std::vector<RpcDestination> Daemon::destinations() const {
   std::map<int, std::vector<cfg::DsDestination>> sets;
-  for (const cfg::DsDestination& d : with_admin_state(loaded_.destinations)) {
+  for (cfg::DsDestination d : with_admin_state(loaded_.destinations)) {
+    d.flags = prober_.apply(d.set, d.uri, d.flags);
     sets[d.set].push_back(d);
   }
   std::vector<RpcDestination> out;
@@ -437,6 +463,11 @@ std::vector<RpcStat> Daemon::statistics() const {
       {"viaduct", "snapshot_generation", counters_.generation.load()},
       {"viaduct", "snapshots_retired", counters_.retired_snapshots.load()},
       {"viaduct", "neighbours", counters_.neighbours.load()},
+      {"dispatcher", "probes_sent", counters_.probes_sent.load()},
+      {"dispatcher", "probe_replies", counters_.probe_replies.load()},
+      {"dispatcher", "probe_timeouts", counters_.probe_timeouts.load()},
+      {"dst_blocklist", "entries", counters_.blocklist_entries.load()},
+      {"dst_blocklist", "additions", counters_.blocklist_additions.load()},
   };
   for (size_t r = 0; r < static_cast<size_t>(dp::Drop::kCount); ++r) {
     uint64_t s = 0;
@@ -563,6 +594,174 @@ void Daemon::resolve_next_hops(bool force) {
   }
 }
 
+// Adds a destination to the blocklist (when use_dst_blocklist is on); true when the set of
+// blocked destinations changed (publish).
+bool Daemon::block(uint32_t ip_be, uint16_t port_be, uint32_t reason) {
+  if (!prober_.config().use_blocklist) {
+    return false;
+  }
+  counters_.blocklist_additions.fetch_add(1, std::memory_order_relaxed);
+  const bool fresh =
+      blocklist_.add(ip_be, port_be, reason, std::chrono::steady_clock::now(),
+                     std::chrono::seconds(prober_.config().blocklist_expire_s));
+  if (fresh) {
+    char ip[16];
+    ip[dp::format_ipv4(ip_be, ip)] = '\0';
+    VD_LOG("notice", "blocklist add udp:%s:%u reason=%u for %ds", ip,
+           unsigned{rte_be_to_cpu_16(port_be)}, reason, prober_.config().blocklist_expire_s);
+  }
+  return fresh;
+}
+
+std::vector<RpcBlocklistEntry> Daemon::blocklist() const {
+  std::vector<RpcBlocklistEntry> out;
+  const auto now = std::chrono::steady_clock::now();
+  for (const Blocklist::Entry& e : blocklist_.entries()) {
+    char ip[16];
+    ip[dp::format_ipv4(e.ip_be, ip)] = '\0';
+    RpcBlocklistEntry r;
+    r.ip = ip;
+    r.port = rte_be_to_cpu_16(e.port_be);
+    r.expires_s = std::chrono::duration_cast<std::chrono::seconds>(e.expires - now).count();
+    r.flags = e.flags;
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+void Daemon::clear_blocklist() {
+  if (blocklist_.clear() != 0) {
+    static_cast<void>(publish(loaded_));
+  }
+}
+
+// Builds one probe (Ethernet + IPv4 + UDP + the request) from the listener on the egress
+// interface, and hands it to the worker that owns that port's queue 0. A next hop without a
+// known MAC is asked for (ARP) and the probe is not sent: it times out like a lost one.
+void Daemon::send_probe(const ProbeTarget& t, uint32_t seq) {
+  const OwnedSnapshot* live = publisher_->live();
+  if (live == nullptr || live->snap.listeners.empty()) {
+    return;
+  }
+  uint16_t out_if = UINT16_MAX;
+  for (uint16_t i = 0; i < ifaces_.size() && out_if == UINT16_MAX; ++i) {
+    if (ifaces_[i].on_link(t.ip_be)) {
+      out_if = i;
+    }
+  }
+  for (uint16_t i = 0; i < ifaces_.size() && out_if == UINT16_MAX; ++i) {
+    if (ifaces_[i].gateway_be != 0) {
+      out_if = i;
+    }
+  }
+  if (out_if == UINT16_MAX) {
+    return;
+  }
+  const dp::Listener* lst = &live->snap.listeners.front();
+  for (const dp::Listener& l : live->snap.listeners) {
+    if (l.iface == out_if) {
+      lst = &l;
+      break;
+    }
+  }
+  const dp::Iface& ifc = ifaces_[out_if];
+  const uint32_t hop = ifc.on_link(t.ip_be) ? t.ip_be : ifc.gateway_be;
+  auto nb = neighbours_.find(hop);
+  if (nb == neighbours_.end()) {
+    if (wanted_.count(hop) == 0) {
+      wanted_[hop] = {out_if, std::chrono::steady_clock::time_point{}};
+    }
+    return;
+  }
+  const std::string msg = build_probe_request(prober_.config(), t.uri, lst->via_host,
+                                              lst->via_port, seq);
+  const size_t l2 = ifc.l2_len();
+  const size_t len = l2 + sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr) + msg.size();
+  if (len + 4 > ifc.mtu + l2) {
+    return;
+  }
+  rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+  if (m == nullptr) {
+    return;
+  }
+  char* frame = rte_pktmbuf_append(m, static_cast<uint16_t>(len));
+  if (frame == nullptr) {
+    rte_pktmbuf_free(m);
+    return;
+  }
+  auto* eth = reinterpret_cast<rte_ether_hdr*>(frame);
+  std::memcpy(eth->dst_addr.addr_bytes, nb->second.b, 6);
+  std::memcpy(eth->src_addr.addr_bytes, ifc.mac.b, 6);
+  if (ifc.vlan != 0) {
+    eth->ether_type = htons(RTE_ETHER_TYPE_VLAN);
+    auto* tag = reinterpret_cast<rte_vlan_hdr*>(eth + 1);
+    tag->vlan_tci = htons(ifc.vlan);
+    tag->eth_proto = htons(RTE_ETHER_TYPE_IPV4);
+  } else {
+    eth->ether_type = htons(RTE_ETHER_TYPE_IPV4);
+  }
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(frame + l2);
+  ip->version_ihl = RTE_IPV4_VHL_DEF;
+  ip->type_of_service = live->snap.tos;  // as the traffic: tos, udp4_raw_ttl
+  ip->total_length = htons(static_cast<uint16_t>(len - l2));
+  ip->packet_id = htons(probe_ip_id_++);
+  ip->fragment_offset = 0;
+  ip->time_to_live = live->snap.ttl;
+  ip->next_proto_id = IPPROTO_UDP;
+  ip->hdr_checksum = 0;
+  ip->src_addr = ifc.ip_be;
+  ip->dst_addr = t.ip_be;
+  auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
+  udp->src_port = lst->port_be;
+  udp->dst_port = t.port_be;
+  udp->dgram_len = htons(static_cast<uint16_t>(sizeof(rte_udp_hdr) + msg.size()));
+  udp->dgram_cksum = 0;
+  std::memcpy(udp + 1, msg.data(), msg.size());
+  ip->hdr_checksum = rte_ipv4_cksum(ip);
+  udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+  m->port = ifc.port_id;
+  if (rte_ring_sp_enqueue(inject_rings_[port_owner_[out_if]], m) != 0) {
+    rte_pktmbuf_free(m);
+    return;
+  }
+  counters_.probes_sent.fetch_add(1, std::memory_order_relaxed);
+}
+
+// Health probes and blocklist expiry, ten times a second.
+void Daemon::probe_tick() {
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_probe_tick_) {
+    return;
+  }
+  next_probe_tick_ = now + std::chrono::milliseconds(100);
+  const OwnedSnapshot* live = publisher_->live();
+  if (live == nullptr) {
+    return;
+  }
+  std::vector<ProbeTarget> targets;
+  targets.reserve(live->snap.destinations.size());
+  for (const dp::Destination& d : live->snap.destinations) {
+    targets.push_back({d.set, d.uri, d.flags, d.ip_be, d.port_be});
+  }
+  const ProbeTick t = prober_.tick(now, targets, ping_active_);
+  bool changed = t.changed;
+  for (const ProbeTimeout& to : t.timed_out) {
+    counters_.probe_timeouts.fetch_add(1, std::memory_order_relaxed);
+    changed = block(to.ip_be, to.port_be, kBlstErrTimeout) || changed;
+    if (to.changed) {
+      VD_LOG("notice", "dispatcher probe set=%d uri=%s timed out state=%s", to.set,
+             to.uri.c_str(), ds_state_letters(prober_.apply(to.set, to.uri, 0)).c_str());
+    }
+  }
+  for (const ProbeSend& p : t.send) {
+    send_probe(targets[p.target], p.seq);
+  }
+  changed = blocklist_.expire(now) || changed;
+  if (changed) {
+    static_cast<void>(publish(loaded_));
+  }
+}
+
 void Daemon::drain_events() {
   bool changed = false;
   for (size_t w = 0; w < event_rings_.size(); ++w) {
@@ -571,14 +770,48 @@ void Daemon::drain_events() {
     while ((n = rte_ring_sc_dequeue_burst_elem(event_rings_[w], ev, sizeof(dp::Event), 64,
                                                nullptr)) != 0) {
       for (unsigned i = 0; i < n; ++i) {
-        if (ev[i].type == dp::Event::Type::kNeighLearned) {
-          auto it = neighbours_.find(ev[i].ip_be);
-          if (it == neighbours_.end() || !(it->second == ev[i].mac)) {
-            neighbours_[ev[i].ip_be] = ev[i].mac;
-            changed = true;
+        switch (ev[i].type) {
+          case dp::Event::Type::kNeighLearned: {
+            auto it = neighbours_.find(ev[i].ip_be);
+            if (it == neighbours_.end() || !(it->second == ev[i].mac)) {
+              neighbours_[ev[i].ip_be] = ev[i].mac;
+              changed = true;
+            }
+            break;
           }
-        } else if (neighbours_.count(ev[i].ip_be) == 0 && wanted_.count(ev[i].ip_be) == 0) {
-          wanted_[ev[i].ip_be] = {ev[i].iface, std::chrono::steady_clock::time_point{}};
+          case dp::Event::Type::kNeighMiss:
+            if (neighbours_.count(ev[i].ip_be) == 0 && wanted_.count(ev[i].ip_be) == 0) {
+              wanted_[ev[i].ip_be] = {ev[i].iface, std::chrono::steady_clock::time_point{}};
+            }
+            break;
+          case dp::Event::Type::kProbeReply: {
+            uint32_t src_ip_be = 0;
+            std::memcpy(&src_ip_be, ev[i].mac.b, 4);
+            const ProbeReplyResult r = prober_.on_reply(
+                ev[i].ip_be, ev[i].aux, std::chrono::steady_clock::now(), src_ip_be);
+            if (r.matched) {
+              counters_.probe_replies.fetch_add(1, std::memory_order_relaxed);
+              if (metrics_) {
+                metrics_->observe_probe_rtt(r.set, r.uri,
+                                            std::chrono::duration<double>(r.rtt).count());
+              }
+            }
+            if (r.changed) {
+              VD_LOG("notice", "dispatcher probe set=%d uri=%s reply=%u state=%s", r.set,
+                     r.uri.c_str(), unsigned{ev[i].aux},
+                     ds_state_letters(prober_.apply(r.set, r.uri, 0)).c_str());
+            }
+            // A destination that answers is reachable: what blocked it (an ICMP error, a
+            // timeout) is over, so it does not wait for the entry to expire.
+            if (r.ok && blocklist_.remove(r.ip_be, r.port_be)) {
+              changed = true;
+            }
+            changed = changed || r.changed;
+            break;
+          }
+          case dp::Event::Type::kIcmpUnreachable:
+            changed = block(ev[i].ip_be, ev[i].aux, kBlstIcmpRcvd) || changed;
+            break;
         }
       }
     }
@@ -755,6 +988,7 @@ int Daemon::run(const AppOptions& o) {
 
   while (g_stop == 0) {
     drain_events();
+    probe_tick();
     resolve_next_hops(false);
     if (g_reload != 0) {
       g_reload = 0;

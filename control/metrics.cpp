@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "control/metrics.hpp"
 
+#include <cstring>
+#include <limits>
+
 #include <prometheus/exposer.h>
 #include <prometheus/text_serializer.h>
 #include <rte_cycles.h>
@@ -42,6 +45,19 @@ MetricsCollector::MetricsCollector(std::vector<const dp::WorkerCounters*> worker
 void MetricsCollector::set_destinations(std::vector<DestinationLabel> d) {
   std::lock_guard<std::mutex> lock(mu_);
   dests_ = std::move(d);
+}
+
+void MetricsCollector::observe_probe_rtt(int set, const std::string& uri, double seconds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Rtt& r = rtt_[{set, uri}];
+  for (size_t i = 0; i < std::size(kProbeRttBuckets); ++i) {
+    if (seconds <= kProbeRttBuckets[i]) {
+      ++r.buckets[i];
+      break;
+    }
+  }
+  ++r.count;
+  r.sum += seconds;
 }
 
 std::vector<MetricFamily> MetricsCollector::Collect() const {
@@ -92,6 +108,12 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
        &dp::WorkerCounters::fragments_sent},
       {"viaduct_worker_events_dropped_total", "Worker-to-control events lost to a full ring.",
        &dp::WorkerCounters::events_dropped},
+      {"viaduct_probe_replies_received_total",
+       "Replies to health probes taken off the fast path and handed to the control thread.",
+       &dp::WorkerCounters::probe_replies},
+      {"viaduct_icmp_unreachable_received_total",
+       "ICMP port/host unreachable about our datagrams, handed to the control thread.",
+       &dp::WorkerCounters::icmp_unreachable},
   };
   for (const Simple& s : kSimple) {
     MetricFamily f = family(s.name, s.help, MetricType::Counter);
@@ -152,6 +174,15 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
     MetricFamily state = family("viaduct_dispatcher_destination_up",
                                 "1 when the destination may be selected (not inactive/disabled).",
                                 MetricType::Gauge);
+    MetricFamily states = family("viaduct_dispatcher_destination_state",
+                                 "1 for the destination's current state (Kamailio's A/I/T/D).",
+                                 MetricType::Gauge);
+    MetricFamily probing = family("viaduct_dispatcher_destination_probing",
+                                  "1 when the destination is probed (the P of dispatcher.list).",
+                                  MetricType::Gauge);
+    MetricFamily rtt = family("viaduct_dispatcher_probe_rtt_seconds",
+                              "Round-trip time of health probes answered, per destination.",
+                              MetricType::Histogram);
     for (const DestinationLabel& d : dests_) {
       uint64_t s = 0;
       uint64_t f = 0;
@@ -163,10 +194,37 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
       add(sel, static_cast<double>(s), labels);
       add(fwd, static_cast<double>(f), labels);
       add(state, d.usable ? 1.0 : 0.0, labels);
+      // Kamailio's state letter: I(nactive) wins over D(isabled), D over T(rying).
+      const char* now = (d.flags & 1u) != 0   ? "inactive"
+                        : (d.flags & 4u) != 0 ? "disabled"
+                        : (d.flags & 2u) != 0 ? "trying"
+                                              : "active";
+      for (const char* st : {"active", "inactive", "trying", "disabled"}) {
+        std::vector<ClientMetric::Label> l = labels;
+        l.push_back({"state", st});
+        add(states, std::strcmp(st, now) == 0 ? 1.0 : 0.0, std::move(l));
+      }
+      add(probing, (d.flags & 8u) != 0 ? 1.0 : 0.0, labels);
+    }
+    for (const auto& [key, r] : rtt_) {
+      ClientMetric m;
+      m.label = {{"set", std::to_string(key.first)}, {"uri", key.second}};
+      uint64_t cum = 0;
+      for (size_t i = 0; i < std::size(kProbeRttBuckets); ++i) {
+        cum += r.buckets[i];
+        m.histogram.bucket.push_back({cum, kProbeRttBuckets[i]});
+      }
+      m.histogram.bucket.push_back({r.count, std::numeric_limits<double>::infinity()});
+      m.histogram.sample_count = r.count;
+      m.histogram.sample_sum = r.sum;
+      rtt.metric.push_back(std::move(m));
     }
     out.push_back(std::move(sel));
     out.push_back(std::move(fwd));
     out.push_back(std::move(state));
+    out.push_back(std::move(states));
+    out.push_back(std::move(probing));
+    out.push_back(std::move(rtt));
   }
 
   struct CtlMetric {
@@ -187,6 +245,18 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
        ctl_.retired_snapshots, MetricType::Gauge},
       {"viaduct_neighbours", "Next hops with a known MAC address.", ctl_.neighbours,
        MetricType::Gauge},
+      {"viaduct_dispatcher_probes_sent_total", "Health probes (ds_ping_method) sent.",
+       ctl_.probes_sent, MetricType::Counter},
+      {"viaduct_dispatcher_probe_replies_total", "Final replies received to health probes.",
+       ctl_.probe_replies, MetricType::Counter},
+      {"viaduct_dispatcher_probe_timeouts_total",
+       "Health probes without a final reply within ds_ping_interval.", ctl_.probe_timeouts,
+       MetricType::Counter},
+      {"viaduct_dst_blocklist_entries", "Destinations in the blocklist (use_dst_blocklist).",
+       ctl_.blocklist_entries, MetricType::Gauge},
+      {"viaduct_dst_blocklist_additions_total",
+       "Destinations added to the blocklist (or refreshed): ICMP unreachable, probe timeout.",
+       ctl_.blocklist_additions, MetricType::Counter},
   };
   for (const CtlMetric& c : ctl) {
     MetricFamily f = family(c.name, c.help, c.type);

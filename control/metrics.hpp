@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <iterator>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -29,6 +31,11 @@ struct ControlCounters {
   std::atomic<uint64_t> generation{0};
   std::atomic<uint64_t> retired_snapshots{0};
   std::atomic<uint64_t> neighbours{0};
+  std::atomic<uint64_t> probes_sent{0};
+  std::atomic<uint64_t> probe_replies{0};     // final replies matched to a probe
+  std::atomic<uint64_t> probe_timeouts{0};
+  std::atomic<uint64_t> blocklist_entries{0};
+  std::atomic<uint64_t> blocklist_additions{0};
 };
 
 struct DestinationLabel {
@@ -36,7 +43,12 @@ struct DestinationLabel {
   int set = 0;
   std::string uri;
   bool usable = true;
+  uint32_t flags = 0;  // cfg::DsFlag bits (the state letters of dispatcher.list)
 };
+
+// Upper bounds (seconds) of the probe round-trip histogram's buckets.
+inline constexpr double kProbeRttBuckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                              0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
 
 class MetricsCollector : public prometheus::Collectable {
  public:
@@ -44,6 +56,9 @@ class MetricsCollector : public prometheus::Collectable {
 
   // Control thread, after each publish: the destinations the labels come from.
   void set_destinations(std::vector<DestinationLabel> d);
+
+  // Control thread: one probe round trip of a destination.
+  void observe_probe_rtt(int set, const std::string& uri, double seconds);
 
   // Scrape thread (civetweb).
   std::vector<prometheus::MetricFamily> Collect() const override;
@@ -54,6 +69,12 @@ class MetricsCollector : public prometheus::Collectable {
   std::chrono::steady_clock::time_point start_;
   mutable std::mutex mu_;  // guards dests_; control thread vs scrape thread, never a worker
   std::vector<DestinationLabel> dests_;
+  struct Rtt {
+    uint64_t buckets[std::size(kProbeRttBuckets)] = {};  // not cumulative
+    uint64_t count = 0;
+    double sum = 0;
+  };
+  std::map<std::pair<int, std::string>, Rtt> rtt_;  // guarded by mu_
 };
 
 // Starts the HTTP exposer on "host:port" serving /metrics from `collector`.

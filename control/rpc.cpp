@@ -278,9 +278,32 @@ Outcome dispatcher_hash(ManagedDaemon&, const Params& p) {
   return ok(std::move(out));
 }
 
-// dst_blocklist.view / delete_all: viaduct has no blocklist yet. Kamailio, with the blocklist on
-// and empty, answers both with an empty struct.
-Outcome dst_blocklist_empty(ManagedDaemon&, const Params&) { return ok(Json::object()); }
+// dst_blocklist.view: Kamailio's dst_blst_rpc_view shape, one struct per entry ("protocol",
+// "ip", "port", "expires in (s)", "flags"), an array of them; with none, an empty struct (what
+// Kamailio answers with the blocklist empty).
+Outcome dst_blocklist_view(ManagedDaemon& d, const Params&) {
+  const std::vector<RpcBlocklistEntry> entries = d.blocklist();
+  if (entries.empty()) {
+    return ok(Json::object());
+  }
+  Json out = Json::array();
+  for (const RpcBlocklistEntry& e : entries) {
+    Json j = Json::object();
+    j["protocol"] = e.proto;
+    j["ip"] = e.ip;
+    j["port"] = e.port;
+    j["expires in (s)"] = e.expires_s;
+    j["flags"] = e.flags;
+    out.push_back(std::move(j));
+  }
+  return ok(std::move(out));
+}
+
+// dst_blocklist.delete_all: answers an empty struct, as Kamailio does.
+Outcome dst_blocklist_delete_all(ManagedDaemon& d, const Params&) {
+  d.clear_blocklist();
+  return ok(Json::object());
+}
 
 Outcome core_version(ManagedDaemon&, const Params&) {
   utsname u{};
@@ -366,10 +389,10 @@ const std::map<std::string, Method, std::less<>>& method_table() {
       {"dispatcher.ping_active", dispatcher_ping_active},
       {"dispatcher.reload", dispatcher_reload},
       {"dispatcher.set_state", dispatcher_set_state},
-      {"dst_blacklist.delete_all", dst_blocklist_empty},  // the names before Kamailio 5.5
-      {"dst_blacklist.view", dst_blocklist_empty},
-      {"dst_blocklist.delete_all", dst_blocklist_empty},
-      {"dst_blocklist.view", dst_blocklist_empty},
+      {"dst_blacklist.delete_all", dst_blocklist_delete_all},  // the names before Kamailio 5.5
+      {"dst_blacklist.view", dst_blocklist_view},
+      {"dst_blocklist.delete_all", dst_blocklist_delete_all},
+      {"dst_blocklist.view", dst_blocklist_view},
       {"stats.get_statistics", stats_get},
       {"system.listMethods", system_list_methods},
   };

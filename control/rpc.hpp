@@ -32,6 +32,15 @@ struct RpcStat {
   uint64_t value = 0;
 };
 
+// One destination blocklist entry (dst_blocklist.view).
+struct RpcBlocklistEntry {
+  std::string proto = "udp";
+  std::string ip;
+  uint16_t port = 0;
+  int64_t expires_s = 0;  // seconds left
+  uint32_t flags = 0;     // Kamailio's BLST_* reason bits (8: ICMP, 16: timeout)
+};
+
 enum class ReloadScope : uint8_t {
   kDispatcherList,  // dispatcher.reload: re-read the list, keep the compiled script
   kAll,             // cfg.reload and SIGHUP: recompile the script, re-read the list
@@ -62,6 +71,11 @@ class ManagedDaemon {
 
   virtual bool ping_active() const = 0;
   virtual void set_ping_active(bool on) = 0;
+
+  // The destination blocklist (use_dst_blocklist), and clearing it (dst_blocklist.delete_all,
+  // which publishes a snapshot without blocked destinations).
+  virtual std::vector<RpcBlocklistEntry> blocklist() const { return {}; }
+  virtual void clear_blocklist() {}
 
   virtual std::vector<RpcStat> statistics() const = 0;
   virtual std::chrono::system_clock::time_point started() const = 0;

@@ -34,6 +34,7 @@ namespace viaduct::dp {
   X(kNoHeadroom, "no_headroom")                            \
   X(kReplyNotOurs, "reply_not_ours")                       \
   X(kReplyNoVia2, "reply_no_second_via")                   \
+  X(kBlocklisted, "blocklisted")                           \
   X(kTooBig, "too_big")                                    \
   X(kNoMbuf, "no_mbuf")                                    \
   X(kTxFull, "tx_full")
@@ -88,6 +89,8 @@ struct alignas(64) WorkerCounters {
   Counter replies_forwarded;
   Counter local_replies;          // sl_send_reply
   Counter events_dropped;         // worker -> control ring full
+  Counter probe_replies;          // replies to the control thread's probes, handed to control
+  Counter icmp_unreachable;       // ICMP port/host unreachable about our datagrams, to control
   Counter busy_tsc;               // TSC cycles spent on non-empty bursts
   Counter loops;
   Counter snapshot_generation;    // generation this worker last used

@@ -26,9 +26,12 @@ constexpr size_t kVlanTag = 4;
 // Room kept in front of a SIP message for the headers of any egress iface (tagged or not).
 constexpr size_t kL2L3L4 = sizeof(rte_ether_hdr) + kVlanTag + kL3L4;
 constexpr uint8_t kDefaultTtl = 64;  // udp4_raw_ttl -1: the kernel socket default
+constexpr uint8_t kIcmpDestUnreachable = 3;
+constexpr uint8_t kIcmpHostUnreachable = 1;
+constexpr uint8_t kIcmpPortUnreachable = 3;
 
 void post_event(WorkerCtx& ctx, Event::Type type, uint16_t iface, uint32_t ip_be,
-                const MacAddr& mac) noexcept {
+                const MacAddr& mac, uint16_t aux = 0) noexcept {
   if (ctx.events == nullptr) {
     return;
   }
@@ -37,6 +40,7 @@ void post_event(WorkerCtx& ctx, Event::Type type, uint16_t iface, uint32_t ip_be
   ev.iface = iface;
   ev.ip_be = ip_be;
   ev.mac = mac;
+  ev.aux = aux;
   if (rte_ring_sp_enqueue_elem(ctx.events, &ev, sizeof(ev)) != 0) {
     ctx.counters->events_dropped.add();
   }
@@ -150,6 +154,29 @@ Verdict handle_icmp(const Snapshot& snap, rte_mbuf* m, rte_ether_hdr* eth, rte_i
   }
   auto* icmp = reinterpret_cast<rte_icmp_hdr*>(reinterpret_cast<char*>(ip) + ihl);
   const Iface& ifc = snap.ifaces[iface_idx];
+  if (icmp->icmp_type == kIcmpDestUnreachable &&
+      (icmp->icmp_code == kIcmpHostUnreachable || icmp->icmp_code == kIcmpPortUnreachable)) {
+    // The error quotes the IPv4 header and the first 8 bytes (the UDP header) of the datagram
+    // that caused it. When we sent it (our address, a listener's port), control blocklists
+    // the quoted destination.
+    const size_t quoted = ip_len - ihl - sizeof(rte_icmp_hdr);
+    const auto* qip = reinterpret_cast<const rte_ipv4_hdr*>(icmp + 1);
+    const size_t qihl =
+        quoted >= sizeof(rte_ipv4_hdr) ? static_cast<size_t>(qip->version_ihl & 0x0f) * 4 : 0;
+    if (qihl >= sizeof(rte_ipv4_hdr) && quoted >= qihl + sizeof(rte_udp_hdr) &&
+        qip->next_proto_id == IPPROTO_UDP && qip->src_addr == ifc.ip_be) {
+      const auto* qudp =
+          reinterpret_cast<const rte_udp_hdr*>(reinterpret_cast<const char*>(qip) + qihl);
+      for (const Listener& l : snap.listeners) {
+        if (l.ip_be == qip->src_addr && l.port_be == qudp->src_port) {
+          post_event(ctx, Event::Type::kIcmpUnreachable, iface_idx, qip->dst_addr, MacAddr{},
+                     qudp->dst_port);
+          ctx.counters->icmp_unreachable.add();
+          return Verdict::consumed();
+        }
+      }
+    }
+  }
   if (icmp->icmp_type != RTE_IP_ICMP_ECHO_REQUEST || icmp->icmp_code != 0) {
     return punt_or_drop(ifc, Drop::kIcmpIgnored, ctx);
   }
@@ -476,6 +503,10 @@ Verdict handle_request(const Snapshot& snap, rte_mbuf* m, const rte_ether_hdr* e
     dst_port_be = rte_cpu_to_be_16(uri.port_num != 0 ? uri.port_num : 5060);
   }
 
+  // use_dst_blocklist: Kamailio checks before every stateless send and drops (E_SEND).
+  if (!snap.blocked.empty() && snap.is_blocked(dst_ip_be, dst_port_be)) [[unlikely]] {
+    return Verdict::dropped(Drop::kBlocklisted);
+  }
   const uint16_t out_if = egress_iface(snap, pi.iface, dst_ip_be);
   if (out_if == kNoIface) {
     return Verdict::dropped(Drop::kNoRoute);
@@ -560,6 +591,27 @@ Verdict handle_reply(const Snapshot& snap, rte_mbuf* m, const PacketInfo& pi, co
   }
   if (!ours) {
     return Verdict::dropped(Drop::kReplyNotOurs);
+  }
+  // A reply to one of the control thread's probes: not forwarded, handed to the prober.
+  const std::string_view branch = v.via1.branch.in(msg);
+  if (branch.size() == kProbeBranchPrefix.size() + 8 &&
+      std::memcmp(branch.data(), kProbeBranchPrefix.data(), kProbeBranchPrefix.size()) == 0) {
+    uint32_t seq = 0;
+    for (char ch : branch.substr(kProbeBranchPrefix.size())) {
+      const uint32_t d = ch >= '0' && ch <= '9'   ? static_cast<uint32_t>(ch - '0')
+                         : ch >= 'a' && ch <= 'f' ? static_cast<uint32_t>(ch - 'a' + 10)
+                                                  : 16;
+      if (d == 16) {
+        return Verdict::dropped(Drop::kReplyNotOurs);
+      }
+      seq = (seq << 4) | d;
+    }
+    MacAddr src;  // the replier, so control matches it to the probed destination
+    std::memcpy(src.b, &pi.src_ip_be, 4);
+    std::memcpy(src.b + 4, &pi.src_port_be, 2);
+    post_event(ctx, Event::Type::kProbeReply, pi.iface, seq, src, v.status);
+    ctx.counters->probe_replies.add();
+    return Verdict::consumed();
   }
   if (v.via2.value.empty()) {
     return Verdict::dropped(Drop::kReplyNoVia2);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 
 #include "dataplane/counters.hpp"
 #include "dataplane/dispatch.hpp"
@@ -17,18 +18,29 @@ struct rte_ring;
 
 namespace viaduct::dp {
 
-// Worker -> control events (neighbour learning, resolution requests). 16 bytes, carried in an
-// rte_ring of elements; when the ring is full the event is dropped and counted.
+// Worker -> control events. 16 bytes, carried in an rte_ring of elements; when the ring is full
+// the event is dropped and counted.
+//   kNeighLearned / kNeighMiss: iface, ip_be (the neighbour), mac (learned only).
+//   kProbeReply: a final or provisional reply to one of the control thread's probes: ip_be is
+//     the probe's sequence number (from its branch), aux the status code, mac.b[0..3] the
+//     reply's source address (network order) and mac.b[4..5] its source port.
+//   kIcmpUnreachable: an ICMP port/host unreachable about a datagram we sent: ip_be and aux are
+//     the quoted destination address and UDP port (network order).
 struct Event {
-  enum class Type : uint8_t { kNeighLearned, kNeighMiss };
+  enum class Type : uint8_t { kNeighLearned, kNeighMiss, kProbeReply, kIcmpUnreachable };
   Type type = Type::kNeighLearned;
   uint8_t pad = 0;
   uint16_t iface = 0;
   uint32_t ip_be = 0;
   MacAddr mac;
-  uint16_t pad2 = 0;
+  uint16_t aux = 0;
 };
 static_assert(sizeof(Event) == 16);
+
+// The branch of the control thread's probes: this prefix, then 8 lowercase hex digits of the
+// probe's sequence number (control/prober.hpp builds them). Forwarded requests get "z9hG4bK" +
+// 16 hex digits, so the two never collide ('v' is not a hex digit).
+inline constexpr std::string_view kProbeBranchPrefix = "z9hG4bKvdprb";
 
 inline constexpr size_t kReplyScratch = 65536;
 // Fragments one datagram may be cut into on egress (65535 / 1480 < 45).

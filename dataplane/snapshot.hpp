@@ -185,7 +185,25 @@ struct Snapshot {
   uint8_t tos = 0x10;                     // tos
   uint16_t raw_mtu = 1500;                // udp4_raw_mtu: fragments above it (and the iface's)
   DsConfig dispatcher;                    // modparam("dispatcher", ...) the selection reads
+  // The destination blocklist (use_dst_blocklist): (ip_be << 16) | port_be of every blocked
+  // destination, sorted; empty when the blocklist is off or holds nothing, so the check before
+  // each forward costs one test then.
+  std::vector<uint64_t> blocked;
 
+  bool is_blocked(uint32_t ip_be, uint16_t port_be) const noexcept {
+    const uint64_t k = (static_cast<uint64_t>(ip_be) << 16) | port_be;
+    size_t lo = 0;
+    size_t hi = blocked.size();
+    while (lo < hi) {
+      const size_t mid = (lo + hi) / 2;
+      if (blocked[mid] < k) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    return lo < blocked.size() && blocked[lo] == k;
+  }
 };
 
 // The one mutable word shared by both sides.

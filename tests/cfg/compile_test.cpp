@@ -246,6 +246,25 @@ TEST(Compile, CoreParametersAccepted) {
   EXPECT_EQ(c.prog.aliases[2].host, "example.org");
 }
 
+TEST(Compile, BlocklistCoreParameters) {
+  auto c = compile("request_route { }\n");
+  ASSERT_TRUE(c.ok) << test::joined(c.diags);
+  EXPECT_FALSE(c.prog.use_dst_blocklist);
+  EXPECT_EQ(c.prog.dst_blocklist_expire, 60);
+  c = compile("use_dst_blacklist=yes\ndst_blacklist_expire=30\nrequest_route { }\n");
+  ASSERT_TRUE(c.ok) << test::joined(c.diags);
+  EXPECT_TRUE(c.prog.use_dst_blocklist);
+  EXPECT_EQ(c.prog.dst_blocklist_expire, 30);
+  c = compile("use_dst_blocklist=1\ndst_blocklist_expire=5\nrequest_route { }\n");
+  ASSERT_TRUE(c.ok) << test::joined(c.diags);
+  EXPECT_TRUE(c.prog.use_dst_blocklist);
+  EXPECT_EQ(c.prog.dst_blocklist_expire, 5);
+  c = compile("use_dst_blocklist=off\nrequest_route { }\n");
+  ASSERT_TRUE(c.ok) << test::joined(c.diags);
+  EXPECT_FALSE(c.prog.use_dst_blocklist);
+  EXPECT_FALSE(compile("dst_blocklist_expire=0\nrequest_route { }\n").ok);
+}
+
 struct ListenCase {
   const char* value;
   Proto proto;

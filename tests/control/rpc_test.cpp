@@ -44,6 +44,9 @@ class FakeDaemon : public ManagedDaemon {
   }
   bool ping_active() const override { return ping; }
   void set_ping_active(bool on) override { ping = on; }
+  std::vector<RpcBlocklistEntry> blocked;
+  std::vector<RpcBlocklistEntry> blocklist() const override { return blocked; }
+  void clear_blocklist() override { blocked.clear(); }
   std::vector<RpcStat> statistics() const override {
     return {{"core", "rcv_requests", 24}, {"core", "fwd_requests", 20}, {"sl", "sent_replies", 4}};
   }
@@ -250,6 +253,20 @@ TEST_F(RpcTest, BlocklistIsEmpty) {
     EXPECT_EQ(status, 200) << m;
     EXPECT_EQ(r["result"], json::object()) << m;
   }
+}
+
+TEST_F(RpcTest, BlocklistViewHasKamailiosShapeAndDeleteAllClearsIt) {
+  daemon.blocked = {{"udp", "10.0.0.13", 5060, 42, 24}, {"udp", "10.0.0.14", 5070, 7, 8}};
+  json r = call("dst_blocklist.view");
+  ASSERT_TRUE(r["result"].is_array()) << r;
+  ASSERT_EQ(r["result"].size(), 2u);
+  EXPECT_EQ(r["result"][0], json::parse(R"J({"protocol":"udp","ip":"10.0.0.13","port":5060,
+                                            "expires in (s)":42,"flags":24})J"));
+  EXPECT_EQ(call("dst_blacklist.view")["result"], r["result"]);
+  r = call("dst_blocklist.delete_all");
+  EXPECT_EQ(r["result"], json::object());
+  EXPECT_TRUE(daemon.blocked.empty());
+  EXPECT_EQ(call("dst_blocklist.view")["result"], json::object());
 }
 
 TEST_F(RpcTest, CoreVersionAndUptime) {

@@ -13,6 +13,7 @@
 #include <rte_ring_elem.h>
 #include <rte_udp.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -469,6 +470,123 @@ TEST_F(PipelineTest, RawTtlTosAndMtuComeFromTheScript) {
   ASSERT_TRUE(v.is_drop());
   EXPECT_EQ(v.drop, dp::Drop::kTooBig);
   rte_pktmbuf_free(m);
+}
+
+
+// Events of `type` posted so far (other events, such as learned neighbours, are skipped).
+std::vector<dp::Event> events_of(rte_ring* ring, dp::Event::Type type) {
+  std::vector<dp::Event> out;
+  dp::Event ev;
+  while (rte_ring_sc_dequeue_elem(ring, &ev, sizeof(ev)) == 0) {
+    if (ev.type == type) {
+      out.push_back(ev);
+    }
+  }
+  return out;
+}
+
+TEST_F(PipelineTest, ProbeReplyIsHandedToControlNotForwarded) {
+  const std::string reply =
+      "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKvdprb0000002a\r\n"
+      "From: <sip:dispatcher@localhost>;tag=vdprb0000002a\r\nTo: <sip:10.0.0.11:5060>;tag=b\r\n"
+      "Call-ID: vdprb0000002a@10.0.0.2\r\nCSeq: 10 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+  const Out o = run(udp_frame(kB1Mac, "10.0.0.11", 5060, "10.0.0.2", 5060, reply));
+  EXPECT_EQ(o.v.kind, dp::Verdict::Kind::kConsumed);
+  EXPECT_EQ(counters_.probe_replies.read(), 1u);
+  EXPECT_EQ(counters_.replies_forwarded.read(), 0u);
+  const auto ev = events_of(ring_, dp::Event::Type::kProbeReply);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].ip_be, 0x2au);  // the sequence number from the branch
+  EXPECT_EQ(ev[0].aux, 200);      // the status code
+  uint32_t src = 0;
+  uint16_t sport = 0;
+  std::memcpy(&src, ev[0].mac.b, 4);  // the replier
+  std::memcpy(&sport, ev[0].mac.b + 4, 2);
+  EXPECT_EQ(src, ip("10.0.0.11"));
+  EXPECT_EQ(sport, htons(5060));
+}
+
+TEST_F(PipelineTest, ReplyWithABadProbeBranchIsDropped) {
+  const std::string reply =
+      "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKvdprb0000002z\r\n"
+      "From: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: q\r\nCSeq: 1 OPTIONS\r\n"
+      "Content-Length: 0\r\n\r\n";
+  const Out o = run(udp_frame(kB1Mac, "10.0.0.11", 5060, "10.0.0.2", 5060, reply));
+  ASSERT_TRUE(o.v.is_drop());
+  EXPECT_TRUE(events_of(ring_, dp::Event::Type::kProbeReply).empty());
+}
+
+// An ICMP error from `from` quoting a UDP datagram src_ip:sport -> dst_ip:dport.
+rte_mbuf* icmp_unreachable(uint8_t code, const char* from, const char* src_ip, uint16_t sport,
+                           const char* dst_ip, uint16_t dport) {
+  rte_mbuf* m = rte_pktmbuf_alloc(g_pool);
+  const size_t len = sizeof(rte_ether_hdr) + 20 + 8 + 20 + 8;
+  char* p = rte_pktmbuf_append(m, len);
+  if (p == nullptr) {
+    ADD_FAILURE() << "no room for an ICMP frame";
+    return m;
+  }
+  std::memset(p, 0, len);
+  auto* eth = reinterpret_cast<rte_ether_hdr*>(p);
+  std::memcpy(eth->dst_addr.addr_bytes, kOurMac.b, 6);
+  std::memcpy(eth->src_addr.addr_bytes, kB1Mac.b, 6);
+  eth->ether_type = htons(RTE_ETHER_TYPE_IPV4);
+  auto* iph = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
+  iph->version_ihl = RTE_IPV4_VHL_DEF;
+  iph->total_length = htons(20 + 8 + 20 + 8);
+  iph->time_to_live = 64;
+  iph->next_proto_id = IPPROTO_ICMP;
+  iph->src_addr = ip(from);
+  iph->dst_addr = ip("10.0.0.2");
+  iph->hdr_checksum = rte_ipv4_cksum(iph);
+  auto* icmp = reinterpret_cast<uint8_t*>(iph + 1);
+  icmp[0] = 3;  // destination unreachable
+  icmp[1] = code;
+  auto* q = reinterpret_cast<rte_ipv4_hdr*>(icmp + 8);
+  q->version_ihl = RTE_IPV4_VHL_DEF;
+  q->total_length = htons(400);
+  q->time_to_live = 64;
+  q->next_proto_id = IPPROTO_UDP;
+  q->src_addr = ip(src_ip);
+  q->dst_addr = ip(dst_ip);
+  auto* qu = reinterpret_cast<rte_udp_hdr*>(q + 1);
+  qu->src_port = htons(sport);
+  qu->dst_port = htons(dport);
+  m->port = 0;
+  return m;
+}
+
+TEST_F(PipelineTest, IcmpPortUnreachableForOurDatagramBecomesAnEvent) {
+  const Out o = run(icmp_unreachable(3, "10.0.0.11", "10.0.0.2", 5060, "10.0.0.11", 5060));
+  EXPECT_EQ(o.v.kind, dp::Verdict::Kind::kConsumed);
+  EXPECT_EQ(counters_.icmp_unreachable.read(), 1u);
+  const auto ev = events_of(ring_, dp::Event::Type::kIcmpUnreachable);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].ip_be, ip("10.0.0.11"));
+  EXPECT_EQ(ev[0].aux, htons(5060));
+}
+
+TEST_F(PipelineTest, IcmpUnreachableAboutSomebodyElsesDatagramIsIgnored) {
+  // Quoted source port is not one of our listeners.
+  const Out o = run(icmp_unreachable(3, "10.0.0.11", "10.0.0.2", 40000, "10.0.0.11", 5060));
+  EXPECT_EQ(o.v.drop, dp::Drop::kIcmpIgnored);
+  // Network unreachable (code 0) is not a destination problem we act on.
+  const Out o2 = run(icmp_unreachable(0, "10.0.0.11", "10.0.0.2", 5060, "10.0.0.11", 5060));
+  EXPECT_EQ(o2.v.drop, dp::Drop::kIcmpIgnored);
+  EXPECT_TRUE(events_of(ring_, dp::Event::Type::kIcmpUnreachable).empty());
+  EXPECT_EQ(counters_.icmp_unreachable.read(), 0u);
+}
+
+TEST_F(PipelineTest, ForwardToABlocklistedDestinationIsDropped) {
+  owned_->snap.blocked = {(uint64_t{ip("10.0.0.11")} << 16) | htons(5060),
+                          (uint64_t{ip("10.0.0.12")} << 16) | htons(5080)};
+  std::sort(owned_->snap.blocked.begin(), owned_->snap.blocked.end());
+  const Out o = run(udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5060, invite("bl1")));
+  ASSERT_TRUE(o.v.is_drop());
+  EXPECT_EQ(o.v.drop, dp::Drop::kBlocklisted);
+  owned_->snap.blocked.clear();
+  const Out ok = run(udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5060, invite("bl1")));
+  EXPECT_TRUE(ok.v.is_tx());
 }
 
 }  // namespace

@@ -219,7 +219,7 @@ out=$(rpc_http '{"jsonrpc":"2.0","method":"dispatcher.hash","params":[4,"abc"],"
 check "dispatcher.hash 4 abc as Kamailio 5.6 answers it" \
     test "$(jget 'r["result"]' <<< "$out")" = '{"hashid": 7167810, "slot": 2}'
 out=$(rpc_http '{"jsonrpc":"2.0","method":"dst_blocklist.view","id":5}')
-check "dst_blocklist.view: empty (no blocklist yet)" test "$(jget 'r["result"]' <<< "$out")" = '{}'
+check "dst_blocklist.view: empty (the lab does not turn use_dst_blocklist on)" test "$(jget 'r["result"]' <<< "$out")" = '{}'
 out=$(rpc_http '{"jsonrpc":"2.0","method":"dst_blocklist.delete_all","id":6}')
 check "dst_blocklist.delete_all: success" test "$(jget 'r["result"]' <<< "$out")" = '{}'
 fwd=$(metric viaduct_sip_requests_forwarded_total)

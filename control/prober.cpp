@@ -1,0 +1,307 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "control/prober.hpp"
+
+#include <strings.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <set>
+
+#include "cfg/dslist.hpp"
+#include "dataplane/pipeline.hpp"
+
+namespace viaduct::ctl {
+namespace {
+
+constexpr uint32_t kStateBits = cfg::kDsInactive | cfg::kDsTrying | cfg::kDsProbing;
+
+int to_int(const std::string& s, int fallback) {
+  char* end = nullptr;
+  const long v = std::strtol(s.c_str(), &end, 10);
+  return end != s.c_str() && *end == '\0' ? static_cast<int>(v) : fallback;
+}
+
+// "class=2;code=403;code=488" (Kamailio's ds_ping_reply_codes).
+void parse_reply_codes(const std::string& s, ProbeConfig& c) {
+  size_t at = 0;
+  while (at <= s.size()) {
+    size_t end = s.find(';', at);
+    if (end == std::string::npos) {
+      end = s.size();
+    }
+    const std::string item = s.substr(at, end - at);
+    const size_t eq = item.find('=');
+    if (eq != std::string::npos) {
+      const std::string name = item.substr(0, eq);
+      const int v = to_int(item.substr(eq + 1), -1);
+      if (v >= 0 && strcasecmp(name.c_str(), "class") == 0) {
+        c.reply_classes.push_back(v);
+      } else if (v >= 0 && strcasecmp(name.c_str(), "code") == 0) {
+        c.reply_codes.push_back(v);
+      }
+    }
+    at = end + 1;
+  }
+}
+
+}  // namespace
+
+bool ProbeConfig::accepts(int code) const noexcept {
+  if (code >= 200 && code < 300) {
+    return true;
+  }
+  return std::find(reply_codes.begin(), reply_codes.end(), code) != reply_codes.end() ||
+         std::find(reply_classes.begin(), reply_classes.end(), code / 100) != reply_classes.end();
+}
+
+ProbeConfig probe_config(const cfg::Program& p) {
+  ProbeConfig c;
+  for (const cfg::ModParam& m : p.modparams) {
+    if (m.module != "dispatcher") {
+      continue;
+    }
+    if (m.name == "ds_ping_interval") {
+      c.interval_s = std::max(0, to_int(m.value, 0));
+    } else if (m.name == "ds_probing_mode") {
+      c.mode = std::clamp(to_int(m.value, 0), 0, 3);
+    } else if (m.name == "ds_ping_method" && !m.value.empty()) {
+      c.method = m.value;
+    } else if (m.name == "ds_ping_from" && !m.value.empty()) {
+      c.from = m.value;
+    } else if (m.name == "ds_probing_threshold") {
+      c.probing_threshold = std::max(1, to_int(m.value, 1));
+    } else if (m.name == "ds_inactive_threshold") {
+      c.inactive_threshold = std::max(1, to_int(m.value, 1));
+    } else if (m.name == "ds_ping_reply_codes") {
+      parse_reply_codes(m.value, c);
+    }
+  }
+  c.use_blocklist = p.use_dst_blocklist;
+  c.blocklist_expire_s = p.dst_blocklist_expire;
+  return c;
+}
+
+std::string build_probe_request(const ProbeConfig& c, std::string_view uri,
+                                std::string_view via_host, uint16_t via_port, uint32_t seq) {
+  char hex[9];
+  std::snprintf(hex, sizeof hex, "%08x", seq);
+  const std::string host(via_host);
+  const std::string port = std::to_string(via_port);
+  std::string m;
+  m.reserve(512);
+  m += c.method + " " + std::string(uri) + " SIP/2.0\r\n";
+  m += "Via: SIP/2.0/UDP " + host + ":" + port + ";branch=" + std::string(dp::kProbeBranchPrefix) +
+       hex + "\r\n";
+  m += "Max-Forwards: 70\r\n";
+  m += "From: <" + c.from + ">;tag=vdprb" + hex + "\r\n";
+  m += "To: <" + std::string(uri) + ">\r\n";
+  m += "Call-ID: vdprb" + std::string(hex) + "@" + host + "\r\n";
+  m += "CSeq: 10 " + c.method + "\r\n";
+  m += "Content-Length: 0\r\n\r\n";
+  return m;
+}
+
+uint32_t Prober::apply(int set, const std::string& uri, uint32_t flags) const {
+  if (cfg_.mode == 1 && cfg_.interval_s > 0 && (flags & cfg::kDsNoPing) == 0) {
+    flags |= cfg::kDsProbing;
+  }
+  if ((flags & cfg::kDsDisabled) != 0) {
+    return flags;
+  }
+  auto it = learned_.find({set, uri});
+  if (it == learned_.end()) {
+    return flags;
+  }
+  return (flags & ~kStateBits) | it->second.state;
+}
+
+void Prober::forget(int set, std::string_view uri) {
+  for (auto it = learned_.begin(); it != learned_.end();) {
+    const bool match = it->first.first == set &&
+                       (uri == "all" || (it->first.second.size() == uri.size() &&
+                                         strncasecmp(it->first.second.data(), uri.data(),
+                                                     uri.size()) == 0));
+    it = match ? learned_.erase(it) : std::next(it);
+  }
+}
+
+bool Prober::eligible(uint32_t flags) const noexcept {
+  if (cfg_.interval_s <= 0 || (flags & (cfg::kDsDisabled | cfg::kDsNoPing)) != 0) {
+    return false;
+  }
+  switch (cfg_.mode) {
+    case 1:
+      return true;
+    case 2:
+      return (flags & cfg::kDsInactive) != 0 && (flags & cfg::kDsProbing) != 0;
+    default:  // 0 and 3
+      return (flags & cfg::kDsProbing) != 0;
+  }
+}
+
+bool Prober::result(const std::pair<int, std::string>& key, uint32_t flags, bool ok) {
+  if ((flags & cfg::kDsDisabled) != 0) {
+    return false;  // DISABLED is never overridden by probes
+  }
+  auto [it, fresh] = learned_.try_emplace(key);
+  Learned& l = it->second;
+  if (fresh) {
+    l.state = flags & kStateBits;
+  }
+  const uint32_t before = fresh ? flags & kStateBits : l.state;
+  if (ok) {
+    l.failures = 0;
+    if ((l.state & cfg::kDsInactive) != 0) {
+      if (++l.successes >= cfg_.inactive_threshold) {
+        l.state &= ~(cfg::kDsInactive | cfg::kDsTrying);
+        l.successes = 0;
+      }
+    } else {
+      l.state &= ~cfg::kDsTrying;
+    }
+    if (cfg_.mode == 0 && (l.state & cfg::kDsInactive) == 0) {
+      l.state &= ~cfg::kDsProbing;  // mode 0: the flag is cleared once the probe succeeded
+    }
+  } else {
+    l.successes = 0;
+    ++l.failures;
+    l.state |= cfg::kDsProbing;
+    if ((l.state & cfg::kDsInactive) == 0) {
+      if (l.failures >= cfg_.probing_threshold) {
+        l.state = (l.state & ~cfg::kDsTrying) | cfg::kDsInactive;
+      } else {
+        l.state |= cfg::kDsTrying;
+      }
+    }
+  }
+  return l.state != before;
+}
+
+ProbeTick Prober::tick(ProbeTime now, const std::vector<ProbeTarget>& targets, bool active) {
+  ProbeTick out;
+  std::map<std::pair<int, std::string>, uint32_t> live;
+  for (const ProbeTarget& t : targets) {
+    live[{t.set, t.uri}] = t.flags;
+  }
+  flags_ = live;
+  for (auto it = learned_.begin(); it != learned_.end();) {
+    it = live.count(it->first) == 0 ? learned_.erase(it) : std::next(it);
+  }
+  if (!active || cfg_.interval_s <= 0) {
+    pending_.clear();  // switched off: unanswered probes are not failures
+    next_round_.reset();
+    return out;
+  }
+  const auto timeout = std::chrono::seconds(cfg_.interval_s);
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (now - it->second.sent < timeout) {
+      ++it;
+      continue;
+    }
+    const Pending p = it->second;
+    it = pending_.erase(it);
+    auto f = live.find(p.key);
+    const bool changed = f != live.end() && result(p.key, f->second, false);
+    out.timed_out.push_back({p.key.first, p.key.second, p.ip_be, p.port_be, changed});
+    out.changed = out.changed || changed;
+  }
+  if (!next_round_) {
+    next_round_ = now + timeout;  // the first round one interval after start, as Kamailio's timer
+  }
+  if (now < *next_round_) {
+    return out;
+  }
+  next_round_ = now + timeout;
+  std::set<std::pair<int, std::string>> waiting;  // one probe in flight per destination
+  for (const auto& [seq, p] : pending_) {
+    waiting.insert(p.key);
+  }
+  for (size_t i = 0; i < targets.size(); ++i) {
+    const ProbeTarget& t = targets[i];
+    std::pair<int, std::string> key{t.set, t.uri};
+    if (!eligible(t.flags) || waiting.count(key) != 0) {
+      continue;
+    }
+    const uint32_t seq = ++seq_;
+    pending_[seq] = Pending{std::move(key), now, t.ip_be, t.port_be};
+    out.send.push_back({i, seq});
+  }
+  return out;
+}
+
+Prober::Prober() : seq_(std::random_device{}()) {}
+
+ProbeReplyResult Prober::on_reply(uint32_t seq, int code, ProbeTime now, uint32_t src_ip_be) {
+  ProbeReplyResult r;
+  if (code < 200) {
+    return r;
+  }
+  auto it = pending_.find(seq);
+  if (it == pending_.end() || it->second.ip_be != src_ip_be) {
+    return r;
+  }
+  const Pending p = it->second;
+  pending_.erase(it);
+  r.matched = true;
+  r.set = p.key.first;
+  r.uri = p.key.second;
+  r.ip_be = p.ip_be;
+  r.port_be = p.port_be;
+  r.ok = cfg_.accepts(code);
+  r.rtt = std::chrono::duration_cast<std::chrono::nanoseconds>(now - p.sent);
+  auto f = flags_.find(p.key);
+  if (f != flags_.end()) {
+    r.changed = result(p.key, f->second, r.ok);
+    f->second = apply(p.key.first, p.key.second, f->second);
+  }
+  return r;
+}
+
+bool Blocklist::add(uint32_t ip_be, uint16_t port_be, uint32_t reason, ProbeTime now,
+                    std::chrono::seconds ttl) {
+  auto [it, fresh] = e_.try_emplace(blocklist_key(ip_be, port_be));
+  it->second.ip_be = ip_be;
+  it->second.port_be = port_be;
+  it->second.flags |= reason;
+  it->second.expires = now + ttl;
+  return fresh;
+}
+
+bool Blocklist::expire(ProbeTime now) {
+  bool any = false;
+  for (auto it = e_.begin(); it != e_.end();) {
+    if (it->second.expires <= now) {
+      it = e_.erase(it);
+      any = true;
+    } else {
+      ++it;
+    }
+  }
+  return any;
+}
+
+size_t Blocklist::clear() {
+  const size_t n = e_.size();
+  e_.clear();
+  return n;
+}
+
+std::vector<uint64_t> Blocklist::keys() const {
+  std::vector<uint64_t> k;
+  for (const auto& [key, e] : e_) {
+    k.push_back(key);
+  }
+  return k;  // std::map keeps them sorted
+}
+
+std::vector<Blocklist::Entry> Blocklist::entries() const {
+  std::vector<Entry> v;
+  for (const auto& [key, e] : e_) {
+    v.push_back(e);
+  }
+  return v;
+}
+
+}  // namespace viaduct::ctl

@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: Apache-2.0
+// control/prober.hpp: dispatcher health probing (SIP OPTIONS keepalives, Kamailio's
+// ds_ping_interval / ds_probing_mode / thresholds / reply codes) and the destination blocklist
+// (use_dst_blocklist). Pure state machines over a clock the caller passes in: the daemon feeds
+// them the live destinations and the events the workers post, and sends the frames they ask for
+// through a worker's inject ring. No DPDK, no sockets; control thread only.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "cfg/program.hpp"
+
+namespace viaduct::ctl {
+
+using ProbeClock = std::chrono::steady_clock;
+using ProbeTime = ProbeClock::time_point;
+
+// The dispatcher's probing modparams and the core blocklist parameters of one script.
+struct ProbeConfig {
+  int interval_s = 0;               // ds_ping_interval; 0: no probing (Kamailio's default)
+  int mode = 0;                     // ds_probing_mode 0-3
+  std::string method = "OPTIONS";   // ds_ping_method
+  std::string from = "sip:dispatcher@localhost";  // ds_ping_from
+  int probing_threshold = 1;        // ds_probing_threshold: failures, trying -> inactive
+  int inactive_threshold = 1;       // ds_inactive_threshold: successes, inactive -> active
+  std::vector<int> reply_classes;   // ds_ping_reply_codes "class=N" (any 2xx always counts)
+  std::vector<int> reply_codes;     // ds_ping_reply_codes "code=N"
+  bool use_blocklist = false;       // use_dst_blocklist / use_dst_blacklist
+  int blocklist_expire_s = 60;      // dst_blocklist_expire / dst_blacklist_expire
+
+  // Whether a final reply with `code` counts as a success (Kamailio's ds_options_callback: any
+  // 2xx, plus the configured classes and codes).
+  bool accepts(int code) const noexcept;
+};
+
+// The probe and blocklist settings of `p` (defaults where the script says nothing).
+ProbeConfig probe_config(const cfg::Program& p);
+
+// The branch of every probe: dp::kProbeBranchPrefix (dataplane/pipeline.hpp, where the workers
+// recognize the replies) + 8 lowercase hex digits of the probe's sequence number.
+// Builds the probe request for `uri` (also the To URI), from `via_host`:`via_port` (our
+// listener), with sequence number `seq` in the branch, the From tag and the Call-ID.
+std::string build_probe_request(const ProbeConfig& c, std::string_view uri,
+                                std::string_view via_host, uint16_t via_port, uint32_t seq);
+
+// A destination the prober may probe, as the live snapshot has it.
+struct ProbeTarget {
+  int set = 0;
+  std::string uri;
+  uint32_t flags = 0;     // cfg::DsFlag bits, after Prober::apply()
+  uint32_t ip_be = 0;
+  uint16_t port_be = 0;
+};
+
+// A probe to send now: `target` indexes the targets passed to tick().
+struct ProbeSend {
+  size_t target = 0;
+  uint32_t seq = 0;
+};
+
+// A probe that got no final reply within the timeout.
+struct ProbeTimeout {
+  int set = 0;
+  std::string uri;
+  uint32_t ip_be = 0;
+  uint16_t port_be = 0;
+  bool changed = false;  // this destination's effective state changed
+};
+
+struct ProbeTick {
+  std::vector<ProbeSend> send;
+  std::vector<ProbeTimeout> timed_out;
+  bool changed = false;  // a destination's effective state changed: publish
+};
+
+struct ProbeReplyResult {
+  bool matched = false;  // a probe we are waiting for (late and unknown replies are not)
+  bool changed = false;  // a destination's effective state changed: publish
+  bool ok = false;       // the reply counts as a success (ds_ping_reply_codes)
+  int set = 0;
+  std::string uri;
+  uint32_t ip_be = 0;
+  uint16_t port_be = 0;
+  std::chrono::nanoseconds rtt{0};
+};
+
+// Kamailio's probing state machine (ds_update_state), per destination by set + URI, so what it
+// learned survives reloads. A probe's timeout is ds_ping_interval (Kamailio's is tm's fr_timer;
+// viaduct is stateless, and a probe still unanswered when the next one is due has failed).
+class Prober {
+ public:
+  Prober();
+  void configure(const ProbeConfig& c) { cfg_ = c; }
+  const ProbeConfig& config() const noexcept { return cfg_; }
+
+  // The flags a destination has with what probing learned: `flags` (the list's, or the state
+  // set through the API) with its inactive/trying/probing bits replaced by the learned ones.
+  // A disabled destination keeps its flags (probes never override DISABLED). In mode 1 every
+  // destination not flagged "never ping" (32) shows P.
+  uint32_t apply(int set, const std::string& uri, uint32_t flags) const;
+
+  // Forgets what probing learned about a destination (dispatcher.set_state replaced it).
+  void forget(int set, std::string_view uri);
+
+  // Times out probes, and when a round is due and `active` (dispatcher.ping_active), picks the
+  // destinations to probe. `targets` are the live destinations; learned state of destinations
+  // no longer among them is dropped.
+  ProbeTick tick(ProbeTime now, const std::vector<ProbeTarget>& targets, bool active);
+
+  // A final reply (`code` >= 200) to probe `seq` from `src_ip_be`. Provisional replies, and
+  // replies from another address than the probed destination's (a forged or stray reply), are
+  // ignored: they leave the probe waiting.
+  ProbeReplyResult on_reply(uint32_t seq, int code, ProbeTime now, uint32_t src_ip_be);
+
+  size_t outstanding() const noexcept { return pending_.size(); }
+
+ private:
+  struct Learned {
+    uint32_t state = 0;    // kDsInactive | kDsTrying | kDsProbing, as learned
+    int failures = 0;      // consecutive failed probes (Kamailio's probing_count)
+    int successes = 0;     // consecutive successes while inactive
+  };
+  struct Pending {
+    std::pair<int, std::string> key;
+    ProbeTime sent;
+    uint32_t ip_be = 0;
+    uint16_t port_be = 0;
+  };
+  bool eligible(uint32_t flags) const noexcept;
+  // Applies one probe result; true when the effective flags changed.
+  bool result(const std::pair<int, std::string>& key, uint32_t flags, bool ok);
+
+  ProbeConfig cfg_;
+  std::map<std::pair<int, std::string>, Learned> learned_;
+  std::map<std::pair<int, std::string>, uint32_t> flags_;  // effective flags at the last tick
+  std::map<uint32_t, Pending> pending_;  // by sequence number
+  uint32_t seq_ = 0;  // starts at a random value: sequence numbers are not guessable
+  std::optional<ProbeTime> next_round_;
+};
+
+// Kamailio's dst_blocklist reason bits (dst_blocklist.h).
+inline constexpr uint32_t kBlstErrSend = 2;
+inline constexpr uint32_t kBlstIcmpRcvd = 8;
+inline constexpr uint32_t kBlstErrTimeout = 16;
+
+// The fast path's key of a blocked destination (dp::Snapshot::blocked).
+inline uint64_t blocklist_key(uint32_t ip_be, uint16_t port_be) noexcept {
+  return (static_cast<uint64_t>(ip_be) << 16) | port_be;
+}
+
+// Blocked destinations by (IPv4, UDP port), with Kamailio's semantics: adding again ORs the
+// reason and refreshes the expiry.
+class Blocklist {
+ public:
+  struct Entry {
+    uint32_t ip_be = 0;
+    uint16_t port_be = 0;
+    uint32_t flags = 0;
+    ProbeTime expires;
+  };
+  // True when the entry is new (the set of blocked destinations changed).
+  bool add(uint32_t ip_be, uint16_t port_be, uint32_t reason, ProbeTime now,
+           std::chrono::seconds ttl);
+  // Removes the entry of a destination; true when there was one.
+  bool remove(uint32_t ip_be, uint16_t port_be) {
+    return e_.erase(blocklist_key(ip_be, port_be)) != 0;
+  }
+  // Removes expired entries; true when any was removed.
+  bool expire(ProbeTime now);
+  // Removes every entry; how many there were.
+  size_t clear();
+  // The fast path's key of each entry ((ip_be << 16) | port_be), sorted.
+  std::vector<uint64_t> keys() const;
+  std::vector<Entry> entries() const;
+  size_t size() const noexcept { return e_.size(); }
+
+ private:
+  std::map<uint64_t, Entry> e_;
+};
+
+}  // namespace viaduct::ctl

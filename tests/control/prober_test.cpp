@@ -1,0 +1,339 @@
+// SPDX-License-Identifier: Apache-2.0
+// tests/control/prober_test.cpp: the probing state machine (Kamailio's ds_update_state) and the
+// blocklist, on a fake clock: thresholds, reply codes, timeouts, the T state, probing modes,
+// dispatcher.ping_active, carry-over by set + URI.
+#include "control/prober.hpp"
+
+#include <gtest/gtest.h>
+
+#include "cfg/dslist.hpp"
+#include "control/rpc.hpp"
+
+namespace viaduct::ctl {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr uint32_t kI = cfg::kDsInactive;
+constexpr uint32_t kT = cfg::kDsTrying;
+constexpr uint32_t kD = cfg::kDsDisabled;
+constexpr uint32_t kP = cfg::kDsProbing;
+
+class ProberTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ProbeConfig c;
+    c.interval_s = 1;
+    c.mode = 1;
+    prober_.configure(c);
+    base_ = {{1, "sip:10.0.0.11:5060", 0, 11, 5060}, {1, "sip:10.0.0.12:5060", 0, 12, 5060}};
+  }
+  void configure(int mode, int probing_threshold = 1, int inactive_threshold = 1) {
+    ProbeConfig c = prober_.config();
+    c.mode = mode;
+    c.probing_threshold = probing_threshold;
+    c.inactive_threshold = inactive_threshold;
+    prober_.configure(c);
+  }
+  // The live targets: base flags with what the prober learned (what a publish does).
+  std::vector<ProbeTarget> targets() const {
+    std::vector<ProbeTarget> t = base_;
+    for (ProbeTarget& x : t) {
+      x.flags = prober_.apply(x.set, x.uri, x.flags);
+    }
+    return t;
+  }
+  // Advances the clock to the next round; returns the probes sent.
+  ProbeTick round() {
+    now_ += seconds(1);
+    return last_ = prober_.tick(now_, targets(), active_);
+  }
+  uint32_t state(size_t i) const {
+    return prober_.apply(base_[i].set, base_[i].uri, base_[i].flags);
+  }
+  std::string letters(size_t i) const { return ds_state_letters(state(i)); }
+  uint32_t ip_of(size_t target) const { return base_[target].ip_be; }
+  // Answers every probe of the last round with `code`, except those to target `skip`.
+  void answer(int code, size_t skip = SIZE_MAX) {
+    for (const ProbeSend& s : last_.send) {
+      if (s.target != skip) {
+        prober_.on_reply(s.seq, code, now_ + milliseconds(3), ip_of(s.target));
+      }
+    }
+  }
+
+  Prober prober_;
+  std::vector<ProbeTarget> base_;
+  ProbeTime now_{};
+  ProbeTick last_;
+  bool active_ = true;
+};
+
+TEST_F(ProberTest, FirstRoundComesOneIntervalAfterStart) {
+  EXPECT_TRUE(prober_.tick(now_, targets(), true).send.empty());
+  EXPECT_EQ(round().send.size(), 2u);
+  EXPECT_EQ(prober_.outstanding(), 2u);
+}
+
+TEST_F(ProberTest, IntervalZeroProbesNothing) {
+  ProbeConfig c = prober_.config();
+  c.interval_s = 0;
+  prober_.configure(c);
+  round();
+  EXPECT_TRUE(round().send.empty());
+  EXPECT_EQ(letters(0), "AX");
+}
+
+TEST_F(ProberTest, TimeoutMarksInactiveWithDefaultThresholdAndSuccessRestores) {
+  round();
+  round();  // first probes
+  answer(200, /*skip=*/1);
+  EXPECT_EQ(letters(0), "AP");
+  const ProbeTick t = round();  // the unanswered probe times out after one interval
+  ASSERT_EQ(t.timed_out.size(), 1u);
+  EXPECT_EQ(t.timed_out[0].uri, "sip:10.0.0.12:5060");
+  EXPECT_EQ(t.timed_out[0].ip_be, 12u);
+  EXPECT_TRUE(t.changed);
+  EXPECT_TRUE(t.timed_out[0].changed);
+  EXPECT_EQ(letters(1), "IP");
+  EXPECT_EQ(letters(0), "AP");
+  answer(200);
+  EXPECT_EQ(letters(1), "AP");
+}
+
+TEST_F(ProberTest, ProbingThresholdGoesThroughTrying) {
+  configure(1, /*probing_threshold=*/3);
+  round();
+  round();
+  round();  // 1st failure
+  EXPECT_EQ(letters(0), "TP");
+  EXPECT_EQ(state(0) & kT, kT);
+  round();  // 2nd
+  EXPECT_EQ(letters(0), "TP");
+  round();  // 3rd: inactive
+  EXPECT_EQ(letters(0), "IP");
+  EXPECT_EQ(state(0) & kT, 0u);
+}
+
+TEST_F(ProberTest, SuccessWhileTryingIsActiveAgain) {
+  configure(1, /*probing_threshold=*/2);
+  round();
+  round();
+  round();
+  EXPECT_EQ(letters(0), "TP");
+  answer(200);
+  EXPECT_EQ(letters(0), "AP");
+  round();  // counts start over: one failure is trying again, not inactive
+  round();
+  EXPECT_EQ(letters(0), "TP");
+}
+
+TEST_F(ProberTest, InactiveThresholdNeedsConsecutiveSuccesses) {
+  configure(1, 1, /*inactive_threshold=*/2);
+  round();
+  round();
+  round();
+  EXPECT_EQ(letters(0), "IP");
+  answer(200);
+  EXPECT_EQ(letters(0), "IP");
+  round();
+  answer(200);
+  EXPECT_EQ(letters(0), "AP");
+}
+
+TEST_F(ProberTest, ReplyCodesDefaultToTwoHundredClassAndAcceptConfiguredOnes) {
+  ProbeConfig c;
+  EXPECT_TRUE(c.accepts(200));
+  EXPECT_TRUE(c.accepts(202));
+  EXPECT_FALSE(c.accepts(404));
+  EXPECT_FALSE(c.accepts(503));
+  cfg::Program p;
+  p.modparams.push_back({"dispatcher", "ds_ping_reply_codes", "class=4;code=503", false});
+  p.modparams.push_back({"dispatcher", "ds_ping_interval", "5", true});
+  p.modparams.push_back({"dispatcher", "ds_probing_mode", "1", true});
+  p.use_dst_blocklist = true;
+  const ProbeConfig pc = probe_config(p);
+  EXPECT_EQ(pc.interval_s, 5);
+  EXPECT_EQ(pc.mode, 1);
+  EXPECT_TRUE(pc.use_blocklist);
+  EXPECT_EQ(pc.blocklist_expire_s, 60);
+  EXPECT_TRUE(pc.accepts(404));
+  EXPECT_TRUE(pc.accepts(503));
+  EXPECT_FALSE(pc.accepts(500));
+}
+
+TEST_F(ProberTest, RejectedReplyIsAFailureAndProvisionalIsIgnored) {
+  round();
+  round();
+  for (const ProbeSend& s : last_.send) {
+    prober_.on_reply(s.seq, 100, now_, ip_of(s.target));  // provisional: still waiting
+  }
+  EXPECT_EQ(prober_.outstanding(), 2u);
+  answer(503);
+  EXPECT_EQ(prober_.outstanding(), 0u);
+  EXPECT_EQ(letters(0), "IP");
+  EXPECT_EQ(letters(1), "IP");
+}
+
+TEST_F(ProberTest, RoundTripAndUnknownReplies) {
+  round();
+  round();
+  EXPECT_FALSE(prober_.on_reply(last_.send[0].seq, 200, now_, 99).matched);  // not from it
+  const ProbeReplyResult r =
+      prober_.on_reply(last_.send[0].seq, 200, now_ + milliseconds(7), ip_of(0));
+  EXPECT_TRUE(r.matched);
+  EXPECT_EQ(r.rtt, milliseconds(7));
+  EXPECT_EQ(r.uri, "sip:10.0.0.11:5060");
+  EXPECT_TRUE(r.ok);
+  EXPECT_EQ(r.ip_be, 11u);
+  EXPECT_EQ(r.port_be, 5060);
+  EXPECT_FALSE(prober_.on_reply(last_.send[0].seq, 200, now_, ip_of(0)).matched);  // again
+  EXPECT_FALSE(prober_.on_reply(last_.send[0].seq + 1000, 200, now_, ip_of(0)).matched);
+}
+
+TEST_F(ProberTest, DisabledIsNeverProbedNorOverridden) {
+  base_[0].flags = kD;
+  round();
+  const ProbeTick t = round();
+  ASSERT_EQ(t.send.size(), 1u);
+  EXPECT_EQ(t.send[0].target, 1u);
+  EXPECT_EQ(letters(0), "DP");
+}
+
+TEST_F(ProberTest, NoPingFlagIsNeverProbed) {
+  base_[0].flags = cfg::kDsNoPing;
+  round();
+  const ProbeTick t = round();
+  ASSERT_EQ(t.send.size(), 1u);
+  EXPECT_EQ(t.send[0].target, 1u);
+}
+
+TEST_F(ProberTest, ModeZeroProbesFlaggedOnlyAndClearsTheFlagOnSuccess) {
+  configure(0);
+  base_[0].flags = kP;
+  round();
+  ProbeTick t = round();
+  ASSERT_EQ(t.send.size(), 1u);
+  EXPECT_EQ(t.send[0].target, 0u);
+  EXPECT_EQ(letters(1), "AX");
+  answer(200);
+  EXPECT_EQ(letters(0), "AX");
+  EXPECT_TRUE(round().send.empty());
+}
+
+TEST_F(ProberTest, ModeZeroKeepsProbingAfterAFailureUntilItRecovers) {
+  configure(0);
+  base_[0].flags = kP;
+  round();
+  round();
+  round();  // timeout
+  EXPECT_EQ(letters(0), "IP");
+  EXPECT_EQ(last_.send.size(), 1u);
+  answer(200);
+  EXPECT_EQ(letters(0), "AX");
+}
+
+TEST_F(ProberTest, ModeTwoProbesOnlyInactiveAndProbing) {
+  configure(2);
+  base_[0].flags = kI | kP;
+  base_[1].flags = kP;
+  round();
+  ProbeTick t = round();
+  ASSERT_EQ(t.send.size(), 1u);
+  EXPECT_EQ(t.send[0].target, 0u);
+  answer(200);
+  EXPECT_EQ(letters(0), "AP");
+  EXPECT_TRUE(round().send.empty());
+}
+
+TEST_F(ProberTest, ModeThreeKeepsTheFlag) {
+  configure(3);
+  base_[0].flags = kP;
+  round();
+  round();
+  answer(200);
+  EXPECT_EQ(letters(0), "AP");
+  EXPECT_EQ(round().send.size(), 1u);
+}
+
+TEST_F(ProberTest, PingInactiveStopsProbingAndForgetsPendingProbes) {
+  round();
+  round();
+  active_ = false;
+  const ProbeTick t = round();
+  EXPECT_TRUE(t.send.empty());
+  EXPECT_TRUE(t.timed_out.empty());
+  EXPECT_EQ(prober_.outstanding(), 0u);
+  EXPECT_EQ(letters(0), "AP");
+  round();
+  EXPECT_TRUE(last_.send.empty());
+  active_ = true;
+  round();  // the next round is one interval after probing is back on
+  EXPECT_EQ(round().send.size(), 2u);
+}
+
+TEST_F(ProberTest, LearnedStateSurvivesAReloadBySetAndUri) {
+  round();
+  round();
+  answer(200, /*skip=*/1);
+  round();
+  EXPECT_EQ(letters(1), "IP");
+  // A reload: a new list with the same destination in another order, plus a new one.
+  base_ = {{1, "sip:10.0.0.13:5060", 0, 13, 5060}, {1, "sip:10.0.0.12:5060", 0, 12, 5060}};
+  EXPECT_EQ(letters(1), "IP");
+  EXPECT_EQ(letters(0), "AP");
+  round();
+  EXPECT_EQ(letters(1), "IP");
+  // A destination that left the list loses its learned state.
+  base_ = {{1, "sip:10.0.0.13:5060", 0, 13, 5060}};
+  round();
+  base_.push_back({1, "sip:10.0.0.12:5060", 0, 12, 5060});
+  EXPECT_EQ(letters(1), "AP");
+}
+
+TEST_F(ProberTest, ForgetHandsTheStateBackToTheApi) {
+  round();
+  round();
+  round();
+  EXPECT_EQ(letters(0), "IP");
+  prober_.forget(1, "SIP:10.0.0.11:5060");
+  EXPECT_EQ(letters(0), "AP");
+  prober_.forget(1, "all");
+  EXPECT_EQ(letters(1), "AP");
+}
+
+TEST(ProbeRequest, IsAnOptionsWithOurViaAndTheSequenceInTheBranch) {
+  ProbeConfig c;
+  const std::string m = build_probe_request(c, "sip:10.0.0.11:5060", "10.0.0.2", 5060, 0x2a);
+  EXPECT_EQ(m.rfind("OPTIONS sip:10.0.0.11:5060 SIP/2.0\r\n", 0), 0u);
+  EXPECT_NE(m.find("Via: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKvdprb0000002a\r\n"),
+            std::string::npos);
+  EXPECT_NE(m.find("From: <sip:dispatcher@localhost>;tag="), std::string::npos);
+  EXPECT_NE(m.find("To: <sip:10.0.0.11:5060>\r\n"), std::string::npos);
+  EXPECT_NE(m.find("CSeq: 10 OPTIONS\r\n"), std::string::npos);
+  EXPECT_EQ(m.substr(m.size() - 23), "\r\nContent-Length: 0\r\n\r\n");
+}
+
+TEST(BlocklistTest, AddOrsReasonsRefreshesAndExpires) {
+  Blocklist b;
+  const ProbeTime t0{};
+  EXPECT_TRUE(b.add(1, 2, kBlstIcmpRcvd, t0, seconds(60)));
+  EXPECT_FALSE(b.add(1, 2, kBlstErrTimeout, t0 + seconds(30), seconds(60)));
+  EXPECT_TRUE(b.add(0, 9, kBlstIcmpRcvd, t0, seconds(60)));
+  ASSERT_EQ(b.size(), 2u);
+  EXPECT_EQ(b.keys(), (std::vector<uint64_t>{blocklist_key(0, 9), blocklist_key(1, 2)}));
+  EXPECT_EQ(b.entries()[1].flags, kBlstIcmpRcvd | kBlstErrTimeout);
+  EXPECT_FALSE(b.expire(t0 + seconds(59)));
+  EXPECT_TRUE(b.expire(t0 + seconds(60)));  // the first add's entry was refreshed
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b.entries()[0].ip_be, 1u);
+  EXPECT_FALSE(b.remove(7, 7));
+  EXPECT_TRUE(b.add(7, 7, kBlstErrTimeout, t0, seconds(60)));
+  EXPECT_TRUE(b.remove(7, 7));
+  EXPECT_EQ(b.clear(), 1u);
+  EXPECT_EQ(b.size(), 0u);
+}
+
+}  // namespace
+}  // namespace viaduct::ctl

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# End to end: dispatcher health probing (SIP OPTIONS from the dataplane) and the destination
+# blocklist, with viaduct in the namespace lab.
+#   - b1 and b2 run `viaduct-gen reflect --mode answer` (200 to OPTIONS, a call flow to INVITE);
+#     b3 has no listener on 5060, so its kernel answers the probes with ICMP port unreachable.
+#   - ds_ping_interval=1, ds_probing_mode=1, use_dst_blocklist=yes: b1/b2 show AP, b3 goes IP
+#     and into dst_blocklist.view (ICMP reason 8) and the blocklist metric.
+#   - b2 killed: it shows IP within a few seconds and new calls avoid it.
+#   - dispatcher.ping_active 0 stops probing (b2 back up stays IP); 1 brings it back to AP.
+#   usage: probe_test.sh VIADUCT_BINARY VIADUCT_GEN_BINARY
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+bin=$(realpath "$1")
+gen=$(realpath "$2")
+MGMT_PORT=${MGMT_PORT:-5066}
+
+if [ "$(id -u)" != 0 ]; then
+    echo "SKIP: needs root for network namespaces"
+    exit 77
+fi
+for tool in sipp curl ip python3; do
+    command -v "$tool" > /dev/null || { echo "FAIL: $tool is not installed"; exit 1; }
+done
+
+export LAB_NET=${LAB_NET:-74}
+export LAB_METRICS_PORT=${LAB_METRICS_PORT:-9474}
+source "$here/lib.sh"
+work=$(mktemp -d /tmp/viaduct-probe.XXXXXX)
+failures=0
+passes=0
+cleanup() {
+    lab_down
+    if [ "$failures" = 0 ]; then rm -rf "$work"; else echo "logs kept in $work"; fi
+}
+trap cleanup EXIT
+rpc_http() {
+    ip netns exec "$LAB_LB" curl -s --max-time 10 -H 'Content-Type: application/json' \
+        -d "$1" "http://127.0.0.1:${MGMT_PORT}/RPC"
+}
+# state URI: the FLAGS dispatcher.list shows for URI ("" when absent).
+state() {
+    rpc_http '{"jsonrpc":"2.0","method":"dispatcher.list","id":1}' | python3 -c '
+import json, sys
+r = json.loads(sys.stdin.read())
+for rec in r["result"]["RECORDS"]:
+    for t in rec["SET"]["TARGETS"]:
+        if t["DEST"]["URI"] == sys.argv[1]:
+            print(t["DEST"]["FLAGS"])' "$1"
+}
+# wait_state URI FLAGS SECONDS
+wait_state() {
+    local i
+    for i in $(seq 1 $(( $3 * 5 ))); do
+        [ "$(state "$1")" = "$2" ] && return 0
+        sleep 0.2
+    done
+    echo "  $1 is $(state "$1"), expected $2" >&2
+    return 1
+}
+# blocked IP: prints the flags of IP's dst_blocklist.view entry ("" when none).
+blocked() {
+    rpc_http '{"jsonrpc":"2.0","method":"dst_blocklist.view","id":2}' | python3 -c '
+import json, sys
+r = json.loads(sys.stdin.read())["result"]
+for e in (r if isinstance(r, list) else []):
+    if e["ip"] == sys.argv[1] and e["port"] == 5060 and e["protocol"] == "udp":
+        print(e["flags"])' "$1"
+}
+metric() { lab_metric "$(lab_metrics)" "$@"; }
+start_reflector() {  # start_reflector I (0-based)
+    ip netns exec "${LAB_BACKENDS[$1]}" "$gen" reflect --bind "${LAB_B_IPS[$1]}:5060" \
+        --mode answer > "$work/refl$1.out" 2>&1 &
+    REFL_PID[$1]=$!
+    LAB_PIDS+=("$!")
+}
+
+B1="sip:${LAB_B_IPS[0]}:5060"
+B2="sip:${LAB_B_IPS[1]}:5060"
+B3="sip:${LAB_B_IPS[2]}:5060"
+
+lab_up
+lab_write_config "$work"
+sed -i 's/^children=2$/children=2\nuse_dst_blocklist=yes\ndst_blocklist_expire=30/' "$work/viaduct.cfg"
+sed -i 's/^modparam("dispatcher", "list_file", "dispatcher.list")$/&\nmodparam("dispatcher", "ds_ping_interval", 1)\nmodparam("dispatcher", "ds_probing_mode", 1)/' \
+    "$work/viaduct.cfg"
+cat >> "$work/viaduct.toml" <<TOML
+
+[management]
+listen = "127.0.0.1:${MGMT_PORT}"
+TOML
+declare -a REFL_PID
+start_reflector 0
+start_reflector 1
+lab_start_viaduct "$bin" "$work"
+
+check "b1 probed and active (AP)" wait_state "$B1" AP 6
+check "b2 probed and active (AP)" wait_state "$B2" AP 6
+check "b3 (ICMP port unreachable) inactive (IP)" wait_state "$B3" IP 6
+b3flags=$(blocked "${LAB_B_IPS[2]}")
+check "b3 in dst_blocklist.view with the ICMP reason (flags=$b3flags)" \
+    test -n "$b3flags" -a $(( ${b3flags:-0} & 8 )) = 8
+check "b1 not blocklisted" test -z "$(blocked "${LAB_B_IPS[0]}")"
+check "viaduct_dst_blocklist_entries >= 1" test "$(metric viaduct_dst_blocklist_entries)" -ge 1
+check "ICMP unreachable counted" test "$(metric viaduct_icmp_unreachable_received_total)" -ge 1
+check "probes sent counted" test "$(metric viaduct_dispatcher_probes_sent_total)" -ge 3
+check "probe replies counted" test "$(metric viaduct_dispatcher_probe_replies_total)" -ge 2
+check "probe RTT histogram has b1 samples" \
+    test "$(metric viaduct_dispatcher_probe_rtt_seconds_count "$B1")" -ge 1
+check "state gauge: b3 inactive" \
+    test "$(metric viaduct_dispatcher_destination_state "uri=\"$B3\",state=\"inactive\"")" = 1
+
+# b2 goes away: the probe times out, b2 turns inactive within an interval or two.
+kill "${REFL_PID[1]}"
+check "b2 inactive after its reflector stopped" wait_state "$B2" IP 5
+check "probe timeouts counted" test "$(metric viaduct_dispatcher_probe_timeouts_total)" -ge 1
+b2_before=$(metric viaduct_dispatcher_forwarded_total "$B2")
+b1_before=$(metric viaduct_dispatcher_forwarded_total "$B1")
+rc=0
+ip netns exec "$LAB_C" timeout 60 sipp -sn uac "${LAB_LB_IP}:5060" -i "$LAB_C_IP" -p 5060 \
+    -m 20 -r 20 -d 100 -nostdin -timeout 30 -timeout_error > "$work/uac.out" 2>&1 || rc=$?
+check "20 calls complete through b1 alone (sipp rc=$rc)" test "$rc" = 0
+check "no call went to b2" test "$(metric viaduct_dispatcher_forwarded_total "$B2")" = "$b2_before"
+check "no call went to b3" test "$(metric viaduct_dispatcher_forwarded_total "$B3")" = 0
+check "calls went to b1" test "$(metric viaduct_dispatcher_forwarded_total "$B1")" -ge $(( b1_before + 20 ))
+
+# dispatcher.ping_active 0: no probing, so b2 coming back stays inactive...
+rpc_http '{"jsonrpc":"2.0","method":"dispatcher.ping_active","params":[0],"id":3}' > /dev/null
+sent=$(metric viaduct_dispatcher_probes_sent_total)
+start_reflector 1
+sleep 2.5
+check "ping_active 0: no probe sent" test "$(metric viaduct_dispatcher_probes_sent_total)" = "$sent"
+check "ping_active 0: b2 stays IP" test "$(state "$B2")" = IP
+# ...until probing is back on.
+rpc_http '{"jsonrpc":"2.0","method":"dispatcher.ping_active","params":[1],"id":4}' > /dev/null
+check "ping_active 1: b2 back to AP" wait_state "$B2" AP 5
+check "b2 answering again is out of the blocklist" test -z "$(blocked "${LAB_B_IPS[1]}")"
+
+# dst_blocklist.delete_all empties the list (b3 comes back at its next probe).
+out=$(rpc_http '{"jsonrpc":"2.0","method":"dst_blocklist.delete_all","id":5}')
+check "dst_blocklist.delete_all answers {}" test "$(python3 -c 'import json,sys; print(json.dumps(json.loads(sys.argv[1])["result"]))' "$out")" = '{}'
+
+
+# A reload keeps the learned state (b3 stays IP right after it).
+ip netns exec "$LAB_LB" kill -HUP "$LAB_VIADUCT_PID" 2> /dev/null || kill -HUP "$LAB_VIADUCT_PID"
+sleep 0.3
+check "after SIGHUP b3 is still IP" test "$(state "$B3")" = IP
+check "after SIGHUP b1 is still AP" test "$(state "$B1")" = AP
+
+echo "passes=$passes failures=$failures"
+[ "$failures" = 0 ]
