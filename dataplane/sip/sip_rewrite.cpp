@@ -298,6 +298,16 @@ size_t line_start(const char* msg, size_t p) noexcept {
   return p;
 }
 
+// Start of the header field holding offset p: its first line, above any continuation lines
+// (a value may begin on a folded line: "Record-Route:" CRLF SP "<sip:...>").
+size_t field_start(const char* msg, size_t p) noexcept {
+  p = line_start(msg, p);
+  while (p > 0 && is_ws(msg[p])) {
+    p = line_start(msg, p - 1);
+  }
+  return p;
+}
+
 // End of the header field whose last value byte is just before p: after the LF ending its last
 // line (continuation lines are inside the value span already).
 size_t field_end(const char* msg, size_t p, size_t limit) noexcept {
@@ -309,7 +319,7 @@ size_t field_end(const char* msg, size_t p, size_t limit) noexcept {
 
 Edit record_route_edit(const char* msg, const SipView& v, std::string_view line) noexcept {
   const Span rr = v[Hdr::kRecordRoute];
-  const size_t at = rr.empty() ? v.top_via_line.off : line_start(msg, rr.off);
+  const size_t at = rr.empty() ? v.top_via_line.off : field_start(msg, rr.off);
   return Edit{static_cast<uint16_t>(at), 0, line};
 }
 
@@ -325,7 +335,7 @@ Edit route_pop_edit(const char* msg, const SipView& v, bool& has_route) noexcept
     const size_t next = skip_lws(msg, size_t{na.end} + 1, route.end());
     return Edit{route.off, static_cast<uint16_t>(next - route.off), {}};
   }
-  const size_t from = line_start(msg, route.off);
+  const size_t from = field_start(msg, route.off);
   const size_t to = field_end(msg, route.end(), v.headers_end);
   return Edit{static_cast<uint16_t>(from), static_cast<uint16_t>(to - from), {}};
 }

@@ -521,6 +521,27 @@ TEST(ProxyEdits, RecordRouteGoesAboveTheExistingOnes) {
   EXPECT_EQ(build_record_route_line(line, 10, "10.0.0.2", 5060), 0u);
 }
 
+TEST(ProxyEdits, FoldedFieldsAreEditedWhole) {  // fuzzer find: a value on a continuation line
+  const std::string m = "INVITE sip:b@e SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n"
+                        "Route:\r\n <sip:r1.example.com;lr>\r\n"
+                        "Record-Route:\r\n <sip:p1.example.com;lr>\r\n"
+                        "From: <sip:a@e>;tag=1\r\nTo: <sip:b@e>\r\nCall-ID: c\r\n"
+                        "CSeq: 1 INVITE\r\n\r\n";
+  SipView v = scanned(m);
+  const std::string out =
+      oracle(m, {record_route_edit(m.data(), v, "Record-Route: <sip:10.0.0.2;lr>\r\n")});
+  EXPECT_NE(out.find("Record-Route: <sip:10.0.0.2;lr>\r\nRecord-Route:\r\n <sip:p1"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(scanned(out)[Hdr::kRecordRoute].in(out.data()), "<sip:10.0.0.2;lr>");
+  bool has = false;
+  const std::string popped = oracle(m, {route_pop_edit(m.data(), v, has)});
+  EXPECT_EQ(popped.find("r1.example.com"), std::string::npos) << popped;
+  EXPECT_EQ(popped.find("\r\nRoute:"), std::string::npos);
+  v = scanned(popped);
+  EXPECT_TRUE(v[Hdr::kRoute].empty());
+}
+
 TEST(ProxyEdits, RecordRouteWithoutOneGoesAboveTheTopVia) {
   const std::string m = "OPTIONS sip:x@e SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n"
                         "From: <sip:a@e>;tag=1\r\nTo: <sip:b@e>\r\nCall-ID: c\r\n"
