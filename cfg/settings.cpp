@@ -266,6 +266,73 @@ void metrics(Checker& c, const toml::table& root, Settings& out) {
   listen_key(c, *t, "[metrics]", out.metrics_listen);
 }
 
+bool parse_mac(std::string_view s, uint8_t (&mac)[6]) {
+  if (s.size() != 17) {
+    return false;
+  }
+  for (size_t i = 0; i < 6; ++i) {
+    if (i != 0 && s[i * 3 - 1] != ':') {
+      return false;
+    }
+    unsigned v = 0;
+    for (size_t j = 0; j < 2; ++j) {
+      const char ch = s[i * 3 + j];
+      const int d = ch >= '0' && ch <= '9'   ? ch - '0'
+                    : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+                    : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+                                             : -1;
+      if (d < 0) {
+        return false;
+      }
+      v = v * 16 + static_cast<unsigned>(d);
+    }
+    mac[i] = static_cast<uint8_t>(v);
+  }
+  return true;
+}
+
+void neighbours(Checker& c, const toml::table& root, Settings& out) {
+  const toml::table* t = c.table(root, "neighbours");
+  if (t == nullptr) {
+    return;
+  }
+  c.keys(*t, {"timeout", "static"}, "[neighbours]");
+  int64_t v = 0;
+  if (c.integer(*t, "timeout", 0, 86400, v, false, "[neighbours]")) {
+    out.neighbour_timeout = static_cast<uint32_t>(v);
+  }
+  const toml::node* st = t->get("static");
+  if (st == nullptr) {
+    return;
+  }
+  const toml::array* arr = st->as_array();
+  if (arr == nullptr) {
+    c.error(st->source(), "'static' must be an array of { address = \"IP\", mac = \"MAC\" }");
+    return;
+  }
+  for (const toml::node& n : *arr) {
+    const toml::table* e = n.as_table();
+    if (e == nullptr) {
+      c.error(n.source(), "each static neighbour is { address = \"IP\", mac = \"MAC\" }");
+      continue;
+    }
+    c.keys(*e, {"address", "mac"}, "[neighbours] static");
+    StaticNeighbour sn;
+    std::string mac;
+    const bool has_ip = c.string(*e, "address", sn.address, true, "[neighbours] static");
+    const bool has_mac = c.string(*e, "mac", mac, true, "[neighbours] static");
+    if (has_ip && !parse_ipv4(sn.address, sn.ip_be)) {
+      c.error(e->get("address")->source(),
+              "'address' must be an IPv4 address, not \"" + sn.address + "\"");
+    }
+    if (has_mac && !parse_mac(mac, sn.mac)) {
+      c.error(e->get("mac")->source(),
+              "'mac' must be six hex bytes like 02:00:00:00:00:11, not \"" + mac + "\"");
+    }
+    out.static_neighbours.push_back(sn);
+  }
+}
+
 void management(Checker& c, const toml::table& root, Settings& out) {
   const toml::table* t = c.table(root, "management");
   if (t == nullptr) {
@@ -300,7 +367,7 @@ bool parse_settings(const std::string& text, const std::string& name, Settings& 
   }
   Settings s;
   Checker c(name, diags);
-  c.keys(root, {"dpdk", "interface", "metrics", "management"}, "");
+  c.keys(root, {"dpdk", "interface", "metrics", "management", "neighbours"}, "");
   dpdk(c, root, s);
   const toml::node* ifs = root.get("interface");
   if (ifs == nullptr) {
@@ -317,6 +384,7 @@ bool parse_settings(const std::string& text, const std::string& name, Settings& 
   }
   metrics(c, root, s);
   management(c, root, s);
+  neighbours(c, root, s);
   if (!c.ok()) {
     return false;
   }

@@ -23,6 +23,13 @@ struct InterfaceSettings {
   std::string exception_tap;  // kernel TAP interface for what the fast path does not own; ""
 };
 
+// A neighbour whose MAC is configured, not learned: never aged out, never overridden.
+struct StaticNeighbour {
+  std::string address;
+  uint32_t ip_be = 0;
+  uint8_t mac[6] = {0, 0, 0, 0, 0, 0};
+};
+
 struct Settings {
   std::vector<std::string> eal_args;     // [dpdk] eal_args
   std::vector<InterfaceSettings> interfaces;  // [[interface]]
@@ -35,6 +42,8 @@ struct Settings {
   uint16_t mbuf_data_room = 2176;        // [dpdk] mbuf_data_room: bytes per mbuf, headroom
                                          //   included (DPDK's default: 2048 + 128)
   uint16_t burst = 32;                   // [dpdk] burst
+  uint32_t neighbour_timeout = 300;      // [neighbours] timeout, seconds; 0: learned MACs stay
+  std::vector<StaticNeighbour> static_neighbours;  // [neighbours] static
 };
 
 // Reads and validates a settings file. Unknown keys, wrong types and bad values are errors

@@ -30,6 +30,7 @@
 #include <csignal>
 #include <cstring>
 #include <map>
+#include <set>
 #include <memory>
 #include <thread>
 
@@ -178,6 +179,18 @@ class Daemon final : public ManagedDaemon {
   bool start_exception_tap(size_t iface, const dp::PortInfo& phys,
                            std::vector<std::vector<dp::WorkerQueue>>& queues);
   std::map<uint32_t, dp::MacAddr> neighbours_;
+  // Ageing of learned neighbours ([neighbours] timeout): when each was last confirmed (an ARP
+  // reply or request from it), and the ARP requests sent since it went stale. Static ones are
+  // not aged and not overridden.
+  struct NeighAge {
+    std::chrono::steady_clock::time_point confirmed;
+    std::chrono::steady_clock::time_point last_probe;
+    int probes = 0;
+  };
+  std::map<uint32_t, NeighAge> neigh_age_;
+  std::set<uint32_t> static_neighbours_;
+  std::chrono::steady_clock::time_point last_ageing_;
+  bool age_neighbours();
   std::map<uint32_t, std::pair<uint16_t, std::chrono::steady_clock::time_point>> wanted_;
   DestinationIds ids_;
   ControlCounters counters_;
@@ -230,6 +243,12 @@ bool Daemon::start_dataplane() {
   // Ports, and which worker polls which queue.
   std::vector<std::vector<dp::WorkerQueue>> queues(n_workers);
   ifaces_ = ifaces_from_settings(settings_);
+  for (const cfg::StaticNeighbour& n : settings_.static_neighbours) {
+    dp::MacAddr mac;
+    std::memcpy(mac.b, n.mac, 6);
+    neighbours_[n.ip_be] = mac;
+    static_neighbours_.insert(n.ip_be);
+  }
   std::map<std::string, dp::PortInfo> started;  // interfaces on one port (VLANs) share it
   for (size_t i = 0; i < settings_.interfaces.size(); ++i) {
     if (const auto it = started.find(settings_.interfaces[i].port); it != started.end()) {
@@ -762,6 +781,52 @@ void Daemon::probe_tick() {
   }
 }
 
+// Learned neighbours not confirmed for [neighbours] timeout seconds are asked again (three ARP
+// requests, a second apart) and dropped when none is answered: a backend whose address moved
+// to another MAC (failover) is found again instead of being sent to a MAC that is gone. Returns
+// true when the table changed (publish).
+bool Daemon::age_neighbours() {
+  const auto now = std::chrono::steady_clock::now();
+  if (settings_.neighbour_timeout == 0 || now - last_ageing_ < std::chrono::milliseconds(250)) {
+    return false;
+  }
+  last_ageing_ = now;
+  const auto timeout = std::chrono::seconds(settings_.neighbour_timeout);
+  bool changed = false;
+  for (auto it = neighbours_.begin(); it != neighbours_.end();) {
+    const uint32_t ip = it->first;
+    if (static_neighbours_.count(ip) != 0) {
+      ++it;
+      continue;
+    }
+    auto [age, fresh] = neigh_age_.try_emplace(ip, NeighAge{now, {}, 0});
+    NeighAge& a = age->second;
+    if (now - a.confirmed < timeout || now - a.last_probe < std::chrono::seconds(1)) {
+      ++it;
+      continue;
+    }
+    if (a.probes < 3) {
+      for (uint16_t i = 0; i < ifaces_.size(); ++i) {
+        if (ifaces_[i].on_link(ip)) {
+          send_arp_request(i, ip);
+          break;
+        }
+      }
+      ++a.probes;
+      a.last_probe = now;
+      ++it;
+      continue;
+    }
+    char text[16];
+    text[dp::format_ipv4(ip, text)] = '\0';
+    VD_LOG("notice", "neighbour=%s expired (no answer to 3 ARP requests)", text);
+    neigh_age_.erase(age);
+    it = neighbours_.erase(it);
+    changed = true;
+  }
+  return changed;
+}
+
 void Daemon::drain_events() {
   bool changed = false;
   for (size_t w = 0; w < event_rings_.size(); ++w) {
@@ -772,6 +837,10 @@ void Daemon::drain_events() {
       for (unsigned i = 0; i < n; ++i) {
         switch (ev[i].type) {
           case dp::Event::Type::kNeighLearned: {
+            if (static_neighbours_.count(ev[i].ip_be) != 0) {
+              break;  // configured: learning does not override it
+            }
+            neigh_age_[ev[i].ip_be] = NeighAge{std::chrono::steady_clock::now(), {}, 0};
             auto it = neighbours_.find(ev[i].ip_be);
             if (it == neighbours_.end() || !(it->second == ev[i].mac)) {
               neighbours_[ev[i].ip_be] = ev[i].mac;
@@ -988,6 +1057,9 @@ int Daemon::run(const AppOptions& o) {
 
   while (g_stop == 0) {
     drain_events();
+    if (age_neighbours()) {
+      static_cast<void>(publish(loaded_));
+    }
     probe_tick();
     resolve_next_hops(false);
     if (g_reload != 0) {

@@ -120,6 +120,11 @@ Verdict handle_arp(const Snapshot& snap, rte_mbuf* m, rte_ether_hdr* eth, size_t
     return Verdict::dropped(Drop::kArpIgnored);
   }
   learn(snap, ctx, iface_idx, sip, arp->arp_data.arp_sha);
+  if (sip != 0 && ifc.on_link(sip) && snap.neigh.find(sip) != nullptr) {
+    // ARP from a neighbour we know confirms it (control ages learned MACs out): tell control
+    // even when nothing changed. ARP is rare next to SIP, so this costs nothing that matters.
+    post_event(ctx, Event::Type::kNeighLearned, iface_idx, sip, to_mac(arp->arp_data.arp_sha));
+  }
   if (op == RTE_ARP_OP_REPLY) {
     // Learned above. The kernel behind the exception TAP asks too (for its TCP peers): it gets
     // the reply as well.

@@ -57,6 +57,29 @@ TEST(Settings, Defaults) {
   EXPECT_EQ(s.metrics_listen, "127.0.0.1:9464");
 }
 
+TEST(Settings, Neighbours) {
+  Settings s;
+  Diagnostics d;
+  ASSERT_TRUE(parse_settings(std::string(kMinimal) +
+                                 "[neighbours]\ntimeout = 60\nstatic = [ { address = \"10.0.0.9\", "
+                                 "mac = \"02:00:00:0A:0b:09\" } ]\n",
+                             "s.toml", s, d))
+      << test::joined(d);
+  EXPECT_EQ(s.neighbour_timeout, 60u);
+  ASSERT_EQ(s.static_neighbours.size(), 1u);
+  EXPECT_EQ(s.static_neighbours[0].ip_be, htonl(0x0a000009));
+  EXPECT_EQ(s.static_neighbours[0].mac[3], 0x0a);
+  EXPECT_EQ(s.static_neighbours[0].mac[5], 0x09);
+  Settings dflt;
+  ASSERT_TRUE(parse_settings(kMinimal, "s.toml", dflt, d));
+  EXPECT_EQ(dflt.neighbour_timeout, 300u);
+  EXPECT_TRUE(dflt.static_neighbours.empty());
+  EXPECT_FALSE(parse_settings(std::string(kMinimal) +
+                                  "[neighbours]\nstatic = [ { address = \"10.0.0.9\", mac = \"02:00\" } ]\n",
+                              "s.toml", s, d));
+  EXPECT_NE(test::joined(d).find("'mac' must be six hex bytes"), std::string::npos);
+}
+
 TEST(Settings, VlansShareAPort) {
   Settings s;
   Diagnostics d;
