@@ -139,17 +139,6 @@ constexpr size_t skip_quoted(const char* msg, size_t p, size_t end) noexcept {
   return end + 1;
 }
 
-// A name-addr or addr-spec header value (From, To, Contact, ...), split into its URI and the
-// header's own parameters. Only the tag parameter is kept.
-struct NameAddr {
-  Span uri;
-  Span tag;
-  Span params;  // after the URI (and its '>'), from the first ';'
-  uint16_t end = 0;  // where parsing stopped: the value's end, or a ',' before another value
-};
-
-bool parse_name_addr(const char* msg, Span value, NameAddr& out) noexcept;
-
 // Parses one via-parm starting at p (leading LWS skipped) and ending at a ',' or at end.
 // Returns the offset of that ',' or end, or end + 1 when malformed.
 size_t parse_via_at(const char* msg, size_t p, size_t end, Via& out) noexcept;

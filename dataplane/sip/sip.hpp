@@ -92,6 +92,9 @@ struct Via {
   uint16_t port_num = 0;  // 0 when absent
   Span branch;       // value of ;branch=
   Span received;     // value of ;received=
+  Span maddr;        // value of ;maddr=
+  Span ttl;          // value of ;ttl= (digits, 0..255)
+  Span params;       // every via-param, from after the first ';' to params_end (other params)
   bool has_rport = false;
   Span rport;        // value of ;rport=, empty for a bare ;rport
   uint16_t params_end = 0;  // offset just after the last byte of the via-parm: where
@@ -157,6 +160,21 @@ struct Uri {
 
 // Parses a SIP/SIPS/tel URI held in [uri.off, uri.end()). False when malformed.
 bool parse_uri(const char* msg, Span uri, Uri& out) noexcept;
+
+// A name-addr or addr-spec header value (From, To, Contact, Route...): '"Bob" <sip:b@x>;tag=1',
+// 'Bob <sip:b@x>', 'sip:b@x;tag=1'.
+struct NameAddr {
+  Span display;  // the display name: inside the quotes when quoted, trimmed when bare; empty
+                 //   when there is none
+  Span uri;      // the addr-spec (inside <...> when present)
+  Span tag;      // value of ;tag=
+  Span params;   // the header's own parameters, after the first ';' following the URI
+  uint16_t end = 0;  // where parsing stopped: the value's end, or a ',' before another value
+};
+
+// Parses the first name-addr/addr-spec of a header value. False when malformed (unterminated
+// quotes or <, a quoted display name without <...>, an empty URI, a bad parameter).
+bool parse_name_addr(const char* msg, Span value, NameAddr& out) noexcept;
 
 // The addr-spec inside a name-addr header value ("Bob" <sip:b@x>;tag=1 -> sip:b@x), or the bare
 // addr-spec up to its params. Empty span when malformed.

@@ -58,6 +58,8 @@ size_t param_value_end(const char* msg, size_t p, size_t end) noexcept {
   return p;
 }
 
+}  // namespace detail
+
 bool parse_name_addr(const char* msg, Span value, NameAddr& out) noexcept {
   out = NameAddr{};
   const size_t end = value.end();
@@ -97,6 +99,12 @@ bool parse_name_addr(const char* msg, Span value, NameAddr& out) noexcept {
     }
     const size_t gt = static_cast<size_t>(static_cast<const char*>(gt_ptr) - msg);
     out.uri = trim(msg, lt + 1, gt);
+    // The display name: inside the quotes when it is one quoted string, else as written.
+    out.display = trim(msg, p, lt);
+    if (quoted_display && out.display.len >= 2 && msg[out.display.off] == '"' &&
+        msg[out.display.end() - 1] == '"') {
+      out.display = make_span(out.display.off + 1, out.display.end() - 1);
+    }
     after = gt + 1;
   } else {
     if (quoted_display) {
@@ -149,8 +157,6 @@ bool parse_name_addr(const char* msg, Span value, NameAddr& out) noexcept {
   out.end = static_cast<uint16_t>(p);
   return true;
 }
-
-}  // namespace detail
 
 namespace {
 
@@ -242,6 +248,9 @@ size_t parse_via_at(const char* msg, size_t p, size_t end, Via& out) noexcept {
       break;  // the next via-parm of a comma-joined line
     }
     const size_t semi = r;
+    if (out.params.off == 0) {
+      out.params.off = static_cast<uint16_t>(semi + 1);
+    }
     r = skip_lws(msg, r + 1, end);
     q = skip_class(msg, r, end, kToken);
     if (q == r) {
@@ -281,6 +290,14 @@ size_t parse_via_at(const char* msg, size_t p, size_t end, Via& out) noexcept {
       }
       out.received = val;
       out.received_param = make_span(semi, last);
+    } else if (iequals(name, "maddr")) {
+      out.maddr = val;
+    } else if (iequals(name, "ttl")) {
+      uint32_t ttl = 0;
+      if (!parse_u32(val.in(msg), ttl) || ttl > 255 || val.len > 3) {
+        return kBad;  // ttl = 1*3DIGIT, 0..255
+      }
+      out.ttl = val;
     } else if (iequals(name, "rport")) {
       uint16_t port = 0;
       if (!val.empty() && !parse_port(val.in(msg), port)) {
@@ -293,6 +310,9 @@ size_t parse_via_at(const char* msg, size_t p, size_t end, Via& out) noexcept {
   }
   out.value = make_span(start, last);
   out.params_end = static_cast<uint16_t>(last);
+  if (out.params.off != 0) {
+    out.params.len = static_cast<uint16_t>(last - out.params.off);
+  }
   return r;
 }
 

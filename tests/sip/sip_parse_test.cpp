@@ -282,5 +282,69 @@ TEST_P(HeaderUriTest, Uri) {
 INSTANTIATE_TEST_SUITE_P(Cases, HeaderUriTest, ::testing::ValuesIn(kHeaderUris),
                          [](const auto& info) { return std::string(info.param.name); });
 
+// The issue's Via accessors beyond the ones the fast path reads: maddr, ttl, the other params.
+TEST(ParseVia, MaddrTtlAndOtherParams) {
+  const std::string v = "SIP/2.0/UDP 10.0.0.1:5060;ttl=16 ;maddr=224.2.0.1;branch=z9hG4bK1;x-y=z";
+  Via via;
+  ASSERT_TRUE(parse_via(v.data(), Span{0, static_cast<uint16_t>(v.size())}, via));
+  EXPECT_EQ(via.ttl.in(v.data()), "16");
+  EXPECT_EQ(via.maddr.in(v.data()), "224.2.0.1");
+  EXPECT_EQ(via.branch.in(v.data()), "z9hG4bK1");
+  EXPECT_EQ(via.params.in(v.data()), "ttl=16 ;maddr=224.2.0.1;branch=z9hG4bK1;x-y=z");
+  for (const std::string bad : {"SIP/2.0/UDP h;ttl=256", "SIP/2.0/UDP h;ttl=x", "SIP/2.0/UDP h;ttl"}) {
+    EXPECT_FALSE(parse_via(bad.data(), Span{0, static_cast<uint16_t>(bad.size())}, via)) << bad;
+  }
+  const std::string plain = "SIP/2.0/UDP h";
+  ASSERT_TRUE(parse_via(plain.data(), Span{0, static_cast<uint16_t>(plain.size())}, via));
+  EXPECT_TRUE(via.params.empty());
+  EXPECT_TRUE(via.maddr.empty());
+}
+
+struct NameAddrCase {
+  const char* name;
+  std::string_view value;
+  std::string_view display, uri, tag, params;
+};
+
+const NameAddrCase kNameAddr[] = {
+    {"QuotedDisplay", "\"Bob Smith\" <sip:bob@example.com>;tag=a1;x=1", "Bob Smith",
+     "sip:bob@example.com", "a1", "tag=a1;x=1"},
+    {"QuotedDisplayWithEscape", "\"B\\\"ob\" <sip:b@x>", "B\\\"ob", "sip:b@x", "", ""},
+    {"BareDisplay", "Bob <sip:bob@example.com>", "Bob", "sip:bob@example.com", "", ""},
+    {"NoDisplay", "<sip:bob@example.com;transport=udp>;tag=9", "", "sip:bob@example.com;transport=udp",
+     "9", "tag=9"},
+    {"AddrSpec", "sip:bob@example.com;tag=z", "", "sip:bob@example.com", "z", "tag=z"},
+    {"Tel", "<tel:+15551234>", "", "tel:+15551234", "", ""},
+};
+
+class NameAddrTest : public ::testing::TestWithParam<NameAddrCase> {};
+
+TEST_P(NameAddrTest, Fields) {
+  const NameAddrCase& c = GetParam();
+  const std::string v(c.value);
+  NameAddr na;
+  ASSERT_TRUE(parse_name_addr(v.data(), Span{0, static_cast<uint16_t>(v.size())}, na));
+  EXPECT_EQ(na.display.in(v.data()), c.display);
+  EXPECT_EQ(na.uri.in(v.data()), c.uri);
+  EXPECT_EQ(na.tag.in(v.data()), c.tag);
+  EXPECT_EQ(na.params.in(v.data()), c.params);
+  EXPECT_EQ(na.end, v.size());
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, NameAddrTest, ::testing::ValuesIn(kNameAddr),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+TEST(NameAddr, MalformedAndSecondValue) {
+  NameAddr na;
+  for (const std::string bad : {"\"Bob <sip:b@x>", "\"Bob\" sip:b@x", "<sip:b@x", "<>"}) {
+    EXPECT_FALSE(parse_name_addr(bad.data(), Span{0, static_cast<uint16_t>(bad.size())}, na))
+        << bad;
+  }
+  const std::string two = "<sip:a@x>, <sip:b@y>";
+  ASSERT_TRUE(parse_name_addr(two.data(), Span{0, static_cast<uint16_t>(two.size())}, na));
+  EXPECT_EQ(na.uri.in(two.data()), "sip:a@x");
+  EXPECT_EQ(two[na.end], ',');
+}
+
 }  // namespace
 }  // namespace viaduct::sip
