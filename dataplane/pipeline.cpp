@@ -484,7 +484,7 @@ Verdict handle_request(const Snapshot& snap, rte_mbuf* m, const rte_ether_hdr* e
     return Verdict::dropped(Drop::kScriptError);
   }
   if (r.action == VmResult::Action::kReply) {
-    const std::string_view reason = snap.program->strings[r.reply_reason];
+    const std::string_view reason = r.reply_reason;
     return send_local_reply(snap, m, eth, pi, msg, v, r.reply_code, reason, ctx);
   }
   if (r.action != VmResult::Action::kForward) {

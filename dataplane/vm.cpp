@@ -152,7 +152,7 @@ void vm_run(const Snapshot& snap, const char* msg, const sip::SipView& v, Dispat
         }
         out.action = VmResult::Action::kReply;
         out.reply_code = static_cast<uint16_t>(in.a);
-        out.reply_reason = in.b;
+        out.reply_reason = prog.strings[in.b];
         rc = 1;
         break;
       case cfg::Op::kMfProcessMaxfwd:
