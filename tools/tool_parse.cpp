@@ -208,6 +208,9 @@ Json describe(const std::string& input, bool& valid) {
     put(j, "call_id", v.call_id);
     j["cseq_num"] = v.cseq_num;
     put(j, "cseq_method", v.cseq_method);
+    if (v.is_request) {
+      j["cseq_method_mismatch"] = v.cseq_method_mismatch;
+    }
     put(j, "from_uri", sip::header_uri(msg, v[sip::Hdr::kFrom]));
     put(j, "from_tag", v.from_tag);
     put(j, "to_uri", sip::header_uri(msg, v[sip::Hdr::kTo]));

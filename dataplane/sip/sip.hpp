@@ -124,6 +124,9 @@ struct SipView {
   Span call_id;                    // == hdr[kCallId]
   uint32_t cseq_num = 0;
   Span cseq_method;
+  bool cseq_method_mismatch = false;  // a request whose CSeq method is not its method (RFC 4475
+                                     //   mismatch01/02): scanned, as Kamailio does; sanity_check
+                                     //   answers 400
   Span from_tag;
   Span to_tag;
   bool has_max_forwards = false;
@@ -189,6 +192,9 @@ struct Edit {
   std::string_view ins;
 };
 
+// Most edits one apply_edits() call takes (the bookkeeping is fixed arrays on the stack).
+inline constexpr size_t kMaxEdits = 48;
+
 // Applies `edits` (sorted by off, non-overlapping, all inside the message) to the message held
 // in buf[head, head + len), where buf has `cap` bytes. The result is again contiguous in buf; on
 // return `head` and `len` describe it. Bytes in front of the last edit move (into the headroom
@@ -206,23 +212,35 @@ bool apply_edits(char* buf, size_t cap, size_t& head, size_t& len,
 inline constexpr size_t kBranchLen = 23;
 void stateless_branch(const char* msg, const SipView& v, char out[kBranchLen]) noexcept;
 
-// Writes "Via: SIP/2.0/UDP <host>:<port>;branch=<branch>\r\n" to out; returns its length, or 0
-// when it does not fit in cap.
+// The port a sent-by or SIP URI without one means (RFC 3261 19.1.2, 18.2.2).
+inline constexpr uint16_t kDefaultSipPort = 5060;
+
+// Writes "Via: SIP/2.0/UDP <host>:<port>;branch=<branch>\r\n" to out (":<port>" left out when
+// it is 5060, as Kamailio writes its own Via); returns its length, or 0 when it does not fit.
 size_t build_via_line(char* out, size_t cap, std::string_view host, uint16_t port,
                       std::string_view branch) noexcept;
 
 // The parameters RFC 3261 18.2.1 / RFC 3581 add to the top Via of a received request:
 // ";received=<src_ip>" when the Via host differs from src_ip (or the Via has rport/received),
-// and ";rport=<src_port>" filling in a bare rport (or replacing its value). As Kamailio does,
-// rport is filled in where it stands and received is appended to the via-parm (or an existing
-// received is replaced where it stands), so the other parameters are never copied: at most
+// and ";rport=<src_port>" filling in a bare rport (or replacing its value). As Kamailio 5.6.3
+// does (measured): rport is filled in where it stands; a new received goes in front of the
+// first parameter, right after the sent-by ("h:5060;received=..;rport=..;branch=.."), an
+// existing one is replaced where it stands; so the other parameters are never copied: at most
 // two edits, sorted by offset, whose inserts are written to out (kViaReceivedMax bytes are
 // always enough). Sets n to the number of edits (0 when nothing is to be added). False when
 // out is too small.
+//
+// force_rport() (Kamailio's FL_FORCE_RPORT) makes a Via without rport get ";rport=<src_port>"
+// as if it had asked for it, without forcing received (measured against Kamailio 5.6.3):
+// kRequest puts it where Kamailio puts it in a forwarded request, right after the sent-by
+// (before a new received, or in front of an existing received), kReply where it puts it in a
+// local reply: appended, before received, which a local reply always appends (a second one
+// when the Via had received already, as Kamailio does).
 inline constexpr size_t kViaReceivedMax = 96;
+enum class ForceRport : uint8_t { kNo, kRequest, kReply };
 bool via_received_edits(const char* msg, const SipView& v, std::string_view src_ip,
                         uint16_t src_port, char* out, size_t cap, Edit (&edits)[2],
-                        size_t& n) noexcept;
+                        size_t& n, ForceRport force = ForceRport::kNo) noexcept;
 
 // The edit that removes the top Via from a reply: the whole header line when the Via was alone
 // on it, otherwise that value and its comma.
@@ -234,13 +252,17 @@ Edit remove_top_via_edit(const char* msg, const SipView& v) noexcept;
 // Replaces the Request-URI of a request (rewriteuri, sethost...: the caller builds the URI).
 Edit ruri_edit(const SipView& v, std::string_view new_uri) noexcept;
 
-// Writes "Record-Route: <sip:HOST:PORT;lr>\r\n" to out (IPv6 hosts bracketed); returns its length,
-// 0 when it does not fit. record_route_edit() inserts such a line where RFC 3261 16.6 wants it:
-// above the existing Record-Route fields (the top one is the newest), or above the top Via when
-// there are none.
-size_t build_record_route_line(char* out, size_t cap, std::string_view host,
-                               uint16_t port) noexcept;
+// Writes "Record-Route: <sip:HOST:PORT;lr>\r\n" to out (IPv6 hosts bracketed, no ":PORT" when it is
+// 5060, as Kamailio's rr writes it), with ";ftag=FTAG"
+// after ;lr when ftag is not empty (the rr module's append_fromtag); returns its length, 0 when
+// it does not fit. record_route_edit() inserts such a line where Kamailio's rr puts it: above
+// every header field (so above the existing Record-Route fields too, as RFC 3261 16.6 wants).
+size_t build_record_route_line(char* out, size_t cap, std::string_view host, uint16_t port,
+                               std::string_view ftag = {}) noexcept;
 Edit record_route_edit(const char* msg, const SipView& v, std::string_view line) noexcept;
+
+// Offset of the first header field (just after the start line).
+size_t first_header_offset(const char* msg, const SipView& v) noexcept;
 
 // Loose routing (RFC 3261 16.4): the edit that removes the first Route value (the whole field
 // line when it holds one value, else that value and its comma). has_route is false (and the
@@ -257,11 +279,16 @@ size_t remove_header_edits(const char* msg, const SipView& v, std::string_view n
                            char compact, Edit* out, size_t cap) noexcept;
 
 // Builds a complete stateless reply to the request `req` (scanned into v) in out: status line,
-// every Via (the top one with received/rport as via_received_edits would add), From, To (with a
-// To-tag when the request's To has none), Call-ID, CSeq, "Server: viaduct", Content-Length: 0.
+// the request's Via (the top one with received/rport appended as ForceRport::kReply lays them
+// out), From, To (with a To-tag at its end when the request's To has none), Call-ID, CSeq
+// fields, and its Record-Route fields in a 180..299 reply, copied as received and in the
+// request's order (compact names, spacing and folding kept, as Kamailio's sl does), then
+// "Server: viaduct", Content-Length: 0.
 // The To-tag is derived deterministically from the request (retransmissions get the same one).
+// force_rport: the top Via gets rport=<src_port> as if it had asked (ForceRport::kReply).
 // Returns the length, or 0 when it does not fit in cap.
 size_t build_reply(const char* req, const SipView& v, uint16_t code, std::string_view reason,
-                   std::string_view src_ip, uint16_t src_port, char* out, size_t cap) noexcept;
+                   std::string_view src_ip, uint16_t src_port, char* out, size_t cap,
+                   bool force_rport = false) noexcept;
 
 }  // namespace viaduct::sip

@@ -15,10 +15,6 @@ using namespace detail;
 
 namespace {
 
-// At most this many edits per apply_edits call: the pipeline makes two or three (our Via,
-// received/rport, Max-Forwards), and a fixed bound keeps the bookkeeping on the stack.
-constexpr size_t kMaxEdits = 8;
-
 // Seeds: arbitrary constants, fixed forever (a change re-keys every in-flight transaction).
 constexpr XXH64_hash_t kBranchSeed = 0x7669616475637442ULL;  // "viaductB"
 constexpr XXH64_hash_t kToTagSeed = 0x7669616475637454ULL;   // "viaductT"
@@ -205,21 +201,44 @@ size_t build_via_line(char* out, size_t cap, std::string_view host, uint16_t por
   if (bracket) {
     w.put("]");
   }
-  w.put(":");
-  w.put_u16(port);
+  // Kamailio leaves the default port out of its own Via (measured, 5.6.3).
+  if (port != kDefaultSipPort) {
+    w.put(":");
+    w.put_u16(port);
+  }
   w.put(";branch=");
   w.put(branch);
   w.put("\r\n");
   return w.ok() ? w.size() : 0;
 }
 
-bool via_received_edits(const char* msg, const SipView& v, std::string_view src_ip,
-                        uint16_t src_port, char* out, size_t cap, Edit (&edits)[2],
-                        size_t& n) noexcept {
+namespace {
+
+// Orders the received/rport edits the way apply_edits needs them and Kamailio lays them out:
+// by offset; at one offset an insert before a replacement (";received=" inserted in front of a
+// first-param ";rport" being filled in), two inserts in the order given (rport first).
+void order_two(Edit (&edits)[2], size_t n) noexcept {
+  if (n == 2 && (edits[1].off < edits[0].off ||
+                 (edits[1].off == edits[0].off && edits[1].del == 0 && edits[0].del != 0))) {
+    std::swap(edits[0], edits[1]);
+  }
+}
+
+// via_received_edits for a forwarded request (reply false) or a local reply (reply true).
+bool received_edits(const char* msg, const SipView& v, std::string_view src_ip,
+                    uint16_t src_port, char* out, size_t cap, Edit (&edits)[2], size_t& n,
+                    bool force, bool reply) noexcept {
   const Via& via = v.via1;
+  const bool add_rport = via.has_rport || force;
   const bool has_received = !via.received.empty();
   const bool add_received =
       bare_host(via.host.in(msg)) != bare_host(src_ip) || via.has_rport || has_received;
+  // Where Kamailio inserts new parameters into a forwarded request's Via: in front of the
+  // first parameter (at its ';'), else after the sent-by. A local reply appends them.
+  const Span sent_by_end = via.port.empty() ? via.host : via.port;
+  const uint16_t params_start = via.params.empty() || via.params.off == 0
+                                    ? static_cast<uint16_t>(sent_by_end.end())
+                                    : static_cast<uint16_t>(via.params.off - 1);
   n = 0;
   Writer w(out, cap);
   Edit received{};
@@ -227,29 +246,52 @@ bool via_received_edits(const char* msg, const SipView& v, std::string_view src_
     w.put(";received=");
     w.put(bare_host(src_ip));
     const std::string_view ins(out, w.size());
-    received = has_received ? Edit{via.received_param.off, via.received_param.len, ins}
-                            : Edit{via.params_end, 0, ins};
+    if (reply) {
+      // A local reply appends received even next to an existing one (Kamailio 5.6.3 then
+      // sends two; its msg_translator.c lists this among its known limitations).
+      received = Edit{via.params_end, 0, ins};
+    } else if (has_received) {
+      received = Edit{via.received_param.off, via.received_param.len, ins};
+    } else {
+      received = Edit{params_start, 0, ins};
+    }
   }
   Edit rport{};
-  if (via.has_rport) {
+  if (add_rport) {
     const size_t at = w.size();
     w.put(";rport=");
     w.put_u16(src_port);
-    rport = Edit{via.rport_param.off, via.rport_param.len, std::string_view(out + at, w.size() - at)};
+    const std::string_view ins(out + at, w.size() - at);
+    if (via.has_rport) {
+      rport = Edit{via.rport_param.off, via.rport_param.len, ins};
+    } else if (reply) {
+      rport = Edit{via.params_end, 0, ins};
+    } else if (has_received) {
+      rport = Edit{via.received_param.off, 0, ins};
+    } else {
+      rport = Edit{params_start, 0, ins};
+    }
   }
   if (!w.ok()) {
     return false;
   }
-  if (via.has_rport) {
+  if (add_rport) {
     edits[n++] = rport;
   }
   if (add_received) {
     edits[n++] = received;
   }
-  if (n == 2 && edits[1].off < edits[0].off) {
-    std::swap(edits[0], edits[1]);
-  }
+  order_two(edits, n);
   return true;
+}
+
+}  // namespace
+
+bool via_received_edits(const char* msg, const SipView& v, std::string_view src_ip,
+                        uint16_t src_port, char* out, size_t cap, Edit (&edits)[2],
+                        size_t& n, ForceRport force) noexcept {
+  return received_edits(msg, v, src_ip, src_port, out, cap, edits, n, force != ForceRport::kNo,
+                        force == ForceRport::kReply);
 }
 
 Edit remove_top_via_edit(const char* msg, const SipView& v) noexcept {
@@ -270,8 +312,8 @@ Edit ruri_edit(const SipView& v, std::string_view new_uri) noexcept {
   return Edit{v.ruri.off, v.ruri.len, new_uri};
 }
 
-size_t build_record_route_line(char* out, size_t cap, std::string_view host,
-                               uint16_t port) noexcept {
+size_t build_record_route_line(char* out, size_t cap, std::string_view host, uint16_t port,
+                               std::string_view ftag) noexcept {
   Writer w(out, cap);
   const bool v6 = host.find(':') != std::string_view::npos && !host.starts_with("[");
   w.put("Record-Route: <sip:");
@@ -282,9 +324,18 @@ size_t build_record_route_line(char* out, size_t cap, std::string_view host,
   if (v6) {
     w.put("]");
   }
-  w.put(":");
-  w.put_u16(port);
-  w.put(";lr>\r\n");
+  // As in our Via, no default port: with it the URI would be a different one (RFC 3261
+  // 19.1.4), and Kamailio writes none.
+  if (port != kDefaultSipPort) {
+    w.put(":");
+    w.put_u16(port);
+  }
+  w.put(";lr");
+  if (!ftag.empty()) {
+    w.put(";ftag=");
+    w.put(ftag);
+  }
+  w.put(">\r\n");
   return w.ok() ? w.size() : 0;
 }
 
@@ -317,10 +368,19 @@ size_t field_end(const char* msg, size_t p, size_t limit) noexcept {
 
 }  // namespace
 
+size_t first_header_offset(const char* msg, const SipView& v) noexcept {
+  // The start line ends a few bytes past the Request-URI (or the reason phrase).
+  const size_t from = v.is_request ? v.ruri.end() : v.reason.off;
+  const void* nl = from < v.headers_end ? std::memchr(msg + from, '\n', v.headers_end - from)
+                                        : nullptr;
+  return nl == nullptr ? v.top_via_line.off
+                       : static_cast<size_t>(static_cast<const char*>(nl) - msg) + 1;
+}
+
 Edit record_route_edit(const char* msg, const SipView& v, std::string_view line) noexcept {
-  const Span rr = v[Hdr::kRecordRoute];
-  const size_t at = rr.empty() ? v.top_via_line.off : field_start(msg, rr.off);
-  return Edit{static_cast<uint16_t>(at), 0, line};
+  // Kamailio 5.6.3's rr inserts it above every header field (measured: above a Route or From
+  // standing before the top Via, and above the existing Record-Route fields wherever they are).
+  return Edit{static_cast<uint16_t>(first_header_offset(msg, v)), 0, line};
 }
 
 Edit route_pop_edit(const char* msg, const SipView& v, bool& has_route) noexcept {
@@ -380,14 +440,17 @@ size_t remove_header_edits(const char* msg, const SipView& v, std::string_view n
 }
 
 size_t build_reply(const char* req, const SipView& v, uint16_t code, std::string_view reason,
-                   std::string_view src_ip, uint16_t src_port, char* out, size_t cap) noexcept {
+                   std::string_view src_ip, uint16_t src_port, char* out, size_t cap,
+                   bool force_rport) noexcept {
   if (code < 100 || code > 699 || v.via_count == 0) {
     return 0;
   }
   char params[kViaReceivedMax];
   Edit top[2];
   size_t n_top = 0;
-  if (!via_received_edits(req, v, src_ip, src_port, params, sizeof params, top, n_top)) {
+  // received (and a forced rport) appended to the top Via, as Kamailio's sl does.
+  if (!received_edits(req, v, src_ip, src_port, params, sizeof params, top, n_top, force_rport,
+                      true)) {
     return 0;
   }
   Writer w(out, cap);
@@ -398,66 +461,69 @@ size_t build_reply(const char* req, const SipView& v, uint16_t code, std::string
   w.put(reason);
   w.put("\r\n");
 
-  // Every Via field, in order: walk the header section again (cold path). Values stay as
-  // written, unfolded; the top value gets the received/rport edit.
-  size_t p = v.top_via_line.off;
-  bool first = true;
+  // Kamailio copies the fields a reply needs as they were received, in the request's order:
+  // name as written (compact forms too), separator, folding. Record-Route goes back in a
+  // 180..299 reply (measured, 5.6.3). Walks the header section again (cold path).
+  const bool copy_rr = code >= 180 && code < 300;
+  const void* first_nl = std::memchr(req, '\n', v.headers_end);
+  size_t p = first_nl == nullptr
+                 ? v.headers_end
+                 : static_cast<size_t>(static_cast<const char*>(first_nl) - req) + 1;
+  bool to_done = false;
   while (p < v.headers_end) {
-    // Field extent: this line and its continuation lines.
-    size_t line_end = p;
-    while (true) {
-      const void* nl = std::memchr(req + line_end, '\n', v.headers_end - line_end);
-      line_end = nl == nullptr ? v.headers_end
-                               : static_cast<size_t>(static_cast<const char*>(nl) - req) + 1;
-      if (line_end >= v.headers_end || !is_ws(req[line_end])) {
+    size_t end = p;
+    while (true) {  // this line and its continuation lines
+      end = field_end(req, end, v.headers_end);
+      if (end >= v.headers_end || !is_ws(req[end])) {
         break;
       }
     }
-    const size_t name_end = skip_class(req, p, line_end, kToken);
+    const size_t name_end = skip_class(req, p, end, kToken);
     const std::string_view name(req + p, name_end - p);
-    if (iequals(name, "via") || iequals(name, "v")) {
-      const void* colon = std::memchr(req + name_end, ':', line_end - name_end);
-      if (colon != nullptr) {
-        const size_t value_off = static_cast<size_t>(static_cast<const char*>(colon) - req) + 1;
-        const Span value = trim(req, value_off, line_end);
-        w.put("Via: ");
-        if (first) {
-          size_t at = value.off;
-          for (size_t i = 0; i < n_top; ++i) {
-            w.put_unfolded(std::string_view(req + at, top[i].off - at));
-            w.put(top[i].ins);
-            at = size_t{top[i].off} + top[i].del;
-          }
-          w.put_unfolded(std::string_view(req + at, value.end() - at));
-          first = false;
-        } else {
-          w.put_unfolded(value.in(req));
-        }
-        w.put("\r\n");
+    const std::string_view field(req + p, end - p);
+    if (p == v.top_via_line.off) {
+      // The top Via with received/rport spliced in.
+      size_t at = p;
+      for (size_t i = 0; i < n_top; ++i) {
+        w.put(std::string_view(req + at, top[i].off - at));
+        w.put(top[i].ins);
+        at = size_t{top[i].off} + top[i].del;
       }
+      w.put(std::string_view(req + at, end - at));
+    } else if (!to_done && (iequals(name, "to") || iequals(name, "t"))) {
+      to_done = true;
+      if (v.to_tag.empty()) {
+        // The tag goes at the end of the field, before its line break.
+        size_t cut = field.size();
+        if (cut > 0 && field[cut - 1] == '\n') {
+          --cut;
+        }
+        if (cut > 0 && field[cut - 1] == '\r') {
+          --cut;
+        }
+        FieldHash h(kToTagSeed);
+        h.add(v.call_id.in(req));
+        h.add(v.from_tag.in(req));
+        h.add(v.cseq_num);
+        h.add(v.via1.branch.in(req));
+        char tag[2 + 16] = {'v', 'd'};
+        write_hex16(tag + 2, h.value());
+        w.put(field.substr(0, cut));
+        w.put(";tag=");
+        w.put(std::string_view(tag, sizeof tag));
+        w.put(field.substr(cut));
+      } else {
+        w.put(field);
+      }
+    } else if (iequals(name, "via") || iequals(name, "v") || iequals(name, "from") ||
+               iequals(name, "f") || iequals(name, "to") || iequals(name, "t") ||
+               iequals(name, "call-id") || iequals(name, "i") || iequals(name, "cseq") ||
+               (copy_rr && iequals(name, "record-route"))) {
+      w.put(field);
     }
-    p = line_end;
+    p = end;
   }
-  w.put("From: ");
-  w.put_unfolded(v[Hdr::kFrom].in(req));
-  w.put("\r\nTo: ");
-  w.put_unfolded(v[Hdr::kTo].in(req));
-  if (v.to_tag.empty()) {
-    FieldHash h(kToTagSeed);
-    h.add(v.call_id.in(req));
-    h.add(v.from_tag.in(req));
-    h.add(v.cseq_num);
-    h.add(v.via1.branch.in(req));
-    char tag[2 + 16] = {'v', 'd'};
-    write_hex16(tag + 2, h.value());
-    w.put(";tag=");
-    w.put(std::string_view(tag, sizeof tag));
-  }
-  w.put("\r\nCall-ID: ");
-  w.put_unfolded(v.call_id.in(req));
-  w.put("\r\nCSeq: ");
-  w.put_unfolded(v[Hdr::kCSeq].in(req));
-  w.put("\r\nServer: viaduct\r\nContent-Length: 0\r\n\r\n");
+  w.put("Server: viaduct\r\nContent-Length: 0\r\n\r\n");
   return w.ok() ? w.size() : 0;
 }
 

@@ -7,19 +7,22 @@
 // then re-read only for the few headers that have a slot. Bare-LF line ends are tolerated
 // (as Kamailio does); spans then cover the LF alone.
 //
-// Cost (perf/RESULTS.md, 2026-11-22; callgrind instruction counts are the stable measure on the
-// shared VM): about 4,800 instructions, 270 ns, for the 900-byte sipp INVITE of perf/. The body
-// is never read. Where they go, largest first:
-//   - value parsers of the slotted headers (about 55%): parse_via_at (sent-protocol, host,
-//     every parameter), parse_name_addr for From and To (tag), CSeq, Max-Forwards and
-//     Content-Length digits. These are byte loops over a class table.
-//   - the header-line loop (about 35%): next_stop() finds the end of each line 16 bytes a step
+// Cost (perf/RESULTS.md, 2026-11-22, "SIP scanner, second speed pass"; callgrind instruction
+// counts are the stable measure on the shared VM): about 3,600 instructions, 195 ns, for the
+// 900-byte sipp INVITE of perf/ (4,580 and 240 ns before that pass). The body is never read.
+// Where they go, largest first:
+//   - the header-line loop (about 45%): next_stop() finds the end of each line 16 bytes a step
 //     (SSE2), fast_name() + classify_fast() read a letters-and-dash name and its colon with one
 //     16-byte load and two word compares; other names take the byte-wise general path.
-//   - the start line (about 10%): method token, Request-URI check (16 bytes a step), version.
-// The next step toward the issue's 100 ns goal is to stop re-reading values byte by byte:
-// parse Via parameters and From/To tags with vector class scans (SSSE3 nibble lookup), or
-// lazily, only when the fast path asks for them.
+//   - value parsers of the slotted headers (about 45%): fast_via() and fast_name_addr_tag()
+//     below take the plain shapes in one pass, runs of letters, digits, '-' and '.' confirmed
+//     16 bytes a step; anything else goes to the general parsers of sip_parse.cpp. Then CSeq,
+//     Max-Forwards and Content-Length digits.
+//   - the start line (about 7%): method token, Request-URI check (16 bytes a step), version.
+// What would pay next is in perf/RESULTS.md: the per-line loop now costs as much as the value
+// parsers, and a 64-byte bitmap of line stops shared by consecutive lines was tried and cost
+// more than it saved.
+#include <array>
 #include <cstring>
 
 #if defined(__SSE2__)
@@ -113,17 +116,23 @@ Kind classify(const char* n, size_t len) noexcept {
 }
 
 // First offset in [p, end) holding SP, a control character (HT, CR and LF included) or DEL,
-// or end: what a Request-URI may not contain. 16 bytes a step.
-inline size_t first_space_or_ctl(const char* msg, size_t p, size_t end) noexcept {
+// or end: what a Request-URI may not contain. 16 bytes a step; bytes up to `limit` (the
+// message's end) may be read.
+inline size_t first_space_or_ctl(const char* msg, size_t p, size_t end,
+                                 [[maybe_unused]] size_t limit) noexcept {
 #if defined(__SSE2__)
-  for (; p + 16 <= end; p += 16) {
+  for (; p < end && p + 16 <= limit; p += 16) {
     const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(msg + p));
     const __m128i bad = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x20)), x),
                                      _mm_cmpeq_epi8(x, _mm_set1_epi8(0x7f)));
     const unsigned m = static_cast<unsigned>(_mm_movemask_epi8(bad));
     if (m != 0) {
-      return p + static_cast<size_t>(__builtin_ctz(m));
+      p += static_cast<size_t>(__builtin_ctz(m));
+      return p < end ? p : end;
     }
+  }
+  if (p >= end) {
+    return end;
   }
 #endif
   while (p < end && !is_lws(msg[p]) && !is(msg[p], kCtl)) {
@@ -209,8 +218,36 @@ inline Kind classify_fast(const char* n, size_t len) noexcept {
   }
 }
 
+// method_from_name() with the methods of a call compared first, as fixed-size words.
+inline Method method_of(std::string_view name) noexcept {
+  switch (name.size()) {
+    case 3:
+      if (std::memcmp(name.data(), "ACK", 3) == 0) {
+        return Method::kAck;
+      }
+      if (std::memcmp(name.data(), "BYE", 3) == 0) {
+        return Method::kBye;
+      }
+      break;
+    case 6:
+      if (std::memcmp(name.data(), "INVITE", 6) == 0) {
+        return Method::kInvite;
+      }
+      break;
+    case 7:
+      if (std::memcmp(name.data(), "OPTIONS", 7) == 0) {
+        return Method::kOptions;
+      }
+      break;
+    default:
+      break;
+  }
+  return method_from_name(name);
+}
+
 // Start line. On success sets the fields of `out` it covers.
-ScanStatus scan_start_line(const char* msg, size_t le, SipView& out) noexcept {
+// len: the whole message (fast paths may read up to there).
+ScanStatus scan_start_line(const char* msg, size_t le, size_t len, SipView& out) noexcept {
   constexpr std::string_view kVersion = "SIP/2.0";
   const std::string_view line(msg, le);
   if (line.starts_with("SIP/")) {
@@ -272,14 +309,327 @@ ScanStatus scan_start_line(const char* msg, size_t le, SipView& out) noexcept {
   if (q >= last_sp || msg[q] != ':') {
     return ScanStatus::kBadStartLine;
   }
-  if (first_space_or_ctl(msg, q, last_sp) != last_sp) {
+  if (first_space_or_ctl(msg, q, last_sp, len) != last_sp) {
     return ScanStatus::kBadStartLine;
   }
   out.is_request = true;
   out.method_name = make_span(0, m);
-  out.method = method_from_name(std::string_view(msg, m));
+  out.method = method_of(std::string_view(msg, m));
   out.ruri = make_span(u, last_sp);
   return ScanStatus::kOk;
+}
+
+// Fast paths for the values the scanner parses. Each handles the plain shape every UA sends
+// (no LWS inside the value, no quoted parameter, no IPv6 reference) in one tight pass and
+// answers kSlow for anything else, which the caller hands to the general parser in
+// sip_parse.cpp (parse_via_at, parse_name_addr): the general parser decides every error, so a
+// fast path only ever returns a result the general parser would also return. Building with
+// -DVD_SIP_SCAN_CROSSCHECK runs both and aborts on any difference (the fuzz check).
+constexpr size_t kSlow = ~size_t{0};
+
+// Scanner-local classes (the shared table in chars.hpp has no bit left).
+enum ScanClass : uint8_t {
+  kViaValue = 1 << 0,    // via-param value bytes parse_via_at accepts: token, ':', '[', ']'
+  kParamValue = 1 << 1,  // generic-param value bytes (param_value_end): not LWS ; , " or CTL
+};
+
+constexpr std::array<uint8_t, 256> make_scan_classes() {
+  std::array<uint8_t, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    const char ch = static_cast<char>(c);
+    uint8_t f = 0;
+    if (is(ch, kToken) || ch == ':' || ch == '[' || ch == ']') {
+      f |= kViaValue;
+    }
+    if (!is_lws(ch) && ch != ';' && ch != ',' && ch != '"' && !is(ch, kCtl)) {
+      f |= kParamValue;
+    }
+    t[static_cast<size_t>(c)] = f;
+  }
+  return t;
+}
+
+inline constexpr std::array<uint8_t, 256> kScanClasses = make_scan_classes();
+
+inline size_t skip_scan_class(const char* msg, size_t p, size_t end, uint8_t cls) noexcept {
+  while (p < end && (kScanClasses[static_cast<uint8_t>(msg[p])] & cls) != 0) {
+    ++p;
+  }
+  return p;
+}
+
+// The end of the run of `cls` bytes (kClasses when kScan is false, kScanClasses when true)
+// from p, stopping at end. Bytes up to `limit` (the message's end) may be read. Common bytes
+// are confirmed 16 at a step with SSE2: letters, digits, '-' and '.' belong to every class this
+// is used with (token, host, via-param value); any other byte is looked up in the table, and the
+// vector step resumes after it.
+template <bool kScan>
+inline size_t run_of(const char* msg, size_t p, size_t end, [[maybe_unused]] size_t limit,
+                     uint8_t cls) noexcept {
+  while (p < end) {
+#if defined(__SSE2__)
+    if (p + 16 <= limit) {
+      const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(msg + p));
+      const __m128i l = _mm_sub_epi8(_mm_or_si128(x, _mm_set1_epi8(0x20)), _mm_set1_epi8('a'));
+      const __m128i letter = _mm_cmpeq_epi8(_mm_min_epu8(l, _mm_set1_epi8(25)), l);
+      const __m128i d = _mm_sub_epi8(x, _mm_set1_epi8('-'));  // '-' '.' '/' '0'..'9'
+      const __m128i dash_dot_digit =
+          _mm_andnot_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('/')),
+                           _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(12)), d));
+      const unsigned m =
+          ~static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(letter, dash_dot_digit))) & 0xffffu;
+      if (m == 0) {
+        p += 16;
+        continue;
+      }
+      p += static_cast<size_t>(__builtin_ctz(m));
+      if (p >= end) {
+        return end;
+      }
+    }
+#endif
+    const uint8_t c = static_cast<uint8_t>(msg[p]);
+    if (((kScan ? kScanClasses[c] : kClasses[c]) & cls) == 0) {
+      return p;
+    }
+    ++p;
+  }
+  return end;
+}
+
+// param_value_end() of sip_parse.cpp for a value that is not quoted: the first LWS, ';', ',',
+// '"' or control byte from p, or end.
+inline size_t param_value_run(const char* msg, size_t p, size_t end,
+                              [[maybe_unused]] size_t limit) noexcept {
+#if defined(__SSE2__)
+  for (; p + 16 <= limit && p < end; p += 16) {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(msg + p));
+    const __m128i ctl = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x20)), x),
+                                     _mm_cmpeq_epi8(x, _mm_set1_epi8(0x7f)));  // SP included
+    const __m128i sep = _mm_or_si128(
+        _mm_cmpeq_epi8(x, _mm_set1_epi8(';')),
+        _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8(',')), _mm_cmpeq_epi8(x, _mm_set1_epi8('"'))));
+    const unsigned m = static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(ctl, sep)));
+    if (m != 0) {
+      p += static_cast<size_t>(__builtin_ctz(m));
+      return p < end ? p : end;
+    }
+  }
+  if (p >= end) {
+    return end;
+  }
+#endif
+  return skip_scan_class(msg, p, end, kParamValue);
+}
+
+// parse_port() of sip_parse.cpp: 1..5 digits, at most 65535.
+inline bool port_digits(const char* msg, size_t p, size_t q, uint16_t& out) noexcept {
+  if (q == p || q - p > 5) {
+    return false;
+  }
+  uint32_t v = 0;
+  for (; p < q; ++p) {
+    v = v * 10 + static_cast<uint32_t>(msg[p] - '0');
+  }
+  if (v > 65535) {
+    return false;
+  }
+  out = static_cast<uint16_t>(v);
+  return true;
+}
+
+// parse_via_at() for "SIP/2.0/TRANSPORT SP host[:port]*(;name[=value])" with no LWS after the
+// sent-protocol's single SP and no quoted value. Returns what parse_via_at would (end, or the
+// offset of the ',' before the next via-parm), or kSlow.
+size_t fast_via(const char* msg, size_t p, size_t end, size_t limit, Via& out) noexcept {
+  out = Via{};
+  p = skip_lws(msg, p, end);
+  const size_t start = p;
+  if (p + 8 > end) {
+    return kSlow;
+  }
+  uint64_t w = 0;
+  std::memcpy(&w, msg + p, 8);
+  // "SIP" in any case ('S', 's' are the only bytes OR-ing 0x20 onto 's', and so on), then
+  // "/2.0/" exactly.
+  if ((w | 0x202020) != word("sip/2.0/")) {
+    return kSlow;
+  }
+  size_t q = run_of<false>(msg, p + 8, end, limit, kToken);
+  if (q == p + 8 || q + 1 >= end || msg[q] != ' ') {
+    return kSlow;
+  }
+  out.transport = make_span(p + 8, q);
+  p = q + 1;
+  q = run_of<false>(msg, p, end, limit, kHostChar);
+  if (q == p) {
+    return kSlow;  // LWS, an IPv6 reference, or an error
+  }
+  out.host = make_span(p, q);
+  size_t last = q;
+  if (q < end && msg[q] == ':') {
+    const size_t d = skip_class(msg, q + 1, end, kDigit);
+    if (!port_digits(msg, q + 1, d, out.port_num)) {
+      return kSlow;
+    }
+    out.port = make_span(q + 1, d);
+    last = d;
+  }
+  size_t r = last;
+  while (r < end) {
+    if (msg[r] != ';') {
+      if (msg[r] != ',') {
+        return kSlow;
+      }
+      break;
+    }
+    const size_t semi = r;
+    if (out.params.off == 0) {
+      out.params.off = static_cast<uint16_t>(semi + 1);
+    }
+    q = run_of<false>(msg, r + 1, end, limit, kToken);
+    if (q == r + 1) {
+      return kSlow;
+    }
+    const std::string_view name(msg + r + 1, q - r - 1);
+    last = q;
+    Span val;
+    if (q < end && msg[q] == '=') {
+      const size_t v = run_of<true>(msg, q + 1, end, limit, kViaValue);
+      if (v == q + 1) {
+        return kSlow;  // a quoted value, LWS, or an error
+      }
+      val = make_span(q + 1, v);
+      last = v;
+    }
+    // Names by length first: most parameters are none of the five.
+    switch (name.size()) {
+      case 6:
+        if (iequals(name, "branch")) {
+          if (val.empty()) {
+            return kSlow;
+          }
+          out.branch = val;
+        }
+        break;
+      case 8:
+        if (iequals(name, "received")) {
+          if (val.empty()) {
+            return kSlow;
+          }
+          out.received = val;
+          out.received_param = make_span(semi, last);
+        }
+        break;
+      case 5:
+        if (iequals(name, "maddr")) {
+          out.maddr = val;
+        } else if (iequals(name, "rport")) {
+          uint16_t port = 0;
+          if (!val.empty() && (skip_class(msg, val.off, val.end(), kDigit) != val.end() ||
+                               !port_digits(msg, val.off, val.end(), port))) {
+            return kSlow;
+          }
+          out.has_rport = true;
+          out.rport = val;
+          out.rport_param = make_span(semi, last);
+        }
+        break;
+      case 3:
+        if (iequals(name, "ttl")) {
+          uint32_t ttl = 0;
+          if (!parse_u32(val.in(msg), ttl) || ttl > 255 || val.len > 3) {
+            return kSlow;
+          }
+          out.ttl = val;
+        }
+        break;
+      default:
+        break;
+    }
+    r = last;
+  }
+  out.value = make_span(start, last);
+  out.params_end = static_cast<uint16_t>(last);
+  if (out.params.off != 0) {
+    out.params.len = static_cast<uint16_t>(last - out.params.off);
+  }
+  return r;
+}
+
+// From/To: the tag of "[display] <uri>*(;name[=value])" (value trimmed, not empty) with no
+// quoted display name, no LWS after the '>' and no quoted parameter value: what
+// parse_name_addr would give the scanner (the tag, and success with na.end == value end).
+// False sends the value to parse_name_addr.
+bool fast_name_addr_tag(const char* msg, Span value, [[maybe_unused]] size_t limit,
+                        Span& tag) noexcept {
+  const size_t end = value.end();
+  size_t p = value.off;
+  // The first '"', '<', ';' or ',' must be the '<'.
+#if defined(__SSE2__)
+  for (;; p += 16) {
+    if (p >= end || p + 16 > limit) {
+      while (p < end && msg[p] != '<' && msg[p] != '"' && msg[p] != ';' && msg[p] != ',') {
+        ++p;
+      }
+      break;
+    }
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(msg + p));
+    const __m128i hit =
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('<')),
+                                  _mm_cmpeq_epi8(x, _mm_set1_epi8('"'))),
+                     _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8(';')),
+                                  _mm_cmpeq_epi8(x, _mm_set1_epi8(','))));
+    const unsigned m = static_cast<unsigned>(_mm_movemask_epi8(hit));
+    if (m != 0) {
+      p += static_cast<size_t>(__builtin_ctz(m));
+      break;
+    }
+  }
+  if (p > end) {
+    p = end;
+  }
+#else
+  while (p < end && msg[p] != '<' && msg[p] != '"' && msg[p] != ';' && msg[p] != ',') {
+    ++p;
+  }
+#endif
+  if (p >= end || msg[p] != '<') {
+    return false;
+  }
+  const void* gt_ptr = std::memchr(msg + p + 1, '>', end - p - 1);
+  if (gt_ptr == nullptr) {
+    return false;
+  }
+  const size_t gt = static_cast<size_t>(static_cast<const char*>(gt_ptr) - msg);
+  if (gt == p + 1 || is_lws(msg[p + 1])) {
+    return false;  // the URI may be empty
+  }
+  tag = Span{};
+  p = gt + 1;
+  while (p < end) {
+    if (msg[p] != ';') {
+      return false;
+    }
+    const size_t name_end = run_of<false>(msg, p + 1, end, limit, kToken);
+    if (name_end == p + 1) {
+      return false;
+    }
+    const size_t name_len = name_end - p - 1;
+    const char* name = msg + p + 1;
+    p = name_end;
+    if (p < end && msg[p] == '=') {
+      const size_t v = param_value_run(msg, p + 1, end, limit);
+      if (v == p + 1) {
+        return false;
+      }
+      if (name_len == 3 && tag.empty() && iequals(std::string_view(name, 3), "tag")) {
+        tag = make_span(p + 1, v);
+      }
+      p = v;
+    }
+  }
+  return true;
 }
 
 struct Field {
@@ -290,9 +640,28 @@ struct Field {
   Kind kind = Kind::kOther;
 };
 
+constexpr bool same(Span a, Span b) noexcept { return a.off == b.off && a.len == b.len; }
+[[maybe_unused]] bool same(const Via& a, const Via& b) noexcept {
+  return same(a.value, b.value) && same(a.transport, b.transport) && same(a.host, b.host) &&
+         same(a.port, b.port) && a.port_num == b.port_num && same(a.branch, b.branch) &&
+         same(a.received, b.received) && same(a.maddr, b.maddr) && same(a.ttl, b.ttl) &&
+         same(a.params, b.params) && a.has_rport == b.has_rport && same(a.rport, b.rport) &&
+         a.params_end == b.params_end && same(a.received_param, b.received_param) &&
+         same(a.rport_param, b.rport_param);
+}
+#if defined(VD_SIP_SCAN_CROSSCHECK)
+inline void crosscheck(bool ok) noexcept {
+  if (!ok) {
+    __builtin_trap();  // a fast path disagrees with the general parser
+  }
+}
+#else
+inline void crosscheck(bool) noexcept {}
+#endif
+
 class Scanner {
  public:
-  Scanner(const char* msg, SipView& out) noexcept : msg_(msg), out_(out) {}
+  Scanner(const char* msg, size_t len, SipView& out) noexcept : msg_(msg), len_(len), out_(out) {}
 
   ScanStatus field(const Field& f) noexcept {
     if (f.kind == Kind::kOther) {
@@ -322,14 +691,26 @@ class Scanner {
     switch (f.kind) {
       case Kind::kFrom:
       case Kind::kTo: {
+        Span& slot_tag = f.kind == Kind::kFrom ? out_.from_tag : out_.to_tag;
+        Span tag;
+        const bool fast = fast_name_addr_tag(msg_, value, len_, tag);
+#if !defined(VD_SIP_SCAN_CROSSCHECK)
+        if (fast) {
+          slot_tag = tag;
+          break;
+        }
+#endif
         NameAddr na;
         if (!value.empty() && !parse_name_addr(msg_, value, na)) {
+          crosscheck(!fast);
           return ScanStatus::kBadHeader;  // e.g. unterminated display name (RFC 4475 quotbal)
         }
         if (na.end != value.end()) {
+          crosscheck(!fast);
           return ScanStatus::kBadHeader;  // From and To hold one value: "To: <sip:b@x>, junk"
         }
-        (f.kind == Kind::kFrom ? out_.from_tag : out_.to_tag) = na.tag;
+        crosscheck(!fast || same(tag, na.tag));
+        slot_tag = na.tag;
         break;
       }
       case Kind::kCSeq:
@@ -376,7 +757,16 @@ class Scanner {
     while (true) {
       Via scratch;
       Via& via = out_.via_count == 0 ? out_.via1 : out_.via_count == 1 ? out_.via2 : scratch;
-      const size_t q = parse_via_at(msg_, p, end, via);
+      size_t q = fast_via(msg_, p, end, len_, via);
+#if defined(VD_SIP_SCAN_CROSSCHECK)
+      if (q != kSlow) {
+        Via slow;
+        crosscheck(parse_via_at(msg_, p, end, slow) == q && same(slow, via));
+      }
+#endif
+      if (q == kSlow) {
+        q = parse_via_at(msg_, p, end, via);
+      }
       if (q > end) {
         return ScanStatus::kBadVia;  // includes empty values (RFC 4475 badinv01: ";;,;,,")
       }
@@ -398,6 +788,7 @@ class Scanner {
   }
 
   const char* msg_;
+  size_t len_;  // the message's length: fast paths may read up to here
   SipView& out_;
 };
 
@@ -472,14 +863,14 @@ ScanStatus scan(const char* msg, size_t len, SipView& out) noexcept {
   const size_t lf =
       lf_ptr == nullptr ? len : static_cast<size_t>(static_cast<const char*>(lf_ptr) - msg);
   const size_t le = (lf > 0 && lf < len && msg[lf - 1] == '\r') ? lf - 1 : lf;
-  if (ScanStatus s = scan_start_line(msg, le, out); s != ScanStatus::kOk) {
+  if (ScanStatus s = scan_start_line(msg, le, len, out); s != ScanStatus::kOk) {
     return s;
   }
   if (lf >= len) {
     return ScanStatus::kTruncated;
   }
 
-  Scanner scanner(msg, out);
+  Scanner scanner(msg, len, out);
   Field cur;
   bool have_field = false;
   bool in_quote = false;
@@ -502,7 +893,7 @@ ScanStatus scan(const char* msg, size_t len, SipView& out) noexcept {
       eol = p + 1;
     }
     if (eol != 0) {
-      if (have_field) {
+      if (have_field && cur.kind != Kind::kOther) {
         if (ScanStatus s = scanner.field(cur); s != ScanStatus::kOk) {
           return s;
         }
@@ -517,7 +908,7 @@ ScanStatus scan(const char* msg, size_t len, SipView& out) noexcept {
         return ScanStatus::kBadHeader;  // continuation with nothing to continue
       }
     } else {
-      if (have_field) {
+      if (have_field && cur.kind != Kind::kOther) {
         if (ScanStatus s = scanner.field(cur); s != ScanStatus::kOk) {
           return s;
         }
@@ -550,7 +941,14 @@ ScanStatus scan(const char* msg, size_t len, SipView& out) noexcept {
       in_quote = false;
       from = colon + 1;
     }
-    const size_t nl = scan_line(msg, from, len, in_quote);
+    // The common line: its first stop byte is the CR of its CR LF (what scan_line() would find
+    // first, quoted string or not).
+    size_t nl = next_stop(msg, from, len);
+    if (nl + 1 < len && msg[nl] == '\r' && msg[nl + 1] == '\n') [[likely]] {
+      ++nl;
+    } else {
+      nl = scan_line(msg, from, len, in_quote);
+    }
     if (nl > len) {
       return ScanStatus::kBadHeader;
     }
@@ -568,11 +966,10 @@ ScanStatus scan(const char* msg, size_t len, SipView& out) noexcept {
   }
   out.call_id = out[Hdr::kCallId];
   if (out.is_request) {
-    if (out.cseq_method.in(msg) != out.method_name.in(msg)) {
-      return ScanStatus::kBadCSeq;  // RFC 4475 mismatch01, mismatch02
-    }
+    // RFC 4475 mismatch01/02: Kamailio parses and forwards these; only sanity_check rejects them.
+    out.cseq_method_mismatch = out.cseq_method.in(msg) != out.method_name.in(msg);
   } else {
-    out.method = method_from_name(out.cseq_method.in(msg));
+    out.method = method_of(out.cseq_method.in(msg));
   }
   const size_t avail = len - out.body_off;
   if (out.has_content_length) {

@@ -44,7 +44,7 @@ TEST(ApplyEdits, MatchesStringOracleOnRandomEdits) {
       for (char& c : msg) {
         c = static_cast<char>('a' + pick(0, 25));
       }
-      const size_t n = pick(0, 9);
+      const size_t n = pick(0, kMaxEdits + 1);
       std::vector<size_t> cuts(2 * n);
       for (size_t& c : cuts) {
         c = pick(0, len);
@@ -69,7 +69,7 @@ TEST(ApplyEdits, MatchesStringOracleOnRandomEdits) {
       const bool ok = apply_edits(buf.data(), cap, head, out_len, edits);
       const bool fits = want.size() <= len + headroom || want.size() <= len + tailroom;
       SCOPED_TRACE(testing::Message() << "seed " << seed << " iter " << iter << " n " << n);
-      if (n > 8 || !fits) {
+      if (n > kMaxEdits || !fits) {
         ASSERT_FALSE(ok);
         ASSERT_EQ(head, headroom);
         ASSERT_EQ(out_len, len);
@@ -187,8 +187,11 @@ TEST(StatelessBranch, DifferentTransactionsGetDifferentBranches) {
 
 TEST(BuildViaLine, FormatsAndBracketsIpv6) {
   char out[128];
+  // The default port is left out, as Kamailio writes its own Via.
   size_t n = build_via_line(out, sizeof out, "10.1.2.3", 5060, "z9hG4bKx");
-  EXPECT_EQ(std::string_view(out, n), "Via: SIP/2.0/UDP 10.1.2.3:5060;branch=z9hG4bKx\r\n");
+  EXPECT_EQ(std::string_view(out, n), "Via: SIP/2.0/UDP 10.1.2.3;branch=z9hG4bKx\r\n");
+  n = build_via_line(out, sizeof out, "10.1.2.3", 5062, "z9hG4bKx");
+  EXPECT_EQ(std::string_view(out, n), "Via: SIP/2.0/UDP 10.1.2.3:5062;branch=z9hG4bKx\r\n");
   n = build_via_line(out, sizeof out, "2001:db8::1", 5070, "z9hG4bKy");
   EXPECT_EQ(std::string_view(out, n), "Via: SIP/2.0/UDP [2001:db8::1]:5070;branch=z9hG4bKy\r\n");
   const size_t need = build_via_line(out, sizeof out, "h", 1, "b");
@@ -205,26 +208,36 @@ struct ReceivedCase {
   std::string_view want;  // the Via value after the edit
 };
 
+// Expected layouts measured on Kamailio 5.6.3 (forward() of these Vias from 192.0.2.1:6543):
+// rport is filled in where it stands; a new received goes in front of the first parameter.
 const ReceivedCase kReceived[] = {
     {"SameHostNoRportAddsNothing", "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1",
      "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1"},
     {"OtherHostAddsReceived", "SIP/2.0/UDP pc.example.com;branch=z9hG4bK1",
-     "SIP/2.0/UDP pc.example.com;branch=z9hG4bK1;received=192.0.2.1"},
-    // rport is filled in where it stands and received appended, as Kamailio does.
+     "SIP/2.0/UDP pc.example.com;received=192.0.2.1;branch=z9hG4bK1"},
     {"TrailingBareRport", "SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bK1;rport",
-     "SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bK1;rport=6543;received=192.0.2.1"},
+     "SIP/2.0/UDP 10.0.0.5:5060;received=192.0.2.1;branch=z9hG4bK1;rport=6543"},
     {"BareRportBeforeBranch", "SIP/2.0/UDP 10.0.0.5;rport;branch=z9hG4bK1",
-     "SIP/2.0/UDP 10.0.0.5;rport=6543;branch=z9hG4bK1;received=192.0.2.1"},
+     "SIP/2.0/UDP 10.0.0.5;received=192.0.2.1;rport=6543;branch=z9hG4bK1"},
     {"SameHostWithRportStillAddsReceived", "SIP/2.0/UDP 192.0.2.1;rport",
-     "SIP/2.0/UDP 192.0.2.1;rport=6543;received=192.0.2.1"},
+     "SIP/2.0/UDP 192.0.2.1;received=192.0.2.1;rport=6543"},
+    {"RportValueIsReplaced", "SIP/2.0/UDP 192.0.2.1:5070;branch=z9hG4bK1;rport=1234",
+     "SIP/2.0/UDP 192.0.2.1:5070;received=192.0.2.1;branch=z9hG4bK1;rport=6543"},
     {"ExistingReceivedAndRportAreReplaced",
      "SIP/2.0/UDP h;received=10.9.9.9;branch=z9hG4bK1;rport=1;ttl=3",
      "SIP/2.0/UDP h;received=192.0.2.1;branch=z9hG4bK1;rport=6543;ttl=3"},
+    {"ExistingReceivedLastIsReplacedInPlace",
+     "SIP/2.0/UDP 192.0.2.1:5070;branch=z9hG4bK1;received=1.2.3.4",
+     "SIP/2.0/UDP 192.0.2.1:5070;branch=z9hG4bK1;received=192.0.2.1"},
+    {"NoParamsAfterTheSentBy", "SIP/2.0/UDP 10.9.9.9:5070",
+     "SIP/2.0/UDP 10.9.9.9:5070;received=192.0.2.1"},
+    {"SpacesAroundParams", "SIP/2.0/UDP 10.9.9.9:5070 ;branch=z9hG4bK1 ; rport",
+     "SIP/2.0/UDP 10.9.9.9:5070 ;received=192.0.2.1;branch=z9hG4bK1 ;rport=6543"},
     {"RportBeforeALongBranch",  // the parameters in between are not copied (fuzzer find)
      "SIP/2.0/UDP 10.0.0.1:5060;rport;branch=z9hG4bKa1b2c3d4e5f6-a1b2c3d4e5f6-a1b2c3d4e5f6-"
      "a1b2c3d4e5f6-a1b2c3d4e5f6-a1b2c3d4e5f6-a1b2c3d4e5f6-a",
-     "SIP/2.0/UDP 10.0.0.1:5060;rport=6543;branch=z9hG4bKa1b2c3d4e5f6-a1b2c3d4e5f6-"
-     "a1b2c3d4e5f6-a1b2c3d4e5f6-a1b2c3d4e5f6-a1b2c3d4e5f6-a1b2c3d4e5f6-a;received=192.0.2.1"},
+     "SIP/2.0/UDP 10.0.0.1:5060;received=192.0.2.1;rport=6543;branch=z9hG4bKa1b2c3d4e5f6-"
+     "a1b2c3d4e5f6-a1b2c3d4e5f6-a1b2c3d4e5f6-a1b2c3d4e5f6-a1b2c3d4e5f6-a1b2c3d4e5f6-a"},
     {"Ipv6HostEqualToSource", "SIP/2.0/UDP [2001:db8::1];branch=z9hG4bK1",
      "SIP/2.0/UDP [2001:db8::1];branch=z9hG4bK1"},
 };
@@ -263,6 +276,48 @@ TEST(ViaReceivedEdit, FalseWhenOutIsTooSmall) {
   Edit e[2];
   size_t n = 0;
   EXPECT_FALSE(via_received_edits(kInvite.data(), v, "198.51.100.7", 5060, out, sizeof out, e, n));
+}
+
+// force_rport() on a Via without rport, in a forwarded request (kRequest) and a local reply
+// (kReply); expected layouts measured on Kamailio 5.6.3, from 192.0.2.1:6543.
+TEST(ViaReceivedEdit, ForcedRportWhereKamailioPutsIt) {
+  struct Case {
+    std::string_view via;
+    ForceRport force;
+    std::string_view want;
+  };
+  const Case cases[] = {
+      {"SIP/2.0/UDP 192.0.2.1:5070;branch=z9hG4bK1", ForceRport::kRequest,
+       "SIP/2.0/UDP 192.0.2.1:5070;rport=6543;branch=z9hG4bK1"},
+      {"SIP/2.0/UDP 10.9.9.9;branch=z9hG4bK1", ForceRport::kRequest,
+       "SIP/2.0/UDP 10.9.9.9;rport=6543;received=192.0.2.1;branch=z9hG4bK1"},
+      {"SIP/2.0/UDP 192.0.2.1:5070;branch=z9hG4bK1;received=1.2.3.4", ForceRport::kRequest,
+       "SIP/2.0/UDP 192.0.2.1:5070;branch=z9hG4bK1;rport=6543;received=192.0.2.1"},
+      {"SIP/2.0/UDP 10.9.9.9:5070;branch=z9hG4bK1", ForceRport::kReply,
+       "SIP/2.0/UDP 10.9.9.9:5070;branch=z9hG4bK1;rport=6543;received=192.0.2.1"},
+      {"SIP/2.0/UDP 10.9.9.9:5070;rport;branch=z9hG4bK1", ForceRport::kReply,
+       "SIP/2.0/UDP 10.9.9.9:5070;rport=6543;branch=z9hG4bK1;received=192.0.2.1"},
+      // A local reply appends received next to an existing one (Kamailio sends both).
+      {"SIP/2.0/UDP 192.0.2.1:5070;branch=z9hG4bK1;received=1.2.3.4", ForceRport::kReply,
+       "SIP/2.0/UDP 192.0.2.1:5070;branch=z9hG4bK1;received=1.2.3.4;rport=6543;"
+       "received=192.0.2.1"},
+  };
+  for (const Case& c : cases) {
+    const std::string msg = "OPTIONS sip:x@example.com SIP/2.0\r\nVia: " + std::string(c.via) +
+                            "\r\nFrom: <sip:a@e>;tag=1\r\nTo: <sip:b@e>\r\nCall-ID: c\r\n"
+                            "CSeq: 1 OPTIONS\r\n\r\n";
+    SipView v;
+    ASSERT_EQ(scan(msg.data(), msg.size(), v), ScanStatus::kOk);
+    char out[kViaReceivedMax];
+    Edit e[2];
+    size_t n = 0;
+    ASSERT_TRUE(
+        via_received_edits(msg.data(), v, "192.0.2.1", 6543, out, sizeof out, e, n, c.force));
+    const std::string edited = oracle(msg, std::vector<Edit>(e, e + n));
+    SipView v2;
+    ASSERT_EQ(scan(edited.data(), edited.size(), v2), ScanStatus::kOk) << edited;
+    EXPECT_EQ(v2.via1.value.in(edited.data()), c.want);
+  }
 }
 
 // ---- forwarding a request: our Via on top, received/rport on the previous hop's ----------
@@ -447,7 +502,8 @@ TEST(BuildReply, StatelessReplyRescansWithReceivedAndToTag) {
   }
 }
 
-TEST(BuildReply, KeepsAnExistingToTagAndUnfoldsValues) {
+TEST(BuildReply, KeepsAnExistingToTagAndFolding) {
+  // The fields are copied as received, folding included, as Kamailio's sl does.
   const std::string_view req =
       "BYE sip:b@example.com SIP/2.0\r\n"
       "Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKb\r\n"
@@ -463,13 +519,64 @@ TEST(BuildReply, KeepsAnExistingToTagAndUnfoldsValues) {
   EXPECT_EQ(std::string_view(out, n),
             "SIP/2.0 200 OK\r\n"
             "Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKb\r\n"
-            "From: <sip:a@example.com> ;tag=fa\r\n"
+            "From: <sip:a@example.com>\r\n ;tag=fa\r\n"
             "To: <sip:b@example.com>;tag=tb\r\n"
             "Call-ID: c9\r\n"
             "CSeq: 3 BYE\r\n"
             "Server: viaduct\r\n"
             "Content-Length: 0\r\n\r\n");
   EXPECT_EQ(build_reply(req.data(), v, 99, "Odd", "192.0.2.1", 5060, out, sizeof out), 0u);
+}
+
+TEST(BuildReply, CopiesFieldsAsReceivedInTheirOrder) {
+  // Measured on Kamailio 5.6.3 (sl_send_reply from 127.0.0.2:5070): compact names, odd
+  // spacing, a folded multi-value Via, the request's field order; the To-tag at the end of the
+  // To line; received appended to the top Via; Record-Route copied back in a 180..299 reply
+  // only; other fields (Max-Forwards, Content-Type...) left out.
+  const std::string_view req =
+      "OPTIONS sip:b@127.0.0.1 SIP/2.0\r\n"
+      "f: <sip:a@x>;tag=1\r\n"
+      "Record-Route: <sip:9.9.9.9;lr>\r\n"
+      "v: SIP/2.0/UDP 10.9.9.9:5070;branch=z9hG4bK-1\r\n"
+      "Max-Forwards: 70\r\n"
+      "CSeq:   1 OPTIONS\r\n"
+      "t :<sip:b@x> \r\n"
+      "Via: SIP/2.0/UDP 1.1.1.1;branch=x2,\r\n SIP/2.0/UDP 2.2.2.2\r\n"
+      "i: abc\r\n"
+      "c: text/plain\r\n"
+      "l: 0\r\n\r\n";
+  SipView v;
+  ASSERT_EQ(scan(req.data(), req.size(), v), ScanStatus::kOk);
+  char out[1024];
+  size_t n = build_reply(req.data(), v, 200, "OK", "127.0.0.2", 5070, out, sizeof out);
+  ASSERT_NE(n, 0u);
+  std::string reply(out, n);
+  const size_t tag = reply.find(";tag=vd");
+  ASSERT_NE(tag, std::string::npos);
+  reply.replace(tag + 5, 18, "<tag>");
+  EXPECT_EQ(reply,
+            "SIP/2.0 200 OK\r\n"
+            "f: <sip:a@x>;tag=1\r\n"
+            "Record-Route: <sip:9.9.9.9;lr>\r\n"
+            "v: SIP/2.0/UDP 10.9.9.9:5070;branch=z9hG4bK-1;received=127.0.0.2\r\n"
+            "CSeq:   1 OPTIONS\r\n"
+            "t :<sip:b@x> ;tag=<tag>\r\n"
+            "Via: SIP/2.0/UDP 1.1.1.1;branch=x2,\r\n SIP/2.0/UDP 2.2.2.2\r\n"
+            "i: abc\r\n"
+            "Server: viaduct\r\n"
+            "Content-Length: 0\r\n\r\n");
+  SipView r;
+  ASSERT_EQ(scan(out, n, r), ScanStatus::kOk);
+  EXPECT_EQ(r.via_count, 3);
+  EXPECT_EQ(r.to_tag.len, 18);
+  n = build_reply(req.data(), v, 404, "Not Here", "127.0.0.2", 5070, out, sizeof out);
+  ASSERT_NE(n, 0u);
+  EXPECT_EQ(std::string_view(out, n).find("Record-Route"), std::string_view::npos);
+  n = build_reply(req.data(), v, 180, "Ringing", "127.0.0.2", 5070, out, sizeof out);
+  EXPECT_NE(std::string_view(out, n).find("\r\nRecord-Route: <sip:9.9.9.9;lr>\r\n"),
+            std::string_view::npos);
+  n = build_reply(req.data(), v, 179, "Early", "127.0.0.2", 5070, out, sizeof out);
+  EXPECT_EQ(std::string_view(out, n).find("Record-Route"), std::string_view::npos);
 }
 
 // ---- proxy edits: R-URI, Record-Route, Route pop, header append and remove ---------------
@@ -508,16 +615,21 @@ TEST(ProxyEdits, RequestUriRewrite) {
 TEST(ProxyEdits, RecordRouteGoesAboveTheExistingOnes) {
   const SipView v = scanned(kProxied);
   char line[128];
+  // No default port, as Kamailio's rr writes it (an explicit :5060 is another URI).
   const size_t n = build_record_route_line(line, sizeof line, "10.0.0.2", 5060);
-  ASSERT_EQ(std::string_view(line, n), "Record-Route: <sip:10.0.0.2:5060;lr>\r\n");
+  ASSERT_EQ(std::string_view(line, n), "Record-Route: <sip:10.0.0.2;lr>\r\n");
   const std::string out =
       oracle(kProxied, {record_route_edit(kProxied.data(), v, std::string_view(line, n))});
   const SipView o = scanned(out);
-  EXPECT_EQ(o[Hdr::kRecordRoute].in(out.data()), "<sip:10.0.0.2:5060;lr>");  // the newest on top
-  EXPECT_NE(out.find("Record-Route: <sip:10.0.0.2:5060;lr>\r\nRecord-Route: <sip:p1."),
-            std::string::npos);
-  EXPECT_EQ(build_record_route_line(line, sizeof line, "2001:db8::2", 5060),
-            std::string_view("Record-Route: <sip:[2001:db8::2]:5060;lr>\r\n").size());
+  EXPECT_EQ(o[Hdr::kRecordRoute].in(out.data()), "<sip:10.0.0.2;lr>");  // the newest on top
+  // Above every field, as Kamailio's rr puts it: so above the existing ones too.
+  EXPECT_EQ(out.find("Record-Route: <sip:10.0.0.2;lr>\r\n"), kProxied.find("\r\n") + 2);
+  EXPECT_LT(out.find("Record-Route: <sip:10.0.0.2;lr>"), out.find("Record-Route: <sip:p1."));
+  EXPECT_EQ(build_record_route_line(line, sizeof line, "2001:db8::2", 5062),
+            std::string_view("Record-Route: <sip:[2001:db8::2]:5062;lr>\r\n").size());
+  EXPECT_EQ(std::string_view(line, build_record_route_line(line, sizeof line, "10.0.0.2", 5080,
+                                                           "ft1")),
+            "Record-Route: <sip:10.0.0.2:5080;lr;ftag=ft1>\r\n");
   EXPECT_EQ(build_record_route_line(line, 10, "10.0.0.2", 5060), 0u);
 }
 
@@ -530,7 +642,10 @@ TEST(ProxyEdits, FoldedFieldsAreEditedWhole) {  // fuzzer find: a value on a con
   SipView v = scanned(m);
   const std::string out =
       oracle(m, {record_route_edit(m.data(), v, "Record-Route: <sip:10.0.0.2;lr>\r\n")});
-  EXPECT_NE(out.find("Record-Route: <sip:10.0.0.2;lr>\r\nRecord-Route:\r\n <sip:p1"),
+  // Inserted above every field (Kamailio's rr); the folded one stays whole.
+  EXPECT_TRUE(out.starts_with("INVITE sip:b@e SIP/2.0\r\nRecord-Route: <sip:10.0.0.2;lr>\r\nVia: "))
+      << out;
+  EXPECT_NE(out.find("\r\nRecord-Route:\r\n <sip:p1.example.com;lr>\r\nFrom: "),
             std::string::npos)
       << out;
   EXPECT_EQ(scanned(out)[Hdr::kRecordRoute].in(out.data()), "<sip:10.0.0.2;lr>");
@@ -551,6 +666,16 @@ TEST(ProxyEdits, RecordRouteWithoutOneGoesAboveTheTopVia) {
       oracle(m, {record_route_edit(m.data(), v, "Record-Route: <sip:10.0.0.2;lr>\r\n")});
   EXPECT_NE(out.find("SIP/2.0\r\nRecord-Route: <sip:10.0.0.2;lr>\r\nVia:"), std::string::npos);
   scanned(out);
+  // A field before the top Via: still above everything (measured on Kamailio 5.6.3: above a
+  // From or a Route that stands first).
+  const std::string m2 = "OPTIONS sip:x@e SIP/2.0\r\nFrom: <sip:a@e>;tag=1\r\n"
+                         "Via: SIP/2.0/UDP h;branch=z9hG4bK1\r\nTo: <sip:b@e>\r\nCall-ID: c\r\n"
+                         "CSeq: 1 OPTIONS\r\n\r\n";
+  const std::string out2 = oracle(
+      m2, {record_route_edit(m2.data(), scanned(m2), "Record-Route: <sip:10.0.0.2;lr>\r\n")});
+  EXPECT_TRUE(out2.starts_with("OPTIONS sip:x@e SIP/2.0\r\nRecord-Route: <sip:10.0.0.2;lr>\r\n"
+                               "From: "))
+      << out2;
 }
 
 TEST(ProxyEdits, RoutePopTakesOneValueThenTheWholeLine) {

@@ -206,7 +206,8 @@ msg mismatch.sip \
     "To: <sip:b@example.com>;tag=2" \
     "Call-ID: c" \
     "CSeq: 2 INVITE"
-expect "CSeq method differs from the request method" 1 "$work/mismatch.sip" 'j["error"] == "bad_cseq"'
+expect "CSeq method differs from the request method: scanned, flagged" 0 "$work/mismatch.sip" \
+    'j["valid"] is True' 'j["cseq_method_mismatch"] is True' 'j["cseq_method"] == "INVITE"'
 
 : > "$work/empty.sip"
 expect "empty file" 1 "$work/empty.sip" 'j == {"valid": False, "error": "not_sip"}'
