@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "cfg/program.hpp"
+
 namespace viaduct::cfg {
 
 enum class ValueKind : uint8_t {
@@ -39,11 +41,31 @@ struct ModParamInfo {
 };
 const ModParamInfo* find_modparam(std::string_view module, std::string_view name);
 
+// Route kinds a function may be used in (bits of 1 << RouteKind value, cfg/ast.hpp order:
+// request, sub, reply, onreply, failure, branch, onsend, event). Sub-routes are checked as the
+// request route that calls them.
+inline constexpr uint8_t kInRequest = 1u << 0;
+inline constexpr uint8_t kInReply = (1u << 2) | (1u << 3);
+inline constexpr uint8_t kInFailure = 1u << 4;
+inline constexpr uint8_t kInBranch = 1u << 5;
+inline constexpr uint8_t kInOnSend = 1u << 6;
+inline constexpr uint8_t kInEvent = 1u << 7;
+inline constexpr uint8_t kInAny = 0xff;
+
+// Argument kinds, one letter per argument in FunctionInfo::args:
+//   'i' an integer (a number or a decimal string; constant unless 'I')
+//   'I' an integer, a pseudo-variable allowed
+//   's' a string, pseudo-variables in it expanded at run time (Kamailio's spve fixup)
+//   'c' a constant string
+//   'p' a pseudo-variable or a string with them
 struct FunctionInfo {
   std::string_view name;
   std::string_view module;  // "" for core functions
   uint8_t min_args;
   uint8_t max_args;
+  Fn fn = Fn::kCount;       // kCount: lowered by the compiler itself (route, forward(), ...)
+  uint8_t routes = kInRequest;
+  std::string_view args = "";
 };
 // nullptr when unknown. `known_unsupported` is set for Kamailio functions viaduct knows of but
 // does not implement yet (so the message can say "not supported yet" rather than "unknown").

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cfg/disasm.hpp"
 
+#include <iterator>
+#include <vector>
+
 namespace viaduct::cfg {
 namespace {
 
@@ -46,14 +49,54 @@ std::string string_at(const Program& p, size_t i) {
   return i < p.strings.size() ? quote(p.strings[i]) : "<bad string " + std::to_string(i) + ">";
 }
 
+const char* fn_name(Fn f) {
+  static const char* const kNames[] = {
+      "send_reply",  "forward_to",      "setflag",        "resetflag",       "isflagset",
+      "force_rport", "add_local_rport", "set_advertised_address", "set_advertised_port",
+      "udp_mtu_try_proto", "force_send_socket", "sethost", "setport", "setuser", "rewriteuri",
+      "rewritehostport", "prefix", "strip", "revert_uri", "has_totag", "is_present_hf",
+      "append_hf", "remove_hf", "record_route", "loose_route", "is_in_subnet", "sanity_check",
+      "xlog", "is_myself", "search", "ds_select", "ds_next", "ds_set", "ds_mark_dst",
+      "ds_is_from_list", "ds_list_exists", "ds_is_active",
+  };
+  static_assert(std::size(kNames) == static_cast<size_t>(Fn::kCount));
+  const auto i = static_cast<size_t>(f);
+  return i < std::size(kNames) ? kNames[i] : "?";
+}
+
+std::string pv_name(const Program& p, const PvRef& r) {
+  static const char* const kNames[] = {
+      "$null", "$ru", "$rU", "$rd", "$rp", "$rz", "$du", "$si", "$sp", "$Ri", "$Rp", "$pr",
+      "$rm",   "$rs", "$rr", "$fu", "$fU", "$fd", "$fn", "$ft", "$tu", "$tU", "$td", "$tn",
+      "$tt",   "$ci", "$cs", "$ua", "$ml", "$hdr", "$var", "$avp", "$rc", "af",
+  };
+  const auto i = static_cast<size_t>(r.kind);
+  std::string n = i < std::size(kNames) ? kNames[i] : "?";
+  if (r.kind == PvKind::kHdr) {
+    n += "(" + (r.arg < p.strings.size() ? p.strings[r.arg] : std::string("?")) + ")";
+    if (r.index != 0) {
+      n += "[" + std::to_string(r.index) + "]";
+    }
+  } else if (r.kind == PvKind::kVar) {
+    n += "(" + (r.arg < p.vars.size() ? p.vars[r.arg] : std::string("?")) + ")";
+  } else if (r.kind == PvKind::kAvp) {
+    n += "(" + (r.arg < p.avps.size() ? p.avps[r.arg] : std::string("?")) + ")";
+  }
+  return n;
+}
+
 std::string operands(const Program& p, const Insn& in) {
   switch (in.op) {
     case Op::kJump:
     case Op::kJumpIfFalse:
     case Op::kJumpIfTrue:
       return "-> " + std::to_string(in.a);
-    case Op::kSetRc:
     case Op::kReturn:
+      if (in.b != 0) {
+        return "(value)";
+      }
+      return std::to_string(static_cast<int32_t>(in.a));
+    case Op::kSetRc:
       return std::to_string(static_cast<int32_t>(in.a));
     case Op::kCallRoute:
       if (in.a < p.routes.size()) {
@@ -79,6 +122,50 @@ std::string operands(const Program& p, const Insn& in) {
       return std::to_string(in.a);
     case Op::kDsSelectDst:
       return "set=" + std::to_string(in.a) + " alg=" + std::to_string(in.b);
+    case Op::kPushInt:
+      return std::to_string(static_cast<int32_t>(in.a));
+    case Op::kPushStr:
+      return string_at(p, in.a);
+    case Op::kPushPv:
+    case Op::kStore:
+      return (in.a < p.pvs.size() ? pv_name(p, p.pvs[in.a]) : "<bad pv>") +
+             (in.op == Op::kStore && in.b != 0 ? " [*]" : "");
+    case Op::kPushFmt:
+      return "fmt#" + std::to_string(in.a);
+    case Op::kBinary: {
+      static const char* const kNames[] = {"+", "-", "*", "/", "%", "&", "|", "^", "<<", ">>"};
+      return in.b < std::size(kNames) ? kNames[in.b] : "?";
+    }
+    case Op::kUnary: {
+      static const char* const kNames[] = {"-",        "~",     "!",     "defined",
+                                           "strlen",   "strempty", "(int)", "(str)"};
+      return in.b < std::size(kNames) ? kNames[in.b] : "?";
+    }
+    case Op::kCompare: {
+      static const char* const kNames[] = {"==", "!=", "<",  "<=",  ">",
+                                           ">=", "eq", "ne", "ieq", "ine"};
+      return in.b < std::size(kNames) ? kNames[in.b] : "?";
+    }
+    case Op::kIsMyself:
+      return in.a == 0 ? "uri" : "host";
+    case Op::kIpMatch:
+      return "nets#" + std::to_string(in.a);
+    case Op::kStoreTemp:
+    case Op::kLoadTemp:
+    case Op::kLoopInit:
+      return "t" + std::to_string(in.a);
+    case Op::kLoopStep:
+      return "t" + std::to_string(in.b) + " bound -> " + std::to_string(in.a);
+    case Op::kCallFn:
+      return in.a < p.calls.size() ? fn_name(p.calls[in.a].fn) + std::string("#") +
+                                         std::to_string(in.a)
+                                   : "<bad call>";
+    case Op::kRegexMatch:
+      return "set#" + std::to_string(in.a) + " pattern#" + std::to_string(in.b);
+    case Op::kPushNull:
+    case Op::kPushRc:
+    case Op::kPushBool:
+    case Op::kTest:
     case Op::kNop:
     case Op::kNot:
     case Op::kExit:
@@ -126,8 +213,148 @@ const char* op_name(Op op) {
       return "ds_select_dst";
     case Op::kForward:
       return "forward";
+    case Op::kPushInt:
+      return "push_int";
+    case Op::kPushStr:
+      return "push_str";
+    case Op::kPushNull:
+      return "push_null";
+    case Op::kPushPv:
+      return "push_pv";
+    case Op::kPushFmt:
+      return "push_fmt";
+    case Op::kPushRc:
+      return "push_rc";
+    case Op::kPushBool:
+      return "push_bool";
+    case Op::kBinary:
+      return "binary";
+    case Op::kUnary:
+      return "unary";
+    case Op::kCompare:
+      return "compare";
+    case Op::kTest:
+      return "test";
+    case Op::kStore:
+      return "store";
+    case Op::kIsMyself:
+      return "is_myself";
+    case Op::kIpMatch:
+      return "ip_match";
+    case Op::kStoreTemp:
+      return "store_temp";
+    case Op::kLoadTemp:
+      return "load_temp";
+    case Op::kLoopInit:
+      return "loop_init";
+    case Op::kLoopStep:
+      return "loop_step";
+    case Op::kCallFn:
+      return "call_fn";
+    case Op::kRegexMatch:
+      return "regex_match";
   }
   return "?";
+}
+
+std::string explain(const Program& p) {
+  std::string out;
+  for (size_t ri = 0; ri < p.routes.size(); ++ri) {
+    const Route& r = p.routes[ri];
+    const size_t begin = r.entry;
+    size_t end = p.code.size();
+    for (const Route& o : p.routes) {
+      if (o.entry > begin && o.entry < end) {
+        end = o.entry;
+      }
+    }
+    std::vector<std::string> uses;
+    const auto add = [&uses](std::string u) {
+      for (const std::string& x : uses) {
+        if (x == u) {
+          return;
+        }
+      }
+      uses.push_back(std::move(u));
+    };
+    bool loops = false;
+    for (size_t pc = begin; pc < end; ++pc) {
+      const Insn& in = p.code[pc];
+      switch (in.op) {
+        case Op::kUriIsMyself:
+        case Op::kIsMyself:
+          add("myself");
+          break;
+        case Op::kIsMethod:
+          add("is_method");
+          break;
+        case Op::kSlSendReply:
+          add("sl_send_reply");
+          break;
+        case Op::kMfProcessMaxfwd:
+          add("mf_process_maxfwd_header");
+          break;
+        case Op::kDsSelectDst:
+          add("ds_select_dst");
+          break;
+        case Op::kForward:
+          add("forward");
+          break;
+        case Op::kCallFn:
+          if (in.a < p.calls.size()) {
+            add(fn_name(p.calls[in.a].fn));
+          }
+          break;
+        case Op::kCallRoute:
+          if (in.a < p.routes.size()) {
+            add("route(" + p.routes[in.a].name + ")");
+          }
+          break;
+        case Op::kPushPv:
+        case Op::kStore:
+          if (in.a < p.pvs.size()) {
+            add(pv_name(p, p.pvs[in.a]));
+          }
+          break;
+        case Op::kRegexMatch:
+          if (p.regex && in.a < p.regex->operands.size()) {
+            add("regex on " + p.regex->operands[in.a]);
+          }
+          break;
+        case Op::kIpMatch:
+          add("ip/cidr match");
+          break;
+        case Op::kLoopInit:
+          loops = true;
+          break;
+        default:
+          break;
+      }
+    }
+    out += r.name.empty() ? std::string("request_route") : "route[" + r.name + "]";
+    out += ": fast path (" + std::to_string(end - begin) + " instructions";
+    if (loops) {
+      out += "; while loops bounded by max_while_loops=" + std::to_string(p.max_while_loops);
+    }
+    out += ")\n";
+    if (!uses.empty()) {
+      out += "  uses:";
+      for (const std::string& u : uses) {
+        out += " " + u;
+      }
+      out += "\n";
+    }
+  }
+  if (p.regex) {
+    for (size_t i = 0; i < p.regex->sets.size(); ++i) {
+      out += "regex set " + std::to_string(i) + " on " + p.regex->operands[i] + ": " +
+             std::to_string(p.regex->sets[i].size()) +
+             " pattern(s), one Hyperscan scan per message\n";
+    }
+  }
+  out += "slow path: none (constructs that need it, such as t_relay() or failure_route, are "
+         "rejected by -c with their location)\n";
+  return out;
 }
 
 std::string disassemble(const Program& p, bool with_locs) {
@@ -142,8 +369,23 @@ std::string disassemble(const Program& p, bool with_locs) {
     std::string line = std::to_string(pc);
     line.insert(0, line.size() < 4 ? 4 - line.size() : 0, ' ');
     line += "  ";
-    line += op_name(in.op);
-    const std::string ops = operands(p, in);
+    std::string ops;
+    if (in.op == Op::kCallFn && in.a < p.calls.size() && p.calls[in.a].fn == Fn::kDsSelect &&
+        p.calls[in.a].args[0].kind == Operand::Kind::kInt &&
+        p.calls[in.a].args[1].kind == Operand::Kind::kInt) {
+      // The dispatcher's selections read as the script wrote them.
+      const FnCall& c = p.calls[in.a];
+      static const char* const kNames[] = {"ds_select_dst", "ds_select_domain", "ds_select"};
+      line += kNames[static_cast<size_t>(c.aux) % 3];
+      ops = "set=" + std::to_string(c.args[0].i) + " alg=" + std::to_string(c.args[1].i);
+      if (c.nargs > 2) {
+        ops += c.args[2].kind == Operand::Kind::kInt ? " limit=" + std::to_string(c.args[2].i)
+                                                      : std::string(" limit=<pv>");
+      }
+    } else {
+      line += op_name(in.op);
+      ops = operands(p, in);
+    }
     if (!ops.empty()) {
       line += ' ';
       line += ops;

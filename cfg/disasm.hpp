@@ -14,6 +14,11 @@ namespace viaduct::cfg {
 // With `with_locs` false the "; file:line:col" suffixes are left out.
 std::string disassemble(const Program& p, bool with_locs = true);
 
+// `viaduct -c --explain`: for each route, fast path or slow path and why, with what it uses
+// (functions, pseudo-variables, regex sets, loops). In this release every accepted route runs
+// on the fast path; a construct that would need the slow path is a check-time error instead.
+std::string explain(const Program& p);
+
 // The mnemonic of an opcode ("jump_if_false").
 const char* op_name(Op op);
 

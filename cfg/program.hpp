@@ -10,11 +10,18 @@
 // Execution model (Kamailio's): every instruction that evaluates something leaves an int in the
 // register `rc`; rc > 0 is true, rc < 0 is false (0 never reaches a test: a function returning 0
 // stops the script, as in Kamailio). Route calls push a return pc; `kReturn` pops it and sets rc.
+// Values (ints, strings, $null) live on a small value stack (kVmStackDepth): kPush* put them
+// there, kBinary/kUnary combine them, kCompare/kTest turn them into rc, kStore assigns one to a
+// pseudo-variable. Logical operators stay on rc (short-circuit jumps). Functions other than the
+// skeleton's run through kCallFn: a FnCall row of precompiled operands and a run hook per Fn.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "cfg/regex.hpp"
 
 namespace viaduct::cfg {
 
@@ -36,6 +43,129 @@ enum class Op : uint8_t {
   kMfProcessMaxfwd,// maxfwd: a = value to insert when absent; rc = 1, or -1 when the value is 0
   kDsSelectDst,    // dispatcher: set a, algorithm b; sets $du; rc = 1, or -1 when none is usable
   kForward,        // stateless forward to $du, else the R-URI; rc = 1 / -1
+
+  // ---- values and expressions: a small value stack (kVmStackDepth), no allocation ----
+  kPushInt,        // push the int (int32_t)a
+  kPushStr,        // push strings[a]
+  kPushNull,       // push $null
+  kPushPv,         // push the value of pvs[a]
+  kPushFmt,        // push fmts[a] formatted (pseudo-variables expanded) into the scratch arena
+  kPushRc,         // push rc as an int (a function or route() used as a value)
+  kPushBool,       // push rc > 0 ? 1 : 0 (a comparison used as a value)
+  kBinary,         // b = BinOp: pop r, pop l, push l OP r (Kamailio typing: the left decides)
+  kUnary,          // b = UnOp: pop v, push OP v
+  kCompare,        // b = CmpOp: pop r, pop l; rc = l OP r ? 1 : -1
+  kTest,           // pop v; rc = Kamailio truth of v ? 1 : -1
+  kStore,          // pop v; assign it to pvs[a] (b = 1: `:=` / `$(avp[*]) =`, replace all)
+  kIsMyself,       // pop v; a = MyselfWhat; rc = 1 / -1
+  kIpMatch,        // pop v (an IP as a string); rc = v is in nets[a] ? 1 : -1
+  kStoreTemp,      // pop v into temp a (switch subjects; per run)
+  kLoadTemp,       // push temp a
+  kLoopInit,       // loop counter a = 0
+  kLoopStep,       // ++loop counter a; past max_while_loops: the run ends with an error
+  kCallFn,         // calls[a]: a module or core function (Fn); rc = its return value
+  kRegexMatch,     // pop v; rc = pattern b of regex->sets[a] matches v ? 1 : -1 (one scan of
+                   //   the set per subject and message)
+};
+
+inline constexpr uint32_t kMaxScriptVars = 64;   // distinct $var names (per-worker slots)
+inline constexpr uint32_t kMaxScriptAvps = 32;   // distinct $avp names (per-message slots)
+inline constexpr uint32_t kVmStackDepth = 16;  // value stack of one expression
+inline constexpr uint32_t kVmTemps = 16;       // nested switch/while per script path
+
+enum class BinOp : uint8_t { kAdd, kSub, kMul, kDiv, kMod, kBitAnd, kBitOr, kBitXor, kShl, kShr };
+enum class UnOp : uint8_t {
+  kNeg, kBitNot, kLogNot, kDefined, kStrlen, kStrempty, kToInt, kToStr,
+};
+enum class CmpOp : uint8_t {
+  kEq, kNe, kLt, kLe, kGt, kGe,
+  kStrEq, kStrNe,  // eq ne: both as strings
+  kIntEq, kIntNe,  // ieq ine: both as ints
+};
+enum class MyselfWhat : uint8_t { kUri, kHost };  // a URI's host[:port], or a bare host/IP
+
+// Pseudo-variables the fast path reads (and, for some, writes). `arg` is a string index (the
+// header name of $hdr) or a slot ($var, $avp).
+enum class PvKind : uint8_t {
+  kNull,     // $null
+  kRuri, kRuriUser, kRuriHost, kRuriPort, kRuriScheme,
+  kDuri,
+  kSrcIp, kSrcPort, kRcvIp, kRcvPort, kProto,
+  kMethod, kReplyStatus, kReplyReason,
+  kFromUri, kFromUser, kFromHost, kFromName, kFromTag,
+  kToUri, kToUser, kToHost, kToName, kToTag,
+  kCallId, kCSeq, kUserAgent, kMsgLen, kHdr,
+  kVar, kAvp, kRetcode,
+  kAf,       // core keyword af: 4 / 6 (as Kamailio's INET / INET6 values)
+};
+struct PvRef {
+  PvKind kind = PvKind::kNull;
+  uint8_t pad = 0;
+  uint16_t arg = 0;
+  int16_t index = 0;  // $(hdr(X)[n]): the n-th instance (0 first, -1 last)
+};
+
+// A string with pseudo-variables (a function argument "sip:$rU@$rd"): literal and PV parts.
+struct FmtPart {
+  bool is_pv = false;
+  uint16_t idx = 0;  // strings[idx] or pvs[idx]
+};
+struct Fmt {
+  std::vector<FmtPart> parts;
+};
+
+struct Net {
+  uint32_t ip_be = 0;
+  uint32_t mask_be = 0;
+};
+struct NetSet {
+  std::vector<Net> nets;
+};
+
+// Functions run through kCallFn (a table row in cfg/builtins.cpp and a run hook in
+// dataplane/vm.cpp each).
+enum class Fn : uint16_t {
+  kSendReply,        // sl_send_reply / send_reply with pseudo-variables
+  kForwardTo,        // forward(host[, port])
+  kSetFlag, kResetFlag, kIsFlagSet,
+  kForceRport, kAddLocalRport,
+  kSetAdvAddress, kSetAdvPort,
+  kUdpMtuTryProto, kForceSendSocket,
+  kSetHost, kSetPort, kSetUser, kRewriteUri, kRewriteHostPort, kPrefix, kStrip, kRevertUri,
+  kHasTotag, kIsPresentHf, kAppendHf, kRemoveHf,
+  kRecordRoute, kLooseRoute,
+  kIsInSubnet, kSanityCheck,
+  kXlog,
+  kIsMyselfFn,       // is_myself(uri)
+  kSearch,           // textops search(re): aux = (set << 16) | pattern over the whole message
+  // dispatcher: aux of kDsSelect = what the choice sets (DsApply); set and algorithm may be
+  // pseudo-variables, checked at run time like Kamailio.
+  kDsSelect,         // ds_select_dst / ds_select_domain / ds_select (set, alg[, limit])
+  kDsNext,           // ds_next_dst / ds_next_domain: aux = DsApply
+  kDsSet,            // ds_set_dst / ds_set_domain: aux = DsApply
+  kDsMarkDst,        // ds_mark_dst([state]): aux = state bits (DsFlag)
+  kDsIsFromList,     // ds_is_from_list([group[, mode[, uri]]])
+  kDsListExists,     // ds_list_exists(group)
+  kDsIsActive,       // ds_is_active(group[, uri])
+  kCount,
+};
+
+// What a dispatcher selection writes: $du, the R-URI's host:port, or nothing (ds_select).
+enum class DsApply : uint8_t { kDst, kDomain, kNone };
+
+// A precompiled function argument.
+struct Operand {
+  enum class Kind : uint8_t { kNone, kInt, kStr, kPv, kFmt };
+  Kind kind = Kind::kNone;
+  uint16_t idx = 0;  // strings / pvs / fmts index
+  int32_t i = 0;     // kInt
+};
+inline constexpr size_t kMaxFnArgs = 4;
+struct FnCall {
+  Fn fn = Fn::kCount;
+  uint8_t nargs = 0;
+  Operand args[kMaxFnArgs];
+  int32_t aux = 0;  // per function: a listener index, a net set, a log level...
 };
 
 // Bits for kIsMethod's mask; order matches dataplane/sip Method (bit = 1 << Method value).
@@ -100,11 +230,29 @@ struct ModParam {
   bool is_int = false;
 };
 
+// Every constant regular expression of the script, grouped by the operand they are applied to
+// (all `$ua =~ ...` form one set, all search() another), compiled with Hyperscan, and the
+// per-worker scratch (worker w uses pool.get(w); kMaxRegexWorkers of them).
+inline constexpr unsigned kMaxRegexWorkers = 64;
+struct RegexTables {
+  std::vector<RegexSet> sets;
+  std::vector<std::string> operands;  // what each set is applied to ("$ua", "message")
+  RegexScratchPool pool;
+};
+
 struct Program {
   std::vector<Insn> code;
   std::vector<SourceLoc> locs;      // parallel to code
   std::vector<std::string> strings; // operand pool
   std::vector<Route> routes;        // routes[0] is request_route (main)
+  std::vector<PvRef> pvs;           // kPushPv / kStore / Fmt operands
+  std::vector<Fmt> fmts;
+  std::vector<NetSet> nets;         // kIpMatch, is_in_subnet
+  std::vector<FnCall> calls;        // kCallFn
+  std::vector<std::string> vars;    // $var slot names (per worker, persist across messages)
+  std::vector<std::string> avps;    // $avp slot names (per message)
+  uint32_t max_while_loops = 100;   // core parameter; 0: unbounded (the step budget still is)
+  std::shared_ptr<const RegexTables> regex;  // null when the script has no regex
 
   // Core parameters the dataplane and control need.
   std::vector<ListenSocket> listens;

@@ -1,27 +1,33 @@
 // SPDX-License-Identifier: Apache-2.0
+// dataplane/vm.cpp: the interpreter of the compiled routing script. Per packet: no allocation,
+// no syscall, no lock. Strings the script builds go to the worker's scratch arena (VmState);
+// running out of it, like every other run-time limit, ends the run with out.error and a count.
 #include "dataplane/vm.hpp"
 
 #include <cstring>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "dataplane/counters.hpp"
+#include "dataplane/pipeline.hpp"
 
 namespace viaduct::dp {
 namespace {
+
+using cfg::Fn;
+using cfg::Op;
+using cfg::PvKind;
+using Kind = VmVal::Kind;
+
+char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
 bool iequal(std::string_view a, std::string_view b) noexcept {
   if (a.size() != b.size()) {
     return false;
   }
   for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i];
-    char y = b[i];
-    if (x >= 'A' && x <= 'Z') {
-      x = static_cast<char>(x - 'A' + 'a');
-    }
-    if (y >= 'A' && y <= 'Z') {
-      y = static_cast<char>(y - 'A' + 'a');
-    }
-    if (x != y) {
+    if (lower(a[i]) != lower(b[i])) {
       return false;
     }
   }
@@ -47,35 +53,1438 @@ int32_t max_forwards(const sip::SipView& v, uint32_t insert_value, uint32_t max_
   return 1;
 }
 
-}  // namespace
-
-bool uri_is_myself(const Snapshot& snap, const char* msg, sip::Span uri_span) noexcept {
-  sip::Uri uri;
-  if (!sip::parse_uri(msg, uri_span, uri)) {
-    return false;
-  }
-  const std::string_view host = uri.host.in(msg);
-  const std::string_view scheme = uri.scheme.in(msg);
-  uint16_t port = uri.port_num;
-  if (port == 0) {
-    port = iequal(scheme, "sips") ? 5061 : 5060;
-  }
+bool host_is_myself(const Snapshot& snap, std::string_view host, uint16_t port) noexcept {
   for (const MyselfEntry& m : snap.myself) {
-    if ((m.port == 0 || m.port == port) && iequal(m.host, host)) {
+    if ((port == 0 || m.port == 0 || m.port == port) && iequal(m.host, host)) {
       return true;
     }
   }
   return false;
 }
 
-void vm_run(const Snapshot& snap, const char* msg, const sip::SipView& v, DispatchState& ds,
-            WorkerCounters& counters, VmResult& out) noexcept {
-  (void)counters;
+// A URI held anywhere (message, program, scratch): host[:port] in the myself set.
+bool uri_text_is_myself(const Snapshot& snap, std::string_view text) noexcept {
+  if (text.empty() || text.size() > UINT16_MAX) {
+    return false;
+  }
+  sip::Uri uri;
+  if (!sip::parse_uri(text.data(), sip::Span{0, static_cast<uint16_t>(text.size())}, uri)) {
+    return false;
+  }
+  uint16_t port = uri.port_num;
+  if (port == 0) {
+    port = iequal(uri.scheme.in(text.data()), "sips") ? 5061 : 5060;
+  }
+  return host_is_myself(snap, uri.host.in(text.data()), port);
+}
+
+size_t format_int(int64_t x, char* out) noexcept {
+  char tmp[24];
+  size_t n = 0;
+  const bool neg = x < 0;
+  uint64_t u = neg ? 0 - static_cast<uint64_t>(x) : static_cast<uint64_t>(x);
+  do {
+    tmp[n++] = static_cast<char>('0' + u % 10);
+    u /= 10;
+  } while (u != 0);
+  size_t k = 0;
+  if (neg) {
+    out[k++] = '-';
+  }
+  while (n > 0) {
+    out[k++] = tmp[--n];
+  }
+  return k;
+}
+
+// Kamailio's string-to-int: a whole decimal number (optional sign), else 0.
+int64_t str_to_int(std::string_view s) noexcept {
+  size_t i = 0;
+  bool neg = false;
+  if (i < s.size() && (s[i] == '-' || s[i] == '+')) {
+    neg = s[i] == '-';
+    ++i;
+  }
+  if (i == s.size()) {
+    return 0;
+  }
+  int64_t v = 0;
+  for (; i < s.size(); ++i) {
+    if (s[i] < '0' || s[i] > '9' || v > (INT64_MAX / 10)) {
+      return 0;
+    }
+    v = v * 10 + (s[i] - '0');
+  }
+  return neg ? -v : v;
+}
+
+VmVal int_val(int64_t i) noexcept {
+  VmVal v{};
+  v.kind = Kind::kInt;
+  v.i = i;
+  return v;
+}
+VmVal str_val(std::string_view s) noexcept {
+  VmVal v{};
+  v.kind = Kind::kStr;
+  v.p = s.data();
+  v.len = static_cast<uint32_t>(s.size());
+  return v;
+}
+VmVal span_val(const char* msg, sip::Span sp) noexcept {
+  return sp.empty() ? VmVal{} : str_val(sp.in(msg));
+}
+
+int64_t to_int(const VmVal& v) noexcept {
+  switch (v.kind) {
+    case Kind::kInt:
+      return v.i;
+    case Kind::kStr:
+      return str_to_int(v.s());
+    case Kind::kNull:
+      break;
+  }
+  return 0;
+}
+
+// Compact header forms (RFC 3261 7.3.3 and the extensions Kamailio knows).
+char compact_form(std::string_view name) noexcept {
+  static constexpr struct {
+    std::string_view name;
+    char c;
+  } kCompact[] = {
+      {"via", 'v'},          {"from", 'f'},          {"to", 't'},
+      {"call-id", 'i'},      {"contact", 'm'},       {"content-length", 'l'},
+      {"content-type", 'c'}, {"supported", 'k'},     {"subject", 's'},
+      {"event", 'o'},        {"allow-events", 'u'},  {"refer-to", 'r'},
+      {"referred-by", 'b'},  {"session-expires", 'x'}, {"content-encoding", 'e'},
+  };
+  for (const auto& k : kCompact) {
+    if (iequal(k.name, name)) {
+      return k.c;
+    }
+  }
+  return 0;
+}
+
+bool name_matches(std::string_view field, std::string_view name, char compact) noexcept {
+  return iequal(field, name) || (compact != 0 && field.size() == 1 && lower(field[0]) == compact);
+}
+
+// The value of the `index`-th field named `name` (-1: the last); false when there is none.
+// Counts matching fields; the value is the whole field body, continuation lines included,
+// trimmed.
+// The next '\n' in [p, end), or end: eight bytes at a time (header lines are short, so a
+// memchr call per line costs more than the search).
+const char* next_lf(const char* p, const char* end) noexcept {
+  constexpr uint64_t kOnes = 0x0101010101010101ull;
+  constexpr uint64_t kHigh = 0x8080808080808080ull;
+  while (end - p >= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    const uint64_t x = w ^ (kOnes * '\n');
+    const uint64_t hit = (x - kOnes) & ~x & kHigh;
+    if (hit != 0) {
+      return p + (__builtin_ctzll(hit) >> 3);
+    }
+    p += 8;
+  }
+  while (p < end && *p != '\n') {
+    ++p;
+  }
+  return p;
+}
+
+// The end of the field starting at p: past the '\n' of its last line (continuation lines,
+// starting with SP or HT, belong to it), or end.
+const char* field_end(const char* p, const char* end) noexcept {
+  while (true) {
+    const char* nl = next_lf(p, end);
+    if (nl == end) {
+      return end;
+    }
+    p = nl + 1;
+    if (p >= end || (*p != ' ' && *p != '\t')) {
+      return p;
+    }
+  }
+}
+
+// Calls fn(line_start) for the first byte of every line after the start line, in order, until
+// fn returns false: 16 bytes at a time on x86 (SSE2), else eight (a header lookup walks every
+// line, and lines are short).
+template <typename F>
+void for_each_line(const char* msg, const char* end, F&& fn) noexcept {
+  const char* p = msg;
+#if defined(__SSE2__)
+  const __m128i lf = _mm_set1_epi8('\n');
+  while (end - p >= 16) {
+    uint32_t mask = static_cast<uint32_t>(_mm_movemask_epi8(
+        _mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), lf)));
+    while (mask != 0) {
+      const char* line = p + __builtin_ctz(mask) + 1;
+      mask &= mask - 1;
+      if (line < end && !fn(line)) {
+        return;
+      }
+    }
+    p += 16;
+  }
+#endif
+  while (p < end) {
+    p = next_lf(p, end);
+    if (p == end) {
+      return;
+    }
+    ++p;
+    if (p < end && !fn(p)) {
+      return;
+    }
+  }
+}
+
+bool find_header(const char* msg, const sip::SipView& v, std::string_view name, int index,
+                 sip::Span& out, uint32_t* count = nullptr) noexcept {
+  const char compact = compact_form(name);
+  const char first = lower(name.empty() ? '\0' : name[0]);
+  const char* const end = msg + v.headers_end;
+  uint32_t n = 0;
+  bool found = false;
+  for_each_line(msg, end, [&](const char* p) {
+    // Cheap filter first: the name's first letter, or the compact form. Continuation lines
+    // start with SP/HT and never pass it.
+    const char c0 = lower(*p);
+    if (c0 != first && (compact == 0 || c0 != compact)) {
+      return true;
+    }
+    const char* c = p;
+    while (c < end && *c != ':' && *c != '\n') {
+      ++c;
+    }
+    if (c >= end || *c != ':') {
+      return true;
+    }
+    const char* ne = c;
+    while (ne > p && (ne[-1] == ' ' || ne[-1] == '\t')) {
+      --ne;
+    }
+    if (!name_matches({p, static_cast<size_t>(ne - p)}, name, compact)) {
+      return true;
+    }
+    if (index < 0 || static_cast<int>(n) == index) {
+      const char* vs = c + 1;
+      const char* ve = field_end(vs, end);
+      while (vs < ve && (*vs == ' ' || *vs == '\t')) {
+        ++vs;
+      }
+      while (ve > vs && (ve[-1] == '\r' || ve[-1] == '\n' || ve[-1] == ' ' || ve[-1] == '\t')) {
+        --ve;
+      }
+      out = sip::Span{static_cast<uint16_t>(vs - msg), static_cast<uint16_t>(ve - vs)};
+      found = true;
+    }
+    ++n;
+    // The first instance is enough unless the caller counts or wants a later one.
+    return !(found && count == nullptr && index >= 0);
+  });
+  if (count != nullptr) {
+    *count = n;
+  }
+  return found;
+}
+
+struct UriParts {
+  bool ok = false;
+  sip::Uri uri;
+  const char* base = nullptr;
+};
+UriParts parse_text_uri(std::string_view text) noexcept {
+  UriParts u;
+  u.base = text.data();
+  u.ok = !text.empty() && text.size() <= UINT16_MAX &&
+         sip::parse_uri(text.data(), sip::Span{0, static_cast<uint16_t>(text.size())}, u.uri);
+  return u;
+}
+
+struct Run {
+  Run(const Snapshot& snap_, const cfg::Program& prog_, const char* msg_, const sip::SipView& v_,
+      const VmPacket& pkt_, VmState& st_, DispatchState& ds_, WorkerCounters& counters_,
+      VmResult& out_) noexcept
+      : snap(snap_), prog(prog_), msg(msg_), v(v_), pkt(pkt_), st(st_), ds(ds_),
+        counters(counters_), out(out_) {}
+  const Snapshot& snap;
+  const cfg::Program& prog;
+  const char* msg;
+  const sip::SipView& v;
+  const VmPacket& pkt;
+  VmState& st;
+  DispatchState& ds;
+  WorkerCounters& counters;
+  VmResult& out;
+
+  size_t used = 0;  // scratch bytes in use
+  // Not initialised here (written before read): a run must not pay for clearing them.
+  VmVal stack[cfg::kVmStackDepth];
+  uint32_t sp = 0;
+  VmVal temps[cfg::kVmTemps];
+  uint32_t loops[cfg::kVmTemps];
+  VmVal avps[cfg::kMaxScriptAvps];  // the script's slots are set to $null at the start
+  int32_t retcode = 1;
+  std::string_view ruri;  // the current Request-URI (after rewrites)
+  // Scans of message bytes already done this run: the same operand is scanned once.
+  struct RegexCache {
+    const char* p;
+    uint32_t len;
+    uint32_t set;
+    cfg::RegexMatches m;
+  };
+  RegexCache rx[4];
+  uint32_t n_rx = 0;
+  // The dispatcher's failover list ($xavp(_dsdst_)): destinations in algorithm order, and the
+  // entry in use (ds_next_* moves on).
+  int32_t ds_list[kVmDsList];
+  uint8_t ds_n = 0;
+  uint8_t ds_cur = 0;
+  bool failed = false;
+  bool cond_failed = false;  // the condition being evaluated hit a failed conversion
+  // The current R-URI parsed once (uri == myself, $rU, $rd, sanity_check all read it).
+  UriParts ruri_parts;
+  const char* ruri_parsed_for = nullptr;
+  const UriParts& cur_ruri() noexcept {
+    if (ruri_parsed_for != ruri.data() || ruri_parts.base == nullptr ||
+        ruri_parts_len != ruri.size()) {
+      ruri_parts = parse_text_uri(ruri);
+      ruri_parsed_for = ruri.data();
+      ruri_parts_len = ruri.size();
+    }
+    return ruri_parts;
+  }
+  size_t ruri_parts_len = 0;
+
+  char* alloc(size_t n) noexcept {
+    if (n > kVmScratch - used) {
+      ++st.scratch_overflow;
+      failed = true;
+      return nullptr;
+    }
+    char* p = st.scratch + used;
+    used += n;
+    return p;
+  }
+  // A copy in the scratch arena (values that must survive a later $var assignment).
+  std::string_view keep(std::string_view s) noexcept {
+    char* p = alloc(s.size());
+    if (p == nullptr) {
+      return {};
+    }
+    std::memcpy(p, s.data(), s.size());
+    return {p, s.size()};
+  }
+  std::string_view to_str(const VmVal& x) noexcept {
+    switch (x.kind) {
+      case Kind::kStr:
+        return x.s();
+      case Kind::kInt: {
+        char* p = alloc(24);
+        if (p == nullptr) {
+          return {};
+        }
+        const size_t n = format_int(x.i, p);
+        used -= 24 - n;
+        return {p, n};
+      }
+      case Kind::kNull:
+        break;
+    }
+    return {};
+  }
+  bool push(const VmVal& x) noexcept {
+    if (sp >= cfg::kVmStackDepth) {
+      ++st.stack_overflow;
+      failed = true;
+      return false;
+    }
+    stack[sp++] = x;
+    return true;
+  }
+  VmVal pop() noexcept { return sp > 0 ? stack[--sp] : VmVal{}; }
+};
+
+// ---- pseudo-variables ----
+
+// From/To: the URI, and the display name.
+bool name_addr(const char* msg, sip::Span value, sip::NameAddr& na) noexcept {
+  return !value.empty() && sip::parse_name_addr(msg, value, na);
+}
+
+// `tmp` (48 bytes) holds numbers and addresses formatted here; the caller copies them.
+VmVal pv_get(Run& r, const cfg::PvRef& pv, char* tmp) noexcept {
+  const char* msg = r.msg;
+  const sip::SipView& v = r.v;
+  const auto ip = [&](uint32_t be) {
+    return str_val({tmp, format_ipv4(be, tmp)});
+  };
+  switch (pv.kind) {
+    case PvKind::kNull:
+      return {};
+    case PvKind::kRuri:
+      return r.ruri.empty() ? VmVal{} : str_val(r.ruri);
+    case PvKind::kRuriUser:
+    case PvKind::kRuriHost:
+    case PvKind::kRuriPort:
+    case PvKind::kRuriScheme: {
+      const UriParts& u = r.cur_ruri();
+      if (!u.ok) {
+        return {};
+      }
+      if (pv.kind == PvKind::kRuriUser) {
+        return span_val(u.base, u.uri.user);
+      }
+      if (pv.kind == PvKind::kRuriHost) {
+        return span_val(u.base, u.uri.host);
+      }
+      if (pv.kind == PvKind::kRuriScheme) {
+        return span_val(u.base, u.uri.scheme);
+      }
+      // Kamailio's $rp is 5060 when the URI has no port.
+      return int_val(u.uri.port_num != 0 ? u.uri.port_num : 5060);
+    }
+    case PvKind::kDuri:
+      if (!r.out.du_uri.empty()) {
+        return str_val(r.out.du_uri);
+      }
+      if (r.out.du >= 0 && static_cast<size_t>(r.out.du) < r.snap.destinations.size()) {
+        return str_val(r.snap.destinations[static_cast<size_t>(r.out.du)].uri);
+      }
+      return {};
+    case PvKind::kSrcIp:
+      return ip(r.pkt.src_ip_be);
+    case PvKind::kSrcPort:
+      return int_val(r.pkt.src_port);
+    case PvKind::kRcvIp:
+      return ip(r.pkt.dst_ip_be);
+    case PvKind::kRcvPort:
+      return int_val(r.pkt.dst_port);
+    case PvKind::kProto:
+      return str_val("udp");
+    case PvKind::kAf:
+      return int_val(4);
+    case PvKind::kMethod:
+      return v.is_request ? span_val(msg, v.method_name) : span_val(msg, v.cseq_method);
+    case PvKind::kReplyStatus:
+      return v.is_request ? VmVal{} : int_val(v.status);
+    case PvKind::kReplyReason:
+      return v.is_request ? VmVal{} : span_val(msg, v.reason);
+    case PvKind::kFromUri:
+    case PvKind::kFromUser:
+    case PvKind::kFromHost:
+    case PvKind::kFromName:
+    case PvKind::kToUri:
+    case PvKind::kToUser:
+    case PvKind::kToHost:
+    case PvKind::kToName: {
+      const bool from = pv.kind == PvKind::kFromUri || pv.kind == PvKind::kFromUser ||
+                        pv.kind == PvKind::kFromHost || pv.kind == PvKind::kFromName;
+      sip::NameAddr na;
+      if (!name_addr(msg, v[from ? sip::Hdr::kFrom : sip::Hdr::kTo], na)) {
+        return {};
+      }
+      if (pv.kind == PvKind::kFromUri || pv.kind == PvKind::kToUri) {
+        return span_val(msg, na.uri);
+      }
+      if (pv.kind == PvKind::kFromName || pv.kind == PvKind::kToName) {
+        return span_val(msg, na.display);
+      }
+      sip::Uri u;
+      if (!sip::parse_uri(msg, na.uri, u)) {
+        return {};
+      }
+      return span_val(msg, (pv.kind == PvKind::kFromUser || pv.kind == PvKind::kToUser) ? u.user
+                                                                                       : u.host);
+    }
+    case PvKind::kFromTag:
+      return span_val(msg, v.from_tag);
+    case PvKind::kToTag:
+      return span_val(msg, v.to_tag);
+    case PvKind::kCallId:
+      return span_val(msg, v.call_id);
+    case PvKind::kCSeq:
+      return int_val(v.cseq_num);
+    case PvKind::kMsgLen:
+      return int_val(v.len);
+    case PvKind::kUserAgent:
+    case PvKind::kHdr: {
+      const std::string_view name =
+          pv.kind == PvKind::kUserAgent ? std::string_view("User-Agent") : r.prog.strings[pv.arg];
+      sip::Span sp;
+      if (!find_header(msg, v, name, pv.index, sp)) {
+        return VmVal{};
+      }
+      // maxfwd rewrites the value in the message buffer itself (Kamailio), so a later
+      // $hdr(Max-Forwards) reads the decremented (and capped) value: measured by the
+      // differential test (script 12).
+      if (r.out.maxfwd == VmResult::MaxFwd::kDecrement && sp.off == v.max_forwards_value.off &&
+          !v.max_forwards_value.empty()) {
+        const size_t n = format_int(r.out.maxfwd_value, tmp);
+        return str_val({tmp, n});
+      }
+      return str_val(sp.in(msg));
+    }
+    case PvKind::kVar:
+      return r.st.vars[pv.arg].v;
+    case PvKind::kAvp:
+      return r.avps[pv.arg];
+    case PvKind::kRetcode:
+      return int_val(r.retcode);
+  }
+  return {};
+}
+
+// A pseudo-variable's value that stays valid for the whole run (tmp copied to scratch).
+VmVal pv_value(Run& r, const cfg::PvRef& pv) noexcept {
+  char tmp[48];
+  VmVal x = pv_get(r, pv, tmp);
+  if (x.kind == Kind::kStr && x.p == tmp) {
+    const std::string_view k = r.keep(x.s());
+    x = str_val(k);
+  }
+  return x;
+}
+
+// Appends a value's text at the end of the scratch arena (used by format()).
+bool append(Run& r, std::string_view s) noexcept {
+  char* p = r.alloc(s.size());
+  if (p == nullptr) {
+    return false;
+  }
+  std::memcpy(p, s.data(), s.size());
+  return true;
+}
+
+// A format string ("sip:$rU@$rd"): the parts written one after the other into the arena.
+VmVal format(Run& r, const cfg::Fmt& f) noexcept {
+  const size_t start = r.used;
+  for (const cfg::FmtPart& part : f.parts) {
+    if (!part.is_pv) {
+      if (!append(r, r.prog.strings[part.idx])) {
+        return {};
+      }
+      continue;
+    }
+    char tmp[48];
+    const VmVal x = pv_get(r, r.prog.pvs[part.idx], tmp);
+    bool ok = true;
+    switch (x.kind) {
+      case Kind::kStr:
+        ok = append(r, x.s());
+        break;
+      case Kind::kInt: {
+        const size_t n = format_int(x.i, tmp);
+        ok = append(r, {tmp, n});
+        break;
+      }
+      case Kind::kNull:
+        ok = append(r, "<null>");  // xlog prints $null as <null>
+        break;
+    }
+    if (!ok) {
+      return {};
+    }
+  }
+  return str_val({r.st.scratch + start, r.used - start});
+}
+
+VmVal operand(Run& r, const cfg::Operand& o) noexcept {
+  switch (o.kind) {
+    case cfg::Operand::Kind::kInt:
+      return int_val(o.i);
+    case cfg::Operand::Kind::kStr:
+      return str_val(r.prog.strings[o.idx]);
+    case cfg::Operand::Kind::kPv:
+      return pv_value(r, r.prog.pvs[o.idx]);
+    case cfg::Operand::Kind::kFmt:
+      return format(r, r.prog.fmts[o.idx]);
+    case cfg::Operand::Kind::kNone:
+      break;
+  }
+  return {};
+}
+
+// ---- operators (Kamailio's typing: the left operand decides, undef takes the right's type) ----
+
+int compare_str(std::string_view a, std::string_view b) noexcept {
+  const size_t n = a.size() < b.size() ? a.size() : b.size();
+  const int c = n == 0 ? 0 : std::memcmp(a.data(), b.data(), n);
+  if (c != 0) {
+    return c < 0 ? -1 : 1;
+  }
+  return a.size() == b.size() ? 0 : (a.size() < b.size() ? -1 : 1);
+}
+
+// Kamailio 5.6, measured (rvalue.c): a string converts to an int when it is a number; "abc"
+// converts to 0 with a warning; "" (and $null on the right of an int comparison) does not
+// convert at all: the comparison fails, and the condition it is in is false, negated or not.
+enum class Conv : uint8_t { kOk, kFail };
+int64_t to_int_cmp(const VmVal& x, bool null_fails, Conv& conv) noexcept {
+  switch (x.kind) {
+    case Kind::kInt:
+      return x.i;
+    case Kind::kStr:
+      if (x.len == 0) {
+        conv = Conv::kFail;
+      }
+      return str_to_int(x.s());
+    case Kind::kNull:
+      if (null_fails) {
+        conv = Conv::kFail;
+      }
+      return 0;
+  }
+  return 0;
+}
+
+// rc for l OP r: 1, -1, or 0 meaning "the comparison failed" (the caller makes it false).
+int32_t compare(Run& r, cfg::CmpOp op, VmVal l, VmVal rv) noexcept {
+  using cfg::CmpOp;
+  Conv conv = Conv::kOk;
+  const auto result = [&](bool b) -> int32_t {
+    return conv == Conv::kFail ? 0 : (b ? 1 : -1);
+  };
+  switch (op) {
+    case CmpOp::kStrEq:
+    case CmpOp::kStrNe: {
+      const bool eq = compare_str(r.to_str(l), r.to_str(rv)) == 0;
+      return result(op == CmpOp::kStrEq ? eq : !eq);
+    }
+    case CmpOp::kIntEq:
+    case CmpOp::kIntNe: {
+      const bool eq = to_int_cmp(l, false, conv) == to_int_cmp(rv, false, conv);
+      return result(op == CmpOp::kIntEq ? eq : !eq);
+    }
+    case CmpOp::kLt:
+    case CmpOp::kLe:
+    case CmpOp::kGt:
+    case CmpOp::kGe: {
+      // Ordering is always on integers ("10" > 9 is true in Kamailio).
+      const int64_t a = to_int_cmp(l, false, conv);
+      const int64_t b = to_int_cmp(rv, false, conv);
+      switch (op) {
+        case CmpOp::kLt:
+          return result(a < b);
+        case CmpOp::kLe:
+          return result(a <= b);
+        case CmpOp::kGt:
+          return result(a > b);
+        default:
+          return result(a >= b);
+      }
+    }
+    case CmpOp::kEq:
+    case CmpOp::kNe:
+      break;
+  }
+  // == and !=: the left operand's type decides; undef takes the right's type.
+  bool eq = false;
+  if (l.kind == Kind::kNull) {
+    if (rv.kind == Kind::kNull) {
+      eq = true;  // undef == undef
+    } else if (rv.kind == Kind::kInt) {
+      eq = rv.i == 0;
+    } else {
+      eq = rv.len == 0;
+    }
+  } else if (l.kind == Kind::kInt) {
+    eq = l.i == to_int_cmp(rv, true, conv);
+  } else {
+    eq = compare_str(l.s(), r.to_str(rv)) == 0;
+  }
+  return result(op == CmpOp::kEq ? eq : !eq);
+}
+
+bool binary(Run& r, cfg::BinOp op, VmVal l, VmVal rv, VmVal& res) noexcept {
+  using cfg::BinOp;
+  if (op == BinOp::kAdd && l.kind != Kind::kInt) {
+    // String concatenation (undef + x is "" + x).
+    const std::string_view a = r.to_str(l);
+    const std::string_view b = r.to_str(rv);
+    if (r.failed) {
+      return false;
+    }
+    char* p = r.alloc(a.size() + b.size());
+    if (p == nullptr) {
+      return false;
+    }
+    if (!a.empty()) {
+      std::memcpy(p, a.data(), a.size());
+    }
+    if (!b.empty()) {
+      std::memcpy(p + a.size(), b.data(), b.size());
+    }
+    res = str_val({p, a.size() + b.size()});
+    return true;
+  }
+  // Integers are 32-bit in Kamailio.
+  const auto a = static_cast<int32_t>(to_int(l));
+  const auto b = static_cast<int32_t>(to_int(rv));
+  int64_t x = 0;
+  switch (op) {
+    case BinOp::kAdd:
+      x = static_cast<int32_t>(static_cast<uint32_t>(a) + static_cast<uint32_t>(b));
+      break;
+    case BinOp::kSub:
+      x = static_cast<int32_t>(static_cast<uint32_t>(a) - static_cast<uint32_t>(b));
+      break;
+    case BinOp::kMul:
+      x = static_cast<int32_t>(static_cast<uint32_t>(a) * static_cast<uint32_t>(b));
+      break;
+    case BinOp::kDiv:
+    case BinOp::kMod:
+      if (b == 0 || (a == INT32_MIN && b == -1)) {
+        ++r.st.other_errors;  // Kamailio: "division by 0", the expression fails
+        r.failed = true;
+        return false;
+      }
+      x = op == BinOp::kDiv ? a / b : a % b;
+      break;
+    case BinOp::kBitAnd:
+      x = a & b;
+      break;
+    case BinOp::kBitOr:
+      x = a | b;
+      break;
+    case BinOp::kBitXor:
+      x = a ^ b;
+      break;
+    case BinOp::kShl:
+      x = static_cast<int32_t>(static_cast<uint32_t>(a) << (static_cast<uint32_t>(b) & 31u));
+      break;
+    case BinOp::kShr:
+      x = a >> (static_cast<uint32_t>(b) & 31u);
+      break;
+  }
+  res = int_val(x);
+  return true;
+}
+
+VmVal unary(Run& r, cfg::UnOp op, VmVal x) noexcept {
+  using cfg::UnOp;
+  switch (op) {
+    case UnOp::kNeg:
+      return int_val(-static_cast<int32_t>(to_int(x)));
+    case UnOp::kBitNot:
+      return int_val(~static_cast<int32_t>(to_int(x)));
+    case UnOp::kLogNot:
+      return int_val(to_int(x) > 0 ? 0 : 1);
+    case UnOp::kDefined:
+      return int_val(x.kind != Kind::kNull ? 1 : 0);
+    case UnOp::kStrlen:
+      return int_val(static_cast<int64_t>(r.to_str(x).size()));
+    case UnOp::kStrempty:
+      return int_val(r.to_str(x).empty() ? 1 : 0);
+    case UnOp::kToInt:
+      return int_val(to_int(x));
+    case UnOp::kToStr:
+      return x.kind == Kind::kStr ? x : str_val(r.to_str(x));
+  }
+  return {};
+}
+
+// ---- regular expressions ----
+
+// Pattern `id` of set `set` against `subject`: one Hyperscan scan per (set, subject) per run
+// when the subject is message bytes (they do not change during the run).
+int32_t regex_match(Run& r, uint32_t set, uint32_t id, std::string_view subject) noexcept {
+  const cfg::RegexTables* t = r.prog.regex.get();
+  if (t == nullptr || set >= t->sets.size() || r.pkt.worker >= t->pool.workers()) {
+    ++r.st.regex_errors;
+    r.failed = true;
+    return -1;
+  }
+  const bool in_msg = subject.data() >= r.msg && subject.data() + subject.size() <= r.msg + r.v.len;
+  if (in_msg) {
+    for (uint32_t i = 0; i < r.n_rx; ++i) {
+      const Run::RegexCache& c = r.rx[i];
+      if (c.set == set && c.p == subject.data() && c.len == subject.size()) {
+        return c.m.test(id) ? 1 : -1;
+      }
+    }
+  }
+  cfg::RegexMatches m;
+  if (!t->sets[set].scan(subject, t->pool.get(r.pkt.worker), m)) {
+    ++r.st.regex_errors;
+    r.failed = true;
+    return -1;
+  }
+  if (in_msg) {
+    Run::RegexCache& c = r.rx[r.n_rx < std::size(r.rx) ? r.n_rx++ : 0];
+    c.p = subject.data();
+    c.len = static_cast<uint32_t>(subject.size());
+    c.set = set;
+    c.m = m;
+  }
+  return m.test(id) ? 1 : -1;
+}
+
+// ---- R-URI edits ----
+
+// Sets the current R-URI (and the one the pipeline writes).
+void set_ruri(Run& r, std::string_view uri) noexcept {
+  r.ruri = uri;
+  r.out.new_ruri = uri;
+}
+
+// Rebuilds the R-URI with some parts replaced (a null data() keeps that part; an empty user
+// removes it).
+enum class UriPart : uint8_t { kUser, kHost, kPort, kHostPort };
+int32_t rewrite_part(Run& r, UriPart part, std::string_view value) noexcept {
+  const UriParts u = r.cur_ruri();
+  if (!u.ok) {
+    return -1;
+  }
+  const char* b = u.base;
+  const sip::Uri& x = u.uri;
+  const std::string_view scheme = x.scheme.in(b);
+  std::string_view user = x.user.in(b);
+  std::string_view pass = x.password.in(b);
+  std::string_view host = x.host.in(b);
+  std::string_view port = x.port.in(b);
+  switch (part) {
+    case UriPart::kUser:
+      user = value;
+      if (user.empty()) {
+        pass = {};
+      }
+      break;
+    case UriPart::kHost:
+      host = value;
+      break;
+    case UriPart::kPort:
+      port = value;
+      break;
+    case UriPart::kHostPort:
+      host = value;  // "host:port" as one piece
+      port = {};
+      break;
+  }
+  // Everything after host[:port] (params, headers) is kept as written.
+  const uint32_t tail_off = x.port.empty() ? x.host.end() : x.port.end();
+  const std::string_view tail = r.ruri.substr(tail_off);
+  const size_t n = scheme.size() + 1 + user.size() + (pass.empty() ? 0 : pass.size() + 1) +
+                   (user.empty() ? 0 : 1) + host.size() + (port.empty() ? 0 : port.size() + 1) +
+                   tail.size();
+  char* p = r.alloc(n);
+  if (p == nullptr) {
+    return -1;
+  }
+  size_t k = 0;
+  const auto put = [&](std::string_view s) {
+    std::memcpy(p + k, s.data(), s.size());
+    k += s.size();
+  };
+  put(scheme);
+  put(":");
+  if (!user.empty()) {
+    put(user);
+    if (!pass.empty()) {
+      put(":");
+      put(pass);
+    }
+    put("@");
+  }
+  put(host);
+  if (!port.empty()) {
+    put(":");
+    put(port);
+  }
+  put(tail);
+  set_ruri(r, {p, k});
+  return 1;
+}
+
+// ---- functions: one run hook per Fn (cfg/builtins.cpp has the table rows) ----
+
+using FnHook = int32_t (*)(Run&, const cfg::FnCall&) noexcept;
+
+int32_t send_reply(Run& r, uint16_t code, std::string_view reason) noexcept {
+  if (r.out.action != VmResult::Action::kNone || r.v.method == sip::Method::kAck) {
+    return -1;  // sl does not answer an ACK; one send per run
+  }
+  r.out.action = VmResult::Action::kReply;
+  r.out.reply_code = code;
+  r.out.reply_reason = reason;
+  return 1;
+}
+
+int32_t fn_send_reply(Run& r, const cfg::FnCall& c) noexcept {
+  const int64_t code = to_int(operand(r, c.args[0]));
+  if (code < 100 || code > 699) {
+    return -1;
+  }
+  const VmVal reason = operand(r, c.args[1]);
+  std::string_view text = r.to_str(reason);
+  if (reason.kind == Kind::kStr && c.args[1].kind == cfg::Operand::Kind::kPv) {
+    text = r.keep(text);  // a $var may change before the pipeline reads it
+  }
+  return send_reply(r, static_cast<uint16_t>(code), text);
+}
+
+int32_t fn_forward_to(Run& r, const cfg::FnCall& c) noexcept {
+  if (r.out.action != VmResult::Action::kNone) {
+    return -1;
+  }
+  std::string_view uri;
+  if (c.aux == 0) {
+    uri = r.prog.strings[c.args[0].idx];  // "sip:host[:port]" built by the compiler
+  } else {
+    const std::string_view host = r.to_str(operand(r, c.args[0]));
+    const int64_t port = c.nargs > 1 ? to_int(operand(r, c.args[1])) : 0;
+    if (host.empty() || port < 0 || port > 65535 || r.failed) {
+      return -1;
+    }
+    char num[24];
+    const size_t pn = port != 0 ? format_int(port, num) : 0;
+    char* p = r.alloc(4 + host.size() + (pn != 0 ? pn + 1 : 0));
+    if (p == nullptr) {
+      return -1;
+    }
+    size_t k = 0;
+    std::memcpy(p, "sip:", 4);
+    k += 4;
+    std::memcpy(p + k, host.data(), host.size());
+    k += host.size();
+    if (pn != 0) {
+      p[k++] = ':';
+      std::memcpy(p + k, num, pn);
+      k += pn;
+    }
+    uri = {p, k};
+  }
+  // forward(host, port) sends there without touching $du; the pipeline reads du_uri.
+  r.out.du_uri = uri;
+  r.out.du = -1;
+  r.out.action = VmResult::Action::kForward;
+  return 1;
+}
+
+int32_t fn_setflag(Run& r, const cfg::FnCall& c) noexcept {
+  r.out.flags |= 1u << (static_cast<uint32_t>(c.args[0].i) & 31u);
+  return 1;
+}
+int32_t fn_resetflag(Run& r, const cfg::FnCall& c) noexcept {
+  r.out.flags &= ~(1u << (static_cast<uint32_t>(c.args[0].i) & 31u));
+  return 1;
+}
+int32_t fn_isflagset(Run& r, const cfg::FnCall& c) noexcept {
+  return (r.out.flags >> (static_cast<uint32_t>(c.args[0].i) & 31u)) & 1u ? 1 : -1;
+}
+int32_t fn_force_rport(Run& r, const cfg::FnCall&) noexcept {
+  r.out.force_rport = true;
+  return 1;
+}
+int32_t fn_add_local_rport(Run& r, const cfg::FnCall&) noexcept {
+  r.out.add_local_rport = true;
+  return 1;
+}
+int32_t fn_set_adv_address(Run& r, const cfg::FnCall& c) noexcept {
+  r.out.adv_addr = r.prog.strings[c.args[0].idx];
+  return 1;
+}
+int32_t fn_set_adv_port(Run& r, const cfg::FnCall& c) noexcept {
+  r.out.adv_port = static_cast<uint16_t>(c.args[0].i);
+  return 1;
+}
+int32_t fn_udp_mtu_try_proto(Run& r, const cfg::FnCall&) noexcept {
+  r.out.mtu_try_proto = true;
+  return 1;
+}
+int32_t fn_force_send_socket(Run& r, const cfg::FnCall& c) noexcept {
+  r.out.send_socket = static_cast<int16_t>(c.aux);
+  return 1;
+}
+int32_t fn_sethost(Run& r, const cfg::FnCall& c) noexcept {
+  return rewrite_part(r, UriPart::kHost, r.to_str(operand(r, c.args[0])));
+}
+int32_t fn_setport(Run& r, const cfg::FnCall& c) noexcept {
+  return rewrite_part(r, UriPart::kPort, r.to_str(operand(r, c.args[0])));
+}
+int32_t fn_setuser(Run& r, const cfg::FnCall& c) noexcept {
+  return rewrite_part(r, UriPart::kUser, r.to_str(operand(r, c.args[0])));
+}
+int32_t fn_rewritehostport(Run& r, const cfg::FnCall& c) noexcept {
+  return rewrite_part(r, UriPart::kHostPort, r.to_str(operand(r, c.args[0])));
+}
+int32_t fn_rewriteuri(Run& r, const cfg::FnCall& c) noexcept {
+  const std::string_view uri = r.keep(r.to_str(operand(r, c.args[0])));
+  if (uri.empty() || !parse_text_uri(uri).ok) {
+    return -1;
+  }
+  set_ruri(r, uri);
+  return 1;
+}
+int32_t fn_prefix(Run& r, const cfg::FnCall& c) noexcept {
+  const std::string_view pre = r.to_str(operand(r, c.args[0]));
+  const UriParts u = r.cur_ruri();
+  if (!u.ok || r.failed) {
+    return -1;
+  }
+  const std::string_view user = u.uri.user.in(u.base);
+  char* p = r.alloc(pre.size() + user.size());
+  if (p == nullptr) {
+    return -1;
+  }
+  std::memcpy(p, pre.data(), pre.size());
+  std::memcpy(p + pre.size(), user.data(), user.size());
+  return rewrite_part(r, UriPart::kUser, {p, pre.size() + user.size()});
+}
+int32_t fn_strip(Run& r, const cfg::FnCall& c) noexcept {
+  const int64_t n = to_int(operand(r, c.args[0]));
+  const UriParts u = r.cur_ruri();
+  if (!u.ok || n < 0) {
+    return -1;
+  }
+  std::string_view user = u.uri.user.in(u.base);
+  if (static_cast<size_t>(n) > user.size()) {
+    return -1;  // Kamailio: "too long strip"
+  }
+  user.remove_prefix(static_cast<size_t>(n));
+  return rewrite_part(r, UriPart::kUser, user);
+}
+int32_t fn_revert_uri(Run& r, const cfg::FnCall&) noexcept {
+  r.ruri = r.v.ruri.in(r.msg);
+  r.out.new_ruri = {};
+  return 1;
+}
+int32_t fn_has_totag(Run& r, const cfg::FnCall&) noexcept {
+  return r.v.to_tag.empty() ? -1 : 1;
+}
+int32_t fn_is_present_hf(Run& r, const cfg::FnCall& c) noexcept {
+  sip::Span sp;
+  return find_header(r.msg, r.v, r.prog.strings[c.args[0].idx], 0, sp) ? 1 : -1;
+}
+int32_t fn_append_hf(Run& r, const cfg::FnCall& c) noexcept {
+  if (r.out.n_append >= kVmMaxAppend) {
+    ++r.st.other_errors;
+    return -1;
+  }
+  VmVal x = operand(r, c.args[0]);
+  std::string_view text = r.to_str(x);
+  if (c.args[0].kind == cfg::Operand::Kind::kPv) {
+    text = r.keep(text);
+  }
+  if (text.empty()) {
+    return -1;
+  }
+  r.out.append_hf[r.out.n_append++] = text;
+  return 1;
+}
+int32_t fn_remove_hf(Run& r, const cfg::FnCall& c) noexcept {
+  const std::string_view name = r.prog.strings[c.args[0].idx];
+  sip::Span sp;
+  uint32_t n = 0;
+  find_header(r.msg, r.v, name, -1, sp, &n);
+  if (n == 0) {
+    return -1;  // textops: nothing removed
+  }
+  if (r.out.n_remove >= kVmMaxRemove) {
+    ++r.st.other_errors;
+    return -1;
+  }
+  r.out.remove_hf[r.out.n_remove++] = name;
+  return static_cast<int32_t>(n);
+}
+int32_t fn_record_route(Run& r, const cfg::FnCall&) noexcept {
+  r.out.record_route = true;
+  return 1;
+}
+
+// rr's loose_route, stateless: the top Route is ours -> it goes; the next Route (if any) is
+// the next hop. The top Route is somebody else's -> it is the next hop. No Route -> -1; only
+// our Route on a request without To-tag -> -1 (after removing it).
+int32_t fn_loose_route(Run& r, const cfg::FnCall&) noexcept {
+  const sip::Span first = r.v[sip::Hdr::kRoute];
+  if (first.empty()) {
+    return -1;
+  }
+  sip::NameAddr na;
+  if (!sip::parse_name_addr(r.msg, first, na)) {
+    return -1;
+  }
+  const std::string_view top = na.uri.in(r.msg);
+  if (!uri_text_is_myself(r.snap, top)) {
+    r.out.du_uri = top;
+    r.out.du = -1;
+    return 1;
+  }
+  r.out.route_pop = true;
+  // The next Route value: after a comma in the same field, else the second Route field.
+  sip::Span next;
+  if (na.end < first.end()) {
+    uint16_t off = static_cast<uint16_t>(na.end + 1);
+    while (off < first.end() && (r.msg[off] == ' ' || r.msg[off] == '\t')) {
+      ++off;
+    }
+    next = sip::Span{off, static_cast<uint16_t>(first.end() - off)};
+  } else {
+    find_header(r.msg, r.v, "Route", 1, next);
+  }
+  sip::NameAddr nn;
+  if (!next.empty() && sip::parse_name_addr(r.msg, next, nn)) {
+    r.out.du_uri = nn.uri.in(r.msg);
+    r.out.du = -1;
+    return 1;
+  }
+  // Our Route was the only one: it goes either way; a preloaded Route (an initial request, no
+  // To-tag) is "not RR driven" and the function is false (Kamailio's rr, as the differential
+  // test measured: the INVITE is then forwarded by its R-URI).
+  return r.v.to_tag.empty() ? -1 : 1;
+}
+
+bool ip_in(const cfg::NetSet& set, std::string_view text) noexcept {
+  uint32_t ip = 0;
+  if (!parse_ipv4(text, ip)) {
+    return false;
+  }
+  for (const cfg::Net& n : set.nets) {
+    if ((ip & n.mask_be) == n.ip_be) {
+      return true;
+    }
+  }
+  return false;
+}
+
+int32_t fn_is_in_subnet(Run& r, const cfg::FnCall& c) noexcept {
+  const std::string_view ip = r.to_str(operand(r, c.args[0]));
+  return ip_in(r.prog.nets[static_cast<size_t>(c.aux)], ip) ? 1 : -1;
+}
+
+// sanity: the checks a stateless front end needs, with the replies Kamailio's sanity module
+// sends (it replies itself and returns false).
+// Kamailio's sanity bits: 1 R-URI SIP version, 2 R-URI scheme, 4 required headers, 8 Via SIP
+// version, 16 Via protocol, 32 CSeq method, 64 CSeq value, 128 Content-Length, 256 Expires,
+// 512 Proxy-Require, 1024 parse the URIs (R-URI, From, To), 2048 digest credentials,
+// 4096 duplicated To tags, 8192 Authorization. The scan already refuses a bad request line,
+// missing headers, a bad Via or CSeq and a wrong Content-Length (1, 4, 8, 16, 32, 64, 128);
+// 2 and 1024 are checked here; the others are not checked on the fast path.
+int32_t fn_sanity_check(Run& r, const cfg::FnCall& c) noexcept {
+  const uint32_t mask = static_cast<uint32_t>(c.aux);
+  const sip::SipView& v = r.v;
+  const char* msg = r.msg;
+  if ((mask & (2u | 1024u)) != 0) {
+    if (!r.cur_ruri().ok) {
+      send_reply(r, 400, "Bad Request URI");
+      return -1;
+    }
+  }
+  if ((mask & 32u) != 0 && v.cseq_method_mismatch) {
+    send_reply(r, 400, "CSeq method does not match request method");
+    return -1;
+  }
+  if ((mask & 1024u) != 0) {
+    sip::NameAddr a;
+    sip::Uri u;
+    if (!name_addr(msg, v[sip::Hdr::kFrom], a) || !sip::parse_uri(msg, a.uri, u)) {
+      send_reply(r, 400, "Bad From URI");
+      return -1;
+    }
+    if (!name_addr(msg, v[sip::Hdr::kTo], a) || !sip::parse_uri(msg, a.uri, u)) {
+      send_reply(r, 400, "Bad To URI");
+      return -1;
+    }
+  }
+  return 1;
+}
+
+int32_t fn_xlog(Run& r, const cfg::FnCall& c) noexcept {
+  const size_t mark = r.used;
+  const std::string_view text = r.to_str(operand(r, c.args[0]));
+  VmLogRing& ring = r.st.log;
+  const uint32_t h = ring.head.load(std::memory_order_relaxed);
+  if (h - ring.tail.load(std::memory_order_acquire) >= kVmLogRecords) {
+    ring.dropped.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    VmLogRecord& rec = ring.rec[h % kVmLogRecords];
+    const size_t n = text.size() < kVmLogLen ? text.size() : kVmLogLen;
+    if (n != 0) {
+      std::memcpy(rec.text, text.data(), n);
+    }
+    rec.len = static_cast<uint16_t>(n);
+    rec.level = c.aux;
+    ring.head.store(h + 1, std::memory_order_release);
+  }
+  r.used = mark;  // the formatted text is no longer needed
+  r.failed = false;  // a log line too long for the arena is cut, not an error
+  return 1;
+}
+
+// textops search(re): the whole message (headers and body), REG_NEWLINE semantics.
+int32_t fn_search(Run& r, const cfg::FnCall& c) noexcept {
+  const auto aux = static_cast<uint32_t>(c.aux);
+  return regex_match(r, aux >> 16, aux & 0xffffu, {r.msg, r.v.len});
+}
+
+int32_t fn_is_myself(Run& r, const cfg::FnCall& c) noexcept {
+  const std::string_view s = r.to_str(operand(r, c.args[0]));
+  return uri_text_is_myself(r.snap, s) ? 1 : -1;
+}
+
+// ---- dispatcher ----
+
+int32_t set_index_of(const Snapshot& snap, int64_t id) noexcept {
+  for (uint32_t s = 0; s < snap.sets.size(); ++s) {
+    if (snap.sets[s].id == id) {
+      return static_cast<int32_t>(s);
+    }
+  }
+  return -1;
+}
+
+// "host[:port]" of a destination's URI as the list wrote it (ds_select_domain rewrites the
+// R-URI's host and port with it, as Kamailio does).
+std::string_view dest_hostport(const Destination& d) noexcept {
+  std::string_view u = d.uri;
+  if (const size_t c = u.find(':'); c != std::string_view::npos && c <= 4) {
+    u.remove_prefix(c + 1);  // sip: / sips:
+  }
+  if (const size_t at = u.find('@'); at != std::string_view::npos) {
+    u.remove_prefix(at + 1);
+  }
+  return u.substr(0, u.find_first_of(";>?"));
+}
+
+// Makes entry `i` of the failover list the one in use: $du, or the R-URI's host:port.
+int32_t ds_apply(Run& r, cfg::DsApply how, int32_t d) noexcept {
+  const Destination& dst = r.snap.destinations[static_cast<size_t>(d)];
+  switch (how) {
+    case cfg::DsApply::kDst:
+      r.out.du = d;
+      r.out.du_uri = {};
+      return 1;
+    case cfg::DsApply::kDomain:
+      return rewrite_part(r, UriPart::kHostPort, dest_hostport(dst));
+    case cfg::DsApply::kNone:
+      return 1;
+  }
+  return -1;
+}
+
+int32_t fn_ds_select(Run& r, const cfg::FnCall& c) noexcept {
+  const int64_t set_id = to_int(operand(r, c.args[0]));
+  const int64_t alg = to_int(operand(r, c.args[1]));
+  int64_t limit = c.nargs > 2 ? to_int(operand(r, c.args[2])) : int64_t{kVmDsList};
+  r.ds_n = 0;
+  r.ds_cur = 0;
+  // Run-time values are checked as the compiler checks constants (10, 12, 64: slow path).
+  if (alg < 0 || alg > 15 || alg == 10 || alg == 12 || limit <= 0) {
+    return -1;
+  }
+  const int32_t s = set_index_of(r.snap, set_id);
+  if (s < 0) {
+    return -1;
+  }
+  // Without modparam flags 2 (failover) only the chosen destination is kept, as Kamailio.
+  if (!r.snap.dispatcher.failover || limit > static_cast<int64_t>(kVmDsList)) {
+    limit = r.snap.dispatcher.failover ? static_cast<int64_t>(kVmDsList) : 1;
+  }
+  const size_t n = select_candidates(r.snap, static_cast<uint32_t>(s), static_cast<uint32_t>(alg),
+                                     r.msg, r.v, r.ds, r.ds_list, static_cast<size_t>(limit));
+  if (n == 0) {
+    return -1;
+  }
+  r.ds_n = static_cast<uint8_t>(n);
+  const Destination& first = r.snap.destinations[static_cast<size_t>(r.ds_list[0])];
+  r.counters.selected[first.id % kMaxDestinations].add();
+  return ds_apply(r, static_cast<cfg::DsApply>(c.aux), r.ds_list[0]);
+}
+
+int32_t fn_ds_next(Run& r, const cfg::FnCall& c) noexcept {
+  if (r.ds_cur + 1u >= r.ds_n) {
+    return -1;  // no further destination
+  }
+  ++r.ds_cur;
+  const int32_t d = r.ds_list[r.ds_cur];
+  r.counters.selected[r.snap.destinations[static_cast<size_t>(d)].id % kMaxDestinations].add();
+  return ds_apply(r, static_cast<cfg::DsApply>(c.aux), d);
+}
+
+int32_t fn_ds_set(Run& r, const cfg::FnCall& c) noexcept {
+  if (r.ds_cur >= r.ds_n) {
+    return -1;
+  }
+  return ds_apply(r, static_cast<cfg::DsApply>(c.aux), r.ds_list[r.ds_cur]);
+}
+
+int32_t fn_ds_mark_dst(Run& r, const cfg::FnCall& c) noexcept {
+  // The last used destination: the failover list's current entry, else $du when it is one.
+  int32_t d = r.ds_cur < r.ds_n ? r.ds_list[r.ds_cur] : -1;
+  if (d < 0 && r.out.du_uri.empty()) {
+    d = r.out.du;
+  }
+  if (d < 0) {
+    return -1;
+  }
+  r.out.mark_dst = d;
+  r.out.mark_state = static_cast<uint32_t>(c.aux);
+  return 1;
+}
+
+// ds_is_from_list([group[, mode[, uri]]]): mode 1 ignores the port, 2 the protocol (every
+// destination is UDP here), 4 wants an active destination; group -1 or none: every set.
+int32_t fn_ds_is_from_list(Run& r, const cfg::FnCall& c) noexcept {
+  const int64_t group = c.nargs > 0 ? to_int(operand(r, c.args[0])) : -1;
+  const int64_t mode = c.nargs > 1 ? to_int(operand(r, c.args[1])) : 0;
+  uint32_t ip_be = r.pkt.src_ip_be;
+  uint16_t port = r.pkt.src_port;
+  if (c.nargs > 2) {
+    const std::string_view u = r.to_str(operand(r, c.args[2]));
+    if (!u.empty()) {
+      const UriParts p = parse_text_uri(u);
+      if (!p.ok || !parse_ipv4(p.uri.host.in(p.base), ip_be)) {
+        return -1;
+      }
+      port = p.uri.port_num != 0 ? p.uri.port_num : 5060;
+    }
+  }
+  const uint16_t port_be = static_cast<uint16_t>((port >> 8) | (port << 8));
+  for (const Destination& d : r.snap.destinations) {
+    if (group >= 0 && d.set != group) {
+      continue;
+    }
+    if (d.ip_be != ip_be || ((mode & 1) == 0 && d.port_be != port_be)) {
+      continue;
+    }
+    if ((mode & 4) != 0 && !d.usable()) {
+      continue;
+    }
+    return 1;
+  }
+  return -1;
+}
+
+int32_t fn_ds_list_exists(Run& r, const cfg::FnCall& c) noexcept {
+  return set_index_of(r.snap, to_int(operand(r, c.args[0]))) >= 0 ? 1 : -1;
+}
+
+int32_t fn_ds_is_active(Run& r, const cfg::FnCall& c) noexcept {
+  const int32_t s = set_index_of(r.snap, to_int(operand(r, c.args[0])));
+  if (s < 0) {
+    return -1;
+  }
+  const DestSet& set = r.snap.sets[static_cast<size_t>(s)];
+  const std::string_view uri = c.nargs > 1 ? r.to_str(operand(r, c.args[1])) : std::string_view{};
+  for (uint32_t i = 0; i < set.count; ++i) {
+    const Destination& d = r.snap.destinations[set.first + i];
+    if (d.usable() && (uri.empty() || iequal(uri, d.uri))) {
+      return 1;
+    }
+  }
+  return -1;
+}
+
+constexpr FnHook kFnHooks[] = {
+    fn_send_reply,      fn_forward_to,        fn_setflag,         fn_resetflag,
+    fn_isflagset,       fn_force_rport,       fn_add_local_rport, fn_set_adv_address,
+    fn_set_adv_port,    fn_udp_mtu_try_proto, fn_force_send_socket, fn_sethost,
+    fn_setport,         fn_setuser,           fn_rewriteuri,      fn_rewritehostport,
+    fn_prefix,          fn_strip,             fn_revert_uri,      fn_has_totag,
+    fn_is_present_hf,   fn_append_hf,         fn_remove_hf,       fn_record_route,
+    fn_loose_route,     fn_is_in_subnet,      fn_sanity_check,    fn_xlog,
+    fn_is_myself,       fn_search,            fn_ds_select,       fn_ds_next,
+    fn_ds_set,          fn_ds_mark_dst,       fn_ds_is_from_list, fn_ds_list_exists,
+    fn_ds_is_active,
+};
+static_assert(std::size(kFnHooks) == static_cast<size_t>(Fn::kCount),
+              "one run hook per cfg::Fn, in order");
+
+// ---- assignment ----
+
+bool store(Run& r, const cfg::PvRef& pv, VmVal x) noexcept {
+  switch (pv.kind) {
+    case PvKind::kVar: {
+      VmState::Var& var = r.st.vars[pv.arg];
+      if (x.kind == Kind::kNull) {
+        var.v = int_val(0);  // $var(x) = $null resets it to 0
+      } else if (x.kind == Kind::kInt) {
+        var.v = x;
+      } else {
+        if (x.len > kVmVarLen) {
+          ++r.st.var_overflow;
+          r.failed = true;
+          return false;
+        }
+        if (x.len != 0) {
+          std::memmove(var.buf, x.p, x.len);
+        }
+        var.v = str_val({var.buf, x.len});
+      }
+      return true;
+    }
+    case PvKind::kAvp:
+      if (x.kind == Kind::kStr) {
+        x = str_val(r.keep(x.s()));
+      }
+      r.avps[pv.arg] = x;
+      return !r.failed;
+    case PvKind::kDuri:
+      if (x.kind == Kind::kNull) {
+        r.out.du_uri = {};
+        r.out.du = -1;
+        return true;
+      }
+      r.out.du_uri = r.keep(r.to_str(x));
+      r.out.du = -1;
+      return !r.failed;
+    case PvKind::kRuri: {
+      if (x.kind == Kind::kNull) {
+        return true;
+      }
+      const std::string_view uri = r.keep(r.to_str(x));
+      if (r.failed || !parse_text_uri(uri).ok) {
+        return true;  // Kamailio refuses a bad URI (an error in the log); the run goes on
+      }
+      set_ruri(r, uri);
+      return true;
+    }
+    case PvKind::kRuriUser:
+      rewrite_part(r, UriPart::kUser, x.kind == Kind::kNull ? std::string_view() : r.to_str(x));
+      return !r.failed;
+    case PvKind::kRuriHost:
+      if (x.kind != Kind::kNull) {
+        rewrite_part(r, UriPart::kHost, r.to_str(x));
+      }
+      return !r.failed;
+    case PvKind::kRuriPort:
+      rewrite_part(r, UriPart::kPort, x.kind == Kind::kNull ? std::string_view() : r.to_str(x));
+      return !r.failed;
+    default:
+      return true;  // the compiler accepts no other target
+  }
+}
+
+}  // namespace
+
+bool uri_is_myself(const Snapshot& snap, const char* msg, sip::Span uri_span) noexcept {
+  return uri_text_is_myself(snap, uri_span.in(msg));
+}
+
+void vm_run(const Snapshot& snap, const char* msg, const sip::SipView& v, const VmPacket& pkt,
+            VmState& st, DispatchState& ds, WorkerCounters& counters, VmResult& out) noexcept {
   const cfg::Program& prog = *snap.program;
   const cfg::Insn* code = prog.code.data();
   const uint32_t n = static_cast<uint32_t>(prog.code.size());
   if (prog.routes.empty() || n == 0) {
     return;
+  }
+  if (st.program != &prog) {
+    // A new script (or the first run): its $var slots start at 0.
+    for (VmState::Var& var : st.vars) {
+      var.v = int_val(0);
+    }
+    st.program = &prog;
+  }
+  Run r(snap, prog, msg, v, pkt, st, ds, counters, out);
+  r.ruri = v.ruri.in(msg);
+  for (size_t i = 0; i < prog.avps.size(); ++i) {
+    r.avps[i] = VmVal{};
   }
   uint32_t stack[cfg::kMaxRouteDepth];
   uint32_t depth = 0;
@@ -89,51 +1498,66 @@ void vm_run(const Snapshot& snap, const char* msg, const sip::SipView& v, Dispat
     const cfg::Insn& in = code[pc];
     ++pc;
     switch (in.op) {
-      case cfg::Op::kNop:
+      case Op::kNop:
         break;
-      case cfg::Op::kJump:
+      case Op::kJump:
         pc = in.a;
         break;
-      case cfg::Op::kJumpIfFalse:
+      case Op::kJumpIfFalse:
+        r.cond_failed = false;
         if (rc <= 0) {
           pc = in.a;
         }
         break;
-      case cfg::Op::kJumpIfTrue:
+      case Op::kJumpIfTrue:
+        r.cond_failed = false;
         if (rc > 0) {
           pc = in.a;
         }
         break;
-      case cfg::Op::kNot:
-        rc = rc > 0 ? -1 : 1;
+      case Op::kNot:
+        if (!r.cond_failed) {
+          rc = rc > 0 ? -1 : 1;
+        }
         break;
-      case cfg::Op::kSetRc:
+      case Op::kSetRc:
         rc = static_cast<int32_t>(in.a);
         break;
-      case cfg::Op::kCallRoute:
+      case Op::kCallRoute:
         if (depth >= cfg::kMaxRouteDepth || in.a >= prog.routes.size()) {
+          ++st.depth_limit;
           out.error = true;
           return;
         }
         stack[depth++] = pc;
         pc = prog.routes[in.a].entry;
         break;
-      case cfg::Op::kReturn:
-        rc = static_cast<int32_t>(in.a);
+      case Op::kReturn:
+        rc = in.b != 0 ? static_cast<int32_t>(to_int(r.pop())) : static_cast<int32_t>(in.a);
+        r.retcode = rc;
         if (depth == 0 || rc == 0) {
           return;  // return in the main route, or return(0): the script ends
         }
         pc = stack[--depth];
         break;
-      case cfg::Op::kExit:
+      case Op::kExit:
         return;
-      case cfg::Op::kDrop:
+      case Op::kDrop:
         out.dropped = true;
         return;
-      case cfg::Op::kUriIsMyself:
-        rc = (v.is_request && uri_is_myself(snap, msg, v.ruri)) ? 1 : -1;
+      case Op::kUriIsMyself: {
+        const UriParts& u = r.cur_ruri();
+        rc = -1;
+        if (v.is_request && u.ok) {
+          uint16_t port = u.uri.port_num;
+          if (port == 0) {
+            port = iequal(u.uri.scheme.in(u.base), "sips") ? 5061 : 5060;
+          }
+          rc = host_is_myself(snap, u.uri.host.in(u.base), port) ? 1 : -1;
+        }
         break;
-      case cfg::Op::kIsMethod:
+      }
+      case Op::kIsMethod:
         if (in.b != 0) {
           const uint32_t idx = in.b - 1u;
           rc = (idx < prog.strings.size() && v.method_name.in(msg) == prog.strings[idx]) ? 1
@@ -144,27 +1568,24 @@ void vm_run(const Snapshot& snap, const char* msg, const sip::SipView& v, Dispat
                    ? 1
                    : -1;
         }
+        r.retcode = rc;
         break;
-      case cfg::Op::kSlSendReply:
-        if (out.action != VmResult::Action::kNone || v.method == sip::Method::kAck) {
-          rc = -1;  // sl does not answer an ACK; one send per run
-          break;
-        }
-        out.action = VmResult::Action::kReply;
-        out.reply_code = static_cast<uint16_t>(in.a);
-        out.reply_reason = prog.strings[in.b];
-        rc = 1;
+      case Op::kSlSendReply:
+        rc = send_reply(r, static_cast<uint16_t>(in.a), prog.strings[in.b]);
+        r.retcode = rc;
         break;
-      case cfg::Op::kMfProcessMaxfwd:
+      case Op::kMfProcessMaxfwd:
         rc = max_forwards(v, in.a, snap.maxfwd_limit, out);
+        r.retcode = rc;
         break;
-      case cfg::Op::kDsSelectDst: {
+      case Op::kDsSelectDst: {
         rc = -1;
         for (uint32_t s = 0; s < snap.sets.size(); ++s) {
           if (snap.sets[s].id == static_cast<int>(in.a)) {
             const int d = select_destination(snap, s, in.b, msg, v, ds);
             if (d >= 0) {
               out.du = d;
+              out.du_uri = {};
               counters.selected[snap.destinations[static_cast<size_t>(d)].id % kMaxDestinations]
                   .add();
               rc = 1;
@@ -172,21 +1593,129 @@ void vm_run(const Snapshot& snap, const char* msg, const sip::SipView& v, Dispat
             break;
           }
         }
+        r.retcode = rc;
         break;
       }
-      case cfg::Op::kForward:
+      case Op::kForward:
         if (out.action != VmResult::Action::kNone) {
           rc = -1;
-          break;
+        } else {
+          out.action = VmResult::Action::kForward;
+          rc = 1;
         }
-        out.action = VmResult::Action::kForward;
-        rc = 1;
+        r.retcode = rc;
         break;
+      case Op::kPushInt:
+        r.push(int_val(static_cast<int32_t>(in.a)));
+        break;
+      case Op::kPushStr:
+        r.push(str_val(prog.strings[in.a]));
+        break;
+      case Op::kPushNull:
+        r.push(VmVal{});
+        break;
+      case Op::kPushPv:
+        r.push(pv_value(r, prog.pvs[in.a]));
+        break;
+      case Op::kPushFmt:
+        r.push(format(r, prog.fmts[in.a]));
+        break;
+      case Op::kPushRc:
+        r.push(int_val(rc));
+        break;
+      case Op::kPushBool:
+        r.push(int_val(rc > 0 ? 1 : 0));
+        break;
+      case Op::kBinary: {
+        const VmVal rv = r.pop();
+        const VmVal l = r.pop();
+        VmVal res{};
+        if (binary(r, static_cast<cfg::BinOp>(in.b), l, rv, res)) {
+          r.push(res);
+        }
+        break;
+      }
+      case Op::kUnary:
+        r.push(unary(r, static_cast<cfg::UnOp>(in.b), r.pop()));
+        break;
+      case Op::kCompare: {
+        const VmVal rv = r.pop();
+        const VmVal l = r.pop();
+        rc = compare(r, static_cast<cfg::CmpOp>(in.b), l, rv);
+        if (rc == 0) {
+          rc = -1;
+          r.cond_failed = true;  // a `!` around it does not make it true
+        }
+        break;
+      }
+      case Op::kTest: {
+        // Kamailio's truth of a value in a condition: as an int, > 0 (a string is converted,
+        // "abc" gives 0; $null is 0).
+        rc = to_int(r.pop()) > 0 ? 1 : -1;
+        break;
+      }
+      case Op::kStore:
+        store(r, prog.pvs[in.a], r.pop());
+        break;
+      case Op::kIsMyself: {
+        const VmVal x = r.pop();
+        if (x.kind != Kind::kStr) {
+          rc = -1;
+        } else if (in.a == static_cast<uint32_t>(cfg::MyselfWhat::kUri)) {
+          rc = uri_text_is_myself(snap, x.s()) ? 1 : -1;
+        } else {
+          rc = host_is_myself(snap, x.s(), 0) ? 1 : -1;
+        }
+        break;
+      }
+      case Op::kIpMatch: {
+        const VmVal x = r.pop();
+        rc = x.kind == Kind::kStr && ip_in(prog.nets[in.a], x.s()) ? 1 : -1;
+        break;
+      }
+      case Op::kStoreTemp: {
+        VmVal x = r.pop();
+        r.temps[in.a] = x;
+        break;
+      }
+      case Op::kLoadTemp:
+        r.push(r.temps[in.a]);
+        break;
+      case Op::kLoopInit:
+        r.loops[in.a] = 0;
+        break;
+      case Op::kLoopStep:
+        // Kamailio 5.6, measured: past max_while_loops it logs "runaway while", leaves the
+        // loop and the script goes on after it. Counted here.
+        if (prog.max_while_loops != 0 && ++r.loops[in.b] > prog.max_while_loops) {
+          ++st.while_limit;
+          rc = -1;
+          pc = in.a;
+          continue;
+        }
+        break;
+      case Op::kRegexMatch: {
+        const VmVal x = r.pop();
+        // $null is matched as "" (Kamailio converts undef to an empty string).
+        rc = regex_match(r, in.a, in.b, x.kind == Kind::kNull ? std::string_view() : r.to_str(x));
+        break;
+      }
+      case Op::kCallFn: {
+        const cfg::FnCall& c = prog.calls[in.a];
+        rc = kFnHooks[static_cast<size_t>(c.fn)](r, c);
+        r.retcode = rc;
+        break;
+      }
+    }
+    if (r.failed) [[unlikely]] {
+      out.error = true;
+      return;
     }
     if (rc == 0) {
       return;  // a function returning 0 ends the script (Kamailio)
     }
   }
+  ++st.other_errors;
   out.error = true;  // step budget exhausted: a loop the compiler could not bound
 }
 

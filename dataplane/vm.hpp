@@ -2,6 +2,7 @@
 // dataplane/vm.hpp: the interpreter of the compiled routing script (cfg::Program).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -17,6 +18,7 @@ namespace viaduct::dp {
 // sl_send_reply() runs and then carries on with the script; viaduct records the first send
 // and performs it when the script ends, which gives the same packets on the wire as long as
 // the script sends once (a second send in the same run returns -1 to the script).
+inline constexpr size_t kVmDsList = 16;    // failover list entries (ds_select_* limit)
 inline constexpr size_t kVmMaxAppend = 8;   // append_hf per run
 inline constexpr size_t kVmMaxRemove = 8;   // remove_hf per run
 
@@ -57,13 +59,94 @@ struct VmResult {
   uint16_t adv_port = 0;        // set_advertised_port(); 0: unchanged
   int16_t send_socket = -1;     // force_send_socket(): index into snapshot.listeners
   bool mtu_try_proto = false;   // udp_mtu_try_proto() ran (the slow path owns larger messages)
+  uint32_t flags = 0;           // message flags (setflag) when the script ended
+  // ds_mark_dst(): a destination (index into snapshot.destinations) and the state bits
+  // (cfg::DsFlag) the control thread is asked to give it; -1: none.
+  int32_t mark_dst = -1;
+  uint32_t mark_state = 0;
 };
 
 inline constexpr uint32_t kVmStepBudget = 100000;
 
+// A script value: $null, an int or a string (pointing into the message, the program, a $var's
+// buffer or the scratch arena).
+// No default member initialisers: the interpreter's stack of them is not cleared per run;
+// VmVal{} is $null.
+struct VmVal {
+  enum class Kind : uint8_t { kNull, kInt, kStr };
+  Kind kind;
+  int64_t i;
+  const char* p;
+  uint32_t len;
+  std::string_view s() const noexcept { return {p, len}; }
+};
+
+inline constexpr size_t kVmVarLen = 256;     // longest string a $var keeps
+inline constexpr size_t kVmScratch = 8192;   // per-run arena for strings the script builds
+inline constexpr size_t kVmLogRecords = 64;  // xlog ring (power of two)
+inline constexpr size_t kVmLogLen = 240;     // longest log line kept (longer: truncated)
+
+// One xlog/log line, formatted by the worker, printed by the control thread.
+struct VmLogRecord {
+  int32_t level = 0;
+  uint16_t len = 0;
+  char text[kVmLogLen];
+};
+
+// Single producer (the worker), single consumer (the control thread); full -> counted drop.
+struct VmLogRing {
+  std::atomic<uint32_t> head{0};  // next record the worker writes
+  std::atomic<uint32_t> tail{0};  // next record the control thread reads
+  std::atomic<uint64_t> dropped{0};
+  VmLogRecord rec[kVmLogRecords];
+
+  // Control thread: calls `fn(record)` for every pending record; returns how many.
+  template <typename F>
+  size_t drain(F&& fn) {
+    uint32_t t = tail.load(std::memory_order_relaxed);
+    const uint32_t h = head.load(std::memory_order_acquire);
+    size_t n = 0;
+    for (; t != h; ++t, ++n) {
+      fn(rec[t % kVmLogRecords]);
+    }
+    tail.store(t, std::memory_order_release);
+    return n;
+  }
+};
+
+// The interpreter's per-worker state: $var slots (they persist across messages, as Kamailio's
+// per-process script variables do), the scratch arena, the log ring and run-time error counts.
+struct VmState {
+  struct Var {
+    VmVal v;  // kNull never: an unset $var is the int 0 (Kamailio)
+    char buf[kVmVarLen];
+  };
+  Var vars[cfg::kMaxScriptVars];
+  char scratch[kVmScratch];
+  VmLogRing log;
+  // Run-time errors, counted (the message is dropped and counted as a script error).
+  uint64_t scratch_overflow = 0;  // a string result did not fit in the arena
+  uint64_t var_overflow = 0;      // a string longer than kVmVarLen assigned to a $var
+  uint64_t while_limit = 0;       // max_while_loops exceeded
+  uint64_t depth_limit = 0;       // route() nesting deeper than kMaxRouteDepth
+  uint64_t stack_overflow = 0;    // expression deeper than kVmStackDepth
+  uint64_t regex_errors = 0;      // a Hyperscan scan failed (or no scratch for this worker)
+  uint64_t other_errors = 0;      // division by zero, bad run-time argument, step budget
+  const cfg::Program* program = nullptr;  // vars reset when the program changes (reload)
+};
+
+// What the VM reads of the packet around the SIP message.
+struct VmPacket {
+  uint32_t src_ip_be = 0;
+  uint16_t src_port = 0;  // host order
+  uint32_t dst_ip_be = 0;
+  uint16_t dst_port = 0;  // host order
+  uint16_t worker = 0;    // the worker's id: its Hyperscan scratch (cfg::RegexTables::pool)
+};
+
 // Runs request_route for one request. Worker, per packet: no allocation, no syscalls.
-void vm_run(const Snapshot& snap, const char* msg, const sip::SipView& v, DispatchState& ds,
-            WorkerCounters& counters, VmResult& out) noexcept;
+void vm_run(const Snapshot& snap, const char* msg, const sip::SipView& v, const VmPacket& pkt,
+            VmState& st, DispatchState& ds, WorkerCounters& counters, VmResult& out) noexcept;
 
 // True when the URI host[:port] is one of ours (listen addresses, aliases).
 bool uri_is_myself(const Snapshot& snap, const char* msg, sip::Span uri) noexcept;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // tools/viaduct.cpp: the viaduct binary.
-//   viaduct -f ROUTING.cfg -s SETTINGS.toml [-A NAME[=VALUE]]... [-c | --syntax-only]
+//   viaduct -f ROUTING.cfg -s SETTINGS.toml [-A NAME[=VALUE]]... [-c [--explain] | --syntax-only]
 #include <CLI/CLI.hpp>
 #include <hs/hs.h>
 #include <openssl/opensslv.h>
@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "cfg/compile.hpp"
+#include "cfg/disasm.hpp"
 #include "cfg/parser.hpp"
 #include "control/app.hpp"
 
@@ -23,6 +25,9 @@ int main(int argc, char** argv) {
   app.add_option("-A,--define", defines, "define NAME[=VALUE] for the preprocessor (repeatable)")
       ->take_all();
   app.add_flag("-c,--check", o.check_only, "check the script (and settings) and exit");
+  bool explain = false;
+  app.add_flag("--explain", explain,
+               "with -c: print, for each route, fast path or slow path and why");
   bool syntax_only = false;
   app.add_flag("--syntax-only", syntax_only,
                "check only the script's syntax (preprocessor and parser) and exit; implies -c");
@@ -51,7 +56,17 @@ int main(int argc, char** argv) {
     return ok ? 0 : 1;
   }
   if (o.check_only) {
-    return viaduct::ctl::run_check(o);
+    const int rc = viaduct::ctl::run_check(o);
+    if (rc == 0 && explain) {
+      viaduct::cfg::CompileOptions co;
+      co.defines = o.defines;
+      viaduct::cfg::Program prog;
+      viaduct::cfg::Diagnostics diags;
+      if (viaduct::cfg::compile_file(o.script, co, prog, diags)) {
+        std::fputs(viaduct::cfg::explain(prog).c_str(), stdout);
+      }
+    }
+    return rc;
   }
   // Hyperscan needs SSSE3; the regex engine of the routing script is built on it.
   if (hs_valid_platform() != HS_SUCCESS) {

@@ -141,6 +141,22 @@ const CodeCase kCodeCases[] = {
     {"ConstantConditions", "if (1) exit; if (0) drop;",
      "request_route:\n   0  set_rc 1\n   1  jump_if_false -> 3\n   2  exit\n   3  set_rc -1\n"
      "   4  jump_if_false -> 6\n   5  drop\n   6  return 1\n"},
+    {"SwitchFallThroughAndBreak",
+     "switch ($rU) { case \"a\": exit; case \"1\": case \"b\": drop; break; default: exit; }",
+     "request_route:\n   0  push_pv $rU\n   1  store_temp t0\n   2  load_temp t0\n"
+     "   3  push_str \"a\"\n   4  compare ==\n   5  jump_if_true -> 15\n   6  load_temp t0\n"
+     "   7  push_str \"1\"\n   8  compare ==\n   9  jump_if_true -> 16\n  10  load_temp t0\n"
+     "  11  push_str \"b\"\n  12  compare ==\n  13  jump_if_true -> 16\n  14  jump -> 18\n"
+     "  15  exit\n  16  drop\n  17  jump -> 19\n  18  exit\n  19  return 1\n"},
+    {"WhileLoop", "$var(i) = 0; while ($var(i) < 3) { $var(i) = $var(i) + 1; }",
+     "request_route:\n   0  push_int 0\n   1  store $var(i)\n   2  loop_init t0\n"
+     "   3  push_pv $var(i)\n   4  push_int 3\n   5  compare <\n   6  jump_if_false -> 13\n"
+     "   7  loop_step t0 bound -> 13\n   8  push_pv $var(i)\n   9  push_int 1\n"
+     "  10  binary +\n  11  store $var(i)\n  12  jump -> 3\n  13  return 1\n"},
+    {"RegexAndCidr", "if ($ua =~ \"scan\" || src_ip == 10.0.0.0/8) exit;",
+     "request_route:\n   0  push_pv $ua\n   1  regex_match set#0 pattern#0\n"
+     "   2  jump_if_true -> 5\n   3  push_pv $si\n   4  ip_match nets#0\n"
+     "   5  jump_if_false -> 7\n   6  exit\n   7  return 1\n"},
     {"StrayAndEmptyStatements", "{ ; }; if (1) { exit; };",
      "request_route:\n   0  set_rc 1\n   1  jump_if_false -> 3\n   2  exit\n   3  return 1\n"},
 };
@@ -384,23 +400,24 @@ const ErrorCase kErrors[] = {
      "modparam(\"dispatcher\", \"ds_hash_mode\", \"ring\")\nrequest_route { }",
      {"4:40: ds_hash_mode must be \"maglev\" (consistent hashing, the default) or \"kamailio\" "
       "(Kamailio's modulo and next entry), not \"ring\""}},
-    {"DsFlagsFailover",
-     "modparam(\"dispatcher\", \"flags\", 2)\nrequest_route { }",
-     {"4:33: dispatcher flags 2 is not supported yet (only 0, or 1: hash the URI user only; "
-      "flag 2, failover, needs ds_next_dst)"}},
+    {"DsFlagsUnknownBit",
+     "modparam(\"dispatcher\", \"flags\", 4)\nrequest_route { }",
+     {"4:33: dispatcher flags 4 is not supported (1: hash the URI user only; 2: failover list)"}},
     {"UndefinedName",
      "request_route {\n  ds_select_dst(DS_SET, 0);\n}",
      {"5:17: 'DS_SET' is not defined (an argument of 'ds_select_dst' must be a number or a "
       "string)"}},
     {"PvarInArgument",
-     "request_route {\n  sl_send_reply(404, \"$rm not here\");\n}",
-     {"5:22: pseudo-variables in arguments of 'sl_send_reply' are not supported yet"}},
-    {"ForwardWithArgs",
-     "request_route {\n  forward(\"10.0.0.1\");\n}",
-     {"5:11: forward() with a destination is not supported yet"}},
-    {"ForwardAddressLiteral",
-     "request_route {\n  forward(udp:10.0.0.1:5060);\n}",
-     {"5:11: forward() with a destination is not supported yet"}},
+     "request_route {\n  sl_send_reply(404, \"$shv(x) not here\");\n}",
+     {"5:22: pseudo-variable '$shv(x)' is not supported on the fast path"}},
+    {"PvarsInReplyArguments",
+     "request_route {\n  sl_send_reply(\"$var(code)\", \"not here: $rm\");\n}",
+     {}},
+    {"ForwardOverTcp",
+     "request_route {\n  forward(tcp:10.0.0.1:5060);\n}",
+     {"5:11: forward over tcp is not supported on the fast path (UDP only)"}},
+    {"ForwardAddressLiteral", "request_route {\n  forward(udp:10.0.0.1:5060);\n}", {}},
+    {"ForwardHostPort", "request_route {\n  forward(\"10.0.0.1\", 5080);\n}", {}},
     {"BreakOutsideSwitch",
      "request_route {\n  break;\n}",
      {"5:3: 'break' outside switch or while; use 'return' to leave a route"}},
@@ -447,22 +464,40 @@ const ErrorCase kErrors[] = {
      "modparam(\"sl|tm\", \"bind_tm\", 0)\nrequest_route { }",
      {"4:10: modparam for module 'tm', which is not implemented by viaduct"}},
     {"Unsupported",
-     "request_route {\n  $var(x) = 1;\n  switch ($rU) { case 1: break; }\n"
-     "  while (1) { exit; }\n  if ($rU == \"a\") exit;\n  if (method == \"INVITE\") exit;\n"
-     "  if (from_uri == myself) exit;\n}\n"
+     "request_route {\n  $shv(x) = 1;\n  switch ($rU) { case /\"^a(\": break; }\n"
+     "  $ci = \"x\";\n  if ($(rU{s.len}) > 1) exit;\n  if (@ruri.user == \"a\") exit;\n"
+     "  if ($rU =~ \"(\") exit;\n}\n"
      "reply_route { }\nfailure_route[F] { }\nevent_route[core:worker-one-init] { }",
-     {"5:3: assignments are not supported yet", "6:3: switch is not supported yet",
-      "7:3: while is not supported yet", "8:7: pseudo-variable '$rU' is not supported yet",
-      "9:7: 'method == ...' is not supported yet",
-      "10:7: 'from_uri == myself' is not supported yet", "12:1: reply_route is not supported yet",
+     {"5:3: pseudo-variable '$shv(x)' is not supported on the fast path",
+      "6:24: regular expression \"^a(\" cannot be compiled: invalid regular expression: "
+      "unmatched ( or \\(",
+      "7:3: pseudo-variable '$ci' cannot be assigned (writable: $ru $rU $rd $rp $du $var(x) "
+      "$avp(x))",
+      "8:7: transformations ('$(rU{s.len})') are not supported yet",
+      "9:7: select '@ruri.user' is not supported",
+      "10:14: regular expression \"(\" cannot be compiled: invalid regular expression: "
+      "unmatched ( or \\(",
+      "12:1: reply_route is not supported yet",
       "13:1: failure_route[F] is not supported yet",
       "14:1: event_route[core:worker-one-init] is not supported yet"}},
     {"StatementWithoutEffect",
      "request_route {\n  uri == myself;\n}",
      {"5:7: this statement has no effect; expected a function call"}},
-    {"ReturnNotConstant",
-     "request_route {\n  return $rc;\n}",
-     {"5:10: return value must be an integer constant (expressions are not supported yet)"}},
+    {"ReturnExpression", "request_route {\n  return $rc;\n}", {}},
+    {"FlagRange", "request_route {\n  setflag(32);\n}", {"5:11: the flag of 'setflag' must be 0..31, not 32"}},
+    {"FunctionNeedsItsModule",
+     "request_route {\n  record_route();\n}",
+     {"5:3: function 'record_route' needs module 'rr' (loadmodule \"rr.so\")"}},
+    {"AssignNotPvar", "request_route {\n  $var(x) = myself;\n}",
+     {"5:13: 'myself' is not a value here (an undefined #!define? a string needs quotes)"}},
+    {"TypeMismatch",
+     "request_route {\n  if (0 == \"abc\") exit;\n  if ($var(x) > \"9\") exit;\n}",
+     {"5:9: type mismatch: a string where '==' needs an integer",
+      "6:15: type mismatch: a string where '>' needs an integer"}},
+    {"BadCidr", "request_route {\n  if (src_ip == 10.0.0.0/33) exit;\n}",
+     {"5:17: '10.0.0.0/33' is not an IPv4 address or network (a.b.c.d/bits)"}},
+    {"ForceSendSocketNotListened", "listen=udp:10.0.0.2:5060\nrequest_route {\n  force_send_socket(\"udp:10.0.0.3:5060\");\n}",
+     {"6:21: force_send_socket(udp:10.0.0.3:5060): not one of the listen sockets of this script"}},
 };
 
 class ErrorTest : public ::testing::TestWithParam<ErrorCase> {};

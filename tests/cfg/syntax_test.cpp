@@ -467,18 +467,18 @@ INSTANTIATE_TEST_SUITE_P(Cases, ErrorTest, ::testing::ValuesIn(kErrors),
 TEST(Syntax, CompilerRejectsParsedButUnsupportedDeclarations) {
   const test::Compiled c = test::compile(
       "pstn.gw_ip = \"1.2.3.4\" desc \"x\"\n"
-      "flags FLAG_A:1;\n"
+      "avpflags FLAG_A;\n"
       "cfgengine \"lua\"\n"
-      "request_route { exit(1); drop(2); force_rport; }\n");
+      "request_route { exit(1); drop(2); t_relay(); }\n");
   EXPECT_FALSE(c.ok);
   EXPECT_EQ(brief(c.diags),
             (std::vector<std::string>{
                 "1:1: custom global parameters (group.name = value) are not supported yet",
-                "2:7: 'flags' declarations are not supported yet; use #!define for flags",
+                "2:10: 'avpflags' declarations are not supported",
                 "3:11: cfgengine \"lua\" is not supported (only \"native\")",
                 "4:22: a value after exit or drop is not supported yet",
                 "4:31: a value after exit or drop is not supported yet",
-                "4:35: function 'force_rport' is not supported yet",
+                "4:35: function 't_relay' is not supported yet",
             }));
 }
 

@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: Apache-2.0
+// perf/vm_bench.cpp: the routing-script interpreter alone (vm_run on an already scanned
+// message), for a typical front-end script: sanity_check, a User-Agent scanner regex (Hyperscan),
+// Max-Forwards, a method switch and ds_select_dst. Issue 4's goal: <= 100 ns per message.
+// No EAL: the VM needs none.
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cfg/compile.hpp"
+#include "cfg/dslist.hpp"
+#include "control/snapshot_builder.hpp"
+#include "dataplane/sip/sip.hpp"
+#include "dataplane/vm.hpp"
+#include "perf/messages.hpp"
+
+namespace viaduct {
+namespace {
+
+constexpr const char* kFrontEnd = R"(
+listen=udp:10.0.0.2:5060
+loadmodule "sl.so"
+loadmodule "textops.so"
+loadmodule "maxfwd.so"
+loadmodule "dispatcher.so"
+loadmodule "sanity.so"
+modparam("dispatcher", "list_file", "unused.list")
+request_route {
+    if (!sanity_check("1511", "7")) {
+        exit;
+    }
+    if ($ua =~ "friendly-scanner|sipvicious|sipcli|sip-scan|iWar|VaxSIPUserAgent") {
+        sl_send_reply("403", "Forbidden");
+        exit;
+    }
+    if (!mf_process_maxfwd_header("10")) {
+        sl_send_reply("483", "Too Many Hops");
+        exit;
+    }
+    switch ($rm) {
+        case "OPTIONS":
+            if (uri == myself) {
+                sl_send_reply("200", "Keepalive");
+                exit;
+            }
+            break;
+        case "INVITE":
+        case "ACK":
+        case "BYE":
+        case "CANCEL":
+            route(DISPATCH);
+            break;
+        default:
+            sl_send_reply("405", "Method Not Allowed");
+            exit;
+    }
+    route(DISPATCH);
+}
+route[DISPATCH] {
+    if (!ds_select_dst(1, 4)) {
+        sl_send_reply("503", "Service Unavailable");
+        exit;
+    }
+    forward();
+    exit;
+}
+)";
+
+struct Fixture {
+  cfg::Program prog;
+  std::unique_ptr<dp::Snapshot> snap;
+  std::unique_ptr<dp::VmState> st = std::make_unique<dp::VmState>();
+  dp::DispatchState ds;
+  dp::WorkerCounters counters;
+  std::string msg;
+  sip::SipView v;
+
+  bool init(const char* script, const std::string& message) {
+    cfg::Diagnostics d;
+    if (!cfg::compile_string(script, "bench.cfg", "/tmp", {}, prog, d)) {
+      for (const auto& x : d) {
+        std::fprintf(stderr, "%s\n", x.str().c_str());
+      }
+      return false;
+    }
+    std::vector<cfg::DsDestination> dests;
+    if (!cfg::parse_dispatcher_list(
+            "1 sip:10.0.0.11:5060\n1 sip:10.0.0.12:5060\n1 sip:10.0.0.13:5060\n", "ds.list",
+            dests, d)) {
+      return false;
+    }
+    snap = ctl::dispatcher_snapshot(dests, dp::DsConfig{});
+    snap->program = &prog;
+    snap->myself.push_back({"10.0.0.2", 5060});
+    ds.tsc_hz = 1000000000;
+    ds.fake_tsc = 1;
+    msg = message;
+    return sip::scan(msg.data(), msg.size(), v) == sip::ScanStatus::kOk;
+  }
+};
+
+void run(benchmark::State& s, const char* script, const std::string& message) {
+  Fixture f;
+  if (!f.init(script, message)) {
+    s.SkipWithError("setup failed");
+    return;
+  }
+  dp::VmPacket pkt{0x0A00000A, 5060, 0x0200000A, 5060, 0};
+  for (auto _ : s) {
+    dp::VmResult r;
+    dp::vm_run(*f.snap, f.msg.data(), f.v, pkt, *f.st, f.ds, f.counters, r);
+    benchmark::DoNotOptimize(r);
+  }
+}
+
+// A 900-byte INVITE through the whole front-end script (forwarded to a destination).
+void BM_front_end_invite(benchmark::State& s) { run(s, kFrontEnd, perf::kInvite); }
+// The same script on an OPTIONS to us (answered locally).
+void BM_front_end_options(benchmark::State& s) { run(s, kFrontEnd, perf::kOptions); }
+// The same script without sanity_check (its URI parsing is most of the cost).
+std::string without_sanity() {
+  std::string s = kFrontEnd;
+  const size_t a = s.find("    if (!sanity_check");
+  const size_t b = s.find("    if ($ua");
+  return s.erase(a, b - a);
+}
+void BM_front_end_no_sanity_invite(benchmark::State& s) {
+  static const std::string script = without_sanity();
+  run(s, script.c_str(), perf::kInvite);
+}
+// The README's skeleton (maxfwd, is_method, ds_select_dst), for comparison.
+void BM_skeleton_invite(benchmark::State& s) { run(s, perf::kScript, perf::kInvite); }
+
+BENCHMARK(BM_front_end_invite);
+BENCHMARK(BM_front_end_options);
+BENCHMARK(BM_front_end_no_sanity_invite);
+BENCHMARK(BM_skeleton_invite);
+
+}  // namespace
+}  // namespace viaduct
+
+BENCHMARK_MAIN();
