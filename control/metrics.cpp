@@ -114,6 +114,10 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
       {"viaduct_icmp_unreachable_received_total",
        "ICMP port/host unreachable about our datagrams, handed to the control thread.",
        &dp::WorkerCounters::icmp_unreachable},
+      {"viaduct_dispatcher_send_failures_total",
+       "Forwards to a dispatcher destination dropped for lack of a route or of the next hop's "
+       "MAC (a send error: the destination is blocklisted with use_dst_blocklist).",
+       &dp::WorkerCounters::send_failures},
   };
   for (const Simple& s : kSimple) {
     MetricFamily f = family(s.name, s.help, MetricType::Counter);
@@ -171,6 +175,10 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
     MetricFamily fwd = family("viaduct_dispatcher_forwarded_total",
                               "Requests forwarded to a dispatcher destination.",
                               MetricType::Counter);
+    MetricFamily replies = family("viaduct_dispatcher_replies_total",
+                                  "SIP replies received from a dispatcher destination (its "
+                                  "address and port), by class.",
+                                  MetricType::Counter);
     MetricFamily state = family("viaduct_dispatcher_destination_up",
                                 "1 when the destination may be selected (not inactive/disabled).",
                                 MetricType::Gauge);
@@ -193,6 +201,15 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
       std::vector<ClientMetric::Label> labels = {{"set", std::to_string(d.set)}, {"uri", d.uri}};
       add(sel, static_cast<double>(s), labels);
       add(fwd, static_cast<double>(f), labels);
+      for (size_t c = 0; c < dp::kReplyClasses; ++c) {
+        uint64_t r = 0;
+        for (const dp::WorkerCounters* w : workers_) {
+          r += w->replies_from[d.id % dp::kMaxDestinations][c].read();
+        }
+        std::vector<ClientMetric::Label> l = labels;
+        l.push_back({"class", std::to_string(c + 1) + "xx"});
+        add(replies, static_cast<double>(r), std::move(l));
+      }
       add(state, d.usable ? 1.0 : 0.0, labels);
       // Kamailio's state letter: I(nactive) wins over D(isabled), D over T(rying).
       const char* now = (d.flags & 1u) != 0   ? "inactive"
@@ -221,6 +238,7 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
     }
     out.push_back(std::move(sel));
     out.push_back(std::move(fwd));
+    out.push_back(std::move(replies));
     out.push_back(std::move(state));
     out.push_back(std::move(states));
     out.push_back(std::move(probing));
@@ -255,8 +273,12 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
       {"viaduct_dst_blocklist_entries", "Destinations in the blocklist (use_dst_blocklist).",
        ctl_.blocklist_entries, MetricType::Gauge},
       {"viaduct_dst_blocklist_additions_total",
-       "Destinations added to the blocklist (or refreshed): ICMP unreachable, probe timeout.",
+       "Destinations added to the blocklist (or refreshed): ICMP unreachable, probe timeout, "
+       "send failure.",
        ctl_.blocklist_additions, MetricType::Counter},
+      {"viaduct_dst_blocklist_send_failures_total",
+       "Blocklist additions for a send failure (no route, or the next hop unresolved by ARP).",
+       ctl_.blocklist_send_failures, MetricType::Counter},
   };
   for (const CtlMetric& c : ctl) {
     MetricFamily f = family(c.name, c.help, c.type);

@@ -36,6 +36,7 @@ struct ControlCounters {
   std::atomic<uint64_t> probe_timeouts{0};
   std::atomic<uint64_t> blocklist_entries{0};
   std::atomic<uint64_t> blocklist_additions{0};
+  std::atomic<uint64_t> blocklist_send_failures{0};  // additions for a send failure
 };
 
 struct DestinationLabel {

@@ -304,4 +304,21 @@ std::vector<Blocklist::Entry> Blocklist::entries() const {
   return v;
 }
 
+bool SendFailures::on_failure(bool no_route, uint32_t hop_ip_be, ProbeTime now) {
+  if (no_route) {
+    return true;
+  }
+  if (miss_.size() >= 4096) {  // hops that stopped failing without ever answering
+    for (auto it = miss_.begin(); it != miss_.end();) {
+      it = now - it->second.last > kQuiet ? miss_.erase(it) : std::next(it);
+    }
+  }
+  auto [it, fresh] = miss_.try_emplace(hop_ip_be, Miss{now, now});
+  if (!fresh && now - it->second.last > kQuiet) {
+    it->second.first = now;
+  }
+  it->second.last = now;
+  return now - it->second.first >= kArpGiveUp;
+}
+
 }  // namespace viaduct::ctl

@@ -185,4 +185,30 @@ class Blocklist {
   std::map<uint64_t, Entry> e_;
 };
 
+// Send failures the workers report (dp::Event::kSendFailed), judged the way a kernel socket
+// reports them to Kamailio, which blocklists on a send error: no route fails the send at once
+// (ENETUNREACH); a next hop without a MAC only once ARP has gone unanswered for kArpGiveUp (the
+// kernel queues the datagram meanwhile, and fails sends with EHOSTUNREACH once resolution has
+// failed: three requests a second apart). The first request to a backend whose MAC is not known
+// yet is dropped, not a reason to block it.
+class SendFailures {
+ public:
+  static constexpr std::chrono::seconds kArpGiveUp{3};
+  // Failures of a hop quiet this long start a new episode.
+  static constexpr std::chrono::seconds kQuiet{30};
+  // True when the destination is to be blocked now. `hop_ip_be`: the next hop without a MAC
+  // (ignored when `no_route`).
+  bool on_failure(bool no_route, uint32_t hop_ip_be, ProbeTime now);
+  // The next hop answered (its MAC was learned): its episode is over.
+  void resolved(uint32_t hop_ip_be) { miss_.erase(hop_ip_be); }
+  size_t size() const noexcept { return miss_.size(); }
+
+ private:
+  struct Miss {
+    ProbeTime first;
+    ProbeTime last;
+  };
+  std::map<uint32_t, Miss> miss_;
+};
+
 }  // namespace viaduct::ctl

@@ -178,13 +178,14 @@ Result<std::unique_ptr<OwnedSnapshot>> build_snapshot(const BuildInputs& in, Des
       // Bit 1 (DS_HASH_USER_ONLY) changes the URI hash keys; bit 2 (DS_FAILOVER_ON) needs the
       // failover list ds_next_dst() walks, which the fast path does not keep yet.
       const long v = std::strtol(mp.value.c_str(), nullptr, 10);
-      if ((v & ~1L) != 0) {
+      if ((v & ~3L) != 0) {
         return Error{Error::Code::kInvalidConfig,
                      "modparam dispatcher flags=" + mp.value +
-                         " is not supported yet (only 0, or 1: hash the URI user only)",
+                         " is not supported (1: hash the URI user only; 2: failover list)",
                      ""};
       }
       s.dispatcher.hash_user_only = (v & 1) != 0;
+      s.dispatcher.failover = (v & 2) != 0;
     }
     if (mp.module == "dispatcher" && mp.name == "ds_hash_mode") {
       s.dispatcher.mode =

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dataplane/dispatch.hpp"
 
+#include <rte_cycles.h>
 #include <xxhash.h>
 
 #include <climits>
@@ -435,6 +436,144 @@ const DestSet* set_at(const Snapshot& snap, uint32_t set_index) noexcept {
   return &snap.sets[set_index];
 }
 
+// ---- transaction affinity (CANCEL, ACK of a non-2xx) ----
+
+uint32_t now_ticks(const DispatchState& st) noexcept {
+  const uint64_t tsc = st.fake_tsc != 0 ? st.fake_tsc : rte_rdtsc();
+  return static_cast<uint32_t>(tsc >> kDsTickShift);
+}
+
+uint32_t ttl_ticks(DispatchState& st) noexcept {
+  if (st.tsc_hz == 0) {
+    st.tsc_hz = rte_get_tsc_hz();
+    if (st.tsc_hz == 0) {
+      st.tsc_hz = 1000000000;  // no EAL (tools): any plausible rate keeps the TTL bounded
+    }
+  }
+  return static_cast<uint32_t>((st.tsc_hz * kDsAffinityTtlSeconds) >> kDsTickShift);
+}
+
+bool expired(uint32_t expires, uint32_t now) noexcept {
+  return static_cast<int32_t>(expires - now) <= 0;
+}
+
+// The INVITE transaction a request belongs to, as its CANCEL and non-2xx ACK repeat it: Call-ID,
+// CSeq number, top-Via branch, per set.
+uint64_t affinity_key(uint32_t set_index, const char* msg, const sip::SipView& v) noexcept {
+  const std::string_view cid = trim(v.call_id.in(msg));
+  const std::string_view branch = v.via1.branch.in(msg);
+  uint64_t h = XXH3_64bits_withSeed(cid.data(), cid.size(), kKeySeed + set_index * kGolden);
+  h = XXH3_64bits_withSeed(&v.cseq_num, sizeof(v.cseq_num), h);
+  return XXH3_64bits_withSeed(branch.data(), branch.size(), h);
+}
+
+DsAffinityEntry* affinity_bucket(DispatchState& st, uint64_t key) noexcept {
+  return &st.affinity[((key >> 32) & (kDsAffinityBuckets - 1)) * kDsAffinityWays];
+}
+
+void affinity_remember(DispatchState& st, uint64_t key, uint32_t dest_id) noexcept {
+  const uint32_t now = now_ticks(st);
+  const uint32_t expires = now + ttl_ticks(st);
+  DsAffinityEntry* b = affinity_bucket(st, key);
+  DsAffinityEntry* victim = &b[0];
+  for (size_t w = 0; w < kDsAffinityWays; ++w) {
+    DsAffinityEntry& e = b[w];
+    if (e.dest_id != 0 && e.key == key) {  // a retransmitted INVITE: refresh
+      victim = &e;
+      break;
+    }
+    if (e.dest_id == 0 || expired(e.expires, now)) {
+      victim = &e;  // free; keep looking for the same key
+      continue;
+    }
+    if (victim->dest_id != 0 && !expired(victim->expires, now) &&
+        static_cast<int32_t>(e.expires - victim->expires) < 0) {
+      victim = &e;  // the oldest (every entry lives as long)
+    }
+  }
+  victim->key = key;
+  victim->dest_id = dest_id;
+  victim->expires = expires;
+}
+
+uint32_t affinity_lookup(DispatchState& st, uint64_t key) noexcept {
+  const uint32_t now = now_ticks(st);
+  const DsAffinityEntry* b = affinity_bucket(st, key);
+  for (size_t w = 0; w < kDsAffinityWays; ++w) {
+    if (b[w].dest_id != 0 && b[w].key == key && !expired(b[w].expires, now)) {
+      return b[w].dest_id;
+    }
+  }
+  return 0;
+}
+
+// The destination of `set` with this id, if it is still usable.
+int usable_by_id(const Snapshot& snap, const DestSet& set, uint32_t id) noexcept {
+  for (uint32_t i = 0; i < set.count; ++i) {
+    const Destination& d = snap.destinations[set.first + i];
+    if (d.id == id) {
+      return d.usable() ? static_cast<int>(set.first + i) : -1;
+    }
+  }
+  return -1;
+}
+
+// select_destination() on a request: with `affinity`, the algorithm does not follow the
+// request's content (no hash key), so the INVITE's choice is remembered for its CANCEL and ACK.
+int select_with_affinity(const Snapshot& snap, const DestSet& set, uint32_t set_index,
+                         uint32_t alg, const DsKey* key, const char* msg, const sip::SipView& v,
+                         DispatchState& st) noexcept {
+  const bool follow_up = v.method == sip::Method::kCancel || v.method == sip::Method::kAck;
+  // Algorithm 5 hashes the credentials an INVITE carries and its CANCEL never does (nor, as a
+  // rule, its ACK): both go through the cache whether the INVITE had credentials or not.
+  const bool affinity = key == nullptr || alg == 5;
+  if (affinity && follow_up) {
+    const uint64_t k = affinity_key(set_index, msg, v);
+    if (const uint32_t id = affinity_lookup(st, k); id != 0) {
+      if (const int d = usable_by_id(snap, set, id); d >= 0) {
+        ++st.affinity_hits;
+        return d;
+      }
+    }
+  }
+  const int d = select_destination(snap, set_index, alg, key, st);
+  if (affinity && d >= 0 && v.method == sip::Method::kInvite) {
+    affinity_remember(st, affinity_key(set_index, msg, v),
+                      snap.destinations[static_cast<size_t>(d)].id);
+  }
+  return d;
+}
+
+uint32_t addr_slot(uint32_t ip_be, uint16_t port_be) noexcept {
+  const uint64_t k = (static_cast<uint64_t>(ip_be) << 16) | port_be;
+  return static_cast<uint32_t>(mix64(k) & (kDsAddrSlots - 1));
+}
+
+void build_addr_table(const Snapshot& snap, DispatchState& st) noexcept {
+  for (DsAddrSlot& s : st.addr) {
+    s = DsAddrSlot{};
+  }
+  size_t n = 0;
+  for (const Destination& d : snap.destinations) {
+    if (n >= kDsAddrSlots / 2) {
+      break;  // more than the counters cover; keep probes short
+    }
+    for (uint32_t i = addr_slot(d.ip_be, d.port_be);; i = (i + 1) & (kDsAddrSlots - 1)) {
+      DsAddrSlot& s = st.addr[i];
+      if (s.used == 0) {
+        s = {d.ip_be, d.port_be, 1, d.id};
+        ++n;
+        break;
+      }
+      if (s.ip_be == d.ip_be && s.port_be == d.port_be) {
+        break;  // the first destination with this address keeps it
+      }
+    }
+  }
+  st.addr_snap = &snap;
+  st.addr_generation = snap.generation;
+}
+
 }  // namespace
 
 uint32_t kamailio_ds_hash(std::string_view x) noexcept {
@@ -549,22 +688,97 @@ int select_destination(const Snapshot& snap, uint32_t set_index, uint32_t alg, c
 
 int select_destination(const Snapshot& snap, uint32_t set_index, uint32_t alg, const char* msg,
                        const sip::SipView& v, DispatchState& st) noexcept {
-  if (set_at(snap, set_index) == nullptr) {
+  const DestSet* set = set_at(snap, set_index);
+  if (set == nullptr) {
     return -1;
   }
   if (!ds_alg_hashes(alg)) {
-    return select_destination(snap, set_index, alg, nullptr, st);
+    return select_with_affinity(snap, *set, set_index, alg, nullptr, msg, v, st);
   }
   DsKey key;
   switch (ds_request_key(snap, alg, msg, v, st, key)) {
     case DsKeyStatus::kKey:
+      if (alg == 5) {
+        return select_with_affinity(snap, *set, set_index, alg, &key, msg, v, st);
+      }
       return select_destination(snap, set_index, alg, &key, st);
     case DsKeyStatus::kNoKey:
-      return select_destination(snap, set_index, alg, nullptr, st);
+      return select_with_affinity(snap, *set, set_index, alg, nullptr, msg, v, st);
     case DsKeyStatus::kError:
       break;
   }
   return -1;
+}
+
+size_t select_candidates(const Snapshot& snap, uint32_t set_index, uint32_t alg, const char* msg,
+                         const sip::SipView& v, DispatchState& st, int32_t* out,
+                         size_t max) noexcept {
+  const DestSet* set = set_at(snap, set_index);
+  if (set == nullptr) {
+    return 0;
+  }
+  const DestSet& s = *set;
+  const uint32_t cursor = st.rr[set_index % kMaxRoundRobinSets];  // before the selection
+  const int first = select_destination(snap, set_index, alg, msg, v, st);
+  if (first < 0 || max == 0) {
+    return 0;
+  }
+  out[0] = first;
+  size_t n = 1;
+  const uint32_t local = static_cast<uint32_t>(first) - s.first;
+  if (alg == 13) {
+    // Every other usable entry in round-robin order from the cursor, stably sorted by
+    // latency-adjusted priority, highest first (insertion keeps the best max - 1).
+    const uint32_t start = cursor % s.count;
+    for (uint32_t k = 0; k < s.count; ++k) {
+      const uint32_t i = (start + k) % s.count;
+      const Destination& d = snap.destinations[s.first + i];
+      if (i == local || !d.usable()) {
+        continue;
+      }
+      size_t at = n;
+      while (at > 1 &&
+             snap.destinations[static_cast<size_t>(out[at - 1])].latency_priority <
+                 d.latency_priority) {
+        --at;
+      }
+      if (at >= max) {
+        continue;
+      }
+      const size_t last = n < max ? n : max - 1;
+      for (size_t j = last; j > at; --j) {
+        out[j] = out[j - 1];
+      }
+      out[at] = static_cast<int32_t>(s.first + i);
+      n = n < max ? n + 1 : n;
+    }
+    return n;
+  }
+  // Kamailio's order for every other algorithm: the entries after the selected one, then those
+  // before it.
+  for (uint32_t k = 1; k < s.count && n < max; ++k) {
+    const uint32_t i = (local + k) % s.count;
+    if (snap.destinations[s.first + i].usable()) {
+      out[n++] = static_cast<int32_t>(s.first + i);
+    }
+  }
+  return n;
+}
+
+uint32_t destination_by_address(const Snapshot& snap, DispatchState& st, uint32_t ip_be,
+                                uint16_t port_be) noexcept {
+  if (st.addr_snap != &snap || st.addr_generation != snap.generation) [[unlikely]] {
+    build_addr_table(snap, st);
+  }
+  for (uint32_t i = addr_slot(ip_be, port_be);; i = (i + 1) & (kDsAddrSlots - 1)) {
+    const DsAddrSlot& s = st.addr[i];
+    if (s.used == 0) {
+      return 0;
+    }
+    if (s.ip_be == ip_be && s.port_be == port_be) {
+      return s.dest_id;
+    }
+  }
 }
 
 }  // namespace viaduct::dp

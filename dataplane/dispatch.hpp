@@ -50,6 +50,35 @@ bool ds_uri_key(const char* buf, sip::Span uri, bool user_only, DsKey& out) noex
 inline constexpr size_t kMaxRoundRobinSets = 256;
 inline constexpr size_t kDsKeyMax = 1024;  // longest printed hash_pvar (Kamailio fails too)
 
+// Transaction affinity (CANCEL and the ACK of a non-2xx reach the INVITE's destination with the
+// algorithms that do not hash the request): a set-associative table of INVITE transactions,
+// 8 ways x 8192 buckets = 65536 per worker (1 MiB), the oldest entry of a full bucket evicted.
+// An entry lives kDsAffinityTtlSeconds (Timer C: an INVITE may ring that long before its
+// CANCEL); past about 360 INVITEs/s on one worker the capacity, not the TTL, bounds its life.
+inline constexpr size_t kDsAffinityWays = 8;
+inline constexpr size_t kDsAffinityBuckets = 8192;
+inline constexpr uint32_t kDsAffinityTtlSeconds = 180;
+// The cache's clock: TSC cycles >> this (0.35 ms at 3 GHz), kept in 32 bits with wrap-safe
+// comparisons (an entry is valid for less than 2^31 ticks, days).
+inline constexpr unsigned kDsTickShift = 20;
+
+struct DsAffinityEntry {
+  uint64_t key = 0;       // XXH3 of set, Call-ID, CSeq number, top-Via branch
+  uint32_t dest_id = 0;   // Destination::id (stable across reloads); 0: empty
+  uint32_t expires = 0;   // coarse ticks
+};
+
+// Reply source -> destination, rebuilt by the worker from the snapshot when a new one is
+// published (replies are counted per destination by class). Open addressing, 2x the most
+// destinations counters exist for.
+struct DsAddrSlot {
+  uint32_t ip_be = 0;
+  uint16_t port_be = 0;
+  uint16_t used = 0;
+  uint32_t dest_id = 0;
+};
+inline constexpr size_t kDsAddrSlots = 2048;
+
 // Per-worker selection state. Cursors are indexed by set index modulo kMaxRoundRobinSets.
 struct DispatchState {
   uint32_t rr[kMaxRoundRobinSets] = {};           // round robin: 4, 5 without credentials, 13, 14
@@ -58,6 +87,17 @@ struct DispatchState {
   uint64_t prio_weight[kMaxRoundRobinSets] = {};  // algorithm 15 sequence
   uint64_t rng = 0;                               // algorithm 6; seeded on first use
   char key[kDsKeyMax];                            // algorithm 7: the printed hash_pvar
+
+  // Transaction affinity; see kDsAffinityWays.
+  DsAffinityEntry affinity[kDsAffinityWays * kDsAffinityBuckets] = {};
+  uint64_t tsc_hz = 0;    // 0: rte_get_tsc_hz() on first use (tests set it)
+  uint64_t fake_tsc = 0;  // tests: when non-zero, the clock instead of rte_rdtsc()
+  uint64_t affinity_hits = 0;  // CANCEL/ACK sent where their INVITE went (tests, debugging)
+
+  // Reply source -> destination id; see DsAddrSlot.
+  DsAddrSlot addr[kDsAddrSlots] = {};
+  const void* addr_snap = nullptr;  // the snapshot `addr` was built from
+  uint64_t addr_generation = UINT64_MAX;
 };
 
 // Reads the key of hash algorithm `alg` from a scanned request. kNoKey: algorithm 5 without
@@ -75,8 +115,32 @@ DsKeyStatus ds_request_key(const Snapshot& snap, uint32_t alg, const char* msg,
 int select_destination(const Snapshot& snap, uint32_t set_index, uint32_t alg, const DsKey* key,
                        DispatchState& st) noexcept;
 
-// The same, reading the key from the request (ds_select_dst in the script).
+// The same, reading the key from the request (ds_select_dst in the script). With an algorithm
+// that does not hash the request (4, 6, 8, 9, 11, 13, 14, 15) and with 5 (an INVITE's
+// credentials are hashed, its CANCEL has none and falls back to round robin), an INVITE's
+// choice is remembered by transaction (Call-ID, CSeq number, top-Via branch) and a CANCEL or an
+// ACK of the same transaction (they carry the INVITE's branch) goes to the same destination
+// while it is usable, whatever the cursors say; the cursors do not move for it. An INVITE
+// retransmission is dispatched anew (Kamailio's stateless behaviour).
 int select_destination(const Snapshot& snap, uint32_t set_index, uint32_t alg, const char* msg,
                        const sip::SipView& v, DispatchState& st) noexcept;
+
+// ds_select_dst(set, alg, limit) with failover: the destinations Kamailio puts into
+// $xavp(_dsdst_), in its order, usable ones only, at most `max` (0 writes nothing but still
+// selects): out[0] is what select_destination above returns for this request (the cursors move
+// once), then the entries after it in the set's index order, wrapping to the first (Kamailio's
+// ds_manage_routes_fill_xavp); for algorithm 13, by latency-adjusted priority, highest first,
+// ties in round-robin order from the cursor (ds_manage_route_algo13). Measured against
+// Kamailio 5.6 for 4, 6, 8, 9, 11 and 13 with a limit and an inactive entry. Returns the
+// number written; 0 when nothing is selected. Indices into snap.destinations.
+size_t select_candidates(const Snapshot& snap, uint32_t set_index, uint32_t alg, const char* msg,
+                         const sip::SipView& v, DispatchState& st, int32_t* out,
+                         size_t max) noexcept;
+
+// The destination (Destination::id) a datagram from ip:port came from, 0 when none: the first
+// destination of the snapshot with that address. Rebuilds st.addr when `snap` is not the
+// snapshot it was built from (once per publish per worker, O(destinations)). Worker.
+uint32_t destination_by_address(const Snapshot& snap, DispatchState& st, uint32_t ip_be,
+                                uint16_t port_be) noexcept;
 
 }  // namespace viaduct::dp

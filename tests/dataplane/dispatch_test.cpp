@@ -18,6 +18,7 @@
 #include "cfg/dslist.hpp"
 #include "cfg/dspvar.hpp"
 #include "control/ds_tables.hpp"
+#include "control/prober.hpp"
 #include "control/snapshot_builder.hpp"
 #include "dataplane/dispatch.hpp"
 #include "dataplane/sip/sip.hpp"
@@ -610,8 +611,15 @@ TEST(Dispatch, ModparamsReachTheSnapshot) {
   EXPECT_EQ(c.hash_pvar[1].text, "-");
   EXPECT_EQ(c.hash_pvar[2].kind, cfg::DsPvPart::Kind::kCallId);
   EXPECT_TRUE(kam->snap.sets[0].maglev.empty());  // modulo needs no table
-  // Kamailio's failover flag stays unsupported.
-  EXPECT_EQ(test::make_snapshot(head + "modparam(\"dispatcher\", \"flags\", 2)\n"
+  EXPECT_FALSE(c.failover);
+  // Kamailio's failover flag (2) reaches the snapshot; other bits are refused.
+  auto fo = test::make_snapshot(head + "modparam(\"dispatcher\", \"flags\", 3)\n"
+                                       "request_route { }\n",
+                                list, "10.0.0.2", {}, {}, error);
+  ASSERT_NE(fo, nullptr) << error;
+  EXPECT_TRUE(fo->snap.dispatcher.failover);
+  EXPECT_TRUE(fo->snap.dispatcher.hash_user_only);
+  EXPECT_EQ(test::make_snapshot(head + "modparam(\"dispatcher\", \"flags\", 4)\n"
                                        "request_route { }\n",
                                 list, "10.0.0.2", {}, {}, error),
             nullptr);
@@ -735,6 +743,327 @@ TEST(Keys, RequestSelectionHashesTheKeyKamailioHashes) {
   EXPECT_EQ(chosen(3),
             static_cast<int>(dp::kamailio_ds_hash("bob", "biloxi.example.com:5070") % 7));
   EXPECT_EQ(chosen(5), static_cast<int>(dp::kamailio_ds_hash("alice") % 7));
+}
+
+
+// ---- failover list ($xavp(_dsdst_)) ----
+
+// A request of transaction `n` (Call-ID, branch) with this method and CSeq number.
+Scanned request(std::string_view method, int n, int cseq = 1) {
+  const std::string m(method);
+  return scanned(m + " sip:bob@b.example.com SIP/2.0\r\n"
+                 "Via: SIP/2.0/UDP 10.0.0.10:5060;branch=z9hG4bK-t" + std::to_string(n) + "\r\n"
+                 "From: <sip:a@a.example.com>;tag=1\r\nTo: <sip:bob@b.example.com>\r\n"
+                 "Call-ID: call-" + std::to_string(n) + "@a\r\n"
+                 "CSeq: " + std::to_string(cseq) + " " + m + "\r\n"
+                 "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n");
+}
+
+// The failover list of one ds_select_dst(1, alg, limit), as the last octet of each URI.
+std::string candidates(const dp::Snapshot& s, uint32_t alg, size_t limit, dp::DispatchState& st,
+                       const Scanned& r) {
+  int32_t out[64];
+  const size_t n = dp::select_candidates(s, 0, alg, r.msg.data(), r.v, st, out, limit);
+  std::string got;
+  for (size_t i = 0; i < n; ++i) {
+    const std::string& uri = s.destinations[static_cast<size_t>(out[i])].uri;
+    got += (i != 0 ? " " : "") + uri.substr(uri.rfind('.') + 1);
+  }
+  return got;
+}
+
+// The lists Kamailio 5.6 put into $xavp(_dsdst_) (flags=2, xlog of _dsdst_[0..4]=>uri, the
+// _dsctx_ cnt checked), for this list: 1..6 with priorities 10 10 5 5 1 5, .3 inactive. Index
+// order (priority, then later lines first): .2 .1 .6 .4 (.3) .5.
+std::vector<Dest> kamailio_lab() {
+  return {{"sip:10.66.9.1", 0, 10}, {"sip:10.66.9.2", 0, 10},
+          {"sip:10.66.9.3", cfg::kDsInactive, 5}, {"sip:10.66.9.4", 0, 5},
+          {"sip:10.66.9.5", 0, 1}, {"sip:10.66.9.6", 0, 5}};
+}
+
+TEST(Failover, RoundRobinListFollowsTheSelectedEntryLikeKamailio) {
+  const auto s = snapshot(kamailio_lab());
+  auto st = std::make_unique<dp::DispatchState>();
+  // ds_select_dst("1", "4", "3") five times in a fresh Kamailio.
+  const char* want[] = {"2 1 6", "1 6 4", "6 4 5", "4 5 2", "5 2 1"};
+  // Kamailio's run began at .1 (algorithm 13 had run first and moved the set's one cursor,
+  // which 4 and 13 share there as here): the same cycle, one call later.
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(candidates(*s, 4, 3, *st, request("INVITE", i)), want[i]) << i;
+  }
+  // Without a limit: every usable destination once, the inactive one never.
+  EXPECT_EQ(candidates(*s, 4, 64, *st, request("INVITE", 9)), "2 1 6 4 5");
+}
+
+TEST(Failover, SerialWeightAndRandomListTheRestInIndexOrder) {
+  const auto s = snapshot(kamailio_lab());
+  auto st = std::make_unique<dp::DispatchState>();
+  EXPECT_EQ(candidates(*s, 8, 64, *st, request("INVITE", 1)), "2 1 6 4 5");
+  EXPECT_EQ(candidates(*s, 8, 2, *st, request("INVITE", 2)), "2 1");
+  // Random and weights: whatever is selected comes first, the others follow it in index
+  // order, wrapping, as in Kamailio (ALG 6/9/11 runs above).
+  const std::vector<std::string> order = {"2", "1", "6", "4", "5"};
+  for (uint32_t alg : {6u, 9u, 11u, 15u, 14u, 0u}) {
+    for (int i = 0; i < 20; ++i) {
+      const std::string got = candidates(*s, alg, 64, *st, request("INVITE", 100 + i));
+      ASSERT_EQ(got.size(), 9u) << alg << ": " << got;
+      const auto at = static_cast<size_t>(
+          std::find(order.begin(), order.end(), got.substr(0, 1)) - order.begin());
+      ASSERT_LT(at, order.size());
+      std::string want;
+      for (size_t k = 0; k < order.size(); ++k) {
+        want += (k != 0 ? " " : "") + order[(at + k) % order.size()];
+      }
+      EXPECT_EQ(got, want) << alg;
+    }
+  }
+}
+
+TEST(Failover, FirstChoiceIsSelectDestinations) {
+  const auto s = snapshot(kamailio_lab());
+  for (uint32_t alg : {0u, 1u, 2u, 3u, 4u, 6u, 8u, 9u, 11u, 13u, 14u, 15u}) {
+    auto a = std::make_unique<dp::DispatchState>();
+    auto b = std::make_unique<dp::DispatchState>();
+    a->rng = b->rng = 0x1234567;  // algorithm 6: the same random sequence
+    for (int i = 0; i < 30; ++i) {
+      const Scanned r = request("INVITE", i);
+      int32_t out[8];
+      const size_t n = dp::select_candidates(*s, 0, alg, r.msg.data(), r.v, *a, out, 8);
+      const int want = dp::select_destination(*s, 0, alg, r.msg.data(), r.v, *b);
+      ASSERT_EQ(n, 5u) << alg;
+      EXPECT_EQ(out[0], want) << alg << " " << i;
+    }
+  }
+  // Nothing usable: nothing listed.
+  std::vector<Dest> down = kamailio_lab();
+  for (Dest& d : down) {
+    d.flags = cfg::kDsInactive;
+  }
+  auto st = std::make_unique<dp::DispatchState>();
+  EXPECT_EQ(candidates(*snapshot(down), 4, 8, *st, request("INVITE", 1)), "");
+}
+
+TEST(Failover, LatencyListIsByPriorityThenRoundRobin) {
+  // Kamailio 5.6, ds_select_dst("1", "13", "3") on the lab list: "2 1 6", "1 2 6", "2 1 6"...
+  const auto s = snapshot(kamailio_lab());
+  auto st = std::make_unique<dp::DispatchState>();
+  const char* want[] = {"2 1 6", "1 2 6", "2 1 6", "1 2 6"};
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(candidates(*s, 13, 3, *st, request("INVITE", i)), want[i]) << i;
+  }
+  // Whole list: each priority level in rotation order from the cursor.
+  auto fresh = std::make_unique<dp::DispatchState>();
+  EXPECT_EQ(candidates(*s, 13, 64, *fresh, request("INVITE", 1)), "2 1 6 4 5");
+  EXPECT_EQ(candidates(*s, 13, 64, *fresh, request("INVITE", 2)), "1 2 6 4 5");
+  EXPECT_EQ(candidates(*s, 13, 64, *fresh, request("INVITE", 3)), "2 1 6 4 5");
+  // The priority-10 pair down: the priority-5 pair rotates, .5 last.
+  std::vector<Dest> d = kamailio_lab();
+  d[0].flags = d[1].flags = cfg::kDsInactive;
+  const auto low = snapshot(d);
+  auto st2 = std::make_unique<dp::DispatchState>();
+  EXPECT_EQ(candidates(*low, 13, 64, *st2, request("INVITE", 1)), "6 4 5");
+  EXPECT_EQ(candidates(*low, 13, 64, *st2, request("INVITE", 2)), "4 6 5");
+  EXPECT_EQ(candidates(*low, 13, 2, *st2, request("INVITE", 3)), "6 4");
+}
+
+// ---- CANCEL / ACK affinity ----
+
+TEST(Affinity, CancelAndAckFollowTheInviteWithRoundRobin) {
+  const auto s = snapshot(plain(4));
+  auto st = std::make_unique<dp::DispatchState>();
+  st->tsc_hz = 1000000000;
+  st->fake_tsc = 1ull << 40;
+  auto sel = [&](const Scanned& r, uint32_t alg) {
+    return dp::select_destination(*s, 0, alg, r.msg.data(), r.v, *st);
+  };
+  for (uint32_t alg : {4u, 6u, 8u, 9u, 11u, 13u, 14u, 15u, 5u}) {
+    for (int call = 0; call < 10; ++call) {
+      const int n = static_cast<int>(alg) * 100 + call;
+      const int invite = sel(request("INVITE", n), alg);
+      ASSERT_GE(invite, 0);
+      // Other traffic moves the cursor in between.
+      sel(request("INVITE", n + 50), alg);
+      sel(request("OPTIONS", n + 60), alg);
+      EXPECT_EQ(sel(request("CANCEL", n), alg), invite) << alg << " call " << call;
+      EXPECT_EQ(sel(request("ACK", n), alg), invite) << alg << " call " << call;
+    }
+  }
+  EXPECT_EQ(st->affinity_hits, 9u * 10u * 2u);
+  // Another transaction of the same call (new CSeq, new branch) is not pinned: round robin.
+  const int a = sel(request("INVITE", 7000, 1), 4);
+  const int b = sel(request("CANCEL", 7000, 2), 4);
+  EXPECT_NE(a, b);
+  // Algorithm 5: the INVITE hashed its credentials, the CANCEL has none.
+  const Scanned auth = scanned(
+      "INVITE sip:bob@b.example.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.10;branch=z9hG4bK-au\r\n"
+      "From: <sip:a@a.example.com>;tag=1\r\nTo: <sip:bob@b.example.com>\r\nCall-ID: au@a\r\n"
+      "CSeq: 5 INVITE\r\nProxy-Authorization: Digest username=\"zed\", realm=\"r\"\r\n"
+      "Content-Length: 0\r\n\r\n");
+  const Scanned cancel = scanned(
+      "CANCEL sip:bob@b.example.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.10;branch=z9hG4bK-au\r\n"
+      "From: <sip:a@a.example.com>;tag=1\r\nTo: <sip:bob@b.example.com>\r\nCall-ID: au@a\r\n"
+      "CSeq: 5 CANCEL\r\nContent-Length: 0\r\n\r\n");
+  const int inv = sel(auth, 5);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(sel(cancel, 5), inv);
+  }
+}
+
+TEST(Affinity, ADownDestinationIsNotKeptAndEntriesExpire) {
+  std::vector<Dest> d = plain(4);
+  const auto s = snapshot(d);
+  auto st = std::make_unique<dp::DispatchState>();
+  st->tsc_hz = 1000000000;
+  st->fake_tsc = 5ull << 40;
+  auto sel = [&](const dp::Snapshot& snap, const Scanned& r) {
+    return dp::select_destination(snap, 0, 4, r.msg.data(), r.v, *st);
+  };
+  const int invite = sel(*s, request("INVITE", 1));
+  // The INVITE's destination went down (a new snapshot): the CANCEL is dispatched anew. Index
+  // order is reversed for equal priorities: mark the entry by URI.
+  const std::string uri = s->destinations[static_cast<size_t>(invite)].uri;
+  for (Dest& x : d) {
+    x.flags = x.uri == uri ? static_cast<uint32_t>(cfg::kDsInactive) : 0u;
+  }
+  const auto down = snapshot(d);
+  const int again = sel(*down, request("CANCEL", 1));
+  ASSERT_GE(again, 0);
+  EXPECT_NE(down->destinations[static_cast<size_t>(again)].uri, uri);
+  // A reload that keeps the destination (same set + URI, new snapshot): still pinned.
+  const int i2 = sel(*s, request("INVITE", 2));
+  const auto reloaded = snapshot(plain(4));
+  EXPECT_EQ(reloaded->destinations[static_cast<size_t>(sel(*reloaded, request("CANCEL", 2)))].uri,
+            s->destinations[static_cast<size_t>(i2)].uri);
+  // Expiry: just before the TTL the entry holds, just after it does not.
+  const int i3 = sel(*s, request("INVITE", 3));
+  sel(*s, request("INVITE", 30));  // the cursor now points past i3's successor
+  const uint64_t ttl = dp::kDsAffinityTtlSeconds * st->tsc_hz;
+  st->fake_tsc += ttl - (4ull << dp::kDsTickShift);
+  EXPECT_EQ(sel(*s, request("CANCEL", 3)), i3);
+  st->fake_tsc += 8ull << dp::kDsTickShift;
+  const uint64_t hits = st->affinity_hits;
+  sel(*s, request("CANCEL", 3));
+  EXPECT_EQ(st->affinity_hits, hits);  // expired: dispatched by round robin, not the cache
+}
+
+TEST(Affinity, AFullBucketEvictsItsOldestEntry) {
+  const auto s = snapshot(plain(7));
+  auto st = std::make_unique<dp::DispatchState>();
+  st->tsc_hz = 1000000000;
+  st->fake_tsc = 9ull << 40;
+  auto sel = [&](const Scanned& r) {
+    return dp::select_destination(*s, 0, 4, r.msg.data(), r.v, *st);
+  };
+  // Far more INVITEs than the table holds: the most recent ones are all still pinned, the
+  // oldest are gone (each entry is older than every entry that came after it).
+  const int n = static_cast<int>(dp::kDsAffinityWays * dp::kDsAffinityBuckets) * 4;
+  std::vector<int> chosen(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    chosen[static_cast<size_t>(i)] = sel(request("INVITE", i));
+    // Half a tick per INVITE: ages grow, and the last is younger than the TTL.
+    st->fake_tsc += 1ull << (dp::kDsTickShift - 1);
+  }
+  ASSERT_LT(static_cast<uint64_t>(n) / 2, dp::kDsAffinityTtlSeconds * st->tsc_hz >> dp::kDsTickShift);
+  uint64_t before = st->affinity_hits;
+  int recent_ok = 0;
+  for (int i = n - 2000; i < n; ++i) {
+    recent_ok += sel(request("ACK", i)) == chosen[static_cast<size_t>(i)] ? 1 : 0;
+  }
+  EXPECT_EQ(recent_ok, 2000);
+  EXPECT_EQ(st->affinity_hits - before, 2000u);
+  before = st->affinity_hits;
+  for (int i = 0; i < 2000; ++i) {
+    sel(request("ACK", i));
+  }
+  EXPECT_EQ(st->affinity_hits, before);  // evicted
+  // Every slot is taken: exactly the table's capacity is remembered.
+  size_t used = 0;
+  for (const dp::DsAffinityEntry& e : st->affinity) {
+    used += e.dest_id != 0 ? 1 : 0;
+  }
+  EXPECT_EQ(used, dp::kDsAffinityWays * dp::kDsAffinityBuckets);
+}
+
+TEST(Affinity, HashAlgorithmsNeedNoCache) {
+  const auto s = snapshot(plain(5));
+  auto st = std::make_unique<dp::DispatchState>();
+  for (uint32_t alg : {0u, 1u, 2u, 3u}) {
+    for (int i = 0; i < 50; ++i) {
+      const Scanned r = request("INVITE", i);
+      const int inv = dp::select_destination(*s, 0, alg, r.msg.data(), r.v, *st);
+      const Scanned c = request("CANCEL", i);
+      EXPECT_EQ(dp::select_destination(*s, 0, alg, c.msg.data(), c.v, *st), inv);
+    }
+  }
+  EXPECT_EQ(st->affinity_hits, 0u);
+}
+
+// ---- reply source -> destination ----
+
+TEST(ReplySource, AddressMapsToTheFirstDestinationWithIt) {
+  // The selection-only snapshot carries no addresses: give each its own, and two the same.
+  const auto s = snapshot(plain(4));
+  for (size_t i = 0; i < 4; ++i) {
+    s->destinations[i].ip_be = 0x0a000001u + static_cast<uint32_t>(i);
+    s->destinations[i].port_be = static_cast<uint16_t>(5060 + i);
+  }
+  s->destinations[3].ip_be = s->destinations[2].ip_be;
+  s->destinations[3].port_be = s->destinations[2].port_be;
+  auto st = std::make_unique<dp::DispatchState>();
+  EXPECT_EQ(dp::destination_by_address(*s, *st, s->destinations[3].ip_be,
+                                       s->destinations[3].port_be),
+            s->destinations[2].id);
+  s->destinations.pop_back();
+  for (const dp::Destination& d : s->destinations) {
+    EXPECT_EQ(dp::destination_by_address(*s, *st, d.ip_be, d.port_be), d.id) << d.uri;
+    EXPECT_EQ(dp::destination_by_address(*s, *st, d.ip_be,
+                                         static_cast<uint16_t>(d.port_be + 1)),
+              0u) << d.uri;
+  }
+  EXPECT_EQ(dp::destination_by_address(*s, *st, 0x01020304, 0xc413), 0u);
+  // A new snapshot (another generation) rebuilds the table.
+  auto t = snapshot({{"sip:10.0.0.9:5060"}});
+  t->generation = s->generation + 1;
+  t->destinations[0].ip_be = 0x0b000001u;
+  t->destinations[0].port_be = 5060;
+  EXPECT_EQ(dp::destination_by_address(*t, *st, t->destinations[0].ip_be,
+                                       t->destinations[0].port_be),
+            t->destinations[0].id);
+  EXPECT_EQ(dp::destination_by_address(*t, *st, s->destinations[0].ip_be,
+                                       s->destinations[0].port_be),
+            0u);
+}
+
+// ---- send failures (the blocklist on a TX failure) ----
+
+// The control side's verdict on the workers' kSendFailed events (the workers post one per
+// forward to a destination without a route or a next-hop MAC; e2e-reload-flood checks the
+// whole chain).
+TEST(SendFailures, NoRouteBlocksAtOnceAMissingMacOnlyOnceArpGaveUp) {
+  ctl::SendFailures f;
+  const auto t0 = ctl::ProbeClock::now();
+  using std::chrono::milliseconds;
+  EXPECT_TRUE(f.on_failure(true, 0, t0));
+  const uint32_t hop = 0x0a000005;
+  EXPECT_FALSE(f.on_failure(false, hop, t0));  // the first packet to an unknown MAC
+  EXPECT_FALSE(f.on_failure(false, hop, t0 + milliseconds(2999)));
+  EXPECT_TRUE(f.on_failure(false, hop, t0 + milliseconds(3000)));
+  EXPECT_TRUE(f.on_failure(false, hop, t0 + milliseconds(5000)));
+  // Another hop has its own grace.
+  EXPECT_FALSE(f.on_failure(false, hop + 1, t0 + milliseconds(5000)));
+  // ARP answered: the next failure starts over.
+  f.resolved(hop);
+  EXPECT_FALSE(f.on_failure(false, hop, t0 + milliseconds(6000)));
+  // Quiet for longer than kQuiet: a new episode, a new grace.
+  const auto later = t0 + milliseconds(6000) + ctl::SendFailures::kQuiet + milliseconds(1);
+  EXPECT_FALSE(f.on_failure(false, hop, later));
+  EXPECT_TRUE(f.on_failure(false, hop, later + ctl::SendFailures::kArpGiveUp));
+  // Bounded: hops that went quiet are pruned once there are many.
+  for (uint32_t i = 0; i < 5000; ++i) {
+    f.on_failure(false, 0x0b000000 + i, t0);
+  }
+  f.on_failure(false, 0x0c000000, t0 + ctl::SendFailures::kQuiet + milliseconds(1));
+  EXPECT_LT(f.size(), 5000u);
 }
 
 }  // namespace
