@@ -200,6 +200,7 @@ class Daemon final : public ManagedDaemon {
   bool ping_active_ = true;  // dispatcher.ping_active
   Prober prober_;            // learned probe state, by set + URI: survives reloads
   Blocklist blocklist_;      // use_dst_blocklist entries: survive reloads
+  SendFailures send_failures_;  // workers' send failures, by next hop (when one blocks)
   uint16_t probe_ip_id_ = 0;
   std::chrono::steady_clock::time_point next_probe_tick_{};
   std::chrono::system_clock::time_point started_ = std::chrono::system_clock::now();
@@ -254,6 +255,7 @@ bool Daemon::start_dataplane() {
     if (const auto it = started.find(settings_.interfaces[i].port); it != started.end()) {
       ifaces_[i].port_id = it->second.port_id;
       ifaces_[i].mac = it->second.mac;
+      ifaces_[i].tx_cksum_offload = it->second.tx_cksum_offload;
       port_owner_.push_back(0);
       continue;
     }
@@ -273,6 +275,7 @@ bool Daemon::start_dataplane() {
     }
     ifaces_[i].port_id = info->port_id;
     ifaces_[i].mac = info->mac;
+    ifaces_[i].tx_cksum_offload = info->tx_cksum_offload;
     started[pc.name] = *info;
     for (uint16_t q = 0; q < info->queues; ++q) {
       queues[q % n_workers].push_back({info->port_id, q});
@@ -281,9 +284,10 @@ bool Daemon::start_dataplane() {
       return false;
     }
     port_owner_.push_back(0);
-    VD_LOG("notice", "port=%s id=%u queues=%u mac=%02x:%02x:%02x:%02x:%02x:%02x", pc.name.c_str(),
-           info->port_id, info->queues, info->mac.b[0], info->mac.b[1], info->mac.b[2],
-           info->mac.b[3], info->mac.b[4], info->mac.b[5]);
+    VD_LOG("notice", "port=%s id=%u queues=%u mac=%02x:%02x:%02x:%02x:%02x:%02x checksums=%s",
+           pc.name.c_str(), info->port_id, info->queues, info->mac.b[0], info->mac.b[1],
+           info->mac.b[2], info->mac.b[3], info->mac.b[4], info->mac.b[5],
+           info->tx_cksum_offload ? "offload" : "software");
   }
 
   const size_t qs_size = rte_rcu_qsbr_get_memsize(n_workers);
@@ -501,6 +505,13 @@ std::vector<RpcStat> Daemon::statistics() const {
       s += w->counters().parse_errors[r].read();
     }
     out.push_back({"parse_errors", sip::scan_status_name(static_cast<sip::ScanStatus>(r)), s});
+  }
+  // Per port: 1 when the device computes the IPv4/UDP checksums we send, 0 when software does.
+  for (size_t i = 0; i < ifaces_.size() && i < settings_.interfaces.size(); ++i) {
+    const std::string name = "tx_cksum_offload." + settings_.interfaces[i].port;
+    if (std::none_of(out.begin(), out.end(), [&](const RpcStat& st) { return st.name == name; })) {
+      out.push_back({"net", name, ifaces_[i].tx_cksum_offload ? 1u : 0u});
+    }
   }
   return out;
 }
@@ -841,6 +852,7 @@ void Daemon::drain_events() {
               break;  // configured: learning does not override it
             }
             neigh_age_[ev[i].ip_be] = NeighAge{std::chrono::steady_clock::now(), {}, 0};
+            send_failures_.resolved(ev[i].ip_be);
             auto it = neighbours_.find(ev[i].ip_be);
             if (it == neighbours_.end() || !(it->second == ev[i].mac)) {
               neighbours_[ev[i].ip_be] = ev[i].mac;
@@ -881,6 +893,33 @@ void Daemon::drain_events() {
           case dp::Event::Type::kIcmpUnreachable:
             changed = block(ev[i].ip_be, ev[i].aux, kBlstIcmpRcvd) || changed;
             break;
+          case dp::Event::Type::kMarkDst: {
+            uint32_t id = 0;
+            std::memcpy(&id, ev[i].mac.b, sizeof(id));
+            for (const dp::Destination& d : slot_.current().destinations) {
+              if (d.id == id) {
+                if ((d.flags & kDsStateBits) != ev[i].iface) {
+                  const Result<size_t> n = set_state(d.set, d.uri, ev[i].iface);
+                  if (!n) {
+                    VD_LOG("warning", "ds_mark_dst set=%d uri=%s failed", d.set, d.uri.c_str());
+                  }
+                }
+                break;
+              }
+            }
+            break;
+          }
+          case dp::Event::Type::kSendFailed: {
+            uint32_t hop = 0;
+            std::memcpy(&hop, ev[i].mac.b, 4);
+            const bool no_route = ev[i].pad == static_cast<uint8_t>(dp::Drop::kNoRoute);
+            if (prober_.config().use_blocklist &&
+                send_failures_.on_failure(no_route, hop, std::chrono::steady_clock::now())) {
+              counters_.blocklist_send_failures.fetch_add(1, std::memory_order_relaxed);
+              changed = block(ev[i].ip_be, ev[i].aux, kBlstErrSend) || changed;
+            }
+            break;
+          }
         }
       }
     }
@@ -1057,6 +1096,12 @@ int Daemon::run(const AppOptions& o) {
 
   while (g_stop == 0) {
     drain_events();
+    for (const auto& w : workers_) {  // the script's xlog/log lines (workers never write(2))
+      w->vm_log().drain([&](const dp::VmLogRecord& r) {
+        const int n = r.len > 0 && r.text[r.len - 1] == '\n' ? r.len - 1 : r.len;
+        VD_LOG("script", "[w%u] %.*s", static_cast<unsigned>(w->id()), n, r.text);
+      });
+    }
     if (age_neighbours()) {
       static_cast<void>(publish(loaded_));
     }

@@ -37,7 +37,9 @@ namespace viaduct::dp {
   X(kBlocklisted, "blocklisted")                           \
   X(kTooBig, "too_big")                                    \
   X(kNoMbuf, "no_mbuf")                                    \
-  X(kTxFull, "tx_full")
+  X(kTxFull, "tx_full")                                    \
+  X(kNeedsSlowPath, "needs_slow_path")                     \
+  X(kEditConflict, "edit_conflict")
 
 enum class Drop : uint8_t {
 #define VD_X(e, s) e,
@@ -69,6 +71,8 @@ class Counter {
 
 // Destinations get a stable id (0 reserved) for per-destination counters.
 inline constexpr size_t kMaxDestinations = 1024;
+// Reply classes counted per destination: 1xx .. 6xx.
+inline constexpr size_t kReplyClasses = 6;
 
 struct alignas(64) WorkerCounters {
   Counter rx_packets;
@@ -91,6 +95,7 @@ struct alignas(64) WorkerCounters {
   Counter events_dropped;         // worker -> control ring full
   Counter probe_replies;          // replies to the control thread's probes, handed to control
   Counter icmp_unreachable;       // ICMP port/host unreachable about our datagrams, to control
+  Counter send_failures;          // forwards to a destination with no route / no neighbour
   Counter busy_tsc;               // TSC cycles spent on non-empty bursts
   Counter loops;
   Counter snapshot_generation;    // generation this worker last used
@@ -98,6 +103,7 @@ struct alignas(64) WorkerCounters {
   Counter parse_errors[kScanStatusCount];
   Counter selected[kMaxDestinations];   // ds_select_dst choices, by destination id
   Counter forwarded_to[kMaxDestinations];
+  Counter replies_from[kMaxDestinations][kReplyClasses];  // replies received, by class
 
   void drop(Drop d) noexcept { drops[static_cast<size_t>(d)].add(); }
 };

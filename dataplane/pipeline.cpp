@@ -46,6 +46,34 @@ void post_event(WorkerCtx& ctx, Event::Type type, uint16_t iface, uint32_t ip_be
   }
 }
 
+// A forward to a dispatcher destination failed before it left, for lack of a route or of the
+// next hop's MAC: Kamailio's send error. Control blocklists the destination (use_dst_blocklist;
+// for a missing MAC only once ARP has had its chance, see control/prober.hpp SendFailures).
+void send_failed(const Snapshot& snap, WorkerCtx& ctx, uint32_t dest_id, uint16_t out_if,
+                 uint32_t dst_ip_be, uint16_t dst_port_be, Drop why) noexcept {
+  if (dest_id == 0 || (why != Drop::kNoRoute && why != Drop::kNoNeighbour)) {
+    return;
+  }
+  ctx.counters->send_failures.add();
+  if (ctx.events == nullptr) {
+    return;
+  }
+  Event ev;
+  ev.type = Event::Type::kSendFailed;
+  ev.pad = static_cast<uint8_t>(why);
+  ev.iface = out_if;
+  ev.ip_be = dst_ip_be;
+  ev.aux = dst_port_be;
+  if (why == Drop::kNoNeighbour && out_if < snap.ifaces.size()) {
+    const Iface& ifc = snap.ifaces[out_if];
+    const uint32_t hop = ifc.on_link(dst_ip_be) ? dst_ip_be : ifc.gateway_be;
+    std::memcpy(ev.mac.b, &hop, 4);
+  }
+  if (rte_ring_sp_enqueue_elem(ctx.events, &ev, sizeof(ev)) != 0) {
+    ctx.counters->events_dropped.add();
+  }
+}
+
 MacAddr to_mac(const rte_ether_addr& a) noexcept {
   MacAddr m;
   std::memcpy(m.b, a.addr_bytes, 6);
@@ -205,7 +233,10 @@ Verdict handle_icmp(const Snapshot& snap, rte_mbuf* m, rte_ether_hdr* eth, rte_i
 }
 
 // Writes Ethernet + IPv4 + UDP in front of the UDP payload at buf_addr + payload_off, sets the
-// mbuf to cover the frame and computes both checksums in software.
+// mbuf to cover the frame and computes both checksums in software, or, when the port offloads
+// them (ifc.tx_cksum_offload) and the datagram leaves whole, asks the NIC for them: TX flags,
+// l2_len/l3_len, and the UDP pseudo-header sum the NIC completes. A datagram that will be cut
+// into fragments keeps the software UDP checksum: a NIC sums one frame, not the datagram.
 void build_frame(const Snapshot& snap, rte_mbuf* m, size_t payload_off, size_t payload_len,
                  const Iface& ifc,
                  const MacAddr& dst_mac, uint32_t dst_ip_be, uint16_t src_port_be,
@@ -234,6 +265,14 @@ void build_frame(const Snapshot& snap, rte_mbuf* m, size_t payload_off, size_t p
   udp->dst_port = dst_port_be;
   udp->dgram_len = rte_cpu_to_be_16(static_cast<uint16_t>(payload_len + 8));
   udp->dgram_cksum = 0;
+  const uint16_t mtu = ifc.mtu < snap.raw_mtu ? ifc.mtu : snap.raw_mtu;  // egress_mtu()
+  if (ifc.tx_cksum_offload && payload_len + kL3L4 <= mtu) {
+    m->l2_len = static_cast<uint64_t>(l2) & 0x7f;
+    m->l3_len = sizeof(rte_ipv4_hdr);
+    m->ol_flags = RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_UDP_CKSUM;
+    udp->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
+    return;
+  }
   ip->hdr_checksum = rte_ipv4_cksum(ip);
   udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
 }
@@ -406,30 +445,24 @@ size_t format_uint(uint32_t v, char* out) noexcept {
   return n;
 }
 
-struct PacketInfo {
-  uint16_t iface = 0;
-  const Listener* listener = nullptr;
-  uint32_t src_ip_be = 0;
-  uint16_t src_port_be = 0;
-  size_t sip_off = 0;  // offset of the UDP payload from buf_addr
-  size_t sip_len = 0;
-};
-
+// force_rport: as if the top Via had ;rport (the reply goes to the source port and its Via
+// says rport=, Kamailio's FL_FORCE_RPORT).
 Verdict send_local_reply(const Snapshot& snap, rte_mbuf* m, const rte_ether_hdr* eth,
                          const PacketInfo& pi, const char* msg, const sip::SipView& v,
-                         uint16_t code, std::string_view reason, WorkerCtx& ctx) noexcept {
+                         uint16_t code, std::string_view reason, bool force_rport,
+                         WorkerCtx& ctx) noexcept {
   char src_ip[16];
   const size_t src_ip_len = format_ipv4(pi.src_ip_be, src_ip);
   const size_t n = sip::build_reply(msg, v, code, reason, {src_ip, src_ip_len},
                                     rte_be_to_cpu_16(pi.src_port_be), ctx.reply_buf,
-                                    sizeof(ctx.reply_buf));
+                                    sizeof(ctx.reply_buf), force_rport);
   const size_t payload_off = RTE_PKTMBUF_HEADROOM + kL2L3L4;
   if (n == 0 || payload_off + n > m->buf_len) {
     return Verdict::dropped(Drop::kTooBig);
   }
   // Reply to the source address; to the Via port unless the Via asked for rport (RFC 3581).
   uint16_t dst_port_be = pi.src_port_be;
-  if (!v.via1.has_rport) {
+  if (!v.via1.has_rport && !force_rport) {
     dst_port_be = rte_cpu_to_be_16(v.via1.port_num != 0 ? v.via1.port_num : 5060);
   }
   const MacAddr dst_mac = to_mac(eth->src_addr);  // the previous hop sent it: it gets it back
@@ -445,11 +478,13 @@ Verdict send_local_reply(const Snapshot& snap, rte_mbuf* m, const rte_ether_hdr*
 }
 
 // Applies the edits to the SIP message inside the mbuf and frames it toward dst, out of
-// `out_if` from the port of `out`.
+// `out_if` from the port of `out`. slow_above_mtu (udp_mtu_try_proto): a message that would
+// leave in fragments belongs to the slow path (another transport), which this release does not
+// have: dropped as needs_slow_path instead.
 Verdict rewrite_and_frame(const Snapshot& snap, rte_mbuf* m, const PacketInfo& pi,
                           std::span<const sip::Edit> edits, uint16_t out_if,
                           const Listener& out, uint32_t dst_ip_be, uint16_t dst_port_be,
-                          WorkerCtx& ctx) noexcept {
+                          WorkerCtx& ctx, bool slow_above_mtu = false) noexcept {
   Drop why = Drop::kNoNeighbour;
   const MacAddr* mac = next_hop(snap, ctx, out_if, dst_ip_be, why);
   if (mac == nullptr) {
@@ -466,81 +501,246 @@ Verdict rewrite_and_frame(const Snapshot& snap, rte_mbuf* m, const PacketInfo& p
     return Verdict::dropped(Drop::kNoHeadroom);
   }
   const Iface& ifc = snap.ifaces[out_if];
+  const uint16_t mtu = egress_mtu(snap, ifc);
+  if (slow_above_mtu && len + 28 > mtu) [[unlikely]] {
+    return Verdict::dropped(Drop::kNeedsSlowPath);
+  }
   build_frame(snap, m, head + kL2L3L4, len, ifc, *mac, dst_ip_be, out.port_be, dst_port_be, ctx);
-  if (const uint16_t mtu = egress_mtu(snap, ifc); len + 28 > mtu) [[unlikely]] {
+  if (len + 28 > mtu) [[unlikely]] {
     return fragment(m, ifc, mtu, ctx);
   }
   return Verdict::tx(ifc.port_id);
 }
 
-Verdict handle_request(const Snapshot& snap, rte_mbuf* m, const rte_ether_hdr* eth,
-                       const PacketInfo& pi, const char* msg, const sip::SipView& v,
-                       WorkerCtx& ctx) noexcept {
-  WorkerCounters& c = *ctx.counters;
-  c.sip_requests.add();
-  VmResult r;
-  vm_run(snap, msg, v, ctx.dispatch, c, r);
-  if (r.error) {
-    return Verdict::dropped(Drop::kScriptError);
+bool iequal(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) {
+    return false;
   }
-  if (r.action == VmResult::Action::kReply) {
-    const std::string_view reason = r.reply_reason;
-    return send_local_reply(snap, m, eth, pi, msg, v, r.reply_code, reason, ctx);
+  for (size_t i = 0; i < a.size(); ++i) {
+    if ((a[i] | 0x20) != (b[i] | 0x20)) {  // letters, digits and '-' only (header names)
+      return false;
+    }
   }
-  if (r.action != VmResult::Action::kForward) {
-    return Verdict::dropped(Drop::kScriptDrop);  // implicit action of request_route: drop
-  }
+  return true;
+}
 
-  // Target: $du, else the Request-URI (which must carry an IPv4 literal: DNS is not done here).
+// The next hop a URI names ($du, forward(host, port), loose_route's next Route, the
+// Request-URI): sip:HOST[:PORT][;params], angle brackets allowed. Only UDP to an IPv4 literal
+// is ours: a host name would need DNS (unresolvable), sips: or another transport the slow path
+// (needs_slow_path).
+bool uri_hop(std::string_view uri, uint32_t& ip_be, uint16_t& port_be, Drop& why) noexcept {
+  if (!uri.empty() && uri.front() == '<') {
+    const size_t close = uri.find('>');
+    uri = uri.substr(1, close == std::string_view::npos ? std::string_view::npos : close - 1);
+  }
+  sip::Uri u;
+  why = Drop::kUnresolvable;
+  if (uri.size() > sip::kMaxMessage ||
+      !sip::parse_uri(uri.data(), {0, static_cast<uint16_t>(uri.size())}, u)) {
+    return false;
+  }
+  const std::string_view scheme = u.scheme.in(uri.data());
+  if (!iequal(scheme, "sip")) {
+    if (iequal(scheme, "sips")) {
+      why = Drop::kNeedsSlowPath;
+    }
+    return false;
+  }
+  std::string_view params = u.params.in(uri.data());
+  while (!params.empty()) {
+    const size_t semi = params.find(';');
+    const std::string_view p = params.substr(0, semi);
+    params = semi == std::string_view::npos ? std::string_view{} : params.substr(semi + 1);
+    if (p.size() > 10 && iequal(p.substr(0, 10), "transport=") && !iequal(p.substr(10), "udp")) {
+      why = Drop::kNeedsSlowPath;
+      return false;
+    }
+  }
+  if (!parse_ipv4(u.host.in(uri.data()), ip_be)) {
+    return false;
+  }
+  port_be = rte_cpu_to_be_16(u.port_num != 0 ? u.port_num : 5060);
+  return true;
+}
+
+// The compact form of a header name (RFC 3261 7.3.3 and the extensions Kamailio 5.6 parses,
+// measured with remove_hf), or 0. A one-letter name is itself a compact form: `full` is then
+// set to the long name.
+char compact_form(std::string_view name, std::string_view& full) noexcept {
+  struct Entry {
+    std::string_view name;
+    char c;
+  };
+  static constexpr Entry kCompact[] = {
+      {"Call-ID", 'i'},        {"Contact", 'm'},        {"Content-Encoding", 'e'},
+      {"Content-Length", 'l'}, {"Content-Type", 'c'},   {"From", 'f'},
+      {"Subject", 's'},        {"Supported", 'k'},      {"To", 't'},
+      {"Via", 'v'},            {"Event", 'o'},          {"Allow-Events", 'u'},
+      {"Refer-To", 'r'},       {"Referred-By", 'b'},    {"Session-Expires", 'x'},
+      {"Accept-Contact", 'a'}, {"Reject-Contact", 'j'}, {"Request-Disposition", 'd'},
+      {"Identity", 'y'},
+  };
+  full = name;
+  for (const Entry& e : kCompact) {
+    if (name.size() == 1 && (name[0] | 0x20) == e.c) {
+      full = e.name;
+      return e.c;
+    }
+    if (iequal(name, e.name)) {
+      return e.c;
+    }
+  }
+  return 0;
+}
+
+// Sorts edits by offset; at one offset, inserts (in the order they were added) before a
+// deletion starting there. With `resolve`, a pure deletion inside one already made (remove_hf
+// of a field loose_route pops too, the same name twice) is dropped; false when edits still
+// overlap (remove_hf of the Via or Max-Forwards we rewrite).
+[[gnu::always_inline]] inline bool order_edits(sip::Edit* edits, size_t& n,
+                                               bool resolve) noexcept {
+  for (size_t i = 1; i < n; ++i) {
+    for (size_t j = i; j > 0; --j) {
+      const sip::Edit& a = edits[j - 1];
+      const sip::Edit& b = edits[j];
+      if (a.off < b.off || (a.off == b.off && (b.del != 0 || a.del == 0))) {
+        break;
+      }
+      const sip::Edit t = edits[j];
+      edits[j] = edits[j - 1];
+      edits[j - 1] = t;
+    }
+  }
+  if (!resolve) {
+    return true;
+  }
+  size_t out = 0;
+  uint32_t prev_end = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const sip::Edit& e = edits[i];
+    if (e.off < prev_end) {
+      if (e.ins.empty() && uint32_t{e.off} + e.del <= prev_end) {
+        continue;  // already gone with the deletion that covers it
+      }
+      return false;
+    }
+    prev_end = uint32_t{e.off} + e.del;
+    edits[out++] = e;
+  }
+  n = out;
+  return true;
+}
+
+// The edits of one forward, left uninitialised: constructing kMaxEdits of them per packet
+// would cost a plain forward (three edits) more than the rest of what the script may ask for.
+union EditArray {
+  EditArray() noexcept {}
+  sip::Edit e[sip::kMaxEdits];
+};
+
+// Room for our Via (with ;rport) and for our Record-Route.
+constexpr size_t kViaLineMax = 192;
+constexpr size_t kRrLineMax = 320;
+
+// A stateless forward() of the request, with every edit and routing choice the script made,
+// the way Kamailio 5.6.3 lays it out: an inserted Max-Forwards, then our Record-Route
+// (record_route), above every header field; our Via above the previous top Via;
+// received/rport on the previous top Via; Max-Forwards; the new Request-URI; the top Route
+// popped (loose_route); remove_hf fields gone; append_hf lines after the last header. The body
+// and Content-Length are never touched. Next hop: $du (a URI or a dispatcher destination),
+// else the (new) Request-URI. Inlined into its callers: a call with this many arguments
+// costs a plain forward more than everything the new fields added to it.
+[[gnu::always_inline]] inline Verdict forward_request(const Snapshot& snap, rte_mbuf* m, const PacketInfo& pi,
+                        const char* msg, const sip::SipView& v, const VmResult& r,
+                        WorkerCtx& ctx) noexcept {
   uint32_t dst_ip_be = 0;
   uint16_t dst_port_be = 0;
   uint32_t dest_id = 0;
-  if (r.du >= 0) {
+  if (r.du >= 0 && r.du_uri.empty()) {
     const Destination& d = snap.destinations[static_cast<size_t>(r.du)];
     dst_ip_be = d.ip_be;
     dst_port_be = d.port_be;
     dest_id = d.id;
   } else {
-    sip::Uri uri;
-    if (!sip::parse_uri(msg, v.ruri, uri) || !parse_ipv4(uri.host.in(msg), dst_ip_be)) {
-      return Verdict::dropped(Drop::kUnresolvable);
+    const std::string_view uri = !r.du_uri.empty()     ? r.du_uri
+                                 : !r.new_ruri.empty() ? r.new_ruri
+                                                       : v.ruri.in(msg);
+    Drop why = Drop::kUnresolvable;
+    if (!uri_hop(uri, dst_ip_be, dst_port_be, why)) {
+      return Verdict::dropped(why);
     }
-    dst_port_be = rte_cpu_to_be_16(uri.port_num != 0 ? uri.port_num : 5060);
   }
 
   // use_dst_blocklist: Kamailio checks before every stateless send and drops (E_SEND).
   if (!snap.blocked.empty() && snap.is_blocked(dst_ip_be, dst_port_be)) [[unlikely]] {
     return Verdict::dropped(Drop::kBlocklisted);
   }
-  const uint16_t out_if = egress_iface(snap, pi.iface, dst_ip_be);
-  if (out_if == kNoIface) {
-    return Verdict::dropped(Drop::kNoRoute);
+  // force_send_socket: that socket, out of its iface; else the iface toward dst (mhomed).
+  uint16_t out_if = kNoIface;
+  const Listener* l = nullptr;
+  if (r.send_socket >= 0) [[unlikely]] {
+    if (static_cast<size_t>(r.send_socket) >= snap.listeners.size()) {
+      return Verdict::dropped(Drop::kScriptError);
+    }
+    l = &snap.listeners[static_cast<size_t>(r.send_socket)];
+    out_if = l->iface;
+  } else {
+    out_if = egress_iface(snap, pi.iface, dst_ip_be);
+    if (out_if == kNoIface) {
+      send_failed(snap, ctx, dest_id, out_if, dst_ip_be, dst_port_be, Drop::kNoRoute);
+      return Verdict::dropped(Drop::kNoRoute);
+    }
+    l = &egress_listener(snap, out_if, *pi.listener);
   }
-  const Listener& l = egress_listener(snap, out_if, *pi.listener);
 
-  // Edits, in message order: our Via (and an inserted Max-Forwards) in front of the top Via,
-  // received/rport on the previous top Via, the decremented Max-Forwards.
+  // Our Via (set_advertised_address/port win over the socket's), ;rport with add_local_rport.
   char branch[sip::kBranchLen];
   sip::stateless_branch(msg, v, branch);
-  char via_line[128 + 64];
-  size_t via_len = sip::build_via_line(via_line, sizeof(via_line), l.via_host, l.via_port,
+  char via_line[kViaLineMax];
+  const std::string_view via_host = r.adv_addr.empty() ? std::string_view(l->via_host) : r.adv_addr;
+  const uint16_t via_port = r.adv_port != 0 ? r.adv_port : l->via_port;
+  size_t via_len = sip::build_via_line(via_line, sizeof(via_line), via_host, via_port,
                                        {branch, sizeof(branch)});
   if (via_len == 0) {
     return Verdict::dropped(Drop::kNoHeadroom);
   }
-  if (r.maxfwd == VmResult::MaxFwd::kInsert) {
-    static constexpr std::string_view kMf = "Max-Forwards: ";
-    if (via_len + kMf.size() + 12 > sizeof(via_line)) {
+  if (r.add_local_rport) {
+    static constexpr std::string_view kRport = ";rport\r\n";
+    if (via_len - 2 + kRport.size() > sizeof(via_line)) {
       return Verdict::dropped(Drop::kNoHeadroom);
     }
-    std::memcpy(via_line + via_len, kMf.data(), kMf.size());
-    via_len += kMf.size();
-    via_len += format_uint(r.maxfwd_value, via_line + via_len);
-    via_line[via_len++] = '\r';
-    via_line[via_len++] = '\n';
+    std::memcpy(via_line + via_len - 2, kRport.data(), kRport.size());
+    via_len += kRport.size() - 2;
   }
-  sip::Edit edits[4];
+  EditArray edit_array;
+  sip::Edit* const edits = edit_array.e;
   size_t n_edits = 0;
+  // An inserted Max-Forwards goes first, above every other header field, as Kamailio's maxfwd
+  // adds it (measured, 5.6.3); at the same offset as our Record-Route or Via it stays above
+  // them (order_edits keeps inserts at one offset in the order they were added).
+  char mf_line[sizeof("Max-Forwards: \r\n") + 10];
+  if (r.maxfwd == VmResult::MaxFwd::kInsert) [[unlikely]] {
+    static constexpr std::string_view kMf = "Max-Forwards: ";
+    std::memcpy(mf_line, kMf.data(), kMf.size());
+    size_t mf_len = kMf.size();
+    mf_len += format_uint(r.maxfwd_value, mf_line + mf_len);
+    mf_line[mf_len++] = '\r';
+    mf_line[mf_len++] = '\n';
+    edits[n_edits++] = {static_cast<uint16_t>(sip::first_header_offset(msg, v)), 0,
+                        {mf_line, mf_len}};
+  }
+  // record_route(): Kamailio 5.6 builds it from the sending socket (its listen advertise), not
+  // from set_advertised_address/port, with the From tag (rr's append_fromtag, on by default).
+  // Above every header field (after an inserted Max-Forwards, added first), as Kamailio's rr.
+  char rr_line[kRrLineMax];
+  if (r.record_route) {
+    const size_t rr_len = sip::build_record_route_line(rr_line, sizeof(rr_line), l->via_host,
+                                                       l->via_port, v.from_tag.in(msg));
+    if (rr_len == 0) {
+      return Verdict::dropped(Drop::kNoHeadroom);
+    }
+    edits[n_edits++] = sip::record_route_edit(msg, v, {rr_line, rr_len});
+  }
   edits[n_edits++] = {v.top_via_line.off, 0, {via_line, via_len}};
 
   char src_ip[16];
@@ -549,7 +749,8 @@ Verdict handle_request(const Snapshot& snap, rte_mbuf* m, const rte_ether_hdr* e
   sip::Edit recv_edits[2];
   size_t n_recv = 0;
   if (!sip::via_received_edits(msg, v, {src_ip, src_ip_len}, rte_be_to_cpu_16(pi.src_port_be),
-                               recv_buf, sizeof(recv_buf), recv_edits, n_recv)) {
+                               recv_buf, sizeof(recv_buf), recv_edits, n_recv,
+                               r.force_rport ? sip::ForceRport::kRequest : sip::ForceRport::kNo)) {
     return Verdict::dropped(Drop::kNoHeadroom);
   }
   for (size_t i = 0; i < n_recv; ++i) {
@@ -560,23 +761,87 @@ Verdict handle_request(const Snapshot& snap, rte_mbuf* m, const rte_ether_hdr* e
     const size_t n = format_uint(r.maxfwd_value, mf_buf);
     edits[n_edits++] = {v.max_forwards_value.off, v.max_forwards_value.len, {mf_buf, n}};
   }
-  // The Max-Forwards header may stand before the top Via: order everything by offset.
-  for (size_t i = 1; i < n_edits; ++i) {
-    for (size_t j = i; j > 0 && edits[j].off < edits[j - 1].off; --j) {
-      const sip::Edit t = edits[j];
-      edits[j] = edits[j - 1];
-      edits[j - 1] = t;
+  // The script's own edits. At most 1 + 1 + 8 here, and the remove_hf fields below are
+  // bounded by the array: more is a counted drop, never a partial rewrite.
+  if (!r.new_ruri.empty()) {
+    edits[n_edits++] = sip::ruri_edit(v, r.new_ruri);
+  }
+  if (r.route_pop) {
+    bool has_route = false;
+    const sip::Edit pop = sip::route_pop_edit(msg, v, has_route);
+    if (has_route) {
+      edits[n_edits++] = pop;
     }
   }
-  const Verdict out = rewrite_and_frame(snap, m, pi, {edits, n_edits}, out_if, l, dst_ip_be,
-                                        dst_port_be, ctx);
-  if (!out.is_drop()) {
-    c.requests_forwarded.add();
-    if (dest_id != 0) {
-      c.forwarded_to[dest_id % kMaxDestinations].add();
+  for (size_t i = 0; i < r.n_append && i < kVmMaxAppend; ++i) {
+    edits[n_edits++] = sip::append_header_edit(v, r.append_hf[i]);
+  }
+  for (size_t i = 0; i < r.n_remove && i < kVmMaxRemove; ++i) {
+    std::string_view full;
+    const char compact = compact_form(r.remove_hf[i], full);
+    const size_t room = sip::kMaxEdits - n_edits;
+    const size_t found = sip::remove_header_edits(msg, v, full, compact, edits + n_edits, room);
+    if (found > room) {
+      return Verdict::dropped(Drop::kEditConflict);
     }
+    n_edits += found;
+  }
+  // Max-Forwards may stand before the top Via, Record-Route and Route anywhere: order
+  // everything by offset.
+  if (!order_edits(edits, n_edits, r.n_remove != 0)) {
+    return Verdict::dropped(Drop::kEditConflict);
+  }
+  const Verdict out = rewrite_and_frame(snap, m, pi, {edits, n_edits}, out_if, *l, dst_ip_be,
+                                        dst_port_be, ctx, r.mtu_try_proto);
+  if (!out.is_drop()) {
+    ctx.counters->requests_forwarded.add();
+    if (dest_id != 0) {
+      ctx.counters->forwarded_to[dest_id % kMaxDestinations].add();
+    }
+  } else {
+    send_failed(snap, ctx, dest_id, out_if, dst_ip_be, dst_port_be, out.drop);
   }
   return out;
+}
+
+// apply_request_result(), inlined into handle_request.
+[[gnu::always_inline]] inline Verdict apply_result(const Snapshot& snap, rte_mbuf* m,
+                                                   const rte_ether_hdr* eth, const PacketInfo& pi,
+                                                   const char* msg, const sip::SipView& v,
+                                                   const VmResult& r, WorkerCtx& ctx) noexcept {
+  if (r.error) {
+    return Verdict::dropped(Drop::kScriptError);
+  }
+  if (r.action == VmResult::Action::kReply) {
+    return send_local_reply(snap, m, eth, pi, msg, v, r.reply_code, r.reply_reason,
+                            r.force_rport, ctx);
+  }
+  if (r.action != VmResult::Action::kForward) {
+    return Verdict::dropped(Drop::kScriptDrop);  // implicit action of request_route: drop
+  }
+  return forward_request(snap, m, pi, msg, v, r, ctx);
+}
+
+Verdict handle_request(const Snapshot& snap, rte_mbuf* m, const rte_ether_hdr* eth,
+                       const PacketInfo& pi, const char* msg, const sip::SipView& v,
+                       WorkerCtx& ctx) noexcept {
+  WorkerCounters& c = *ctx.counters;
+  c.sip_requests.add();
+  VmResult r;
+  vm_run(snap, msg, v,
+         VmPacket{pi.src_ip_be, rte_be_to_cpu_16(pi.src_port_be), pi.listener->ip_be,
+                  rte_be_to_cpu_16(pi.listener->port_be), ctx.worker_id},
+         ctx.vm, ctx.dispatch, c, r);
+  if (r.mark_dst >= 0) [[unlikely]] {
+    // ds_mark_dst(): the control thread changes the state and publishes (it ignores a mark
+    // that changes nothing, so a script marking on every message costs no snapshot storm).
+    const Destination& d = snap.destinations[static_cast<size_t>(r.mark_dst)];
+    MacAddr id;
+    std::memcpy(id.b, &d.id, sizeof(d.id));
+    post_event(ctx, Event::Type::kMarkDst, static_cast<uint16_t>(r.mark_state), d.ip_be, id,
+               d.port_be);
+  }
+  return apply_result(snap, m, eth, pi, msg, v, r, ctx);
 }
 
 Verdict handle_reply(const Snapshot& snap, rte_mbuf* m, const PacketInfo& pi, const char* msg,
@@ -618,6 +883,13 @@ Verdict handle_reply(const Snapshot& snap, rte_mbuf* m, const PacketInfo& pi, co
     ctx.counters->probe_replies.add();
     return Verdict::consumed();
   }
+  // Replies by class per destination, when the sender is one (its address and port).
+  if (v.status >= 100 && v.status < 100 * (kReplyClasses + 1)) {
+    const uint32_t id = destination_by_address(snap, ctx.dispatch, pi.src_ip_be, pi.src_port_be);
+    if (id != 0) {
+      ctx.counters->replies_from[id % kMaxDestinations][v.status / 100 - 1].add();
+    }
+  }
   if (v.via2.value.empty()) {
     return Verdict::dropped(Drop::kReplyNoVia2);
   }
@@ -649,14 +921,27 @@ Verdict handle_reply(const Snapshot& snap, rte_mbuf* m, const PacketInfo& pi, co
 
 }  // namespace
 
+Verdict apply_request_result(const Snapshot& snap, rte_mbuf* m, const rte_ether_hdr* eth,
+                             const PacketInfo& pi, const char* msg, const sip::SipView& v,
+                             const VmResult& r, WorkerCtx& ctx) noexcept {
+  return apply_result(snap, m, eth, pi, msg, v, r, ctx);
+}
+
 size_t format_ipv4(uint32_t ip_be, char* out) noexcept {
+  // Per packet (the received= check of every forward): byte by byte, no division loop.
   const auto* b = reinterpret_cast<const uint8_t*>(&ip_be);
   size_t n = 0;
   for (int i = 0; i < 4; ++i) {
-    n += format_uint(b[i], out + n);
-    if (i != 3) {
-      out[n++] = '.';
+    const unsigned v = b[i];
+    if (v >= 100) {
+      out[n++] = static_cast<char>('0' + v / 100);
     }
+    if (v >= 10) {
+      out[n++] = static_cast<char>('0' + v / 10 % 10);
+    }
+    out[n++] = static_cast<char>('0' + v % 10);
+    out[n] = '.';
+    n += i != 3 ? 1 : 0;
   }
   return n;
 }

@@ -8,8 +8,11 @@
 
 #include "dataplane/counters.hpp"
 #include "dataplane/dispatch.hpp"
+#include "dataplane/sip/sip.hpp"
 #include "dataplane/snapshot.hpp"
+#include "dataplane/vm.hpp"
 
+struct rte_ether_hdr;
 struct rte_ip_frag_death_row;
 struct rte_ip_frag_tbl;
 struct rte_mbuf;
@@ -26,8 +29,18 @@ namespace viaduct::dp {
 //     reply's source address (network order) and mac.b[4..5] its source port.
 //   kIcmpUnreachable: an ICMP port/host unreachable about a datagram we sent: ip_be and aux are
 //     the quoted destination address and UDP port (network order).
+//   kSendFailed: a forward to a dispatcher destination failed before it left (Kamailio's send
+//     error): ip_be and aux its address and port (network order), pad the reason (the Drop:
+//     no_route or no_neighbour), mac.b[0..3] the next hop that has no MAC (no_neighbour).
 struct Event {
-  enum class Type : uint8_t { kNeighLearned, kNeighMiss, kProbeReply, kIcmpUnreachable };
+  enum class Type : uint8_t {
+    kNeighLearned,
+    kNeighMiss,
+    kProbeReply,
+    kIcmpUnreachable,
+    kSendFailed,
+    kMarkDst,  // ds_mark_dst(): mac.b[0..3] the destination's id, iface its new state bits
+  };
   Type type = Type::kNeighLearned;
   uint8_t pad = 0;
   uint16_t iface = 0;
@@ -87,6 +100,7 @@ struct WorkerCtx {
   uint16_t n_frags = 0;           // kTxMany: frag_out[0, n_frags)
   rte_mbuf* frag_out[kMaxFragments];
   char reply_buf[kReplyScratch];  // stateless replies are built here
+  VmState vm;                     // the script interpreter's $var slots, scratch and log ring
 };
 
 struct Verdict {
@@ -117,6 +131,27 @@ struct Verdict {
 // packet: never allocates from the heap, locks, logs or makes a syscall (fragments take mbufs
 // from the worker's pools).
 Verdict handle_packet(const Snapshot& snap, rte_mbuf*& m, WorkerCtx& ctx) noexcept;
+
+// Where a received SIP message sits and who sent it, as handle_packet() found it.
+struct PacketInfo {
+  uint16_t iface = 0;                 // receiving iface (index into snapshot.ifaces)
+  const Listener* listener = nullptr; // receiving socket
+  uint32_t src_ip_be = 0;
+  uint16_t src_port_be = 0;
+  size_t sip_off = 0;  // offset of the UDP payload from buf_addr
+  size_t sip_len = 0;
+};
+
+struct VmResult;
+
+// Carries out the script's decision for one request received in m (pi, msg and v as
+// handle_packet found them; eth: the received frame's Ethernet header): a local reply, a drop,
+// or the forward with every message edit and routing choice VmResult holds, the way
+// Kamailio's stateless forward() does. handle_packet calls it after the script; tests call it
+// with a hand-made VmResult. Same per-packet rules as handle_packet.
+Verdict apply_request_result(const Snapshot& snap, rte_mbuf* m, const rte_ether_hdr* eth,
+                             const PacketInfo& pi, const char* msg, const sip::SipView& v,
+                             const VmResult& r, WorkerCtx& ctx) noexcept;
 
 // Writes an IPv4 address as dotted decimal into out (at least 16 bytes); returns the length.
 size_t format_ipv4(uint32_t ip_be, char* out) noexcept;

@@ -21,6 +21,11 @@ Error dpdk_error(const std::string& what, int err) {
 
 }  // namespace
 
+uint64_t tx_cksum_offloads(uint64_t tx_offload_capa, bool wanted) noexcept {
+  constexpr uint64_t kBoth = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
+  return wanted && (tx_offload_capa & kBoth) == kBoth ? kBoth : 0;
+}
+
 Result<std::vector<unsigned>> eal_start(const std::vector<std::string>& args) {
   std::vector<std::string> storage;
   storage.reserve(args.size() + 1);
@@ -83,6 +88,8 @@ Result<PortInfo> port_start(const PortConfig& cfg, rte_mempool* pool) {
     conf.rx_adv_conf.rss_conf.rss_hf =
         (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP) & dev_info.flow_type_rss_offloads;
   }
+  conf.txmode.offloads = tx_cksum_offloads(dev_info.tx_offload_capa, cfg.tx_cksum_offload);
+  info.tx_cksum_offload = conf.txmode.offloads != 0;
   rc = rte_eth_dev_configure(info.port_id, q, q, &conf);
   if (rc != 0) {
     return dpdk_error("cannot configure port " + cfg.name, rc);

@@ -21,13 +21,23 @@ struct PortConfig {
   std::string name;       // DPDK device name or PCI address
   uint16_t queues = 1;    // RX and TX queue pairs wanted (clamped to what the device offers)
   uint16_t mtu = 1500;
+  // Ask for IPv4 + UDP checksum offload on TX when the device has both (the fast path then
+  // leaves the sums to it; see build_frame in pipeline.cpp). Off: software checksums always.
+  bool tx_cksum_offload = true;
 };
 
 struct PortInfo {
   uint16_t port_id = 0;
   uint16_t queues = 1;    // queue pairs configured
   MacAddr mac;
+  // IPv4 and UDP checksum offload enabled on TX: the device reported both in tx_offload_capa
+  // (net_af_packet and net_ring do not: software checksums there).
+  bool tx_cksum_offload = false;
 };
+
+// The TX offloads port_start enables for a device offering `tx_offload_capa`: IPv4 + UDP
+// checksums when it has both, else none. Separate so it is testable without a device.
+uint64_t tx_cksum_offloads(uint64_t tx_offload_capa, bool wanted) noexcept;
 
 // Configures and starts one port with `queues` RX/TX pairs drawing from `pool`.
 Result<PortInfo> port_start(const PortConfig& cfg, rte_mempool* pool);

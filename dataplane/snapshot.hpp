@@ -33,6 +33,7 @@ struct Iface {
   uint16_t mtu = 1500;
   uint16_t vlan = 0;        // 802.1Q VLAN id; 0: untagged. Several ifaces may share a port.
   uint16_t exception_port = UINT16_MAX;  // TAP port to the kernel for what is not ours; none
+  bool tx_cksum_offload = false;  // the port computes IPv4 and UDP checksums (port.hpp)
 
   bool on_link(uint32_t ip_be_other) const noexcept {
     return ((ip_be_other ^ ip_be) & mask_be) == 0;
@@ -124,6 +125,8 @@ enum class DsHashMode : uint8_t {
 struct DsConfig {
   DsHashMode mode = DsHashMode::kMaglev;
   bool hash_user_only = false;              // modparam flags bit 1 (DS_HASH_USER_ONLY)
+  bool failover = false;                    // modparam flags bit 2 (DS_FAILOVER_ON): ds_select_*
+                                            //   keep the rest of the set for ds_next_*
   std::vector<cfg::DsPvPart> hash_pvar;     // modparam hash_pvar; empty when unset
 };
 

@@ -186,11 +186,13 @@ void Worker::run() noexcept {
     const Snapshot& snap = slot_.current();
     c.snapshot_generation.set(snap.generation);
     for (const WorkerQueue& q : queues_) {
+      // Busy time starts before the RX burst: a burst that returns frames is work (a PMD such
+      // as net_af_packet copies each one), and viaduct's CPU-seconds must count it.
+      const uint64_t t0 = rte_rdtsc();
       const uint16_t n = rte_eth_rx_burst(q.port, q.queue, rx, burst_);
       if (n == 0) {
         continue;
       }
-      const uint64_t t0 = rte_rdtsc();
       if (q.forward_to != kNoPort) [[unlikely]] {
         forward_raw(q.forward_to, rx, n);
         c.busy_tsc.add(rte_rdtsc() - t0);

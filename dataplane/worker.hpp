@@ -60,6 +60,8 @@ class Worker {
 
   const WorkerCounters& counters() const noexcept { return ctx_->counters[0]; }
   uint16_t id() const noexcept { return id_; }
+  // The script's xlog/log lines this worker wrote; the control thread drains them.
+  VmLogRing& vm_log() noexcept { return ctx_->pipeline.vm.log; }
 
  private:
   void process_burst(const Snapshot& snap, rte_mbuf** pkts, uint16_t n) noexcept;

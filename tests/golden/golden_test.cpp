@@ -61,6 +61,7 @@ loadmodule "sl.so"
 loadmodule "textops.so"
 loadmodule "maxfwd.so"
 loadmodule "dispatcher.so"
+loadmodule "rr.so"
 request_route {
     if (!mf_process_maxfwd_header("10")) {
         sl_send_reply("483", "Too Many Hops");
@@ -72,6 +73,15 @@ request_route {
     }
     if (is_method("PUBLISH")) {
         drop;
+    }
+    if (is_method("SUBSCRIBE")) {  # proxy edits (subscribe-*.case)
+        remove_hf("X-Internal");
+        append_hf("X-Edge: lb\r\n");
+        if (loose_route()) {
+            forward();
+            exit;
+        }
+        record_route();
     }
     if (!ds_select_dst("1", "0")) {
         sl_send_reply("503", "Service Unavailable");

@@ -1,0 +1,224 @@
+// SPDX-License-Identifier: Apache-2.0
+// tests/dataplane/cksum_offload_test.cpp: UDP/IPv4 checksum offload on TX. No NIC is needed:
+// frames go through handle_packet() with the interface marked as offloading, and the test plays
+// the NIC (completes the sums from the pseudo-header seed the pipeline leaves) and compares the
+// result byte for byte with what the software path builds. Also the port-side choice of
+// offloads (tx_cksum_offloads, and port_start on a device without them: net_ring).
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <rte_eal.h>
+#include <rte_eth_ring.h>
+#include <rte_ethdev.h>
+#include <rte_ether.h>
+#include <rte_ip.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <rte_udp.h>
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dataplane/pipeline.hpp"
+#include "dataplane/port.hpp"
+#include "perf/messages.hpp"
+#include "tests/support/packet_builder.hpp"
+
+namespace viaduct {
+namespace {
+
+rte_mempool* g_pool = nullptr;
+
+class EalEnv : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    const char* args[] = {"cksum_offload_test", "--no-huge", "-m", "128", "--no-pci",
+                          "--no-shconf", "--log-level=error", "-l", "0"};
+    ASSERT_GE(rte_eal_init(static_cast<int>(std::size(args)), const_cast<char**>(args)), 0);
+    g_pool = rte_pktmbuf_pool_create("cksum_pool", 1023, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+    ASSERT_NE(g_pool, nullptr);
+  }
+};
+const auto* const g_env = ::testing::AddGlobalTestEnvironment(new EalEnv);
+
+const dp::MacAddr kOurMac{{0x02, 0, 0, 0, 0, 0x02}};
+const dp::MacAddr kClientMac{{0x02, 0, 0, 0, 0, 0x10}};
+const dp::MacAddr kB1Mac{{0x02, 0, 0, 0, 0, 0x11}};
+constexpr uint64_t kOffloadFlags =
+    RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_UDP_CKSUM;
+
+// One snapshot and worker context per mode, so both number their IPv4 ids the same way.
+struct Side {
+  std::unique_ptr<ctl::OwnedSnapshot> owned;
+  std::unique_ptr<dp::WorkerCtx> ctx;
+  dp::WorkerCounters counters;
+};
+
+std::unique_ptr<Side> make_side(bool offload, uint16_t vlan = 0, uint16_t raw_mtu = 1500) {
+  auto s = std::make_unique<Side>();
+  std::string error;
+  s->owned = test::make_snapshot(perf::kScript, "1 sip:10.0.0.11:5060\n", "10.0.0.2", kOurMac,
+                                 {{"10.0.0.10", kClientMac}, {"10.0.0.11", kB1Mac}}, error);
+  EXPECT_NE(s->owned, nullptr) << error;
+  if (s->owned == nullptr) {
+    return nullptr;
+  }
+  s->owned->snap.ifaces[0].tx_cksum_offload = offload;
+  s->owned->snap.ifaces[0].vlan = vlan;
+  s->owned->snap.raw_mtu = raw_mtu;
+  s->ctx = std::make_unique<dp::WorkerCtx>();
+  s->ctx->counters = &s->counters;
+  s->ctx->pool = g_pool;  // egress fragments
+  return s;
+}
+
+// A frame from the client (or a backend) to us, with an 802.1Q tag when vlan != 0.
+rte_mbuf* frame_in(const std::string& msg, uint16_t vlan, const char* src = "10.0.0.10",
+                   const dp::MacAddr& src_mac = kClientMac) {
+  rte_mbuf* m = rte_pktmbuf_alloc(g_pool);
+  EXPECT_NE(m, nullptr);
+  EXPECT_TRUE(test::fill_udp_frame(m, src_mac, kOurMac, test::ipv4(src), 5060,
+                                   test::ipv4("10.0.0.2"), 5060, msg));
+  if (vlan != 0) {
+    char* p = rte_pktmbuf_prepend(m, 4);
+    EXPECT_NE(p, nullptr);
+    std::memmove(p, p + 4, 12);  // the MACs move to the front; the EtherType stays behind
+    const uint16_t tag[2] = {htons(RTE_ETHER_TYPE_VLAN), htons(vlan)};
+    std::memcpy(p + 12, tag, 4);
+  }
+  return m;
+}
+
+struct Headers {
+  rte_ipv4_hdr* ip;
+  rte_udp_hdr* udp;
+};
+
+Headers headers(rte_mbuf* m, size_t l2) {
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(rte_pktmbuf_mtod(m, char*) + l2);
+  return {ip, reinterpret_cast<rte_udp_hdr*>(ip + 1)};
+}
+
+// What a NIC does with RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_UDP_CKSUM: the IPv4 header sum,
+// and the one's complement of the sum over the UDP header and payload, whose checksum field
+// holds the pseudo-header sum (0 goes out as 0xffff).
+void play_nic(rte_mbuf* m) {
+  Headers h = headers(m, m->l2_len);
+  h.ip->hdr_checksum = rte_ipv4_cksum(h.ip);
+  const uint16_t udp_len = ntohs(h.udp->dgram_len);
+  uint16_t sum = static_cast<uint16_t>(~rte_raw_cksum(h.udp, udp_len));
+  h.udp->dgram_cksum = sum == 0 ? 0xffff : sum;
+}
+
+std::vector<uint8_t> bytes(rte_mbuf* m) {
+  const auto* p = rte_pktmbuf_mtod(m, const uint8_t*);
+  return {p, p + rte_pktmbuf_data_len(m)};
+}
+
+// One message through both sides: the offload side's frame must carry the TX request, l2/l3
+// lengths and the pseudo-header seed, and, completed by the "NIC", equal the software frame.
+void check_same_as_software(const std::string& msg, uint16_t vlan, const char* src,
+                            const dp::MacAddr& src_mac) {
+  auto sw = make_side(false, vlan);
+  auto hw = make_side(true, vlan);
+  ASSERT_NE(sw, nullptr);
+  ASSERT_NE(hw, nullptr);
+  const size_t l2 = vlan != 0 ? 18 : 14;
+
+  rte_mbuf* a = frame_in(msg, vlan, src, src_mac);
+  const dp::Verdict va = dp::handle_packet(sw->owned->snap, a, *sw->ctx);
+  ASSERT_TRUE(va.is_tx());
+  EXPECT_EQ(a->ol_flags & (RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_UDP_CKSUM), 0u);
+  Headers ha = headers(a, l2);
+  EXPECT_NE(ha.ip->hdr_checksum, 0);
+  EXPECT_EQ(rte_ipv4_cksum(ha.ip), 0) << "software IPv4 header checksum invalid";
+  EXPECT_EQ(rte_ipv4_udptcp_cksum_verify(ha.ip, ha.udp), 0) << "software UDP checksum invalid";
+
+  rte_mbuf* b = frame_in(msg, vlan, src, src_mac);
+  const dp::Verdict vb = dp::handle_packet(hw->owned->snap, b, *hw->ctx);
+  ASSERT_TRUE(vb.is_tx());
+  EXPECT_EQ(b->ol_flags & (RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_UDP_CKSUM |
+                           RTE_MBUF_F_TX_L4_MASK),
+            kOffloadFlags);
+  EXPECT_EQ(b->l2_len, l2);
+  EXPECT_EQ(b->l3_len, sizeof(rte_ipv4_hdr));
+  Headers hb = headers(b, l2);
+  EXPECT_EQ(hb.ip->hdr_checksum, 0) << "the NIC fills the IPv4 checksum from zero";
+  EXPECT_EQ(hb.udp->dgram_cksum, rte_ipv4_phdr_cksum(hb.ip, b->ol_flags))
+      << "the UDP checksum field must hold the pseudo-header sum";
+  EXPECT_NE(hb.udp->dgram_cksum, ha.udp->dgram_cksum);
+
+  play_nic(b);
+  EXPECT_EQ(bytes(a), bytes(b)) << "offload + NIC must give the software path's frame";
+  rte_pktmbuf_free(a);
+  rte_pktmbuf_free(b);
+}
+
+TEST(CksumOffload, ForwardedRequestLeavesTheSumsToTheNic) {
+  check_same_as_software(perf::kInvite, 0, "10.0.0.10", kClientMac);
+}
+
+TEST(CksumOffload, RoutedReply) {
+  check_same_as_software(perf::kReply, 0, "10.0.0.11", kB1Mac);
+}
+
+TEST(CksumOffload, LocalReply) {
+  check_same_as_software(perf::kOptions, 0, "10.0.0.10", kClientMac);
+}
+
+TEST(CksumOffload, TaggedInterfaceHasAnEighteenByteL2) {
+  check_same_as_software(perf::kInvite, 42, "10.0.0.10", kClientMac);
+}
+
+// A datagram cut into fragments cannot have its UDP checksum summed by the NIC frame by frame:
+// the software sum is kept, and the fragments carry no offload request.
+TEST(CksumOffload, FragmentedDatagramKeepsSoftwareChecksums) {
+  auto hw = make_side(true, 0, 576);
+  ASSERT_NE(hw, nullptr);
+  rte_mbuf* m = frame_in(perf::kInvite, 0);
+  const dp::Verdict v = dp::handle_packet(hw->owned->snap, m, *hw->ctx);
+  ASSERT_EQ(v.kind, dp::Verdict::Kind::kTxMany);
+  ASSERT_GE(hw->ctx->n_frags, 2);
+  EXPECT_EQ(m->ol_flags & (RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_UDP_CKSUM), 0u);
+  Headers h = headers(m, 14);
+  EXPECT_EQ(rte_ipv4_udptcp_cksum_verify(h.ip, h.udp), 0) << "datagram UDP checksum invalid";
+  for (uint16_t k = 0; k < hw->ctx->n_frags; ++k) {
+    rte_mbuf* f = hw->ctx->frag_out[k];
+    EXPECT_EQ(f->ol_flags & (RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_UDP_CKSUM), 0u);
+    EXPECT_EQ(rte_ipv4_cksum(headers(f, 14).ip), 0) << "fragment " << k;
+  }
+  rte_pktmbuf_free_bulk(hw->ctx->frag_out, hw->ctx->n_frags);
+  rte_pktmbuf_free(m);
+}
+
+TEST(CksumOffload, PortAsksForBothSumsOrNone) {
+  constexpr uint64_t kIp = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
+  constexpr uint64_t kUdp = RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
+  constexpr uint64_t kTcp = RTE_ETH_TX_OFFLOAD_TCP_CKSUM;
+  EXPECT_EQ(dp::tx_cksum_offloads(kIp | kUdp | kTcp, true), kIp | kUdp);
+  EXPECT_EQ(dp::tx_cksum_offloads(kIp | kUdp, false), 0u);
+  EXPECT_EQ(dp::tx_cksum_offloads(kUdp, true), 0u);
+  EXPECT_EQ(dp::tx_cksum_offloads(kIp, true), 0u);
+  EXPECT_EQ(dp::tx_cksum_offloads(0, true), 0u);
+}
+
+// net_ring has no checksum offload: port_start must record the software path.
+TEST(CksumOffload, RingPortUsesSoftware) {
+  rte_ring* r = rte_ring_create("cko_ring", 64, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+  ASSERT_NE(r, nullptr);
+  const int port = rte_eth_from_rings("cko_port", &r, 1, &r, 1, 0);
+  ASSERT_GE(port, 0);
+  char name[RTE_ETH_NAME_MAX_LEN];
+  ASSERT_EQ(rte_eth_dev_get_name_by_port(static_cast<uint16_t>(port), name), 0);
+  dp::PortConfig pc;
+  pc.name = name;
+  auto info = dp::port_start(pc, g_pool);
+  ASSERT_TRUE(info) << info.error().message;
+  EXPECT_FALSE(info->tx_cksum_offload);
+  dp::port_stop(info->port_id);
+  rte_ring_free(r);
+}
+
+}  // namespace
+}  // namespace viaduct
