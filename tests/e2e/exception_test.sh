@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # End to end: the exception path. viaduct owns the load balancer's address on net_af_packet and
-# gives the kernel a TAP interface (exception_tap) with the same MAC and address. A TCP
-# connection and a UDP datagram to a port viaduct does not listen on must reach sockets of the
-# host stack and be answered through viaduct; SIP and ping stay on the fast path.
+# gives the kernel a TAP interface (exception_tap) with the same MAC and address. TCP
+# connections (several short ones, one carrying 1 MB each way) and a UDP datagram to a port
+# viaduct does not listen on must reach sockets of the host stack and be answered through
+# viaduct; SIP and ping stay on the fast path.
 #   usage: exception_test.sh VIADUCT_BINARY
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -28,6 +29,30 @@ cleanup() {
 }
 trap cleanup EXIT
 lab_up
+# Make the lab a wire, as a NIC owned by DPDK is. Two things of veth + af_packet would otherwise
+# carry the exception path's traffic around viaduct or break it:
+# - The load balancer's kernel sees every frame of eth0 too (af_packet only taps it) and, once
+#   the TAP gives it our address, would take TCP and UDP to that address straight from eth0
+#   (weak host model) and answer through the TAP: the test would pass with the fast path's
+#   punting never used. Strict reverse-path filtering on eth0 (the route back is the TAP's)
+#   drops them there, and arp_ignore keeps the kernel from answering ARP on eth0.
+# - The client's veth hands frames on with the TCP/UDP checksum left to a "NIC" (checksum
+#   offload, CHECKSUM_PARTIAL) and as 64 KB TSO/GSO super-frames; a wire carries neither. With
+#   the offloads off its kernel sends MTU-sized segments with complete checksums.
+ip netns exec "$LAB_LB" sysctl -qw net.ipv4.conf.eth0.rp_filter=1 net.ipv4.conf.eth0.arp_ignore=1
+ip netns exec "$LAB_C" python3 - <<'PY'
+import ctypes, fcntl, socket, struct
+SIOCETHTOOL = 0x8946
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+def ethtool(cmd, value=0):  # struct ethtool_value through SIOCETHTOOL (no ethtool binary)
+    ev = ctypes.create_string_buffer(struct.pack("II", cmd, value))
+    ifr = struct.pack("16sP", b"eth0", ctypes.addressof(ev)).ljust(40, b"\0")
+    fcntl.ioctl(s.fileno(), SIOCETHTOOL, ifr)
+    return struct.unpack("II", ev.raw[:8])[1]
+for set_cmd in (0x1f, 0x24, 0x17):  # ETHTOOL_STSO, ETHTOOL_SGSO, ETHTOOL_STXCSUM
+    ethtool(set_cmd, 0)
+assert [ethtool(c) for c in (0x1e, 0x23, 0x16)] == [0, 0, 0], "offloads still on"
+PY
 lab_write_config "$work"
 sed -i "s|^address = \"${LAB_LB_IP}/24\"|&\nexception_tap = \"vdtap0\"|" "$work/viaduct.toml"
 lab_start_viaduct "$bin" "$work"
@@ -35,15 +60,29 @@ lab_start_viaduct "$bin" "$work"
 check "the kernel has vdtap0 with our address" \
     sh -c "ip -n '$LAB_LB' -4 addr show vdtap0 | grep -q 'inet ${LAB_LB_IP}/24'"
 
-# Host-stack sockets on the load balancer's address: a TCP and a UDP echo, bounded.
-ip netns exec "$LAB_LB" timeout 30 python3 - "$LAB_LB_IP" > "$work/servers.log" 2>&1 <<'PY' &
+# Host-stack sockets on the load balancer's address: a TCP and a UDP echo, bounded. The TCP
+# server answers "echo:" and then every byte it reads, until the client half-closes.
+tcp_conns=7  # the first check's, five short ones, one of 1 MB
+ip netns exec "$LAB_LB" timeout 60 python3 - "$LAB_LB_IP" "$tcp_conns" > "$work/servers.log" 2>&1 <<'PY' &
 import socket, sys, threading
-ip = sys.argv[1]
+ip, want = sys.argv[1], int(sys.argv[2])
+done = threading.Semaphore(0)
+def serve(c):
+    try:
+        c.sendall(b"echo:")
+        while True:
+            d = c.recv(65536)
+            if not d:
+                break
+            c.sendall(d)
+    finally:
+        c.close(); done.release()
 def tcp():
     s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((ip, 8080)); s.listen(4)
-    for _ in range(2):
-        c, _ = s.accept(); c.sendall(b"echo:" + c.recv(100)); c.close()
+    s.bind((ip, 8080)); s.listen(8)
+    while True:
+        c, _ = s.accept()
+        threading.Thread(target=serve, args=(c,), daemon=True).start()
 def udp():
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((ip, 9999))
     for _ in range(2):
@@ -51,6 +90,9 @@ def udp():
 threading.Thread(target=tcp, daemon=True).start()
 udp_t = threading.Thread(target=udp, daemon=True); udp_t.start()
 print("listening", flush=True)
+for _ in range(want):
+    if not done.acquire(timeout=50):
+        print("TCP: fewer connections than expected", flush=True); break
 udp_t.join(25)
 PY
 LAB_PIDS+=("$!")
@@ -59,9 +101,60 @@ sleep 1
 tcp_out=$(ip netns exec "$LAB_C" timeout 10 python3 -c "
 import socket, sys
 s = socket.create_connection(('$LAB_LB_IP', 8080), timeout=5)
-s.sendall(b'hello'); print(s.recv(100).decode())" 2>&1 || true)
+s.sendall(b'hello'); s.shutdown(socket.SHUT_WR); got = b''
+while len(got) < 10:
+    d = s.recv(100)
+    if not d: break
+    got += d
+print(got.decode())" 2>&1 || true)
 check "a TCP connection to the kernel behind viaduct is answered (got '$tcp_out')" \
     test "$tcp_out" = "echo:hello"
+
+# Several connections one after the other, each closed by both sides (FIN both ways), then one
+# that carries 1 MB each way: full-size segments through af_packet, the worker and the TAP in
+# both directions, the MSS the 1500-byte MTU gives, windows and ACK clocking.
+ip netns exec "$LAB_C" timeout 60 python3 - "$LAB_LB_IP" > "$work/tcp_client.log" 2>&1 <<'PY' || true
+import hashlib, os, socket, sys, threading, time
+ip = sys.argv[1]
+def exchange(payload, timeout):
+    s = socket.create_connection((ip, 8080), timeout=timeout)
+    mss = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG)
+    def send():
+        s.sendall(payload); s.shutdown(socket.SHUT_WR)
+    t = threading.Thread(target=send); t.start()
+    got = bytearray()
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        got += d
+    t.join(); s.close()
+    return bytes(got), mss
+ok = 0
+for i in range(5):
+    msg = b"conn-%d-" % i + os.urandom(8).hex().encode()
+    got, _ = exchange(msg, 5)
+    ok += got == b"echo:" + msg
+print("short", ok, flush=True)
+big = os.urandom(1 << 20)
+t0 = time.monotonic()
+got, mss = exchange(big, 20)
+dt = time.monotonic() - t0
+print("big", len(got) - 5, "match" if got == b"echo:" + big else "differ",
+      hashlib.sha256(got[5:]).hexdigest()[:16], flush=True)
+print("mss", mss, flush=True)
+print("seconds %.2f" % dt, flush=True)
+PY
+short_ok=$(awk '$1 == "short" { print $2 }' "$work/tcp_client.log")
+big_line=$(awk '$1 == "big"' "$work/tcp_client.log")
+mss=$(awk '$1 == "mss" { print $2 }' "$work/tcp_client.log")
+echo "1 MB echo: $(awk '$1 == "seconds" { print $2 }' "$work/tcp_client.log") s, MSS ${mss:-?}"
+check "five TCP connections opened, echoed and closed (${short_ok:-0} of 5)" \
+    test "${short_ok:-0}" = 5
+check "1 MB each way over one TCP connection comes back intact (got '$big_line')" \
+    sh -c "echo '$big_line' | grep -q '^big 1048576 match '"
+check "the TCP MSS fits the 1500-byte MTU (got ${mss:-none})" \
+    sh -c "[ '${mss:-0}' -ge 1400 ] && [ '${mss:-0}' -le 1460 ]"
 udp_out=$(ip netns exec "$LAB_C" timeout 10 python3 -c "
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(5)
@@ -97,8 +190,11 @@ m=$(lab_metrics)
 in=$(lab_metric "$m" viaduct_exception_in_total)
 out=$(lab_metric "$m" viaduct_exception_out_total)
 echo "exception path: $in frames to the kernel, $out from it"
-check "frames went to the kernel" test "$in" -ge 4
-check "frames came back from the kernel" test "$out" -ge 3
+# 1 MB is at least 719 full segments each way, plus the handshakes, ACKs and the rest.
+check "frames went to the kernel (1 MB of TCP among them)" test "$in" -ge 730
+check "frames came back from the kernel (1 MB of TCP among them)" test "$out" -ge 730
+check "net_af_packet has no checksum offload: software checksums, said at start-up" \
+    grep -q "port=net_af_packet0 .*checksums=software" "$work/viaduct.log"
 check "viaduct answered the ping itself" test "$(lab_metric "$m" viaduct_icmp_echo_replies_total)" -ge 1
 
 if [ "$failures" != 0 ]; then
