@@ -1096,12 +1096,27 @@ int Daemon::run(const AppOptions& o) {
 
   while (g_stop == 0) {
     drain_events();
+    uint64_t script_errors[std::size(kScriptErrorReasons)] = {};
+    uint64_t log_dropped = 0;
     for (const auto& w : workers_) {  // the script's xlog/log lines (workers never write(2))
       w->vm_log().drain([&](const dp::VmLogRecord& r) {
         const int n = r.len > 0 && r.text[r.len - 1] == '\n' ? r.len - 1 : r.len;
         VD_LOG("script", "[w%u] %.*s", static_cast<unsigned>(w->id()), n, r.text);
       });
+      // Single-writer plain counters of the worker, read without tearing (aligned 64 bits).
+      const dp::VmState& st = w->vm_state();
+      const uint64_t* const fields[] = {&st.scratch_overflow, &st.var_overflow, &st.while_limit,
+                                        &st.depth_limit,      &st.stack_overflow,
+                                        &st.regex_errors,     &st.other_errors};
+      for (size_t i = 0; i < std::size(fields); ++i) {
+        script_errors[i] += __atomic_load_n(fields[i], __ATOMIC_RELAXED);
+      }
+      log_dropped += w->vm_log().dropped.load(std::memory_order_relaxed);
     }
+    for (size_t i = 0; i < std::size(script_errors); ++i) {
+      counters_.script_errors[i].store(script_errors[i], std::memory_order_relaxed);
+    }
+    counters_.script_log_dropped.store(log_dropped, std::memory_order_relaxed);
     if (age_neighbours()) {
       static_cast<void>(publish(loaded_));
     }

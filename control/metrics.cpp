@@ -285,6 +285,21 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
     add(f, static_cast<double>(c.v.load(std::memory_order_relaxed)));
     out.push_back(std::move(f));
   }
+  MetricFamily script = family("viaduct_script_errors_total",
+                               "Run-time errors of the routing script, by reason (the message "
+                               "is dropped as script_error, but while_limit: the loop is left, "
+                               "as in Kamailio).",
+                               MetricType::Counter);
+  for (size_t i = 0; i < std::size(kScriptErrorReasons); ++i) {
+    add(script, static_cast<double>(ctl_.script_errors[i].load(std::memory_order_relaxed)),
+        {{"reason", kScriptErrorReasons[i]}});
+  }
+  out.push_back(std::move(script));
+  MetricFamily logd = family("viaduct_script_log_dropped_total",
+                             "xlog/log lines lost to a full per-worker log ring.",
+                             MetricType::Counter);
+  add(logd, static_cast<double>(ctl_.script_log_dropped.load(std::memory_order_relaxed)));
+  out.push_back(std::move(logd));
   MetricFamily workers = family("viaduct_workers", "Worker lcores forwarding packets.",
                                 MetricType::Gauge);
   add(workers, static_cast<double>(workers_.size()));

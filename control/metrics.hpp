@@ -37,7 +37,14 @@ struct ControlCounters {
   std::atomic<uint64_t> blocklist_entries{0};
   std::atomic<uint64_t> blocklist_additions{0};
   std::atomic<uint64_t> blocklist_send_failures{0};  // additions for a send failure
+  // The script interpreter's run-time errors, summed over the workers by the control loop
+  // (dp::VmState), by reason: kScriptErrorReasons order.
+  std::atomic<uint64_t> script_errors[7] = {};
+  std::atomic<uint64_t> script_log_dropped{0};  // xlog/log lines lost to a full ring
 };
+inline constexpr const char* kScriptErrorReasons[7] = {
+    "scratch_overflow", "var_overflow", "while_limit", "depth_limit",
+    "stack_overflow",   "regex",        "other"};
 
 struct DestinationLabel {
   uint32_t id = 0;

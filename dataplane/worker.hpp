@@ -62,6 +62,8 @@ class Worker {
   uint16_t id() const noexcept { return id_; }
   // The script's xlog/log lines this worker wrote; the control thread drains them.
   VmLogRing& vm_log() noexcept { return ctx_->pipeline.vm.log; }
+  // The interpreter's state (its error counters, read by the control thread).
+  const VmState& vm_state() const noexcept { return ctx_->pipeline.vm; }
 
  private:
   void process_burst(const Snapshot& snap, rte_mbuf** pkts, uint16_t n) noexcept;
