@@ -43,6 +43,9 @@ constexpr std::array kModules = {
     ModuleInfo{"corex", false},   ModuleInfo{"ctl", false},   ModuleInfo{"jsonrpcs", false},
     ModuleInfo{"cfg_rpc", false}, ModuleInfo{"xlog", false},  ModuleInfo{"siputils", false},
     ModuleInfo{"rr", false},      ModuleInfo{"sanity", false},ModuleInfo{"ipops", false},
+    // tm: stateful forwarding belongs to the slow path; the module loads (so a script can keep
+    // its loadmodule) and each of its functions is a check-time error naming the slow path.
+    ModuleInfo{"tm", false},
 };
 
 constexpr std::array kModParams = {

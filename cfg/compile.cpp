@@ -123,8 +123,8 @@ class Compiler {
     route_table();
     for (size_t i = 0; i < order_.size(); ++i) {
       const RouteDef& r = *order_[i];
-      // Sub-routes run as part of request_route (the only route kind compiled for now).
-      route_bit_ = kInRequest;
+      // Sub-routes run as part of request_route; event routes on the control thread.
+      route_bit_ = r.kind == RouteKind::kEvent ? kInEvent : kInRequest;
       route_desc_ = describe(r);
       out_.routes[i].entry = static_cast<uint32_t>(out_.code.size());
       stmt(r.body);
@@ -247,7 +247,21 @@ class Compiler {
     for (const CoreParamDef& p : script_.params) {
       const CoreParamInfo* info = find_core_param(p.name);
       if (info == nullptr) {
-        error(p.loc, "unknown core parameter '" + p.name + "'");
+        // Kamailio's other core parameters: those that would change what the fast path sends
+        // or where are errors until supported; the rest (process, memory, TCP/TLS, DNS cache,
+        // logging tuning...) have nothing to act on in viaduct and only warn.
+        static constexpr std::string_view kUnsupported[] = {
+            "port",     "advertised_address", "advertised_port", "udp_mtu",
+            "udp_mtu_try_proto", "check_via", "reply_to_via", "sip_parser_mode",
+        };
+        if (!is_kamailio_core_param(p.name)) {
+          error(p.loc, "unknown core parameter '" + p.name + "'");
+        } else if (std::find(std::begin(kUnsupported), std::end(kUnsupported), p.name) !=
+                   std::end(kUnsupported)) {
+          error(p.loc, "core parameter '" + p.name + "' is not supported yet");
+        } else {
+          warning(p.loc, "core parameter '" + p.name + "' has no effect in viaduct");
+        }
         continue;
       }
       core_param(p, *info);
@@ -539,6 +553,20 @@ class Compiler {
           }
           break;
         }
+        case RouteKind::kEvent:
+          if (r.name == "dispatcher:dst-down" || r.name == "dispatcher:dst-up") {
+            if (!is_loaded("dispatcher")) {
+              error(r.loc, "event_route[" + r.name + "] needs module 'dispatcher'");
+              continue;
+            }
+            auto [it, fresh] = event_routes_.emplace(r.name, &r);
+            if (!fresh) {
+              error(r.loc, "duplicate event_route[" + r.name + "] (first defined at " +
+                               where(it->second->loc) + ")");
+            }
+            break;
+          }
+          [[fallthrough]];
         default:
           error(r.loc, std::string(r.keyword) + (r.name.empty() ? "" : "[" + r.name + "]") +
                            " is not supported yet");
@@ -558,7 +586,14 @@ class Compiler {
         out_.routes.push_back(Route{r.name, 0});
       }
     }
+    for (const auto& [name, r] : event_routes_) {
+      (name == "dispatcher:dst-down" ? out_.event_dst_down : out_.event_dst_up) =
+          static_cast<int32_t>(order_.size());
+      order_.push_back(r);
+      out_.routes.push_back(Route{"event_route[" + name + "]", 0});
+    }
   }
+  std::map<std::string, const RouteDef*> event_routes_;
 
   // ---- code ----
 
@@ -1889,6 +1924,11 @@ class Compiler {
     bool known_unsupported = false;
     const FunctionInfo* f = find_function(e.text, known_unsupported);
     if (f == nullptr) {
+      if (e.text.starts_with("t_")) {
+        error(e.loc, "function '" + e.text + "' is tm's: stateful processing runs on the slow "
+                     "path, which this release does not have (viaduct -c --explain)");
+        return;
+      }
       error(e.loc, known_unsupported ? "function '" + e.text + "' is not supported yet"
                                      : "unknown function '" + e.text + "'");
       return;
@@ -1896,6 +1936,13 @@ class Compiler {
     if (!f->module.empty() && !is_loaded(f->module)) {
       error(e.loc, "function '" + e.text + "' needs module '" + std::string(f->module) +
                        "' (loadmodule \"" + std::string(f->module) + ".so\")");
+      return;
+    }
+    if (route_bit_ == kInEvent &&
+        (e.text == "sl_send_reply" || e.text == "forward" || e.text == "ds_select_dst" ||
+         e.text == "mf_process_maxfwd_header")) {
+      // Event routes run on the control thread without a packet to send or rewrite.
+      error(e.loc, "function '" + e.text + "' cannot be used in " + std::string(route_desc_));
       return;
     }
     const size_t n = e.kids.size();

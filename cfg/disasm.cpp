@@ -331,7 +331,9 @@ std::string explain(const Program& p) {
           break;
       }
     }
-    out += r.name.empty() ? std::string("request_route") : "route[" + r.name + "]";
+    out += r.name.empty()                        ? std::string("request_route")
+           : r.name.starts_with("event_route[") ? r.name
+                                                 : "route[" + r.name + "]";
     out += ": fast path (" + std::to_string(end - begin) + " instructions";
     if (loops) {
       out += "; while loops bounded by max_while_loops=" + std::to_string(p.max_while_loops);
@@ -362,7 +364,9 @@ std::string disassemble(const Program& p, bool with_locs) {
   for (size_t pc = 0; pc < p.code.size(); ++pc) {
     for (const Route& r : p.routes) {
       if (r.entry == pc) {
-        out += r.name.empty() ? std::string("request_route:\n") : "route[" + r.name + "]:\n";
+        out += r.name.empty()                        ? std::string("request_route:\n")
+               : r.name.starts_with("event_route[") ? r.name + ":\n"
+                                                     : "route[" + r.name + "]:\n";
       }
     }
     const Insn& in = p.code[pc];

@@ -1370,6 +1370,19 @@ constexpr KamailioParam kKamailioParams[] = {
     {"udp4_raw_ttl", 'n'},
 };
 
+}  // namespace
+
+bool is_kamailio_core_param(std::string_view name) {
+  for (const KamailioParam& k : kKamailioParams) {
+    if (k.name == name) {
+      return true;
+    }
+  }
+  return false;
+}
+
+namespace {
+
 // Unknown core parameter names and values of the wrong shape, as Kamailio's parser reports
 // them (its lexer knows each parameter by name).
 void check_kamailio_core_params(const Script& script, Diagnostics& diags) {

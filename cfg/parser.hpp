@@ -38,4 +38,7 @@ bool parse_string(const std::string& text, const std::string& name, const ParseO
 std::string dump(const Expr& e);
 std::string dump(const Script& s);
 
+// True when `name` is one of Kamailio 5.6's core parameters (its lexer's keywords).
+bool is_kamailio_core_param(std::string_view name);
+
 }  // namespace viaduct::cfg

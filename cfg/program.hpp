@@ -245,6 +245,10 @@ struct Program {
   std::vector<SourceLoc> locs;      // parallel to code
   std::vector<std::string> strings; // operand pool
   std::vector<Route> routes;        // routes[0] is request_route (main)
+  // event_route[dispatcher:dst-down] / [dispatcher:dst-up]: index into routes, -1 when absent.
+  // Run by the control thread when a destination becomes unusable / usable again.
+  int32_t event_dst_down = -1;
+  int32_t event_dst_up = -1;
   std::vector<PvRef> pvs;           // kPushPv / kStore / Fmt operands
   std::vector<Fmt> fmts;
   std::vector<NetSet> nets;         // kIpMatch, is_in_subnet

@@ -33,6 +33,7 @@
 #include <set>
 #include <memory>
 #include <thread>
+#include <tuple>
 
 #include "cfg/compile.hpp"
 #include "cfg/dslist.hpp"
@@ -198,6 +199,16 @@ class Daemon final : public ManagedDaemon {
   std::unique_ptr<prometheus::Exposer> exposer_;
   std::map<std::pair<int, std::string>, AdminState> admin_state_;
   bool ping_active_ = true;  // dispatcher.ping_active
+  // event_route[dispatcher:dst-down/up], run on the control thread with an interpreter state
+  // of its own (as a worker's: $var, scratch, log ring), allocated at the first event.
+  struct EventVm {
+    dp::VmState vm;
+    dp::DispatchState ds;
+    dp::WorkerCounters counters;
+  };
+  std::unique_ptr<EventVm> event_vm_;
+  uint64_t events_run_ = 0;
+  void run_dispatcher_events(const std::vector<std::tuple<int, std::string, bool>>& before);
   Prober prober_;            // learned probe state, by set + URI: survives reloads
   Blocklist blocklist_;      // use_dst_blocklist entries: survive reloads
   SendFailures send_failures_;  // workers' send failures, by next hop (when one blocks)
@@ -363,7 +374,18 @@ Status Daemon::publish(const Loaded& l) {
   counters_.blocklist_entries.store(blocklist_.size());
   const std::vector<DestinationLabel> labels = labels_of((*snap)->snap);
   const size_t n_dest = (*snap)->snap.destinations.size();
+  // Which destinations were usable before this publication (event_route[dispatcher:dst-*]).
+  std::vector<std::tuple<int, std::string, bool>> before;
+  if (const dp::Snapshot* cur = publisher_->generation() != 0 ? &slot_.current() : nullptr;
+      cur != nullptr && (l.program->event_dst_down >= 0 || l.program->event_dst_up >= 0)) {
+    for (const dp::Destination& d : cur->destinations) {
+      before.emplace_back(d.set, d.uri, d.usable());
+    }
+  }
   publisher_->publish(std::move(*snap));
+  if (!before.empty()) {
+    run_dispatcher_events(before);
+  }
   counters_.generation.store(publisher_->generation());
   counters_.neighbours.store(neighbours_.size());
   if (metrics_) {
@@ -372,6 +394,65 @@ Status Daemon::publish(const Loaded& l) {
   VD_LOG("notice", "generation=%lu applied destinations=%zu neighbours=%zu",
          static_cast<unsigned long>(publisher_->generation()), n_dest, neighbours_.size());
   return ok();
+}
+
+// Kamailio runs event_route[dispatcher:dst-down] when a destination stops being usable and
+// [dispatcher:dst-up] when it is usable again, with a request to the destination ($rm OPTIONS,
+// $ru and $du its URI). viaduct does the same on the control thread, for every transition a
+// publication brings (probes, set_state, ds_mark_dst, reloads), against the new snapshot; what
+// the route sends is ignored (only request_route sends), its xlog lines are printed.
+void Daemon::run_dispatcher_events(const std::vector<std::tuple<int, std::string, bool>>& before) {
+  const dp::Snapshot& snap = slot_.current();
+  const cfg::Program& prog = *snap.program;
+  for (size_t i = 0; i < snap.destinations.size(); ++i) {
+    const dp::Destination& d = snap.destinations[i];
+    bool was = d.usable();
+    for (const auto& [set, uri, usable] : before) {
+      if (set == d.set && uri == d.uri) {
+        was = usable;
+        break;
+      }
+    }
+    if (was == d.usable()) {
+      continue;
+    }
+    const int32_t route = d.usable() ? prog.event_dst_up : prog.event_dst_down;
+    if (route < 0) {
+      continue;
+    }
+    if (!event_vm_) {
+      event_vm_ = std::make_unique<EventVm>();
+    }
+    ++events_run_;
+    const std::string msg = "OPTIONS " + d.uri + " SIP/2.0\r\n" +
+                            "Via: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKvdevt" +
+                            std::to_string(events_run_) + "\r\n" +
+                            "From: <sip:dispatcher@localhost>;tag=vdev\r\n" +
+                            "To: <" + d.uri + ">\r\n" +
+                            "Call-ID: viaduct-event-" + std::to_string(events_run_) + "\r\n" +
+                            "CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
+    sip::SipView v;
+    if (sip::scan(msg.data(), msg.size(), v) != sip::ScanStatus::kOk) {
+      VD_LOG("warning", "event_route for uri=%s: the destination's URI does not make a request",
+             d.uri.c_str());
+      continue;
+    }
+    dp::VmPacket pkt;
+    pkt.src_ip_be = d.ip_be;
+    pkt.src_port = ntohs(d.port_be);
+    dp::VmResult r;
+    r.du = static_cast<int32_t>(i);  // $du: the destination
+    dp::vm_run(snap, msg.data(), v, pkt, event_vm_->vm, event_vm_->ds, event_vm_->counters, r,
+               static_cast<uint32_t>(route));
+    event_vm_->vm.log.drain([&](const dp::VmLogRecord& rec) {
+      const int n = rec.len > 0 && rec.text[rec.len - 1] == '\n' ? rec.len - 1 : rec.len;
+      VD_LOG("script", "[event] %.*s", n, rec.text);
+    });
+    if (r.error) {
+      VD_LOG("warning", "event_route[dispatcher:dst-%s] uri=%s ended with a run-time error",
+             d.usable() ? "up" : "down", d.uri.c_str());
+    }
+  }
 }
 
 // SIGHUP, cfg.reload and dispatcher.reload all come here. A failure changes nothing: the

@@ -1467,11 +1467,12 @@ bool uri_is_myself(const Snapshot& snap, const char* msg, sip::Span uri_span) no
 }
 
 void vm_run(const Snapshot& snap, const char* msg, const sip::SipView& v, const VmPacket& pkt,
-            VmState& st, DispatchState& ds, WorkerCounters& counters, VmResult& out) noexcept {
+            VmState& st, DispatchState& ds, WorkerCounters& counters, VmResult& out,
+            uint32_t route) noexcept {
   const cfg::Program& prog = *snap.program;
   const cfg::Insn* code = prog.code.data();
   const uint32_t n = static_cast<uint32_t>(prog.code.size());
-  if (prog.routes.empty() || n == 0) {
+  if (route >= prog.routes.size() || n == 0) {
     return;
   }
   if (st.program != &prog) {
@@ -1488,7 +1489,7 @@ void vm_run(const Snapshot& snap, const char* msg, const sip::SipView& v, const 
   }
   uint32_t stack[cfg::kMaxRouteDepth];
   uint32_t depth = 0;
-  uint32_t pc = prog.routes[0].entry;
+  uint32_t pc = prog.routes[route].entry;
   int32_t rc = 1;
   for (uint32_t steps = 0; steps < kVmStepBudget; ++steps) {
     if (pc >= n) {

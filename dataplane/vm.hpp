@@ -145,8 +145,11 @@ struct VmPacket {
 };
 
 // Runs request_route for one request. Worker, per packet: no allocation, no syscalls.
+// `route` is the index in program->routes to start at: 0, request_route, for packets; the
+// control thread runs the event routes (cfg::Program::event_dst_down...) the same way.
 void vm_run(const Snapshot& snap, const char* msg, const sip::SipView& v, const VmPacket& pkt,
-            VmState& st, DispatchState& ds, WorkerCounters& counters, VmResult& out) noexcept;
+            VmState& st, DispatchState& ds, WorkerCounters& counters, VmResult& out,
+            uint32_t route = 0) noexcept;
 
 // True when the URI host[:port] is one of ours (listen addresses, aliases).
 bool uri_is_myself(const Snapshot& snap, const char* msg, sip::Span uri) noexcept;

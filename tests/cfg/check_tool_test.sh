@@ -27,7 +27,7 @@ corpus=$data/corpus/kamailio-default.cfg
 # --syntax-only accepts modules viaduct does not implement; the full check does not.
 expect 0 "syntax accepted" -- "$check" -f "$mods" --syntax-only
 expect 0 "syntax accepted" -- "$check" -f "$mods" --syntax-only -A WITH_RELAY
-expect 1 "module 'tm' is not implemented by viaduct" -- "$check" -f "$mods"
+expect 1 "module 'usrloc' is not implemented by viaduct" -- "$check" -f "$mods"
 expect 0 "syntax accepted" -- "$viaduct" -f "$mods" --syntax-only
 # Syntax errors: file:line:col on stderr, status 1.
 expect 1 "syntax-error.cfg:2:11: error: expected ')', found '{'" -- "$check" -f "$bad" --syntax-only

@@ -352,8 +352,8 @@ const ErrorCase kErrors[] = {
     {"MissingMain", "route[A] { }", {"0:0: missing request_route block (the main route)"}},
     {"UnknownFunction", "request_route {\n  foo(1);\n}", {"5:3: unknown function 'foo'"}},
     {"KnownUnsupportedFunction",
-     "request_route {\n  t_relay();\n}",
-     {"5:3: function 't_relay' is not supported yet"}},
+     "request_route {\n  forward_tcp(\"10.0.0.1\");\n}",
+     {"5:3: function 'forward_tcp' is not supported yet"}},
     {"ArgCount",
      "request_route {\n  sl_send_reply(\"404\");\n}",
      {"5:3: 'sl_send_reply' takes 2 arguments, not 1"}},
@@ -443,8 +443,12 @@ const ErrorCase kErrors[] = {
      "listen=udp:10.0.0.3 foo\nrequest_route { }",
      {"4:21: unexpected 'foo' in listen (one socket per listen line; options: advertise)"}},
     {"UnimplementedModule",
-     "loadmodule \"tm.so\"\nrequest_route { }",
-     {"4:1: module 'tm' is not implemented by viaduct"}},
+     "loadmodule \"usrloc.so\"\nrequest_route { }",
+     {"4:1: module 'usrloc' is not implemented by viaduct"}},
+    {"TmFunctionsNeedTheSlowPath",
+     "loadmodule \"tm.so\"\nrequest_route { t_relay(); }",
+     {"5:17: function 't_relay' is tm's: stateful processing runs on the slow path, which this "
+      "release does not have (viaduct -c --explain)"}},
     {"FunctionNeedsModule",
      "request_route { }\nroute[X] {\n  sl_send_reply(404, \"x\");\n}",
      {}},  // sl is loaded by the header: no error
@@ -452,8 +456,8 @@ const ErrorCase kErrors[] = {
      "modparam(\"dispatcher\", \"nope\", 1)\nrequest_route { }",
      {"4:24: unknown parameter 'nope' of module 'dispatcher'"}},
     {"ModparamUnknownModule",
-     "modparam(\"tm\", \"fr_timer\", 1)\nrequest_route { }",
-     {"4:10: modparam for module 'tm', which is not implemented by viaduct"}},
+     "modparam(\"usrloc\", \"db_mode\", 1)\nrequest_route { }",
+     {"4:10: modparam for module 'usrloc', which is not implemented by viaduct"}},
     {"ModparamType",
      "modparam(\"dispatcher\", \"list_file\", 1)\nrequest_route { }",
      {"4:37: parameter 'list_file' of module 'dispatcher' expects a string"}},
@@ -461,8 +465,8 @@ const ErrorCase kErrors[] = {
      "modparam(\"maxfwd\", \"max_limit\", \"lots\")\nrequest_route { }",
      {"4:33: parameter 'max_limit' of module 'maxfwd' expects an integer"}},
     {"ModparamModuleList",
-     "modparam(\"sl|tm\", \"bind_tm\", 0)\nrequest_route { }",
-     {"4:10: modparam for module 'tm', which is not implemented by viaduct"}},
+     "modparam(\"sl|usrloc\", \"bind_tm\", 0)\nrequest_route { }",
+     {"4:10: modparam for module 'usrloc', which is not implemented by viaduct"}},
     {"Unsupported",
      "request_route {\n  $shv(x) = 1;\n  switch ($rU) { case /\"^a(\": break; }\n"
      "  $ci = \"x\";\n  if ($(rU{s.len}) > 1) exit;\n  if (@ruri.user == \"a\") exit;\n"
@@ -511,6 +515,23 @@ TEST_P(ErrorTest, Diagnostics) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, ErrorTest, ::testing::ValuesIn(kErrors),
                          [](const auto& info) { return std::string(info.param.name); });
+
+TEST(Compile, KamailioCoreParametersWithoutEffectWarnOthersFail) {
+  // A Kamailio core parameter viaduct has nothing to act on warns; one that would change what
+  // the fast path sends is an error until supported; a name Kamailio does not know is an error.
+  const auto ok = compile("tcp_connection_lifetime=3605\nmemlog=5\n" + std::string(kHeader) +
+                          "request_route { }\n");
+  EXPECT_TRUE(ok.ok);
+  EXPECT_EQ(brief(ok.diags),
+            (std::vector<std::string>{
+                "1:1: core parameter 'tcp_connection_lifetime' has no effect in viaduct"}));
+  const auto bad = compile("port=5070\nno_such_param=1\n" + std::string(kHeader) +
+                           "request_route { }\n");
+  EXPECT_FALSE(bad.ok);
+  EXPECT_EQ(brief(bad.diags),
+            (std::vector<std::string>{"1:1: core parameter 'port' is not supported yet",
+                                      "2:1: unknown core parameter 'no_such_param'"}));
+}
 
 TEST(Compile, EveryFastPathDispatcherAlgorithm) {
   // Kamailio's algorithms but 10 and 12 (slow path); 7 needs hash_pvar.

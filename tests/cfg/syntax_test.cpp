@@ -478,7 +478,8 @@ TEST(Syntax, CompilerRejectsParsedButUnsupportedDeclarations) {
                 "3:11: cfgengine \"lua\" is not supported (only \"native\")",
                 "4:22: a value after exit or drop is not supported yet",
                 "4:31: a value after exit or drop is not supported yet",
-                "4:35: function 't_relay' is not supported yet",
+                "4:35: function 't_relay' is tm's: stateful processing runs on the slow path, which this "
+      "release does not have (viaduct -c --explain)",
             }));
 }
 

@@ -122,16 +122,19 @@ class Harness {
   const std::string& diags() const { return diags_; }
   dp::VmState& state() { return *st_; }
 
-  Outcome run(const std::string& msg) {
+  const cfg::Program& program() const { return prog_; }
+
+  Outcome run(const std::string& msg, uint32_t route = 0, int32_t du = -1) {
     sip::SipView v;
     EXPECT_EQ(sip::scan(msg.data(), msg.size(), v), sip::ScanStatus::kOk) << msg;
     VmResult r;
+    r.du = du;
     dp::VmPacket pkt;
     pkt.src_ip_be = htonl_(0xC000020A);  // 192.0.2.10
     pkt.src_port = 5070;
     pkt.dst_ip_be = htonl_(0x0A000002);  // 10.0.0.2
     pkt.dst_port = 5060;
-    dp::vm_run(*snap_, msg.data(), v, pkt, *st_, *ds_, counters_, r);
+    dp::vm_run(*snap_, msg.data(), v, pkt, *st_, *ds_, counters_, r, route);
     Outcome o;
     o.action = r.action;
     o.dropped = r.dropped;
@@ -766,6 +769,52 @@ TEST(VmDispatcher, BadAlgorithmsAndSlowPathOnesAreRejected) {
     EXPECT_FALSE(h.ok()) << alg;
     EXPECT_NE(h.diags().find("dispatcher algorithm"), std::string::npos) << h.diags();
   }
+}
+
+}  // namespace
+}  // namespace viaduct
+
+namespace viaduct {
+namespace {
+
+TEST(VmEventRoute, DispatcherDstDownAndUpRunWithTheDestination) {
+  // The control thread runs these with an OPTIONS to the destination, $du its index.
+  Harness h("request_route { forward(); }\n"
+            "event_route[dispatcher:dst-down] { xlog(\"L_ERR\", \"down $rm $ru ($du)\\n\"); }\n"
+            "event_route[dispatcher:dst-up] { $var(up) = $var(up) + 1;"
+            " xlog(\"up $var(up) $ru\\n\"); }\n");
+  ASSERT_TRUE(h.ok()) << h.diags();
+  const cfg::Program& p = h.program();
+  ASSERT_GE(p.event_dst_down, 1);
+  ASSERT_GE(p.event_dst_up, 1);
+  EXPECT_NE(p.event_dst_down, p.event_dst_up);
+  const std::string probe =
+      "OPTIONS sip:10.0.0.11:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKvdevt1\r\n"
+      "From: <sip:dispatcher@localhost>;tag=vdev\r\nTo: <sip:10.0.0.11:5060>\r\n"
+      "Call-ID: e1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+  std::vector<std::string> lines;
+  auto drain = [&] {
+    h.state().log.drain([&](const dp::VmLogRecord& r) { lines.emplace_back(r.text, r.len); });
+  };
+  h.run(probe, static_cast<uint32_t>(p.event_dst_down), 0);
+  h.run(probe, static_cast<uint32_t>(p.event_dst_up), 0);
+  h.run(probe, static_cast<uint32_t>(p.event_dst_up), 0);
+  drain();
+  EXPECT_EQ(lines, (std::vector<std::string>{"down OPTIONS sip:10.0.0.11:5060 (sip:10.0.0.11:5060)\n",
+                                             "up 1 sip:10.0.0.11:5060\n",
+                                             "up 2 sip:10.0.0.11:5060\n"}));
+}
+
+TEST(VmEventRoute, OnlyDispatcherEventsAndNoSendingFunctions) {
+  Harness other("request_route { forward(); }\nevent_route[xhttp:request] { exit; }\n");
+  EXPECT_FALSE(other.ok());
+  EXPECT_NE(other.diags().find("event_route[xhttp:request] is not supported yet"),
+            std::string::npos)
+      << other.diags();
+  Harness send("request_route { forward(); }\n"
+               "event_route[dispatcher:dst-down] { sl_send_reply(500, \"x\"); }\n");
+  EXPECT_FALSE(send.ok());
+  EXPECT_NE(send.diags().find("cannot be used in"), std::string::npos) << send.diags();
 }
 
 }  // namespace

@@ -84,6 +84,16 @@ lab_write_config "$work"
 sed -i 's/^children=2$/children=2\nuse_dst_blocklist=yes\ndst_blocklist_expire=30/' "$work/viaduct.cfg"
 sed -i 's/^modparam("dispatcher", "list_file", "dispatcher.list")$/&\nmodparam("dispatcher", "ds_ping_interval", 1)\nmodparam("dispatcher", "ds_probing_mode", 1)/' \
     "$work/viaduct.cfg"
+# Kamailio's dispatcher events, run by the control thread on each transition.
+cat >> "$work/viaduct.cfg" <<'CFG'
+loadmodule "xlog.so"
+event_route[dispatcher:dst-down] {
+    xlog("L_ERR", "Destination down: $rm $ru ($du)\n");
+}
+event_route[dispatcher:dst-up] {
+    xlog("L_ERR", "Destination up: $rm $ru\n");
+}
+CFG
 cat >> "$work/viaduct.toml" <<TOML
 
 [management]
@@ -114,6 +124,8 @@ check "state gauge: b3 inactive" \
 kill "${REFL_PID[1]}"
 check "b2 inactive after its reflector stopped" wait_state "$B2" IP 5
 check "probe timeouts counted" test "$(metric viaduct_dispatcher_probe_timeouts_total)" -ge 1
+check "event_route[dispatcher:dst-down] ran for b2" \
+    grep -q "Destination down: OPTIONS $B2 ($B2)" "$work/viaduct.log"
 b2_before=$(metric viaduct_dispatcher_forwarded_total "$B2")
 b1_before=$(metric viaduct_dispatcher_forwarded_total "$B1")
 rc=0
@@ -134,6 +146,8 @@ check "ping_active 0: b2 stays IP" test "$(state "$B2")" = IP
 # ...until probing is back on.
 rpc_http '{"jsonrpc":"2.0","method":"dispatcher.ping_active","params":[1],"id":4}' > /dev/null
 check "ping_active 1: b2 back to AP" wait_state "$B2" AP 5
+check "event_route[dispatcher:dst-up] ran for b2" \
+    grep -q "Destination up: OPTIONS $B2" "$work/viaduct.log"
 check "b2 answering again is out of the blocklist" test -z "$(blocked "${LAB_B_IPS[1]}")"
 
 # dst_blocklist.delete_all empties the list (b3 comes back at its next probe).
