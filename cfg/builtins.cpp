@@ -59,6 +59,8 @@ constexpr std::array kModParams = {
     ModParamInfo{"dispatcher", "ds_probing_threshold", true},
     ModParamInfo{"dispatcher", "ds_inactive_threshold", true},
     ModParamInfo{"dispatcher", "ds_ping_reply_codes", false},
+    ModParamInfo{"dispatcher", "ds_ping_latency_stats", true},
+    ModParamInfo{"dispatcher", "ds_latency_estimator_alpha", true},
     ModParamInfo{"dispatcher", "xavp_dst", false},
     ModParamInfo{"dispatcher", "xavp_ctx", false},
     ModParamInfo{"dispatcher", "hash_pvar", false},

@@ -27,6 +27,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstring>
 #include <map>
@@ -38,6 +39,7 @@
 #include "cfg/compile.hpp"
 #include "cfg/dslist.hpp"
 #include "cfg/settings.hpp"
+#include "control/ds_tables.hpp"
 #include "control/log.hpp"
 #include "control/management.hpp"
 #include "control/metrics.hpp"
@@ -207,6 +209,8 @@ class Daemon final : public ManagedDaemon {
     dp::WorkerCounters counters;
   };
   std::unique_ptr<EventVm> event_vm_;
+  // ds_ping_latency_stats: per destination (set, URI), kept across reloads.
+  std::map<std::pair<int, std::string>, LatencyStats> latency_;
   uint64_t events_run_ = 0;
   void run_dispatcher_events(const std::vector<std::tuple<int, std::string, bool>>& before);
   Prober prober_;            // learned probe state, by set + URI: survives reloads
@@ -360,6 +364,11 @@ Status Daemon::publish(const Loaded& l) {
   in.destinations = with_admin_state(l.destinations);
   for (cfg::DsDestination& d : in.destinations) {
     d.flags = prober_.apply(d.set, d.uri, d.flags);
+    if (prober_.config().latency_stats) {
+      if (const auto it = latency_.find({d.set, d.uri}); it != latency_.end() && it->second.count) {
+        d.latency = static_cast<int>(std::lround(it->second.estimate));
+      }
+    }
   }
   in.neighbours = neighbours_;
   auto snap = build_snapshot(in, ids_);
@@ -956,6 +965,28 @@ void Daemon::drain_events() {
               if (metrics_) {
                 metrics_->observe_probe_rtt(r.set, r.uri,
                                             std::chrono::duration<double>(r.rtt).count());
+              }
+              if (prober_.config().latency_stats) {
+                // Algorithm 13 follows the estimate: publish when its ranking value changes.
+                for (const cfg::DsDestination& d : loaded_.destinations) {
+                  if (d.set != r.set || d.uri != r.uri) {
+                    continue;
+                  }
+                  LatencyStats& ls = latency_[{d.set, d.uri}];
+                  const int before = ls.count == 0
+                                         ? latency_priority(d.priority, d.latency,
+                                                            d.congestion_control)
+                                         : latency_priority(d.priority,
+                                                            static_cast<int>(std::lround(ls.estimate)),
+                                                            d.congestion_control);
+                  ls.add(std::chrono::duration<double, std::milli>(r.rtt).count(),
+                         prober_.config().latency_alpha, d.latency);
+                  changed = changed ||
+                            before != latency_priority(
+                                          d.priority, static_cast<int>(std::lround(ls.estimate)),
+                                          d.congestion_control);
+                  break;
+                }
               }
             }
             if (r.changed) {

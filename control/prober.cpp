@@ -4,6 +4,7 @@
 #include <strings.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
@@ -56,6 +57,23 @@ bool ProbeConfig::accepts(int code) const noexcept {
          std::find(reply_classes.begin(), reply_classes.end(), code / 100) != reply_classes.end();
 }
 
+void LatencyStats::add(double ms, int alpha_per_mille, int initial_estimate_ms) noexcept {
+  ++count;
+  const double delta = ms - average;
+  average += delta / static_cast<double>(count);
+  m2 += delta * (ms - average);
+  max = std::max(max, ms);
+  if (count == 1) {
+    estimate = initial_estimate_ms > 0 ? static_cast<double>(initial_estimate_ms) : ms;
+  }
+  const double a = static_cast<double>(alpha_per_mille) / 1000.0;
+  estimate = a * estimate + (1.0 - a) * ms;
+}
+
+double LatencyStats::stdev() const noexcept {
+  return count > 1 ? std::sqrt(m2 / static_cast<double>(count - 1)) : 0.0;
+}
+
 ProbeConfig probe_config(const cfg::Program& p) {
   ProbeConfig c;
   for (const cfg::ModParam& m : p.modparams) {
@@ -76,6 +94,10 @@ ProbeConfig probe_config(const cfg::Program& p) {
       c.inactive_threshold = std::max(1, to_int(m.value, 1));
     } else if (m.name == "ds_ping_reply_codes") {
       parse_reply_codes(m.value, c);
+    } else if (m.name == "ds_ping_latency_stats") {
+      c.latency_stats = to_int(m.value, 0) != 0;
+    } else if (m.name == "ds_latency_estimator_alpha") {
+      c.latency_alpha = std::clamp(to_int(m.value, 900), 0, 1000);
     }
   }
   c.use_blocklist = p.use_dst_blocklist;

@@ -32,6 +32,8 @@ struct ProbeConfig {
   int inactive_threshold = 1;       // ds_inactive_threshold: successes, inactive -> active
   std::vector<int> reply_classes;   // ds_ping_reply_codes "class=N" (any 2xx always counts)
   std::vector<int> reply_codes;     // ds_ping_reply_codes "code=N"
+  bool latency_stats = false;       // ds_ping_latency_stats: probe RTTs feed algorithm 13
+  int latency_alpha = 900;          // ds_latency_estimator_alpha, per mille (Kamailio's default)
   bool use_blocklist = false;       // use_dst_blocklist / use_dst_blacklist
   int blocklist_expire_s = 60;      // dst_blocklist_expire / dst_blacklist_expire
 
@@ -78,6 +80,21 @@ struct ProbeTick {
   std::vector<ProbeSend> send;
   std::vector<ProbeTimeout> timed_out;
   bool changed = false;  // a destination's effective state changed: publish
+};
+
+// Kamailio's per-destination latency statistics (ds_ping_latency_stats): the round trips of
+// answered probes, in milliseconds. The estimate is an exponentially weighted average with
+// weight alpha (per mille) on the past, started at the list's `latency` attribute when it has
+// one, else at the first sample; algorithm 13 ranks destinations by
+// priority - estimate / priority (control/ds_tables.hpp latency_priority).
+struct LatencyStats {
+  uint64_t count = 0;
+  double average = 0;  // ms
+  double m2 = 0;       // sum of squared deviations (Welford), for the standard deviation
+  double estimate = 0; // ms
+  double max = 0;      // ms
+  void add(double ms, int alpha_per_mille, int initial_estimate_ms) noexcept;
+  double stdev() const noexcept;
 };
 
 struct ProbeReplyResult {

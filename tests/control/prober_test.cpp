@@ -335,5 +335,35 @@ TEST(BlocklistTest, AddOrsReasonsRefreshesAndExpires) {
   EXPECT_EQ(b.size(), 0u);
 }
 
+TEST(LatencyStats, EstimateAverageStdevMax) {
+  // Started at the list's latency attribute, moved by (1 - alpha) of each sample.
+  LatencyStats a;
+  a.add(100, 900, 40);
+  EXPECT_DOUBLE_EQ(a.estimate, 0.9 * 40 + 0.1 * 100);
+  a.add(100, 900, 40);
+  EXPECT_DOUBLE_EQ(a.estimate, 0.9 * (0.9 * 40 + 0.1 * 100) + 0.1 * 100);
+  EXPECT_EQ(a.count, 2u);
+  EXPECT_DOUBLE_EQ(a.average, 100);
+  EXPECT_DOUBLE_EQ(a.stdev(), 0);
+  // Without the attribute the first sample is the estimate; alpha 0 follows the last sample.
+  LatencyStats b;
+  b.add(10, 0, 0);
+  b.add(30, 0, 0);
+  EXPECT_DOUBLE_EQ(b.estimate, 30);
+  EXPECT_DOUBLE_EQ(b.average, 20);
+  EXPECT_NEAR(b.stdev(), 14.1421356, 1e-6);
+  EXPECT_DOUBLE_EQ(b.max, 30);
+}
+
+TEST(LatencyStats, ModparamsReachTheProbeConfig) {
+  cfg::Program p;
+  p.modparams.push_back({"dispatcher", "ds_ping_latency_stats", "1", true});
+  p.modparams.push_back({"dispatcher", "ds_latency_estimator_alpha", "750", true});
+  const ProbeConfig c = probe_config(p);
+  EXPECT_TRUE(c.latency_stats);
+  EXPECT_EQ(c.latency_alpha, 750);
+  EXPECT_FALSE(probe_config(cfg::Program{}).latency_stats);
+}
+
 }  // namespace
 }  // namespace viaduct::ctl
