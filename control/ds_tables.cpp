@@ -193,14 +193,22 @@ int latency_priority(int priority, int latency, bool congestion_control) {
 
 void build_dispatch_tables(dp::Snapshot& s) {
   for (dp::DestSet& set : s.sets) {
+    // use_default: the last entry is the default, outside everything the algorithms choose
+    // from (Maglev table, weight lines); a set of one has no default (Kamailio: nr != 1).
+    set.pool = s.dispatcher.use_default && set.count > 1 ? set.count - 1 : set.count;
     std::vector<std::string> names;
     std::vector<uint32_t> weights;
     std::vector<uint32_t> rweights;
-    std::vector<uint16_t> usable;
+    std::vector<uint16_t> usable;  // usable entries of the pool
     bool any_weight = false;
     bool any_rweight = false;
+    set.usable = 0;
     for (uint32_t i = 0; i < set.count; ++i) {
       const dp::Destination& d = s.destinations[set.first + i];
+      set.usable += d.usable() ? 1 : 0;
+      if (i >= set.pool) {
+        continue;
+      }
       names.push_back(d.uri);
       weights.push_back(d.weight);
       rweights.push_back(d.rweight);
@@ -210,11 +218,11 @@ void build_dispatch_tables(dp::Snapshot& s) {
         usable.push_back(static_cast<uint16_t>(i));
       }
     }
-    set.usable = static_cast<uint32_t>(usable.size());
-    // Kamailio mode hashes with modulo; a set of one needs no table (dispatch.cpp).
+    set.pool_usable = static_cast<uint32_t>(usable.size());
+    // Kamailio mode hashes with modulo; a pool of one needs no table (dispatch.cpp).
     set.maglev.clear();
-    if (s.dispatcher.mode == dp::DsHashMode::kMaglev && set.count > 1) {
-      set.maglev = maglev_table(names, maglev_table_size(set.count));
+    if (s.dispatcher.mode == dp::DsHashMode::kMaglev && set.pool > 1) {
+      set.maglev = maglev_table(names, maglev_table_size(set.pool));
     }
 
     // A set where no destination carries the attribute shares evenly.
@@ -238,6 +246,8 @@ void build_dispatch_tables(dp::Snapshot& s) {
     }
     set.priority_weight = weight_line(level, weights);
 
+    // Over the whole set, default included, as Kamailio builds them; with use_default the
+    // slot is taken modulo the pool when picking (dispatch.cpp), as Kamailio does.
     set.kamailio_weight = kamailio_weights(s, set);
     set.kamailio_rweight = kamailio_rweights(s, set);
 

@@ -29,8 +29,10 @@ std::vector<uint16_t> maglev_table(const std::vector<std::string>& names, uint32
 // with cc=1 (congestion = estimate - average, both that same initial value).
 int latency_priority(int priority, int latency, bool congestion_control);
 
-// Fills every DestSet of `s` (usable count, Maglev table, weight lines, Kamailio arrays,
-// round-robin-serial flag) from s.destinations, whose flags say which are usable now.
+// Fills every DestSet of `s` (pool and usable counts, Maglev table, weight lines, Kamailio
+// arrays, round-robin-serial flag) from s.destinations, whose flags say which are usable now,
+// and s.dispatcher (with use_default the Maglev table and the weight lines leave out each
+// set's last entry).
 void build_dispatch_tables(dp::Snapshot& s);
 
 }  // namespace viaduct::ctl

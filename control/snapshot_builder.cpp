@@ -168,11 +168,9 @@ Result<std::unique_ptr<OwnedSnapshot>> build_snapshot(const BuildInputs& in, Des
       }
       s.maxfwd_limit = static_cast<uint32_t>(v);
     }
-    // Parameters that would change which destination is chosen must not be silently ignored.
-    if (mp.module == "dispatcher" && mp.name == "use_default" && mp.value != "0") {
-      return Error{Error::Code::kInvalidConfig,
-                   "modparam dispatcher use_default=" + mp.value + " is not supported yet (only 0)",
-                   ""};
+    // use_default: each set's last entry is its default (Kamailio: any value but 0).
+    if (mp.module == "dispatcher" && mp.name == "use_default") {
+      s.dispatcher.use_default = std::strtol(mp.value.c_str(), nullptr, 10) != 0;
     }
     if (mp.module == "dispatcher" && mp.name == "flags") {
       // Bit 1 (DS_HASH_USER_ONLY) changes the URI hash keys; bit 2 (DS_FAILOVER_ON) needs the

@@ -86,40 +86,51 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
 
 // ---- selection over the set ----
 
-// Kamailio's probe: `start`, else the following entries in index order, wrapping.
+// Kamailio's probe: `start`, else the following entries in index order, wrapping, within the
+// pool (with use_default Kamailio takes the hash modulo nr - 1 and probes modulo nr - 1 too, so
+// the default is never probed into; select_destination() falls back to it).
 int next_usable(const Snapshot& snap, const DestSet& set, uint32_t start) noexcept {
-  uint32_t i = start % set.count;
-  for (uint32_t n = 0; n < set.count; ++n) {
+  uint32_t i = start % set.pool;
+  for (uint32_t n = 0; n < set.pool; ++n) {
     if (snap.destinations[set.first + i].usable()) {
       return static_cast<int>(set.first + i);
     }
-    i = i + 1 == set.count ? 0 : i + 1;
+    i = i + 1 == set.pool ? 0 : i + 1;
   }
   return -1;
 }
 
-// Maglev lookup. The table covers every destination of the set, so a key keeps its
+// use_default: the set's default (its last entry) when the pool gave nothing and it is usable.
+int default_entry(const Snapshot& snap, const DestSet& set) noexcept {
+  if (set.pool == set.count) {
+    return -1;
+  }
+  const uint32_t d = set.first + set.count - 1;
+  return snap.destinations[d].usable() ? static_cast<int>(d) : -1;
+}
+
+// Maglev lookup. The table covers every destination of the pool, so a key keeps its
 // destination while that one is usable. A key whose destination is not usable probes further
 // slots chosen by its own hash: each probe lands on any destination with its table share, so
 // the keys of a destination that goes down spread evenly over all the usable ones, and keys of
 // the other destinations do not move.
 int maglev_pick(const Snapshot& snap, const DestSet& set, uint64_t h) noexcept {
-  if (set.usable == 0) {
+  if (set.pool_usable == 0) {
     return -1;
   }
   if (set.maglev.empty()) {
-    return next_usable(snap, set, static_cast<uint32_t>(h % set.count));
+    return next_usable(snap, set, static_cast<uint32_t>(h % set.pool));
   }
   const uint64_t m = set.maglev.size();
   uint64_t probe = h;
   for (int k = 0; k < kMaxProbes; ++k) {
     const uint32_t local = set.maglev[scale(probe, m)];
-    if (local < set.count && snap.destinations[set.first + local].usable()) {
+    if (local < set.pool && snap.destinations[set.first + local].usable()) {
       return static_cast<int>(set.first + local);
     }
     probe = mix64(h + static_cast<uint64_t>(k + 1) * kGolden);
   }
-  return next_usable(snap, set, static_cast<uint32_t>(h % set.count));
+  return next_usable(snap, set, static_cast<uint32_t>(h % set.pool));
 }
 
 // Exact weighted choice: the n-th pick of this worker takes the point frac(n / golden ratio) of
@@ -144,7 +155,8 @@ int weighted_pick(const Snapshot& snap, const DestSet& set, const WeightedPick& 
   return next_usable(snap, set, w.local[lo]);  // usable by construction
 }
 
-// Kamailio's weight arrays: slot `cursor` of 100, then modulo and the next usable entry.
+// Kamailio's weight arrays: slot `cursor` of 100, then modulo and the next usable entry (modulo
+// the pool: with use_default the default's slots go to entry 0, as in Kamailio).
 int kamailio_slots(const Snapshot& snap, const DestSet& set, const std::vector<uint16_t>& slots,
                    uint64_t& cursor) noexcept {
   const uint32_t hash = slots.empty() ? 0u : slots[cursor % slots.size()];
@@ -155,9 +167,9 @@ int kamailio_slots(const Snapshot& snap, const DestSet& set, const std::vector<u
 // Kamailio's round robin: the cursor moves past the entry actually used, so the entry after a
 // down one is not picked twice in a row.
 int round_robin(const Snapshot& snap, const DestSet& set, uint32_t& cursor) noexcept {
-  const uint32_t start = cursor % set.count;
+  const uint32_t start = cursor % set.pool;
   const int d = next_usable(snap, set, start);
-  cursor = d < 0 ? (start + 1) % set.count : (static_cast<uint32_t>(d) - set.first + 1) % set.count;
+  cursor = d < 0 ? (start + 1) % set.pool : (static_cast<uint32_t>(d) - set.first + 1) % set.pool;
   return d;
 }
 
@@ -165,7 +177,7 @@ int round_robin(const Snapshot& snap, const DestSet& set, uint32_t& cursor) noex
 // latency-adjusted priority, the first one at or after the cursor.
 int latency_round_robin(const Snapshot& snap, const DestSet& set, uint32_t& cursor) noexcept {
   int best = INT_MIN;
-  for (uint32_t i = 0; i < set.count; ++i) {
+  for (uint32_t i = 0; i < set.pool; ++i) {
     const Destination& d = snap.destinations[set.first + i];
     if (d.usable() && d.latency_priority > best) {
       best = d.latency_priority;
@@ -175,12 +187,12 @@ int latency_round_robin(const Snapshot& snap, const DestSet& set, uint32_t& curs
     cursor = 0;
     return -1;
   }
-  const uint32_t start = cursor % set.count;
-  for (uint32_t n = 0; n < set.count; ++n) {
-    const uint32_t i = (start + n) % set.count;
+  const uint32_t start = cursor % set.pool;
+  for (uint32_t n = 0; n < set.pool; ++n) {
+    const uint32_t i = (start + n) % set.pool;
     const Destination& d = snap.destinations[set.first + i];
     if (d.usable() && d.latency_priority == best) {
-      cursor = (i + 1) % set.count;
+      cursor = (i + 1) % set.pool;
       return static_cast<int>(set.first + i);
     }
   }
@@ -197,7 +209,7 @@ uint64_t next_random(DispatchState& st) noexcept {
 
 int hashed(const Snapshot& snap, const DestSet& set, const DsKey& key) noexcept {
   if (snap.dispatcher.mode == DsHashMode::kKamailio) {
-    return next_usable(snap, set, kamailio_ds_hash(key.first, key.second) % set.count);
+    return next_usable(snap, set, kamailio_ds_hash(key.first, key.second) % set.pool);
   }
   return maglev_pick(snap, set, ds_key_hash(key));
 }
@@ -430,7 +442,8 @@ bool print_hash_pvar(const Snapshot& snap, const char* msg, const sip::SipView& 
 }
 
 const DestSet* set_at(const Snapshot& snap, uint32_t set_index) noexcept {
-  if (set_index >= snap.sets.size() || snap.sets[set_index].count == 0) {
+  // pool == 0: a set build_dispatch_tables() never filled; never divide by it.
+  if (set_index >= snap.sets.size() || snap.sets[set_index].pool == 0) {
     return nullptr;
   }
   return &snap.sets[set_index];
@@ -574,6 +587,17 @@ void build_addr_table(const Snapshot& snap, DispatchState& st) noexcept {
   st.addr_generation = snap.generation;
 }
 
+// use_default: the default closes the failover list (unless it was the selection itself),
+// within the limit, whatever its state: measured on Kamailio 5.6.3, which appends it without
+// looking at its flags (ds_next_dst then reaches an inactive default).
+size_t with_default_last(const DestSet& s, uint32_t selected, int32_t* out, size_t n,
+                         size_t max) noexcept {
+  if (s.pool < s.count && selected != s.count - 1 && n < max) {
+    out[n++] = static_cast<int32_t>(s.first + s.count - 1);
+  }
+  return n;
+}
+
 }  // namespace
 
 uint32_t kamailio_ds_hash(std::string_view x) noexcept {
@@ -643,13 +667,12 @@ DsKeyStatus ds_request_key(const Snapshot& snap, uint32_t alg, const char* msg,
   }
 }
 
-int select_destination(const Snapshot& snap, uint32_t set_index, uint32_t alg, const DsKey* key,
-                       DispatchState& st) noexcept {
-  const DestSet* set = set_at(snap, set_index);
-  if (set == nullptr) {
-    return -1;
-  }
-  const DestSet& s = *set;
+namespace {
+
+// The algorithm's choice among the pool (the whole set, or all but its default); -1 when none
+// of the pool is usable.
+int select_in_pool(const Snapshot& snap, const DestSet& s, uint32_t set_index, uint32_t alg,
+                   const DsKey* key, DispatchState& st) noexcept {
   const size_t slot = set_index % kMaxRoundRobinSets;
   const bool kamailio = snap.dispatcher.mode == DsHashMode::kKamailio;
   switch (alg) {
@@ -658,14 +681,14 @@ int select_destination(const Snapshot& snap, uint32_t set_index, uint32_t alg, c
     case 2:
     case 3:
     case 7:
-      return key != nullptr ? hashed(snap, s, *key) : -1;
+      return hashed(snap, s, *key);  // the caller checked the key
     case 5:  // no credentials: round robin, as Kamailio
       return key != nullptr ? hashed(snap, s, *key) : round_robin(snap, s, st.rr[slot]);
     case 4:
       return round_robin(snap, s, st.rr[slot]);
     case 6: {
       const uint64_t r = next_random(st);
-      return kamailio ? next_usable(snap, s, static_cast<uint32_t>((r >> 33) % s.count))
+      return kamailio ? next_usable(snap, s, static_cast<uint32_t>((r >> 33) % s.pool))
                       : maglev_pick(snap, s, r);
     }
     case 9:
@@ -684,6 +707,21 @@ int select_destination(const Snapshot& snap, uint32_t set_index, uint32_t alg, c
     default:  // Kamailio: the first entry (the compiler rejects unknown algorithms)
       return next_usable(snap, s, 0);
   }
+}
+
+}  // namespace
+
+int select_destination(const Snapshot& snap, uint32_t set_index, uint32_t alg, const DsKey* key,
+                       DispatchState& st) noexcept {
+  const DestSet* set = set_at(snap, set_index);
+  if (set == nullptr) {
+    return -1;
+  }
+  if (key == nullptr && ds_alg_hashes(alg) && alg != 5) {
+    return -1;  // a hash algorithm without its key fails before choosing (Kamailio too)
+  }
+  const int d = select_in_pool(snap, *set, set_index, alg, key, st);
+  return d >= 0 ? d : default_entry(snap, *set);
 }
 
 int select_destination(const Snapshot& snap, uint32_t set_index, uint32_t alg, const char* msg,
@@ -729,9 +767,9 @@ size_t select_candidates(const Snapshot& snap, uint32_t set_index, uint32_t alg,
   if (alg == 13) {
     // Every other usable entry in round-robin order from the cursor, stably sorted by
     // latency-adjusted priority, highest first (insertion keeps the best max - 1).
-    const uint32_t start = cursor % s.count;
-    for (uint32_t k = 0; k < s.count; ++k) {
-      const uint32_t i = (start + k) % s.count;
+    const uint32_t start = cursor % s.pool;
+    for (uint32_t k = 0; k < s.pool && local < s.pool; ++k) {
+      const uint32_t i = (start + k) % s.pool;
       const Destination& d = snap.destinations[s.first + i];
       if (i == local || !d.usable()) {
         continue;
@@ -752,17 +790,19 @@ size_t select_candidates(const Snapshot& snap, uint32_t set_index, uint32_t alg,
       out[at] = static_cast<int32_t>(s.first + i);
       n = n < max ? n + 1 : n;
     }
-    return n;
+    return with_default_last(s, local, out, n, max);
   }
-  // Kamailio's order for every other algorithm: the entries after the selected one, then those
-  // before it.
-  for (uint32_t k = 1; k < s.count && n < max; ++k) {
-    const uint32_t i = (local + k) % s.count;
-    if (snap.destinations[s.first + i].usable()) {
-      out[n++] = static_cast<int32_t>(s.first + i);
+  // Kamailio's order for every other algorithm: the entries of the pool after the selected one,
+  // then those before it. When the default itself was selected nothing else of the pool is usable.
+  if (local < s.pool) {
+    for (uint32_t k = 1; k < s.pool && n < max; ++k) {
+      const uint32_t i = (local + k) % s.pool;
+      if (snap.destinations[s.first + i].usable()) {
+        out[n++] = static_cast<int32_t>(s.first + i);
+      }
     }
   }
-  return n;
+  return with_default_last(s, local, out, n, max);
 }
 
 uint32_t destination_by_address(const Snapshot& snap, DispatchState& st, uint32_t ip_be,

@@ -11,6 +11,9 @@
 //   14 round robin when every priority is equal and > 0, else 8; 15 `weight` among the usable
 //   destinations with the lowest priority value.
 // Hash mode (Snapshot::dispatcher.mode): Maglev (default) or Kamailio's modulo and next entry.
+// modparam use_default (DestSet::pool): every algorithm chooses among all but the set's last
+// entry, as above (Kamailio mode: the hash or slot modulo nr - 1, probing modulo nr - 1), and
+// takes the last entry only when none of the others is usable.
 // Per-worker state (round-robin cursors, weight sequences) lives in DispatchState, where
 // Kamailio keeps one shared cursor per set behind a lock.
 #pragma once
@@ -131,7 +134,9 @@ int select_destination(const Snapshot& snap, uint32_t set_index, uint32_t alg, c
 // once), then the entries after it in the set's index order, wrapping to the first (Kamailio's
 // ds_manage_routes_fill_xavp); for algorithm 13, by latency-adjusted priority, highest first,
 // ties in round-robin order from the cursor (ds_manage_route_algo13). Measured against
-// Kamailio 5.6 for 4, 6, 8, 9, 11 and 13 with a limit and an inactive entry. Returns the
+// Kamailio 5.6 for 4, 6, 8, 9, 11 and 13 with a limit and an inactive entry. With use_default
+// the default comes last (within `max`), whatever its state, as Kamailio 5.6.3 appends it
+// (measured with 0, 4, 8, 9), unless it is out[0] itself. Returns the
 // number written; 0 when nothing is selected. Indices into snap.destinations.
 size_t select_candidates(const Snapshot& snap, uint32_t set_index, uint32_t alg, const char* msg,
                          const sip::SipView& v, DispatchState& st, int32_t* out,

@@ -90,17 +90,23 @@ struct DestSet {
   uint32_t first = 0;  // into Snapshot::destinations
   uint32_t count = 0;
   uint32_t usable = 0; // destinations of the set usable in this snapshot
+  // With modparam use_default (and more than one entry) the last entry is the set's default:
+  // the algorithms choose among the first `pool` entries (count - 1) and take the default only
+  // when none of them is usable. Without it, pool == count.
+  uint32_t pool = 0;
+  uint32_t pool_usable = 0;  // usable destinations among the first `pool`
 
   // Hash algorithms (0-3, 5, 7) and random (6) in Maglev mode: slot -> index in the set. Built
-  // over every destination of the set whatever its state, so the table depends on the list
-  // alone; a key whose slot holds an unusable destination probes further slots (dispatch.cpp).
+  // over every destination of the pool (the set but its default) whatever its state, so the
+  // table depends on the list alone; a key whose slot holds an unusable destination probes
+  // further slots (dispatch.cpp).
   // Its size is a prime from a fixed ladder (>= 100 x count), so adding a destination does not
-  // change it and moves only about 1/N of the keys. Empty in Kamailio mode and for a set of one.
+  // change it and moves only about 1/N of the keys. Empty in Kamailio mode and for a pool of one.
   std::vector<uint16_t> maglev;
 
-  // Exact weights over the usable destinations: `weight` (algorithm 9), `rweight` (11), and
-  // `weight` within the lowest usable priority value (15). Destinations without the attribute
-  // weigh 0 unless none has it, then all weigh 1.
+  // Exact weights over the usable destinations of the pool: `weight` (algorithm 9), `rweight`
+  // (11), and `weight` within the lowest usable priority value (15). Destinations without the
+  // attribute weigh 0 unless none has it, then all weigh 1.
   WeightedPick weight;
   WeightedPick rweight;
   WeightedPick priority_weight;
@@ -127,6 +133,8 @@ struct DsConfig {
   bool hash_user_only = false;              // modparam flags bit 1 (DS_HASH_USER_ONLY)
   bool failover = false;                    // modparam flags bit 2 (DS_FAILOVER_ON): ds_select_*
                                             //   keep the rest of the set for ds_next_*
+  bool use_default = false;                 // modparam use_default: each set's last entry is
+                                            //   its default (DestSet::pool)
   std::vector<cfg::DsPvPart> hash_pvar;     // modparam hash_pvar; empty when unset
 };
 

@@ -5,6 +5,8 @@
 //   - Exact weights (9, 11, 15) and Kamailio's 100-slot arrays in Kamailio mode.
 //   - Round robin, serial, latency and round-robin-serial rules; the hash keys read from a
 //     request (URI user + host[:port], digest username, hash_pvar).
+//   - use_default: the last entry only when no other is usable, last in the failover list;
+//     Kamailio mode against what Kamailio 5.6.3 chose in the same lab.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -1064,6 +1066,256 @@ TEST(SendFailures, NoRouteBlocksAtOnceAMissingMacOnlyOnceArpGaveUp) {
   }
   f.on_failure(false, 0x0c000000, t0 + ctl::SendFailures::kQuiet + milliseconds(1));
   EXPECT_LT(f.size(), 5000u);
+}
+
+// ---- use_default: the set's last entry is its default ----
+
+std::unique_ptr<dp::Snapshot> with_default(const std::vector<Dest>& dests,
+                                           DsHashMode mode = DsHashMode::kMaglev) {
+  std::string list;
+  for (const Dest& d : dests) {
+    list += "1 " + d.uri + " " + std::to_string(d.flags) + " " + std::to_string(d.priority) +
+            (d.attrs.empty() ? "" : " " + d.attrs) + "\n";
+  }
+  std::vector<cfg::DsDestination> parsed;
+  cfg::Diagnostics diags;
+  EXPECT_TRUE(cfg::parse_dispatcher_list(list, "t.list", parsed, diags));
+  dp::DsConfig conf;
+  conf.mode = mode;
+  conf.use_default = true;
+  return ctl::dispatcher_snapshot(parsed, conf);
+}
+
+// Kamailio 5.6.3's lab (modparam use_default 1, flags 2): 127.0.0.1:7001..7004 with priorities
+// 40 30 20 10 (index order 7001 7002 7003 7004: 7004 is the default) and weights 50 30 10 10.
+std::vector<Dest> default_lab(uint32_t f1, uint32_t f2, uint32_t f3, uint32_t f4) {
+  return {{"sip:127.0.0.1:7001", f1, 40, "weight=50"},
+          {"sip:127.0.0.1:7002", f2, 30, "weight=30"},
+          {"sip:127.0.0.1:7003", f3, 20, "weight=10"},
+          {"sip:127.0.0.1:7004", f4, 10, "weight=10"}};
+}
+
+// An OPTIONS with this Call-ID, as the lab's client sent them.
+Scanned options(const std::string& cid) {
+  return scanned("OPTIONS sip:x@127.0.0.1:15462 SIP/2.0\r\n"
+                 "Via: SIP/2.0/UDP 127.0.0.1:40000;branch=z9hG4bK" + cid + "\r\n"
+                 "From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:x@127.0.0.1>\r\n"
+                 "Call-ID: " + cid + "\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
+                 "Content-Length: 0\r\n\r\n");
+}
+
+// The failover list as the destinations' ports ("7002 7003 7001 7004").
+std::string port_list(const dp::Snapshot& s, uint32_t alg, size_t limit, dp::DispatchState& st,
+                      const Scanned& r) {
+  int32_t out[64];
+  const size_t n = dp::select_candidates(s, 0, alg, r.msg.data(), r.v, st, out, limit);
+  std::string got;
+  for (size_t i = 0; i < n; ++i) {
+    const std::string& uri = s.destinations[static_cast<size_t>(out[i])].uri;
+    got += (i != 0 ? " " : "") + uri.substr(uri.rfind(':') + 1);
+  }
+  return got;
+}
+
+TEST(UseDefault, ModparamReachesTheSnapshotAndTheDefaultIsLeftOutOfThePool) {
+  const auto s = with_default(default_lab(0, 0, 0, 0));
+  ASSERT_EQ(s->sets.size(), 1u);
+  EXPECT_EQ(s->sets[0].count, 4u);
+  EXPECT_EQ(s->sets[0].pool, 3u);
+  EXPECT_EQ(s->sets[0].pool_usable, 3u);
+  // The Maglev table holds the pool only.
+  for (uint16_t local : s->sets[0].maglev) {
+    ASSERT_LT(local, 3u);
+  }
+  // A set of one has no default (Kamailio: nr != 1).
+  const auto one = with_default({{"sip:127.0.0.1:7001"}});
+  EXPECT_EQ(one->sets[0].pool, 1u);
+  auto st = std::make_unique<dp::DispatchState>();
+  EXPECT_EQ(pick(*one, 4, "", *st), "sip:127.0.0.1:7001");
+  // Without the modparam the pool is the set.
+  EXPECT_EQ(snapshot(default_lab(0, 0, 0, 0))->sets[0].pool, 4u);
+}
+
+// Kamailio 5.6.3 measured: ds_select_dst("1", "0") for Call-IDs cid-0..cid-11, $du and
+// $xavp(_dsdst_[0..4]=>uri). The hash is taken modulo 3 (nr - 1) and probes modulo 3.
+TEST(UseDefault, ModparamThroughTheScript) {
+  const std::string head =
+      "listen=udp:10.0.0.2:5060\nloadmodule \"sl.so\"\nloadmodule \"dispatcher.so\"\n";
+  const std::string list = "1 sip:10.0.0.11\n1 sip:10.0.0.12\n1 sip:10.0.0.13\n";
+  std::string error;
+  for (const char* v : {"0", "1", "2"}) {
+    auto t = test::make_snapshot(head + "modparam(\"dispatcher\", \"use_default\", " + v +
+                                     ")\nrequest_route { ds_select_dst(1, 0); }\n",
+                                 list, "10.0.0.2", {}, {}, error);
+    ASSERT_NE(t, nullptr) << v << ": " << error;
+    const bool on = std::string(v) != "0";
+    EXPECT_EQ(t->snap.dispatcher.use_default, on) << v;
+    EXPECT_EQ(t->snap.sets[0].pool, on ? 2u : 3u) << v;
+  }
+}
+
+TEST(UseDefault, KamailioModeHashMatchesKamailio) {
+  struct Lab {
+    uint32_t f[4];
+    std::vector<std::string> lists;  // per Call-ID
+  };
+  const std::string a = "7001 7002 7003 7004";
+  const std::string b = "7002 7003 7001 7004";
+  const std::string c = "7003 7001 7002 7004";
+  const std::string b2 = "7003 7001 7004";  // 7002 inactive
+  const std::string a2 = "7001 7003 7004";
+  const Lab labs[] = {
+      {{0, 0, 0, 0}, {b, c, c, a, a, b, b, c, b, a, b, c}},
+      {{0, 1, 0, 0}, {b2, b2, b2, a2, a2, b2, b2, b2, b2, a2, b2, b2}},
+      // The default inactive: still appended last (Kamailio does not look at its flags).
+      {{0, 1, 0, 1}, {b2, b2, b2, a2, a2, b2, b2, b2, b2, a2, b2, b2}},
+      // Only the default usable: it alone.
+      {{1, 1, 1, 0}, std::vector<std::string>(12, "7004")},
+      // Nothing usable: no selection.
+      {{1, 1, 1, 1}, std::vector<std::string>(12, "")},
+  };
+  for (const Lab& lab : labs) {
+    const auto s = with_default(default_lab(lab.f[0], lab.f[1], lab.f[2], lab.f[3]),
+                                DsHashMode::kKamailio);
+    auto st = std::make_unique<dp::DispatchState>();
+    for (size_t i = 0; i < lab.lists.size(); ++i) {
+      const std::string cid = "cid-" + std::to_string(i);
+      EXPECT_EQ(port_list(*s, 0, 64, *st, options(cid)), lab.lists[i])
+          << cid << " flags " << lab.f[0] << lab.f[1] << lab.f[2] << lab.f[3];
+    }
+  }
+  // The limit counts the default (ds_select_dst("1", "0", "2")): cid-10 -> "7002 7003".
+  const auto s = with_default(default_lab(0, 0, 0, 0), DsHashMode::kKamailio);
+  auto st = std::make_unique<dp::DispatchState>();
+  EXPECT_EQ(port_list(*s, 0, 2, *st, options("cid-10")), "7002 7003");
+  const auto two_down = with_default(default_lab(1, 1, 0, 0), DsHashMode::kKamailio);
+  EXPECT_EQ(port_list(*two_down, 0, 2, *st, options("cid-0")), "7003 7004");
+}
+
+// Kamailio 5.6.3 measured: round robin (4), serial (8) and weights (9) with use_default.
+TEST(UseDefault, KamailioRoundRobinSerialAndWeightsMatchKamailio) {
+  {
+    const auto s = with_default(default_lab(0, 0, 0, 0), DsHashMode::kKamailio);
+    auto st = std::make_unique<dp::DispatchState>();
+    const char* want[] = {"7001 7002 7003 7004", "7002 7003 7001 7004", "7003 7001 7002 7004",
+                          "7001 7002 7003 7004", "7002 7003 7001 7004"};
+    for (int i = 0; i < 5; ++i) {
+      EXPECT_EQ(port_list(*s, 4, 64, *st, options("rr-" + std::to_string(i))), want[i]) << i;
+    }
+    EXPECT_EQ(port_list(*s, 8, 64, *st, options("ser-0")), "7001 7002 7003 7004");
+    // Weights 50 30 10 10: the default's 10 slots go to slot 3 % 3 = 7001 (Kamailio: 60/30/10).
+    std::map<std::string, int> h;
+    for (int i = 0; i < 100; ++i) {
+      const std::string l = port_list(*s, 9, 1, *st, options("w-" + std::to_string(i)));
+      ++h[l];
+    }
+    EXPECT_EQ(h, (std::map<std::string, int>{{"7001", 60}, {"7002", 30}, {"7003", 10}}));
+  }
+  {
+    const auto s = with_default(default_lab(0, 1, 0, 0), DsHashMode::kKamailio);
+    auto st = std::make_unique<dp::DispatchState>();
+    const char* want[] = {"7001 7003 7004", "7003 7001 7004", "7001 7003 7004", "7003 7001 7004"};
+    for (int i = 0; i < 4; ++i) {
+      EXPECT_EQ(port_list(*s, 4, 64, *st, options("rr-" + std::to_string(i))), want[i]) << i;
+    }
+  }
+}
+
+// Every algorithm family, both modes: the default is never chosen while another entry is
+// usable, is chosen when none is, comes last in the failover list, and nothing is chosen when
+// the default is down too.
+TEST(UseDefault, DefaultOnlyWhenNothingElseIsUsableEveryAlgorithm) {
+  const uint32_t algs[] = {0, 1, 2, 3, 4, 5, 6, 8, 9, 11, 13, 14, 15};
+  for (DsHashMode mode : {DsHashMode::kMaglev, DsHashMode::kKamailio}) {
+    // Six entries, the default weighing and ranking most, so nothing would favour it but a bug.
+    std::vector<Dest> d = {{uri_of(0), 0, 5, "weight=1;rweight=1"},
+                           {uri_of(1), 0, 5, "weight=1;rweight=1"},
+                           {uri_of(2), 0, 5, "weight=1;rweight=1"},
+                           {uri_of(3), 0, 5, "weight=1;rweight=1"},
+                           {uri_of(4), 0, 5, "weight=1;rweight=1"},
+                           {uri_of(5), 0, 5, "weight=90;rweight=90"}};
+    // Equal priorities: index order is the reverse of the list, so uri_of(0) is the default.
+    const std::string def = uri_of(0);
+    for (int down = 0; down <= 5; ++down) {
+      std::vector<Dest> dd = d;
+      for (int k = 1; k <= down; ++k) {
+        dd[static_cast<size_t>(k)].flags = cfg::kDsInactive;  // pool entries go down one by one
+      }
+      const auto s = with_default(dd, mode);
+      ASSERT_EQ(s->destinations.back().uri, def);
+      for (uint32_t alg : algs) {
+        auto st = std::make_unique<dp::DispatchState>();
+        for (int i = 0; i < 200; ++i) {
+          int32_t out[16];
+          const Scanned r = request("INVITE", i);
+          const size_t n = dp::select_candidates(*s, 0, alg, r.msg.data(), r.v, *st, out, 16);
+          const std::string msg = "mode " + std::to_string(static_cast<int>(mode)) + " alg " +
+                                  std::to_string(alg) + " down " + std::to_string(down);
+          ASSERT_GE(n, 1u) << msg;
+          const std::string first = s->destinations[static_cast<size_t>(out[0])].uri;
+          if (down < 5) {
+            ASSERT_NE(first, def) << msg;
+            ASSERT_EQ(n, static_cast<size_t>(5 - down + 1)) << msg;  // the usable pool + default
+            ASSERT_EQ(s->destinations[static_cast<size_t>(out[n - 1])].uri, def) << msg;
+          } else {
+            ASSERT_EQ(first, def) << msg;
+            ASSERT_EQ(n, 1u) << msg;
+          }
+        }
+      }
+    }
+    // Everything down: nothing, the default included.
+    std::vector<Dest> all = d;
+    for (Dest& x : all) {
+      x.flags = cfg::kDsInactive;
+    }
+    const auto none = with_default(all, mode);
+    for (uint32_t alg : algs) {
+      auto st = std::make_unique<dp::DispatchState>();
+      EXPECT_EQ(dp::select_destination(*none, 0, alg, request("INVITE", 1).msg.data(),
+                                       request("INVITE", 1).v, *st), -1) << alg;
+    }
+  }
+}
+
+TEST(UseDefault, MaglevSpreadsOverThePoolAndMovesOnlyTheDownEntrysKeys) {
+  const auto s = with_default(plain(5));  // default: uri_of(0), the last index
+  const std::string def = s->destinations.back().uri;
+  const std::vector<std::string> before = assign(*s, 20000);
+  const auto h = histogram(before);
+  EXPECT_EQ(h.count(def), 0u);
+  ASSERT_EQ(h.size(), 4u);
+  for (const auto& [uri, n] : h) {
+    EXPECT_NEAR(n, 5000, 500) << uri;
+  }
+  // One pool entry down: only its keys move, to the other pool entries, never to the default.
+  std::vector<Dest> d = plain(5);
+  d[4].flags = cfg::kDsInactive;  // index 0
+  const auto s2 = with_default(d);
+  const std::string gone = s->destinations[0].uri;
+  const std::vector<std::string> after = assign(*s2, 20000);
+  for (size_t i = 0; i < after.size(); ++i) {
+    ASSERT_NE(after[i], def);
+    if (before[i] != gone) {
+      ASSERT_EQ(after[i], before[i]) << i;
+    }
+  }
+}
+
+TEST(UseDefault, ExactWeightsLeaveTheDefaultOut) {
+  // Weights 1 2 1 and a default weighing 100: the default gets nothing while others are up.
+  std::vector<Dest> d = {{uri_of(0), 0, 0, "weight=100;rweight=100"},
+                         {uri_of(1), 0, 0, "weight=1;rweight=1"},
+                         {uri_of(2), 0, 0, "weight=2;rweight=2"},
+                         {uri_of(3), 0, 0, "weight=1;rweight=1"}};
+  const auto s = with_default(d);
+  for (uint32_t alg : {9u, 11u, 15u}) {
+    const auto h = histogram(picks(*s, alg, 40000));
+    EXPECT_EQ(h.count(uri_of(0)), 0u) << alg;
+    EXPECT_NEAR(h.at(uri_of(2)), 20000, 200) << alg;
+    EXPECT_NEAR(h.at(uri_of(1)), 10000, 200) << alg;
+    EXPECT_NEAR(h.at(uri_of(3)), 10000, 200) << alg;
+  }
 }
 
 }  // namespace
