@@ -46,6 +46,7 @@ constexpr std::array kModules = {
     // tm: stateful forwarding belongs to the slow path; the module loads (so a script can keep
     // its loadmodule) and each of its functions is a check-time error naming the slow path.
     ModuleInfo{"tm", false},
+    ModuleInfo{"pike", true},
 };
 
 constexpr std::array kModParams = {
@@ -69,6 +70,9 @@ constexpr std::array kModParams = {
     ModParamInfo{"dispatcher", "ds_hash_mode", false},
     ModParamInfo{"maxfwd", "max_limit", true},
     ModParamInfo{"sl", "bind_tm", true},
+    ModParamInfo{"pike", "sampling_time_unit", true},
+    ModParamInfo{"pike", "reqs_density_per_unit", true},
+    ModParamInfo{"pike", "remove_latency", true},
 };
 
 constexpr std::array kFunctions = {
@@ -128,10 +132,11 @@ constexpr std::array kFunctions = {
     FunctionInfo{"ds_list_exists", "dispatcher", 1, 1, Fn::kDsListExists, kInAny, "I"},
     FunctionInfo{"ds_list_exist", "dispatcher", 1, 1, Fn::kDsListExists, kInAny, "I"},
     FunctionInfo{"ds_is_active", "dispatcher", 1, 2, Fn::kDsIsActive, kInAny, "Is"},
+    FunctionInfo{"pike_check_req", "pike", 0, 0, Fn::kPikeCheckReq, kInRequest, ""},
 };
 
 // Kamailio functions scripts commonly use that viaduct does not implement yet.
-constexpr std::array<std::string_view, 19> kKnownUnsupported = {
+constexpr std::array<std::string_view, 20> kKnownUnsupported = {
     "forward_udp",
     "forward_tcp",
     "forward_tls",
@@ -151,6 +156,7 @@ constexpr std::array<std::string_view, 19> kKnownUnsupported = {
     "ds_mark_dst",
     "ds_select_domain",
     "set_forward_no_connect",
+    "pike_check_ip",
 };
 
 }  // namespace

@@ -468,6 +468,11 @@ class Compiler {
       warning(m.loc, "modparam(\"" + mod + "\", \"" + m.name + "\") is ignored by viaduct");
       return;
     }
+    if (mod == "pike" && m.name == "pike_log_level") {
+      warning(m.loc, "modparam(\"pike\", \"pike_log_level\") is ignored by viaduct (a worker "
+                     "does not log)");
+      return;
+    }
     const ModParamInfo* p = find_modparam(mod, m.name);
     if (p == nullptr) {
       error(m.name_loc, "unknown parameter '" + m.name + "' of module '" + mod + "'");
@@ -499,6 +504,11 @@ class Compiler {
     if (mod == "dispatcher" && m.name == "flags" && (std::stoll(out.value) & ~int64_t{3}) != 0) {
       error(m.value.loc, "dispatcher flags " + out.value +
                              " is not supported (1: hash the URI user only; 2: failover list)");
+      return;
+    }
+    if (mod == "pike" && std::stoll(out.value) < (m.name == "sampling_time_unit" ? 1 : 0)) {
+      error(m.value.loc, "pike " + m.name + " must be " +
+                             (m.name == "sampling_time_unit" ? "at least 1" : "0 or more"));
       return;
     }
     if (mod == "dispatcher" && m.name == "hash_pvar") {

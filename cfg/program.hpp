@@ -147,6 +147,7 @@ enum class Fn : uint16_t {
   kDsIsFromList,     // ds_is_from_list([group[, mode[, uri]]])
   kDsListExists,     // ds_list_exists(group)
   kDsIsActive,       // ds_is_active(group[, uri])
+  kPikeCheckReq,     // pike_check_req(): the per-worker table of dataplane/pike.hpp
   kCount,
 };
 

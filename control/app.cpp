@@ -541,7 +541,16 @@ std::vector<RpcDestination> Daemon::destinations() const {
   for (auto& [id, entries] : sets) {
     kamailio_order(entries);
     for (const cfg::DsDestination& d : entries) {
-      out.push_back(RpcDestination{d.set, d.uri, d.flags, d.priority, d.attrs});
+      RpcDestination r{d.set, d.uri, d.flags, d.priority, d.attrs};
+      if (const auto it = latency_.find({d.set, d.uri});
+          prober_.config().latency_stats && it != latency_.end() && it->second.count > 0) {
+        r.latency_samples = it->second.count;
+        r.latency_avg = it->second.average;
+        r.latency_std = it->second.stdev();
+        r.latency_est = it->second.estimate;
+        r.latency_max = it->second.max;
+      }
+      out.push_back(std::move(r));
     }
   }
   return out;

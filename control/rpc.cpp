@@ -166,6 +166,15 @@ Outcome dispatcher_list(ManagedDaemon& d, const Params& p) {
     if (with_attrs && !x.attrs.empty()) {
       dest["ATTRS"] = attrs_json(x.attrs);
     }
+    if (x.latency_samples > 0) {
+      // Kamailio's names; its TIMEOUT count is not kept per destination here.
+      Json lat = Json::object();
+      lat["AVG"] = x.latency_avg;
+      lat["STD"] = x.latency_std;
+      lat["EST"] = x.latency_est;
+      lat["MAX"] = x.latency_max;
+      dest["LATENCY"] = std::move(lat);
+    }
     Json item = Json::object();
     item["DEST"] = std::move(dest);
     targets->push_back(std::move(item));

@@ -23,6 +23,13 @@ struct RpcDestination {
   uint32_t flags = 0;  // cfg::DsFlag bits, the state set through the API included
   int priority = 0;
   std::string attrs;   // as written in the list ("duid=abc;weight=50"), "" when none
+  // ds_ping_latency_stats: the probes' round trips in ms (Kamailio's LATENCY object); shown
+  // only when `latency_samples` > 0.
+  uint64_t latency_samples = 0;
+  double latency_avg = 0;
+  double latency_std = 0;
+  double latency_est = 0;
+  double latency_max = 0;
 };
 
 // One counter of stats.get_statistics, shown as "group:name = value".

@@ -1380,6 +1380,16 @@ int32_t fn_ds_is_active(Run& r, const cfg::FnCall& c) noexcept {
   return -1;
 }
 
+// pike_check_req(): the limits are read again when the program changes (first run, reload).
+int32_t fn_pike_check_req(Run& r, const cfg::FnCall&) noexcept {
+  PikeTable& t = r.st.pike;
+  if (t.configured_for != &r.prog) {
+    t.configure(pike_params(r.prog));
+    t.configured_for = &r.prog;
+  }
+  return t.check(r.pkt.src_ip_be, t.now_ms());
+}
+
 constexpr FnHook kFnHooks[] = {
     fn_send_reply,      fn_forward_to,        fn_setflag,         fn_resetflag,
     fn_isflagset,       fn_force_rport,       fn_add_local_rport, fn_set_adv_address,
@@ -1390,7 +1400,7 @@ constexpr FnHook kFnHooks[] = {
     fn_loose_route,     fn_is_in_subnet,      fn_sanity_check,    fn_xlog,
     fn_is_myself,       fn_search,            fn_ds_select,       fn_ds_next,
     fn_ds_set,          fn_ds_mark_dst,       fn_ds_is_from_list, fn_ds_list_exists,
-    fn_ds_is_active,
+    fn_ds_is_active,    fn_pike_check_req,
 };
 static_assert(std::size(kFnHooks) == static_cast<size_t>(Fn::kCount),
               "one run hook per cfg::Fn, in order");

@@ -9,6 +9,7 @@
 
 #include "dataplane/counters.hpp"
 #include "dataplane/dispatch.hpp"
+#include "dataplane/pike.hpp"
 #include "dataplane/sip/sip.hpp"
 #include "dataplane/snapshot.hpp"
 
@@ -133,6 +134,7 @@ struct VmState {
   uint64_t regex_errors = 0;      // a Hyperscan scan failed (or no scratch for this worker)
   uint64_t other_errors = 0;      // division by zero, bad run-time argument, step budget
   const cfg::Program* program = nullptr;  // vars reset when the program changes (reload)
+  PikeTable pike;  // pike_check_req(): this worker's sources (dataplane/pike.hpp)
 };
 
 // What the VM reads of the packet around the SIP message.
