@@ -132,6 +132,7 @@ constexpr std::array kFunctions = {
     FunctionInfo{"ds_list_exists", "dispatcher", 1, 1, Fn::kDsListExists, kInAny, "I"},
     FunctionInfo{"ds_list_exist", "dispatcher", 1, 1, Fn::kDsListExists, kInAny, "I"},
     FunctionInfo{"ds_is_active", "dispatcher", 1, 2, Fn::kDsIsActive, kInAny, "Is"},
+    FunctionInfo{"ds_mark_addr", "dispatcher", 3, 3, Fn::kDsMarkAddr, kInRequest | kInFailure, "cIs"},
     FunctionInfo{"pike_check_req", "pike", 0, 0, Fn::kPikeCheckReq, kInRequest, ""},
 };
 

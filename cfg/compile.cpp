@@ -1842,7 +1842,8 @@ class Compiler {
       case Fn::kDsSet:
         c.aux = static_cast<int32_t>(e.text == "ds_set_dst" ? DsApply::kDst : DsApply::kDomain);
         break;
-      case Fn::kDsMarkDst: {
+      case Fn::kDsMarkDst:
+      case Fn::kDsMarkAddr: {
         // a/i/d/t, optionally with p (Kamailio's ds_mark_dst letters); none: inactive.
         const std::string st = c.nargs > 0 ? const_text(c, 0) : "i";
         uint32_t bits = 0;
@@ -1860,7 +1861,7 @@ class Compiler {
         }
         if (!ok || !base) {
           error(e.kids.empty() ? e.loc : e.kids[0].loc,
-                "ds_mark_dst state must be a, i, d or t, optionally with p, not \"" + st + "\"");
+                e.text + " state must be a, i, d or t, optionally with p, not \"" + st + "\"");
           return;
         }
         c.aux = static_cast<int32_t>(bits);

@@ -148,6 +148,7 @@ enum class Fn : uint16_t {
   kDsListExists,     // ds_list_exists(group)
   kDsIsActive,       // ds_is_active(group[, uri])
   kPikeCheckReq,     // pike_check_req(): the per-worker table of dataplane/pike.hpp
+  kDsMarkAddr,       // ds_mark_addr(state, group, uri): aux = state bits (DsFlag)
   kCount,
 };
 

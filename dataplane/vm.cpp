@@ -1381,6 +1381,24 @@ int32_t fn_ds_is_active(Run& r, const cfg::FnCall& c) noexcept {
 }
 
 // pike_check_req(): the limits are read again when the program changes (first run, reload).
+// ds_mark_addr(state, group, uri): ds_mark_dst for the destination of `group` with `uri`.
+int32_t fn_ds_mark_addr(Run& r, const cfg::FnCall& c) noexcept {
+  const int32_t s = set_index_of(r.snap, to_int(operand(r, c.args[1])));
+  if (s < 0) {
+    return -1;
+  }
+  const std::string_view uri = r.to_str(operand(r, c.args[2]));
+  const DestSet& set = r.snap.sets[static_cast<size_t>(s)];
+  for (uint32_t i = 0; i < set.count; ++i) {
+    if (iequal(uri, r.snap.destinations[set.first + i].uri)) {
+      r.out.mark_dst = static_cast<int32_t>(set.first + i);
+      r.out.mark_state = static_cast<uint32_t>(c.aux);
+      return 1;
+    }
+  }
+  return -1;
+}
+
 int32_t fn_pike_check_req(Run& r, const cfg::FnCall&) noexcept {
   PikeTable& t = r.st.pike;
   if (t.configured_for != &r.prog) {
@@ -1400,7 +1418,7 @@ constexpr FnHook kFnHooks[] = {
     fn_loose_route,     fn_is_in_subnet,      fn_sanity_check,    fn_xlog,
     fn_is_myself,       fn_search,            fn_ds_select,       fn_ds_next,
     fn_ds_set,          fn_ds_mark_dst,       fn_ds_is_from_list, fn_ds_list_exists,
-    fn_ds_is_active,    fn_pike_check_req,
+    fn_ds_is_active,    fn_pike_check_req,    fn_ds_mark_addr,
 };
 static_assert(std::size(kFnHooks) == static_cast<size_t>(Fn::kCount),
               "one run hook per cfg::Fn, in order");

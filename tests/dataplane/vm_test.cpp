@@ -715,6 +715,21 @@ TEST(VmDispatcher, MarkDstReportsTheCurrentEntryAndState) {
   EXPECT_EQ(none.last_mark_dst, -1) << "no destination in use: nothing to mark";
 }
 
+TEST(VmDispatcher, MarkAddrMarksTheNamedDestination) {
+  Harness h("request_route { if (!ds_mark_addr(\"tp\", 2, \"sip:10.0.0.21:5080\")) exit;"
+            " if (ds_mark_addr(\"a\", 2, \"sip:10.0.0.99:5080\")) exit; forward(); }",
+            "", kFailoverList);
+  ASSERT_TRUE(h.ok()) << h.diags();
+  h.run(invite());
+  ASSERT_GE(h.last_mark_dst, 0);
+  EXPECT_EQ(dest_uri(h, h.last_mark_dst), "sip:10.0.0.21:5080");
+  EXPECT_EQ(h.last_mark_state, uint32_t{cfg::kDsTrying | cfg::kDsProbing});
+  Harness bad("request_route { ds_mark_addr(\"q\", 2, \"sip:10.0.0.21:5080\"); }", "",
+              kFailoverList);
+  EXPECT_FALSE(bad.ok());
+  EXPECT_NE(bad.diags().find("ds_mark_addr state must be"), std::string::npos) << bad.diags();
+}
+
 TEST(VmDispatcher, MarkDstStateIsCheckedAtCompileTime) {
   Harness h("request_route { ds_mark_dst(\"x\"); }", "", kFailoverList);
   EXPECT_FALSE(h.ok());
