@@ -214,6 +214,10 @@ bool parse_attrs(std::string_view attrs, uint32_t col, DsDestination& d, uint32_
         return false;
       }
       d.latency = static_cast<int>(v);
+    } else if (iequals(name, "socket")) {
+      d.socket = std::string(value);
+    } else if (iequals(name, "ping_from")) {
+      d.ping_from = std::string(value);
     } else if (iequals(name, "cc")) {
       if (!parse_uint(value, false, INT32_MAX, v)) {
         why = "bad cc '" + std::string(value) + "' (0 or 1)";

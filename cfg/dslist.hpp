@@ -40,6 +40,8 @@ struct DsDestination {
   std::string duid;       // duid=ID: unique id (call load, algorithm 10)
   int latency = 0;        // latency=MS: initial latency estimate (algorithm 13)
   bool congestion_control = false;  // cc=1
+  std::string socket;     // socket=udp:IP:PORT: the listen socket to send from (one of ours)
+  std::string ping_from;  // ping_from=URI: the From of this destination's probes
   // From the URI:
   std::string host;       // IPv6 without brackets
   uint16_t port = 5060;   // 5060 (5061 for sips) when absent

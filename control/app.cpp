@@ -803,7 +803,7 @@ void Daemon::send_probe(const ProbeTarget& t, uint32_t seq) {
     return;
   }
   const std::string msg = build_probe_request(prober_.config(), t.uri, lst->via_host,
-                                              lst->via_port, seq);
+                                              lst->via_port, seq, t.from);
   const size_t l2 = ifc.l2_len();
   const size_t len = l2 + sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr) + msg.size();
   if (len + 4 > ifc.mtu + l2) {
@@ -870,7 +870,7 @@ void Daemon::probe_tick() {
   std::vector<ProbeTarget> targets;
   targets.reserve(live->snap.destinations.size());
   for (const dp::Destination& d : live->snap.destinations) {
-    targets.push_back({d.set, d.uri, d.flags, d.ip_be, d.port_be});
+    targets.push_back({d.set, d.uri, d.flags, d.ip_be, d.port_be, d.ping_from});
   }
   const ProbeTick t = prober_.tick(now, targets, ping_active_);
   bool changed = t.changed;

@@ -106,7 +106,8 @@ ProbeConfig probe_config(const cfg::Program& p) {
 }
 
 std::string build_probe_request(const ProbeConfig& c, std::string_view uri,
-                                std::string_view via_host, uint16_t via_port, uint32_t seq) {
+                                std::string_view via_host, uint16_t via_port, uint32_t seq,
+                                std::string_view from) {
   char hex[9];
   std::snprintf(hex, sizeof hex, "%08x", seq);
   const std::string host(via_host);
@@ -117,7 +118,7 @@ std::string build_probe_request(const ProbeConfig& c, std::string_view uri,
   m += "Via: SIP/2.0/UDP " + host + ":" + port + ";branch=" + std::string(dp::kProbeBranchPrefix) +
        hex + "\r\n";
   m += "Max-Forwards: 70\r\n";
-  m += "From: <" + c.from + ">;tag=vdprb" + hex + "\r\n";
+  m += "From: <" + (from.empty() ? c.from : std::string(from)) + ">;tag=vdprb" + hex + "\r\n";
   m += "To: <" + std::string(uri) + ">\r\n";
   m += "Call-ID: vdprb" + std::string(hex) + "@" + host + "\r\n";
   m += "CSeq: 10 " + c.method + "\r\n";

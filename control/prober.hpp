@@ -49,8 +49,10 @@ ProbeConfig probe_config(const cfg::Program& p);
 // recognize the replies) + 8 lowercase hex digits of the probe's sequence number.
 // Builds the probe request for `uri` (also the To URI), from `via_host`:`via_port` (our
 // listener), with sequence number `seq` in the branch, the From tag and the Call-ID.
+// `from` overrides c.from when not empty (the destination's ping_from attribute).
 std::string build_probe_request(const ProbeConfig& c, std::string_view uri,
-                                std::string_view via_host, uint16_t via_port, uint32_t seq);
+                                std::string_view via_host, uint16_t via_port, uint32_t seq,
+                                std::string_view from = {});
 
 // A destination the prober may probe, as the live snapshot has it.
 struct ProbeTarget {
@@ -59,6 +61,7 @@ struct ProbeTarget {
   uint32_t flags = 0;     // cfg::DsFlag bits, after Prober::apply()
   uint32_t ip_be = 0;
   uint16_t port_be = 0;
+  std::string from;       // the list's ping_from attribute; "": modparam ds_ping_from
 };
 
 // A probe to send now: `target` indexes the targets passed to tick().

@@ -226,6 +226,32 @@ Result<std::unique_ptr<OwnedSnapshot>> build_snapshot(const BuildInputs& in, Des
                      ""};
       }
       selection_fields(e, d);
+      d.ping_from = e.ping_from;
+      if (!e.socket.empty()) {
+        // socket=udp:IP:PORT (Kamailio's form; the proto is optional): one of our listeners.
+        std::string_view sock = e.socket;
+        if (sock.size() > 4 && (sock.substr(0, 4) == "udp:" || sock.substr(0, 4) == "UDP:")) {
+          sock.remove_prefix(4);
+        }
+        const size_t colon = sock.rfind(':');
+        uint32_t ip_be = 0;
+        const std::string host(sock.substr(0, colon));
+        const long port = colon == std::string_view::npos
+                              ? 5060
+                              : std::strtol(std::string(sock.substr(colon + 1)).c_str(), nullptr, 10);
+        for (size_t i = 0; i < s.listeners.size() && dp::parse_ipv4(host, ip_be); ++i) {
+          if (s.listeners[i].ip_be == ip_be && ntohs(s.listeners[i].port_be) == port) {
+            d.socket = static_cast<int16_t>(i);
+            break;
+          }
+        }
+        if (d.socket < 0) {
+          return Error{Error::Code::kInvalidConfig,
+                       "destination " + e.uri + ": socket=" + e.socket +
+                           " is not one of the script's udp listen sockets",
+                       ""};
+        }
+      }
       s.destinations.push_back(std::move(d));
     }
     ds.count = static_cast<uint32_t>(s.destinations.size()) - ds.first;

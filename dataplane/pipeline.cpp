@@ -656,8 +656,12 @@ constexpr size_t kRrLineMax = 320;
   uint32_t dst_ip_be = 0;
   uint16_t dst_port_be = 0;
   uint32_t dest_id = 0;
+  int16_t send_socket = r.send_socket;
   if (r.du >= 0 && r.du_uri.empty()) {
     const Destination& d = snap.destinations[static_cast<size_t>(r.du)];
+    if (send_socket < 0) {
+      send_socket = d.socket;  // the list's socket= attribute; force_send_socket() wins
+    }
     dst_ip_be = d.ip_be;
     dst_port_be = d.port_be;
     dest_id = d.id;
@@ -678,11 +682,11 @@ constexpr size_t kRrLineMax = 320;
   // force_send_socket: that socket, out of its iface; else the iface toward dst (mhomed).
   uint16_t out_if = kNoIface;
   const Listener* l = nullptr;
-  if (r.send_socket >= 0) [[unlikely]] {
-    if (static_cast<size_t>(r.send_socket) >= snap.listeners.size()) {
+  if (send_socket >= 0) [[unlikely]] {
+    if (static_cast<size_t>(send_socket) >= snap.listeners.size()) {
       return Verdict::dropped(Drop::kScriptError);
     }
-    l = &snap.listeners[static_cast<size_t>(r.send_socket)];
+    l = &snap.listeners[static_cast<size_t>(send_socket)];
     out_if = l->iface;
   } else {
     out_if = egress_iface(snap, pi.iface, dst_ip_be);

@@ -69,6 +69,8 @@ struct Destination {
   uint32_t weight = 0;       // `weight` attribute (algorithms 9, 15)
   uint32_t rweight = 0;      // `rweight` attribute (algorithm 11)
   int latency_priority = 0;  // algorithm 13: priority lowered by the latency estimate
+  int16_t socket = -1;       // `socket` attribute: index into Snapshot::listeners; -1: none
+  std::string ping_from;     // `ping_from` attribute: the From of its probes; "": modparam
   bool usable() const noexcept { return (flags & (1u | 4u)) == 0; }  // not inactive/disabled
 };
 

@@ -136,7 +136,7 @@ TEST(DsList, SpecialAttributesAreParsedAndTheStringKept) {
   Diagnostics d;
   ASSERT_TRUE(parse_dispatcher_list(
       "1 sip:10.0.0.1 0 5 DUID=gw1;Weight=250;rweight=7;latency=40;cc=1;socket=udp:1.2.3.4:5060;\n"
-      "1 sip:10.0.0.2 0 0 duid=\"a;b\";x=1\n"
+      "1 sip:10.0.0.2 0 0 duid=\"a;b\";x=1;ping_from=sip:probe@lb.example\n"
       "1 sip:10.0.0.3\n",
       "d.list", out, d))
       << test::joined(d);
@@ -147,9 +147,12 @@ TEST(DsList, SpecialAttributesAreParsedAndTheStringKept) {
   EXPECT_EQ(out[0].latency, 40);
   EXPECT_TRUE(out[0].congestion_control);
   EXPECT_EQ(out[0].attrs, "DUID=gw1;Weight=250;rweight=7;latency=40;cc=1;socket=udp:1.2.3.4:5060;");
+  EXPECT_EQ(out[0].socket, "udp:1.2.3.4:5060");
   EXPECT_EQ(out[1].duid, "a;b");
+  EXPECT_EQ(out[1].ping_from, "sip:probe@lb.example");
+  EXPECT_EQ(out[1].socket, "");
   EXPECT_EQ(out[1].weight, 0u);
-  EXPECT_EQ(out[1].attrs, "duid=\"a;b\";x=1");
+  EXPECT_EQ(out[1].attrs, "duid=\"a;b\";x=1;ping_from=sip:probe@lb.example");
   EXPECT_EQ(out[2].weight, 0u);
   EXPECT_FALSE(out[2].congestion_control);
 }

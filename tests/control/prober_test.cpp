@@ -27,7 +27,7 @@ class ProberTest : public ::testing::Test {
     c.interval_s = 1;
     c.mode = 1;
     prober_.configure(c);
-    base_ = {{1, "sip:10.0.0.11:5060", 0, 11, 5060}, {1, "sip:10.0.0.12:5060", 0, 12, 5060}};
+    base_ = {{1, "sip:10.0.0.11:5060", 0, 11, 5060, ""}, {1, "sip:10.0.0.12:5060", 0, 12, 5060, ""}};
   }
   void configure(int mode, int probing_threshold = 1, int inactive_threshold = 1) {
     ProbeConfig c = prober_.config();
@@ -280,15 +280,15 @@ TEST_F(ProberTest, LearnedStateSurvivesAReloadBySetAndUri) {
   round();
   EXPECT_EQ(letters(1), "IP");
   // A reload: a new list with the same destination in another order, plus a new one.
-  base_ = {{1, "sip:10.0.0.13:5060", 0, 13, 5060}, {1, "sip:10.0.0.12:5060", 0, 12, 5060}};
+  base_ = {{1, "sip:10.0.0.13:5060", 0, 13, 5060, ""}, {1, "sip:10.0.0.12:5060", 0, 12, 5060, ""}};
   EXPECT_EQ(letters(1), "IP");
   EXPECT_EQ(letters(0), "AP");
   round();
   EXPECT_EQ(letters(1), "IP");
   // A destination that left the list loses its learned state.
-  base_ = {{1, "sip:10.0.0.13:5060", 0, 13, 5060}};
+  base_ = {{1, "sip:10.0.0.13:5060", 0, 13, 5060, ""}};
   round();
-  base_.push_back({1, "sip:10.0.0.12:5060", 0, 12, 5060});
+  base_.push_back({1, "sip:10.0.0.12:5060", 0, 12, 5060, ""});
   EXPECT_EQ(letters(1), "AP");
 }
 
@@ -313,6 +313,10 @@ TEST(ProbeRequest, IsAnOptionsWithOurViaAndTheSequenceInTheBranch) {
   EXPECT_NE(m.find("To: <sip:10.0.0.11:5060>\r\n"), std::string::npos);
   EXPECT_NE(m.find("CSeq: 10 OPTIONS\r\n"), std::string::npos);
   EXPECT_EQ(m.substr(m.size() - 23), "\r\nContent-Length: 0\r\n\r\n");
+  // A destination's ping_from attribute replaces modparam ds_ping_from for its probes.
+  const std::string o =
+      build_probe_request(c, "sip:10.0.0.11:5060", "10.0.0.2", 5060, 1, "sip:probe@lb.example");
+  EXPECT_NE(o.find("From: <sip:probe@lb.example>;tag="), std::string::npos) << o;
 }
 
 TEST(BlocklistTest, AddOrsReasonsRefreshesAndExpires) {

@@ -1319,4 +1319,33 @@ TEST(UseDefault, ExactWeightsLeaveTheDefaultOut) {
 }
 
 }  // namespace
+TEST(DestinationAttributes, SocketIsOneOfOurListenersAndPingFromIsKept) {
+  const std::string head =
+      "listen=udp:10.0.0.2:5060\nlisten=udp:10.0.0.2:5070\nloadmodule \"sl.so\"\n"
+      "loadmodule \"dispatcher.so\"\nrequest_route { ds_select_dst(1, 4); forward(); }\n";
+  std::string error;
+  auto s = test::make_snapshot(head,
+                               "1 sip:10.0.0.11 0 0 socket=udp:10.0.0.2:5070;ping_from=sip:p@x\n"
+                               "1 sip:10.0.0.12\n",
+                               "10.0.0.2", {}, {}, error);
+  ASSERT_NE(s, nullptr) << error;
+  ASSERT_EQ(s->snap.listeners.size(), 2u);
+  const dp::Destination* with = nullptr;
+  const dp::Destination* without = nullptr;
+  for (const dp::Destination& d : s->snap.destinations) {
+    (d.uri == "sip:10.0.0.11" ? with : without) = &d;
+  }
+  ASSERT_NE(with, nullptr);
+  ASSERT_NE(without, nullptr);
+  ASSERT_GE(with->socket, 0);
+  EXPECT_EQ(ntohs(s->snap.listeners[static_cast<size_t>(with->socket)].port_be), 5070);
+  EXPECT_EQ(with->ping_from, "sip:p@x");
+  EXPECT_EQ(without->socket, -1);
+  EXPECT_EQ(test::make_snapshot(head, "1 sip:10.0.0.11 0 0 socket=udp:10.0.0.9:5060\n",
+                                "10.0.0.2", {}, {}, error),
+            nullptr);
+  EXPECT_NE(error.find("is not one of the script's udp listen sockets"), std::string::npos)
+      << error;
+}
+
 }  // namespace viaduct

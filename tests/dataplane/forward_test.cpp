@@ -585,6 +585,27 @@ TEST_F(ForwardTest, ForceSendSocketPicksTheEgressSocketAndIface) {
   EXPECT_EQ(o.v.drop, Drop::kScriptError);
 }
 
+TEST_F(ForwardTest, DestinationSocketAttributePicksTheEgressSocket) {
+  // dispatcher.list socket=udp:10.1.0.2:5070 on the destination $du points at.
+  add_second_socket();
+  dp::Destination& d = owned_->snap.destinations[0];
+  d.ip_be = ip("10.1.0.20");
+  d.socket = 1;
+  Out o = apply(invite(), fwd_to_du());
+  ASSERT_TRUE(o.v.is_tx()) << dp::drop_name(o.v.drop);
+  EXPECT_EQ(o.v.tx_port, 1);
+  EXPECT_EQ(o.src_ip, ip("10.1.0.2"));
+  EXPECT_EQ(o.sport, 5070);
+  sip::SipView v = scan_back(o.sip);
+  EXPECT_EQ(v.via1.port_num, 5070);
+  // force_send_socket() in the script wins over the attribute.
+  VmResult r = fwd_to_du();
+  r.send_socket = 0;
+  o = apply(invite(), r);
+  ASSERT_TRUE(o.v.is_drop());
+  EXPECT_EQ(o.v.drop, Drop::kNoRoute);
+}
+
 TEST_F(ForwardTest, MtuTryProtoHandsLargeMessagesToTheSlowPath) {
   const std::string big = invite("", std::string(1500, 'a') + "\n");
   VmResult r = fwd_to_du();
