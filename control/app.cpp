@@ -365,8 +365,8 @@ Status Daemon::publish(const Loaded& l) {
   for (cfg::DsDestination& d : in.destinations) {
     d.flags = prober_.apply(d.set, d.uri, d.flags);
     if (prober_.config().latency_stats) {
-      if (const auto it = latency_.find({d.set, d.uri}); it != latency_.end() && it->second.count) {
-        d.latency = static_cast<int>(std::lround(it->second.estimate));
+      if (const auto it = latency_.find({d.set, d.uri}); it != latency_.end()) {
+        apply_latency(it->second, d);
       }
     }
   }
@@ -976,24 +976,23 @@ void Daemon::drain_events() {
                                             std::chrono::duration<double>(r.rtt).count());
               }
               if (prober_.config().latency_stats) {
-                // Algorithm 13 follows the estimate: publish when its ranking value changes.
                 for (const cfg::DsDestination& d : loaded_.destinations) {
                   if (d.set != r.set || d.uri != r.uri) {
                     continue;
                   }
                   LatencyStats& ls = latency_[{d.set, d.uri}];
-                  const int before = ls.count == 0
-                                         ? latency_priority(d.priority, d.latency,
-                                                            d.congestion_control)
-                                         : latency_priority(d.priority,
-                                                            static_cast<int>(std::lround(ls.estimate)),
-                                                            d.congestion_control);
+                  // Algorithms 11 (cc=1) and 13 follow the statistics: publish when what they
+                  // read changes.
+                  cfg::DsDestination was = d;
+                  apply_latency(ls, was);
                   ls.add(std::chrono::duration<double, std::milli>(r.rtt).count(),
                          prober_.config().latency_alpha, d.latency);
-                  changed = changed ||
-                            before != latency_priority(
-                                          d.priority, static_cast<int>(std::lround(ls.estimate)),
-                                          d.congestion_control);
+                  cfg::DsDestination now_d = d;
+                  apply_latency(ls, now_d);
+                  changed = changed || was.rweight != now_d.rweight ||
+                            latency_priority(was.priority, was.latency, was.congestion_control) !=
+                                latency_priority(now_d.priority, now_d.latency,
+                                                 now_d.congestion_control);
                   break;
                 }
               }

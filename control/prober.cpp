@@ -70,6 +70,20 @@ void LatencyStats::add(double ms, int alpha_per_mille, int initial_estimate_ms) 
   estimate = a * estimate + (1.0 - a) * ms;
 }
 
+void apply_latency(const LatencyStats& s, cfg::DsDestination& d) noexcept {
+  if (s.count == 0) {
+    return;
+  }
+  if (d.congestion_control) {
+    const long cong = std::max(0L, std::lround(s.estimate - s.average));
+    d.rweight = d.weight > static_cast<uint32_t>(cong) ? d.weight - static_cast<uint32_t>(cong) : 0;
+    d.latency = static_cast<int>(cong);
+    d.congestion_control = false;  // latency_priority() then ranks by the congestion
+  } else {
+    d.latency = static_cast<int>(std::lround(s.estimate));
+  }
+}
+
 double LatencyStats::stdev() const noexcept {
   return count > 1 ? std::sqrt(m2 / static_cast<double>(count - 1)) : 0.0;
 }

@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "cfg/dslist.hpp"
 #include "cfg/program.hpp"
 
 namespace viaduct::ctl {
@@ -99,6 +100,13 @@ struct LatencyStats {
   void add(double ms, int alpha_per_mille, int initial_estimate_ms) noexcept;
   double stdev() const noexcept;
 };
+
+// What the statistics change in a destination before a snapshot is built: algorithm 13's
+// latency becomes the estimate; with the cc=1 attribute (congestion control) the congestion,
+// estimate - average (>= 0, ms), replaces it, and `rweight` (algorithm 11) becomes
+// weight - congestion (>= 0): Kamailio's "weight lowered by 1 per ms of congestion".
+// Nothing changes before the first sample.
+void apply_latency(const LatencyStats& s, cfg::DsDestination& d) noexcept;
 
 struct ProbeReplyResult {
   bool matched = false;  // a probe we are waiting for (late and unknown replies are not)

@@ -359,6 +359,38 @@ TEST(LatencyStats, EstimateAverageStdevMax) {
   EXPECT_DOUBLE_EQ(b.max, 30);
 }
 
+TEST(LatencyStats, WhatTheStatisticsChangeInADestination) {
+  cfg::DsDestination d;
+  d.priority = 10;
+  d.weight = 50;
+  d.rweight = 7;
+  d.latency = 40;
+  LatencyStats none;
+  cfg::DsDestination same = d;
+  apply_latency(none, same);
+  EXPECT_EQ(same.latency, 40);  // no sample yet: the list's values
+  EXPECT_EQ(same.rweight, 7u);
+  LatencyStats s;
+  s.add(20, 500, 0);  // estimate 20
+  s.add(60, 500, 0);  // estimate 40, average 40
+  s.add(80, 500, 0);  // estimate 60, average 53.3: congestion 7 ms
+  cfg::DsDestination plain = d;
+  apply_latency(s, plain);
+  EXPECT_EQ(plain.latency, 60);
+  EXPECT_EQ(plain.rweight, 7u);
+  cfg::DsDestination cc = d;
+  cc.congestion_control = true;
+  apply_latency(s, cc);
+  EXPECT_EQ(cc.latency, 7);
+  EXPECT_EQ(cc.rweight, 43u);  // weight 50 lowered by 7 ms of congestion
+  EXPECT_FALSE(cc.congestion_control);
+  cc = d;
+  cc.congestion_control = true;
+  cc.weight = 5;
+  apply_latency(s, cc);
+  EXPECT_EQ(cc.rweight, 0u);  // never below 0
+}
+
 TEST(LatencyStats, ModparamsReachTheProbeConfig) {
   cfg::Program p;
   p.modparams.push_back({"dispatcher", "ds_ping_latency_stats", "1", true});
