@@ -45,6 +45,10 @@ enum class Method : uint8_t {
 };
 
 // Headers with a fixed slot, found in the one scan (long and compact forms).
+// More header fields than this is an attack or a bug, not a call: scan() refuses the message
+// (too_many_headers) and build_reply() will not write a reply that has more.
+inline constexpr uint16_t kMaxHeaderFields = 256;
+
 enum class Hdr : uint8_t {
   kVia,
   kFrom,

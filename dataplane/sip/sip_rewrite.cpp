@@ -470,6 +470,7 @@ size_t build_reply(const char* req, const SipView& v, uint16_t code, std::string
                  ? v.headers_end
                  : static_cast<size_t>(static_cast<const char*>(first_nl) - req) + 1;
   bool to_done = false;
+  size_t fields = 2;  // Server and Content-Length
   while (p < v.headers_end) {
     size_t end = p;
     while (true) {  // this line and its continuation lines
@@ -481,6 +482,7 @@ size_t build_reply(const char* req, const SipView& v, uint16_t code, std::string
     const size_t name_end = skip_class(req, p, end, kToken);
     const std::string_view name(req + p, name_end - p);
     const std::string_view field(req + p, end - p);
+    const size_t before = w.size();
     if (p == v.top_via_line.off) {
       // The top Via with received/rport spliced in.
       size_t at = p;
@@ -520,6 +522,9 @@ size_t build_reply(const char* req, const SipView& v, uint16_t code, std::string
                iequals(name, "call-id") || iequals(name, "i") || iequals(name, "cseq") ||
                (copy_rr && iequals(name, "record-route"))) {
       w.put(field);
+    }
+    if (w.size() != before && ++fields > kMaxHeaderFields) {
+      return 0;  // a reply our own scanner would refuse (too_many_headers): none is sent
     }
     p = end;
   }

@@ -39,7 +39,7 @@ using namespace detail;
 namespace {
 
 // More header fields than this is an attack or a bug, not a call.
-constexpr uint16_t kMaxHeaders = 256;
+constexpr uint16_t kMaxHeaders = kMaxHeaderFields;
 
 enum class Kind : uint8_t {
   kVia,

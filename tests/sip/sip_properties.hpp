@@ -309,10 +309,13 @@ inline Violation check_reply(const char* msg, const SipView& v) {
   };
   const size_t n = build(reply, sizeof reply);
   if (n == 0) {
-    // 0 means "does not fit in cap". The reply is the request's start line, Via, From, To,
-    // Call-ID and CSeq lines (each at most 4 bytes longer: "Via: " for "v:", CRLF for LF) plus
-    // received/rport, a To-tag and three short lines: this bound is generous.
-    VD_PROP(size_t{v.len} + 4 * size_t{v.hdr_count} + 256 > sizeof reply);
+    // 0 means "does not fit in cap", or a reply of more than kMaxHeaderFields fields (the
+    // request's fields plus Server and Content-Length), which scan() would refuse. The reply is
+    // the request's start line, Via, From, To, Call-ID and CSeq lines (each at most 4 bytes
+    // longer: "Via: " for "v:", CRLF for LF) plus received/rport, a To-tag and three short
+    // lines: this bound is generous.
+    VD_PROP(size_t{v.len} + 4 * size_t{v.hdr_count} + 256 > sizeof reply ||
+            size_t{v.hdr_count} + 2 > kMaxHeaderFields);
     return nullptr;
   }
   VD_PROP(n <= sizeof reply);
