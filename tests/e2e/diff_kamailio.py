@@ -497,6 +497,8 @@ listen = "127.0.0.1:{args.metrics_port}"
                 with open(log.name, encoding="utf-8", errors="replace") as lf:
                     print("".join(lf.readlines()[-15:]))
                 return None
+            # Kamailio binds its socket before its UDP worker runs; give the worker a moment.
+            time.sleep(0.3)
             run = lab.run_messages(sid, messages)
             dump(os.path.join(args.work, f"{sid}.{tag}.txt"), run, addrs["LB"])
             return run
@@ -504,11 +506,34 @@ listen = "127.0.0.1:{args.metrics_port}"
             stop(proc)
             log.close()
 
+    # The reviewed Kamailio outcomes.
+    outcomes_path = os.path.join(args.data, "kamailio-outcomes.txt")
+    expected = {}
+    if os.path.exists(outcomes_path):
+        with open(outcomes_path, encoding="utf-8") as f:
+            for line in f:
+                if line.strip() and not line.startswith("#"):
+                    key, _, what = line.rstrip("\n").partition(": ")
+                    expected[key] = what
+    updating = os.environ.get("VD_DIFF_UPDATE") == "1"
+
+    def off_review(sid, run):
+        order, by_cid = run
+        return [f"{sid} {m['num']}" for m, cid in order
+                if expected.get(f"{sid} {m['num']}") not in
+                (None, outcome_summary(by_cid.get(cid, [])))]
+
     # Phase 1: Kamailio, on a kernel address.
     subprocess.run(netns_cmd(args.lb, ["ip", "addr", "add", f"{addrs['LB']}/24", "dev", "eth0"]),
                    check=True)
     for name in scripts:
         run = run_kamailio(name, "kamailio")
+        if run is not None and not updating and off_review(name[:2], run):
+            # A Kamailio start that lost a message (seen once in CI: the first message of a run
+            # forwarded nowhere) is run once more; a difference that stays still fails below.
+            print(f"note: {name}: Kamailio differs from the reviewed list at "
+                  f"{', '.join(off_review(name[:2], run))}; running it once more")
+            run = run_kamailio(name, "kamailio-retry")
         if run is None:
             fails.append(f"{name}: Kamailio did not start (see {name[:2]}.kamailio.log)")
         else:
@@ -525,20 +550,11 @@ listen = "127.0.0.1:{args.metrics_port}"
     subprocess.run(netns_cmd(args.lb, ["ip", "addr", "flush", "dev", "eth0"]), check=True)
     t1 = time.monotonic()
 
-    # The reviewed Kamailio outcomes.
-    outcomes_path = os.path.join(args.data, "kamailio-outcomes.txt")
-    expected = {}
-    if os.path.exists(outcomes_path):
-        with open(outcomes_path, encoding="utf-8") as f:
-            for line in f:
-                if line.strip() and not line.startswith("#"):
-                    key, _, what = line.rstrip("\n").partition(": ")
-                    expected[key] = what
     got = {}
     for sid, (order, by_cid) in kam.items():
         for msg, cid in order:
             got[f"{sid} {msg['num']}"] = outcome_summary(by_cid.get(cid, []))
-    if os.environ.get("VD_DIFF_UPDATE") == "1":
+    if updating:
         merged = dict(expected)
         merged.update(got)
         with open(outcomes_path, "w", encoding="utf-8") as f:
