@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cfg/builtins.hpp"
 
+#include <algorithm>
 #include <array>
 
 namespace viaduct::cfg {
@@ -76,15 +77,16 @@ constexpr std::array kModParams = {
 };
 
 constexpr std::array kFunctions = {
-    FunctionInfo{"route", "", 1, 1},
-    FunctionInfo{"forward", "", 0, 2},
-    FunctionInfo{"drop", "", 0, 0},
-    FunctionInfo{"exit", "", 0, 0},
+    // Lowered by the compiler itself (fn kCount); the route kinds are checked as for the others.
+    FunctionInfo{"route", "", 1, 1, Fn::kCount, kInAny},
+    FunctionInfo{"forward", "", 0, 2, Fn::kCount, kInRequest},
+    FunctionInfo{"drop", "", 0, 0, Fn::kCount, kInAny},
+    FunctionInfo{"exit", "", 0, 0, Fn::kCount, kInAny},
     // In textops, as in Kamailio: a script viaduct accepts must also start in Kamailio.
-    FunctionInfo{"is_method", "textops", 1, 1},
-    FunctionInfo{"sl_send_reply", "sl", 2, 2},
-    FunctionInfo{"mf_process_maxfwd_header", "maxfwd", 1, 2},
-    FunctionInfo{"ds_select_dst", "dispatcher", 2, 3},
+    FunctionInfo{"is_method", "textops", 1, 1, Fn::kCount, kInAny},
+    FunctionInfo{"sl_send_reply", "sl", 2, 2, Fn::kCount, kInRequest | kInFailure},
+    FunctionInfo{"mf_process_maxfwd_header", "maxfwd", 1, 2, Fn::kCount, kInRequest},
+    FunctionInfo{"ds_select_dst", "dispatcher", 2, 3, Fn::kCount, kInRequest | kInFailure},
     // Table-driven: a row here and a run hook in dataplane/vm.cpp (kFnHooks).
     FunctionInfo{"send_reply", "sl", 2, 2, Fn::kSendReply, kInRequest, "Is"},
     FunctionInfo{"setflag", "", 1, 1, Fn::kSetFlag, kInAny, "i"},
@@ -137,27 +139,16 @@ constexpr std::array kFunctions = {
 };
 
 // Kamailio functions scripts commonly use that viaduct does not implement yet.
-constexpr std::array<std::string_view, 20> kKnownUnsupported = {
-    "forward_udp",
-    "forward_tcp",
-    "forward_tls",
-    "send",
-    "send_tcp",
-    "xdbg",
-    "xinfo",
-    "xerr",
-    "t_relay",
-    "t_on_failure",
-    "t_on_reply",
-    "t_on_branch",
-    "t_check_trans",
-    "sl_reply_error",
-    "ds_is_from_list",
-    "ds_next_dst",
-    "ds_mark_dst",
-    "ds_select_domain",
-    "set_forward_no_connect",
-    "pike_check_ip",
+constexpr std::array<std::string_view, 9> kNotYet = {
+    "forward_udp", "forward_tcp", "forward_tls",   "send",           "send_tcp",
+    "xdbg",        "xinfo",       "sl_reply_error", "pike_check_ip",
+};
+
+// tm's functions Kamailio scripts use most; any other t_* name of tm is "unknown".
+constexpr std::array<std::string_view, 14> kSlowPath = {
+    "t_relay",          "t_on_failure",   "t_on_reply",      "t_on_branch",     "t_check_trans",
+    "t_newtran",        "t_reply",        "t_check_status",  "t_branch_timeout", "t_branch_replied",
+    "t_set_fr",         "t_load_contacts", "t_next_contacts", "t_forward_nonack",
 };
 
 }  // namespace
@@ -189,15 +180,17 @@ const ModParamInfo* find_modparam(std::string_view module, std::string_view name
   return nullptr;
 }
 
-const FunctionInfo* find_function(std::string_view name, bool& known_unsupported) {
-  known_unsupported = false;
+const FunctionInfo* find_function(std::string_view name, Unsupported& why) {
+  why = Unsupported::kUnknown;
   for (const FunctionInfo& f : kFunctions) {
     if (f.name == name) {
       return &f;
     }
   }
-  for (std::string_view n : kKnownUnsupported) {
-    known_unsupported = known_unsupported || n == name;
+  if (std::find(kNotYet.begin(), kNotYet.end(), name) != kNotYet.end()) {
+    why = Unsupported::kNotYet;
+  } else if (std::find(kSlowPath.begin(), kSlowPath.end(), name) != kSlowPath.end()) {
+    why = Unsupported::kSlowPath;
   }
   return nullptr;
 }

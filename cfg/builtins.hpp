@@ -67,8 +67,13 @@ struct FunctionInfo {
   uint8_t routes = kInRequest;
   std::string_view args = "";
 };
-// nullptr when unknown. `known_unsupported` is set for Kamailio functions viaduct knows of but
-// does not implement yet (so the message can say "not supported yet" rather than "unknown").
-const FunctionInfo* find_function(std::string_view name, bool& known_unsupported);
+// Why a Kamailio function viaduct knows of has no FunctionInfo.
+enum class Unsupported : uint8_t {
+  kUnknown,   // not a function viaduct knows of
+  kNotYet,    // a fast-path function not implemented yet
+  kSlowPath,  // tm's: stateful processing, which belongs to the slow path
+};
+// nullptr when viaduct does not implement `name`; `why` then says which case it is.
+const FunctionInfo* find_function(std::string_view name, Unsupported& why);
 
 }  // namespace viaduct::cfg

@@ -1670,10 +1670,6 @@ class Compiler {
   }
 
   void fn_call(const Expr& e, const FunctionInfo& f) {
-    if ((f.routes & route_bit_) == 0) {
-      error(e.loc, "function '" + e.text + "' cannot be used in " + std::string(route_desc_));
-      return;
-    }
     FnCall c;
     c.fn = f.fn;
     c.nargs = static_cast<uint8_t>(e.kids.size());
@@ -1932,16 +1928,21 @@ class Compiler {
   }
 
   void call(const Expr& e) {
-    bool known_unsupported = false;
-    const FunctionInfo* f = find_function(e.text, known_unsupported);
+    Unsupported why = Unsupported::kUnknown;
+    const FunctionInfo* f = find_function(e.text, why);
     if (f == nullptr) {
-      if (e.text.starts_with("t_")) {
-        error(e.loc, "function '" + e.text + "' is tm's: stateful processing runs on the slow "
-                     "path, which this release does not have (viaduct -c --explain)");
-        return;
+      switch (why) {
+        case Unsupported::kSlowPath:
+          error(e.loc, "function '" + e.text + "' is tm's: stateful processing runs on the slow "
+                       "path, which this release does not have (viaduct -c --explain)");
+          break;
+        case Unsupported::kNotYet:
+          error(e.loc, "function '" + e.text + "' is not supported yet");
+          break;
+        case Unsupported::kUnknown:
+          error(e.loc, "unknown function '" + e.text + "'");
+          break;
       }
-      error(e.loc, known_unsupported ? "function '" + e.text + "' is not supported yet"
-                                     : "unknown function '" + e.text + "'");
       return;
     }
     if (!f->module.empty() && !is_loaded(f->module)) {
@@ -1949,10 +1950,9 @@ class Compiler {
                        "' (loadmodule \"" + std::string(f->module) + ".so\")");
       return;
     }
-    if (route_bit_ == kInEvent &&
-        (e.text == "sl_send_reply" || e.text == "forward" || e.text == "ds_select_dst" ||
-         e.text == "mf_process_maxfwd_header")) {
-      // Event routes run on the control thread without a packet to send or rewrite.
+    // Every function is checked against the route kinds it may be used in (event routes run
+    // on the control thread, without a packet to send or rewrite).
+    if ((f->routes & route_bit_) == 0) {
       error(e.loc, "function '" + e.text + "' cannot be used in " + std::string(route_desc_));
       return;
     }
@@ -1970,7 +1970,7 @@ class Compiler {
       fn_call(e, *f);
     } else if (name == "sl_send_reply" &&
                (has_pv_arg(e.kids[0]) || has_pv_arg(e.kids[1]))) {
-      bool ku = false;
+      Unsupported ku;
       fn_call(e, *find_function("send_reply", ku));
     } else if (name == "route") {
       call_route(e);
@@ -1988,7 +1988,7 @@ class Compiler {
         emit(Op::kMfProcessMaxfwd, static_cast<uint32_t>(v), 0, e.loc);
       }
     } else if (name == "ds_select_dst") {
-      bool ku = false;
+      Unsupported ku;
       fn_call(e, *find_function("ds_select", ku));
     } else if (name == "forward") {
       if (n != 0) {
@@ -2130,7 +2130,7 @@ class Compiler {
     return true;
   }
 
-  // "sip:IP[:port][;params]" -> IPv4 and port (0: any).
+  // "sip:IP[:port][;params]" -> IPv4 and port (0: any), through the socket parser.
   static bool ds_uri_addr(std::string_view u, uint32_t& ip_be, uint16_t& port) {
     if (u.starts_with("sip:")) {
       u.remove_prefix(4);
@@ -2138,28 +2138,13 @@ class Compiler {
     if (const size_t at = u.find('@'); at != std::string_view::npos) {
       u.remove_prefix(at + 1);
     }
-    u = u.substr(0, u.find_first_of(";>?"));
-    std::string_view host = u;
-    port = 0;
-    if (const size_t colon = u.find(':'); colon != std::string_view::npos) {
-      host = u.substr(0, colon);
-      uint32_t p = 0;
-      const std::string_view ps = u.substr(colon + 1);
-      if (ps.empty() || ps.size() > 5) {
-        return false;
-      }
-      for (char ch : ps) {
-        if (ch < '0' || ch > '9') {
-          return false;
-        }
-        p = p * 10 + static_cast<uint32_t>(ch - '0');
-      }
-      if (p == 0 || p > 65535) {
-        return false;
-      }
-      port = static_cast<uint16_t>(p);
+    SocketSpec spec;
+    std::string why;
+    if (!parse_socket_spec(u.substr(0, u.find_first_of(";>?")), spec, why) || spec.has_proto) {
+      return false;
     }
-    return parse_ipv4(host, ip_be);
+    port = spec.port;
+    return parse_ipv4(spec.host, ip_be);
   }
 
   const Script& script_;

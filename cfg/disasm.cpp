@@ -120,8 +120,6 @@ std::string operands(const Program& p, const Insn& in) {
       return std::to_string(in.a) + " " + string_at(p, in.b);
     case Op::kMfProcessMaxfwd:
       return std::to_string(in.a);
-    case Op::kDsSelectDst:
-      return "set=" + std::to_string(in.a) + " alg=" + std::to_string(in.b);
     case Op::kPushInt:
       return std::to_string(static_cast<int32_t>(in.a));
     case Op::kPushStr:
@@ -209,8 +207,6 @@ const char* op_name(Op op) {
       return "sl_send_reply";
     case Op::kMfProcessMaxfwd:
       return "mf_process_maxfwd";
-    case Op::kDsSelectDst:
-      return "ds_select_dst";
     case Op::kForward:
       return "forward";
     case Op::kPushInt:
@@ -293,9 +289,6 @@ std::string explain(const Program& p) {
           break;
         case Op::kMfProcessMaxfwd:
           add("mf_process_maxfwd_header");
-          break;
-        case Op::kDsSelectDst:
-          add("ds_select_dst");
           break;
         case Op::kForward:
           add("forward");

@@ -41,7 +41,6 @@ enum class Op : uint8_t {
                    //   equal (case-sensitive, as Kamailio) to strings[b-1] ? 1 : -1
   kSlSendReply,    // stateless reply: code a, reason strings[b]; rc = 1
   kMfProcessMaxfwd,// maxfwd: a = value to insert when absent; rc = 1, or -1 when the value is 0
-  kDsSelectDst,    // dispatcher: set a, algorithm b; sets $du; rc = 1, or -1 when none is usable
   kForward,        // stateless forward to $du, else the R-URI; rc = 1 / -1
 
   // ---- values and expressions: a small value stack (kVmStackDepth), no allocation ----

@@ -34,7 +34,6 @@
 #include <set>
 #include <memory>
 #include <thread>
-#include <tuple>
 
 #include "cfg/compile.hpp"
 #include "cfg/dslist.hpp"
@@ -212,7 +211,9 @@ class Daemon final : public ManagedDaemon {
   // ds_ping_latency_stats: per destination (set, URI), kept across reloads.
   std::map<std::pair<int, std::string>, LatencyStats> latency_;
   uint64_t events_run_ = 0;
-  void run_dispatcher_events(const std::vector<std::tuple<int, std::string, bool>>& before);
+  // (set, URI) -> usable, of the snapshot a publication replaces.
+  using Usability = std::map<std::pair<int, std::string>, bool>;
+  void run_dispatcher_events(const Usability& before);
   Prober prober_;            // learned probe state, by set + URI: survives reloads
   Blocklist blocklist_;      // use_dst_blocklist entries: survive reloads
   SendFailures send_failures_;  // workers' send failures, by next hop (when one blocks)
@@ -384,11 +385,11 @@ Status Daemon::publish(const Loaded& l) {
   const std::vector<DestinationLabel> labels = labels_of((*snap)->snap);
   const size_t n_dest = (*snap)->snap.destinations.size();
   // Which destinations were usable before this publication (event_route[dispatcher:dst-*]).
-  std::vector<std::tuple<int, std::string, bool>> before;
+  Usability before;
   if (const dp::Snapshot* cur = publisher_->generation() != 0 ? &slot_.current() : nullptr;
       cur != nullptr && (l.program->event_dst_down >= 0 || l.program->event_dst_up >= 0)) {
     for (const dp::Destination& d : cur->destinations) {
-      before.emplace_back(d.set, d.uri, d.usable());
+      before.emplace(std::make_pair(d.set, d.uri), d.usable());
     }
   }
   publisher_->publish(std::move(*snap));
@@ -410,19 +411,13 @@ Status Daemon::publish(const Loaded& l) {
 // $ru and $du its URI). viaduct does the same on the control thread, for every transition a
 // publication brings (probes, set_state, ds_mark_dst, reloads), against the new snapshot; what
 // the route sends is ignored (only request_route sends), its xlog lines are printed.
-void Daemon::run_dispatcher_events(const std::vector<std::tuple<int, std::string, bool>>& before) {
+void Daemon::run_dispatcher_events(const Usability& before) {
   const dp::Snapshot& snap = slot_.current();
   const cfg::Program& prog = *snap.program;
   for (size_t i = 0; i < snap.destinations.size(); ++i) {
     const dp::Destination& d = snap.destinations[i];
-    bool was = d.usable();
-    for (const auto& [set, uri, usable] : before) {
-      if (set == d.set && uri == d.uri) {
-        was = usable;
-        break;
-      }
-    }
-    if (was == d.usable()) {
+    const auto it = before.find({d.set, d.uri});
+    if (it == before.end() || it->second == d.usable()) {  // new destinations fire nothing
       continue;
     }
     const int32_t route = d.usable() ? prog.event_dst_up : prog.event_dst_down;

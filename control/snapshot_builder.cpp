@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "cfg/dspvar.hpp"
+#include "cfg/net.hpp"
 #include "control/ds_tables.hpp"
 #include "dataplane/pipeline.hpp"
 
@@ -228,21 +229,19 @@ Result<std::unique_ptr<OwnedSnapshot>> build_snapshot(const BuildInputs& in, Des
       selection_fields(e, d);
       d.ping_from = e.ping_from;
       if (!e.socket.empty()) {
-        // socket=udp:IP:PORT (Kamailio's form; the proto is optional): one of our listeners.
-        std::string_view sock = e.socket;
-        if (sock.size() > 4 && (sock.substr(0, 4) == "udp:" || sock.substr(0, 4) == "UDP:")) {
-          sock.remove_prefix(4);
-        }
-        const size_t colon = sock.rfind(':');
+        // socket=[udp:]IP[:PORT] (Kamailio's form, as force_send_socket): one of our listeners.
+        cfg::SocketSpec spec;
+        std::string why;
         uint32_t ip_be = 0;
-        const std::string host(sock.substr(0, colon));
-        const long port = colon == std::string_view::npos
-                              ? 5060
-                              : std::strtol(std::string(sock.substr(colon + 1)).c_str(), nullptr, 10);
-        for (size_t i = 0; i < s.listeners.size() && dp::parse_ipv4(host, ip_be); ++i) {
-          if (s.listeners[i].ip_be == ip_be && ntohs(s.listeners[i].port_be) == port) {
-            d.socket = static_cast<int16_t>(i);
-            break;
+        if (cfg::parse_socket_spec(e.socket, spec, why) &&
+            (!spec.has_proto || spec.proto == cfg::Proto::kUdp) &&
+            dp::parse_ipv4(spec.host, ip_be)) {
+          const uint16_t port = spec.port != 0 ? spec.port : 5060;
+          for (size_t i = 0; i < s.listeners.size(); ++i) {
+            if (s.listeners[i].ip_be == ip_be && ntohs(s.listeners[i].port_be) == port) {
+              d.socket = static_cast<int16_t>(i);
+              break;
+            }
           }
         }
         if (d.socket < 0) {

@@ -764,6 +764,9 @@ size_t select_candidates(const Snapshot& snap, uint32_t set_index, uint32_t alg,
   out[0] = first;
   size_t n = 1;
   const uint32_t local = static_cast<uint32_t>(first) - s.first;
+  if (max == 1) {
+    return n;  // ds_select_dst without the failover flag: the choice alone, no walk of the set
+  }
   if (alg == 13) {
     // Every other usable entry in round-robin order from the cursor, stably sorted by
     // latency-adjusted priority, highest first (insertion keeps the best max - 1).

@@ -1607,24 +1607,6 @@ void vm_run(const Snapshot& snap, const char* msg, const sip::SipView& v, const 
         rc = max_forwards(v, in.a, snap.maxfwd_limit, out);
         r.retcode = rc;
         break;
-      case Op::kDsSelectDst: {
-        rc = -1;
-        for (uint32_t s = 0; s < snap.sets.size(); ++s) {
-          if (snap.sets[s].id == static_cast<int>(in.a)) {
-            const int d = select_destination(snap, s, in.b, msg, v, ds);
-            if (d >= 0) {
-              out.du = d;
-              out.du_uri = {};
-              counters.selected[snap.destinations[static_cast<size_t>(d)].id % kMaxDestinations]
-                  .add();
-              rc = 1;
-            }
-            break;
-          }
-        }
-        r.retcode = rc;
-        break;
-      }
       case Op::kForward:
         if (out.action != VmResult::Action::kNone) {
           rc = -1;
