@@ -303,6 +303,10 @@ class Lab:
         return order, by_cid
 
 
+# The lab's subnet ("10.NET.0."), written "LAB." in the outcome list so that any LAB_NET works.
+LAB_PREFIX = None
+
+
 def outcome_summary(evts):
     """One line per message: what happened, for the reviewed Kamailio outcome list."""
     if not evts:
@@ -313,7 +317,7 @@ def outcome_summary(evts):
         if kind == "reply":
             parts.append("reply " + " ".join(first.split(" ", 2)[1:2]))
         else:
-            parts.append("forward " + where)
+            parts.append("forward " + where.replace(LAB_PREFIX, "LAB."))
     return ", ".join(parts)
 
 
@@ -434,6 +438,8 @@ def main():
 
     lab = Lab(args)
     addrs = lab.addrs
+    global LAB_PREFIX
+    LAB_PREFIX = addrs["LB"].rsplit(".", 2)[0] + "."
     messages = load_messages(os.path.join(args.data, "messages.txt"))
     scripts = sorted(f for f in os.listdir(args.data) if re.match(r"\d\d-.*\.cfg$", f))
     only = os.environ.get("VD_DIFF_SCRIPTS", "").split()
