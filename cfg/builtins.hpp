@@ -51,6 +51,8 @@ inline constexpr uint8_t kInBranch = 1u << 5;
 inline constexpr uint8_t kInOnSend = 1u << 6;
 inline constexpr uint8_t kInEvent = 1u << 7;
 inline constexpr uint8_t kInAny = 0xff;
+// Kamailio's core reply_route and tm's onreply_route[NAME] (ONREPLY_ROUTE = both).
+inline constexpr uint8_t kInCoreReply = 1u << 2;
 
 // Argument kinds, one letter per argument in FunctionInfo::args:
 //   'i' an integer (a number or a decimal string; constant unless 'I')
@@ -66,6 +68,10 @@ struct FunctionInfo {
   Fn fn = Fn::kCount;       // kCount: lowered by the compiler itself (route, forward(), ...)
   uint8_t routes = kInRequest;
   std::string_view args = "";
+  // Route kinds among `routes` where the fast path would not apply the function's effect to
+  // what it relays (a rewrite of the R-URI in reply_route, append_hf in onsend_route, where
+  // Kamailio has already built the request): "not supported yet" there.
+  uint8_t unapplied = 0;
 };
 // Why a Kamailio function viaduct knows of has no FunctionInfo.
 enum class Unsupported : uint8_t {

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cfg/compile.hpp"
 
+#include <arpa/inet.h>  // inet_pton: IPv6 networks
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -123,14 +125,39 @@ class Compiler {
     route_table();
     for (size_t i = 0; i < order_.size(); ++i) {
       const RouteDef& r = *order_[i];
-      // Sub-routes run as part of request_route; event routes on the control thread.
-      route_bit_ = r.kind == RouteKind::kEvent ? kInEvent : kInRequest;
-      route_desc_ = describe(r);
+      // Each route is checked for its kind (event routes run on the control thread; a
+      // sub-route for every kind of route that reaches it, request_route when none does);
+      // event routes viaduct never runs are checked as Kamailio does, as request routes.
+      route_desc_ = std::string(describe(r));
+      if (r.kind == RouteKind::kSub) {
+        const auto k = sub_kinds_.find(r.name);
+        route_bit_ = k == sub_kinds_.end() ? kInRequest : k->second;
+        const auto c = callers_.find(r.name);
+        if (c != callers_.end() && c->second->kind != RouteKind::kRequest) {
+          route_desc_ = "route[" + r.name + "] (reached from " + out_.routes[top_index(c->second)].name + ")";
+        }
+      } else if (r.kind == RouteKind::kEvent) {
+        route_bit_ = out_.routes[i].not_run.empty() ? kInEvent : kInRequest;
+        route_desc_ = out_.routes[i].name;
+      } else {
+        route_bit_ = kind_bit(r.kind);
+        if (r.kind != RouteKind::kRequest) {
+          route_desc_ = out_.routes[i].name;
+        }
+      }
       out_.routes[i].entry = static_cast<uint32_t>(out_.code.size());
-      stmt(r.body);
+      if (r.kind == RouteKind::kReply) {
+        // Kamailio relays the reply when the route's value is positive: that of its last
+        // statement (a function that returns false there drops the reply), 1 when it ends
+        // with an if whose condition failed, an assignment or exit (measured, 5.6.3).
+        tail_stmt(r.body);
+      } else {
+        stmt(r.body);
+      }
       emit(Op::kReturn, kRcTrue, 0, r.loc);
     }
     compile_regexes();
+    shv_table();
     if (out_.vars.size() > kMaxScriptVars) {
       error(SourceLoc{file_, 0, 0}, "more than " + std::to_string(kMaxScriptVars) +
                                          " distinct $var names");
@@ -464,6 +491,10 @@ class Compiler {
                               mod + ".so\")");
       return;
     }
+    if (mod == "pv" && m.name == "shvset") {
+      shvset(m);
+      return;
+    }
     if (!info->checks_params) {
       warning(m.loc, "modparam(\"" + mod + "\", \"" + m.name + "\") is ignored by viaduct");
       return;
@@ -546,7 +577,16 @@ class Compiler {
 
   void route_table() {
     const RouteDef* main = nullptr;
+    // Top-level routes other than request_route, in source order: what they are called in the
+    // Program and, for those viaduct does not run, why.
+    std::vector<std::pair<const RouteDef*, std::string>> others;
+    std::map<std::string, const RouteDef*> named;  // failure_route[F] & co: unique per kind
     for (const RouteDef& r : script_.routes) {
+      const std::string label =
+          std::string(r.keyword == "onreply_route" && r.kind == RouteKind::kReply
+                          ? std::string_view("reply_route")
+                          : std::string_view(r.keyword)) +
+          (r.name.empty() ? "" : "[" + r.name + "]");
       switch (r.kind) {
         case RouteKind::kRequest:
           if (main != nullptr) {
@@ -563,6 +603,36 @@ class Compiler {
           }
           break;
         }
+        case RouteKind::kReply:
+        case RouteKind::kOnSend: {
+          // Kamailio 5.6 takes a second reply_route (or onreply_route { }) / onsend_route
+          // silently; viaduct refuses it rather than guess which one runs.
+          const RouteDef*& slot = r.kind == RouteKind::kReply ? reply_def_ : onsend_def_;
+          if (slot != nullptr) {
+            error(r.loc, "duplicate " + label + " (first defined at " + where(slot->loc) + ")");
+            continue;
+          }
+          slot = &r;
+          others.emplace_back(&r, "");
+          break;
+        }
+        case RouteKind::kOnReply:
+        case RouteKind::kFailure:
+        case RouteKind::kBranch: {
+          auto [it, fresh] = named.emplace(label, &r);
+          if (!fresh) {
+            error(r.loc, "duplicate " + label + " (first defined at " + where(it->second->loc) +
+                             ")");
+            continue;
+          }
+          const char* arm = r.kind == RouteKind::kOnReply ? "t_on_reply"
+                            : r.kind == RouteKind::kFailure ? "t_on_failure"
+                                                            : "t_on_branch";
+          others.emplace_back(&r, std::string("slow path: only tm runs it (armed by ") + arm +
+                                      "), and stateful processing belongs to the slow path, "
+                                      "which this release does not have");
+          break;
+        }
         case RouteKind::kEvent:
           if (r.name == "dispatcher:dst-down" || r.name == "dispatcher:dst-up") {
             if (!is_loaded("dispatcher")) {
@@ -576,10 +646,19 @@ class Compiler {
             }
             break;
           }
-          [[fallthrough]];
-        default:
-          error(r.loc, std::string(r.keyword) + (r.name.empty() ? "" : "[" + r.name + "]") +
-                           " is not supported yet");
+          {
+            // Kamailio accepts any event_route[group:name] (the module that raises the event
+            // looks it up); viaduct raises only the dispatcher's: the others are checked and
+            // never run.
+            auto [it, fresh] = named.emplace(label, &r);
+            if (!fresh) {
+              error(r.loc, "duplicate " + label + " (first defined at " +
+                               where(it->second->loc) + ")");
+              continue;
+            }
+            others.emplace_back(&r, "not run: viaduct raises only dispatcher:dst-down and "
+                                    "dispatcher:dst-up");
+          }
           break;
       }
     }
@@ -588,21 +667,152 @@ class Compiler {
       return;
     }
     order_.push_back(main);
-    out_.routes.push_back(Route{"", 0});
+    out_.routes.push_back(Route{"", 0, {}});
     for (const RouteDef& r : script_.routes) {
       if (r.kind == RouteKind::kSub && sub_routes_.at(r.name) == &r) {
         route_index_[r.name] = static_cast<uint32_t>(order_.size());
         order_.push_back(&r);
-        out_.routes.push_back(Route{r.name, 0});
+        out_.routes.push_back(Route{r.name, 0, {}});
       }
     }
     for (const auto& [name, r] : event_routes_) {
       (name == "dispatcher:dst-down" ? out_.event_dst_down : out_.event_dst_up) =
           static_cast<int32_t>(order_.size());
       order_.push_back(r);
-      out_.routes.push_back(Route{"event_route[" + name + "]", 0});
+      out_.routes.push_back(Route{"event_route[" + name + "]", 0, {}});
+    }
+    for (auto& [r, why] : others) {
+      const int32_t idx = static_cast<int32_t>(order_.size());
+      if (r == reply_def_) {
+        out_.reply_route = idx;
+      } else if (r == onsend_def_) {
+        out_.onsend_route = idx;
+      }
+      order_.push_back(r);
+      std::string label = r->kind == RouteKind::kReply ? std::string("reply_route")
+                                                        : std::string(r->keyword);
+      if (!r->name.empty() && r->kind != RouteKind::kReply && r->kind != RouteKind::kOnSend) {
+        label += "[" + r->name + "]";
+      }
+      out_.routes.push_back(Route{label, 0, std::move(why)});
+    }
+    sub_route_kinds();
+  }
+
+  // Kamailio checks a function against the kind of the top route that runs it, through any
+  // route() calls: a sub-route is checked for every kind of route that reaches it.
+  static void route_calls(const Expr& e, std::vector<std::string>& out) {
+    if (e.kind == Expr::Kind::kCall && e.text == "route" && e.kids.size() == 1) {
+      const Expr& a = e.kids[0];
+      if (a.kind == Expr::Kind::kIdent || a.kind == Expr::Kind::kString) {
+        out.push_back(a.text);
+      } else if (a.kind == Expr::Kind::kInt) {
+        out.push_back(std::to_string(a.num));
+      }
+    }
+    for (const Expr& k : e.kids) {
+      route_calls(k, out);
     }
   }
+  static void route_calls(const Stmt& s, std::vector<std::string>& out) {
+    for (const Expr& e : s.exprs) {
+      route_calls(e, out);
+    }
+    for (const Stmt& b : s.body) {
+      route_calls(b, out);
+    }
+  }
+  static uint8_t kind_bit(RouteKind k) { return static_cast<uint8_t>(1u << static_cast<unsigned>(k)); }
+  void sub_route_kinds() {
+    std::map<std::string, std::vector<std::string>, std::less<>> calls;
+    for (const auto& [name, r] : sub_routes_) {
+      route_calls(r->body, calls[name]);
+    }
+    for (const RouteDef* top : order_) {
+      if (top->kind == RouteKind::kSub) {
+        continue;
+      }
+      std::vector<std::string> todo;
+      route_calls(top->body, todo);
+      const bool raised = top->kind == RouteKind::kEvent &&
+                          event_routes_.count(std::string(top->name)) != 0;
+      const uint8_t bit = raised                            ? kInEvent
+                          : top->kind == RouteKind::kEvent ? kInRequest
+                                                           : kind_bit(top->kind);
+      while (!todo.empty()) {
+        const std::string name = std::move(todo.back());
+        todo.pop_back();
+        const auto it = sub_routes_.find(name);
+        if (it == sub_routes_.end()) {
+          continue;
+        }
+        uint8_t& mask = sub_kinds_[name];
+        if ((mask & bit) != 0) {
+          continue;
+        }
+        if (mask == 0 || bit != kInRequest) {
+          callers_[name] = top;  // the first caller of another kind, for messages
+        }
+        mask |= bit;
+        for (const std::string& n : calls[name]) {
+          todo.push_back(n);
+        }
+      }
+    }
+  }
+  size_t top_index(const RouteDef* r) const {
+    for (size_t i = 0; i < order_.size(); ++i) {
+      if (order_[i] == r) {
+        return i;
+      }
+    }
+    return 0;
+  }
+
+  // reply_route's statements in tail position: a function call there (route() included) ends
+  // the route with its value; anything else falls through to the route's `return 1`.
+  void tail_stmt(const Stmt& s) {
+    switch (s.kind) {
+      case Stmt::Kind::kBlock:
+        for (size_t i = 0; i + 1 < s.body.size(); ++i) {
+          stmt(s.body[i]);
+        }
+        if (!s.body.empty()) {
+          tail_stmt(s.body.back());
+        }
+        return;
+      case Stmt::Kind::kIf: {
+        cond(s.exprs[0]);
+        const size_t jf = emit(Op::kJumpIfFalse, 0, 0, s.loc);
+        tail_stmt(s.body[0]);
+        if (s.body.size() > 1) {
+          const size_t j = emit(Op::kJump, 0, 0, s.loc);
+          patch_to_here(jf);
+          tail_stmt(s.body[1]);
+          patch_to_here(j);
+        } else {
+          patch_to_here(jf);
+          emit(Op::kReturn, kRcTrue, 0, s.loc);  // a failed condition: the if's value is 1
+        }
+        return;
+      }
+      case Stmt::Kind::kExpr:
+        stmt(s);
+        if (s.exprs[0].kind == Expr::Kind::kCall) {
+          emit(Op::kPushRc, 0, 0, s.loc);
+          emit(Op::kReturn, 0, 1, s.loc);
+        }
+        return;
+      default:
+        stmt(s);
+        return;
+    }
+  }
+  const RouteDef* reply_def_ = nullptr;
+  const RouteDef* onsend_def_ = nullptr;
+  std::map<std::string, uint8_t, std::less<>> sub_kinds_;        // route kinds reaching route[X]
+  std::map<std::string, const RouteDef*, std::less<>> callers_;  // a top route reaching it
+  std::string sub_desc_;
   std::map<std::string, const RouteDef*> event_routes_;
 
   // ---- code ----
@@ -744,7 +954,44 @@ class Compiler {
   // switch: the subject is evaluated once into a temp; each case compares it (as ==, the
   // subject's type decides) and jumps to its body; bodies follow each other in order, so a body
   // without break falls through to the next one (as in C and in Kamailio).
+  // `switch ($rm)` whose labels are all string constants (the usual method dispatch): each
+  // case is one kMethodEq on the scanned method, no temp, no value stack.
+  bool method_switch(const Stmt& s) {
+    const Expr& subj = s.exprs[0];
+    if (subj.kind != Expr::Kind::kPvar || subj.pv.name != "rm" || subj.pv.has_inner ||
+        !subj.pv.transforms.empty() || !subj.pv.index.empty()) {
+      return false;
+    }
+    for (const Stmt& label : s.body) {
+      if (label.op != "default" &&
+          (label.op != "case" || label.exprs.empty() ||
+           label.exprs[0].kind != Expr::Kind::kString)) {
+        return false;
+      }
+    }
+    std::vector<size_t> to_body(s.body.size(), SIZE_MAX);
+    size_t default_label = SIZE_MAX;
+    for (size_t i = 0; i < s.body.size(); ++i) {
+      const Stmt& label = s.body[i];
+      if (label.op == "default") {
+        default_label = i;
+        continue;
+      }
+      uint16_t idx = 0;
+      if (!intern(label.exprs[0].text, label.exprs[0].loc, idx)) {
+        continue;
+      }
+      emit(Op::kMethodEq, idx, 0, label.exprs[0].loc);
+      to_body[i] = emit(Op::kJumpIfTrue, 0, 0, label.exprs[0].loc);
+    }
+    switch_bodies(s, to_body, default_label);
+    return true;
+  }
+
   void switch_stmt(const Stmt& s) {
+    if (method_switch(s)) {
+      return;
+    }
     const uint32_t t = take_temp(s.loc);
     value(s.exprs[0]);
     emit(Op::kStoreTemp, t, 0, s.loc);
@@ -786,6 +1033,13 @@ class Compiler {
       emit(Op::kCompare, 0, static_cast<uint16_t>(CmpOp::kEq), v.loc);
       to_body[i] = emit(Op::kJumpIfTrue, 0, 0, v.loc);
     }
+    switch_bodies(s, to_body, default_label);
+    --temps_used_;
+  }
+
+  // The bodies of a switch after its tests: a jump to the default (or past the end), then each
+  // body in order (falling through), breaks patched to the end.
+  void switch_bodies(const Stmt& s, const std::vector<size_t>& to_body, size_t default_label) {
     const size_t to_default = emit(Op::kJump, 0, 0, s.loc);
     breakables_.push_back({});
     size_t default_pc = SIZE_MAX;
@@ -807,7 +1061,6 @@ class Compiler {
       patch_to_here(j);
     }
     breakables_.pop_back();
-    --temps_used_;
   }
 
   void assign(const Stmt& s) {
@@ -818,6 +1071,17 @@ class Compiler {
     }
     uint16_t pv = 0;
     if (!pv_ref(target, pv)) {
+      return;
+    }
+    if (out_.pvs[pv].tr != 0) {
+      error(target.loc, "'" + target.text + "': a transformation's result cannot be assigned");
+      return;
+    }
+    if (out_.pvs[pv].kind == PvKind::kShv) {
+      // The control thread owns the shared values (workers read them through a sequence lock);
+      // a worker writing them would need a lock between workers.
+      error(target.loc, "'" + target.text + "': $shv is read-only in viaduct's script; set it "
+                        "with the management API (pv.shvSet) or modparam(\"pv\", \"shvset\")");
       return;
     }
     switch (out_.pvs[pv].kind) {
@@ -865,7 +1129,7 @@ class Compiler {
   uint16_t add_pv(PvRef r) {
     for (size_t i = 0; i < out_.pvs.size(); ++i) {
       const PvRef& o = out_.pvs[i];
-      if (o.kind == r.kind && o.arg == r.arg && o.index == r.index) {
+      if (o.kind == r.kind && o.arg == r.arg && o.index == r.index && o.tr == r.tr) {
         return static_cast<uint16_t>(i);
       }
     }
@@ -886,12 +1150,8 @@ class Compiler {
   // Resolves a pseudo-variable (name, inner, index) into a PvRef index; false (with an error at
   // `loc`) when the fast path does not know it.
   bool pv_parts(const std::string& name, const std::string& inner, bool has_inner,
-                const std::string& index, bool has_transforms, const std::string& text,
-                const SourceLoc& loc, uint16_t& out) {
-    if (has_transforms) {
-      error(loc, "transformations ('" + text + "') are not supported yet");
-      return false;
-    }
+                const std::string& index, const std::vector<Transform>& trs,
+                const std::string& text, const SourceLoc& loc, uint16_t& out) {
     PvRef r;
     bool found = false;
     if (name == "hdr" && has_inner && !inner.empty()) {
@@ -914,6 +1174,25 @@ class Compiler {
       r.kind = PvKind::kAvp;
       r.arg = slot(out_.avps, n);
       found = true;
+    } else if (name == "snd" && has_inner) {
+      // onsend_route's destination (Kamailio's $snd; the other keys need the built buffer).
+      static constexpr std::string_view kKeys[] = {"ip", "port", "af", "proto"};
+      for (size_t k = 0; k < std::size(kKeys); ++k) {
+        if (inner == kKeys[k]) {
+          r.kind = PvKind::kSnd;
+          r.arg = static_cast<uint16_t>(k);
+          found = true;
+        }
+      }
+    } else if (name == "xavp" && has_inner) {
+      if (!xavp(inner, index, text, loc, r)) {
+        return false;
+      }
+      found = true;
+    } else if (name == "shv" && has_inner && !inner.empty()) {
+      r.kind = PvKind::kShv;
+      r.arg = shv_slot(inner);
+      found = true;
     } else if (!has_inner) {
       for (const PvName& p : kPvNames) {
         if (p.name == name) {
@@ -926,7 +1205,8 @@ class Compiler {
       error(loc, "pseudo-variable '" + text + "' is not supported on the fast path");
       return false;
     }
-    if (!index.empty() && index != "*") {
+    if (!index.empty() && index != "*" && r.kind != PvKind::kXavpDsDst &&
+        r.kind != PvKind::kXavpDsCtx) {
       if (r.kind != PvKind::kHdr) {
         error(loc, "an index is only supported on $hdr ('" + text + "')");
         return false;
@@ -941,17 +1221,439 @@ class Compiler {
       }
       r.index = static_cast<int16_t>(n);
     }
+    if (!trs.empty()) {
+      uint16_t tr = 0;
+      if (!tr_chain(trs, text, loc, tr)) {
+        return false;
+      }
+      r.tr = tr;
+    }
     out = add_pv(r);
     return true;
   }
 
-  bool pv_ref(const Expr& e, uint16_t& out) {
-    return pv_parts(e.pv.name, e.pv.inner, e.pv.has_inner, e.pv.index, !e.pv.transforms.empty(),
-                    e.text, e.loc, out);
+  // $xavp(_dsdst_[N]=>field), $xavp(_dsctx_=>cnt): the dispatcher's, read-only (the names
+  // follow modparam xavp_dst / xavp_ctx). Other xavps are not kept by the fast path.
+  bool xavp(const std::string& inner, const std::string& outer_index, const std::string& text,
+            const SourceLoc& loc, PvRef& r) {
+    const size_t arrow = inner.find("=>");
+    std::string root = inner.substr(0, arrow);
+    const std::string field = arrow == std::string::npos ? "" : inner.substr(arrow + 2);
+    std::string index = outer_index;
+    if (const size_t lb = root.find('['); lb != std::string::npos && root.back() == ']') {
+      index = root.substr(lb + 1, root.size() - lb - 2);
+      root = root.substr(0, lb);
+    }
+    std::string dst = "_dsdst_";
+    std::string ctx = "_dsctx_";
+    for (const ModParamDef& m : script_.modparams) {
+      if (m.module == "dispatcher" && m.value.kind == Expr::Kind::kString) {
+        if (m.name == "xavp_dst") {
+          dst = m.value.text;
+        } else if (m.name == "xavp_ctx") {
+          ctx = m.value.text;
+        }
+      }
+    }
+    if (root != dst && root != ctx) {
+      error(loc, "'" + text + "': only the dispatcher's $xavp(" + dst + "=>...) and $xavp(" +
+                     ctx + "=>cnt) are supported (read-only); use $avp or $var for values of "
+                     "the script");
+      return false;
+    }
+    if (field.empty()) {
+      error(loc, "'" + text + "': name a field ($xavp(" + root + "=>uri))");
+      return false;
+    }
+    int64_t n = 0;
+    if (!index.empty()) {
+      Expr tmp;
+      tmp.kind = Expr::Kind::kString;
+      tmp.text = index;
+      if (!int_value(tmp, n) || n < 0 || n >= 16) {
+        error(loc, "bad index '" + index + "' in '" + text + "' (0..15)");
+        return false;
+      }
+    }
+    r.index = static_cast<int16_t>(n);
+    if (root == ctx) {
+      if (field != "cnt" || n != 0) {
+        error(loc, "'" + text + "': $xavp(" + ctx + ") has one field, cnt");
+        return false;
+      }
+      r.kind = PvKind::kXavpDsCtx;
+      return true;
+    }
+    static const std::map<std::string, XavpDsField, std::less<>> kFields = {
+        {"uri", XavpDsField::kUri},     {"grp", XavpDsField::kGrp},
+        {"dstid", XavpDsField::kDstId}, {"attrs", XavpDsField::kAttrs},
+    };
+    const auto it = kFields.find(field);
+    if (it == kFields.end()) {
+      error(loc, "'" + text + "': unknown or unsupported field '" + field + "' of $xavp(" + dst +
+                     ") (uri, grp, dstid, attrs)");
+      return false;
+    }
+    r.kind = PvKind::kXavpDsDst;
+    r.arg = static_cast<uint16_t>(it->second);
+    return true;
   }
 
-  // A function argument string with pseudo-variables in it ("sip:$rU@$rd", "$hdr(X)"): literal
-  // and PV parts. `$` not followed by a name stays literal.
+  // ---- $shv: names, modparam("pv", "shvset", "name=i:1" | "name=s:text"), the table ----
+
+  struct ShvInit {
+    std::string name;
+    bool is_int = true;
+    int64_t i = 0;
+    std::string s;
+  };
+
+  uint16_t shv_slot(const std::string& name) {
+    for (size_t k = 0; k < shv_names_.size(); ++k) {
+      if (shv_names_[k] == name) {
+        return static_cast<uint16_t>(k);
+      }
+    }
+    shv_names_.push_back(name);
+    return static_cast<uint16_t>(shv_names_.size() - 1);
+  }
+
+  void shvset(const ModParamDef& m) {
+    if (m.value.kind != Expr::Kind::kString) {
+      error(m.value.loc, "parameter 'shvset' of module 'pv' expects a string (\"name=i:1\" or "
+                         "\"name=s:text\")");
+      return;
+    }
+    const std::string& v = m.value.text;
+    const size_t eq = v.find('=');
+    ShvInit init;
+    init.name = v.substr(0, eq);
+    const std::string rest = eq == std::string::npos ? "" : v.substr(eq + 1);
+    if (init.name.empty() || rest.size() < 2 || rest[1] != ':' ||
+        (rest[0] != 'i' && rest[0] != 's')) {
+      error(m.value.loc, "shvset \"" + v + "\": expected \"name=i:INT\" or \"name=s:TEXT\"");
+      return;
+    }
+    init.is_int = rest[0] == 'i';
+    if (init.is_int) {
+      Expr tmp;
+      tmp.kind = Expr::Kind::kString;
+      tmp.text = rest.substr(2);
+      if (!int_value(tmp, init.i) || init.i < std::numeric_limits<int32_t>::min() ||
+          init.i > std::numeric_limits<int32_t>::max()) {
+        error(m.value.loc, "shvset \"" + v + "\": '" + tmp.text + "' is not an integer");
+        return;
+      }
+    } else {
+      init.s = rest.substr(2);
+      if (init.s.size() > kShvLen) {
+        error(m.value.loc, "shvset \"" + v + "\": longer than " + std::to_string(kShvLen) +
+                               " bytes");
+        return;
+      }
+    }
+    shv_slot(init.name);
+    shv_inits_.push_back(std::move(init));
+  }
+
+  void shv_table() {
+    if (shv_names_.empty()) {
+      return;
+    }
+    auto t = std::make_shared<ShvTable>(shv_names_);
+    for (const ShvInit& i : shv_inits_) {
+      t->set(static_cast<size_t>(t->find(i.name)), i.is_int, i.i, i.s);
+    }
+    out_.shv = std::move(t);
+  }
+
+  // A transformation chain into out_.trs; `tr` = 1 + its index.
+  bool tr_chain(const std::vector<Transform>& trs, const std::string& text, const SourceLoc& loc,
+                uint16_t& tr) {
+    struct TrDef {
+      std::string_view name;
+      TrKind kind;
+      std::string_view params;  // i: integer, s: string, c: one character; upper case: optional
+    };
+    static constexpr TrDef kTrs[] = {
+        {"s.len", TrKind::kSLen, ""},
+        {"s.int", TrKind::kSInt, ""},
+        {"s.substr", TrKind::kSSubstr, "ii"},
+        {"s.select", TrKind::kSSelect, "ic"},
+        {"s.tolower", TrKind::kSToLower, ""},
+        {"s.toupper", TrKind::kSToUpper, ""},
+        {"s.strip", TrKind::kSStrip, "i"},
+        {"s.striptail", TrKind::kSStripTail, "i"},
+        {"s.trim", TrKind::kSTrim, ""},
+        {"s.ltrim", TrKind::kSLTrim, ""},
+        {"s.rtrim", TrKind::kSRTrim, ""},
+        {"s.before", TrKind::kSBefore, "s"},
+        {"s.after", TrKind::kSAfter, "s"},
+        {"s.rbefore", TrKind::kSRBefore, "s"},
+        {"s.rafter", TrKind::kSRAfter, "s"},
+        {"s.encode.hexa", TrKind::kSEncodeHexa, ""},
+        {"s.decode.hexa", TrKind::kSDecodeHexa, ""},
+        {"s.numeric", TrKind::kSNumeric, ""},
+        {"s.md5", TrKind::kSMd5, ""},
+        {"s.replace", TrKind::kSReplace, "sS"},
+        {"uri.user", TrKind::kUriUser, ""},
+        {"uri.host", TrKind::kUriHost, ""},
+        {"uri.port", TrKind::kUriPort, ""},
+        {"uri.passwd", TrKind::kUriPasswd, ""},
+        {"uri.params", TrKind::kUriParams, ""},
+        {"uri.param", TrKind::kUriParam, "s"},
+        {"uri.headers", TrKind::kUriHeaders, ""},
+        {"uri.transport", TrKind::kUriTransport, ""},
+        {"uri.scheme", TrKind::kUriScheme, ""},
+        {"param.value", TrKind::kParamValue, "sC"},
+        {"param.name", TrKind::kParamName, "iC"},
+        {"param.count", TrKind::kParamCount, "C"},
+        {"param.in", TrKind::kParamIn, "sC"},
+        {"tobody.uri", TrKind::kToBodyUri, ""},
+        {"tobody.display", TrKind::kToBodyDisplay, ""},
+        {"tobody.tag", TrKind::kToBodyTag, ""},
+        {"tobody.user", TrKind::kToBodyUser, ""},
+        {"tobody.host", TrKind::kToBodyHost, ""},
+        {"nameaddr.name", TrKind::kNameAddrName, ""},
+        {"nameaddr.uri", TrKind::kNameAddrUri, ""},
+    };
+    TrChain chain;
+    for (const Transform& t : trs) {
+      const TrDef* def = nullptr;
+      for (const TrDef& d : kTrs) {
+        if (d.name == t.name) {
+          def = &d;
+        }
+      }
+      if (def == nullptr) {
+        error(loc, "unknown or unsupported transformation '{" + t.name + "}' in '" + text + "'");
+        return false;
+      }
+      size_t required = 0;
+      for (const char c : def->params) {
+        required += (c >= 'a' && c <= 'z') ? 1 : 0;
+      }
+      // "{s.len}" has no parameters; the parser gives none. A trailing empty one ("{s.trim,}")
+      // is an error, as in Kamailio.
+      if (t.params.size() < required || t.params.size() > def->params.size()) {
+        error(loc, "transformation '{" + t.name + "}' in '" + text + "' takes " +
+                       (required == def->params.size()
+                            ? std::to_string(required)
+                            : std::to_string(required) + " to " +
+                                  std::to_string(def->params.size())) +
+                       " parameter(s), not " + std::to_string(t.params.size()));
+        return false;
+      }
+      TrStep st;
+      st.kind = def->kind;
+      for (size_t k = 0; k < t.params.size(); ++k) {
+        const std::string& p = t.params[k];
+        const char type = def->params[k] >= 'A' && def->params[k] <= 'Z'
+                              ? static_cast<char>(def->params[k] - 'A' + 'a')
+                              : def->params[k];
+        Operand& o = st.params[k];
+        if (!p.empty() && p[0] == '$') {
+          uint16_t pv = 0;
+          if (!pv_text(p, loc, pv)) {
+            return false;
+          }
+          o.kind = Operand::Kind::kPv;
+          o.idx = pv;
+        } else if (type == 'i') {
+          Expr tmp;
+          tmp.kind = Expr::Kind::kString;
+          tmp.text = p;
+          while (!tmp.text.empty() && tmp.text.back() == ' ') {
+            tmp.text.pop_back();
+          }
+          while (!tmp.text.empty() && tmp.text.front() == ' ') {
+            tmp.text.erase(0, 1);
+          }
+          int64_t n = 0;
+          if (!int_value(tmp, n) || n < std::numeric_limits<int32_t>::min() ||
+              n > std::numeric_limits<int32_t>::max()) {
+            error(loc, "transformation '{" + t.name + "}' in '" + text + "': '" + p +
+                           "' is not an integer");
+            return false;
+          }
+          if (def->kind == TrKind::kSSubstr && k == 1 && n < 0) {
+            error(loc, "transformation '{s.substr}' in '" + text +
+                           "': negative length (Kamailio refuses it)");
+            return false;
+          }
+          o.kind = Operand::Kind::kInt;
+          o.i = static_cast<int32_t>(n);
+        } else {
+          const bool may_be_empty = def->kind == TrKind::kSReplace && k == 1;
+          if (p.empty() && !may_be_empty) {
+            error(loc, "transformation '{" + t.name + "}' in '" + text + "': empty parameter");
+            return false;
+          }
+          if (type == 'c' && p.size() != 1) {
+            error(loc, "transformation '{" + t.name + "}' in '" + text + "': '" + p +
+                           "' is not one character");
+            return false;
+          }
+          uint16_t idx = 0;
+          if (!intern(p, loc, idx)) {
+            return false;
+          }
+          o.kind = Operand::Kind::kStr;
+          o.idx = idx;
+        }
+      }
+      st.nparams = static_cast<uint8_t>(t.params.size());
+      chain.steps.push_back(st);
+    }
+    if (out_.trs.size() >= 0xfffe) {
+      error(loc, "too many transformations");
+      return false;
+    }
+    out_.trs.push_back(std::move(chain));
+    tr = static_cast<uint16_t>(out_.trs.size());
+    return true;
+  }
+
+  // A parameter that is a pseudo-variable ("$var(n)", "$(avp(x){s.len})"): the whole text.
+  bool pv_text(const std::string& s, const SourceLoc& loc, uint16_t& out) {
+    PvText t;
+    const size_t end = scan_pv(s, 0, loc, t);
+    if (end == std::string::npos) {
+      return false;
+    }
+    if (end != s.size()) {
+      error(loc, "'" + s + "' is not a pseudo-variable");
+      return false;
+    }
+    return pv_parts(t.name, t.inner, t.has_inner, t.index, t.trs, s, loc, out);
+  }
+
+  bool pv_ref(const Expr& e, uint16_t& out) {
+    return pv_parts(e.pv.name, e.pv.inner, e.pv.has_inner, e.pv.index, e.pv.transforms, e.text,
+                    e.loc, out);
+  }
+
+  // A pseudo-variable written inside a string: $name, $name(inner), $(name(inner)[index]{tr...}).
+  struct PvText {
+    std::string name;
+    std::string inner;
+    std::string index;
+    bool has_inner = false;
+    std::vector<Transform> trs;
+  };
+  static bool is_name_char(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  }
+  // Scans the pseudo-variable at s[i] ('$'): the index past it; 0 when s[i] does not start one
+  // (the '$' is literal); npos after an error.
+  size_t scan_pv(const std::string& s, size_t i, const SourceLoc& loc, PvText& out) {
+    size_t j = i + 1;
+    if (j >= s.size()) {
+      return 0;
+    }
+    if (s[j] == '(') {
+      // $(name(inner)[index]{tr}...): brackets of every kind nest.
+      size_t depth = 0;
+      size_t k = j;
+      do {
+        const char c = s[k];
+        depth += (c == '(' || c == '[' || c == '{') ? 1 : 0;
+        depth -= (c == ')' || c == ']' || c == '}') ? 1 : 0;
+        ++k;
+      } while (k < s.size() && depth > 0);
+      if (depth != 0) {
+        error(loc, "unterminated '$(' in \"" + s + "\"");
+        return std::string::npos;
+      }
+      const std::string body = s.substr(j + 1, k - j - 2);
+      size_t n = 0;
+      while (n < body.size() && is_name_char(body[n])) {
+        ++n;
+      }
+      out.name = body.substr(0, n);
+      if (n < body.size() && body[n] == '(') {
+        const size_t close = body.find(')', n);
+        if (close == std::string::npos) {
+          error(loc, "bad pseudo-variable in \"" + s + "\"");
+          return std::string::npos;
+        }
+        out.inner = body.substr(n + 1, close - n - 1);
+        out.has_inner = true;
+        n = close + 1;
+      }
+      if (n < body.size() && body[n] == '[') {
+        const size_t close = body.find(']', n);
+        if (close == std::string::npos) {
+          error(loc, "bad index in \"" + s + "\"");
+          return std::string::npos;
+        }
+        out.index = body.substr(n + 1, close - n - 1);
+        n = close + 1;
+      }
+      while (n < body.size() && body[n] == '{') {
+        size_t d = 0;
+        size_t e = n;
+        std::vector<std::string> parts(1);
+        for (; e < body.size(); ++e) {
+          const char c = body[e];
+          if (c == '(' || c == '[' || c == '{') {
+            ++d;
+            if (d == 1) {
+              continue;
+            }
+          } else if (c == ')' || c == ']' || c == '}') {
+            if (--d == 0) {
+              break;
+            }
+          } else if (c == ',' && d == 1) {
+            parts.emplace_back();
+            continue;
+          }
+          parts.back() += c;
+        }
+        if (e >= body.size() || parts[0].empty()) {
+          error(loc, "bad transformation in \"" + s + "\"");
+          return std::string::npos;
+        }
+        Transform t;
+        t.name = parts[0];
+        t.params.assign(parts.begin() + 1, parts.end());
+        out.trs.push_back(std::move(t));
+        n = e + 1;
+      }
+      if (n != body.size() || out.name.empty()) {
+        error(loc, "bad pseudo-variable '" + s.substr(i, k - i) + "' in \"" + s + "\"");
+        return std::string::npos;
+      }
+      return k;
+    }
+    size_t k = j;
+    if (s[k] == '?') {
+      ++k;
+    } else {
+      while (k < s.size() && is_name_char(s[k])) {
+        ++k;
+      }
+    }
+    if (k == j) {
+      return 0;
+    }
+    out.name = s.substr(j, k - j);
+    if (k < s.size() && s[k] == '(') {
+      const size_t close = s.find(')', k);
+      if (close == std::string::npos) {
+        error(loc, "unterminated '(' after $" + out.name + " in \"" + s + "\"");
+        return std::string::npos;
+      }
+      out.inner = s.substr(k + 1, close - k - 1);
+      out.has_inner = true;
+      k = close + 1;
+    }
+    return k;
+  }
+
+  // A function argument string with pseudo-variables in it ("sip:$rU@$rd", "$hdr(X)",
+  // "$(ru{uri.user})"): literal and PV parts. `$` not followed by a name stays literal.
   bool fmt(const std::string& s, const SourceLoc& loc, uint16_t& out) {
     Fmt f;
     std::string lit;
@@ -967,92 +1669,26 @@ class Compiler {
       lit.clear();
       return true;
     };
-    const auto is_name = [](char c) {
-      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-             c == '_';
-    };
     size_t i = 0;
     while (i < s.size()) {
-      if (s[i] != '$' || i + 1 >= s.size()) {
+      if (s[i] != '$') {
         lit += s[i++];
         continue;
       }
-      std::string name;
-      std::string inner;
-      std::string index;
-      bool has_inner = false;
-      bool transforms = false;
-      size_t j = i + 1;
-      if (s[j] == '(') {
-        // $(name(inner)[index]{tr})
-        size_t depth = 1;
-        size_t k = j + 1;
-        while (k < s.size() && depth > 0) {
-          depth += s[k] == '(' ? 1 : s[k] == ')' ? -1 : 0;
-          ++k;
-        }
-        if (depth != 0) {
-          error(loc, "unterminated '$(' in \"" + s + "\"");
-          return false;
-        }
-        std::string body = s.substr(j + 1, k - j - 2);
-        size_t n = 0;
-        while (n < body.size() && is_name(body[n])) {
-          ++n;
-        }
-        name = body.substr(0, n);
-        if (n < body.size() && body[n] == '(') {
-          const size_t close = body.find(')', n);
-          if (close == std::string::npos) {
-            error(loc, "bad pseudo-variable in \"" + s + "\"");
-            return false;
-          }
-          inner = body.substr(n + 1, close - n - 1);
-          has_inner = true;
-          n = close + 1;
-        }
-        if (n < body.size() && body[n] == '[') {
-          const size_t close = body.find(']', n);
-          if (close == std::string::npos) {
-            error(loc, "bad index in \"" + s + "\"");
-            return false;
-          }
-          index = body.substr(n + 1, close - n - 1);
-          n = close + 1;
-        }
-        transforms = n < body.size();
-        j = k;
-      } else {
-        size_t k = j;
-        if (s[k] == '?') {
-          ++k;
-        } else {
-          while (k < s.size() && is_name(s[k])) {
-            ++k;
-          }
-        }
-        if (k == j) {
-          lit += s[i++];
-          continue;
-        }
-        name = s.substr(j, k - j);
-        if (k < s.size() && s[k] == '(') {
-          const size_t close = s.find(')', k);
-          if (close == std::string::npos) {
-            error(loc, "unterminated '(' after $" + name + " in \"" + s + "\"");
-            return false;
-          }
-          inner = s.substr(k + 1, close - k - 1);
-          has_inner = true;
-          k = close + 1;
-        }
-        j = k;
+      PvText t;
+      const size_t j = scan_pv(s, i, loc, t);
+      if (j == std::string::npos) {
+        return false;
+      }
+      if (j == 0) {
+        lit += s[i++];
+        continue;
       }
       if (!flush()) {
         return false;
       }
       uint16_t pv = 0;
-      if (!pv_parts(name, inner, has_inner, index, transforms, s.substr(i, j - i), loc, pv)) {
+      if (!pv_parts(t.name, t.inner, t.has_inner, t.index, t.trs, s.substr(i, j - i), loc, pv)) {
         return false;
       }
       f.parts.push_back(FmtPart{true, pv});
@@ -1322,12 +1958,46 @@ class Compiler {
            (e.pv.name == "si" || e.pv.name == "Ri");
   }
 
+  // An IPv6 address or network ("2001:db8::1", "2001:db8::/32"), as Kamailio accepts them.
+  static bool parse_net6(std::string_view s, Net& n) {
+    const size_t slash = s.find('/');
+    std::string a(s.substr(0, slash));
+    if (a.size() >= 2 && a.front() == '[' && a.back() == ']') {
+      a = a.substr(1, a.size() - 2);
+    }
+    in6_addr a6{};
+    if (!is_ipv6(a) || inet_pton(AF_INET6, a.c_str(), &a6) != 1) {
+      return false;
+    }
+    int bits = 128;
+    if (slash != std::string_view::npos) {
+      const std::string_view m = s.substr(slash + 1);
+      if (m.empty() || m.size() > 3) {
+        return false;
+      }
+      bits = 0;
+      for (char c : m) {
+        if (c < '0' || c > '9') {
+          return false;
+        }
+        bits = bits * 10 + (c - '0');
+      }
+      if (bits > 128) {
+        return false;
+      }
+    }
+    n.v6 = true;
+    n.prefix6 = static_cast<uint8_t>(bits);
+    std::memcpy(n.ip6, a6.s6_addr, 16);
+    return true;
+  }
+
   // An IPv4 address or network ("10.0.0.1", "10.0.0.0/8", "10.0.0.0/255.0.0.0").
   static bool parse_net(std::string_view s, Net& n) {
     const size_t slash = s.find('/');
     uint32_t ip = 0;
     if (!parse_ipv4(s.substr(0, slash), ip)) {
-      return false;
+      return parse_net6(s, n);
     }
     uint32_t mask = 0xffffffffu;
     if (slash != std::string_view::npos) {
@@ -1772,14 +2442,9 @@ class Compiler {
         }
         break;
       case Fn::kAppendHf:
-        if (c.nargs > 1) {
-          error(e.kids[1].loc, "append_hf after a given header is not supported yet");
-          return;
-        }
-        break;
-      case Fn::kRecordRoute:
-        if (c.nargs > 0) {
-          error(e.kids[0].loc, "record_route() with parameters is not supported yet");
+        if (c.nargs > 1 && (const_text(c, 1).empty() ||
+                            const_text(c, 1).find_first_of(": \t\r\n") != std::string::npos)) {
+          error(e.kids[1].loc, "'" + e.text + "' needs a header name");
           return;
         }
         break;
@@ -1951,9 +2616,18 @@ class Compiler {
       return;
     }
     // Every function is checked against the route kinds it may be used in (event routes run
-    // on the control thread, without a packet to send or rewrite).
-    if ((f->routes & route_bit_) == 0) {
-      error(e.loc, "function '" + e.text + "' cannot be used in " + std::string(route_desc_));
+    // on the control thread, without a packet to send or rewrite); in a sub-route, against
+    // every kind of route that reaches it.
+    if ((f->routes & route_bit_) != route_bit_) {
+      error(e.loc, "function '" + e.text + "' cannot be used in " + route_desc_);
+      return;
+    }
+    // Kamailio allows it there, but the fast path does not apply its effect to what it relays
+    // from that route (a reply, or a request already built for onsend_route). tm's routes are
+    // never run: only Kamailio's rule applies there.
+    if ((f->unapplied & route_bit_ & (kInCoreReply | kInOnSend)) != 0) {
+      error(e.loc, "function '" + e.text + "' is not supported yet in " + route_desc_ +
+                       " (viaduct would not apply its effect)");
       return;
     }
     const size_t n = e.kids.size();
@@ -2159,10 +2833,12 @@ class Compiler {
   bool has_hash_pvar_ = false;           // modparam("dispatcher", "hash_pvar", ...) is set
   std::vector<Breakable> breakables_;    // enclosing switch/while, innermost last
   std::vector<RegexGroup> regex_groups_;
+  std::vector<std::string> shv_names_;  // $shv names, in order of first use
+  std::vector<ShvInit> shv_inits_;      // modparam("pv", "shvset", ...)
   std::map<std::string, int64_t, std::less<>> flag_names_;  // flags NAME:BIT declarations
   uint32_t temps_used_ = 0;              // temps / loop counters in use at this point
-  uint8_t route_bit_ = kInRequest;       // kind of the route being compiled (FunctionInfo::routes)
-  std::string_view route_desc_;
+  uint8_t route_bit_ = kInRequest;       // kinds the route being compiled runs as (FunctionInfo::routes)
+  std::string route_desc_;
 };
 
 }  // namespace

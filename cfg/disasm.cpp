@@ -58,6 +58,7 @@ const char* fn_name(Fn f) {
       "append_hf", "remove_hf", "record_route", "loose_route", "is_in_subnet", "sanity_check",
       "xlog", "is_myself", "search", "ds_select", "ds_next", "ds_set", "ds_mark_dst",
       "ds_is_from_list", "ds_list_exists", "ds_is_active", "pike_check_req", "ds_mark_addr",
+      "pike_check_ip",
   };
   static_assert(std::size(kNames) == static_cast<size_t>(Fn::kCount));
   const auto i = static_cast<size_t>(f);
@@ -70,6 +71,25 @@ std::string pv_name(const Program& p, const PvRef& r) {
       "$rm",   "$rs", "$rr", "$fu", "$fU", "$fd", "$fn", "$ft", "$tu", "$tU", "$td", "$tn",
       "$tt",   "$ci", "$cs", "$ua", "$ml", "$hdr", "$var", "$avp", "$rc", "af",
   };
+  if (r.tr != 0) {  // transformations: "$(rU{...})"
+    PvRef base = r;
+    base.tr = 0;
+    return "$(" + pv_name(p, base).substr(1) + "{...})";
+  }
+  if (r.kind == PvKind::kXavpDsDst || r.kind == PvKind::kXavpDsCtx) {
+    static const char* const kFields[] = {"uri", "grp", "dstid", "attrs"};
+    return r.kind == PvKind::kXavpDsCtx
+               ? std::string("$xavp(_dsctx_=>cnt)")
+               : "$xavp(_dsdst_[" + std::to_string(r.index) + "]=>" +
+                     (r.arg < 4 ? kFields[r.arg] : "?") + ")";
+  }
+  if (r.kind == PvKind::kShv) {
+    return "$shv(" + (p.shv && r.arg < p.shv->names.size() ? p.shv->names[r.arg] : "?") + ")";
+  }
+  if (r.kind == PvKind::kSnd) {
+    static const char* const kKeys[] = {"ip", "port", "af", "proto"};
+    return std::string("$snd(") + (r.arg < 4 ? kKeys[r.arg] : "?") + ")";
+  }
   const auto i = static_cast<size_t>(r.kind);
   std::string n = i < std::size(kNames) ? kNames[i] : "?";
   if (r.kind == PvKind::kHdr) {
@@ -160,6 +180,8 @@ std::string operands(const Program& p, const Insn& in) {
                                    : "<bad call>";
     case Op::kRegexMatch:
       return "set#" + std::to_string(in.a) + " pattern#" + std::to_string(in.b);
+    case Op::kMethodEq:
+      return in.a < p.strings.size() ? "\"" + p.strings[in.a] + "\"" : "<bad string>";
     case Op::kPushNull:
     case Op::kPushRc:
     case Op::kPushBool:
@@ -249,9 +271,32 @@ const char* op_name(Op op) {
       return "call_fn";
     case Op::kRegexMatch:
       return "regex_match";
+    case Op::kMethodEq:
+      return "method_eq";
   }
   return "?";
 }
+
+namespace {
+
+// Top-level routes are named by their kind ("reply_route", "failure_route[F]",
+// "event_route[...]"), sub-routes by their name.
+std::string route_label(const Route& r) {
+  if (r.name.empty()) {
+    return "request_route";
+  }
+  for (std::string_view k : {"event_route[", "onreply_route[", "failure_route[", "branch_route["}) {
+    if (r.name.starts_with(k) && r.name.ends_with("]")) {
+      return r.name;
+    }
+  }
+  if (r.name == "reply_route" || r.name == "onsend_route") {
+    return r.name;
+  }
+  return "route[" + r.name + "]";
+}
+
+}  // namespace
 
 std::string explain(const Program& p) {
   std::string out;
@@ -324,9 +369,11 @@ std::string explain(const Program& p) {
           break;
       }
     }
-    out += r.name.empty()                        ? std::string("request_route")
-           : r.name.starts_with("event_route[") ? r.name
-                                                 : "route[" + r.name + "]";
+    out += route_label(r);
+    if (!r.not_run.empty()) {
+      out += ": " + r.not_run + " (" + std::to_string(end - begin) + " instructions, checked)\n";
+      continue;
+    }
     out += ": fast path (" + std::to_string(end - begin) + " instructions";
     if (loops) {
       out += "; while loops bounded by max_while_loops=" + std::to_string(p.max_while_loops);
@@ -347,8 +394,8 @@ std::string explain(const Program& p) {
              " pattern(s), one Hyperscan scan per message\n";
     }
   }
-  out += "slow path: none (constructs that need it, such as t_relay() or failure_route, are "
-         "rejected by -c with their location)\n";
+  out += "slow path: none in this release (tm's functions, such as t_relay(), are rejected by "
+         "-c with their location; the routes only tm runs are checked, listed above, not run)\n";
   return out;
 }
 
@@ -357,9 +404,7 @@ std::string disassemble(const Program& p, bool with_locs) {
   for (size_t pc = 0; pc < p.code.size(); ++pc) {
     for (const Route& r : p.routes) {
       if (r.entry == pc) {
-        out += r.name.empty()                        ? std::string("request_route:\n")
-               : r.name.starts_with("event_route[") ? r.name + ":\n"
-                                                     : "route[" + r.name + "]:\n";
+        out += route_label(r) + ":\n";
       }
     }
     const Insn& in = p.code[pc];

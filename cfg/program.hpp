@@ -16,9 +16,12 @@
 // skeleton's run through kCallFn: a FnCall row of precompiled operands and a run hook per Fn.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cfg/regex.hpp"
@@ -65,6 +68,8 @@ enum class Op : uint8_t {
   kCallFn,         // calls[a]: a module or core function (Fn); rc = its return value
   kRegexMatch,     // pop v; rc = pattern b of regex->sets[a] matches v ? 1 : -1 (one scan of
                    //   the set per subject and message)
+  kMethodEq,       // rc = $rm == strings[a] (as `==` on strings: exact bytes) ? 1 : -1; leaves
+                   //   $retcode alone (a `case "NAME":` of `switch ($rm)`, lowered)
 };
 
 inline constexpr uint32_t kMaxScriptVars = 64;   // distinct $var names (per-worker slots)
@@ -96,12 +101,34 @@ enum class PvKind : uint8_t {
   kCallId, kCSeq, kUserAgent, kMsgLen, kHdr,
   kVar, kAvp, kRetcode,
   kAf,       // core keyword af: 4 / 6 (as Kamailio's INET / INET6 values)
+  kSnd,      // $snd(ip|port|af|proto) (arg 0..3): onsend_route's destination; $null elsewhere
+  // $xavp(_dsdst_[index]=>field) (arg: XavpDsField, index: the entry, 0 first): the
+  // dispatcher's failover list; $xavp(_dsctx_=>cnt) (kXavpDsCtx). Read-only.
+  kXavpDsDst, kXavpDsCtx,
+  kShv,      // $shv(name) (arg: index into Program::shv): a shared value, read-only in scripts
 };
 struct PvRef {
   PvKind kind = PvKind::kNull;
   uint8_t pad = 0;
   uint16_t arg = 0;
   int16_t index = 0;  // $(hdr(X)[n]): the n-th instance (0 first, -1 last)
+  uint16_t tr = 0;    // 1 + index into Program::trs: the transformations applied; 0: none
+};
+
+// $xavp(_dsdst_=>field): what Kamailio's dispatcher stores per failover entry.
+enum class XavpDsField : uint8_t { kUri, kGrp, kDstId, kAttrs };
+
+// Transformations ($(pv{s.len}{s.substr,1,2})), Kamailio's pv module's, applied in order by
+// dataplane/transform.cpp to the pseudo-variable's value. A failure makes the value $null.
+enum class TrKind : uint8_t {
+  kSLen, kSInt, kSSubstr, kSSelect, kSToLower, kSToUpper, kSStrip, kSStripTail,
+  kSTrim, kSLTrim, kSRTrim, kSBefore, kSAfter, kSRBefore, kSRAfter,
+  kSEncodeHexa, kSDecodeHexa, kSNumeric, kSMd5, kSReplace,
+  kUriUser, kUriHost, kUriPort, kUriPasswd, kUriParams, kUriParam, kUriHeaders,
+  kUriTransport, kUriScheme,
+  kParamValue, kParamName, kParamCount, kParamIn,  // optional last parameter: the separator
+  kToBodyUri, kToBodyDisplay, kToBodyTag, kToBodyUser, kToBodyHost,
+  kNameAddrName, kNameAddrUri,
 };
 
 // A string with pseudo-variables (a function argument "sip:$rU@$rd"): literal and PV parts.
@@ -116,6 +143,9 @@ struct Fmt {
 struct Net {
   uint32_t ip_be = 0;
   uint32_t mask_be = 0;
+  bool v6 = false;         // an IPv6 network: ip6/prefix6 (the IPv4 fields unused)
+  uint8_t prefix6 = 128;
+  uint8_t ip6[16] = {};
 };
 struct NetSet {
   std::vector<Net> nets;
@@ -148,6 +178,7 @@ enum class Fn : uint16_t {
   kDsIsActive,       // ds_is_active(group[, uri])
   kPikeCheckReq,     // pike_check_req(): the per-worker table of dataplane/pike.hpp
   kDsMarkAddr,       // ds_mark_addr(state, group, uri): aux = state bits (DsFlag)
+  kPikeCheckIp,      // pike_check_ip(ip): pike_check_req's count for that IPv4 address
   kCount,
 };
 
@@ -162,6 +193,17 @@ struct Operand {
   int32_t i = 0;     // kInt
 };
 inline constexpr size_t kMaxFnArgs = 4;
+
+// One transformation: its kind and its parameters (ints, strings, or pseudo-variables read when
+// it runs, as Kamailio allows for offsets, indexes and names).
+struct TrStep {
+  TrKind kind = TrKind::kSLen;
+  uint8_t nparams = 0;
+  Operand params[3];
+};
+struct TrChain {
+  std::vector<TrStep> steps;
+};
 struct FnCall {
   Fn fn = Fn::kCount;
   uint8_t nargs = 0;
@@ -200,6 +242,9 @@ inline constexpr uint32_t kMaxRouteDepth = 256;  // Kamailio's max_recursive_lev
 struct Route {
   std::string name;  // "" for request_route / route { }
   uint32_t entry = 0;  // pc of its first instruction
+  // Non-empty: viaduct compiles and checks this route but never runs it, and why (tm's
+  // failure_route[...], event routes of modules it does not run): `--explain` prints it.
+  std::string not_run;
 };
 
 enum class Proto : uint8_t { kUdp, kTcp, kTls, kSctp, kAny };
@@ -241,6 +286,77 @@ struct RegexTables {
   RegexScratchPool pool;
 };
 
+// $shv(name), Kamailio's shared values: one table per compiled script, its initial values from
+// modparam("pv", "shvset", "name=i:1" | "name=s:text"). Only the control thread writes (the
+// pv.shvSet RPC); workers read through a sequence lock (a reader retries while a write is under
+// way, a writer never waits), every field an atomic, so no lock and no data race on the fast
+// path. Strings up to kShvLen bytes.
+inline constexpr size_t kShvLen = 256;
+struct ShvValue {
+  std::atomic<uint32_t> seq{0};  // odd while being written
+  std::atomic<bool> is_int{true};
+  std::atomic<int64_t> i{0};
+  std::atomic<uint32_t> len{0};
+  std::atomic<uint64_t> words[kShvLen / 8];
+};
+struct ShvTable {
+  std::vector<std::string> names;
+  std::unique_ptr<ShvValue[]> values;
+
+  explicit ShvTable(std::vector<std::string> n)
+      : names(std::move(n)), values(std::make_unique<ShvValue[]>(names.size())) {}
+  int find(std::string_view name) const {
+    for (size_t k = 0; k < names.size(); ++k) {
+      if (names[k] == name) {
+        return static_cast<int>(k);
+      }
+    }
+    return -1;
+  }
+  // Control thread only. A string longer than kShvLen is refused.
+  bool set(size_t k, bool is_int, int64_t i, std::string_view s) {
+    if (k >= names.size() || s.size() > kShvLen) {
+      return false;
+    }
+    ShvValue& v = values[k];
+    const uint32_t q = v.seq.load(std::memory_order_relaxed);
+    v.seq.store(q + 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+    v.is_int.store(is_int, std::memory_order_relaxed);
+    v.i.store(i, std::memory_order_relaxed);
+    v.len.store(static_cast<uint32_t>(s.size()), std::memory_order_relaxed);
+    for (size_t w = 0; w * 8 < s.size(); ++w) {
+      uint64_t x = 0;
+      std::memcpy(&x, s.data() + w * 8, s.size() - w * 8 < 8 ? s.size() - w * 8 : 8);
+      v.words[w].store(x, std::memory_order_relaxed);
+    }
+    v.seq.store(q + 2, std::memory_order_release);
+    return true;
+  }
+  // Any thread: a consistent copy; `buf` holds kShvLen bytes. No allocation.
+  void get(size_t k, bool& is_int, int64_t& i, char* buf, uint32_t& len) const noexcept {
+    const ShvValue& v = values[k];
+    for (;;) {
+      const uint32_t q = v.seq.load(std::memory_order_acquire);
+      if ((q & 1u) != 0) {
+        continue;
+      }
+      is_int = v.is_int.load(std::memory_order_relaxed);
+      i = v.i.load(std::memory_order_relaxed);
+      len = v.len.load(std::memory_order_relaxed);
+      len = len > kShvLen ? kShvLen : len;
+      for (size_t w = 0; w * 8 < len; ++w) {
+        const uint64_t x = v.words[w].load(std::memory_order_relaxed);
+        std::memcpy(buf + w * 8, &x, len - w * 8 < 8 ? len - w * 8 : 8);
+      }
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if (v.seq.load(std::memory_order_relaxed) == q) {
+        return;
+      }
+    }
+  }
+};
+
 struct Program {
   std::vector<Insn> code;
   std::vector<SourceLoc> locs;      // parallel to code
@@ -250,8 +366,14 @@ struct Program {
   // Run by the control thread when a destination becomes unusable / usable again.
   int32_t event_dst_down = -1;
   int32_t event_dst_up = -1;
+  // reply_route { } (or onreply_route { }): run by the worker on every SIP reply before it is
+  // relayed; onsend_route { }: run before a request is forwarded. Index into routes, -1: none.
+  int32_t reply_route = -1;
+  int32_t onsend_route = -1;
   std::vector<PvRef> pvs;           // kPushPv / kStore / Fmt operands
   std::vector<Fmt> fmts;
+  std::vector<TrChain> trs;         // PvRef::tr - 1
+  std::shared_ptr<ShvTable> shv;    // $shv names and values; null when the script has none
   std::vector<NetSet> nets;         // kIpMatch, is_in_subnet
   std::vector<FnCall> calls;        // kCallFn
   std::vector<std::string> vars;    // $var slot names (per worker, persist across messages)

@@ -566,6 +566,16 @@ std::optional<RegexSet> RegexSet::compile(std::span<const RegexSpec> specs,
     return std::nullopt;
   }
   set.db_.reset(db);
+  // The answer for the empty subject (an absent header: $ua =~ "..." on a message without
+  // User-Agent), computed once here so that scan() answers it without calling Hyperscan.
+  hs_scratch_t* scratch = nullptr;
+  if (hs_alloc_scratch(db, &scratch) == HS_SUCCESS &&
+      hs_scan(db, "", 0, 0, scratch, on_match, &set.empty_) == HS_SUCCESS) {
+    set.has_empty_ = true;
+  } else {
+    set.empty_.clear();
+  }
+  hs_free_scratch(scratch);
   return set;
 }
 
@@ -584,9 +594,16 @@ bool RegexSet::scan(std::string_view subject, hs_scratch* scratch,
     return true;
   }
   // regexec() reads a C string: what follows a NUL byte (a binary body part) is not searched.
-  if (const void* nul = std::memchr(subject.data(), '\0', subject.size()); nul != nullptr) {
+  // (An empty view may hold a null pointer, which memchr must not get.)
+  if (const void* nul = subject.empty() ? nullptr
+                                        : std::memchr(subject.data(), '\0', subject.size());
+      nul != nullptr) {
     subject = subject.substr(0, static_cast<size_t>(static_cast<const char*>(nul) -
                                                     subject.data()));
+  }
+  if (subject.empty() && has_empty_) {
+    out = empty_;
+    return true;
   }
   // hs_scan wants a valid pointer even for 0 bytes.
   const char* data = subject.empty() ? "" : subject.data();

@@ -149,6 +149,10 @@ class RegexSet {
   // glibc's `^` matches and Hyperscan's does not); scan() adds them for such subjects.
   RegexMatches eol_;
   bool has_eol_ = false;
+  // What the empty subject matches (computed by compile(); scan() then needs no Hyperscan call
+  // for it).
+  RegexMatches empty_;
+  bool has_empty_ = false;
 };
 
 // Hyperscan scratch space, one per worker, sized for every database of one snapshot. Hyperscan

@@ -159,7 +159,9 @@ void dpdk(Checker& c, const toml::table& root, Settings& out) {
 }
 
 void interface(Checker& c, const toml::table& t, Settings& out) {
-  c.keys(t, {"port", "address", "gateway", "mtu", "rx_queues", "vlan", "exception_tap"},
+  c.keys(t,
+         {"port", "address", "gateway", "mtu", "rx_queues", "vlan", "exception_tap", "address6",
+          "gateway6"},
          "[[interface]]");
   InterfaceSettings s;
   c.string(t, "port", s.port, true, "[[interface]]");
@@ -199,6 +201,48 @@ void interface(Checker& c, const toml::table& t, Settings& out) {
       if ((s.gateway_be & mask) != (s.ip_be & mask)) {
         c.error(at, "gateway " + s.gateway + " is outside the interface subnet " + s.address);
       }
+    }
+  }
+  if (c.string(t, "address6", s.address6, false, "[[interface]]")) {
+    // An IPv6 address beside the IPv4 one, with its prefix length (64 when omitted).
+    std::string_view addr = s.address6;
+    const size_t slash = addr.find('/');
+    bool good = true;
+    if (slash != std::string_view::npos) {
+      const std::string_view p = addr.substr(slash + 1);
+      int prefix = 0;
+      good = !p.empty() && p.size() <= 3;
+      for (char ch : p) {
+        good = good && ch >= '0' && ch <= '9';
+        prefix = prefix * 10 + (ch - '0');
+      }
+      good = good && prefix >= 1 && prefix <= 128;
+      s.prefix6_len = static_cast<uint8_t>(prefix);
+      addr = addr.substr(0, slash);
+    }
+    const std::string a(addr);
+    in6_addr a6{};
+    if (!good || inet_pton(AF_INET6, a.c_str(), &a6) != 1 || a6.s6_addr[0] == 0xff ||
+        (a6.s6_addr[0] == 0xfe && (a6.s6_addr[1] & 0xc0) == 0x80) ||
+        IN6_IS_ADDR_UNSPECIFIED(&a6)) {
+      c.error(t.get("address6")->source(),
+              "'address6' must be a unicast, non-link-local IPv6 address with an optional prefix "
+              "length (\"2001:db8::2/64\"), not \"" + s.address6 + "\"");
+    } else {
+      std::memcpy(s.ip6, a6.s6_addr, 16);
+    }
+  }
+  if (c.string(t, "gateway6", s.gateway6, false, "[[interface]]")) {
+    in6_addr g{};
+    if (inet_pton(AF_INET6, s.gateway6.c_str(), &g) != 1 || g.s6_addr[0] == 0xff ||
+        IN6_IS_ADDR_UNSPECIFIED(&g)) {
+      c.error(t.get("gateway6")->source(),
+              "'gateway6' must be a unicast IPv6 address (often the router's link-local "
+              "fe80:: one), not \"" + s.gateway6 + "\"");
+    } else if (s.address6.empty()) {
+      c.error(t.get("gateway6")->source(), "'gateway6' needs 'address6' on the interface");
+    } else {
+      std::memcpy(s.gateway6_ip, g.s6_addr, 16);
     }
   }
   int64_t v = 0;
@@ -321,9 +365,16 @@ void neighbours(Checker& c, const toml::table& root, Settings& out) {
     std::string mac;
     const bool has_ip = c.string(*e, "address", sn.address, true, "[neighbours] static");
     const bool has_mac = c.string(*e, "mac", mac, true, "[neighbours] static");
+    in6_addr a6{};
     if (has_ip && !parse_ipv4(sn.address, sn.ip_be)) {
-      c.error(e->get("address")->source(),
-              "'address' must be an IPv4 address, not \"" + sn.address + "\"");
+      if (inet_pton(AF_INET6, sn.address.c_str(), &a6) == 1 && a6.s6_addr[0] != 0xff &&
+          !IN6_IS_ADDR_UNSPECIFIED(&a6)) {
+        sn.v6 = true;
+        std::memcpy(sn.ip6, a6.s6_addr, 16);
+      } else {
+        c.error(e->get("address")->source(),
+                "'address' must be an IPv4 or IPv6 address, not \"" + sn.address + "\"");
+      }
     }
     if (has_mac && !parse_mac(mac, sn.mac)) {
       c.error(e->get("mac")->source(),

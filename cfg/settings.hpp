@@ -21,12 +21,19 @@ struct InterfaceSettings {
   uint16_t mtu = 1500;
   uint16_t vlan = 0;         // 802.1Q VLAN id (1..4094); 0: untagged
   std::string exception_tap;  // kernel TAP interface for what the fast path does not own; ""
+  std::string address6;      // "2001:db8::2/64" as written; "" when the iface has no IPv6
+  uint8_t ip6[16] = {};      // the IPv6 address (network order)
+  uint8_t prefix6_len = 64;
+  std::string gateway6;      // "" when none
+  uint8_t gateway6_ip[16] = {};
 };
 
 // A neighbour whose MAC is configured, not learned: never aged out, never overridden.
 struct StaticNeighbour {
   std::string address;
-  uint32_t ip_be = 0;
+  uint32_t ip_be = 0;        // 0 for an IPv6 neighbour
+  bool v6 = false;           // an IPv6 address: ip6 holds it
+  uint8_t ip6[16] = {};
   uint8_t mac[6] = {0, 0, 0, 0, 0, 0};
 };
 

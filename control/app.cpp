@@ -148,6 +148,7 @@ class Daemon final : public ManagedDaemon {
   void clear_blocklist() override;
   std::vector<RpcStat> statistics() const override;
   std::chrono::system_clock::time_point started() const override { return started_; }
+  cfg::ShvTable* shv() override { return loaded_.program ? loaded_.program->shv.get() : nullptr; }
 
  private:
   bool start_dataplane();
@@ -158,8 +159,13 @@ class Daemon final : public ManagedDaemon {
   void drain_events();
   void resolve_next_hops(bool force);
   void send_arp_request(uint16_t iface_idx, uint32_t target_be);
+  uint8_t* new_frame(const dp::Iface& ifc, const uint8_t* dst_mac, uint16_t ether_type,
+                     size_t l3_len, rte_mbuf*& m);
+  bool inject(uint16_t iface_idx, rte_mbuf* m);
+  void send_neighbor_solicitation(uint16_t iface_idx, const dp::Ip6& target);
   void probe_tick();
   void send_probe(const ProbeTarget& t, uint32_t seq);
+  void send_probe6(const ProbeTarget& t, const dp::Ip6& dst, uint32_t seq);
   bool block(uint32_t ip_be, uint16_t port_be, uint32_t reason);
   void shutdown();
 
@@ -194,6 +200,15 @@ class Daemon final : public ManagedDaemon {
   std::chrono::steady_clock::time_point last_ageing_;
   bool age_neighbours();
   std::map<uint32_t, std::pair<uint16_t, std::chrono::steady_clock::time_point>> wanted_;
+  // IPv6 next hops (Neighbor Discovery), kept the same way as the IPv4 ones above.
+  std::map<dp::Ip6, dp::MacAddr> neighbours6_;
+  std::map<dp::Ip6, NeighAge> neigh_age6_;
+  std::set<dp::Ip6> static_neighbours6_;
+  std::map<dp::Ip6, std::pair<uint16_t, std::chrono::steady_clock::time_point>> wanted6_;
+  template <class Addr, class Ask, class Format>
+  bool age_table(std::chrono::steady_clock::time_point now, std::map<Addr, dp::MacAddr>& table,
+                 std::map<Addr, NeighAge>& ages, const std::set<Addr>& statics, const char* what,
+                 Ask ask, Format format);
   DestinationIds ids_;
   ControlCounters counters_;
   std::shared_ptr<MetricsCollector> metrics_;
@@ -263,6 +278,13 @@ bool Daemon::start_dataplane() {
   for (const cfg::StaticNeighbour& n : settings_.static_neighbours) {
     dp::MacAddr mac;
     std::memcpy(mac.b, n.mac, 6);
+    if (n.v6) {
+      dp::Ip6 ip;
+      std::memcpy(ip.b, n.ip6, 16);
+      neighbours6_[ip] = mac;
+      static_neighbours6_.insert(ip);
+      continue;
+    }
     neighbours_[n.ip_be] = mac;
     static_neighbours_.insert(n.ip_be);
   }
@@ -372,6 +394,7 @@ Status Daemon::publish(const Loaded& l) {
     }
   }
   in.neighbours = neighbours_;
+  in.neighbours6 = neighbours6_;
   auto snap = build_snapshot(in, ids_);
   if (!snap) {
     prober_.configure(old_probe_config);
@@ -397,12 +420,13 @@ Status Daemon::publish(const Loaded& l) {
     run_dispatcher_events(before);
   }
   counters_.generation.store(publisher_->generation());
-  counters_.neighbours.store(neighbours_.size());
+  counters_.neighbours.store(neighbours_.size() + neighbours6_.size());
   if (metrics_) {
     metrics_->set_destinations(labels);
   }
-  VD_LOG("notice", "generation=%lu applied destinations=%zu neighbours=%zu",
-         static_cast<unsigned long>(publisher_->generation()), n_dest, neighbours_.size());
+  VD_LOG("notice", "generation=%lu applied destinations=%zu neighbours=%zu neighbours6=%zu",
+         static_cast<unsigned long>(publisher_->generation()), n_dest, neighbours_.size(),
+         neighbours6_.size());
   return ok();
 }
 
@@ -632,32 +656,55 @@ bool Daemon::start_management() {
   return true;
 }
 
-void Daemon::send_arp_request(uint16_t iface_idx, uint32_t target_be) {
-  const dp::Iface& ifc = ifaces_[iface_idx];
-  rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+// A frame the control thread sends on `ifc` (ARP, Neighbor Solicitations, probes): a fresh
+// mbuf of the pool holding the Ethernet header (tagged on a VLAN iface) and `l3_len` zeroed
+// bytes, whose start is returned; nullptr (nothing allocated) when the pool is empty.
+uint8_t* Daemon::new_frame(const dp::Iface& ifc, const uint8_t* dst_mac, uint16_t ether_type,
+                           size_t l3_len, rte_mbuf*& m) {
+  m = rte_pktmbuf_alloc(pool_);
   if (m == nullptr) {
-    return;
+    return nullptr;
   }
-  const size_t len = sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr);
-  auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(m, len));
-  if (eth == nullptr) {
+  const size_t l2 = ifc.l2_len();
+  auto* frame = reinterpret_cast<uint8_t*>(
+      rte_pktmbuf_append(m, static_cast<uint16_t>(l2 + l3_len)));
+  if (frame == nullptr) {
     rte_pktmbuf_free(m);
-    return;
+    return nullptr;
   }
-  std::memset(eth->dst_addr.addr_bytes, 0xff, 6);
+  std::memset(frame, 0, l2 + l3_len);
+  auto* eth = reinterpret_cast<rte_ether_hdr*>(frame);
+  std::memcpy(eth->dst_addr.addr_bytes, dst_mac, 6);
   std::memcpy(eth->src_addr.addr_bytes, ifc.mac.b, 6);
-  eth->ether_type = htons(RTE_ETHER_TYPE_ARP);
-  auto* arp = reinterpret_cast<rte_arp_hdr*>(eth + 1);
-  if (ifc.vlan != 0) {  // tagged: the ARP request goes out on the interface's VLAN
-    if (rte_pktmbuf_append(m, sizeof(rte_vlan_hdr)) == nullptr) {
-      rte_pktmbuf_free(m);
-      return;
-    }
+  eth->ether_type = htons(ether_type);
+  if (ifc.vlan != 0) {
     eth->ether_type = htons(RTE_ETHER_TYPE_VLAN);
     auto* tag = reinterpret_cast<rte_vlan_hdr*>(eth + 1);
     tag->vlan_tci = htons(ifc.vlan);
-    tag->eth_proto = htons(RTE_ETHER_TYPE_ARP);
-    arp = reinterpret_cast<rte_arp_hdr*>(tag + 1);
+    tag->eth_proto = htons(ether_type);
+  }
+  m->port = ifc.port_id;
+  return frame + l2;
+}
+
+// Hands a frame of new_frame() to the worker that owns queue 0 of the iface's port; false (the
+// frame freed) when its ring is full.
+bool Daemon::inject(uint16_t iface_idx, rte_mbuf* m) {
+  if (rte_ring_sp_enqueue(inject_rings_[port_owner_[iface_idx]], m) != 0) {
+    rte_pktmbuf_free(m);
+    return false;
+  }
+  return true;
+}
+
+void Daemon::send_arp_request(uint16_t iface_idx, uint32_t target_be) {
+  const dp::Iface& ifc = ifaces_[iface_idx];
+  static constexpr uint8_t kBroadcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+  rte_mbuf* m = nullptr;
+  auto* arp = reinterpret_cast<rte_arp_hdr*>(
+      new_frame(ifc, kBroadcast, RTE_ETHER_TYPE_ARP, sizeof(rte_arp_hdr), m));
+  if (arp == nullptr) {
+    return;
   }
   arp->arp_hardware = htons(RTE_ARP_HRD_ETHER);
   arp->arp_protocol = htons(RTE_ETHER_TYPE_IPV4);
@@ -668,12 +715,45 @@ void Daemon::send_arp_request(uint16_t iface_idx, uint32_t target_be) {
   arp->arp_data.arp_sip = ifc.ip_be;
   std::memset(arp->arp_data.arp_tha.addr_bytes, 0, 6);
   arp->arp_data.arp_tip = target_be;
-  m->port = ifc.port_id;
-  if (rte_ring_sp_enqueue(inject_rings_[port_owner_[iface_idx]], m) != 0) {
-    rte_pktmbuf_free(m);
+  if (inject(iface_idx, m)) {
+    counters_.arp_requests_sent.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+// A Neighbor Solicitation for target (RFC 4861 7.2.2): to its solicited-node group, from our
+// global address (our link-local one for a link-local target), with our MAC as source
+// link-layer option; sent by the worker that owns the port's queue 0, as ARP requests are.
+void Daemon::send_neighbor_solicitation(uint16_t iface_idx, const dp::Ip6& target) {
+  const dp::Iface& ifc = ifaces_[iface_idx];
+  if (!ifc.has_ip6) {
     return;
   }
-  counters_.arp_requests_sent.fetch_add(1, std::memory_order_relaxed);
+  const dp::Ip6 group = dp::solicited_node(target);
+  const uint8_t dst_mac[6] = {0x33, 0x33, group.b[12], group.b[13], group.b[14], group.b[15]};
+  rte_mbuf* m = nullptr;
+  uint8_t* l3 = new_frame(ifc, dst_mac, RTE_ETHER_TYPE_IPV6, sizeof(rte_ipv6_hdr) + 32, m);
+  if (l3 == nullptr) {
+    return;
+  }
+  auto* ip = reinterpret_cast<rte_ipv6_hdr*>(l3);
+  ip->vtc_flow = htonl(6u << 28);
+  ip->payload_len = htons(32);
+  ip->proto = 58;  // ICMPv6
+  ip->hop_limits = 255;
+  const dp::Ip6 src = target.is_link_local() ? dp::link_local_of(ifc.mac) : ifc.ip6;
+  std::memcpy(ip->src_addr, src.b, 16);
+  std::memcpy(ip->dst_addr, group.b, 16);
+  uint8_t* ns = l3 + sizeof(rte_ipv6_hdr);
+  ns[0] = 135;  // Neighbor Solicitation
+  std::memcpy(ns + 8, target.b, 16);
+  ns[24] = 1;   // source link-layer address option, 8 bytes
+  ns[25] = 1;
+  std::memcpy(ns + 26, ifc.mac.b, 6);
+  const uint16_t ck = rte_ipv6_udptcp_cksum(ip, ns);
+  std::memcpy(ns + 2, &ck, 2);
+  if (inject(iface_idx, m)) {
+    counters_.arp_requests_sent.fetch_add(1, std::memory_order_relaxed);
+  }
 }
 
 // Asks for the MAC of every next hop the snapshot needs and does not have, once a second.
@@ -696,14 +776,48 @@ void Daemon::resolve_next_hops(bool force) {
         return;
       }
     };
+    // IPv6: the iface the destination is on the link of, else the first with a gateway6.
+    auto want6 = [&](const dp::Ip6& ip) {
+      for (int pass = 0; pass < 2; ++pass) {
+        for (uint16_t i = 0; i < ifaces_.size(); ++i) {
+          const dp::Iface& f = ifaces_[i];
+          if (pass == 0 ? !f.on_link6(ip) : !f.has_gateway6) {
+            continue;
+          }
+          const dp::Ip6 hop = pass == 0 ? ip : f.gateway6;
+          if (neighbours6_.count(hop) == 0 && wanted6_.count(hop) == 0) {
+            wanted6_[hop] = {i, now - std::chrono::seconds(10)};
+          }
+          return;
+        }
+      }
+    };
     for (const dp::Destination& d : live->snap.destinations) {
-      want(d.ip_be);
+      if (d.v6) {
+        want6(d.ip6);
+      } else {
+        want(d.ip_be);
+      }
     }
     for (const dp::Iface& f : ifaces_) {
       if (f.gateway_be != 0) {
         want(f.gateway_be);
       }
+      if (f.has_gateway6) {
+        want6(f.gateway6);
+      }
     }
+  }
+  for (auto it = wanted6_.begin(); it != wanted6_.end();) {
+    if (neighbours6_.count(it->first) != 0) {
+      it = wanted6_.erase(it);
+      continue;
+    }
+    if (force || now - it->second.second >= std::chrono::seconds(1)) {
+      send_neighbor_solicitation(it->second.first, it->first);
+      it->second.second = now;
+    }
+    ++it;
   }
   for (auto it = wanted_.begin(); it != wanted_.end();) {
     if (neighbours_.count(it->first) != 0) {
@@ -721,7 +835,8 @@ void Daemon::resolve_next_hops(bool force) {
 // Adds a destination to the blocklist (when use_dst_blocklist is on); true when the set of
 // blocked destinations changed (publish).
 bool Daemon::block(uint32_t ip_be, uint16_t port_be, uint32_t reason) {
-  if (!prober_.config().use_blocklist) {
+  // ip_be 0: an IPv6 destination (its probe timed out); the blocklist holds IPv4 only.
+  if (!prober_.config().use_blocklist || ip_be == 0) {
     return false;
   }
   counters_.blocklist_additions.fetch_add(1, std::memory_order_relaxed);
@@ -767,6 +882,16 @@ void Daemon::send_probe(const ProbeTarget& t, uint32_t seq) {
   if (live == nullptr || live->snap.listeners.empty()) {
     return;
   }
+  if (t.ip_be == 0) {
+    // An IPv6 destination (its IPv4 field is 0): found in the snapshot by set and URI.
+    for (const dp::Destination& d : live->snap.destinations) {
+      if (d.v6 && d.set == t.set && d.uri == t.uri) {
+        send_probe6(t, d.ip6, seq);
+        break;
+      }
+    }
+    return;
+  }
   uint16_t out_if = UINT16_MAX;
   for (uint16_t i = 0; i < ifaces_.size() && out_if == UINT16_MAX; ++i) {
     if (ifaces_[i].on_link(t.ip_be)) {
@@ -799,35 +924,19 @@ void Daemon::send_probe(const ProbeTarget& t, uint32_t seq) {
   }
   const std::string msg = build_probe_request(prober_.config(), t.uri, lst->via_host,
                                               lst->via_port, seq, t.from);
-  const size_t l2 = ifc.l2_len();
-  const size_t len = l2 + sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr) + msg.size();
-  if (len + 4 > ifc.mtu + l2) {
+  const size_t l3_len = sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr) + msg.size();
+  if (l3_len + 4 > ifc.mtu) {
     return;
   }
-  rte_mbuf* m = rte_pktmbuf_alloc(pool_);
-  if (m == nullptr) {
+  rte_mbuf* m = nullptr;
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(
+      new_frame(ifc, nb->second.b, RTE_ETHER_TYPE_IPV4, l3_len, m));
+  if (ip == nullptr) {
     return;
   }
-  char* frame = rte_pktmbuf_append(m, static_cast<uint16_t>(len));
-  if (frame == nullptr) {
-    rte_pktmbuf_free(m);
-    return;
-  }
-  auto* eth = reinterpret_cast<rte_ether_hdr*>(frame);
-  std::memcpy(eth->dst_addr.addr_bytes, nb->second.b, 6);
-  std::memcpy(eth->src_addr.addr_bytes, ifc.mac.b, 6);
-  if (ifc.vlan != 0) {
-    eth->ether_type = htons(RTE_ETHER_TYPE_VLAN);
-    auto* tag = reinterpret_cast<rte_vlan_hdr*>(eth + 1);
-    tag->vlan_tci = htons(ifc.vlan);
-    tag->eth_proto = htons(RTE_ETHER_TYPE_IPV4);
-  } else {
-    eth->ether_type = htons(RTE_ETHER_TYPE_IPV4);
-  }
-  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(frame + l2);
   ip->version_ihl = RTE_IPV4_VHL_DEF;
   ip->type_of_service = live->snap.tos;  // as the traffic: tos, udp4_raw_ttl
-  ip->total_length = htons(static_cast<uint16_t>(len - l2));
+  ip->total_length = htons(static_cast<uint16_t>(l3_len));
   ip->packet_id = htons(probe_ip_id_++);
   ip->fragment_offset = 0;
   ip->time_to_live = live->snap.ttl;
@@ -843,12 +952,78 @@ void Daemon::send_probe(const ProbeTarget& t, uint32_t seq) {
   std::memcpy(udp + 1, msg.data(), msg.size());
   ip->hdr_checksum = rte_ipv4_cksum(ip);
   udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
-  m->port = ifc.port_id;
-  if (rte_ring_sp_enqueue(inject_rings_[port_owner_[out_if]], m) != 0) {
-    rte_pktmbuf_free(m);
+  if (inject(out_if, m)) {
+    counters_.probes_sent.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+// send_probe() to an IPv6 destination: from an IPv6 listener on the iface toward it, hop limit
+// 64. Its reply comes back with source 0 in the probe-reply event, as the prober expects of a
+// target whose IPv4 address is 0 (the sequence number in the branch does the matching).
+void Daemon::send_probe6(const ProbeTarget& t, const dp::Ip6& dst, uint32_t seq) {
+  const OwnedSnapshot* live = publisher_->live();
+  uint16_t out_if = UINT16_MAX;
+  for (uint16_t i = 0; i < ifaces_.size() && out_if == UINT16_MAX; ++i) {
+    if (ifaces_[i].on_link6(dst)) {
+      out_if = i;
+    }
+  }
+  for (uint16_t i = 0; i < ifaces_.size() && out_if == UINT16_MAX; ++i) {
+    if (ifaces_[i].has_gateway6) {
+      out_if = i;
+    }
+  }
+  if (out_if == UINT16_MAX) {
     return;
   }
-  counters_.probes_sent.fetch_add(1, std::memory_order_relaxed);
+  const dp::Listener* lst = nullptr;
+  for (const dp::Listener& l : live->snap.listeners) {
+    if (l.v6 && l.iface == out_if) {
+      lst = &l;
+      break;
+    }
+  }
+  if (lst == nullptr) {
+    return;
+  }
+  const dp::Iface& ifc = ifaces_[out_if];
+  const dp::Ip6 hop = ifc.on_link6(dst) ? dst : ifc.gateway6;
+  auto nb = neighbours6_.find(hop);
+  if (nb == neighbours6_.end()) {
+    if (wanted6_.count(hop) == 0) {
+      wanted6_[hop] = {out_if, std::chrono::steady_clock::time_point{}};
+    }
+    return;
+  }
+  const std::string msg = build_probe_request(prober_.config(), t.uri, lst->via_host,
+                                              lst->via_port, seq, t.from);
+  const size_t l3_len = sizeof(rte_ipv6_hdr) + sizeof(rte_udp_hdr) + msg.size();
+  if (l3_len > ifc.mtu) {
+    return;
+  }
+  rte_mbuf* m = nullptr;
+  auto* ip = reinterpret_cast<rte_ipv6_hdr*>(
+      new_frame(ifc, nb->second.b, RTE_ETHER_TYPE_IPV6, l3_len, m));
+  if (ip == nullptr) {
+    return;
+  }
+  ip->vtc_flow = htonl(6u << 28);
+  ip->payload_len = htons(static_cast<uint16_t>(sizeof(rte_udp_hdr) + msg.size()));
+  ip->proto = IPPROTO_UDP;
+  ip->hop_limits = 64;
+  const dp::Ip6 src = dst.is_link_local() ? dp::link_local_of(ifc.mac) : ifc.ip6;
+  std::memcpy(ip->src_addr, src.b, 16);
+  std::memcpy(ip->dst_addr, dst.b, 16);
+  auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
+  udp->src_port = lst->port_be;
+  udp->dst_port = t.port_be;
+  udp->dgram_len = ip->payload_len;
+  udp->dgram_cksum = 0;
+  std::memcpy(udp + 1, msg.data(), msg.size());
+  udp->dgram_cksum = rte_ipv6_udptcp_cksum(ip, udp);
+  if (inject(out_if, m)) {
+    counters_.probes_sent.fetch_add(1, std::memory_order_relaxed);
+  }
 }
 
 // Health probes and blocklist expiry, ten times a second.
@@ -896,37 +1071,64 @@ bool Daemon::age_neighbours() {
     return false;
   }
   last_ageing_ = now;
+  bool changed = age_table(
+      now, neighbours_, neigh_age_, static_neighbours_, "ARP requests",
+      [this](uint32_t ip) {
+        for (uint16_t i = 0; i < ifaces_.size(); ++i) {
+          if (ifaces_[i].on_link(ip)) {
+            send_arp_request(i, ip);
+            return;
+          }
+        }
+      },
+      [](uint32_t ip, char* text) { text[dp::format_ipv4(ip, text)] = '\0'; });
+  changed = age_table(
+                now, neighbours6_, neigh_age6_, static_neighbours6_, "Neighbor Solicitations",
+                [this](const dp::Ip6& ip) {
+                  for (uint16_t i = 0; i < ifaces_.size(); ++i) {
+                    if (ifaces_[i].on_link6(ip)) {
+                      send_neighbor_solicitation(i, ip);
+                      return;
+                    }
+                  }
+                },
+                [](const dp::Ip6& ip, char* text) { text[dp::format_ipv6(ip, text)] = '\0'; }) ||
+            changed;
+  return changed;
+}
+
+// One neighbour table (IPv4 or IPv6) aged: an entry stale for the timeout is asked three
+// times a second apart (`ask`), then dropped. Static entries never age.
+template <class Addr, class Ask, class Format>
+bool Daemon::age_table(std::chrono::steady_clock::time_point now,
+                       std::map<Addr, dp::MacAddr>& table, std::map<Addr, NeighAge>& ages,
+                       const std::set<Addr>& statics, const char* what, Ask ask, Format format) {
   const auto timeout = std::chrono::seconds(settings_.neighbour_timeout);
   bool changed = false;
-  for (auto it = neighbours_.begin(); it != neighbours_.end();) {
-    const uint32_t ip = it->first;
-    if (static_neighbours_.count(ip) != 0) {
+  for (auto it = table.begin(); it != table.end();) {
+    const Addr ip = it->first;
+    if (statics.count(ip) != 0) {
       ++it;
       continue;
     }
-    auto [age, fresh] = neigh_age_.try_emplace(ip, NeighAge{now, {}, 0});
+    auto [age, fresh] = ages.try_emplace(ip, NeighAge{now, {}, 0});
     NeighAge& a = age->second;
     if (now - a.confirmed < timeout || now - a.last_probe < std::chrono::seconds(1)) {
       ++it;
       continue;
     }
     if (a.probes < 3) {
-      for (uint16_t i = 0; i < ifaces_.size(); ++i) {
-        if (ifaces_[i].on_link(ip)) {
-          send_arp_request(i, ip);
-          break;
-        }
-      }
+      ask(ip);
       ++a.probes;
       a.last_probe = now;
       ++it;
       continue;
     }
-    char text[16];
-    text[dp::format_ipv4(ip, text)] = '\0';
-    VD_LOG("notice", "neighbour=%s expired (no answer to 3 ARP requests)", text);
-    neigh_age_.erase(age);
-    it = neighbours_.erase(it);
+    char text[48];
+    format(ip, text);
+    VD_LOG("notice", "neighbour=%s expired (no answer to 3 %s)", text, what);
+    ages.erase(age);
+    it = table.erase(it);
     changed = true;
   }
   return changed;
@@ -959,6 +1161,28 @@ void Daemon::drain_events() {
               wanted_[ev[i].ip_be] = {ev[i].iface, std::chrono::steady_clock::time_point{}};
             }
             break;
+          case dp::Event::Type::kNeigh6Learned: {
+            dp::Ip6 ip;
+            std::memcpy(ip.b, ev[i].ip6, 16);
+            if (static_neighbours6_.count(ip) != 0) {
+              break;
+            }
+            neigh_age6_[ip] = NeighAge{std::chrono::steady_clock::now(), {}, 0};
+            auto it = neighbours6_.find(ip);
+            if (it == neighbours6_.end() || !(it->second == ev[i].mac)) {
+              neighbours6_[ip] = ev[i].mac;
+              changed = true;
+            }
+            break;
+          }
+          case dp::Event::Type::kNeigh6Miss: {
+            dp::Ip6 ip;
+            std::memcpy(ip.b, ev[i].ip6, 16);
+            if (neighbours6_.count(ip) == 0 && wanted6_.count(ip) == 0) {
+              wanted6_[ip] = {ev[i].iface, std::chrono::steady_clock::time_point{}};
+            }
+            break;
+          }
           case dp::Event::Type::kProbeReply: {
             uint32_t src_ip_be = 0;
             std::memcpy(&src_ip_be, ev[i].mac.b, 4);

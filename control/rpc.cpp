@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "cfg/program.hpp"
 #include "dataplane/dispatch.hpp"
 
 namespace viaduct::ctl {
@@ -268,6 +269,86 @@ Outcome dispatcher_ping_active(ManagedDaemon& d, const Params& p) {
   return ok(std::move(out));
 }
 
+// pv.shvSet <name> <int|str> <value>: Kamailio's pv module, its answers and faults.
+Outcome pv_shv_set(ManagedDaemon& d, const Params& p) {
+  const std::optional<std::string> name = p.str(0);
+  const std::optional<std::string> type = p.str(1);
+  if (!name) {
+    return fail(kKamailioFault, "Missing parameter varname (Parameters: varname type value)");
+  }
+  if (!type) {
+    return fail(kKamailioFault, "Missing parameter type (Parameters: varname type value)");
+  }
+  std::string t = *type;
+  std::transform(t.begin(), t.end(), t.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  bool is_int = true;
+  int64_t i = 0;
+  std::string s;
+  if (t == "int") {
+    const std::optional<int64_t> v = p.integer(2);
+    if (!v || *v < INT32_MIN || *v > INT32_MAX) {
+      return fail(kKamailioFault, "Missing integer parameter value (Parameters: varname type value)");
+    }
+    i = *v;
+  } else if (t == "str") {
+    const std::optional<std::string> v = p.str(2);
+    if (!v) {
+      return fail(kKamailioFault, "Missing parameter value (Parameters: varname type value)");
+    }
+    is_int = false;
+    s = *v;
+  } else {
+    return fail(kKamailioFault, "Unknown parameter type (Types: int or str)");
+  }
+  cfg::ShvTable* table = d.shv();
+  const int k = table == nullptr ? -1 : table->find(*name);
+  if (k < 0) {
+    return fail(404, "Variable not found");
+  }
+  if (!table->set(static_cast<size_t>(k), is_int, i, s)) {
+    return fail(kKamailioFault, "Invalid Parameters",
+                "a string value is longer than " + std::to_string(cfg::kShvLen) + " bytes");
+  }
+  return ok("Ok. Variable set to new value.");
+}
+
+// pv.shvGet [name]: {name, type: int|string, value}. Without a name Kamailio 5.6.3 answers
+// {"items": {"shv": {...}, "shv": {...}}}, one member per variable under the same key, which a
+// JSON object cannot hold: viaduct answers {"items": [{"shv": {...}}, ...]}.
+Outcome pv_shv_get(ManagedDaemon& d, const Params& p) {
+  cfg::ShvTable* table = d.shv();
+  const auto one = [&](size_t k) {
+    bool is_int = true;
+    int64_t i = 0;
+    char buf[cfg::kShvLen];
+    uint32_t len = 0;
+    table->get(k, is_int, i, buf, len);
+    Json o = Json::object();
+    o["name"] = table->names[k];
+    o["type"] = is_int ? "int" : "string";
+    if (is_int) {
+      o["value"] = i;
+    } else {
+      o["value"] = std::string(buf, len);
+    }
+    return o;
+  };
+  if (p.size() > 0) {
+    const std::optional<std::string> name = p.str(0);
+    const int k = table == nullptr || !name ? -1 : table->find(*name);
+    if (k < 0) {
+      return fail(404, "Variable not found");
+    }
+    return ok(one(static_cast<size_t>(k)));
+  }
+  Json all = Json::array();
+  for (size_t k = 0; table != nullptr && k < table->names.size(); ++k) {
+    all.push_back(Json{{"shv", one(k)}});
+  }
+  return ok(Json{{"items", std::move(all)}});
+}
+
 // dispatcher.hash <nslots> <value>
 Outcome dispatcher_hash(ManagedDaemon&, const Params& p) {
   const std::optional<int64_t> nslots = p.integer(0);
@@ -402,6 +483,8 @@ const std::map<std::string, Method, std::less<>>& method_table() {
       {"dst_blacklist.view", dst_blocklist_view},
       {"dst_blocklist.delete_all", dst_blocklist_delete_all},
       {"dst_blocklist.view", dst_blocklist_view},
+      {"pv.shvGet", pv_shv_get},
+      {"pv.shvSet", pv_shv_set},
       {"stats.get_statistics", stats_get},
       {"system.listMethods", system_list_methods},
   };

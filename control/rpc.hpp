@@ -14,6 +14,10 @@
 #include "cfg/dslist.hpp"
 #include "cfg/result.hpp"
 
+namespace viaduct::cfg {
+struct ShvTable;  // cfg/program.hpp
+}
+
 namespace viaduct::ctl {
 
 // One dispatcher destination as the API shows it.
@@ -86,6 +90,10 @@ class ManagedDaemon {
 
   virtual std::vector<RpcStat> statistics() const = 0;
   virtual std::chrono::system_clock::time_point started() const = 0;
+
+  // The running script's $shv table (pv.shvGet / pv.shvSet), null when it has none. Written
+  // here on the control thread; workers read it lock-free (cfg/program.hpp ShvTable).
+  virtual cfg::ShvTable* shv() { return nullptr; }
 };
 
 struct RpcReply {

@@ -44,6 +44,24 @@ bool resolve_ipv4(const std::string& host, uint32_t& ip_be) {
   return true;
 }
 
+// An IPv6 literal (brackets allowed), or a host name resolved to IPv6 now.
+bool resolve_ipv6(const std::string& host, dp::Ip6& ip) {
+  if (dp::parse_ipv6(host, ip)) {
+    return true;
+  }
+  addrinfo hints;
+  std::memset(&hints, 0, sizeof(hints));
+  hints.ai_family = AF_INET6;
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* res = nullptr;
+  if (getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0 || res == nullptr) {
+    return false;
+  }
+  std::memcpy(ip.b, reinterpret_cast<sockaddr_in6*>(res->ai_addr)->sin6_addr.s6_addr, 16);
+  freeaddrinfo(res);
+  return true;
+}
+
 // Dispatcher sets, grouped, each in Kamailio's index order.
 std::map<int, std::vector<cfg::DsDestination>> group_sets(
     const std::vector<cfg::DsDestination>& destinations) {
@@ -63,6 +81,8 @@ void selection_fields(const cfg::DsDestination& e, dp::Destination& d) {
   d.port_be = htons(e.port);
   d.flags = e.flags;
   d.uri = e.uri;
+  d.duid = e.duid;    // $xavp(_dsdst_=>dstid)
+  d.attrs = e.attrs;  // $xavp(_dsdst_=>attrs)
   d.priority = e.priority;
   d.weight = e.weight;
   d.rweight = e.rweight;
@@ -97,6 +117,15 @@ std::vector<dp::Iface> ifaces_from_settings(const cfg::Settings& s) {
     f.mask_be = i.prefix_len == 0 ? 0 : htonl(~uint32_t{0} << (32 - i.prefix_len));
     f.gateway_be = i.gateway_be;
     f.mtu = i.mtu;
+    if (!i.address6.empty()) {
+      f.has_ip6 = true;
+      std::memcpy(f.ip6.b, i.ip6, 16);
+      f.prefix6 = i.prefix6_len;
+      if (!i.gateway6.empty()) {
+        f.has_gateway6 = true;
+        std::memcpy(f.gateway6.b, i.gateway6_ip, 16);
+      }
+    }
     out.push_back(f);
   }
   return out;
@@ -116,6 +145,11 @@ Result<std::unique_ptr<OwnedSnapshot>> build_snapshot(const BuildInputs& in, Des
   dp::Snapshot& s = out->snap;
   s.program = in.program.get();
   s.ifaces = in.ifaces;
+  for (dp::Iface& f : s.ifaces) {
+    if (f.has_ip6) {
+      f.ll6 = dp::link_local_of(f.mac);  // EUI-64 of the port's MAC
+    }
+  }
   const cfg::Program& prog = *in.program;
 
   for (const cfg::ListenSocket& l : prog.listens) {
@@ -123,11 +157,49 @@ Result<std::unique_ptr<OwnedSnapshot>> build_snapshot(const BuildInputs& in, Des
       continue;  // TCP/TLS listeners belong to the slow path
     }
     uint32_t ip_be = 0;
+    dp::Ip6 ip6;
     if (!dp::parse_ipv4(l.addr, ip_be)) {
-      return Error{Error::Code::kInvalidConfig,
-                   "listen address '" + l.addr +
-                       "' must be an IPv4 literal on the fast path (IPv6 and names come later)",
-                   ""};
+      if (!dp::parse_ipv6(l.addr, ip6)) {
+        return Error{Error::Code::kInvalidConfig,
+                     "listen address '" + l.addr +
+                         "' must be an IPv4 or IPv6 literal on the fast path (names come later)",
+                     ""};
+      }
+      // An IPv6 socket: on the iface with that address6. Our Via and Record-Route carry it
+      // bracketed, as Kamailio writes them.
+      bool found6 = false;
+      for (size_t i = 0; i < s.ifaces.size(); ++i) {
+        if (s.ifaces[i].has_ip6 && s.ifaces[i].ip6 == ip6) {
+          dp::Listener dl;
+          dl.v6 = true;
+          dl.ip6 = ip6;
+          dl.port_be = htons(l.port);
+          dl.iface = static_cast<uint16_t>(i);
+          char text[48];
+          const std::string canon(text, dp::format_ipv6(ip6, text));
+          dl.via_host = l.advertise_addr.empty()
+                            ? "[" + canon + "]"
+                            : (cfg::is_ipv6(l.advertise_addr) ? "[" + l.advertise_addr + "]"
+                                                              : l.advertise_addr);
+          dl.via_port = l.advertise_port != 0 ? l.advertise_port : l.port;
+          s.listeners.push_back(dl);
+          found6 = true;
+        }
+      }
+      if (!found6) {
+        return Error{Error::Code::kInvalidConfig,
+                     "listen address " + l.addr +
+                         " is not the address6 of any [[interface]] in the settings",
+                     ""};
+      }
+      char text[48];
+      s.myself.push_back({"[" + std::string(text, dp::format_ipv6(ip6, text)) + "]", l.port});
+      if (!l.advertise_addr.empty()) {
+        s.myself.push_back({lower(cfg::is_ipv6(l.advertise_addr) ? "[" + l.advertise_addr + "]"
+                                                                   : l.advertise_addr),
+                            l.advertise_port != 0 ? l.advertise_port : l.port});
+      }
+      continue;
     }
     bool found = false;
     for (size_t i = 0; i < s.ifaces.size(); ++i) {
@@ -214,7 +286,13 @@ Result<std::unique_ptr<OwnedSnapshot>> build_snapshot(const BuildInputs& in, Des
                      ""};
       }
       dp::Destination d;
-      if (!resolve_ipv4(e.host, d.ip_be)) {
+      if (cfg::is_ipv6(e.host)) {
+        if (!resolve_ipv6(e.host, d.ip6)) {
+          return Error{Error::Code::kInvalidConfig,
+                       "destination " + e.uri + ": bad IPv6 address '" + e.host + "'", ""};
+        }
+        d.v6 = true;
+      } else if (!resolve_ipv4(e.host, d.ip_be)) {
         return Error{Error::Code::kInvalidConfig,
                      "destination " + e.uri + ": cannot resolve host '" + e.host + "' to IPv4",
                      ""};
@@ -233,12 +311,16 @@ Result<std::unique_ptr<OwnedSnapshot>> build_snapshot(const BuildInputs& in, Des
         cfg::SocketSpec spec;
         std::string why;
         uint32_t ip_be = 0;
+        dp::Ip6 sock6;
+        bool v6 = false;
         if (cfg::parse_socket_spec(e.socket, spec, why) &&
             (!spec.has_proto || spec.proto == cfg::Proto::kUdp) &&
-            dp::parse_ipv4(spec.host, ip_be)) {
+            (dp::parse_ipv4(spec.host, ip_be) || (v6 = dp::parse_ipv6(spec.host, sock6)))) {
           const uint16_t port = spec.port != 0 ? spec.port : 5060;
           for (size_t i = 0; i < s.listeners.size(); ++i) {
-            if (s.listeners[i].ip_be == ip_be && ntohs(s.listeners[i].port_be) == port) {
+            const dp::Listener& li = s.listeners[i];
+            if (li.v6 == v6 && (v6 ? li.ip6 == sock6 : li.ip_be == ip_be) &&
+                ntohs(li.port_be) == port) {
               d.socket = static_cast<int16_t>(i);
               break;
             }
@@ -265,6 +347,10 @@ Result<std::unique_ptr<OwnedSnapshot>> build_snapshot(const BuildInputs& in, Des
   s.neigh = dp::NeighTable(in.neighbours.size());
   for (const auto& [ip, mac] : in.neighbours) {
     s.neigh.insert(ip, mac);
+  }
+  s.neigh6 = dp::NeighTable6(in.neighbours6.size());
+  for (const auto& [ip, mac] : in.neighbours6) {
+    s.neigh6.insert(ip, mac);
   }
   return out;
 }

@@ -32,6 +32,7 @@ struct BuildInputs {
   std::vector<dp::Iface> ifaces;                // port ids and MACs of the started ports
   std::vector<cfg::DsDestination> destinations; // as read from dispatcher.list
   std::map<uint32_t, dp::MacAddr> neighbours;   // learned next hops, by IPv4 (network order)
+  std::map<dp::Ip6, dp::MacAddr> neighbours6;   // learned IPv6 next hops (Neighbor Discovery)
 };
 
 // Interfaces as the settings describe them (port ids in order, MACs zero until the ports start).

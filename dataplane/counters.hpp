@@ -39,7 +39,12 @@ namespace viaduct::dp {
   X(kNoMbuf, "no_mbuf")                                    \
   X(kTxFull, "tx_full")                                    \
   X(kNeedsSlowPath, "needs_slow_path")                     \
-  X(kEditConflict, "edit_conflict")
+  X(kEditConflict, "edit_conflict")                        \
+  X(kReplyRouteDrop, "reply_route_drop")                   \
+  X(kOnSendDrop, "onsend_route_drop")                     \
+  X(kBadIpv6, "bad_ipv6")                                  \
+  X(kIpv6ExtHeader, "ipv6_ext_header")                     \
+  X(kNdInvalid, "nd_invalid")
 
 enum class Drop : uint8_t {
 #define VD_X(e, s) e,

@@ -21,17 +21,21 @@ struct rte_ring;
 
 namespace viaduct::dp {
 
-// Worker -> control events. 16 bytes, carried in an rte_ring of elements; when the ring is full
+// Worker -> control events. 32 bytes, carried in an rte_ring of elements; when the ring is full
 // the event is dropped and counted.
 //   kNeighLearned / kNeighMiss: iface, ip_be (the neighbour), mac (learned only).
+//   kNeigh6Learned / kNeigh6Miss: the same for an IPv6 neighbour: ip6 the neighbour's address.
 //   kProbeReply: a final or provisional reply to one of the control thread's probes: ip_be is
 //     the probe's sequence number (from its branch), aux the status code, mac.b[0..3] the
-//     reply's source address (network order) and mac.b[4..5] its source port.
+//     reply's source address (network order) and mac.b[4..5] its source port; from an IPv6
+//     source, ip6 holds its address (and mac.b[0..3] is zero).
 //   kIcmpUnreachable: an ICMP port/host unreachable about a datagram we sent: ip_be and aux are
 //     the quoted destination address and UDP port (network order).
 //   kSendFailed: a forward to a dispatcher destination failed before it left (Kamailio's send
 //     error): ip_be and aux its address and port (network order), pad the reason (the Drop:
 //     no_route or no_neighbour), mac.b[0..3] the next hop that has no MAC (no_neighbour).
+// The IPv6 address widened the element from 16 to 32 bytes: events are rare (a miss, a new
+// neighbour, a probe reply), so the wider copy costs the hot path nothing.
 struct Event {
   enum class Type : uint8_t {
     kNeighLearned,
@@ -40,6 +44,8 @@ struct Event {
     kIcmpUnreachable,
     kSendFailed,
     kMarkDst,  // ds_mark_dst(): mac.b[0..3] the destination's id, iface its new state bits
+    kNeigh6Learned,
+    kNeigh6Miss,
   };
   Type type = Type::kNeighLearned;
   uint8_t pad = 0;
@@ -47,8 +53,9 @@ struct Event {
   uint32_t ip_be = 0;
   MacAddr mac;
   uint16_t aux = 0;
+  uint8_t ip6[16] = {};
 };
-static_assert(sizeof(Event) == 16);
+static_assert(sizeof(Event) == 32);
 
 // The branch of the control thread's probes: this prefix, then 8 lowercase hex digits of the
 // probe's sequence number (control/prober.hpp builds them). Forwarded requests get "z9hG4bK" +
@@ -81,6 +88,27 @@ class LocalNeighbours {
   Entry e_[kSize];
 };
 
+// The IPv6 counterpart, for the same gap (a neighbour learned from its NS or NA, or from a
+// frame, before the snapshot carries it).
+class LocalNeighbours6 {
+ public:
+  static constexpr size_t kSize = 64;
+  const MacAddr* find(const Ip6& ip) const noexcept {
+    const Entry& e = e_[NeighTable6::hash(ip) % kSize];
+    return e.ip == ip && !ip.is_zero() ? &e.mac : nullptr;
+  }
+  void put(const Ip6& ip, const MacAddr& mac) noexcept {
+    e_[NeighTable6::hash(ip) % kSize] = {ip, mac};
+  }
+
+ private:
+  struct Entry {
+    Ip6 ip;
+    MacAddr mac;
+  };
+  Entry e_[kSize];
+};
+
 // Per-worker state the pipeline may write. Owned by one worker.
 struct WorkerCtx {
   uint16_t worker_id = 0;
@@ -89,6 +117,9 @@ struct WorkerCtx {
   uint16_t ip_id = 0;
   DispatchState dispatch;
   LocalNeighbours neigh;
+  LocalNeighbours6 neigh6;
+  Ip6 hop6;                       // scratch: an IPv6 next hop parsed from a URI
+  uint32_t ip6_frag_id = 0;       // identification of the IPv6 datagrams we fragment
   // IPv4 fragments: reassembly (a per-worker rte_ip_frag table, bounded in datagrams and time;
   // whole datagrams are copied into one mbuf of big_pool) and egress fragmentation (fragments
   // are fresh mbufs of pool). Null: fragments are dropped (ip_fragment) and messages above
@@ -140,6 +171,8 @@ struct PacketInfo {
   uint16_t src_port_be = 0;
   size_t sip_off = 0;  // offset of the UDP payload from buf_addr
   size_t sip_len = 0;
+  bool v6 = false;     // received over IPv6: src_ip6 is the source, src_ip_be is 0
+  Ip6 src_ip6;
 };
 
 struct VmResult;
@@ -157,5 +190,11 @@ Verdict apply_request_result(const Snapshot& snap, rte_mbuf* m, const rte_ether_
 size_t format_ipv4(uint32_t ip_be, char* out) noexcept;
 // Parses a dotted-decimal IPv4 literal; false when it is not one.
 bool parse_ipv4(std::string_view s, uint32_t& ip_be) noexcept;
+// Writes an IPv6 address in RFC 5952 form (lower case, the longest run of zero groups as "::")
+// into out (at least 40 bytes), without brackets; returns the length.
+size_t format_ipv6(const Ip6& a, char* out) noexcept;
+// Parses an IPv6 literal, with or without brackets ("[2001:db8::1]", "::ffff:10.0.0.1");
+// false when it is not one. No allocation (the fast path parses Via hosts with it).
+bool parse_ipv6(std::string_view s, Ip6& out) noexcept;
 
 }  // namespace viaduct::dp

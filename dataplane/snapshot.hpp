@@ -23,6 +23,65 @@ struct MacAddr {
   bool operator==(const MacAddr&) const = default;
 };
 
+// An IPv6 address in network order. IPv6 lives beside the IPv4 fields below (a family flag and
+// these 16 bytes), never in them: the IPv4 hot path reads what it read before.
+struct Ip6 {
+  alignas(8) uint8_t b[16] = {};
+  bool is_zero() const noexcept {
+    uint64_t w[2];
+    __builtin_memcpy(w, b, 16);
+    return (w[0] | w[1]) == 0;
+  }
+  bool operator==(const Ip6& o) const noexcept { return __builtin_memcmp(b, o.b, 16) == 0; }
+  bool operator<(const Ip6& o) const noexcept { return __builtin_memcmp(b, o.b, 16) < 0; }
+  bool is_link_local() const noexcept { return b[0] == 0xfe && (b[1] & 0xc0) == 0x80; }
+  bool is_multicast() const noexcept { return b[0] == 0xff; }
+  // Same first `prefix_len` bits as o.
+  bool same_prefix(const Ip6& o, uint8_t prefix_len) const noexcept {
+    size_t i = 0;
+    for (; i < 16 && (i + 1) * 8 <= prefix_len; ++i) {
+      if (b[i] != o.b[i]) {
+        return false;
+      }
+    }
+    if (i < 16 && prefix_len % 8 != 0) {
+      const uint8_t mask = static_cast<uint8_t>(0xff00 >> (prefix_len % 8));
+      return ((b[i] ^ o.b[i]) & mask) == 0;
+    }
+    return true;
+  }
+};
+
+// The solicited-node multicast address of `a` (RFC 4291 2.7.1): ff02::1:ffXX:XXXX.
+inline Ip6 solicited_node(const Ip6& a) noexcept {
+  Ip6 s;
+  s.b[0] = 0xff;
+  s.b[1] = 0x02;
+  s.b[11] = 0x01;
+  s.b[12] = 0xff;
+  s.b[13] = a.b[13];
+  s.b[14] = a.b[14];
+  s.b[15] = a.b[15];
+  return s;
+}
+
+// The link-local address of a MAC by modified EUI-64 (RFC 4291 appendix A): fe80::/64 with
+// the MAC's universal/local bit flipped and ff:fe in the middle.
+inline Ip6 link_local_of(const MacAddr& m) noexcept {
+  Ip6 a;
+  a.b[0] = 0xfe;
+  a.b[1] = 0x80;
+  a.b[8] = static_cast<uint8_t>(m.b[0] ^ 0x02);
+  a.b[9] = m.b[1];
+  a.b[10] = m.b[2];
+  a.b[11] = 0xff;
+  a.b[12] = 0xfe;
+  a.b[13] = m.b[3];
+  a.b[14] = m.b[4];
+  a.b[15] = m.b[5];
+  return a;
+}
+
 // One port viaduct owns, with its address.
 struct Iface {
   uint16_t port_id = 0;
@@ -34,10 +93,24 @@ struct Iface {
   uint16_t vlan = 0;        // 802.1Q VLAN id; 0: untagged. Several ifaces may share a port.
   uint16_t exception_port = UINT16_MAX;  // TAP port to the kernel for what is not ours; none
   bool tx_cksum_offload = false;  // the port computes IPv4 and UDP checksums (port.hpp)
+  // IPv6 (settings `address6` / `gateway6`): a global address and prefix, and the link-local
+  // address derived from the MAC (EUI-64, set by the snapshot builder once the MAC is known).
+  bool has_ip6 = false;
+  uint8_t prefix6 = 64;
+  bool has_gateway6 = false;
+  Ip6 ip6;
+  Ip6 ll6;
+  Ip6 gateway6;
 
   bool on_link(uint32_t ip_be_other) const noexcept {
     return ((ip_be_other ^ ip_be) & mask_be) == 0;
   }
+  // Link-local addresses are on every link; a global one when it shares our prefix.
+  bool on_link6(const Ip6& a) const noexcept {
+    return has_ip6 && (a.is_link_local() || a.same_prefix(ip6, prefix6));
+  }
+  // One of our unicast addresses.
+  bool is_ours6(const Ip6& a) const noexcept { return has_ip6 && (a == ip6 || a == ll6); }
   // Ethernet header length on this iface (with the tag when tagged).
   size_t l2_len() const noexcept { return vlan != 0 ? 18 : 14; }
 };
@@ -49,6 +122,8 @@ struct Listener {
   uint16_t iface = 0;        // index into Snapshot::ifaces
   std::string via_host;      // what goes into our Via (advertised address when set)
   uint16_t via_port = 5060;
+  bool v6 = false;           // an IPv6 socket: ip6 holds its address, ip_be is 0
+  Ip6 ip6;
 };
 
 // A `myself` entry: a host as it appears in URIs, and a port (0: any).
@@ -71,6 +146,10 @@ struct Destination {
   int latency_priority = 0;  // algorithm 13: priority lowered by the latency estimate
   int16_t socket = -1;       // `socket` attribute: index into Snapshot::listeners; -1: none
   std::string ping_from;     // `ping_from` attribute: the From of its probes; "": modparam
+  std::string duid;          // `duid` attribute ($xavp(_dsdst_=>dstid)); "": none
+  std::string attrs;         // the attributes as written ($xavp(_dsdst_=>attrs)); "": none
+  bool v6 = false;           // an IPv6 destination: ip6 holds its address, ip_be is 0
+  Ip6 ip6;
   bool usable() const noexcept { return (flags & (1u | 4u)) == 0; }  // not inactive/disabled
 };
 
@@ -184,6 +263,55 @@ class NeighTable {
   std::vector<Entry> slots_;
 };
 
+// IPv6 -> MAC for next hops on our links (Neighbor Discovery), beside the IPv4 table so that
+// neither widens the other. Open addressing, power-of-two size, built by control.
+class NeighTable6 {
+ public:
+  struct Entry {
+    Ip6 ip;  // zero: empty slot
+    MacAddr mac;
+  };
+  NeighTable6() : slots_(16) {}
+  explicit NeighTable6(size_t n_entries) {
+    size_t n = 16;
+    while (n < n_entries * 2) {
+      n <<= 1;
+    }
+    slots_.assign(n, Entry{});
+  }
+  // Control only, before publication.
+  void insert(const Ip6& ip, const MacAddr& mac) {
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = hash(ip) & mask;; i = (i + 1) & mask) {
+      if (slots_[i].ip.is_zero() || slots_[i].ip == ip) {
+        slots_[i] = {ip, mac};
+        return;
+      }
+    }
+  }
+  // Worker, per packet.
+  const MacAddr* find(const Ip6& ip) const noexcept {
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = hash(ip) & mask;; i = (i + 1) & mask) {
+      if (slots_[i].ip == ip) {
+        return &slots_[i].mac;
+      }
+      if (slots_[i].ip.is_zero()) {
+        return nullptr;
+      }
+    }
+  }
+
+  static size_t hash(const Ip6& ip) noexcept {
+    uint64_t w[2];
+    __builtin_memcpy(w, ip.b, 16);
+    return static_cast<size_t>(((w[0] ^ w[1]) * 0x9E3779B97F4A7C15ull) >> 40);
+  }
+
+ private:
+  std::vector<Entry> slots_;
+};
+
 struct Snapshot {
   uint64_t generation = 0;
   const cfg::Program* program = nullptr;  // never null once published
@@ -193,6 +321,7 @@ struct Snapshot {
   std::vector<Destination> destinations;  // grouped by set, in Kamailio's index order
   std::vector<DestSet> sets;              // sorted by id
   NeighTable neigh;
+  NeighTable6 neigh6;
   uint32_t maxfwd_limit = 70;             // modparam("maxfwd", "max_limit")
   uint8_t ttl = 64;                       // udp4_raw_ttl
   uint8_t tos = 0x10;                     // tos

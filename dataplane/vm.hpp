@@ -65,6 +65,15 @@ struct VmResult {
   // (cfg::DsFlag) the control thread is asked to give it; -1: none.
   int32_t mark_dst = -1;
   uint32_t mark_state = 0;
+  // The value the run ended with: a `return`'s (reply_route: also its last function call's),
+  // 1 on exit or at the end. Kamailio relays a reply only when reply_route's is positive.
+  int32_t route_rc = 1;
+  // append_hf(line, name): where each append_hf line goes, the offset just past the last field
+  // named `name` (Kamailio 5.6.3: after its last instance); 0: after the last header.
+  uint16_t append_at[kVmMaxAppend] = {};
+  // record_route(params): appended as written after ;ftag=... inside our Record-Route's <>
+  // (Kamailio adds no ';': "ftag=1;p=x" needs its own); empty: none.
+  std::string_view rr_params;
 };
 
 inline constexpr uint32_t kVmStepBudget = 100000;
@@ -144,6 +153,11 @@ struct VmPacket {
   uint32_t dst_ip_be = 0;
   uint16_t dst_port = 0;  // host order
   uint16_t worker = 0;    // the worker's id: its Hyperscan scratch (cfg::RegexTables::pool)
+  const uint8_t* src_ip6 = nullptr;  // received over IPv6: the source (16 bytes), else null
+  const uint8_t* dst_ip6 = nullptr;  // received over IPv6: the receiving address
+  // onsend_route: the destination of the request about to leave ($snd); port 0 elsewhere.
+  uint32_t snd_ip_be = 0;
+  uint16_t snd_port = 0;  // host order
 };
 
 // Runs request_route for one request. Worker, per packet: no allocation, no syscalls.

@@ -145,6 +145,10 @@ size_t parse_via_at(const char* msg, size_t p, size_t end, Via& out) noexcept;
 
 Method method_from_name(std::string_view name) noexcept;
 
+// parse_uri() without its fast path for the common SIP URI: the grammar's reference, which the
+// fast path must agree with (tests and the fuzz properties compare the two).
+bool parse_uri_general(const char* msg, Span uri, Uri& out) noexcept;
+
 // Writes v in decimal to out (at least 5 bytes); returns the number of digits.
 constexpr size_t write_u16(char* out, uint16_t v) noexcept {
   char tmp[5];

@@ -60,6 +60,8 @@ enum class Hdr : uint8_t {
   kRoute,
   kRecordRoute,
   kContact,
+  kUserAgent,  // no compact form; the first occurrence, even when its value is empty
+               //   (SipView::has_user_agent tells an empty value from none)
   kCount,
 };
 
@@ -133,10 +135,14 @@ struct SipView {
                                      //   answers 400
   Span from_tag;
   Span to_tag;
+  Span from_uri;                   // the addr-spec of From / To (inside <...> when present),
+  Span to_uri;                     //   as header_uri() gives it
   bool has_max_forwards = false;
   uint32_t max_forwards = 0;
   Span max_forwards_value;         // digits of the first Max-Forwards value
   bool has_content_length = false;
+  bool has_user_agent = false;     // a User-Agent field is present (hdr[kUserAgent] may be
+                                   //   empty: "User-Agent:" with no value)
   uint32_t content_length = 0;
   uint16_t headers_end = 0;        // offset of the CRLF of the empty line ending the headers
   uint16_t body_off = 0;           // first byte of the body
@@ -165,8 +171,10 @@ struct Uri {
   Span headers;  // after '?', without it
 };
 
-// Parses a SIP/SIPS/tel URI held in [uri.off, uri.end()). False when malformed.
-bool parse_uri(const char* msg, Span uri, Uri& out) noexcept;
+// Parses a SIP/SIPS/tel URI held in [uri.off, uri.end()). False when malformed. `readable`: the
+// bytes msg[0, readable) may be read (the message's length, when the URI is in one); with it
+// the common URI is parsed without being copied first. 0: only the URI's bytes are read.
+bool parse_uri(const char* msg, Span uri, Uri& out, size_t readable = 0) noexcept;
 
 // A name-addr or addr-spec header value (From, To, Contact, Route...): '"Bob" <sip:b@x>;tag=1',
 // 'Bob <sip:b@x>', 'sip:b@x;tag=1'.
@@ -198,6 +206,79 @@ struct Edit {
 
 // Most edits one apply_edits() call takes (the bookkeeping is fixed arrays on the stack).
 inline constexpr size_t kMaxEdits = 48;
+
+// The compact form of a header name (RFC 3261 7.3.3 and the extensions Kamailio 5.6 parses,
+// measured with remove_hf), or 0. A one-letter name is itself a compact form: `full` is then
+// set to the long name (else to `name`).
+inline char compact_form(std::string_view name, std::string_view& full) noexcept {
+  struct Entry {
+    std::string_view name;
+    char c;
+  };
+  static constexpr Entry kCompact[] = {
+      {"Call-ID", 'i'},        {"Contact", 'm'},        {"Content-Encoding", 'e'},
+      {"Content-Length", 'l'}, {"Content-Type", 'c'},   {"From", 'f'},
+      {"Subject", 's'},        {"Supported", 'k'},      {"To", 't'},
+      {"Via", 'v'},            {"Event", 'o'},          {"Allow-Events", 'u'},
+      {"Refer-To", 'r'},       {"Referred-By", 'b'},    {"Session-Expires", 'x'},
+      {"Accept-Contact", 'a'}, {"Reject-Contact", 'j'}, {"Request-Disposition", 'd'},
+      {"Identity", 'y'},
+  };
+  full = name;
+  for (const Entry& e : kCompact) {
+    if (name.size() == 1 && (name[0] | 0x20) == e.c) {
+      full = e.name;
+      return e.c;
+    }
+    if (name.size() == e.name.size()) {
+      size_t i = 0;
+      while (i < name.size() && (name[i] | 0x20) == (e.name[i] | 0x20)) {  // letters and '-'
+        ++i;
+      }
+      if (i == name.size()) {
+        return e.c;
+      }
+    }
+  }
+  return 0;
+}
+
+// Sorts edits by offset; at one offset, inserts (in the order they were added) before a
+// deletion starting there. With `resolve`, a pure deletion inside one already made (remove_hf
+// of a field loose_route pops too, the same name twice, remove_hf("Via") and the removal of our
+// own Via) is dropped; false when edits still overlap (remove_hf of a field we rewrite).
+inline bool order_edits(Edit* edits, size_t& n, bool resolve) noexcept {
+  for (size_t i = 1; i < n; ++i) {
+    for (size_t j = i; j > 0; --j) {
+      const Edit& a = edits[j - 1];
+      const Edit& b = edits[j];
+      if (a.off < b.off || (a.off == b.off && (b.del != 0 || a.del == 0))) {
+        break;
+      }
+      const Edit t = edits[j];
+      edits[j] = edits[j - 1];
+      edits[j - 1] = t;
+    }
+  }
+  if (!resolve) {
+    return true;
+  }
+  size_t out = 0;
+  uint32_t prev_end = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const Edit& e = edits[i];
+    if (e.off < prev_end) {
+      if (e.ins.empty() && uint32_t{e.off} + e.del <= prev_end) {
+        continue;  // already gone with the deletion that covers it
+      }
+      return false;
+    }
+    prev_end = uint32_t{e.off} + e.del;
+    edits[out++] = e;
+  }
+  n = out;
+  return true;
+}
 
 // Applies `edits` (sorted by off, non-overlapping, all inside the message) to the message held
 // in buf[head, head + len), where buf has `cap` bytes. The result is again contiguous in buf; on

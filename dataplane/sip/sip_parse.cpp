@@ -2,6 +2,10 @@
 // dataplane/sip/sip_parse.cpp: Via, URI and name-addr accessors over a scanned message.
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "dataplane/sip/chars.hpp"
 #include "dataplane/sip/sip.hpp"
 
@@ -322,7 +326,157 @@ bool parse_via(const char* msg, Span value, Via& out) noexcept {
   return parse_via_at(msg, value.off, value.end(), out) == value.end();
 }
 
-bool parse_uri(const char* msg, Span uri, Uri& out) noexcept {
+namespace {
+
+#if defined(__SSE2__)
+// Bits past 63 are none.
+constexpr uint64_t bits_from(uint64_t m, size_t i) noexcept {
+  return i >= 64 ? 0 : m & (~0ull << i);
+}
+
+// parse_uri for the common SIP URI, sip[s]:[user[:password]@]host[:port][;params][?headers]
+// with a name or IPv4 host, up to 64 bytes: read in place when the 64 bytes from its start are
+// readable (msg[0, readable)), else from a copy padded with 'a'; each class of byte the grammar
+// stops at becomes one 64-bit mask from up to four 16-byte compares: the bytes LWS or CTL
+// refuse, '@', ':', '?', bytes that are not host characters. The rest is bit arithmetic and the
+// port's (at most five) digits. Returns 1 (parsed, out
+// filled) or 0 (malformed) exactly as parse_uri_general() decides, or -1 when the URI is not of
+// this shape (other schemes, an IPv6 reference, longer): the caller runs parse_uri_general().
+// tests/sip/sip_parse_test.cpp and the fuzz properties (tests/sip/sip_properties.hpp) check
+// that the two agree.
+int fast_sip_uri(const char* msg, size_t start, size_t end, size_t readable, Uri& out) noexcept {
+  const size_t n = end - start;
+  if (n > 64 || n < 5) {
+    return -1;
+  }
+  alignas(16) char copy[64];
+  const char* buf = msg + start;
+  if (readable < start + 64) {
+    std::memset(copy, 'a', sizeof copy);
+    std::memcpy(copy, msg + start, n);
+    buf = copy;
+  }
+  uint64_t bad = 0;
+  uint64_t at = 0;
+  uint64_t colon = 0;
+  uint64_t qmark = 0;
+  uint64_t nonhost = 0;
+  for (size_t i = 0; i < n; i += 16) {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(buf + i));
+    // LWS or CTL: every byte <= 0x20 (HT, CR, LF, SP included) and DEL.
+    const __m128i b = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x20)), x),
+                                   _mm_cmpeq_epi8(x, _mm_set1_epi8(0x7f)));
+    const auto mask = [&](__m128i m) {
+      return static_cast<uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(m))) << i;
+    };
+    bad |= mask(b);
+    at |= mask(_mm_cmpeq_epi8(x, _mm_set1_epi8('@')));
+    colon |= mask(_mm_cmpeq_epi8(x, _mm_set1_epi8(':')));
+    qmark |= mask(_mm_cmpeq_epi8(x, _mm_set1_epi8('?')));
+    // kHostChar: letters, digits, '-', '.', '_'. Unsigned range tests: min(y, k) == y.
+    const __m128i d = _mm_sub_epi8(x, _mm_set1_epi8('0'));
+    const __m128i digit = _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d);
+    const __m128i l = _mm_sub_epi8(_mm_or_si128(x, _mm_set1_epi8(0x20)), _mm_set1_epi8('a'));
+    const __m128i letter = _mm_cmpeq_epi8(_mm_min_epu8(l, _mm_set1_epi8(25)), l);
+    const __m128i punct = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('-')),
+                                                    _mm_cmpeq_epi8(x, _mm_set1_epi8('.'))),
+                                       _mm_cmpeq_epi8(x, _mm_set1_epi8('_')));
+    nonhost |= mask(_mm_or_si128(_mm_or_si128(digit, letter), punct));  // inverted below
+  }
+  // Bytes past the URI (the padding, or the message's next bytes) are in no class, and stop the
+  // host.
+  const uint64_t inside = n == 64 ? ~0ull : (uint64_t{1} << n) - 1;
+  bad &= inside;
+  at &= inside;
+  colon &= inside;
+  qmark &= inside;
+  nonhost = ~nonhost | ~inside;
+  if (bad != 0 || colon == 0) {
+    return 0;
+  }
+  const size_t c0 = static_cast<size_t>(__builtin_ctzll(colon));
+  // "sip" / "sips", any case (OR 0x20 lowercases letters and maps no other byte onto s, i, p).
+  const auto low = [&](size_t i) { return static_cast<char>(buf[i] | 0x20); };
+  if (c0 < 3 || c0 > 4 || low(0) != 's' || low(1) != 'i' || low(2) != 'p' ||
+      (c0 == 4 && low(3) != 's')) {
+    return -1;
+  }
+  out.scheme = make_span(start, start + c0);
+  size_t p = c0 + 1;
+  if (at != 0) {
+    const size_t a = static_cast<size_t>(__builtin_ctzll(at));  // after the colon: "sip" has none
+    const uint64_t pw = bits_from(colon, p) & ((uint64_t{1} << a) - 1);
+    const size_t user_end = pw != 0 ? static_cast<size_t>(__builtin_ctzll(pw)) : a;
+    if (user_end == p) {
+      return 0;
+    }
+    out.user = make_span(start + p, start + user_end);
+    if (user_end < a) {
+      out.password = make_span(start + user_end + 1, start + a);
+    }
+    p = a + 1;
+  }
+  if (p < n && buf[p] == '[') {
+    return -1;
+  }
+  const auto run_end = [&](uint64_t stops, size_t from) {
+    const uint64_t m = bits_from(stops, from);
+    return m != 0 ? static_cast<size_t>(__builtin_ctzll(m)) : size_t{64};
+  };
+  size_t q = run_end(nonhost, p);
+  if (q == p) {
+    return 0;
+  }
+  out.host = make_span(start + p, start + q);
+  p = q;
+  if (p < n && buf[p] == ':') {
+    uint32_t port = 0;
+    for (q = p + 1; q < n && is(buf[q], kDigit); ++q) {
+      if (q - p > 5) {
+        return 0;  // 1..5 digits
+      }
+      port = port * 10 + static_cast<uint32_t>(buf[q] - '0');
+    }
+    if (q == p + 1 || port > 65535) {
+      return 0;
+    }
+    out.port_num = static_cast<uint16_t>(port);
+    out.port = make_span(start + p + 1, start + q);
+    p = q;
+  }
+  if (p < n && buf[p] != ';' && buf[p] != '?') {
+    return 0;
+  }
+  if (p < n && buf[p] == ';') {
+    const uint64_t qm = bits_from(qmark, p + 1);
+    q = qm != 0 ? static_cast<size_t>(__builtin_ctzll(qm)) : n;
+    out.params = make_span(start + p + 1, start + q);
+    p = q;
+  }
+  if (p < n) {  // '?'
+    out.headers = make_span(start + p + 1, end);
+  }
+  return 1;
+}
+#endif
+
+}  // namespace
+
+bool parse_uri(const char* msg, Span uri, Uri& out, size_t readable) noexcept {
+#if defined(__SSE2__)
+  if (uri.off < uri.end()) {
+    out = Uri{};
+    if (const int fast = fast_sip_uri(msg, uri.off, uri.end(), readable, out); fast >= 0) {
+      return fast == 1;
+    }
+  }
+#endif
+  return parse_uri_general(msg, uri, out);
+}
+
+namespace detail {
+
+bool parse_uri_general(const char* msg, Span uri, Uri& out) noexcept {
   out = Uri{};
   const size_t start = uri.off;
   const size_t end = uri.end();
@@ -405,6 +559,8 @@ bool parse_uri(const char* msg, Span uri, Uri& out) noexcept {
   }
   return true;
 }
+
+}  // namespace detail
 
 Span header_uri(const char* msg, Span value) noexcept {
   NameAddr na;

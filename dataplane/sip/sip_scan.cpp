@@ -52,9 +52,11 @@ enum class Kind : uint8_t {
   kRoute,
   kRecordRoute,
   kContact,
+  kUserAgent,
   kOther,
 };
 static_assert(static_cast<int>(Kind::kContact) == static_cast<int>(Hdr::kContact));
+static_assert(static_cast<int>(Kind::kUserAgent) == static_cast<int>(Hdr::kUserAgent));
 
 // `n` equals the lowercase literal `lit` ignoring case. Exact for token input (the caller has
 // checked the name is a token): OR-ing 0x20 lowercases letters and maps no other token byte
@@ -103,6 +105,8 @@ Kind classify(const char* n, size_t len) noexcept {
         return Kind::kCallId;
       }
       return name_is(n, "contact") ? Kind::kContact : Kind::kOther;
+    case 10:
+      return name_is(n, "user-agent") ? Kind::kUserAgent : Kind::kOther;
     case 12:
       if (name_is(n, "max-forwards")) {
         return Kind::kMaxForwards;
@@ -204,6 +208,8 @@ inline Kind classify_fast(const char* n, size_t len) noexcept {
       return head(7) == word("call-id")   ? Kind::kCallId
              : head(7) == word("contact") ? Kind::kContact
                                           : Kind::kOther;
+    case 10:
+      return w0 == word("user-age") && tail(2) == word("nt") ? Kind::kUserAgent : Kind::kOther;
     case 12:
       if (w0 == word("max-forw") && tail(4) == word("ards")) {
         return Kind::kMaxForwards;
@@ -557,12 +563,13 @@ size_t fast_via(const char* msg, size_t p, size_t end, size_t limit, Via& out) n
   return r;
 }
 
-// From/To: the tag of "[display] <uri>*(;name[=value])" (value trimmed, not empty) with no
-// quoted display name, no LWS after the '>' and no quoted parameter value: what
-// parse_name_addr would give the scanner (the tag, and success with na.end == value end).
+// From/To: the tag and the addr-spec of "[display] <uri>*(;name[=value])" (value trimmed, not
+// empty) with no quoted display name, no LWS after the '>' and no quoted parameter value: what
+// parse_name_addr would give the scanner (the tag, the URI, and success with na.end == value
+// end).
 // False sends the value to parse_name_addr.
 bool fast_name_addr_tag(const char* msg, Span value, [[maybe_unused]] size_t limit,
-                        Span& tag) noexcept {
+                        Span& tag, Span& uri) noexcept {
   const size_t end = value.end();
   size_t p = value.off;
   // The first '"', '<', ';' or ',' must be the '<'.
@@ -605,6 +612,10 @@ bool fast_name_addr_tag(const char* msg, Span value, [[maybe_unused]] size_t lim
   if (gt == p + 1 || is_lws(msg[p + 1])) {
     return false;  // the URI may be empty
   }
+  if (static_cast<uint8_t>(msg[gt - 1]) <= ' ') {
+    return false;  // "<sip:b@x >": parse_name_addr trims the addr-spec
+  }
+  uri = make_span(p + 1, gt);
   tag = Span{};
   p = gt + 1;
   while (p < end) {
@@ -692,11 +703,14 @@ class Scanner {
       case Kind::kFrom:
       case Kind::kTo: {
         Span& slot_tag = f.kind == Kind::kFrom ? out_.from_tag : out_.to_tag;
+        Span& slot_uri = f.kind == Kind::kFrom ? out_.from_uri : out_.to_uri;
         Span tag;
-        const bool fast = fast_name_addr_tag(msg_, value, len_, tag);
+        Span uri;
+        const bool fast = fast_name_addr_tag(msg_, value, len_, tag, uri);
 #if !defined(VD_SIP_SCAN_CROSSCHECK)
         if (fast) {
           slot_tag = tag;
+          slot_uri = uri;
           break;
         }
 #endif
@@ -709,12 +723,21 @@ class Scanner {
           crosscheck(!fast);
           return ScanStatus::kBadHeader;  // From and To hold one value: "To: <sip:b@x>, junk"
         }
-        crosscheck(!fast || same(tag, na.tag));
+        crosscheck(!fast || (same(tag, na.tag) && same(uri, na.uri)));
         slot_tag = na.tag;
+        slot_uri = na.uri;
         break;
       }
       case Kind::kCSeq:
         return cseq(value);
+      case Kind::kUserAgent:
+        // The first field counts even with an empty value (Kamailio's $ua is then ""): reached
+        // again only after an empty first one, whose (empty) value is put back.
+        if (out_.has_user_agent) {
+          slot = Span{};
+        }
+        out_.has_user_agent = true;
+        break;
       case Kind::kMaxForwards:
         // 0..255: RFC 4475 3.1.2.4 (scalar02) calls a larger value out of range.
         if (!parse_u32(value.in(msg_), out_.max_forwards) || out_.max_forwards > 255) {

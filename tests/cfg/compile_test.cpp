@@ -408,8 +408,8 @@ const ErrorCase kErrors[] = {
      {"5:17: 'DS_SET' is not defined (an argument of 'ds_select_dst' must be a number or a "
       "string)"}},
     {"PvarInArgument",
-     "request_route {\n  sl_send_reply(404, \"$shv(x) not here\");\n}",
-     {"5:22: pseudo-variable '$shv(x)' is not supported on the fast path"}},
+     "request_route {\n  sl_send_reply(404, \"$sht(x) not here\");\n}",
+     {"5:22: pseudo-variable '$sht(x)' is not supported on the fast path"}},
     {"PvarsInReplyArguments",
      "request_route {\n  sl_send_reply(\"$var(code)\", \"not here: $rm\");\n}",
      {}},
@@ -472,18 +472,35 @@ const ErrorCase kErrors[] = {
      "  $ci = \"x\";\n  if ($(rU{s.len}) > 1) exit;\n  if (@ruri.user == \"a\") exit;\n"
      "  if ($rU =~ \"(\") exit;\n}\n"
      "reply_route { }\nfailure_route[F] { }\nevent_route[core:worker-one-init] { }",
-     {"5:3: pseudo-variable '$shv(x)' is not supported on the fast path",
+     {"5:3: '$shv(x)': $shv is read-only in viaduct's script; set it with the management API "
+      "(pv.shvSet) or modparam(\"pv\", \"shvset\")",
       "6:24: regular expression \"^a(\" cannot be compiled: invalid regular expression: "
       "unmatched ( or \\(",
       "7:3: pseudo-variable '$ci' cannot be assigned (writable: $ru $rU $rd $rp $du $var(x) "
       "$avp(x))",
-      "8:7: transformations ('$(rU{s.len})') are not supported yet",
       "9:7: select '@ruri.user' is not supported",
       "10:14: regular expression \"(\" cannot be compiled: invalid regular expression: "
-      "unmatched ( or \\(",
-      "12:1: reply_route is not supported yet",
-      "13:1: failure_route[F] is not supported yet",
-      "14:1: event_route[core:worker-one-init] is not supported yet"}},
+      "unmatched ( or \\("}},
+    {"TransformationUnknown",
+     "request_route {\n  if ($(rU{s.len}{s.reverse}) > 1) exit;\n"
+     "  sl_send_reply(200, \"x $(ru{uri.user}{s.substr,1})\");\n  $var(a) = $(var(b){s.select,x, });\n}",
+     {"5:7: unknown or unsupported transformation '{s.reverse}' in '$(rU{s.len}{s.reverse})'",
+      "6:22: transformation '{s.substr}' in '$(ru{uri.user}{s.substr,1})' takes 2 parameter(s), "
+      "not 1",
+      "7:13: transformation '{s.select}' in '$(var(b){s.select,x, })': 'x' is not an integer"}},
+    {"TransformationsAccepted",
+     "request_route {\n  if ($(rU{s.len}) > 1 && $(hdr(X){param.value,a}{s.int}) == 2) exit;\n"
+     "  append_hf(\"X-U: $(fu{uri.user}{s.substr,0,$var(n)})\\r\\n\");\n"
+     "  $var(a) = $(var(b){s.select,-1,;}) + $(xavp(_dsdst_[1]=>uri));\n}",
+     {}},
+    {"TransformationAssigned",
+     "request_route {\n  $(var(a){s.len}) = 1;\n  $xavp(_dsdst_=>uri) = \"x\";\n"
+     "  $var(b) = $xavp(foo=>bar);\n}",
+     {"5:3: '$(var(a){s.len})': a transformation's result cannot be assigned",
+      "6:3: pseudo-variable '$xavp(_dsdst_=>uri)' cannot be assigned (writable: $ru $rU $rd $rp "
+      "$du $var(x) $avp(x))",
+      "7:13: '$xavp(foo=>bar)': only the dispatcher's $xavp(_dsdst_=>...) and "
+      "$xavp(_dsctx_=>cnt) are supported (read-only); use $avp or $var for values of the script"}},
     {"StatementWithoutEffect",
      "request_route {\n  uri == myself;\n}",
      {"5:7: this statement has no effect; expected a function call"}},
@@ -622,6 +639,148 @@ TEST(Compile, DisassemblyWithLocations) {
             "request_route:\n"
             "   0  exit                               ; t.cfg:2:3\n"
             "   1  return 1                           ; t.cfg:1:1\n");
+}
+
+// ---- R4: the other route blocks (reply_route, onsend_route; tm's routes classified) ----
+
+constexpr const char* kRouteMods =
+    "loadmodule \"sl.so\"\nloadmodule \"textops.so\"\nloadmodule \"xlog.so\"\n"
+    "loadmodule \"rr.so\"\nloadmodule \"tm.so\"\n";
+
+TEST(CompileRoutes, ReplyAndOnsendRoutesRunOnTheFastPath) {
+  const auto c = compile(std::string(kRouteMods) +
+                         "request_route { forward(); }\n"
+                         "onreply_route { if ($rs == 404) drop; append_hf(\"X-R: 1\\r\\n\"); }\n"
+                         "onsend_route { if ($snd(ip) == \"10.0.0.1\" && $snd(port) == 5060) drop; }\n");
+  ASSERT_TRUE(c.ok) << test::joined(c.diags);
+  ASSERT_GE(c.prog.reply_route, 1);
+  ASSERT_GE(c.prog.onsend_route, 1);
+  EXPECT_EQ(c.prog.routes[static_cast<size_t>(c.prog.reply_route)].name, "reply_route");
+  EXPECT_EQ(c.prog.routes[static_cast<size_t>(c.prog.onsend_route)].name, "onsend_route");
+  EXPECT_TRUE(c.prog.routes[static_cast<size_t>(c.prog.reply_route)].not_run.empty());
+  const std::string ex = explain(c.prog);
+  EXPECT_NE(ex.find("reply_route: fast path"), std::string::npos) << ex;
+  EXPECT_NE(ex.find("onsend_route: fast path"), std::string::npos) << ex;
+  EXPECT_NE(ex.find("$snd(ip)"), std::string::npos) << ex;
+  // Without them, none.
+  const auto plain = compile("request_route { exit; }");
+  ASSERT_TRUE(plain.ok);
+  EXPECT_EQ(plain.prog.reply_route, -1);
+  EXPECT_EQ(plain.prog.onsend_route, -1);
+}
+
+TEST(CompileRoutes, ReplyRouteEndsWithItsLastCallsValue) {
+  // Kamailio relays only when reply_route's value is positive: a function call in tail position
+  // returns its own value; an if whose condition failed returns 1.
+  const auto c = compile(std::string(kRouteMods) +
+                         "request_route { exit; }\n"
+                         "reply_route { if ($rs == 200) { is_present_hf(\"X-A\"); } }\n");
+  ASSERT_TRUE(c.ok) << test::joined(c.diags);
+  const std::string d = disassemble(c.prog, false);
+  EXPECT_NE(d.find("is_present_hf"), std::string::npos) << d;
+  EXPECT_NE(d.find("push_rc"), std::string::npos) << d;
+}
+
+TEST(CompileRoutes, TmRoutesAreCheckedAndClassifiedSlowPath) {
+  const auto c = compile(std::string(kRouteMods) +
+                         "request_route { exit; }\n"
+                         "failure_route[F] { xlog(\"f\\n\"); }\n"
+                         "onreply_route[R] { xlog(\"r\\n\"); }\n"
+                         "branch_route[B] { record_route(); }\n"
+                         "event_route[tm:local-request] { xlog(\"e\\n\"); }\n");
+  ASSERT_TRUE(c.ok) << test::joined(c.diags);
+  const std::string ex = explain(c.prog);
+  EXPECT_NE(ex.find("failure_route[F]: slow path: only tm runs it (armed by t_on_failure)"),
+            std::string::npos) << ex;
+  EXPECT_NE(ex.find("onreply_route[R]: slow path: only tm runs it (armed by t_on_reply)"),
+            std::string::npos) << ex;
+  EXPECT_NE(ex.find("branch_route[B]: slow path"), std::string::npos) << ex;
+  EXPECT_NE(ex.find("event_route[tm:local-request]: not run"), std::string::npos) << ex;
+  EXPECT_EQ(c.prog.reply_route, -1);
+}
+
+TEST(CompileRoutes, FunctionsCheckedAgainstTheRouteKind) {
+  // Measured with kamailio -c (5.6.3): record_route is refused in reply_route, sl_send_reply in
+  // failure_route, forward in onsend_route; a sub-route is checked for the routes reaching it.
+  const auto c = compile(std::string(kRouteMods) +
+                         "request_route { route(SHARED); }\n"
+                         "route[SHARED] { record_route(); }\n"
+                         "reply_route { record_route(); route(SHARED); }\n"
+                         "failure_route[F] { sl_send_reply(\"500\", \"x\"); }\n"
+                         "onsend_route { forward(); }\n"
+                         "branch_route[B] { sethost(\"a\"); }\n");
+  EXPECT_FALSE(c.ok);
+  EXPECT_EQ(test::brief(c.diags),
+            (std::vector<std::string>{
+                "7:17: function 'record_route' cannot be used in route[SHARED] (reached from "
+                "reply_route)",
+                "8:15: function 'record_route' cannot be used in reply_route",
+                "9:20: function 'sl_send_reply' cannot be used in failure_route[F]",
+                "10:16: function 'forward' cannot be used in onsend_route",
+            }));
+}
+
+TEST(CompileRoutes, EffectsTheFastPathDoesNotApplyAreRefused) {
+  const auto c = compile(std::string(kRouteMods) +
+                         "request_route { exit; }\n"
+                         "reply_route { sethost(\"a\"); forward(); }\n"
+                         "onsend_route { append_hf(\"X: y\\r\\n\"); }\n");
+  EXPECT_FALSE(c.ok);
+  EXPECT_EQ(test::brief(c.diags),
+            (std::vector<std::string>{
+                "7:15: function 'sethost' is not supported yet in reply_route (viaduct would not "
+                "apply its effect)",
+                "7:29: function 'forward' is not supported yet in reply_route (viaduct would not "
+                "apply its effect)",
+                "8:16: function 'append_hf' is not supported yet in onsend_route (viaduct would "
+                "not apply its effect)",
+            }));
+}
+
+TEST(CompileRoutes, DuplicateRouteBlocks) {
+  const auto c = compile(std::string(kRouteMods) +
+                         "request_route { exit; }\n"
+                         "reply_route { exit; }\nonreply_route { exit; }\n"
+                         "failure_route[F] { exit; }\nfailure_route[F] { exit; }\n"
+                         "onsend_route { exit; }\nonsend_route { exit; }\n");
+  EXPECT_FALSE(c.ok);
+  EXPECT_EQ(test::brief(c.diags),
+            (std::vector<std::string>{
+                "8:1: duplicate reply_route (first defined at t.cfg:7:1)",
+                "10:1: duplicate failure_route[F] (first defined at t.cfg:9:1)",
+                "12:1: duplicate onsend_route (first defined at t.cfg:11:1)",
+            }));
+}
+
+// `switch ($rm)` with string labels only is lowered to one kMethodEq per case (no temp, no
+// value stack); a label of another kind keeps the general compare. Semantics: dataplane-vm.
+TEST(CompileSwitch, MethodSwitchOfStringsIsLowered) {
+  const auto count = [](const Program& p, Op op) {
+    size_t n = 0;
+    for (const Insn& in : p.code) {
+      n += in.op == op ? 1 : 0;
+    }
+    return n;
+  };
+  const auto lowered = compile(
+      "request_route { switch ($rm) { case \"INVITE\": case \"ACK\": exit; "
+      "default: drop; } }\n");
+  ASSERT_TRUE(lowered.ok) << test::joined(lowered.diags);
+  EXPECT_EQ(count(lowered.prog, Op::kMethodEq), 2u);
+  EXPECT_EQ(count(lowered.prog, Op::kCompare), 0u);
+  EXPECT_EQ(count(lowered.prog, Op::kStoreTemp), 0u);
+
+  const auto mixed = compile(
+      "request_route { switch ($rm) { case \"INVITE\": exit; case /\"^BY\": exit; } }\n");
+  ASSERT_TRUE(mixed.ok) << test::joined(mixed.diags);
+  EXPECT_EQ(count(mixed.prog, Op::kMethodEq), 0u);
+  EXPECT_EQ(count(mixed.prog, Op::kCompare), 1u);
+  EXPECT_EQ(count(mixed.prog, Op::kRegexMatch), 1u);
+
+  const auto other = compile(
+      "request_route { switch ($rU) { case \"INVITE\": exit; } }\n");
+  ASSERT_TRUE(other.ok) << test::joined(other.diags);
+  EXPECT_EQ(count(other.prog, Op::kMethodEq), 0u);
 }
 
 }  // namespace

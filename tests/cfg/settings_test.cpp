@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -78,6 +79,38 @@ TEST(Settings, Neighbours) {
                                   "[neighbours]\nstatic = [ { address = \"10.0.0.9\", mac = \"02:00\" } ]\n",
                               "s.toml", s, d));
   EXPECT_NE(test::joined(d).find("'mac' must be six hex bytes"), std::string::npos);
+}
+
+TEST(Settings, Ipv6AddressGatewayAndStaticNeighbour) {
+  Settings s;
+  Diagnostics d;
+  ASSERT_TRUE(parse_settings(std::string(kMinimal) +
+                                 "address6 = \"2001:DB8::2/56\"\ngateway6 = \"fe80::1\"\n"
+                                 "[[interface]]\nport = \"p1\"\naddress = \"10.1.0.2\"\n"
+                                 "address6 = \"2001:db8:1::2\"\n"
+                                 "[neighbours]\nstatic = [ { address = \"2001:db8::9\", "
+                                 "mac = \"02:00:00:00:00:09\" } ]\n",
+                             "s.toml", s, d))
+      << test::joined(d);
+  ASSERT_EQ(s.interfaces.size(), 2u);
+  const InterfaceSettings& i = s.interfaces[0];
+  EXPECT_EQ(i.address6, "2001:DB8::2/56");
+  const uint8_t want[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
+  EXPECT_EQ(0, std::memcmp(i.ip6, want, 16));
+  EXPECT_EQ(i.prefix6_len, 56);
+  EXPECT_EQ(i.gateway6, "fe80::1");
+  EXPECT_EQ(i.gateway6_ip[0], 0xfe);
+  EXPECT_EQ(i.gateway6_ip[15], 1);
+  EXPECT_EQ(s.interfaces[1].prefix6_len, 64);  // the default prefix length
+  EXPECT_EQ(s.interfaces[1].ip6[5], 1);
+  ASSERT_EQ(s.static_neighbours.size(), 1u);
+  EXPECT_TRUE(s.static_neighbours[0].v6);
+  EXPECT_EQ(s.static_neighbours[0].ip_be, 0u);
+  EXPECT_EQ(s.static_neighbours[0].ip6[15], 9);
+  // No IPv6 unless asked for.
+  Settings plain;
+  ASSERT_TRUE(parse_settings(kMinimal, "s.toml", plain, d));
+  EXPECT_TRUE(plain.interfaces[0].address6.empty());
 }
 
 TEST(Settings, VlansShareAPort) {
@@ -173,6 +206,34 @@ const BadCase kBad[] = {
      "[dpdk]\neal_args = []\n[[interface]]\nport = \"p\"\naddress = \"10.0.0.2/24\"\ngateway = "
      "\"::1\"\n",
      {"6:11: 'gateway' must be an IPv4 address, not \"::1\""}},
+    {"BadAddress6Prefix",
+     "[dpdk]\neal_args = []\n[[interface]]\nport = \"p\"\naddress = \"10.0.0.1\"\n"
+     "address6 = \"2001:db8::2/129\"\n",
+     {"6:12: 'address6' must be a unicast, non-link-local IPv6 address with an optional prefix "
+      "length (\"2001:db8::2/64\"), not \"2001:db8::2/129\""}},
+    {"Address6IsIpv4",
+     "[dpdk]\neal_args = []\n[[interface]]\nport = \"p\"\naddress = \"10.0.0.1\"\n"
+     "address6 = \"10.0.0.1\"\n",
+     {"6:12: 'address6' must be a unicast, non-link-local IPv6 address with an optional prefix "
+      "length (\"2001:db8::2/64\"), not \"10.0.0.1\""}},
+    {"Address6LinkLocal",
+     "[dpdk]\neal_args = []\n[[interface]]\nport = \"p\"\naddress = \"10.0.0.1\"\n"
+     "address6 = \"fe80::2\"\n",
+     {"6:12: 'address6' must be a unicast, non-link-local IPv6 address with an optional prefix "
+      "length (\"2001:db8::2/64\"), not \"fe80::2\""}},
+    {"Gateway6WithoutAddress6",
+     "[dpdk]\neal_args = []\n[[interface]]\nport = \"p\"\naddress = \"10.0.0.1\"\n"
+     "gateway6 = \"fe80::1\"\n",
+     {"6:12: 'gateway6' needs 'address6' on the interface"}},
+    {"Gateway6Multicast",
+     "[dpdk]\neal_args = []\n[[interface]]\nport = \"p\"\naddress = \"10.0.0.1\"\n"
+     "address6 = \"2001:db8::2\"\ngateway6 = \"ff02::1\"\n",
+     {"7:12: 'gateway6' must be a unicast IPv6 address (often the router's link-local fe80:: "
+      "one), not \"ff02::1\""}},
+    {"StaticNeighbourBadAddress",
+     "[dpdk]\neal_args = []\n[[interface]]\nport = \"p\"\naddress = \"10.0.0.1\"\n"
+     "[neighbours]\nstatic = [ { address = \"2001:db8::zz\", mac = \"02:00:00:00:00:09\" } ]\n",
+     {"7:24: 'address' must be an IPv4 or IPv6 address, not \"2001:db8::zz\""}},
     {"MtuRange",
      "[dpdk]\neal_args = []\n[[interface]]\nport = \"p\"\naddress = \"10.0.0.1\"\nmtu = 100\n",
      {"6:7: 'mtu' must be 576..9000, not 100"}},

@@ -9,6 +9,7 @@
 
 #include "control/management.hpp"
 #include "control/rpc.hpp"
+#include "cfg/program.hpp"
 #include "dataplane/dispatch.hpp"
 
 namespace viaduct::ctl {
@@ -391,6 +392,83 @@ TEST(RpcInbox, TimesOutAndClosed) {
   inbox.close();
   r = inbox.call("x", std::chrono::seconds(5));
   EXPECT_NE(r.body.find("Shutting down"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace viaduct::ctl
+
+// ---- pv.shvSet / pv.shvGet (T4): Kamailio's pv module's RPC on the script's $shv table ----
+namespace viaduct::ctl {
+namespace {
+
+class ShvDaemon : public FakeDaemon {
+ public:
+  ShvDaemon() { table.set(1, false, 0, "hello"); }
+  cfg::ShvTable* shv() override { return &table; }
+  cfg::ShvTable table{{"calls", "mode"}};
+};
+
+class ShvRpcTest : public ::testing::Test {
+ protected:
+  json call(const std::string& method, json params = nullptr) {
+    json req = {{"jsonrpc", "2.0"}, {"method", method}, {"id", 7}};
+    if (!params.is_null()) {
+      req["params"] = params;
+    }
+    const RpcReply r = rpc.handle(req.dump());
+    status = r.http_status;
+    return json::parse(r.body);
+  }
+  ShvDaemon daemon;
+  RpcHandler rpc{daemon};
+  int status = 0;
+};
+
+TEST_F(ShvRpcTest, SetThenGetOneAndAll) {
+  json r = call("pv.shvSet", {"calls", "int", "42"});  // kamcli sends strings
+  EXPECT_EQ(r["result"], "Ok. Variable set to new value.") << r;
+  r = call("pv.shvGet", {"calls"});
+  EXPECT_EQ(r["result"], json({{"name", "calls"}, {"type", "int"}, {"value", 42}})) << r;
+  r = call("pv.shvSet", {"calls", "str", "busy"});
+  EXPECT_EQ(r["result"], "Ok. Variable set to new value.");
+  r = call("pv.shvGet");
+  // Kamailio: {"items": {"shv": {...}, "shv": {...}}} (one key, repeated): an array here.
+  const json calls = {{"name", "calls"}, {"type", "string"}, {"value", "busy"}};
+  const json mode = {{"name", "mode"}, {"type", "string"}, {"value", "hello"}};
+  EXPECT_EQ(r["result"], json({{"items", json::array({{{"shv", calls}}, {{"shv", mode}}})}}))
+      << r;
+  // The table itself (what workers read) changed.
+  bool is_int = true;
+  int64_t i = 0;
+  char buf[cfg::kShvLen];
+  uint32_t len = 0;
+  daemon.table.get(0, is_int, i, buf, len);
+  EXPECT_FALSE(is_int);
+  EXPECT_EQ(std::string(buf, len), "busy");
+}
+
+TEST_F(ShvRpcTest, ErrorsAsKamailio) {
+  json r = call("pv.shvSet", {"nope", "int", 1});
+  EXPECT_EQ(r["error"]["code"], 404);
+  EXPECT_EQ(r["error"]["message"], "Variable not found");
+  r = call("pv.shvGet", {"nope"});
+  EXPECT_EQ(r["error"]["code"], 404);
+  r = call("pv.shvSet", {"calls", "float", 1});
+  EXPECT_EQ(r["error"]["code"], 500);
+  EXPECT_EQ(r["error"]["message"], "Unknown parameter type (Types: int or str)");
+  r = call("pv.shvSet", {"calls"});
+  EXPECT_EQ(r["error"]["message"], "Missing parameter type (Parameters: varname type value)");
+  r = call("pv.shvSet", {"calls", "int", "x"});
+  EXPECT_EQ(r["error"]["code"], 500);
+  r = call("pv.shvSet", {"mode", "str", std::string(cfg::kShvLen + 1, 'x')});
+  EXPECT_EQ(r["error"]["code"], 500);
+  r = call("pv.shvGet", {"mode"});
+  EXPECT_EQ(r["result"]["value"], "hello");  // unchanged
+  // A daemon whose script has no $shv: every name is unknown, the list empty.
+  FakeDaemon none;
+  RpcHandler h{none};
+  EXPECT_EQ(json::parse(h.handle(R"({"jsonrpc":"2.0","method":"pv.shvGet","id":1})").body)["result"],
+            json({{"items", json::array()}}));
 }
 
 }  // namespace

@@ -259,7 +259,8 @@ TEST_F(ForwardTest, DuUriThatIsNotUdpToAnIpv4LiteralIsACountedDrop) {
   } cases[] = {
       {"sip:backend.example.com", Drop::kUnresolvable},
       {"sip:backend.example.com:5060;transport=udp", Drop::kUnresolvable},
-      {"sip:[2001:db8::1]:5060", Drop::kUnresolvable},
+      {"sip:[2001:db8::1]:5060", Drop::kNoRoute},  // IPv6, and no iface has an address6
+      {"sip:[2001:db8::zz]:5060", Drop::kUnresolvable},
       {"tel:+15551234", Drop::kUnresolvable},
       {"not a uri", Drop::kUnresolvable},
       {"sip:10.0.0.12;transport=tcp", Drop::kNeedsSlowPath},
@@ -719,6 +720,111 @@ TEST(FormatIpv4, RoundTripsEveryDigitCount) {
     ASSERT_TRUE(dp::parse_ipv4(got, back)) << got;
     EXPECT_EQ(back, be) << got;
   }
+}
+
+TEST(FormatIpv6, MatchesInetNtopAndParsesWhatInetPtonDoes) {
+  for (const char* s :
+       {"::", "::1", "2001:db8::1", "2001:db8:0:0:1:0:0:1", "fe80::ff:fe00:2", "ff02::1:ff00:2",
+        "2001:db8::", "1:2:3:4:5:6:7:8", "1::8", "::ffff:10.0.0.1", "2001:0:0:1::1",
+        "2001:db8:1:2:3:4:5:0", "0:1:2:3:4:5:6:7", "[2001:DB8::A]", "1:0::2:0:0:0:3"}) {
+    std::string text = s;
+    if (text.front() == '[') {
+      text = text.substr(1, text.size() - 2);
+    }
+    in6_addr want{};
+    ASSERT_EQ(inet_pton(AF_INET6, text.c_str(), &want), 1) << s;
+    dp::Ip6 got;
+    ASSERT_TRUE(dp::parse_ipv6(s, got)) << s;
+    EXPECT_EQ(0, std::memcmp(got.b, want.s6_addr, 16)) << s;
+    char ntop[INET6_ADDRSTRLEN];
+    inet_ntop(AF_INET6, &want, ntop, sizeof ntop);
+    char out[48];
+    EXPECT_EQ(std::string(out, dp::format_ipv6(got, out)), ntop) << s;
+  }
+  for (const char* bad : {"", ":", ":::", "1:2:3:4:5:6:7:8:9", "1::2::3", "12345::1", "g::1",
+                          "1:2:3:4:5:6:7", "10.0.0.1", "1:", "::1:", "[::1", "::ffff:10.0.0",
+                          "1:2:3:4:5:6:7:8::", "::10.0.0.1.2"}) {
+    dp::Ip6 got;
+    EXPECT_FALSE(dp::parse_ipv6(bad, got)) << bad;
+  }
+}
+
+TEST(Ipv6Addresses, SolicitedNodeLinkLocalAndPrefix) {
+  dp::Ip6 a;
+  ASSERT_TRUE(dp::parse_ipv6("2001:db8::12:3456", a));
+  char out[48];
+  EXPECT_EQ(std::string(out, dp::format_ipv6(dp::solicited_node(a), out)), "ff02::1:ff12:3456");
+  const dp::MacAddr mac{{0x52, 0x54, 0x00, 0x12, 0x34, 0x56}};
+  EXPECT_EQ(std::string(out, dp::format_ipv6(dp::link_local_of(mac), out)),
+            "fe80::5054:ff:fe12:3456");  // the kernel's EUI-64 for that MAC
+  dp::Ip6 b;
+  ASSERT_TRUE(dp::parse_ipv6("2001:db8::ffff:1", b));
+  EXPECT_TRUE(a.same_prefix(b, 64));
+  EXPECT_TRUE(a.same_prefix(b, 96));
+  EXPECT_FALSE(a.same_prefix(b, 97));
+  ASSERT_TRUE(dp::parse_ipv6("2001:db9::1", b));
+  EXPECT_FALSE(a.same_prefix(b, 32));
+  EXPECT_TRUE(a.same_prefix(b, 31));
+}
+
+// A dual-stack snapshot: IPv6 listeners next to IPv4 ones, IPv6 destinations next to IPv4 ones,
+// each in its own fields; the link-local address derived from the MAC.
+TEST(DualStackSnapshot, ListenersDestinationsAndLinkLocal) {
+  auto prog = std::make_shared<cfg::Program>();
+  cfg::Diagnostics diags;
+  ctl::BuildInputs in;
+  ASSERT_TRUE(cfg::compile_string("listen=udp:10.0.0.2:5060\nlisten=udp:[2001:db8::2]:5070\n"
+                                  "listen=udp:2001:db8::2\n"
+                                  "request_route { drop; }\n",
+                                  "t.cfg", "/tmp", {}, *prog, diags))
+      << (diags.empty() ? "" : diags[0].str());
+  ASSERT_TRUE(cfg::parse_dispatcher_list(
+      "1 sip:10.0.0.11\n1 sip:[2001:db8::11]:5080\n2 sip:[2001:db8::12] 0 0 socket=udp:[2001:db8::2]:5070\n",
+      "l", in.destinations, diags));
+  in.program = prog;
+  dp::Iface f;
+  f.ip_be = test::ipv4("10.0.0.2");
+  f.mask_be = htonl(0xffffff00u);
+  f.mac = dp::MacAddr{{2, 0, 0, 0, 0, 2}};
+  f.has_ip6 = true;
+  ASSERT_TRUE(dp::parse_ipv6("2001:db8::2", f.ip6));
+  in.ifaces = {f};
+  ctl::DestinationIds ids;
+  auto snap = ctl::build_snapshot(in, ids);
+  ASSERT_TRUE(snap) << snap.error().str();
+  const dp::Snapshot& s = (*snap)->snap;
+  ASSERT_EQ(s.listeners.size(), 3u);
+  EXPECT_FALSE(s.listeners[0].v6);
+  EXPECT_TRUE(s.listeners[1].v6);
+  EXPECT_EQ(s.listeners[1].via_host, "[2001:db8::2]");
+  EXPECT_EQ(s.listeners[1].via_port, 5070);
+  EXPECT_EQ(s.listeners[1].ip_be, 0u);
+  EXPECT_TRUE(s.listeners[2].v6);  // Kamailio's udp:IPV6 form, no port: 5060
+  EXPECT_EQ(s.listeners[2].via_port, 5060);
+  char out[48];
+  EXPECT_EQ(std::string(out, dp::format_ipv6(s.ifaces[0].ll6, out)), "fe80::ff:fe00:2");
+  ASSERT_EQ(s.destinations.size(), 3u);
+  int v6 = 0;
+  for (const dp::Destination& d : s.destinations) {
+    if (d.v6) {
+      ++v6;
+      EXPECT_EQ(d.ip_be, 0u);
+      EXPECT_EQ(d.ip6.b[0], 0x20);
+      if (d.uri.find("::12") != std::string::npos) {
+        EXPECT_EQ(d.socket, 1);  // socket=udp:[2001:db8::2]:5070
+      }
+    } else {
+      EXPECT_EQ(d.ip_be, test::ipv4("10.0.0.11"));
+    }
+  }
+  EXPECT_EQ(v6, 2);
+  // A listen address6 no interface has is refused.
+  auto prog2 = std::make_shared<cfg::Program>();
+  ASSERT_TRUE(cfg::compile_string("listen=udp:[2001:db8::3]:5060\nrequest_route { drop; }\n",
+                                  "t.cfg", "/tmp", {}, *prog2, diags));
+  in.program = prog2;
+  in.destinations.clear();
+  EXPECT_FALSE(ctl::build_snapshot(in, ids));
 }
 
 }  // namespace

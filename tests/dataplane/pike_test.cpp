@@ -279,8 +279,7 @@ TEST(PikeScript, CheckTimeErrorsAndWarnings) {
   {
     Script s(head + "loadmodule \"pike.so\"\n" +
              "request_route { if (!pike_check_ip(\"$si\")) { drop; } }\n");
-    EXPECT_FALSE(s.ok());
-    EXPECT_NE(s.diags().find("not supported yet"), std::string::npos) << s.diags();
+    EXPECT_TRUE(s.ok()) << s.diags();  // pike_check_ip: Kamailio 5.6.3's pike has it
   }
 }
 

@@ -595,5 +595,122 @@ TEST_F(PipelineTest, ForwardToABlocklistedDestinationIsDropped) {
   EXPECT_TRUE(ok.v.is_tx());
 }
 
+// ---- R4: reply_route and onsend_route hooks ----
+
+class RouteHookTest : public PipelineTest {
+ protected:
+  void use_script(const std::string& extra) {
+    std::string error;
+    hooked_ = test::make_snapshot(std::string(kScript) + extra, kList, "10.0.0.2", kOurMac,
+                                  {{"10.0.0.10", kClientMac},
+                                   {"10.0.0.11", kB1Mac},
+                                   {"10.0.0.12", kB2Mac}},
+                                  error);
+    ASSERT_NE(hooked_, nullptr) << error;
+    owned_.swap(hooked_);
+  }
+  // The backend's reply (`status`, plus `extra` header lines) to an INVITE forwarded for `cid`.
+  std::string reply_to(const std::string& cid, const std::string& status,
+                       const std::string& extra) {
+    const Out fwd = run(udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5060, invite(cid)));
+    EXPECT_FALSE(fwd.v.is_drop()) << dp::drop_name(fwd.v.drop);
+    const size_t pos = fwd.sip.find("Via:");
+    const size_t end = fwd.sip.find("From:");
+    return "SIP/2.0 " + status + "\r\n" + fwd.sip.substr(pos, end - pos) +
+           "From: sipp <sip:sipp@10.0.0.10:5060>;tag=1\r\n"
+           "To: service <sip:service@10.0.0.2:5060>;tag=xyz\r\n"
+           "Call-ID: " + cid + "\r\nCSeq: 1 INVITE\r\n" + extra + "Content-Length: 0\r\n\r\n";
+  }
+  std::unique_ptr<ctl::OwnedSnapshot> hooked_;
+};
+
+TEST_F(RouteHookTest, ReplyRouteDropsSomeRepliesAndEditsTheOthers) {
+  use_script(
+      "loadmodule \"xlog.so\"\n"
+      "reply_route {\n"
+      "  if ($rs == 404) drop;\n"
+      "  if (is_present_hf(\"X-Quiet\")) return -1;\n"
+      "  remove_hf(\"X-Foo\");\n"
+      "  append_hf(\"X-Seen: $rs\\r\\n\");\n"
+      "  # The route's value is its last statement's: false when X-Zero is there.\n"
+      "  if (is_present_hf(\"X-Zero\")) { is_present_hf(\"X-Nothing\"); }\n"
+      "}\n");
+  // Relayed, with our Via gone, X-Foo removed and X-Seen appended after the last header.
+  Out o = run(udp_frame(kB1Mac, "10.0.0.11", 5060, "10.0.0.2", 5060,
+                        reply_to("h1", "200 OK", "X-Foo: bar\r\n")));
+  ASSERT_FALSE(o.v.is_drop()) << dp::drop_name(o.v.drop);
+  EXPECT_EQ(o.dst_ip, ip("10.0.0.10"));
+  const sip::SipView v = scan_ok(o.sip);
+  EXPECT_EQ(v.via_count, 1);
+  EXPECT_EQ(o.sip.find("X-Foo"), std::string::npos) << o.sip;
+  EXPECT_NE(o.sip.find("Content-Length: 0\r\nX-Seen: 200\r\n\r\n"), std::string::npos) << o.sip;
+  EXPECT_TRUE(o.udp_cksum_ok);
+  // drop, return -1, and a last function call that returns false: not relayed, and said so.
+  for (const auto& [status, extra] : std::vector<std::pair<std::string, std::string>>{
+           {"404 Not Found", ""}, {"200 OK", "X-Quiet: 1\r\n"}, {"200 OK", "X-Zero: 1\r\n"}}) {
+    o = run(udp_frame(kB1Mac, "10.0.0.11", 5060, "10.0.0.2", 5060,
+                      reply_to("h2", status, extra)));
+    ASSERT_TRUE(o.v.is_drop()) << status << " " << extra;
+    EXPECT_EQ(o.v.drop, dp::Drop::kReplyRouteDrop);
+    EXPECT_STREQ(dp::drop_name(o.v.drop), "reply_route_drop");
+  }
+  EXPECT_EQ(counters_.replies_forwarded.read(), 1u);
+}
+
+TEST_F(RouteHookTest, ReplyRouteExitRelaysTheReplyUnchanged) {
+  use_script("reply_route { exit; }\n");
+  const std::string reply = reply_to("h3", "180 Ringing", "");
+  const Out o = run(udp_frame(kB1Mac, "10.0.0.11", 5060, "10.0.0.2", 5060, reply));
+  ASSERT_FALSE(o.v.is_drop()) << dp::drop_name(o.v.drop);
+  // Only our Via went.
+  const size_t ours = reply.find("Via:");
+  const size_t next = reply.find("Via:", ours + 1);
+  EXPECT_EQ(o.sip, reply.substr(0, ours) + reply.substr(next));
+}
+
+TEST_F(RouteHookTest, OnsendRouteDropKeepsOneDestinationFromBeingSent) {
+  use_script("onsend_route { if ($snd(ip) == \"10.0.0.12\" && $snd(port) == 5080) drop; }\n");
+  size_t sent = 0;
+  size_t dropped = 0;
+  for (int i = 0; i < 24; ++i) {
+    const Out o = run(udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5060,
+                                invite("snd" + std::to_string(i))));
+    if (o.v.is_drop()) {
+      EXPECT_EQ(o.v.drop, dp::Drop::kOnSendDrop);
+      ++dropped;
+    } else {
+      EXPECT_EQ(o.dst_ip, ip("10.0.0.11"));
+      ++sent;
+    }
+  }
+  EXPECT_GT(sent, 0u);
+  EXPECT_GT(dropped, 0u);
+  EXPECT_EQ(counters_.requests_forwarded.read(), sent);
+}
+
+TEST_F(RouteHookTest, RecordRouteParamsAndAppendHfAfterANamedHeaderOnTheWire) {
+  std::string error;
+  auto snap = test::make_snapshot(
+      "listen=udp:10.0.0.2:5060\nloadmodule \"textops.so\"\nloadmodule \"rr.so\"\n"
+      "request_route { record_route(\";vd=$rm\"); append_hf(\"X-After-CSeq: 1\\r\\n\", \"CSeq\");"
+      " append_hf(\"X-End: 1\\r\\n\"); $du = \"sip:10.0.0.11:5060\"; forward(); }\n",
+      kList, "10.0.0.2", kOurMac,
+      {{"10.0.0.10", kClientMac}, {"10.0.0.11", kB1Mac}, {"10.0.0.12", kB2Mac}}, error);
+  ASSERT_NE(snap, nullptr) << error;
+  owned_.swap(snap);
+  const Out o = run(udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5060, invite("rrp")));
+  ASSERT_FALSE(o.v.is_drop()) << dp::drop_name(o.v.drop);
+  EXPECT_EQ(o.dst_ip, ip("10.0.0.11"));
+  // Kamailio 5.6.3: the parameters as written after ;ftag (no ';' added); the line after the
+  // last CSeq; plain append_hf after the last header.
+  EXPECT_NE(o.sip.find("Record-Route: <sip:10.0.0.2;lr;ftag=1;vd=INVITE>\r\n"), std::string::npos)
+      << o.sip;
+  EXPECT_NE(o.sip.find("CSeq: 1 INVITE\r\nX-After-CSeq: 1\r\nMax-Forwards: 70\r\n"),
+            std::string::npos)
+      << o.sip;
+  EXPECT_NE(o.sip.find("Content-Length: 4\r\nX-End: 1\r\n\r\nv=0\n"), std::string::npos) << o.sip;
+  EXPECT_TRUE(o.udp_cksum_ok);
+}
+
 }  // namespace
 }  // namespace viaduct

@@ -20,6 +20,10 @@ Report: per script "match", "DIFFER" (per message: what each side did, viaduct's
 (NN.kamailio.txt, NN.viaduct.txt), viaduct's /metrics and summary.json stay in the work folder
 when the test fails.
 
+A script may have messages of its own, NN-name.msgs next to it (same format, numbered after the
+shared ones), sent after the shared ones to that script only; "src=b1" there sends a reply from
+the first backend to the load balancer ({B1}:5060, our Via on top): reply_route scripts.
+
 Environment: VD_DIFF_SCRIPTS="01 04" runs a subset; VD_DIFF_UPDATE=1 rewrites the outcome list
 from this Kamailio run (read the diff before keeping it); VD_DIFF_SELFCHECK=1 runs Kamailio again
 in place of viaduct (the harness check: every script must match).
@@ -85,10 +89,14 @@ def load_messages(path):
         for line in f:
             line = line.rstrip("\n")
             if line.startswith("=== "):
-                m = re.match(r"=== (\d+) src=([12]) (.*)", line)
+                m = re.match(r"=== (\d+) src=([12]|b1) (.*)", line)
                 if not m:
                     raise SystemExit(f"{path}: bad separator: {line}")
-                cur = {"num": m.group(1), "src": int(m.group(2)), "desc": m.group(3), "lines": []}
+                # src=b1: a reply a backend sends to the load balancer (from {B1}:5060, the
+                # capture socket), to be relayed by its second Via.
+                src = m.group(2)
+                cur = {"num": m.group(1), "src": src if src == "b1" else int(src),
+                       "desc": m.group(3), "lines": []}
                 msgs.append(cur)
             elif cur is None:
                 continue  # the header comment
@@ -108,7 +116,7 @@ def render(msg, cid, token, addrs):
     else:
         head, body = lines, []
     body_text = "".join(l + "\r\n" for l in body)
-    src = addrs["C1"] if msg["src"] == 1 else addrs["C2"]
+    src = {1: addrs["C1"], 2: addrs["C2"], "b1": addrs["B1"]}[msg["src"]]
     subst = dict(addrs)
     subst.update({"SRC": src, "CID": cid, "ID": token})
 
@@ -280,7 +288,8 @@ class Lab:
             cid = f"{token}@diff.lab"
             order.append((msg, cid))
             data = render(msg, cid, token, self.addrs)
-            self.client[msg["src"] - 1].sendto(data, (self.addrs["LB"], 5060))
+            sender = self.captures[0][0] if msg["src"] == "b1" else self.client[msg["src"] - 1]
+            sender.sendto(data, (self.addrs["LB"], 5060))
             deadline = time.monotonic() + TIMEOUT
             seen = False
             while True:
@@ -442,6 +451,12 @@ def main():
     LAB_PREFIX = addrs["LB"].rsplit(".", 2)[0] + "."
     messages = load_messages(os.path.join(args.data, "messages.txt"))
     scripts = sorted(f for f in os.listdir(args.data) if re.match(r"\d\d-.*\.cfg$", f))
+    # NN-name.msgs next to a script: messages sent after the shared ones, to that script only
+    # (replies from a backend for a reply_route script), numbered after them.
+    script_msgs = {}
+    for name in scripts:
+        extra = os.path.join(args.data, name[:-len(".cfg")] + ".msgs")
+        script_msgs[name[:2]] = messages + (load_messages(extra) if os.path.exists(extra) else [])
     only = os.environ.get("VD_DIFF_SCRIPTS", "").split()
     if only:
         scripts = [s for s in scripts if s[:2] in only]
@@ -505,7 +520,7 @@ listen = "127.0.0.1:{args.metrics_port}"
                 return None
             # Kamailio binds its socket before its UDP worker runs; give the worker a moment.
             time.sleep(0.3)
-            run = lab.run_messages(sid, messages)
+            run = lab.run_messages(sid, script_msgs[sid])
             dump(os.path.join(args.work, f"{sid}.{tag}.txt"), run, addrs["LB"])
             return run
         finally:
@@ -660,7 +675,7 @@ listen = "127.0.0.1:{args.metrics_port}"
                 if delta:
                     vd_notes[cid] = ", ".join(sorted(delta))
 
-            vd = lab.run_messages(sid, messages, note)
+            vd = lab.run_messages(sid, script_msgs[sid], note)
             ts.append(time.monotonic())
             dump(os.path.join(args.work, f"{sid}.viaduct.txt"), vd, addrs["LB"])
             with open(os.path.join(args.work, f"{sid}.viaduct.metrics"), "w") as mf:
@@ -684,7 +699,7 @@ listen = "127.0.0.1:{args.metrics_port}"
         verdict, detail = results[sid]
         summary[name] = verdict
         if verdict == "match":
-            print(f"ok   - {name}: match ({len(messages)} messages)")
+            print(f"ok   - {name}: match ({len(script_msgs[sid])} messages)")
             continue
         fails.append(f"{name}: {verdict}")
         print(f"FAIL - {name}: {verdict}")

@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "dataplane/sip/chars.hpp"  // parse_uri_general
 #include "dataplane/sip/sip.hpp"
 
 namespace viaduct::sip {
@@ -344,6 +345,131 @@ TEST(NameAddr, MalformedAndSecondValue) {
   ASSERT_TRUE(parse_name_addr(two.data(), Span{0, static_cast<uint16_t>(two.size())}, na));
   EXPECT_EQ(na.uri.in(two.data()), "sip:a@x");
   EXPECT_EQ(two[na.end], ',');
+}
+
+// ---- parse_uri's fast path for the common SIP URI (sip_parse.cpp fast_sip_uri) against the
+// general parser: the same answer and the same spans, on the shapes it takes, the ones it hands
+// over (tel, IPv6, longer than 64 bytes) and the malformed ones it must refuse itself.
+
+// Once with only the URI readable (parse_uri copies it), once in place in a larger buffer whose
+// next bytes are each of the bytes the fast path stops at (they must not count).
+bool same_parse(std::string_view text, std::string& why) {
+  std::string buf(text);
+  buf += "@:?;[ 5x\r\n";
+  buf += std::string(64, ':');
+  for (const size_t readable : {size_t{0}, buf.size()}) {
+    const Span all{0, static_cast<uint16_t>(text.size())};
+    Uri fast;
+    Uri ref;
+    const bool ok = parse_uri(buf.data(), all, fast, readable);
+    if (ok != detail::parse_uri_general(buf.data(), all, ref)) {
+      why = readable == 0 ? "answer differs (copied)" : "answer differs (in place)";
+      return false;
+    }
+    auto same = [](Span a, Span b) { return a.off == b.off && a.len == b.len; };
+    if (ok && !(same(fast.scheme, ref.scheme) && same(fast.user, ref.user) &&
+                same(fast.password, ref.password) && same(fast.host, ref.host) &&
+                same(fast.port, ref.port) && fast.port_num == ref.port_num &&
+                same(fast.params, ref.params) && same(fast.headers, ref.headers))) {
+      why = readable == 0 ? "spans differ (copied)" : "spans differ (in place)";
+      return false;
+    }
+  }
+  return true;
+}
+
+TEST(ParseUriFast, AgreesWithTheGeneralParser) {
+  const std::string long_params(70, 'x');
+  const std::string cases[] = {
+      "sip:service@10.0.0.2:5060",
+      "sip:10.0.0.2:5060",
+      "sip:monitor@10.0.0.10",
+      "sips:bob@example.com;transport=tls",
+      "SIP:Bob@Example.COM:5061;lr?subject=x",
+      "sIpS:a@b",
+      "sip:a:pw@h",
+      "sip:a:@h",               // empty password
+      "sip::pw@h",              // empty user
+      "sip:@h",
+      "sip:a@",
+      "sip:a@h:",
+      "sip:a@h:0",
+      "sip:a@h:65535",
+      "sip:a@h:65536",
+      "sip:a@h:000001",         // six digits
+      "sip:a@h:00001",          // five digits
+      "sip:a@h:5060x",
+      "sip:a@h;",
+      "sip:a@h?",
+      "sip:a@h;a?b;c?d",
+      "sip:a@h?x;y",
+      "sip:a@h/x",
+      "sip:a@h_1.example-x.org",
+      "sip:user;par=u%40x@host",  // ';' in the user part
+      "sip:a?b@host",
+      "sip:a@b@c",
+      "sip:a@h x",
+      "sip:a@h\t",
+      std::string("sip:a@h\x7f", 8),
+      std::string("sip:a@\x01h", 8),
+      std::string("sip:a@h\0", 8),
+      "sip:\xc3\xa9@h",
+      "sip:a@\xc3\xa9",
+      "sip:[2001:db8::1]:5060",  // IPv6: the general parser
+      "sip:a@[::1]",
+      "tel:+1-201-555-0123",
+      "tel:",
+      "sipx:a@h",
+      "si:a@h",
+      "sip",
+      "sip:",
+      "sip:h",
+      ":a@h",
+      "sip:service@10.0.0.2:5060;transport=udp;user=phone;x=" + long_params,  // > 64 bytes
+      std::string(4, 's') + ":abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz@host1234567",
+  };
+  for (const std::string& c : cases) {
+    std::string why;
+    EXPECT_TRUE(same_parse(c, why)) << why << ": " << c;
+  }
+  // Every length around the 16-byte steps and the 64-byte limit, and every byte value at every
+  // position of a common URI (stops, classes, padding).
+  const std::string base = "sip:alice.smith@pbx-01.example.org:5070;transport=udp?h=v";
+  for (size_t n = 1; n <= base.size(); ++n) {
+    std::string why;
+    EXPECT_TRUE(same_parse(base.substr(0, n), why)) << why << ": " << base.substr(0, n);
+  }
+  for (size_t len : {size_t{20}, size_t{33}, size_t{64}, size_t{65}}) {
+    std::string u = "sip:u@h.example.org:5060;a=" + std::string(80, 'b');
+    u.resize(len);
+    for (size_t i = 0; i < len; ++i) {
+      for (int b = 0; b < 256; ++b) {
+        std::string m = u;
+        m[i] = static_cast<char>(b);
+        std::string why;
+        ASSERT_TRUE(same_parse(m, why)) << why << " at " << i << " byte " << b;
+      }
+    }
+  }
+}
+
+TEST(ParseUriFast, FieldsOfTheCommonForms) {
+  const std::string u = "sip:service@10.0.0.2:5060;transport=udp?x=1";
+  Uri uri;
+  ASSERT_TRUE(parse_uri(u.data(), Span{0, static_cast<uint16_t>(u.size())}, uri));
+  EXPECT_EQ(uri.scheme.in(u.data()), "sip");
+  EXPECT_EQ(uri.user.in(u.data()), "service");
+  EXPECT_EQ(uri.host.in(u.data()), "10.0.0.2");
+  EXPECT_EQ(uri.port.in(u.data()), "5060");
+  EXPECT_EQ(uri.port_num, 5060);
+  EXPECT_EQ(uri.params.in(u.data()), "transport=udp");
+  EXPECT_EQ(uri.headers.in(u.data()), "x=1");
+  // Inside a larger buffer: spans are offsets of that buffer, bytes around are not read as URI.
+  const std::string m = "To: <sip:b@x.org:5080>\r\n";
+  ASSERT_TRUE(parse_uri(m.data(), Span{5, 16}, uri));
+  EXPECT_EQ(uri.host.in(m.data()), "x.org");
+  EXPECT_EQ(uri.port_num, 5080);
+  EXPECT_FALSE(parse_uri(m.data(), Span{5, 0}, uri));
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 
+#include "dataplane/sip/chars.hpp"  // parse_uri_general: the reference for parse_uri's fast path
 #include "dataplane/sip/sip.hpp"
 
 namespace viaduct::sip::test {
@@ -101,6 +102,29 @@ inline Violation via_spans_inside(const Via& via, size_t len) {
 inline Violation uri_spans_inside(const Uri& u, Span within) {
   for (Span s : {u.scheme, u.user, u.password, u.host, u.port, u.params, u.headers}) {
     VD_PROP(s.empty() || (s.off >= within.off && s.end() <= within.end()));
+  }
+  return nullptr;
+}
+
+constexpr bool same_span(Span a, Span b) { return a.off == b.off && a.len == b.len; }
+
+// parse_uri (with its fast path for the common SIP URI) gives what the general parser gives:
+// the same answer and, when it parses, the same spans and port.
+// Both ways the fast path reads: a copy of the URI (readable 0), and in place with the rest of
+// the input readable after it.
+inline Violation same_uri_parse(const char* msg, Span uri, size_t size) {
+  Uri ref;
+  const bool want = detail::parse_uri_general(msg, uri, ref);
+  for (const size_t readable : {size_t{0}, size}) {
+    Uri fast;
+    const bool ok = parse_uri(msg, uri, fast, readable);
+    VD_PROP(ok == want);
+    if (ok) {
+      VD_PROP(same_span(fast.scheme, ref.scheme) && same_span(fast.user, ref.user) &&
+              same_span(fast.password, ref.password) && same_span(fast.host, ref.host) &&
+              same_span(fast.port, ref.port) && fast.port_num == ref.port_num &&
+              same_span(fast.params, ref.params) && same_span(fast.headers, ref.headers));
+    }
   }
   return nullptr;
 }
@@ -405,6 +429,14 @@ inline Violation check_proxy_edits(const char* msg, const SipView& v) {
 // itself, parse_via/parse_uri/header_uri staying inside what they are given.
 inline Violation check_scan(const char* msg, size_t size) {
   using prop::inside;
+  // Any bytes as a URI: the fast path of parse_uri agrees with the general parser.
+  for (size_t n : {size_t{5}, size_t{24}, size_t{63}, size_t{64}, size_t{65}}) {
+    if (n <= size) {
+      if (Violation why = prop::same_uri_parse(msg, Span{0, static_cast<uint16_t>(n)}, size)) {
+        return why;
+      }
+    }
+  }
   SipView v;
   if (scan(msg, size, v) != ScanStatus::kOk) {
     return nullptr;
@@ -460,10 +492,25 @@ inline Violation check_scan(const char* msg, size_t size) {
       return why;
     }
   }
+  if (v.is_request) {
+    if (Violation why = prop::same_uri_parse(msg, v.ruri, size)) {
+      return why;
+    }
+  }
+  // The scanner keeps From's and To's addr-spec: header_uri's.
+  VD_PROP(prop::same_span(v.from_uri, header_uri(msg, v[Hdr::kFrom])) && !v.from_uri.empty());
+  VD_PROP(prop::same_span(v.to_uri, header_uri(msg, v[Hdr::kTo])) && !v.to_uri.empty());
+  // User-Agent: a value only when the field is there.
+  VD_PROP(v.has_user_agent || v[Hdr::kUserAgent].empty());
   for (Hdr h : {Hdr::kFrom, Hdr::kTo, Hdr::kContact, Hdr::kRoute, Hdr::kRecordRoute}) {
     const Span value = v[h];
     const Span addr = header_uri(msg, value);
     VD_PROP(addr.empty() || (addr.off >= value.off && addr.end() <= value.end()));
+    if (!addr.empty()) {
+      if (Violation why = prop::same_uri_parse(msg, addr, size)) {
+        return why;
+      }
+    }
     if (!addr.empty() && parse_uri(msg, addr, uri)) {
       if (Violation why = prop::uri_spans_inside(uri, addr)) {
         return why;

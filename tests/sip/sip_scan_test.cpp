@@ -823,5 +823,87 @@ TEST(Rfc4475, TortureDetails) {
   }
 }
 
+// ---- The User-Agent slot and the From/To addr-specs (the interpreter's $ua, $fu, $tu and
+// sanity_check read them instead of walking the headers again).
+
+SipView scan_ok(const std::string& msg) {
+  SipView v;
+  EXPECT_EQ(scan(msg.data(), msg.size(), v), ScanStatus::kOk) << msg;
+  return v;
+}
+
+std::string request_with(const std::string& from, const std::string& to,
+                         const std::string& extra) {
+  return "INVITE sip:b@example.com SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n"
+         "From: " + from + "\r\nTo: " + to + "\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n" + extra +
+         "Content-Length: 0\r\n\r\n";
+}
+
+TEST(SipScanSlots, UserAgentFirstFieldAnySpelling) {
+  const std::string from = "<sip:a@example.com>;tag=1";
+  const std::string to = "<sip:b@example.com>";
+  {
+    const std::string m = request_with(from, to, "User-Agent: Friendly-Scanner 1.0 \r\n");
+    const SipView v = scan_ok(m);
+    EXPECT_TRUE(v.has_user_agent);
+    EXPECT_EQ(v[Hdr::kUserAgent].in(m.data()), "Friendly-Scanner 1.0");
+  }
+  {
+    const SipView v = scan_ok(request_with(from, to, ""));
+    EXPECT_FALSE(v.has_user_agent);
+    EXPECT_TRUE(v[Hdr::kUserAgent].empty());
+  }
+  {  // present but empty: not the same as absent
+    const SipView v = scan_ok(request_with(from, to, "User-Agent:\r\nuser-agent: second\r\n"));
+    EXPECT_TRUE(v.has_user_agent);
+    EXPECT_TRUE(v[Hdr::kUserAgent].empty());
+  }
+  {  // the first of two; any case; white space before the colon (the scanner's general path)
+    const std::string m =
+        request_with(from, to, "USER-AGENT : first\r\nUser-Agent: second\r\n");
+    const SipView v = scan_ok(m);
+    EXPECT_EQ(v[Hdr::kUserAgent].in(m.data()), "first");
+  }
+  {  // folded onto a continuation line: the whole trimmed value
+    const std::string m = request_with(from, to, "User-Agent: a\r\n b\r\n");
+    const SipView v = scan_ok(m);
+    EXPECT_EQ(v[Hdr::kUserAgent].in(m.data()), "a\r\n b");
+  }
+  {  // names that only look alike have no slot
+    const SipView v =
+        scan_ok(request_with(from, to, "User-Agents: x\r\nX-User-Agent: y\r\nUser-Agen: z\r\n"));
+    EXPECT_FALSE(v.has_user_agent);
+  }
+  {  // the sipp INVITE: none
+    const std::string_view m = kSippInvite;
+    SipView v;
+    ASSERT_EQ(scan(m.data(), m.size(), v), ScanStatus::kOk);
+    EXPECT_FALSE(v.has_user_agent);
+  }
+}
+
+TEST(SipScanSlots, FromAndToAddrSpecs) {
+  struct Case {
+    std::string value;
+    std::string uri;
+  } cases[] = {
+      {"sipp <sip:sipp@10.0.0.10:5060>;tag=4242", "sip:sipp@10.0.0.10:5060"},
+      {"<sip:b@example.com>", "sip:b@example.com"},
+      {"\"Alice \\\"A\\\"\" <sip:alice@example.org>;tag=1", "sip:alice@example.org"},  // slow path
+      {"sip:a@example.com;tag=x", "sip:a@example.com"},                         // bare addr-spec
+      {"<sip:a@example.com >;tag=x", "sip:a@example.com"},                      // LWS before '>'
+      {"< sip:a@example.com>;tag=x", "sip:a@example.com"},                      // LWS after '<'
+      {"<tel:+1555>;tag=t", "tel:+1555"},
+      {"<sip:a@[bad>;tag=t", "sip:a@[bad"},  // a malformed URI is kept: sanity_check refuses it
+  };
+  for (const Case& c : cases) {
+    const std::string m = request_with(c.value, c.value, "");
+    const SipView v = scan_ok(m);
+    EXPECT_EQ(v.from_uri.in(m.data()), c.uri) << c.value;
+    EXPECT_EQ(v.to_uri.in(m.data()), c.uri) << c.value;
+    EXPECT_EQ(v.from_uri.in(m.data()), header_uri(m.data(), v[Hdr::kFrom]).in(m.data()));
+  }
+}
+
 }  // namespace
 }  // namespace viaduct::sip

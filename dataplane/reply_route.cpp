@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "dataplane/reply_route.hpp"
+
+#include <rte_byteorder.h>
+
+#include <cstring>
+#include <string_view>
+
+#include "dataplane/vm.hpp"
+
+namespace viaduct::dp {
+
+bool splice_rr_params(char* line, size_t cap, size_t& len, std::string_view params) noexcept {
+  static constexpr std::string_view kTail = ">\r\n";
+  if (len < kTail.size() || len + params.size() > cap ||
+      std::string_view(line + len - kTail.size(), kTail.size()) != kTail) {
+    return false;
+  }
+  std::memcpy(line + len - kTail.size(), params.data(), params.size());
+  std::memcpy(line + len - kTail.size() + params.size(), kTail.data(), kTail.size());
+  len += params.size();
+  return true;
+}
+
+bool run_reply_route_script(const Snapshot& snap, const PacketInfo& pi, const char* msg,
+                            const sip::SipView& v, WorkerCtx& ctx, ReplyEdits& re) noexcept {
+  VmResult r;
+  VmPacket pkt{pi.src_ip_be, rte_be_to_cpu_16(pi.src_port_be), pi.listener->ip_be,
+               rte_be_to_cpu_16(pi.listener->port_be), ctx.worker_id};
+  if (pi.v6) [[unlikely]] {
+    pkt.src_ip6 = pi.src_ip6.b;
+    pkt.dst_ip6 = pi.listener->ip6.b;
+  }
+  vm_run(snap, msg, v, pkt, ctx.vm, ctx.dispatch, *ctx.counters, r,
+         static_cast<uint32_t>(snap.program->reply_route));
+  if (r.error) {
+    re.drop = Drop::kScriptError;
+    return false;
+  }
+  // Kamailio 5.6.3 relays unless the route ran `drop` or its value is 0 or negative (`return
+  // 0`, `return -1`, a last function call that returned false); `exit` relays.
+  if (r.dropped || r.route_rc <= 0) {
+    re.drop = Drop::kReplyRouteDrop;
+    return false;
+  }
+  if (r.n_append == 0 && r.n_remove == 0) {
+    return true;
+  }
+  // append_hf/remove_hf: applied with the removal of our Via, as Kamailio's lumps are.
+  size_t n = 0;
+  re.e[n++] = sip::remove_top_via_edit(msg, v);
+  for (size_t i = 0; i < r.n_append && i < kVmMaxAppend; ++i) {
+    re.e[n++] = r.append_at[i] != 0 ? sip::Edit{r.append_at[i], 0, r.append_hf[i]}
+                                    : sip::append_header_edit(v, r.append_hf[i]);
+  }
+  for (size_t i = 0; i < r.n_remove && i < kVmMaxRemove; ++i) {
+    std::string_view full;
+    const char compact = sip::compact_form(r.remove_hf[i], full);
+    const size_t room = kMaxReplyEdits - n;
+    const size_t found = sip::remove_header_edits(msg, v, full, compact, re.e + n, room);
+    if (found > room) {
+      re.drop = Drop::kEditConflict;
+      return false;
+    }
+    n += found;
+  }
+  if (!sip::order_edits(re.e, n, true)) {
+    re.drop = Drop::kEditConflict;
+    return false;
+  }
+  re.n = n;
+  return true;
+}
+
+bool run_onsend_route_script(const Snapshot& snap, const PacketInfo& pi, const char* msg,
+                             const sip::SipView& v, uint32_t dst_ip_be, uint16_t dst_port_be,
+                             const Ip6* dst6, WorkerCtx& ctx, Drop& why) noexcept {
+  VmResult r;
+  VmPacket pkt{pi.src_ip_be, rte_be_to_cpu_16(pi.src_port_be), pi.listener->ip_be,
+               rte_be_to_cpu_16(pi.listener->port_be), ctx.worker_id};
+  if (pi.v6) [[unlikely]] {
+    pkt.src_ip6 = pi.src_ip6.b;
+    pkt.dst_ip6 = pi.listener->ip6.b;
+  }
+  // $snd(ip) of an IPv6 next hop is not given yet (the port, af and proto are).
+  pkt.snd_ip_be = dst6 == nullptr ? dst_ip_be : 0;
+  pkt.snd_port = rte_be_to_cpu_16(dst_port_be);
+  if (pkt.snd_port == 0) {
+    pkt.snd_port = 5060;
+  }
+  vm_run(snap, msg, v, pkt, ctx.vm, ctx.dispatch, *ctx.counters, r,
+         static_cast<uint32_t>(snap.program->onsend_route));
+  if (r.error) {
+    why = Drop::kScriptError;
+    return false;
+  }
+  if (r.dropped) {
+    why = Drop::kOnSendDrop;
+    return false;
+  }
+  return true;
+}
+
+}  // namespace viaduct::dp
