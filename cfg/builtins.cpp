@@ -119,6 +119,9 @@ constexpr std::array kFunctions = {
     FunctionInfo{"has_totag", "siputils", 0, 0, Fn::kHasTotag, kInAny, ""},
     FunctionInfo{"is_present_hf", "textops", 1, 1, Fn::kIsPresentHf, kInAny, "c"},
     FunctionInfo{"append_hf", "textops", 1, 2, Fn::kAppendHf, kRFB | kInOnSend, "sc", kInOnSend},
+    // Requests only here: on a relayed reply the line would have to go above our Via's removal.
+    FunctionInfo{"insert_hf", "textops", 1, 2, Fn::kInsertHf, kRFB | kInOnSend, "sc",
+                 kInOnSend | kInReply},
     FunctionInfo{"remove_hf", "textops", 1, 1, Fn::kRemoveHf, kRFB | kInOnSend, "c", kInOnSend},
     FunctionInfo{"record_route", "rr", 0, 1, Fn::kRecordRoute, kRF | kInBranch, "s"},
     FunctionInfo{"loose_route", "rr", 0, 0, Fn::kLooseRoute, kInRequest, ""},
@@ -146,9 +149,9 @@ constexpr std::array kFunctions = {
 };
 
 // Kamailio functions scripts commonly use that viaduct does not implement yet.
-constexpr std::array<std::string_view, 9> kNotYet = {
+constexpr std::array<std::string_view, 8> kNotYet = {
     "forward_udp", "forward_tcp", "forward_tls", "send",      "send_tcp",
-    "xdbg",        "xinfo",       "sl_reply_error", "insert_hf",
+    "xdbg",        "xinfo",       "sl_reply_error",
 };
 
 // tm's functions Kamailio scripts use most; any other t_* name of tm is "unknown".

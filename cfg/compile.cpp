@@ -2442,6 +2442,7 @@ class Compiler {
         }
         break;
       case Fn::kAppendHf:
+      case Fn::kInsertHf:
         if (c.nargs > 1 && (const_text(c, 1).empty() ||
                             const_text(c, 1).find_first_of(": \t\r\n") != std::string::npos)) {
           error(e.kids[1].loc, "'" + e.text + "' needs a header name");

@@ -179,6 +179,7 @@ enum class Fn : uint16_t {
   kPikeCheckReq,     // pike_check_req(): the per-worker table of dataplane/pike.hpp
   kDsMarkAddr,       // ds_mark_addr(state, group, uri): aux = state bits (DsFlag)
   kPikeCheckIp,      // pike_check_ip(ip): pike_check_req's count for that IPv4 address
+  kInsertHf,         // insert_hf(line[, name]): VmResult::append_top / append_at
   kCount,
 };
 

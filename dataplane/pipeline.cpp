@@ -979,46 +979,58 @@ constexpr size_t kRrLineMax = 320;
   EditArray edit_array;
   sip::Edit* const edits = edit_array.e;
   size_t n_edits = 0;
-  // An inserted Max-Forwards goes first, above every other header field, as Kamailio's maxfwd
-  // adds it (measured, 5.6.3); at the same offset as our Record-Route or Via it stays above
-  // them (order_edits keeps inserts at one offset in the order they were added).
+  // What goes above every header field: an inserted Max-Forwards (maxfwd), our Record-Route
+  // (rr) and insert_hf's lines, in the order the script asked for them (VmResult::n_top), then
+  // our Via: Kamailio's lumps at one anchor (measured, 5.6.3). order_edits keeps inserts at
+  // one offset in the order they are added here.
   char mf_line[sizeof("Max-Forwards: \r\n") + 10];
-  if (r.maxfwd == VmResult::MaxFwd::kInsert) [[unlikely]] {
-    static constexpr std::string_view kMf = "Max-Forwards: ";
-    std::memcpy(mf_line, kMf.data(), kMf.size());
-    size_t mf_len = kMf.size();
-    mf_len += format_uint(r.maxfwd_value, mf_line + mf_len);
-    mf_line[mf_len++] = '\r';
-    mf_line[mf_len++] = '\n';
-    edits[n_edits++] = {static_cast<uint16_t>(sip::first_header_offset(msg, v)), 0,
-                        {mf_line, mf_len}};
-  }
-  // record_route(): Kamailio 5.6 builds it from the sending socket (its listen advertise), not
-  // from set_advertised_address/port, with the From tag (rr's append_fromtag, on by default).
-  // Above every header field (after an inserted Max-Forwards, added first), as Kamailio's rr.
   char rr_line[kRrLineMax];
   char rr_line2[kRrLineMax];
-  if (r.record_route) {
-    if (l->v6 != pi.listener->v6) [[unlikely]] {
-      // Across address families Kamailio's rr (enable_double_rr, on by default) inserts two,
-      // both with ;r2=on: the sending socket's above the receiving one's (measured, 5.6.3).
-      const size_t a = double_rr_line(rr_line, l->via_host, l->via_port, v.from_tag.in(msg));
-      const size_t b = double_rr_line(rr_line2, pi.listener->via_host, pi.listener->via_port,
-                                      v.from_tag.in(msg));
-      if (a == 0 || b == 0) {
-        return Verdict::dropped(Drop::kNoHeadroom);
+  const bool mf_insert = r.maxfwd == VmResult::MaxFwd::kInsert;
+  for (uint8_t seq = 0; seq <= r.n_top; ++seq) {
+    if (mf_insert && r.mf_seq == seq) [[unlikely]] {
+      static constexpr std::string_view kMf = "Max-Forwards: ";
+      std::memcpy(mf_line, kMf.data(), kMf.size());
+      size_t mf_len = kMf.size();
+      mf_len += format_uint(r.maxfwd_value, mf_line + mf_len);
+      mf_line[mf_len++] = '\r';
+      mf_line[mf_len++] = '\n';
+      edits[n_edits++] = {static_cast<uint16_t>(sip::first_header_offset(msg, v)), 0,
+                          {mf_line, mf_len}};
+    }
+    // record_route(): Kamailio 5.6 builds it from the sending socket (its listen advertise),
+    // not from set_advertised_address/port, with the From tag (rr's append_fromtag, on by
+    // default).
+    if (r.record_route && r.rr_seq == seq) {
+      if (l->v6 != pi.listener->v6) [[unlikely]] {
+        // Across address families Kamailio's rr (enable_double_rr, on by default) inserts
+        // two, both with ;r2=on: the sending socket's above the receiving one's (measured).
+        const size_t a = double_rr_line(rr_line, l->via_host, l->via_port, v.from_tag.in(msg));
+        const size_t b = double_rr_line(rr_line2, pi.listener->via_host, pi.listener->via_port,
+                                        v.from_tag.in(msg));
+        if (a == 0 || b == 0) {
+          return Verdict::dropped(Drop::kNoHeadroom);
+        }
+        edits[n_edits++] = sip::record_route_edit(msg, v, {rr_line, a});
+        edits[n_edits++] = sip::record_route_edit(msg, v, {rr_line2, b});
+      } else {
+        size_t rr_len = sip::build_record_route_line(rr_line, sizeof(rr_line), l->via_host,
+                                                     l->via_port, v.from_tag.in(msg));
+        // record_route(params): dataplane/reply_route.cpp splices them in.
+        if (rr_len == 0 || (!r.rr_params.empty() &&
+                            !splice_rr_params(rr_line, sizeof(rr_line), rr_len, r.rr_params))) {
+          return Verdict::dropped(Drop::kNoHeadroom);
+        }
+        edits[n_edits++] = sip::record_route_edit(msg, v, {rr_line, rr_len});
       }
-      edits[n_edits++] = sip::record_route_edit(msg, v, {rr_line, a});
-      edits[n_edits++] = sip::record_route_edit(msg, v, {rr_line2, b});
-    } else {
-      size_t rr_len = sip::build_record_route_line(rr_line, sizeof(rr_line), l->via_host,
-                                                   l->via_port, v.from_tag.in(msg));
-      // record_route(params): dataplane/reply_route.cpp splices them in.
-      if (rr_len == 0 || (!r.rr_params.empty() &&
-                          !splice_rr_params(rr_line, sizeof(rr_line), rr_len, r.rr_params))) {
-        return Verdict::dropped(Drop::kNoHeadroom);
+    }
+    if (seq != 0) [[unlikely]] {
+      for (size_t i = 0; i < r.n_append && i < kVmMaxAppend; ++i) {
+        if (r.append_top[i] == seq) {
+          edits[n_edits++] = {static_cast<uint16_t>(sip::first_header_offset(msg, v)), 0,
+                              r.append_hf[i]};
+        }
       }
-      edits[n_edits++] = sip::record_route_edit(msg, v, {rr_line, rr_len});
     }
   }
   edits[n_edits++] = {v.top_via_line.off, 0, {via_line, via_len}};
@@ -1055,6 +1067,9 @@ constexpr size_t kRrLineMax = 320;
     }
   }
   for (size_t i = 0; i < r.n_append && i < kVmMaxAppend; ++i) {
+    if (r.append_top[i] != 0) {
+      continue;  // insert_hf on top: above
+    }
     edits[n_edits++] = r.append_at[i] != 0 ? sip::Edit{r.append_at[i], 0, r.append_hf[i]}
                                            : sip::append_header_edit(v, r.append_hf[i]);
   }

@@ -40,6 +40,9 @@ int32_t max_forwards(const sip::SipView& v, uint32_t insert_value, uint32_t max_
   // maxfwd module: absent -> insert the given value (capped at max_limit); 0 -> -1 (the
   // script answers 483); otherwise decrement, capped at max_limit.
   if (!v.has_max_forwards) {
+    if (out.maxfwd != VmResult::MaxFwd::kInsert) {
+      out.mf_seq = ++out.n_top;  // its place among what goes on top
+    }
     out.maxfwd = VmResult::MaxFwd::kInsert;
     out.maxfwd_value = insert_value > max_limit ? max_limit : insert_value;
     return 2;
@@ -1196,6 +1199,36 @@ int32_t fn_append_hf(Run& r, const cfg::FnCall& c) noexcept {
   r.out.append_hf[r.out.n_append++] = text;
   return 1;
 }
+// textops insert_hf(line[, name]): before the first field named `name`, else (no name, or no
+// such field) on top, in script order with Max-Forwards and Record-Route (VmResult).
+int32_t fn_insert_hf(Run& r, const cfg::FnCall& c) noexcept {
+  if (r.out.n_append >= kVmMaxAppend) {
+    ++r.st.other_errors;
+    return -1;
+  }
+  VmVal x = operand(r, c.args[0]);
+  std::string_view text = r.to_str(x);
+  if (c.args[0].kind == cfg::Operand::Kind::kPv) {
+    text = r.keep(text);
+  }
+  if (text.empty()) {
+    return -1;
+  }
+  sip::Span at;
+  const uint8_t i = r.out.n_append;
+  if (c.nargs > 1 && find_header(r.msg, r.v, r.prog.strings[c.args[1].idx], 0, at)) {
+    const char* p = r.msg + at.off;
+    while (p > r.msg && p[-1] != '\n') {
+      --p;  // back to the start of the field's line
+    }
+    r.out.append_at[i] = static_cast<uint16_t>(p - r.msg);
+  } else {
+    r.out.append_top[i] = ++r.out.n_top;
+  }
+  r.out.append_hf[i] = text;
+  ++r.out.n_append;
+  return 1;
+}
 int32_t fn_remove_hf(Run& r, const cfg::FnCall& c) noexcept {
   const std::string_view name = r.prog.strings[c.args[0].idx];
   sip::Span sp;
@@ -1212,6 +1245,9 @@ int32_t fn_remove_hf(Run& r, const cfg::FnCall& c) noexcept {
   return static_cast<int32_t>(n);
 }
 int32_t fn_record_route(Run& r, const cfg::FnCall& c) noexcept {
+  if (!r.out.record_route) {
+    r.out.rr_seq = ++r.out.n_top;  // its place among what goes on top
+  }
   r.out.record_route = true;
   if (c.nargs > 0) {
     r.out.rr_params = r.keep(r.to_str(operand(r, c.args[0])));
@@ -1590,6 +1626,7 @@ constexpr FnHook kFnHooks[] = {
     fn_is_myself,       fn_search,            fn_ds_select,       fn_ds_next,
     fn_ds_set,          fn_ds_mark_dst,       fn_ds_is_from_list, fn_ds_list_exists,
     fn_ds_is_active,    fn_pike_check_req,    fn_ds_mark_addr,    fn_pike_check_ip,
+    fn_insert_hf,
 };
 static_assert(std::size(kFnHooks) == static_cast<size_t>(Fn::kCount),
               "one run hook per cfg::Fn, in order");

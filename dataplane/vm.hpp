@@ -74,6 +74,16 @@ struct VmResult {
   // record_route(params): appended as written after ;ftag=... inside our Record-Route's <>
   // (Kamailio adds no ';': "ftag=1;p=x" needs its own); empty: none.
   std::string_view rr_params;
+  // insert_hf(line[, name]) shares the append_hf lines: before the first field named `name`
+  // (append_at), or above every header field when there is no name or no such field. Kamailio
+  // puts everything inserted on top (insert_hf lines, the Max-Forwards maxfwd adds, our
+  // Record-Route) in the order the script asked for it, then our Via (measured, 5.6.3): those
+  // are numbered 1..n_top here; 0 is "not on top" (an appended line) or, for mf_seq/rr_seq,
+  // "unnumbered" (they then go first, Max-Forwards before Record-Route).
+  uint8_t append_top[kVmMaxAppend] = {};
+  uint8_t n_top = 0;
+  uint8_t mf_seq = 0;
+  uint8_t rr_seq = 0;
 };
 
 inline constexpr uint32_t kVmStepBudget = 100000;

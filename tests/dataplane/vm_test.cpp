@@ -1067,6 +1067,42 @@ TEST(VmFunctionVariants, AppendHfAfterANamedHeaderAndRecordRouteParams) {
       << bad.diags();
 }
 
+// insert_hf: before the first field of that name, else on top; what goes on top (insert_hf
+// lines, an inserted Max-Forwards, our Record-Route) is numbered in script order, as Kamailio
+// 5.6.3 stacks it (tests/e2e/data/diff/17-insert.cfg compares the packets).
+TEST(VmFunctionVariants, InsertHfOnTopInScriptOrderOrBeforeANamedField) {
+  Harness h("request_route { insert_hf(\"X-1: a\\r\\n\"); record_route();"
+            " insert_hf(\"X-2: b\\r\\n\", \"cseq\"); insert_hf(\"X-3: c\\r\\n\", \"X-None\");"
+            " mf_process_maxfwd_header(\"10\"); insert_hf(\"X-4: $rm\\r\\n\"); forward(); }\n",
+            "loadmodule \"rr.so\"\n");
+  ASSERT_TRUE(h.ok()) << h.diags();
+  std::string msg = invite("sip:bob@10.0.0.2:5060", "CSeq: 9 INVITE\r\n");
+  msg.erase(msg.find("Max-Forwards: 70\r\n"), 18);
+  const VmResult r = run_route(h, msg, 0);
+  ASSERT_EQ(r.n_append, 4u);
+  EXPECT_EQ(r.append_top[0], 1u);
+  EXPECT_EQ(r.rr_seq, 2u);
+  EXPECT_EQ(r.append_top[1], 0u);  // before the first CSeq (names compare case-insensitively)
+  EXPECT_EQ(r.append_at[1], msg.find("CSeq: 1"));
+  EXPECT_EQ(r.append_top[2], 3u);  // no X-None: on top
+  EXPECT_EQ(r.maxfwd, VmResult::MaxFwd::kInsert);
+  EXPECT_EQ(r.mf_seq, 4u);
+  EXPECT_EQ(r.append_top[3], 5u);
+  EXPECT_EQ(r.append_hf[3], "X-4: INVITE\r\n");
+  EXPECT_EQ(r.n_top, 5u);
+  // Present Max-Forwards: decremented in place, nothing numbered for it.
+  const VmResult d = run_route(h, invite(), 0);
+  EXPECT_EQ(d.maxfwd, VmResult::MaxFwd::kDecrement);
+  EXPECT_EQ(d.mf_seq, 0u);
+  EXPECT_EQ(d.n_top, 4u);
+  // On a relayed reply the line would have to go above our Via's removal: not there yet.
+  Harness reply("request_route { forward(); }\nreply_route { insert_hf(\"X: 1\\r\\n\"); }\n");
+  EXPECT_FALSE(reply.ok());
+  EXPECT_NE(reply.diags().find("'insert_hf' is not supported yet in reply_route"),
+            std::string::npos)
+      << reply.diags();
+}
+
 TEST(VmFunctionVariants, PikeCheckIpCountsTheGivenAddress) {
   Harness h("request_route { if (!pike_check_ip(\"$var(ip)\")) { setflag(1); } forward(); }\n"
             "route[SET] { $var(ip) = \"192.0.2.99\"; }\n",
