@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # tools/run-tests.sh: installs dependencies, builds, runs the whole test suite (unit, golden and
 # end-to-end tests, the latter in network namespaces: run as root). Then two more stages: the
-# unit suites that need no DPDK (sip, cfg) again under ASan + UBSan in ./build-asan, and each
+# unit suites (sip, cfg, dataplane, golden) again under ASan + UBSan in ./build-asan, and each
 # SIP fuzz target for VD_FUZZ_SECONDS (30) from a copy of its seed corpus, built with clang in
 # ./build-fuzz. Arguments go to the main `meson test`. VD_SANITIZE=0 / VD_FUZZ=0 skip a stage.
 set -euo pipefail
@@ -17,10 +17,10 @@ t0=$SECONDS
 meson test -C "$BUILD" --print-errorlogs --num-processes 2 "$@" || rc=$?
 echo "run-tests: stage main: $((SECONDS - t0)) s"
 
-# ASan + UBSan. Only the gtest binaries of the pure C++ suites (sip, cfg): they hold the parsers
-# that see untrusted bytes, and DPDK's EAL (its own allocator, huge pages) does not mix with the
-# sanitizers, so tests that run a script around a DPDK-linked binary stay out. Only those test
-# binaries are built, a fraction of a full build.
+# ASan + UBSan. Only the gtest binaries of the unit suites that see untrusted bytes: the parsers
+# (sip, cfg), the per-packet path (dataplane, and golden with its mutated frames); they run EAL
+# with --no-huge, whose memory is plain mmap, so the sanitizers see it. Tests that run a script
+# around a DPDK-linked daemon stay out. Only those test binaries are built.
 asan_broken=0
 asan_tests=()
 sanitize_stage() {
@@ -35,7 +35,8 @@ import json, os, sys
 build = os.path.abspath(sys.argv[1])
 for t in json.load(sys.stdin):
     exe = t["cmd"][0]
-    if {"viaduct:sip", "viaduct:cfg"} & set(t["suite"]) and exe.startswith(build + os.sep):
+    suites = {"viaduct:sip", "viaduct:cfg", "viaduct:dataplane", "viaduct:golden"}
+    if suites & set(t["suite"]) and exe.startswith(build + os.sep):
         print(os.path.relpath(exe, build), t["name"])
 ' "$ASAN_BUILD") || return 1
     [ -n "$list" ] || return 1  # an empty list would make meson test run everything

@@ -156,11 +156,13 @@ class ForwardTest : public ::testing::Test {
     pi.sip_len = v.len;
     o.v = dp::apply_request_result(owned_->snap, m, eth, pi, sip_msg, v, r, *ctx_);
     if (o.v.is_tx()) {
-      eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
-      std::memcpy(o.dst_mac.b, eth->dst_addr.addr_bytes, 6);
-      std::memcpy(o.src_mac.b, eth->src_addr.addr_bytes, 6);
-      EXPECT_EQ(ntohs(eth->ether_type), RTE_ETHER_TYPE_IPV4);
-      auto* iph = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
+      // A copy: the frame may start at an odd address (rte_ether_hdr wants 2-byte alignment).
+      rte_ether_hdr out_eth;
+      std::memcpy(&out_eth, rte_pktmbuf_mtod(m, const void*), sizeof out_eth);
+      std::memcpy(o.dst_mac.b, out_eth.dst_addr.addr_bytes, 6);
+      std::memcpy(o.src_mac.b, out_eth.src_addr.addr_bytes, 6);
+      EXPECT_EQ(ntohs(out_eth.ether_type), RTE_ETHER_TYPE_IPV4);
+      auto* iph = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, sizeof(rte_ether_hdr));
       auto* udp = reinterpret_cast<rte_udp_hdr*>(iph + 1);
       o.src_ip = iph->src_addr;
       o.dst_ip = iph->dst_addr;

@@ -152,10 +152,13 @@ class PipelineTest : public ::testing::Test {
     Out o;
     o.v = dp::handle_packet(owned_->snap, m, *ctx_);
     if (o.v.is_tx()) {
-      auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+      // A copy: the frame may start at an odd address (rte_ether_hdr wants 2-byte alignment).
+      rte_ether_hdr eth_copy;
+      std::memcpy(&eth_copy, rte_pktmbuf_mtod(m, const void*), sizeof eth_copy);
+      const rte_ether_hdr* eth = &eth_copy;
       std::memcpy(o.dst_mac.b, eth->dst_addr.addr_bytes, 6);
       if (ntohs(eth->ether_type) == RTE_ETHER_TYPE_IPV4) {
-        auto* iph = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
+        auto* iph = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, sizeof(rte_ether_hdr));
         auto* udp = reinterpret_cast<rte_udp_hdr*>(iph + 1);
         o.src_ip = iph->src_addr;
         o.dst_ip = iph->dst_addr;
