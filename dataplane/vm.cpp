@@ -1178,16 +1178,18 @@ int32_t fn_is_present_hf(Run& r, const cfg::FnCall& c) noexcept {
   sip::Span sp;
   return find_header(r.msg, r.v, r.prog.strings[c.args[0].idx], 0, sp) ? 1 : -1;
 }
-int32_t fn_append_hf(Run& r, const cfg::FnCall& c) noexcept {
+// The header line of append_hf/insert_hf (its first argument), kept for the pipeline; empty
+// when there is none or no room for another line (a counted error).
+std::string_view header_line_arg(Run& r, const cfg::FnCall& c) noexcept {
   if (r.out.n_append >= kVmMaxAppend) {
     ++r.st.other_errors;
-    return -1;
+    return {};
   }
-  VmVal x = operand(r, c.args[0]);
-  std::string_view text = r.to_str(x);
-  if (c.args[0].kind == cfg::Operand::Kind::kPv) {
-    text = r.keep(text);
-  }
+  const std::string_view text = r.to_str(operand(r, c.args[0]));
+  return c.args[0].kind == cfg::Operand::Kind::kPv ? r.keep(text) : text;
+}
+int32_t fn_append_hf(Run& r, const cfg::FnCall& c) noexcept {
+  const std::string_view text = header_line_arg(r, c);
   if (text.empty()) {
     return -1;
   }
@@ -1202,15 +1204,7 @@ int32_t fn_append_hf(Run& r, const cfg::FnCall& c) noexcept {
 // textops insert_hf(line[, name]): before the first field named `name`, else (no name, or no
 // such field) on top, in script order with Max-Forwards and Record-Route (VmResult).
 int32_t fn_insert_hf(Run& r, const cfg::FnCall& c) noexcept {
-  if (r.out.n_append >= kVmMaxAppend) {
-    ++r.st.other_errors;
-    return -1;
-  }
-  VmVal x = operand(r, c.args[0]);
-  std::string_view text = r.to_str(x);
-  if (c.args[0].kind == cfg::Operand::Kind::kPv) {
-    text = r.keep(text);
-  }
+  const std::string_view text = header_line_arg(r, c);
   if (text.empty()) {
     return -1;
   }
