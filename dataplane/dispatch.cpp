@@ -68,22 +68,6 @@ std::string_view trim(std::string_view s) noexcept {
   return s;
 }
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i];
-    char y = b[i];
-    x = (x >= 'A' && x <= 'Z') ? static_cast<char>(x - 'A' + 'a') : x;
-    y = (y >= 'A' && y <= 'Z') ? static_cast<char>(y - 'A' + 'a') : y;
-    if (x != y) {
-      return false;
-    }
-  }
-  return true;
-}
-
 // ---- selection over the set ----
 
 // Kamailio's probe: `start`, else the following entries in index order, wrapping, within the
@@ -244,7 +228,7 @@ bool find_header(const char* msg, const sip::SipView& v, std::string_view name,
       while (!n.empty() && (n.back() == ' ' || n.back() == '\t')) {
         n.remove_suffix(1);
       }
-      if (iequals(n, name)) {
+      if (sip::iequal(n, name)) {
         value = trim(line.substr(colon + 1));
         return true;
       }
@@ -268,7 +252,7 @@ bool digest_user(std::string_view c, std::string_view& user) noexcept {
   while (i < c.size() && !is_ws(c[i])) {
     ++i;
   }
-  if (!iequals(c.substr(scheme, i - scheme), "Digest")) {
+  if (!sip::iequal(c.substr(scheme, i - scheme), "Digest")) {
     return false;
   }
   while (i < c.size()) {
@@ -301,7 +285,7 @@ bool digest_user(std::string_view c, std::string_view& user) noexcept {
       }
       pval = c.substr(start, i - start);
     }
-    if (iequals(pname, "username")) {
+    if (sip::iequal(pname, "username")) {
       const size_t at = pval.find('@');
       user = trim(at == std::string_view::npos ? pval : pval.substr(0, at));
       return !user.empty();
@@ -350,7 +334,7 @@ bool slot_header(const sip::SipView& v, std::string_view name, Span& out) noexce
       {"Contact", "m", Hdr::kContact},
   };
   for (const Alias& a : kAliases) {
-    if (iequals(name, a.name) || (!a.compact.empty() && iequals(name, a.compact))) {
+    if (sip::iequal(name, a.name) || (!a.compact.empty() && sip::iequal(name, a.compact))) {
       out = v[a.hdr];
       return true;
     }

@@ -22,6 +22,8 @@
 namespace viaduct::dp {
 namespace {
 
+using sip::iequal;
+
 constexpr size_t kL3L4 = sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr);
 constexpr size_t kVlanTag = 4;
 // Room kept in front of a SIP message for the headers of any egress iface (tagged or not).
@@ -129,6 +131,22 @@ void from_mac(const MacAddr& m, rte_ether_addr& a) noexcept { std::memcpy(a.addr
                            rte_cpu_to_be_16(ether_type)};
   std::memcpy(p + 12, tag, sizeof(tag));
   return sizeof(rte_ether_hdr) + kVlanTag;
+}
+
+// The frame around a payload at payload_off of m: the mbuf set to start l3l4 + the iface's L2
+// header before it, the Ethernet header (and tag) written; returns where the IP header goes.
+[[gnu::always_inline]] inline char* frame_around(rte_mbuf* m, size_t payload_off, size_t l3l4,
+                                                 size_t payload_len, const Iface& ifc,
+                                                 const MacAddr& dst_mac,
+                                                 uint16_t ether_type) noexcept {
+  const size_t l2 = ifc.l2_len();
+  m->data_off = static_cast<uint16_t>(payload_off - l3l4 - l2);
+  m->data_len = static_cast<uint16_t>(l2 + l3l4 + payload_len);
+  m->pkt_len = m->data_len;
+  m->ol_flags = 0;
+  char* frame = rte_pktmbuf_mtod(m, char*);
+  write_l2(frame, ifc, dst_mac, ether_type);
+  return frame + l2;
 }
 
 // What the fast path does not own (TCP, other UDP ports, ICMP but echo, other protocols,
@@ -274,15 +292,8 @@ void build_frame(const Snapshot& snap, rte_mbuf* m, size_t payload_off, size_t p
                  const Iface& ifc,
                  const MacAddr& dst_mac, uint32_t dst_ip_be, uint16_t src_port_be,
                  uint16_t dst_port_be, WorkerCtx& ctx) noexcept {
-  const size_t l2 = ifc.l2_len();
-  const size_t frame_off = payload_off - kL3L4 - l2;
-  m->data_off = static_cast<uint16_t>(frame_off);
-  m->data_len = static_cast<uint16_t>(l2 + kL3L4 + payload_len);
-  m->pkt_len = m->data_len;
-  m->ol_flags = 0;
-  char* frame = rte_pktmbuf_mtod(m, char*);
-  write_l2(frame, ifc, dst_mac, RTE_ETHER_TYPE_IPV4);
-  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(frame + l2);
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(
+      frame_around(m, payload_off, kL3L4, payload_len, ifc, dst_mac, RTE_ETHER_TYPE_IPV4));
   ip->version_ihl = RTE_IPV4_VHL_DEF;
   ip->type_of_service = snap.tos;
   ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(payload_len + 28));
@@ -300,7 +311,7 @@ void build_frame(const Snapshot& snap, rte_mbuf* m, size_t payload_off, size_t p
   udp->dgram_cksum = 0;
   const uint16_t mtu = ifc.mtu < snap.raw_mtu ? ifc.mtu : snap.raw_mtu;  // egress_mtu()
   if (ifc.tx_cksum_offload && payload_len + kL3L4 <= mtu) {
-    m->l2_len = static_cast<uint64_t>(l2) & 0x7f;
+    m->l2_len = static_cast<uint64_t>(ifc.l2_len()) & 0x7f;
     m->l3_len = sizeof(rte_ipv4_hdr);
     m->ol_flags = RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_UDP_CKSUM;
     udp->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
@@ -579,15 +590,8 @@ uint16_t egress_iface6(const Snapshot& snap, uint16_t rx_iface, const Ip6& dst) 
 void build_frame6(rte_mbuf* m, size_t payload_off, size_t payload_len, const Iface& ifc,
                   const MacAddr& dst_mac, const Ip6& dst, uint16_t src_port_be,
                   uint16_t dst_port_be) noexcept {
-  const size_t l2 = ifc.l2_len();
-  const size_t frame_off = payload_off - kL3L4v6 - l2;
-  m->data_off = static_cast<uint16_t>(frame_off);
-  m->data_len = static_cast<uint16_t>(l2 + kL3L4v6 + payload_len);
-  m->pkt_len = m->data_len;
-  m->ol_flags = 0;
-  char* frame = rte_pktmbuf_mtod(m, char*);
-  write_l2(frame, ifc, dst_mac, RTE_ETHER_TYPE_IPV6);
-  auto* ip = reinterpret_cast<rte_ipv6_hdr*>(frame + l2);
+  auto* ip = reinterpret_cast<rte_ipv6_hdr*>(
+      frame_around(m, payload_off, kL3L4v6, payload_len, ifc, dst_mac, RTE_ETHER_TYPE_IPV6));
   ip->vtc_flow = rte_cpu_to_be_32(6u << 28);
   ip->payload_len = rte_cpu_to_be_16(static_cast<uint16_t>(payload_len + sizeof(rte_udp_hdr)));
   ip->proto = IPPROTO_UDP;
@@ -789,18 +793,6 @@ Verdict fragment6(rte_mbuf* m, const Iface& ifc, uint16_t mtu, WorkerCtx& ctx) n
   }
   build_frame6(m, head + kL2L3L4v6, len, ifc, *mac, dst, out.port_be, dst_port_be);
   return Verdict::tx(ifc.port_id);
-}
-
-bool iequal(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.size(); ++i) {
-    if ((a[i] | 0x20) != (b[i] | 0x20)) {  // letters, digits and '-' only (header names)
-      return false;
-    }
-  }
-  return true;
 }
 
 // The next hop a URI names ($du, forward(host, port), loose_route's next Route, the
@@ -1134,12 +1126,7 @@ constexpr size_t kRrLineMax = 320;
   WorkerCounters& c = *ctx.counters;
   c.sip_requests.add();
   VmResult r;
-  VmPacket pkt{pi.src_ip_be, rte_be_to_cpu_16(pi.src_port_be), pi.listener->ip_be,
-               rte_be_to_cpu_16(pi.listener->port_be), ctx.worker_id};
-  if (pi.v6) [[unlikely]] {
-    pkt.src_ip6 = pi.src_ip6.b;
-    pkt.dst_ip6 = pi.listener->ip6.b;
-  }
+  const VmPacket pkt = vm_packet(pi, ctx.worker_id);
   vm_run(snap, msg, v, pkt, ctx.vm, ctx.dispatch, c, r);
   if (r.mark_dst >= 0) [[unlikely]] {
     // ds_mark_dst(): the control thread changes the state and publishes (it ignores a mark

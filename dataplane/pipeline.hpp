@@ -3,6 +3,8 @@
 // (snapshot, mbuf, worker context) so tests and benchmarks call exactly what the workers call.
 #pragma once
 
+#include <rte_byteorder.h>
+
 #include <cstdint>
 #include <string_view>
 
@@ -66,48 +68,30 @@ inline constexpr size_t kReplyScratch = 65536;
 // Fragments one datagram may be cut into on egress (65535 / 1480 < 45).
 inline constexpr size_t kMaxFragments = 48;
 
-// Neighbours this worker learned from frames it received, consulted when the published snapshot
-// does not know a next hop yet. It closes the gap between a sender's first frame and the
-// snapshot that carries its MAC (one control-loop turn): without it, a backend's immediate reply
-// to a new client would be dropped. Direct-mapped, worker-local, never shared.
-class LocalNeighbours {
+// Neighbours this worker learned from frames it received (and, for IPv6, from NS and NA),
+// consulted when the published snapshot does not know a next hop yet. It closes the gap between
+// a sender's first frame and the snapshot that carries its MAC (one control-loop turn): without
+// it, a backend's immediate reply to a new client would be dropped. Direct-mapped, worker-local,
+// never shared.
+template <class Addr, size_t N>
+class LocalNeighbourCache {
  public:
-  static constexpr size_t kSize = 256;
-  const MacAddr* find(uint32_t ip_be) const noexcept {
-    const Entry& e = e_[slot(ip_be)];
-    return e.ip_be == ip_be && ip_be != 0 ? &e.mac : nullptr;
+  static constexpr size_t kSize = N;
+  const MacAddr* find(const Addr& ip) const noexcept {
+    const Entry& e = e_[addr_hash(ip) % kSize];
+    return e.ip == ip && !addr_empty(ip) ? &e.mac : nullptr;
   }
-  void put(uint32_t ip_be, const MacAddr& mac) noexcept { e_[slot(ip_be)] = {ip_be, mac}; }
+  void put(const Addr& ip, const MacAddr& mac) noexcept { e_[addr_hash(ip) % kSize] = {ip, mac}; }
 
  private:
   struct Entry {
-    uint32_t ip_be = 0;
-    MacAddr mac;
-  };
-  static size_t slot(uint32_t ip_be) noexcept { return ((ip_be * 0x9E3779B1u) >> 24) % kSize; }
-  Entry e_[kSize];
-};
-
-// The IPv6 counterpart, for the same gap (a neighbour learned from its NS or NA, or from a
-// frame, before the snapshot carries it).
-class LocalNeighbours6 {
- public:
-  static constexpr size_t kSize = 64;
-  const MacAddr* find(const Ip6& ip) const noexcept {
-    const Entry& e = e_[NeighTable6::hash(ip) % kSize];
-    return e.ip == ip && !ip.is_zero() ? &e.mac : nullptr;
-  }
-  void put(const Ip6& ip, const MacAddr& mac) noexcept {
-    e_[NeighTable6::hash(ip) % kSize] = {ip, mac};
-  }
-
- private:
-  struct Entry {
-    Ip6 ip;
+    Addr ip{};
     MacAddr mac;
   };
   Entry e_[kSize];
 };
+using LocalNeighbours = LocalNeighbourCache<uint32_t, 256>;
+using LocalNeighbours6 = LocalNeighbourCache<Ip6, 64>;
 
 // Per-worker state the pipeline may write. Owned by one worker.
 struct WorkerCtx {
@@ -174,6 +158,17 @@ struct PacketInfo {
   bool v6 = false;     // received over IPv6: src_ip6 is the source, src_ip_be is 0
   Ip6 src_ip6;
 };
+
+// What the script sees of where a received message came from and arrived (vm_run's packet).
+inline VmPacket vm_packet(const PacketInfo& pi, uint16_t worker_id) noexcept {
+  VmPacket pkt{pi.src_ip_be, rte_be_to_cpu_16(pi.src_port_be), pi.listener->ip_be,
+               rte_be_to_cpu_16(pi.listener->port_be), worker_id};
+  if (pi.v6) [[unlikely]] {
+    pkt.src_ip6 = pi.src_ip6.b;
+    pkt.dst_ip6 = pi.listener->ip6.b;
+  }
+  return pkt;
+}
 
 struct VmResult;
 

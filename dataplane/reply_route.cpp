@@ -25,12 +25,7 @@ bool splice_rr_params(char* line, size_t cap, size_t& len, std::string_view para
 bool run_reply_route_script(const Snapshot& snap, const PacketInfo& pi, const char* msg,
                             const sip::SipView& v, WorkerCtx& ctx, ReplyEdits& re) noexcept {
   VmResult r;
-  VmPacket pkt{pi.src_ip_be, rte_be_to_cpu_16(pi.src_port_be), pi.listener->ip_be,
-               rte_be_to_cpu_16(pi.listener->port_be), ctx.worker_id};
-  if (pi.v6) [[unlikely]] {
-    pkt.src_ip6 = pi.src_ip6.b;
-    pkt.dst_ip6 = pi.listener->ip6.b;
-  }
+  const VmPacket pkt = vm_packet(pi, ctx.worker_id);
   vm_run(snap, msg, v, pkt, ctx.vm, ctx.dispatch, *ctx.counters, r,
          static_cast<uint32_t>(snap.program->reply_route));
   if (r.error) {
@@ -76,12 +71,7 @@ bool run_onsend_route_script(const Snapshot& snap, const PacketInfo& pi, const c
                              const sip::SipView& v, uint32_t dst_ip_be, uint16_t dst_port_be,
                              const Ip6* dst6, WorkerCtx& ctx, Drop& why) noexcept {
   VmResult r;
-  VmPacket pkt{pi.src_ip_be, rte_be_to_cpu_16(pi.src_port_be), pi.listener->ip_be,
-               rte_be_to_cpu_16(pi.listener->port_be), ctx.worker_id};
-  if (pi.v6) [[unlikely]] {
-    pkt.src_ip6 = pi.src_ip6.b;
-    pkt.dst_ip6 = pi.listener->ip6.b;
-  }
+  VmPacket pkt = vm_packet(pi, ctx.worker_id);
   // $snd(ip) of an IPv6 next hop is not given yet (the port, af and proto are).
   pkt.snd_ip_be = dst6 == nullptr ? dst_ip_be : 0;
   pkt.snd_port = rte_be_to_cpu_16(dst_port_be);

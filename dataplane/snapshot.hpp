@@ -219,15 +219,29 @@ struct DsConfig {
   std::vector<cfg::DsPvPart> hash_pvar;     // modparam hash_pvar; empty when unset
 };
 
-// IPv4 -> MAC for next hops on our links. Open addressing, power-of-two size, built by control.
-class NeighTable {
+// Keys of the neighbour tables: an IPv4 address (network order) or an IPv6 one; zero is no
+// address (an empty slot).
+inline bool addr_empty(uint32_t ip_be) noexcept { return ip_be == 0; }
+inline bool addr_empty(const Ip6& ip) noexcept { return ip.is_zero(); }
+inline size_t addr_hash(uint32_t ip_be) noexcept { return (ip_be * 0x9E3779B1u) >> 7; }
+inline size_t addr_hash(const Ip6& ip) noexcept {
+  uint64_t w[2];
+  __builtin_memcpy(w, ip.b, 16);
+  return static_cast<size_t>(((w[0] ^ w[1]) * 0x9E3779B97F4A7C15ull) >> 40);
+}
+
+// Address -> MAC for next hops on our links (ARP for IPv4, Neighbor Discovery for IPv6: two
+// tables, so that neither widens the other). Open addressing, power-of-two size, built by
+// control.
+template <class Addr>
+class NeighMap {
  public:
   struct Entry {
-    uint32_t ip_be = 0;  // 0: empty slot
+    Addr ip{};  // zero: empty slot
     MacAddr mac;
   };
-  NeighTable() : slots_(16) {}
-  explicit NeighTable(size_t n_entries) {
+  NeighMap() : slots_(16) {}
+  explicit NeighMap(size_t n_entries) {
     size_t n = 16;
     while (n < n_entries * 2) {
       n <<= 1;
@@ -235,23 +249,23 @@ class NeighTable {
     slots_.assign(n, Entry{});
   }
   // Control only, before publication.
-  void insert(uint32_t ip_be, const MacAddr& mac) {
+  void insert(const Addr& ip, const MacAddr& mac) {
     const size_t mask = slots_.size() - 1;
-    for (size_t i = hash(ip_be) & mask;; i = (i + 1) & mask) {
-      if (slots_[i].ip_be == 0 || slots_[i].ip_be == ip_be) {
-        slots_[i] = {ip_be, mac};
+    for (size_t i = addr_hash(ip) & mask;; i = (i + 1) & mask) {
+      if (addr_empty(slots_[i].ip) || slots_[i].ip == ip) {
+        slots_[i] = {ip, mac};
         return;
       }
     }
   }
   // Worker, per packet.
-  const MacAddr* find(uint32_t ip_be) const noexcept {
+  const MacAddr* find(const Addr& ip) const noexcept {
     const size_t mask = slots_.size() - 1;
-    for (size_t i = hash(ip_be) & mask;; i = (i + 1) & mask) {
-      if (slots_[i].ip_be == ip_be) {
+    for (size_t i = addr_hash(ip) & mask;; i = (i + 1) & mask) {
+      if (slots_[i].ip == ip) {
         return &slots_[i].mac;
       }
-      if (slots_[i].ip_be == 0) {
+      if (addr_empty(slots_[i].ip)) {
         return nullptr;
       }
     }
@@ -259,58 +273,10 @@ class NeighTable {
   size_t capacity() const noexcept { return slots_.size(); }
 
  private:
-  static size_t hash(uint32_t x) noexcept { return (x * 0x9E3779B1u) >> 7; }
   std::vector<Entry> slots_;
 };
-
-// IPv6 -> MAC for next hops on our links (Neighbor Discovery), beside the IPv4 table so that
-// neither widens the other. Open addressing, power-of-two size, built by control.
-class NeighTable6 {
- public:
-  struct Entry {
-    Ip6 ip;  // zero: empty slot
-    MacAddr mac;
-  };
-  NeighTable6() : slots_(16) {}
-  explicit NeighTable6(size_t n_entries) {
-    size_t n = 16;
-    while (n < n_entries * 2) {
-      n <<= 1;
-    }
-    slots_.assign(n, Entry{});
-  }
-  // Control only, before publication.
-  void insert(const Ip6& ip, const MacAddr& mac) {
-    const size_t mask = slots_.size() - 1;
-    for (size_t i = hash(ip) & mask;; i = (i + 1) & mask) {
-      if (slots_[i].ip.is_zero() || slots_[i].ip == ip) {
-        slots_[i] = {ip, mac};
-        return;
-      }
-    }
-  }
-  // Worker, per packet.
-  const MacAddr* find(const Ip6& ip) const noexcept {
-    const size_t mask = slots_.size() - 1;
-    for (size_t i = hash(ip) & mask;; i = (i + 1) & mask) {
-      if (slots_[i].ip == ip) {
-        return &slots_[i].mac;
-      }
-      if (slots_[i].ip.is_zero()) {
-        return nullptr;
-      }
-    }
-  }
-
-  static size_t hash(const Ip6& ip) noexcept {
-    uint64_t w[2];
-    __builtin_memcpy(w, ip.b, 16);
-    return static_cast<size_t>(((w[0] ^ w[1]) * 0x9E3779B97F4A7C15ull) >> 40);
-  }
-
- private:
-  std::vector<Entry> slots_;
-};
+using NeighTable = NeighMap<uint32_t>;
+using NeighTable6 = NeighMap<Ip6>;
 
 struct Snapshot {
   uint64_t generation = 0;

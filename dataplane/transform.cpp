@@ -39,21 +39,11 @@ VmVal str_val(std::string_view s) noexcept {
   return v;
 }
 
-char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+using sip::iequal;
+constexpr char lower(char c) noexcept { return sip::ascii_lower(c); }
+
 char upper(char c) noexcept { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c; }
 bool is_ws(char c) noexcept { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-
-bool iequal(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) {
-      return false;
-    }
-  }
-  return true;
-}
 
 // Decimal text of an int, in the arena (a result may be a slice of it).
 std::string_view int_text(int64_t x, const TrEnv& env) noexcept {

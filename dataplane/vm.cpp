@@ -21,19 +21,8 @@ using cfg::Op;
 using cfg::PvKind;
 using Kind = VmVal::Kind;
 
-char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequal(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) {
-      return false;
-    }
-  }
-  return true;
-}
+using sip::iequal;
+constexpr char lower(char c) noexcept { return sip::ascii_lower(c); }
 
 int32_t max_forwards(const sip::SipView& v, uint32_t insert_value, uint32_t max_limit,
                      VmResult& out) noexcept {

@@ -207,6 +207,22 @@ struct Edit {
 // Most edits one apply_edits() call takes (the bookkeeping is fixed arrays on the stack).
 inline constexpr size_t kMaxEdits = 48;
 
+// ASCII case folding and case-insensitive equality (header names, schemes, parameters).
+constexpr char ascii_lower(char c) noexcept {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+constexpr bool iequal(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (ascii_lower(a[i]) != ascii_lower(b[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
 // The compact form of a header name (RFC 3261 7.3.3 and the extensions Kamailio 5.6 parses,
 // measured with remove_hf), or 0. A one-letter name is itself a compact form: `full` is then
 // set to the long name (else to `name`).
@@ -230,14 +246,8 @@ inline char compact_form(std::string_view name, std::string_view& full) noexcept
       full = e.name;
       return e.c;
     }
-    if (name.size() == e.name.size()) {
-      size_t i = 0;
-      while (i < name.size() && (name[i] | 0x20) == (e.name[i] | 0x20)) {  // letters and '-'
-        ++i;
-      }
-      if (i == name.size()) {
-        return e.c;
-      }
+    if (iequal(name, e.name)) {
+      return e.c;
     }
   }
   return 0;
