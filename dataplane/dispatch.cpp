@@ -70,11 +70,18 @@ std::string_view trim(std::string_view s) noexcept {
 
 // ---- selection over the set ----
 
+// x modulo pool without a division when x is already below it (a cursor kept in range; it is
+// only past the pool after a reload shrank the set). A division is 20-40 cycles of latency on the
+// per-request path.
+inline uint32_t wrap(uint32_t x, uint32_t pool) noexcept {
+  return x < pool ? x : x % pool;
+}
+
 // Kamailio's probe: `start`, else the following entries in index order, wrapping, within the
 // pool (with use_default Kamailio takes the hash modulo nr - 1 and probes modulo nr - 1 too, so
 // the default is never probed into; select_destination() falls back to it).
 int next_usable(const Snapshot& snap, const DestSet& set, uint32_t start) noexcept {
-  uint32_t i = start % set.pool;
+  uint32_t i = wrap(start, set.pool);
   for (uint32_t n = 0; n < set.pool; ++n) {
     if (snap.destinations[set.first + i].usable()) {
       return static_cast<int>(set.first + i);
@@ -151,9 +158,10 @@ int kamailio_slots(const Snapshot& snap, const DestSet& set, const std::vector<u
 // Kamailio's round robin: the cursor moves past the entry actually used, so the entry after a
 // down one is not picked twice in a row.
 int round_robin(const Snapshot& snap, const DestSet& set, uint32_t& cursor) noexcept {
-  const uint32_t start = cursor % set.pool;
+  const uint32_t start = wrap(cursor, set.pool);
   const int d = next_usable(snap, set, start);
-  cursor = d < 0 ? (start + 1) % set.pool : (static_cast<uint32_t>(d) - set.first + 1) % set.pool;
+  const uint32_t used = d < 0 ? start : static_cast<uint32_t>(d) - set.first;  // < pool
+  cursor = used + 1 == set.pool ? 0 : used + 1;
   return d;
 }
 

@@ -15,6 +15,7 @@
 
 #include <cstring>
 
+#include "dataplane/cksum.hpp"
 #include "dataplane/reply_route.hpp"
 #include "dataplane/sip/sip.hpp"
 #include "dataplane/vm.hpp"
@@ -267,7 +268,7 @@ Verdict handle_icmp(const Snapshot& snap, rte_mbuf* m, rte_ether_hdr* eth, rte_i
   icmp->icmp_type = RTE_IP_ICMP_ECHO_REPLY;
   icmp->icmp_cksum = 0;
   icmp->icmp_cksum = static_cast<uint16_t>(
-      ~rte_raw_cksum(icmp, ip_len - ihl));
+      ~raw_cksum(icmp, ip_len - ihl));
   ip->dst_addr = ip->src_addr;
   ip->src_addr = ifc.ip_be;
   ip->time_to_live = kDefaultTtl;
@@ -318,7 +319,7 @@ void build_frame(const Snapshot& snap, rte_mbuf* m, size_t payload_off, size_t p
     return;
   }
   ip->hdr_checksum = rte_ipv4_cksum(ip);
-  udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+  udp->dgram_cksum = ipv4_udptcp_cksum(ip, udp);
 }
 
 // The IP MTU a datagram leaving on ifc must fit: the interface's, and udp4_raw_mtu.
@@ -603,7 +604,7 @@ void build_frame6(rte_mbuf* m, size_t payload_off, size_t payload_len, const Ifa
   udp->dst_port = dst_port_be;
   udp->dgram_len = ip->payload_len;
   udp->dgram_cksum = 0;
-  udp->dgram_cksum = rte_ipv6_udptcp_cksum(ip, udp);
+  udp->dgram_cksum = ipv6_udptcp_cksum(ip, udp);
 }
 
 Verdict fragment6(rte_mbuf* m, const Iface& ifc, uint16_t mtu, WorkerCtx& ctx) noexcept;
@@ -1256,7 +1257,7 @@ constexpr size_t kRrLineMax = 320;
 Verdict handle_icmp6(const Snapshot& snap, rte_mbuf* m, rte_ether_hdr* eth, size_t l2,
                      rte_ipv6_hdr* ip, size_t plen, uint16_t iface_idx, WorkerCtx& ctx) noexcept {
   const Iface& ifc = snap.ifaces[iface_idx];
-  if (plen < 8 || rte_ipv6_udptcp_cksum_verify(ip, ip + 1) != 0) {
+  if (plen < 8 || ipv6_udptcp_cksum_verify(ip, ip + 1) != 0) {
     return Verdict::dropped(Drop::kBadIpv6);
   }
   auto* icmp = reinterpret_cast<uint8_t*>(ip + 1);
@@ -1273,7 +1274,7 @@ Verdict handle_icmp6(const Snapshot& snap, rte_mbuf* m, rte_ether_hdr* eth, size
     ip->hop_limits = kDefaultHopLimit;
     icmp[2] = 0;
     icmp[3] = 0;
-    const uint16_t ck = rte_ipv6_udptcp_cksum(ip, icmp);
+    const uint16_t ck = ipv6_udptcp_cksum(ip, icmp);
     std::memcpy(icmp + 2, &ck, 2);
     eth->dst_addr = eth->src_addr;
     from_mac(ifc.mac, eth->src_addr);
@@ -1353,7 +1354,7 @@ Verdict handle_icmp6(const Snapshot& snap, rte_mbuf* m, rte_ether_hdr* eth, size
   icmp[24] = kNdOptTargetLl;
   icmp[25] = 1;
   std::memcpy(icmp + 26, ifc.mac.b, 6);
-  const uint16_t ck = rte_ipv6_udptcp_cksum(ip, icmp);
+  const uint16_t ck = ipv6_udptcp_cksum(ip, icmp);
   std::memcpy(icmp + 2, &ck, 2);
   if (dad) {
     static constexpr uint8_t kAllNodesMac[6] = {0x33, 0x33, 0, 0, 0, 1};

@@ -144,11 +144,17 @@ void BM_front_end_no_sanity_invite(benchmark::State& s) {
 // The README's skeleton (maxfwd, is_method, ds_select_dst), for comparison.
 void BM_skeleton_invite(benchmark::State& s) { run(s, perf::kScript, perf::kInvite); }
 
+// The floor: a script that only exits (vm_run's set-up, the result, the benchmark loop).
+void BM_exit_only(benchmark::State& s) {
+  run(s, "listen=udp:10.0.0.2:5060\nrequest_route {\n    exit;\n}\n", perf::kInvite);
+}
+
 BENCHMARK(BM_front_end_invite);
 BENCHMARK(BM_front_end_invite_ua);
 BENCHMARK(BM_front_end_options);
 BENCHMARK(BM_front_end_no_sanity_invite);
 BENCHMARK(BM_skeleton_invite);
+BENCHMARK(BM_exit_only);
 
 }  // namespace
 }  // namespace viaduct

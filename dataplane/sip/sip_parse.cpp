@@ -361,6 +361,7 @@ int fast_sip_uri(const char* msg, size_t start, size_t end, size_t readable, Uri
   uint64_t colon = 0;
   uint64_t qmark = 0;
   uint64_t nonhost = 0;
+  uint64_t digits = 0;
   for (size_t i = 0; i < n; i += 16) {
     const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(buf + i));
     // LWS or CTL: every byte <= 0x20 (HT, CR, LF, SP included) and DEL.
@@ -376,6 +377,7 @@ int fast_sip_uri(const char* msg, size_t start, size_t end, size_t readable, Uri
     // kHostChar: letters, digits, '-', '.', '_'. Unsigned range tests: min(y, k) == y.
     const __m128i d = _mm_sub_epi8(x, _mm_set1_epi8('0'));
     const __m128i digit = _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d);
+    digits |= mask(digit);
     const __m128i l = _mm_sub_epi8(_mm_or_si128(x, _mm_set1_epi8(0x20)), _mm_set1_epi8('a'));
     const __m128i letter = _mm_cmpeq_epi8(_mm_min_epu8(l, _mm_set1_epi8(25)), l);
     const __m128i punct = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('-')),
@@ -430,14 +432,16 @@ int fast_sip_uri(const char* msg, size_t start, size_t end, size_t readable, Uri
   out.host = make_span(start + p, start + q);
   p = q;
   if (p < n && buf[p] == ':') {
-    uint32_t port = 0;
-    for (q = p + 1; q < n && is(buf[q], kDigit); ++q) {
-      if (q - p > 5) {
-        return 0;  // 1..5 digits
-      }
-      port = port * 10 + static_cast<uint32_t>(buf[q] - '0');
+    // port = 1*5DIGIT: the digit mask (limited to the URI) ends the run.
+    q = run_end(~(digits & inside), p + 1);
+    if (q == p + 1 || q - p > 6) {
+      return 0;
     }
-    if (q == p + 1 || port > 65535) {
+    uint32_t port = 0;
+    for (size_t k = p + 1; k < q; ++k) {
+      port = port * 10 + static_cast<uint32_t>(buf[k] - '0');
+    }
+    if (port > 65535) {
       return 0;
     }
     out.port_num = static_cast<uint16_t>(port);
