@@ -2,6 +2,9 @@
 #include "dataplane/dispatch.hpp"
 
 #include <rte_cycles.h>
+// XXH3 inlined: the per-packet keys are short, and a call into libxxhash per field cost more
+// than the hashing (callgrind: ~36 instructions a call, 9 calls per forwarded INVITE).
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 #include <climits>
