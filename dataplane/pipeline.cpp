@@ -13,6 +13,7 @@
 #include <rte_ring.h>
 #include <rte_udp.h>
 
+#include <array>
 #include <cstring>
 
 #include "dataplane/cksum.hpp"
@@ -1486,19 +1487,38 @@ Verdict apply_request_result(const Snapshot& snap, rte_mbuf* m, const rte_ether_
   return apply_result(snap, m, eth, pi, msg, v, r, ctx);
 }
 
+namespace {
+// Each byte value's decimal text, up to three digits and their count: formatting an address is
+// four table reads and copies (it was a digit loop with divisions: 120 instructions per INVITE).
+struct Octet {
+  char text[3];
+  uint8_t len;
+};
+constexpr std::array<Octet, 256> make_octets() {
+  std::array<Octet, 256> t{};
+  for (unsigned v = 0; v < 256; ++v) {
+    Octet& o = t[v];
+    if (v >= 100) {
+      o.text[o.len++] = static_cast<char>('0' + v / 100);
+    }
+    if (v >= 10) {
+      o.text[o.len++] = static_cast<char>('0' + v / 10 % 10);
+    }
+    o.text[o.len++] = static_cast<char>('0' + v % 10);
+  }
+  return t;
+}
+constexpr std::array<Octet, 256> kOctets = make_octets();
+}  // namespace
+
 size_t format_ipv4(uint32_t ip_be, char* out) noexcept {
-  // Per packet (the received= check of every forward): byte by byte, no division loop.
+  // Per packet (the received= check of every forward).
   const auto* b = reinterpret_cast<const uint8_t*>(&ip_be);
   size_t n = 0;
   for (int i = 0; i < 4; ++i) {
-    const unsigned v = b[i];
-    if (v >= 100) {
-      out[n++] = static_cast<char>('0' + v / 100);
-    }
-    if (v >= 10) {
-      out[n++] = static_cast<char>('0' + v / 10 % 10);
-    }
-    out[n++] = static_cast<char>('0' + v % 10);
+    const Octet& o = kOctets[b[i]];
+    std::memcpy(out + n, o.text, 3);  // out has room for "255.255.255.255" plus slack
+    n += o.len;
     out[n] = '.';
     n += i != 3 ? 1 : 0;
   }
