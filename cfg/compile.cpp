@@ -2467,8 +2467,21 @@ class Compiler {
         break;
       }
       case Fn::kSanityCheck:
-        // Kamailio's default msg_checks (999) and uri_checks (7) when not given.
-        c.aux = c.nargs > 0 ? c.args[0].i : 999;
+        // Kamailio's default msg_checks (999) and uri_checks (7) when not given; packed for
+        // the VM: msg_checks in the low 16 bits (its highest check is 1 << 13), uri_checks
+        // (1 R-URI, 2 From, 4 To, 8 Contact) above.
+        for (size_t i = 0; i < c.nargs; ++i) {
+          if (c.args[i].kind != Operand::Kind::kInt) {
+            error(e.kids[i].loc, "the checks of 'sanity_check' must be integer constants here");
+            return;
+          }
+        }
+        if ((c.nargs > 0 && !int_in(0, 0, (1 << 14) - 1, "msg_checks")) ||
+            (c.nargs > 1 && !int_in(1, 0, 15, "uri_checks"))) {
+          return;
+        }
+        c.aux = static_cast<int32_t>((c.nargs > 0 ? c.args[0].i : 999) |
+                                     ((c.nargs > 1 ? c.args[1].i : 7) << 16));
         break;
       case Fn::kXlog: {
         // xlog([level,] format), log([level,] text): the last argument is the text.

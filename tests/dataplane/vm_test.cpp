@@ -871,8 +871,8 @@ TEST(VmSanityFast, EachCheckBitRefusesItsOwnFaultOnly) {
   const std::string to = "<sip:bob@example.com>";
   const Outcome pass = flags(bits({1}));
   const Outcome bad_ruri = reply(400, "Bad Request URI");
-  const Outcome bad_from = reply(400, "Bad From URI");
-  const Outcome bad_to = reply(400, "Bad To URI");
+  const Outcome bad_from = reply(400, "Invalid From Header");  // Kamailio 5.6.3's phrases
+  const Outcome bad_to = reply(400, "Ivalid To Header");
   const Outcome bad_cseq = reply(400, "CSeq method does not match request method");
   // R-URI (bits 2 and 1024): a port out of range (the fast path's shape), an unterminated IPv6
   // reference and an empty user (the general parser's), an empty host.
@@ -913,6 +913,54 @@ TEST(VmSanityFast, EachCheckBitRefusesItsOwnFaultOnly) {
     EXPECT_EQ(sanity_outcome("1058", sanity_msg(g.ruri, g.from, g.to)), pass)
         << g.ruri << " " << g.from << " " << g.to;
   }
+}
+
+// sanity_check's second argument picks the URIs check 1024 parses (1 R-URI, 2 From, 4 To,
+// 8 Contact), as Kamailio 5.6.3 does (measured: each bit alone, and the default 7).
+TEST(VmSanityFast, UriChecksPickTheUris) {
+  const auto run = [](const std::string& uris, const std::string& msg) {
+    Harness h("request_route { if (!sanity_check(\"1024\"" + (uris.empty() ? "" : ", \"" + uris + "\"") +
+              ")) exit; setflag(1); }");
+    EXPECT_TRUE(h.ok()) << h.diags();
+    return h.run(msg);
+  };
+  const std::string ruri = "sip:bob@10.0.0.2:5060";
+  const std::string good = "<sip:a@example.org>;tag=1";
+  const std::string bad = "<sip:a@b@c:99999>;tag=1";
+  const std::string contact_ok = "Contact: <sip:c@192.0.2.10>\r\n";
+  const std::string contact_bad = "Contact: <sip:c@1.2.3.4:99999>\r\n";
+  const Outcome pass = flags(bits({1}));
+  const Outcome bad_from = reply(400, "Invalid From Header");
+  const Outcome bad_to = reply(400, "Ivalid To Header");
+  const Outcome bad_contact = reply(400, "Bad Contact URI");
+  struct Case {
+    std::string uris;
+    Outcome bad_from, bad_to, bad_contact;
+  };
+  for (const Case& k : std::vector<Case>{{"1", pass, pass, pass},
+                                         {"2", bad_from, pass, pass},
+                                         {"4", pass, bad_to, pass},
+                                         {"8", pass, pass, bad_contact},
+                                         {"", bad_from, bad_to, pass},
+                                         {"15", bad_from, bad_to, bad_contact}}) {
+    EXPECT_EQ(run(k.uris, sanity_msg(ruri, bad, good, "INVITE", contact_ok)), k.bad_from) << k.uris;
+    EXPECT_EQ(run(k.uris, sanity_msg(ruri, good, bad, "INVITE", contact_ok)), k.bad_to) << k.uris;
+    EXPECT_EQ(run(k.uris, sanity_msg(ruri, good, good, "INVITE", contact_bad)), k.bad_contact)
+        << k.uris;
+    // `Contact: *` and no Contact at all pass the Contact check.
+    EXPECT_EQ(run(k.uris, sanity_msg(ruri, good, good, "INVITE", "Contact: *\r\n")), pass) << k.uris;
+    EXPECT_EQ(run(k.uris, sanity_msg(ruri, good, good)), pass) << k.uris;
+  }
+  // An R-URI that does not parse fails check 1024 only when uri_checks has 1.
+  EXPECT_EQ(run("1", sanity_msg("sip:bob@", good, good)), reply(400, "Bad Request URI"));
+  EXPECT_EQ(run("6", sanity_msg("sip:bob@", good, good)), pass);
+}
+
+TEST(VmSanityFast, NonConstantChecksAreRefused) {
+  Harness h("request_route { $var(c) = 1024; if (!sanity_check($var(c), \"7\")) exit; }");
+  EXPECT_FALSE(h.ok());
+  Harness h2("request_route { if (!sanity_check(\"1024\", \"16\")) exit; }");
+  EXPECT_FALSE(h2.ok());
 }
 
 TEST(VmUaSlot, ValueAbsentEmptyAndFirst) {
