@@ -675,6 +675,9 @@ class Compiler {
         out_.routes.push_back(Route{r.name, 0, {}});
       }
     }
+    for (const auto& [name, idx] : route_index_) {
+      out_.named_routes.push_back(idx);  // the map's order: sorted by name
+    }
     for (const auto& [name, r] : event_routes_) {
       (name == "dispatcher:dst-down" ? out_.event_dst_down : out_.event_dst_up) =
           static_cast<int32_t>(order_.size());
@@ -701,6 +704,8 @@ class Compiler {
 
   // Kamailio checks a function against the kind of the top route that runs it, through any
   // route() calls: a sub-route is checked for every kind of route that reaches it.
+  // A route name computed at run time may name any route[...]: kAnyRoute stands for them all.
+  static constexpr std::string_view kAnyRoute = "*";
   static void route_calls(const Expr& e, std::vector<std::string>& out) {
     if (e.kind == Expr::Kind::kCall && e.text == "route" && e.kids.size() == 1) {
       const Expr& a = e.kids[0];
@@ -708,6 +713,8 @@ class Compiler {
         out.push_back(a.text);
       } else if (a.kind == Expr::Kind::kInt) {
         out.push_back(std::to_string(a.num));
+      } else {
+        out.emplace_back(kAnyRoute);
       }
     }
     for (const Expr& k : e.kids) {
@@ -742,6 +749,16 @@ class Compiler {
       while (!todo.empty()) {
         const std::string name = std::move(todo.back());
         todo.pop_back();
+        if (name == kAnyRoute) {
+          // Checked as reached from here, every one of them (a check-time answer for what
+          // only the run decides).
+          for (const auto& [n, r] : sub_routes_) {
+            if ((sub_kinds_[n] & bit) == 0) {
+              todo.push_back(n);
+            }
+          }
+          continue;
+        }
         const auto it = sub_routes_.find(name);
         if (it == sub_routes_.end()) {
           continue;
@@ -1287,11 +1304,12 @@ class Compiler {
     static const std::map<std::string, XavpDsField, std::less<>> kFields = {
         {"uri", XavpDsField::kUri},     {"grp", XavpDsField::kGrp},
         {"dstid", XavpDsField::kDstId}, {"attrs", XavpDsField::kAttrs},
+        {"sock", XavpDsField::kSock},
     };
     const auto it = kFields.find(field);
     if (it == kFields.end()) {
       error(loc, "'" + text + "': unknown or unsupported field '" + field + "' of $xavp(" + dst +
-                     ") (uri, grp, dstid, attrs)");
+                     ") (uri, grp, dstid, attrs, sock)");
       return false;
     }
     r.kind = PvKind::kXavpDsDst;
@@ -1416,6 +1434,8 @@ class Compiler {
         {"tobody.host", TrKind::kToBodyHost, ""},
         {"nameaddr.name", TrKind::kNameAddrName, ""},
         {"nameaddr.uri", TrKind::kNameAddrUri, ""},
+        {"s.prefixes", TrKind::kSPrefixes, "I"},
+        {"s.prefixes.quoted", TrKind::kSPrefixesQuoted, "I"},
     };
     TrChain chain;
     for (const Transform& t : trs) {
@@ -2699,7 +2719,11 @@ class Compiler {
     } else if (a.kind == Expr::Kind::kInt) {
       target = std::to_string(a.num);
     } else {
-      error(a.loc, "route() needs a route name (dynamic route names are not supported yet)");
+      // route($var(x)), route("R_" + $rm): the name is looked up when it runs (Kamailio's
+      // core does the same; a name that matches no route is an error there, logged, and the
+      // script goes on: measured on 5.6.3).
+      value(a);
+      emit(Op::kCallRouteDyn, 0, 0, e.loc);
       return;
     }
     const auto it = route_index_.find(target);

@@ -77,11 +77,11 @@ std::string pv_name(const Program& p, const PvRef& r) {
     return "$(" + pv_name(p, base).substr(1) + "{...})";
   }
   if (r.kind == PvKind::kXavpDsDst || r.kind == PvKind::kXavpDsCtx) {
-    static const char* const kFields[] = {"uri", "grp", "dstid", "attrs"};
+    static const char* const kFields[] = {"uri", "grp", "dstid", "attrs", "sock"};
     return r.kind == PvKind::kXavpDsCtx
                ? std::string("$xavp(_dsctx_=>cnt)")
                : "$xavp(_dsdst_[" + std::to_string(r.index) + "]=>" +
-                     (r.arg < 4 ? kFields[r.arg] : "?") + ")";
+                     (r.arg < std::size(kFields) ? kFields[r.arg] : "?") + ")";
   }
   if (r.kind == PvKind::kShv) {
     return "$shv(" + (p.shv && r.arg < p.shv->names.size() ? p.shv->names[r.arg] : "?") + ")";
@@ -193,6 +193,8 @@ std::string operands(const Program& p, const Insn& in) {
     case Op::kUriIsMyself:
     case Op::kForward:
       break;
+    case Op::kCallRouteDyn:
+      return "(the name on the stack)";
   }
   return "";
 }
@@ -215,6 +217,8 @@ const char* op_name(Op op) {
       return "set_rc";
     case Op::kCallRoute:
       return "call";
+    case Op::kCallRouteDyn:
+      return "call_dynamic";
     case Op::kReturn:
       return "return";
     case Op::kExit:
@@ -347,6 +351,9 @@ std::string explain(const Program& p) {
           if (in.a < p.routes.size()) {
             add("route(" + p.routes[in.a].name + ")");
           }
+          break;
+        case Op::kCallRouteDyn:
+          add("route(<name computed at run time>)");
           break;
         case Op::kPushPv:
         case Op::kStore:

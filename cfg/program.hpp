@@ -70,6 +70,9 @@ enum class Op : uint8_t {
                    //   the set per subject and message)
   kMethodEq,       // rc = $rm == strings[a] (as `==` on strings: exact bytes) ? 1 : -1; leaves
                    //   $retcode alone (a `case "NAME":` of `switch ($rm)`, lowered)
+  kCallRouteDyn,   // pop v; route(v): the route[NAME] named v's text (Program::named_routes),
+                   //   as kCallRoute; none of that name: rc = -1, $retcode left alone, counted
+                   //   (Kamailio 5.6.3 logs "route ... not found" and the script goes on)
 };
 
 inline constexpr uint32_t kMaxScriptVars = 64;   // distinct $var names (per-worker slots)
@@ -116,7 +119,9 @@ struct PvRef {
 };
 
 // $xavp(_dsdst_=>field): what Kamailio's dispatcher stores per failover entry.
-enum class XavpDsField : uint8_t { kUri, kGrp, kDstId, kAttrs };
+// sock: the destination's socket= attribute, printed proto:addr:port (Kamailio 5.6.3 prints a
+// pointer, "<<vptr:0x...>>": only whether it is set can be compared with it).
+enum class XavpDsField : uint8_t { kUri, kGrp, kDstId, kAttrs, kSock };
 
 // Transformations ($(pv{s.len}{s.substr,1,2})), Kamailio's pv module's, applied in order by
 // dataplane/transform.cpp to the pseudo-variable's value. A failure makes the value $null.
@@ -129,6 +134,7 @@ enum class TrKind : uint8_t {
   kParamValue, kParamName, kParamCount, kParamIn,  // optional last parameter: the separator
   kToBodyUri, kToBodyDisplay, kToBodyTag, kToBodyUser, kToBodyHost,
   kNameAddrName, kNameAddrUri,
+  kSPrefixes, kSPrefixesQuoted,  // optional parameter: the longest prefix (0: the whole string)
 };
 
 // A string with pseudo-variables (a function argument "sip:$rU@$rd"): literal and PV parts.
@@ -363,6 +369,9 @@ struct Program {
   std::vector<SourceLoc> locs;      // parallel to code
   std::vector<std::string> strings; // operand pool
   std::vector<Route> routes;        // routes[0] is request_route (main)
+  // The route[NAME] blocks (indexes into routes), sorted by name: kCallRouteDyn's binary
+  // search, route() with a name computed at run time (case-sensitive, as Kamailio's lookup).
+  std::vector<uint32_t> named_routes;
   // event_route[dispatcher:dst-down] / [dispatcher:dst-up]: index into routes, -1 when absent.
   // Run by the control thread when a destination becomes unusable / usable again.
   int32_t event_dst_down = -1;

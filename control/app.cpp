@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <linux/ipv6.h>
 #include <rte_arp.h>
 #include <rte_bus_vdev.h>
 #include <rte_eal.h>
@@ -166,7 +167,7 @@ class Daemon final : public ManagedDaemon {
   void probe_tick();
   void send_probe(const ProbeTarget& t, uint32_t seq);
   void send_probe6(const ProbeTarget& t, const dp::Ip6& dst, uint32_t seq);
-  bool block(uint32_t ip_be, uint16_t port_be, uint32_t reason);
+  bool block(uint32_t ip_be, uint16_t port_be, uint32_t reason, const dp::Ip6& ip6 = {});
   void shutdown();
 
   AppOptions opts_;
@@ -403,6 +404,7 @@ Status Daemon::publish(const Loaded& l) {
   }
   if (prober_.config().use_blocklist) {
     (*snap)->snap.blocked = blocklist_.keys();
+    (*snap)->snap.blocked6 = blocklist_.keys6();
   }
   counters_.blocklist_entries.store(blocklist_.size());
   const std::vector<DestinationLabel> labels = labels_of((*snap)->snap);
@@ -833,19 +835,26 @@ void Daemon::resolve_next_hops(bool force) {
 }
 
 // Adds a destination to the blocklist (when use_dst_blocklist is on); true when the set of
-// blocked destinations changed (publish).
-bool Daemon::block(uint32_t ip_be, uint16_t port_be, uint32_t reason) {
-  // ip_be 0: an IPv6 destination (its probe timed out); the blocklist holds IPv4 only.
-  if (!prober_.config().use_blocklist || ip_be == 0) {
+// blocked destinations changed (publish). ip_be 0: an IPv6 destination, ip6 its address.
+bool Daemon::block(uint32_t ip_be, uint16_t port_be, uint32_t reason, const dp::Ip6& ip6) {
+  if (!prober_.config().use_blocklist || (ip_be == 0 && ip6.is_zero())) {
     return false;
   }
   counters_.blocklist_additions.fetch_add(1, std::memory_order_relaxed);
-  const bool fresh =
-      blocklist_.add(ip_be, port_be, reason, std::chrono::steady_clock::now(),
-                     std::chrono::seconds(prober_.config().blocklist_expire_s));
+  const auto now = std::chrono::steady_clock::now();
+  const auto ttl = std::chrono::seconds(prober_.config().blocklist_expire_s);
+  const bool fresh = ip_be != 0 ? blocklist_.add(ip_be, port_be, reason, now, ttl)
+                                : blocklist_.add(ip6, port_be, reason, now, ttl);
   if (fresh) {
-    char ip[16];
-    ip[dp::format_ipv4(ip_be, ip)] = '\0';
+    char ip[48];
+    if (ip_be != 0) {
+      ip[dp::format_ipv4(ip_be, ip)] = '\0';
+    } else {
+      ip[0] = '[';
+      const size_t n = dp::format_ipv6(ip6, ip + 1);
+      ip[n + 1] = ']';
+      ip[n + 2] = '\0';
+    }
     VD_LOG("notice", "blocklist add udp:%s:%u reason=%u for %ds", ip,
            unsigned{rte_be_to_cpu_16(port_be)}, reason, prober_.config().blocklist_expire_s);
   }
@@ -856,8 +865,10 @@ std::vector<RpcBlocklistEntry> Daemon::blocklist() const {
   std::vector<RpcBlocklistEntry> out;
   const auto now = std::chrono::steady_clock::now();
   for (const Blocklist::Entry& e : blocklist_.entries()) {
-    char ip[16];
-    ip[dp::format_ipv4(e.ip_be, ip)] = '\0';
+    // An IPv6 address without brackets and flags with BLST_IS_IPV6, as Kamailio's view prints
+    // them (ip_addr2a).
+    char ip[48];
+    ip[e.v6() ? dp::format_ipv6(e.ip6, ip) : dp::format_ipv4(e.ip_be, ip)] = '\0';
     RpcBlocklistEntry r;
     r.ip = ip;
     r.port = rte_be_to_cpu_16(e.port_be);
@@ -1040,13 +1051,13 @@ void Daemon::probe_tick() {
   std::vector<ProbeTarget> targets;
   targets.reserve(live->snap.destinations.size());
   for (const dp::Destination& d : live->snap.destinations) {
-    targets.push_back({d.set, d.uri, d.flags, d.ip_be, d.port_be, d.ping_from});
+    targets.push_back({d.set, d.uri, d.flags, d.ip_be, d.port_be, d.ping_from, d.ip6});
   }
   const ProbeTick t = prober_.tick(now, targets, ping_active_);
   bool changed = t.changed;
   for (const ProbeTimeout& to : t.timed_out) {
     counters_.probe_timeouts.fetch_add(1, std::memory_order_relaxed);
-    changed = block(to.ip_be, to.port_be, kBlstErrTimeout) || changed;
+    changed = block(to.ip_be, to.port_be, kBlstErrTimeout, to.ip6) || changed;
     if (to.changed) {
       VD_LOG("notice", "dispatcher probe set=%d uri=%s timed out state=%s", to.set,
              to.uri.c_str(), ds_state_letters(prober_.apply(to.set, to.uri, 0)).c_str());
@@ -1168,6 +1179,7 @@ void Daemon::drain_events() {
               break;
             }
             neigh_age6_[ip] = NeighAge{std::chrono::steady_clock::now(), {}, 0};
+            send_failures_.resolved(ip);
             auto it = neighbours6_.find(ip);
             if (it == neighbours6_.end() || !(it->second == ev[i].mac)) {
               neighbours6_[ip] = ev[i].mac;
@@ -1223,15 +1235,19 @@ void Daemon::drain_events() {
             }
             // A destination that answers is reachable: what blocked it (an ICMP error, a
             // timeout) is over, so it does not wait for the entry to expire.
-            if (r.ok && blocklist_.remove(r.ip_be, r.port_be)) {
+            if (r.ok && (r.ip_be != 0 ? blocklist_.remove(r.ip_be, r.port_be)
+                                      : blocklist_.remove(r.ip6, r.port_be))) {
               changed = true;
             }
             changed = changed || r.changed;
             break;
           }
-          case dp::Event::Type::kIcmpUnreachable:
-            changed = block(ev[i].ip_be, ev[i].aux, kBlstIcmpRcvd) || changed;
+          case dp::Event::Type::kIcmpUnreachable: {
+            dp::Ip6 ip6;  // ip_be 0: an ICMPv6 error, about an IPv6 destination
+            std::memcpy(ip6.b, ev[i].ip6, 16);
+            changed = block(ev[i].ip_be, ev[i].aux, kBlstIcmpRcvd, ip6) || changed;
             break;
+          }
           case dp::Event::Type::kMarkDst: {
             uint32_t id = 0;
             std::memcpy(&id, ev[i].mac.b, sizeof(id));
@@ -1249,13 +1265,30 @@ void Daemon::drain_events() {
             break;
           }
           case dp::Event::Type::kSendFailed: {
-            uint32_t hop = 0;
-            std::memcpy(&hop, ev[i].mac.b, 4);
             const bool no_route = ev[i].pad == static_cast<uint8_t>(dp::Drop::kNoRoute);
-            if (prober_.config().use_blocklist &&
-                send_failures_.on_failure(no_route, hop, std::chrono::steady_clock::now())) {
+            const auto now = std::chrono::steady_clock::now();
+            bool fail = false;
+            dp::Ip6 dst6;
+            if (ev[i].ip_be != 0) {
+              uint32_t hop = 0;
+              std::memcpy(&hop, ev[i].mac.b, 4);
+              fail = prober_.config().use_blocklist &&
+                     send_failures_.on_failure(no_route, hop, now);
+            } else {
+              // An IPv6 destination (ip6): its next hop is the destination on the link of the
+              // egress iface, else that iface's gateway6 (what the worker solicited).
+              std::memcpy(dst6.b, ev[i].ip6, 16);
+              const dp::Snapshot& s = slot_.current();
+              dp::Ip6 hop = dst6;
+              if (ev[i].iface < s.ifaces.size() && !s.ifaces[ev[i].iface].on_link6(dst6)) {
+                hop = s.ifaces[ev[i].iface].gateway6;
+              }
+              fail = prober_.config().use_blocklist &&
+                     send_failures_.on_failure(no_route, hop, now);
+            }
+            if (fail) {
               counters_.blocklist_send_failures.fetch_add(1, std::memory_order_relaxed);
-              changed = block(ev[i].ip_be, ev[i].aux, kBlstErrSend) || changed;
+              changed = block(ev[i].ip_be, ev[i].aux, kBlstErrSend, dst6) || changed;
             }
             break;
           }
@@ -1338,11 +1371,41 @@ bool Daemon::start_exception_tap(size_t iface, const dp::PortInfo& phys,
     ifr.ifr_mtu = o.mtu;
     ok = ok && ioctl(fd, SIOCSIFMTU, &ifr) == 0;
   }
+  // Its address6 too. IPv6 may be off for new interfaces of this namespace (`default`
+  // disable_ipv6): the TAP gets it on. The address is ours on the wire already (the fast path
+  // answers Neighbor Solicitations for it), so no duplicate address detection, written before
+  // IPv6 starts on the TAP (its link-local address, from the same MAC, is the fast path's too);
+  // and no address of its own from Router Advertisements (the fast path would not own it).
+  const cfg::InterfaceSettings* v6 = nullptr;
+  for (const cfg::InterfaceSettings& o : settings_.interfaces) {
+    if (o.port == is.port && o.vlan == 0 && !o.address6.empty()) {
+      v6 = &o;
+    }
+  }
+  auto ipv6_conf = [&tap](const char* key, const char* value) {
+    const std::string path = "/proc/sys/net/ipv6/conf/" + tap + "/" + key;
+    std::FILE* f = std::fopen(path.c_str(), "w");
+    const bool written = f != nullptr && std::fputs(value, f) >= 0;
+    return f != nullptr && std::fclose(f) == 0 && written;
+  };
+  ok = ok && (v6 == nullptr || (ipv6_conf("accept_dad", "0") && ipv6_conf("autoconf", "0") &&
+                                ipv6_conf("disable_ipv6", "0")));
   ok = ok && ioctl(fd, SIOCGIFFLAGS, &ifr) == 0;
   ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP);
   ok = ok && ioctl(fd, SIOCSIFFLAGS, &ifr) == 0;
   if (fd >= 0) {
     close(fd);
+  }
+  if (ok && v6 != nullptr) {
+    const int fd6 = socket(AF_INET6, SOCK_DGRAM, 0);
+    in6_ifreq r{};
+    std::memcpy(&r.ifr6_addr, v6->ip6, sizeof v6->ip6);
+    r.ifr6_prefixlen = v6->prefix6_len;
+    r.ifr6_ifindex = static_cast<int>(if_nametoindex(tap.c_str()));
+    ok = fd6 >= 0 && r.ifr6_ifindex != 0 && ioctl(fd6, SIOCSIFADDR, &r) == 0;
+    if (fd6 >= 0) {
+      close(fd6);
+    }
   }
   if (!ok) {
     VD_LOG("error", "cannot configure the exception TAP %s in the kernel: %s", tap.c_str(),

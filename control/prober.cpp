@@ -241,7 +241,7 @@ ProbeTick Prober::tick(ProbeTime now, const std::vector<ProbeTarget>& targets, b
     it = pending_.erase(it);
     auto f = live.find(p.key);
     const bool changed = f != live.end() && result(p.key, f->second, false);
-    out.timed_out.push_back({p.key.first, p.key.second, p.ip_be, p.port_be, changed});
+    out.timed_out.push_back({p.key.first, p.key.second, p.ip_be, p.port_be, changed, p.ip6});
     out.changed = out.changed || changed;
   }
   if (!next_round_) {
@@ -262,7 +262,7 @@ ProbeTick Prober::tick(ProbeTime now, const std::vector<ProbeTarget>& targets, b
       continue;
     }
     const uint32_t seq = ++seq_;
-    pending_[seq] = Pending{std::move(key), now, t.ip_be, t.port_be};
+    pending_[seq] = Pending{std::move(key), now, t.ip_be, t.port_be, t.ip6};
     out.send.push_back({i, seq});
   }
   return out;
@@ -286,6 +286,7 @@ ProbeReplyResult Prober::on_reply(uint32_t seq, int code, ProbeTime now, uint32_
   r.uri = p.key.second;
   r.ip_be = p.ip_be;
   r.port_be = p.port_be;
+  r.ip6 = p.ip6;
   r.ok = cfg_.accepts(code);
   r.rtt = std::chrono::duration_cast<std::chrono::nanoseconds>(now - p.sent);
   auto f = flags_.find(p.key);
@@ -306,11 +307,23 @@ bool Blocklist::add(uint32_t ip_be, uint16_t port_be, uint32_t reason, ProbeTime
   return fresh;
 }
 
-bool Blocklist::expire(ProbeTime now) {
+bool Blocklist::add(const dp::Ip6& ip, uint16_t port_be, uint32_t reason, ProbeTime now,
+                    std::chrono::seconds ttl) {
+  auto [it, fresh] = e6_.try_emplace(dp::Blocked6{ip, port_be});
+  it->second.ip6 = ip;
+  it->second.port_be = port_be;
+  it->second.flags |= reason | kBlstIsIpv6;
+  it->second.expires = now + ttl;
+  return fresh;
+}
+
+namespace {
+template <class Map>
+bool expire_in(Map& m, ProbeTime now) {
   bool any = false;
-  for (auto it = e_.begin(); it != e_.end();) {
+  for (auto it = m.begin(); it != m.end();) {
     if (it->second.expires <= now) {
-      it = e_.erase(it);
+      it = m.erase(it);
       any = true;
     } else {
       ++it;
@@ -318,11 +331,26 @@ bool Blocklist::expire(ProbeTime now) {
   }
   return any;
 }
+}  // namespace
+
+bool Blocklist::expire(ProbeTime now) {
+  const bool v4 = expire_in(e_, now);
+  return expire_in(e6_, now) || v4;
+}
 
 size_t Blocklist::clear() {
-  const size_t n = e_.size();
+  const size_t n = size();
   e_.clear();
+  e6_.clear();
   return n;
+}
+
+std::vector<dp::Blocked6> Blocklist::keys6() const {
+  std::vector<dp::Blocked6> k;
+  for (const auto& [key, e] : e6_) {
+    k.push_back(key);
+  }
+  return k;  // std::map keeps them in Blocked6's order, the one is_blocked6 searches
 }
 
 std::vector<uint64_t> Blocklist::keys() const {
@@ -338,24 +366,33 @@ std::vector<Blocklist::Entry> Blocklist::entries() const {
   for (const auto& [key, e] : e_) {
     v.push_back(e);
   }
+  for (const auto& [key, e] : e6_) {
+    v.push_back(e);
+  }
   return v;
 }
 
-bool SendFailures::on_failure(bool no_route, uint32_t hop_ip_be, ProbeTime now) {
-  if (no_route) {
-    return true;
-  }
-  if (miss_.size() >= 4096) {  // hops that stopped failing without ever answering
-    for (auto it = miss_.begin(); it != miss_.end();) {
-      it = now - it->second.last > kQuiet ? miss_.erase(it) : std::next(it);
+template <class Key>
+bool SendFailures::episode(std::map<Key, Miss>& m, const Key& hop, ProbeTime now) {
+  if (m.size() >= 4096) {  // hops that stopped failing without ever answering
+    for (auto it = m.begin(); it != m.end();) {
+      it = now - it->second.last > kQuiet ? m.erase(it) : std::next(it);
     }
   }
-  auto [it, fresh] = miss_.try_emplace(hop_ip_be, Miss{now, now});
+  auto [it, fresh] = m.try_emplace(hop, Miss{now, now});
   if (!fresh && now - it->second.last > kQuiet) {
     it->second.first = now;
   }
   it->second.last = now;
   return now - it->second.first >= kArpGiveUp;
+}
+
+bool SendFailures::on_failure(bool no_route, uint32_t hop_ip_be, ProbeTime now) {
+  return no_route || episode(miss_, hop_ip_be, now);
+}
+
+bool SendFailures::on_failure(bool no_route, const dp::Ip6& hop, ProbeTime now) {
+  return no_route || episode(miss6_, hop, now);
 }
 
 }  // namespace viaduct::ctl

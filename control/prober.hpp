@@ -17,6 +17,7 @@
 
 #include "cfg/dslist.hpp"
 #include "cfg/program.hpp"
+#include "dataplane/snapshot.hpp"
 
 namespace viaduct::ctl {
 
@@ -60,9 +61,10 @@ struct ProbeTarget {
   int set = 0;
   std::string uri;
   uint32_t flags = 0;     // cfg::DsFlag bits, after Prober::apply()
-  uint32_t ip_be = 0;
+  uint32_t ip_be = 0;     // 0: an IPv6 destination, ip6 holds its address
   uint16_t port_be = 0;
   std::string from;       // the list's ping_from attribute; "": modparam ds_ping_from
+  dp::Ip6 ip6;
 };
 
 // A probe to send now: `target` indexes the targets passed to tick().
@@ -75,9 +77,10 @@ struct ProbeSend {
 struct ProbeTimeout {
   int set = 0;
   std::string uri;
-  uint32_t ip_be = 0;
+  uint32_t ip_be = 0;    // 0: an IPv6 destination, ip6 holds its address
   uint16_t port_be = 0;
   bool changed = false;  // this destination's effective state changed
+  dp::Ip6 ip6;
 };
 
 struct ProbeTick {
@@ -114,9 +117,10 @@ struct ProbeReplyResult {
   bool ok = false;       // the reply counts as a success (ds_ping_reply_codes)
   int set = 0;
   std::string uri;
-  uint32_t ip_be = 0;
+  uint32_t ip_be = 0;    // 0: an IPv6 destination, ip6 holds its address
   uint16_t port_be = 0;
   std::chrono::nanoseconds rtt{0};
+  dp::Ip6 ip6;
 };
 
 // Kamailio's probing state machine (ds_update_state), per destination by set + URI, so what it
@@ -160,6 +164,7 @@ class Prober {
     ProbeTime sent;
     uint32_t ip_be = 0;
     uint16_t port_be = 0;
+    dp::Ip6 ip6;
   };
   bool eligible(uint32_t flags) const noexcept;
   // Applies one probe result; true when the effective flags changed.
@@ -183,34 +188,49 @@ inline uint64_t blocklist_key(uint32_t ip_be, uint16_t port_be) noexcept {
   return (static_cast<uint64_t>(ip_be) << 16) | port_be;
 }
 
-// Blocked destinations by (IPv4, UDP port), with Kamailio's semantics: adding again ORs the
-// reason and refreshes the expiry.
+// Kamailio's flag of an IPv6 entry (BLST_IS_IPV6): dst_blocklist.view shows it in `flags`.
+inline constexpr uint32_t kBlstIsIpv6 = 1;
+
+// Blocked destinations by (IPv4, UDP port) and by (IPv6, UDP port), with Kamailio's semantics:
+// adding again ORs the reason and refreshes the expiry. The two families are kept apart, as the
+// fast path's tables are (dp::Snapshot::blocked, blocked6).
 class Blocklist {
  public:
   struct Entry {
-    uint32_t ip_be = 0;
+    uint32_t ip_be = 0;   // 0 for an IPv6 entry
     uint16_t port_be = 0;
-    uint32_t flags = 0;
+    uint32_t flags = 0;   // reasons (kBlst*); kBlstIsIpv6 on an IPv6 entry
     ProbeTime expires;
+    dp::Ip6 ip6;          // an IPv6 entry's address
+    bool v6() const noexcept { return (flags & kBlstIsIpv6) != 0; }
   };
   // True when the entry is new (the set of blocked destinations changed).
   bool add(uint32_t ip_be, uint16_t port_be, uint32_t reason, ProbeTime now,
+           std::chrono::seconds ttl);
+  bool add(const dp::Ip6& ip, uint16_t port_be, uint32_t reason, ProbeTime now,
            std::chrono::seconds ttl);
   // Removes the entry of a destination; true when there was one.
   bool remove(uint32_t ip_be, uint16_t port_be) {
     return e_.erase(blocklist_key(ip_be, port_be)) != 0;
   }
+  bool remove(const dp::Ip6& ip, uint16_t port_be) {
+    return e6_.erase(dp::Blocked6{ip, port_be}) != 0;
+  }
   // Removes expired entries; true when any was removed.
   bool expire(ProbeTime now);
   // Removes every entry; how many there were.
   size_t clear();
-  // The fast path's key of each entry ((ip_be << 16) | port_be), sorted.
+  // The fast path's key of each IPv4 entry ((ip_be << 16) | port_be), sorted.
   std::vector<uint64_t> keys() const;
+  // The IPv6 entries as the fast path looks them up, sorted.
+  std::vector<dp::Blocked6> keys6() const;
+  // IPv4 entries, then IPv6 ones.
   std::vector<Entry> entries() const;
-  size_t size() const noexcept { return e_.size(); }
+  size_t size() const noexcept { return e_.size() + e6_.size(); }
 
  private:
   std::map<uint64_t, Entry> e_;
+  std::map<dp::Blocked6, Entry> e6_;
 };
 
 // Send failures the workers report (dp::Event::kSendFailed), judged the way a kernel socket
@@ -227,16 +247,23 @@ class SendFailures {
   // True when the destination is to be blocked now. `hop_ip_be`: the next hop without a MAC
   // (ignored when `no_route`).
   bool on_failure(bool no_route, uint32_t hop_ip_be, ProbeTime now);
+  // The same for an IPv6 next hop that Neighbor Discovery has not resolved (the kernel gives up
+  // after three solicitations a second apart too: RFC 4861's MAX_MULTICAST_SOLICIT).
+  bool on_failure(bool no_route, const dp::Ip6& hop, ProbeTime now);
   // The next hop answered (its MAC was learned): its episode is over.
   void resolved(uint32_t hop_ip_be) { miss_.erase(hop_ip_be); }
-  size_t size() const noexcept { return miss_.size(); }
+  void resolved(const dp::Ip6& hop) { miss6_.erase(hop); }
+  size_t size() const noexcept { return miss_.size() + miss6_.size(); }
 
  private:
   struct Miss {
     ProbeTime first;
     ProbeTime last;
   };
+  template <class Key>
+  static bool episode(std::map<Key, Miss>& m, const Key& hop, ProbeTime now);
   std::map<uint32_t, Miss> miss_;
+  std::map<dp::Ip6, Miss> miss6_;
 };
 
 }  // namespace viaduct::ctl

@@ -44,7 +44,8 @@ namespace viaduct::dp {
   X(kOnSendDrop, "onsend_route_drop")                     \
   X(kBadIpv6, "bad_ipv6")                                  \
   X(kIpv6ExtHeader, "ipv6_ext_header")                     \
-  X(kNdInvalid, "nd_invalid")
+  X(kNdInvalid, "nd_invalid")                              \
+  X(kIpv6BadExt, "ipv6_bad_ext")
 
 enum class Drop : uint8_t {
 #define VD_X(e, s) e,

@@ -43,12 +43,22 @@ constexpr uint8_t kDefaultHopLimit = 64;  // Kamailio sends IPv6 through the ker
 constexpr uint8_t kNdHopLimit = 255;      // RFC 4861: ND messages are sent and accepted with 255
 constexpr uint8_t kIcmp6EchoRequest = 128;
 constexpr uint8_t kIcmp6EchoReply = 129;
+constexpr uint8_t kIcmp6DestUnreachable = 1;
+constexpr uint8_t kIcmp6AddrUnreachable = 3;  // codes: the IPv4 host and port unreachable
+constexpr uint8_t kIcmp6PortUnreachable = 4;
 constexpr uint8_t kNdSolicit = 135;
 constexpr uint8_t kNdAdvert = 136;
 constexpr uint8_t kNdOptSourceLl = 1;
 constexpr uint8_t kNdOptTargetLl = 2;
 constexpr uint8_t kProtoIcmp6 = 58;
 constexpr uint8_t kProtoFragment6 = 44;
+// Extension headers the IPv6 handler walks (RFC 8200 4), and its bounds: at most that many, in
+// the first bytes of the payload (a longer chain is the kernel's, or a drop).
+constexpr uint8_t kProtoHopByHop = 0;
+constexpr uint8_t kProtoRouting6 = 43;
+constexpr uint8_t kProtoDstOpts6 = 60;
+constexpr size_t kMaxExtHeaders6 = 4;
+constexpr size_t kMaxExtBytes6 = 256;
 
 void post_event(WorkerCtx& ctx, Event::Type type, uint16_t iface, uint32_t ip_be,
                 const MacAddr& mac, uint16_t aux = 0) noexcept {
@@ -67,7 +77,7 @@ void post_event(WorkerCtx& ctx, Event::Type type, uint16_t iface, uint32_t ip_be
 }
 
 void post_event6(WorkerCtx& ctx, Event::Type type, uint16_t iface, const Ip6& ip,
-                 const MacAddr& mac) noexcept {
+                 const MacAddr& mac, uint16_t aux = 0) noexcept {
   if (ctx.events == nullptr) {
     return;
   }
@@ -75,6 +85,7 @@ void post_event6(WorkerCtx& ctx, Event::Type type, uint16_t iface, const Ip6& ip
   ev.type = type;
   ev.iface = iface;
   ev.mac = mac;
+  ev.aux = aux;
   std::memcpy(ev.ip6, ip.b, 16);
   if (rte_ring_sp_enqueue_elem(ctx.events, &ev, sizeof(ev)) != 0) {
     ctx.counters->events_dropped.add();
@@ -83,9 +94,12 @@ void post_event6(WorkerCtx& ctx, Event::Type type, uint16_t iface, const Ip6& ip
 
 // A forward to a dispatcher destination failed before it left, for lack of a route or of the
 // next hop's MAC: Kamailio's send error. Control blocklists the destination (use_dst_blocklist;
-// for a missing MAC only once ARP has had its chance, see control/prober.hpp SendFailures).
-void send_failed(const Snapshot& snap, WorkerCtx& ctx, uint32_t dest_id, uint16_t out_if,
-                 uint32_t dst_ip_be, uint16_t dst_port_be, Drop why) noexcept {
+// for a missing MAC only once ARP or ND has had its chance, see control/prober.hpp
+// SendFailures). An IPv6 destination (dst6) goes as ip_be 0 and its address; control works out
+// its next hop itself (the destination on the iface's link, else its gateway6).
+[[gnu::noinline]] void send_failed(const Snapshot& snap, WorkerCtx& ctx, uint32_t dest_id,
+                                   uint16_t out_if, uint32_t dst_ip_be, uint16_t dst_port_be,
+                                   Drop why, const Ip6* dst6 = nullptr) noexcept {
   if (dest_id == 0 || (why != Drop::kNoRoute && why != Drop::kNoNeighbour)) {
     return;
   }
@@ -97,12 +111,16 @@ void send_failed(const Snapshot& snap, WorkerCtx& ctx, uint32_t dest_id, uint16_
   ev.type = Event::Type::kSendFailed;
   ev.pad = static_cast<uint8_t>(why);
   ev.iface = out_if;
-  ev.ip_be = dst_ip_be;
   ev.aux = dst_port_be;
-  if (why == Drop::kNoNeighbour && out_if < snap.ifaces.size()) {
-    const Iface& ifc = snap.ifaces[out_if];
-    const uint32_t hop = ifc.on_link(dst_ip_be) ? dst_ip_be : ifc.gateway_be;
-    std::memcpy(ev.mac.b, &hop, 4);
+  if (dst6 != nullptr) {
+    std::memcpy(ev.ip6, dst6->b, 16);
+  } else {
+    ev.ip_be = dst_ip_be;
+    if (why == Drop::kNoNeighbour && out_if < snap.ifaces.size()) {
+      const Iface& ifc = snap.ifaces[out_if];
+      const uint32_t hop = ifc.on_link(dst_ip_be) ? dst_ip_be : ifc.gateway_be;
+      std::memcpy(ev.mac.b, &hop, 4);
+    }
   }
   if (rte_ring_sp_enqueue_elem(ctx.events, &ev, sizeof(ev)) != 0) {
     ctx.counters->events_dropped.add();
@@ -588,7 +606,10 @@ uint16_t egress_iface6(const Snapshot& snap, uint16_t rx_iface, const Ip6& dst) 
 // Ethernet + IPv6 + UDP in front of the UDP payload at buf_addr + payload_off (the IPv6 twin of
 // build_frame): from the iface's global address, or its link-local one toward a link-local
 // destination; hop limit 64 and traffic class 0, what the kernel socket Kamailio sends IPv6
-// through uses; the UDP checksum (mandatory over IPv6) in software.
+// through uses. The UDP checksum (mandatory over IPv6) in software, or, as build_frame() does,
+// left to a port that offloads it when the datagram leaves whole (above the MTU the caller
+// cuts it into fragments, which keep the software sum): TX flags, l2_len/l3_len and the
+// pseudo-header sum the NIC completes.
 void build_frame6(rte_mbuf* m, size_t payload_off, size_t payload_len, const Iface& ifc,
                   const MacAddr& dst_mac, const Ip6& dst, uint16_t src_port_be,
                   uint16_t dst_port_be) noexcept {
@@ -605,6 +626,13 @@ void build_frame6(rte_mbuf* m, size_t payload_off, size_t payload_len, const Ifa
   udp->dst_port = dst_port_be;
   udp->dgram_len = ip->payload_len;
   udp->dgram_cksum = 0;
+  if (ifc.tx_cksum_offload && payload_len + kL3L4v6 <= ifc.mtu) {
+    m->l2_len = static_cast<uint64_t>(ifc.l2_len()) & 0x7f;
+    m->l3_len = sizeof(rte_ipv6_hdr);
+    m->ol_flags = RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_UDP_CKSUM;
+    udp->dgram_cksum = rte_ipv6_phdr_cksum(ip, m->ol_flags);
+    return;
+  }
   udp->dgram_cksum = ipv6_udptcp_cksum(ip, udp);
 }
 
@@ -852,12 +880,13 @@ union EditArray {
 constexpr size_t kViaLineMax = 192;
 constexpr size_t kRrLineMax = 320;
 
-// One Record-Route of a double record-routing (the request changes address family): our
-// usual line with ";r2=on" in front of ";lr", as Kamailio's rr writes it. 0 when it does not fit.
+// One Record-Route of a double record-routing (the request leaves from another socket than it
+// came in on): our usual line with ";r2=on" in front of ";lr", as Kamailio's rr writes it, and
+// record_route()'s params after ;ftag, in both lines (measured). 0 when it does not fit.
 [[gnu::noinline]] size_t double_rr_line(char* out, std::string_view host, uint16_t port,
-                                        std::string_view ftag) noexcept {
+                                        std::string_view ftag, std::string_view params) noexcept {
   static constexpr std::string_view kR2 = ";r2=on";
-  const size_t n = sip::build_record_route_line(out, kRrLineMax - kR2.size(), host, port, ftag);
+  size_t n = sip::build_record_route_line(out, kRrLineMax - kR2.size(), host, port, ftag);
   const std::string_view line(out, n);
   const size_t lr = line.find(";lr");
   if (n == 0 || lr == std::string_view::npos) {
@@ -865,7 +894,11 @@ constexpr size_t kRrLineMax = 320;
   }
   std::memmove(out + lr + kR2.size(), out + lr, n - lr);
   std::memcpy(out + lr, kR2.data(), kR2.size());
-  return n + kR2.size();
+  n += kR2.size();
+  if (!params.empty() && !splice_rr_params(out, kRrLineMax, n, params)) {
+    return 0;
+  }
+  return n;
 }
 
 // A stateless forward() of the request, with every edit and routing choice the script made,
@@ -894,7 +927,11 @@ constexpr size_t kRrLineMax = 320;
     dest_id = d.id;
     if (d.v6) [[unlikely]] {
       dst6 = &d.ip6;
-      dest_id = 0;  // no send-failure events for IPv6 destinations (the blocklist is IPv4's)
+      // use_dst_blocklist, IPv6: its own table, checked here so the IPv4 check below stays
+      // what it was.
+      if (!snap.blocked6.empty() && snap.is_blocked6(d.ip6, d.port_be)) {
+        return Verdict::dropped(Drop::kBlocklisted);
+      }
     }
   } else {
     const std::string_view uri = !r.du_uri.empty()     ? r.du_uri
@@ -907,6 +944,9 @@ constexpr size_t kRrLineMax = 320;
     }
     if (v6) [[unlikely]] {
       dst6 = &ctx.hop6;
+      if (!snap.blocked6.empty() && snap.is_blocked6(ctx.hop6, dst_port_be)) {
+        return Verdict::dropped(Drop::kBlocklisted);
+      }
     }
   }
 
@@ -939,7 +979,7 @@ constexpr size_t kRrLineMax = 320;
     l = out_if == kNoIface ? nullptr
                            : egress_listener_af(snap, out_if, *pi.listener, dst6 != nullptr);
     if (l == nullptr) {
-      send_failed(snap, ctx, dest_id, out_if, dst_ip_be, dst_port_be, Drop::kNoRoute);
+      send_failed(snap, ctx, dest_id, out_if, dst_ip_be, dst_port_be, Drop::kNoRoute, dst6);
       return Verdict::dropped(Drop::kNoRoute);
     }
   } else {
@@ -996,12 +1036,15 @@ constexpr size_t kRrLineMax = 320;
     // not from set_advertised_address/port, with the From tag (rr's append_fromtag, on by
     // default).
     if (r.record_route && r.rr_seq == seq) {
-      if (l->v6 != pi.listener->v6) [[unlikely]] {
-        // Across address families Kamailio's rr (enable_double_rr, on by default) inserts
-        // two, both with ;r2=on: the sending socket's above the receiving one's (measured).
-        const size_t a = double_rr_line(rr_line, l->via_host, l->via_port, v.from_tag.in(msg));
+      if (l != pi.listener) [[unlikely]] {
+        // Leaving from another socket than the one it came in on (another address, port or
+        // family: Kamailio compares the sockets, not their advertised names), Kamailio's rr
+        // (enable_double_rr, on by default) inserts two, both with ;r2=on: the sending
+        // socket's above the receiving one's (measured on 5.6.3, IPv4 to IPv4 included).
+        const size_t a = double_rr_line(rr_line, l->via_host, l->via_port, v.from_tag.in(msg),
+                                        r.rr_params);
         const size_t b = double_rr_line(rr_line2, pi.listener->via_host, pi.listener->via_port,
-                                        v.from_tag.in(msg));
+                                        v.from_tag.in(msg), r.rr_params);
         if (a == 0 || b == 0) {
           return Verdict::dropped(Drop::kNoHeadroom);
         }
@@ -1053,7 +1096,9 @@ constexpr size_t kRrLineMax = 320;
   if (!r.new_ruri.empty()) {
     edits[n_edits++] = sip::ruri_edit(v, r.new_ruri);
   }
-  if (r.route_pop) {
+  if (r.route_pop && !r.route_pop2.empty()) [[unlikely]] {
+    n_edits += sip::route_pop_two_edits(msg, v, r.route_pop2, edits + n_edits);
+  } else if (r.route_pop) {
     bool has_route = false;
     const sip::Edit pop = sip::route_pop_edit(msg, v, has_route);
     if (has_route) {
@@ -1094,7 +1139,7 @@ constexpr size_t kRrLineMax = 320;
       ctx.counters->forwarded_to[dest_id % kMaxDestinations].add();
     }
   } else {
-    send_failed(snap, ctx, dest_id, out_if, dst_ip_be, dst_port_be, out.drop);
+    send_failed(snap, ctx, dest_id, out_if, dst_ip_be, dst_port_be, out.drop, dst6);
   }
   return out;
 }
@@ -1252,6 +1297,40 @@ constexpr size_t kRrLineMax = 320;
 }
 
 
+// An ICMPv6 destination unreachable (RFC 4443 3.1: 4 unused bytes, then as much of the invoking
+// packet as fits), address or port unreachable, quoting a UDP datagram one of our IPv6
+// listeners on this iface sent: control blocklists the quoted destination, as for IPv4's ICMP.
+// True when it was one (consumed).
+bool icmp6_unreachable(const Snapshot& snap, const uint8_t* icmp, size_t plen,
+                       uint16_t iface_idx, WorkerCtx& ctx) noexcept {
+  if (icmp[1] != kIcmp6AddrUnreachable && icmp[1] != kIcmp6PortUnreachable) {
+    return false;
+  }
+  const uint8_t* q = icmp + 8;  // the quoted IPv6 header
+  if (plen < 8 + sizeof(rte_ipv6_hdr) + sizeof(rte_udp_hdr) || (q[0] >> 4) != 6 ||
+      q[6] != IPPROTO_UDP) {
+    return false;
+  }
+  const Ip6 qsrc = ip6_at(q + 8);
+  if (!snap.ifaces[iface_idx].is_ours6(qsrc)) {
+    return false;
+  }
+  const uint8_t* qudp = q + sizeof(rte_ipv6_hdr);
+  uint16_t sport_be = 0;
+  uint16_t dport_be = 0;
+  std::memcpy(&sport_be, qudp, 2);
+  std::memcpy(&dport_be, qudp + 2, 2);
+  for (const Listener& l : snap.listeners) {
+    if (l.v6 && l.port_be == sport_be && l.ip6 == qsrc) {
+      post_event6(ctx, Event::Type::kIcmpUnreachable, iface_idx, ip6_at(q + 24), MacAddr{},
+                  dport_be);
+      ctx.counters->icmp_unreachable.add();
+      return true;
+    }
+  }
+  return false;
+}
+
 // ICMPv6 to us: echo requests answered in place, Neighbor Solicitations for our addresses
 // answered with an advertisement (RFC 4861 7.2.4), advertisements learned; the rest goes to the
 // kernel or is dropped (icmp_ignored).
@@ -1284,6 +1363,9 @@ Verdict handle_icmp6(const Snapshot& snap, rte_mbuf* m, rte_ether_hdr* eth, size
     m->ol_flags = 0;
     ctx.counters->icmp_echo_replies.add();
     return Verdict::tx(ifc.port_id);
+  }
+  if (type == kIcmp6DestUnreachable && icmp6_unreachable(snap, icmp, plen, iface_idx, ctx)) {
+    return Verdict::consumed();
   }
   if (type != kNdSolicit && type != kNdAdvert) {
     return punt_or_drop(ifc, Drop::kIcmpIgnored, ctx);
@@ -1370,18 +1452,76 @@ Verdict handle_icmp6(const Snapshot& snap, rte_mbuf* m, rte_ether_hdr* eth, size
   return Verdict::tx(ifc.port_id);
 }
 
+enum class ExtWalk : uint8_t { kDone, kPunt, kBad };
+
+// Walks the hop-by-hop (only right after the fixed header, RFC 8200 4.1), routing and
+// destination options headers at the start of the IPv6 payload p (plen bytes), at most
+// kMaxExtHeaders6 of them within the first kMaxExtBytes6: `next` becomes the protocol after
+// them, `len` their size. kPunt: one the kernel must act on (a routing header with segments
+// left: we are not its final destination, RFC 8200 4.4; an option whose type says not to skip
+// it, 4.2) or a longer chain than we walk; kBad: a malformed chain (a length past the payload
+// or the header, hop-by-hop elsewhere than first).
+ExtWalk walk_ext6(const uint8_t* p, size_t plen, uint8_t& next, size_t& len) noexcept {
+  len = 0;
+  for (size_t n = 0;
+       next == kProtoHopByHop || next == kProtoRouting6 || next == kProtoDstOpts6; ++n) {
+    if (next == kProtoHopByHop && n != 0) {
+      return ExtWalk::kBad;
+    }
+    if (n == kMaxExtHeaders6) {
+      return ExtWalk::kPunt;
+    }
+    if (len + 8 > plen) {
+      return ExtWalk::kBad;
+    }
+    const uint8_t* h = p + len;
+    const size_t hlen = (size_t{h[1]} + 1) * 8;
+    if (len + hlen > plen) {
+      return ExtWalk::kBad;
+    }
+    if (len + hlen > kMaxExtBytes6) {
+      return ExtWalk::kPunt;
+    }
+    if (next == kProtoRouting6) {
+      if (h[3] != 0) {
+        return ExtWalk::kPunt;
+      }
+    } else {
+      // Options: Pad1, and type-length-value; the two high bits of the type say what a node
+      // that does not know it does: 00 skip it, else discard (and maybe answer). We know
+      // none but the padding, so those are the kernel's.
+      for (size_t o = 2; o < hlen;) {
+        if (h[o] == 0) {
+          ++o;
+          continue;
+        }
+        if (o + 2 > hlen || o + 2 + h[o + 1] > hlen) {
+          return ExtWalk::kBad;
+        }
+        if ((h[o] >> 6) != 0) {
+          return ExtWalk::kPunt;
+        }
+        o += 2 + size_t{h[o + 1]};
+      }
+    }
+    next = h[0];
+    len += hlen;
+  }
+  return ExtWalk::kDone;
+}
+
 // An IPv6 frame on an iface with an IPv6 address: ND and echo, SIP over UDP to an IPv6
 // listener; the rest to the kernel or dropped. Kept out of line: the IPv4 path does not pay
 // for it.
 [[gnu::noinline]] Verdict handle_ipv6(const Snapshot& snap, rte_mbuf*& m, rte_ether_hdr* eth,
                                       size_t l2, uint16_t iface_idx, WorkerCtx& ctx) noexcept {
   const Iface& ifc = snap.ifaces[iface_idx];
-  const size_t frame_len = rte_pktmbuf_data_len(m);
+  size_t frame_len = rte_pktmbuf_data_len(m);
   if (frame_len < l2 + sizeof(rte_ipv6_hdr)) {
     return Verdict::dropped(Drop::kRuntFrame);
   }
   auto* ip = reinterpret_cast<rte_ipv6_hdr*>(reinterpret_cast<char*>(eth) + l2);
-  const size_t plen = rte_be_to_cpu_16(ip->payload_len);
+  size_t plen = rte_be_to_cpu_16(ip->payload_len);
   if ((rte_be_to_cpu_32(ip->vtc_flow) >> 28) != 6 || l2 + sizeof(rte_ipv6_hdr) + plen > frame_len) {
     return Verdict::dropped(Drop::kBadIpv6);
   }
@@ -1402,10 +1542,35 @@ Verdict handle_icmp6(const Snapshot& snap, rte_mbuf* m, rte_ether_hdr* eth, size
   if (src.is_multicast()) {
     return Verdict::dropped(Drop::kBadIpv6);
   }
-  if (ip->proto != kProtoIcmp6) {
+  uint8_t proto = ip->proto;
+  if (proto == kProtoHopByHop || proto == kProtoRouting6 || proto == kProtoDstOpts6) {
+    size_t ext = 0;
+    const ExtWalk w = walk_ext6(reinterpret_cast<const uint8_t*>(ip + 1), plen, proto, ext);
+    if (w != ExtWalk::kDone) {
+      return w == ExtWalk::kBad ? Verdict::dropped(Drop::kIpv6BadExt)
+                                : punt_or_drop(ifc, Drop::kIpv6ExtHeader, ctx);
+    }
+    if (proto == IPPROTO_UDP || proto == kProtoIcmp6 || proto == kProtoFragment6) {
+      // Ours to deliver, and the headers are dealt with: they leave the frame (the Ethernet
+      // and fixed IPv6 headers move up over them), so that what follows finds the upper layer
+      // right after the fixed header, as the checksum helpers (whose pseudo-header takes the
+      // upper layer's protocol, RFC 8200 8.1), the fragment table and the SIP offsets assume.
+      // What we forward or answer leaves without them: we build its IPv6 header. The rest (TCP
+      // and others) goes to the kernel as it came.
+      std::memmove(reinterpret_cast<char*>(eth) + ext, eth, l2 + sizeof(rte_ipv6_hdr));
+      rte_pktmbuf_adj(m, static_cast<uint16_t>(ext));
+      eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+      ip = reinterpret_cast<rte_ipv6_hdr*>(reinterpret_cast<char*>(eth) + l2);
+      ip->proto = proto;
+      plen -= ext;
+      frame_len -= ext;
+      ip->payload_len = rte_cpu_to_be_16(static_cast<uint16_t>(plen));
+    }
+  }
+  if (proto != kProtoIcmp6) {
     learn6(snap, ctx, iface_idx, src, to_mac(eth->src_addr), false);
   }
-  switch (ip->proto) {
+  switch (proto) {
     case kProtoIcmp6:
       return handle_icmp6(snap, m, eth, l2, ip, plen, iface_idx, ctx);
     case IPPROTO_UDP:
@@ -1413,8 +1578,8 @@ Verdict handle_icmp6(const Snapshot& snap, rte_mbuf* m, rte_ether_hdr* eth, size
     case IPPROTO_TCP:
       return punt_or_drop(ifc, Drop::kNotUdp, ctx);
     case kProtoFragment6: {
-      // A Fragment header right after the IPv6 header (another extension header first is
-      // ipv6_ext_header): reassembled in the worker's table, as IPv4 fragments are.
+      // A Fragment header (after the fixed header, or the walked headers removed above):
+      // reassembled in the worker's table, as IPv4 fragments are.
       if (ctx.frag_tbl == nullptr || ip->dst_addr[0] == 0xff || plen < sizeof(rte_ipv6_fragment_ext)) {
         return Verdict::dropped(Drop::kIpFragment);
       }
@@ -1428,15 +1593,13 @@ Verdict handle_icmp6(const Snapshot& snap, rte_mbuf* m, rte_ether_hdr* eth, size
           rte_ipv6_frag_reassemble_packet(ctx.frag_tbl, ctx.death_row, m, rte_rdtsc(), ip, fh),
           ctx);  // one datagram now, without its Fragment header
     }
-    case 0:    // hop-by-hop options
-    case 43:   // routing
-    case 60:   // destination options
     case 50:   // ESP
     case 51:   // AH
     case 135:  // mobility
     case 139:  // HIP
     case 140:  // shim6
-      // Extension headers we do not walk: the kernel (exception TAP) may.
+      // Extension headers we do not walk (hop-by-hop, routing and destination options were
+      // walked above): the kernel (exception TAP) may.
       return punt_or_drop(ifc, Drop::kIpv6ExtHeader, ctx);
     default:
       return punt_or_drop(ifc, Drop::kNotUdp, ctx);

@@ -32,10 +32,13 @@ namespace viaduct::dp {
 //     reply's source address (network order) and mac.b[4..5] its source port; from an IPv6
 //     source, ip6 holds its address (and mac.b[0..3] is zero).
 //   kIcmpUnreachable: an ICMP port/host unreachable about a datagram we sent: ip_be and aux are
-//     the quoted destination address and UDP port (network order).
+//     the quoted destination address and UDP port (network order). From ICMPv6 (address/port
+//     unreachable): ip_be 0 and ip6 the quoted destination.
 //   kSendFailed: a forward to a dispatcher destination failed before it left (Kamailio's send
 //     error): ip_be and aux its address and port (network order), pad the reason (the Drop:
-//     no_route or no_neighbour), mac.b[0..3] the next hop that has no MAC (no_neighbour).
+//     no_route or no_neighbour), mac.b[0..3] the next hop that has no MAC (no_neighbour). An
+//     IPv6 destination: ip_be 0, ip6 its address (control derives the next hop: iface's link
+//     or gateway6).
 // The IPv6 address widened the element from 16 to 32 bytes: events are rare (a miss, a new
 // neighbour, a probe reply), so the wider copy costs the hot path nothing.
 struct Event {

@@ -41,10 +41,27 @@ bool run_reply_route_script(const Snapshot& snap, const PacketInfo& pi, const ch
   if (r.n_append == 0 && r.n_remove == 0) {
     return true;
   }
-  // append_hf/remove_hf: applied with the removal of our Via, as Kamailio's lumps are.
+  // append_hf/insert_hf/remove_hf: applied with the removal of our Via, as Kamailio's lumps
+  // are. insert_hf without a name (or whose field is absent) goes above the first header field,
+  // in the order the script ran them, where our Via was when it was on top (measured, 5.6.3):
+  // order_edits keeps inserts at one offset in the order they are added, and before a deletion
+  // that starts there.
   size_t n = 0;
   re.e[n++] = sip::remove_top_via_edit(msg, v);
+  if (r.n_top != 0) {
+    const auto top = static_cast<uint16_t>(sip::first_header_offset(msg, v));
+    for (uint8_t seq = 1; seq <= r.n_top; ++seq) {
+      for (size_t i = 0; i < r.n_append && i < kVmMaxAppend; ++i) {
+        if (r.append_top[i] == seq) {
+          re.e[n++] = sip::Edit{top, 0, r.append_hf[i]};
+        }
+      }
+    }
+  }
   for (size_t i = 0; i < r.n_append && i < kVmMaxAppend; ++i) {
+    if (r.append_top[i] != 0) {
+      continue;  // on top: above
+    }
     re.e[n++] = r.append_at[i] != 0 ? sip::Edit{r.append_at[i], 0, r.append_hf[i]}
                                     : sip::append_header_edit(v, r.append_hf[i]);
   }
@@ -78,8 +95,13 @@ bool run_onsend_route_script(const Snapshot& snap, const PacketInfo& pi, const c
   if (pkt.snd_port == 0) {
     pkt.snd_port = 5060;
   }
+  // The same message as request_route's run just before: its flags (Kamailio 5.6.3's
+  // onsend_route sees what request_route set), kept for another send of the same request.
+  const uint32_t request_flags = ctx.vm.msg_flags;
+  r.flags = request_flags;
   vm_run(snap, msg, v, pkt, ctx.vm, ctx.dispatch, *ctx.counters, r,
          static_cast<uint32_t>(snap.program->onsend_route));
+  ctx.vm.msg_flags = request_flags;
   if (r.error) {
     why = Drop::kScriptError;
     return false;

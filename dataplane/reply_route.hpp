@@ -17,7 +17,7 @@
 namespace viaduct::dp {
 
 // The edits of a relayed reply after reply_route: our Via removed, then the script's
-// append_hf/remove_hf. Left uninitialised but for `n` (a plain relay never reads them).
+// append_hf/insert_hf/remove_hf. Left uninitialised but for `n` (a plain relay never reads them).
 inline constexpr size_t kMaxReplyEdits = sip::kMaxEdits;
 struct ReplyEdits {
   ReplyEdits() noexcept {}

@@ -586,6 +586,44 @@ VmVal step(const cfg::Program& prog, const cfg::TrStep& st, const VmVal& in, std
       return str_val(st.kind == TrKind::kNameAddrName ? t.substr(0, lt)
                                                        : t.substr(lt + 1, gt - lt - 1));
     }
+    case TrKind::kSPrefixes:
+    case TrKind::kSPrefixesQuoted: {
+      // pv's s.prefixes: "123" -> "1,12,123" (quoted: "'1','12','123'"); the optional length
+      // keeps the prefixes up to it, 0 or more than the string's length is all of them; ""
+      // gives "" (measured, 5.6.3). An int is taken as its text.
+      size_t max = t.size();
+      if (st.nparams > 0) {
+        int64_t lim = 0;
+        if (!param_int(prog, st, 0, env, lim)) {
+          return null_val();
+        }
+        if (lim > 0 && static_cast<uint64_t>(lim) < max) {
+          max = static_cast<size_t>(lim);
+        }
+      }
+      const size_t q = st.kind == TrKind::kSPrefixesQuoted ? 1 : 0;
+      // Prefix i (1..max) takes i bytes, its quotes and a comma (the last one has none).
+      const size_t n = max == 0 ? 0 : max * (max + 1) / 2 + max * (2 * q + 1) - 1;
+      char* p = env.alloc(env.ctx, n);
+      if (p == nullptr && n > 0) {
+        return null_val();
+      }
+      size_t k = 0;
+      for (size_t i = 1; i <= max; ++i) {
+        if (q != 0) {
+          p[k++] = '\'';
+        }
+        std::memcpy(p + k, t.data(), i);
+        k += i;
+        if (q != 0) {
+          p[k++] = '\'';
+        }
+        if (i < max) {
+          p[k++] = ',';
+        }
+      }
+      return str_val({n == 0 ? t.data() : p, k});
+    }
   }
   return null_val();
 }

@@ -4,6 +4,8 @@
 // running out of it, like every other run-time limit, ends the run with out.error and a count.
 #include "dataplane/vm.hpp"
 
+#include <rte_byteorder.h>
+
 #include <cstring>
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -588,6 +590,34 @@ VmVal pv_transformed(Run& r, const cfg::PvRef& pv, char* tmp) noexcept {
   return tr_apply(r.prog, r.prog.trs[pv.tr - 1u], x, env);
 }
 
+// $xavp(_dsdst_=>sock): the socket= attribute as proto:addr:port (Kamailio 5.6.3 prints a
+// pointer instead: cfg/program.hpp); absent without one, as in Kamailio. Out of line: rare.
+[[gnu::noinline]] VmVal dst_socket(Run& r, const Destination& d) noexcept {
+  if (d.socket < 0 || static_cast<size_t>(d.socket) >= r.snap.listeners.size()) {
+    return {};
+  }
+  const Listener& l = r.snap.listeners[static_cast<size_t>(d.socket)];
+  static constexpr size_t kMax = 4 + 2 + 40 + 1 + 5;  // udp: [v6] : port
+  char* p = r.alloc(kMax);
+  if (p == nullptr) {
+    return {};
+  }
+  size_t n = 0;
+  std::memcpy(p, "udp:", 4);
+  n += 4;
+  if (l.v6) {
+    p[n++] = '[';
+    n += format_ipv6(l.ip6, p + n);
+    p[n++] = ']';
+  } else {
+    n += format_ipv4(l.ip_be, p + n);
+  }
+  p[n++] = ':';
+  n += format_int(rte_be_to_cpu_16(l.port_be), p + n);
+  r.used -= kMax - n;
+  return str_val({p, n});
+}
+
 // $xavp(_dsdst_[N]=>field): Kamailio's ds_next_dst removes the entry in use, so entry 0 is
 // always the current destination; $xavp(_dsctx_=>cnt): how many the selection kept.
 VmVal pv_extra(Run& r, const cfg::PvRef& pv) noexcept {
@@ -631,6 +661,8 @@ VmVal pv_extra(Run& r, const cfg::PvRef& pv) noexcept {
       return d.duid.empty() ? VmVal{} : str_val(d.duid);
     case cfg::XavpDsField::kAttrs:
       return d.attrs.empty() ? VmVal{} : str_val(d.attrs);
+    case cfg::XavpDsField::kSock:
+      return dst_socket(r, d);
   }
   return {};
 }
@@ -656,9 +688,12 @@ VmVal format(Run& r, const cfg::Fmt& f) noexcept {
       continue;
     }
     char tmp[48];
-    if (r.prog.pvs[part.idx].tr != 0 || r.prog.pvs[part.idx].kind == PvKind::kShv) {
-      // Transformations (and $shv's copy) build their results in the arena, past this format's
-      // end: the text is moved down to where this part goes.
+    const cfg::PvRef& pr = r.prog.pvs[part.idx];
+    if (pr.tr != 0 || pr.kind == PvKind::kShv ||
+        (pr.kind == PvKind::kXavpDsDst && pr.arg == static_cast<uint16_t>(cfg::XavpDsField::kSock)))
+        [[unlikely]] {
+      // Transformations (and $shv's copy, the _dsdst_ socket's text) build their results in
+      // the arena, past this format's end: the text is moved down to where this part goes.
       const size_t mark = r.used;
       const VmVal x = pv_get(r, r.prog.pvs[part.idx], tmp);
       if (r.failed) {
@@ -1241,6 +1276,40 @@ int32_t fn_record_route(Run& r, const cfg::FnCall& c) noexcept {
 // rr's loose_route, stateless: the top Route is ours -> it goes; the next Route (if any) is
 // the next hop. The top Route is somebody else's -> it is the next hop. No Route -> -1; only
 // our Route on a request without To-tag -> -1 (after removing it).
+// A Route value of ours written for a double Record-Route: its URI carries ;r2=on.
+bool is_double_rr(const char* msg, const sip::NameAddr& na) noexcept {
+  sip::Uri u;
+  if (!sip::parse_uri(msg, na.uri, u)) {
+    return false;
+  }
+  std::string_view params = u.params.in(msg);
+  while (!params.empty()) {
+    const size_t semi = params.find(';');
+    const std::string_view p = params.substr(0, semi);
+    if (p.size() == 5 && iequal(p.substr(0, 3), "r2=") && iequal(p.substr(3), "on")) {
+      return true;
+    }
+    params = semi == std::string_view::npos ? std::string_view() : params.substr(semi + 1);
+  }
+  return false;
+}
+
+// The Route value after the one ending at `end` in `field`: after a comma in that field, else
+// the Route field numbered `next_field` (0 is the first). Empty when there is none.
+sip::Span route_after(const Run& r, sip::Span field, uint16_t end, int next_field) noexcept {
+  sip::Span next;
+  if (end < field.end()) {
+    uint16_t off = static_cast<uint16_t>(end + 1);
+    while (off < field.end() && (r.msg[off] == ' ' || r.msg[off] == '\t')) {
+      ++off;
+    }
+    next = sip::Span{off, static_cast<uint16_t>(field.end() - off)};
+  } else {
+    find_header(r.msg, r.v, "Route", next_field, next);
+  }
+  return next;
+}
+
 int32_t fn_loose_route(Run& r, const cfg::FnCall&) noexcept {
   const sip::Span first = r.v[sip::Hdr::kRoute];
   if (first.empty()) {
@@ -1257,25 +1326,23 @@ int32_t fn_loose_route(Run& r, const cfg::FnCall&) noexcept {
     return 1;
   }
   r.out.route_pop = true;
-  // The next Route value: after a comma in the same field, else the second Route field.
-  sip::Span next;
-  if (na.end < first.end()) {
-    uint16_t off = static_cast<uint16_t>(na.end + 1);
-    while (off < first.end() && (r.msg[off] == ' ' || r.msg[off] == '\t')) {
-      ++off;
-    }
-    next = sip::Span{off, static_cast<uint16_t>(first.end() - off)};
-  } else {
-    find_header(r.msg, r.v, "Route", 1, next);
-  }
+  const sip::Span next = route_after(r, first, na.end, 1);
   sip::NameAddr nn;
-  if (!next.empty() && sip::parse_name_addr(r.msg, next, nn)) {
+  bool parsed = !next.empty() && sip::parse_name_addr(r.msg, next, nn);
+  if (parsed && is_double_rr(r.msg, na) && uri_text_is_myself(r.snap, nn.uri.in(r.msg))) {
+    // Our double Record-Route (two sockets, ;r2=on): Kamailio's rr removes both of our Routes
+    // (measured, 5.6.3, an in-dialog BYE) and routes by what follows them.
+    r.out.route_pop2 = next;
+    const sip::Span third = route_after(r, next, nn.end, na.end < first.end() ? 1 : 2);
+    parsed = !third.empty() && sip::parse_name_addr(r.msg, third, nn);
+  }
+  if (parsed) {
     r.out.du_uri = nn.uri.in(r.msg);
     r.out.du = -1;
     return 1;
   }
-  // Our Route was the only one: it goes either way; a preloaded Route (an initial request, no
-  // To-tag) is "not RR driven" and the function is false (Kamailio's rr, as the differential
+  // Our Route(s) were the only ones: they go either way; a preloaded Route (an initial request,
+  // no To-tag) is "not RR driven" and the function is false (Kamailio's rr, as the differential
   // test measured: the INVITE is then forwarded by its R-URI).
   return r.v.to_tag.empty() ? -1 : 1;
 }
@@ -1718,6 +1785,40 @@ bool store(Run& r, const cfg::PvRef& pv, VmVal x) noexcept {
   }
 }
 
+// route(NAME) with NAME computed at run time: a binary search of the sorted route[...] names
+// (no allocation); -1 when none has that name (exact bytes, as Kamailio's lookup).
+int32_t named_route(const cfg::Program& prog, std::string_view name) noexcept {
+  size_t lo = 0;
+  size_t hi = prog.named_routes.size();
+  while (lo < hi) {
+    const size_t mid = lo + (hi - lo) / 2;
+    const uint32_t idx = prog.named_routes[mid];
+    const int c = std::string_view(prog.routes[idx].name).compare(name);
+    if (c == 0) {
+      return static_cast<int32_t>(idx);
+    }
+    if (c < 0) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  return -1;
+}
+
+// kCallRouteDyn's lookup, out of line (rare): the route index of the name on the stack, or -1.
+[[gnu::noinline]] int32_t dynamic_route(Run& r) noexcept {
+  return named_route(r.prog, r.to_str(r.pop()));
+}
+
+// The interpreter loop; vm_run around it (inlined there: one function, as before it had a
+// wrapper, so the per-message cost stays the loop's).
+[[gnu::always_inline]] inline void run_script(const Snapshot& snap, const char* msg,
+                                              const sip::SipView& v, const VmPacket& pkt,
+                                              VmState& st, DispatchState& ds,
+                                              WorkerCounters& counters, VmResult& out,
+                                              uint32_t route) noexcept;
+
 }  // namespace
 
 bool uri_is_myself(const Snapshot& snap, const char* msg, sip::Span uri_span) noexcept {
@@ -1727,6 +1828,18 @@ bool uri_is_myself(const Snapshot& snap, const char* msg, sip::Span uri_span) no
 void vm_run(const Snapshot& snap, const char* msg, const sip::SipView& v, const VmPacket& pkt,
             VmState& st, DispatchState& ds, WorkerCounters& counters, VmResult& out,
             uint32_t route) noexcept {
+  run_script(snap, msg, v, pkt, st, ds, counters, out, route);  // one call site: inlined once
+  // onsend_route starts from these (dataplane/reply_route.cpp): the request's flags.
+  st.msg_flags = out.flags;
+}
+
+namespace {
+
+[[gnu::always_inline]] inline void run_script(const Snapshot& snap, const char* msg,
+                                              const sip::SipView& v, const VmPacket& pkt,
+                                              VmState& st, DispatchState& ds,
+                                              WorkerCounters& counters, VmResult& out,
+                                              uint32_t route) noexcept {
   const cfg::Program& prog = *snap.program;
   const cfg::Insn* code = prog.code.data();
   const uint32_t n = static_cast<uint32_t>(prog.code.size());
@@ -1954,6 +2067,24 @@ void vm_run(const Snapshot& snap, const char* msg, const sip::SipView& v, const 
         r.retcode = rc;
         break;
       }
+      case Op::kCallRouteDyn: {
+        const int32_t to = dynamic_route(r);
+        if (to < 0) {
+          // Kamailio 5.6.3 logs "route ... not found", the action is false, $rc keeps its
+          // value and the script goes on (measured). Counted here.
+          ++st.other_errors;
+          rc = -1;
+          break;
+        }
+        if (depth >= cfg::kMaxRouteDepth) {
+          ++st.depth_limit;
+          out.error = true;
+          return;
+        }
+        stack[depth++] = pc;
+        pc = prog.routes[static_cast<uint32_t>(to)].entry;
+        break;
+      }
     }
     if (r.failed) [[unlikely]] {
       out.error = true;
@@ -1967,4 +2098,5 @@ void vm_run(const Snapshot& snap, const char* msg, const sip::SipView& v, const 
   out.error = true;  // step budget exhausted: a loop the compiler could not bound
 }
 
+}  // namespace
 }  // namespace viaduct::dp

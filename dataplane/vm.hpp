@@ -54,6 +54,9 @@ struct VmResult {
   uint8_t n_remove = 0;
   bool record_route = false;    // record_route(): our Record-Route (;lr) on top
   bool route_pop = false;       // loose_route() matched: the top Route (ours) is removed
+  // loose_route() on our double Record-Route (the top Route ours with ;r2=on, the next one ours
+  // too): that second value, removed as well (sip::route_pop_two_edits); empty otherwise.
+  sip::Span route_pop2;
   bool force_rport = false;     // force_rport(): act as if the top Via had ;rport
   bool add_local_rport = false; // add_local_rport(): our Via carries ;rport
   std::string_view adv_addr;    // set_advertised_address(): host in our Via / Record-Route
@@ -154,6 +157,9 @@ struct VmState {
   uint64_t other_errors = 0;      // division by zero, bad run-time argument, step budget
   const cfg::Program* program = nullptr;  // vars reset when the program changes (reload)
   PikeTable pike;  // pike_check_req(): this worker's sources (dataplane/pike.hpp)
+  // The message flags the last vm_run ended with: onsend_route, run on the request that
+  // request_route has just run on, starts from them (dataplane/reply_route.cpp).
+  uint32_t msg_flags = 0;
 };
 
 // What the VM reads of the packet around the SIP message.

@@ -364,6 +364,12 @@ size_t first_header_offset(const char* msg, const SipView& v) noexcept;
 // edit empty) when the request has no Route.
 Edit route_pop_edit(const char* msg, const SipView& v, bool& has_route) noexcept;
 
+// loose_route() on our double Record-Route (two values of ours, ;r2=on): the edits that remove
+// the first two Route values; `second` is the second value (from its start to the end of its
+// field's value). Returns 1 or 2 edits (their fields, or values and commas, in order), 0 when
+// there is no Route or `second` does not parse.
+size_t route_pop_two_edits(const char* msg, const SipView& v, Span second, Edit out[2]) noexcept;
+
 // append_hf: inserts `line` ("Name: value\r\n") after the last header field.
 Edit append_header_edit(const SipView& v, std::string_view line) noexcept;
 

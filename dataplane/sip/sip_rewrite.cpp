@@ -410,6 +410,33 @@ Edit route_pop_edit(const char* msg, const SipView& v, bool& has_route) noexcept
   return Edit{static_cast<uint16_t>(from), static_cast<uint16_t>(to - from), {}};
 }
 
+size_t route_pop_two_edits(const char* msg, const SipView& v, Span second, Edit out[2]) noexcept {
+  const Span route = v[Hdr::kRoute];
+  NameAddr na;
+  if (route.empty() || second.empty() || second.end() > v.headers_end ||
+      !parse_name_addr(msg, second, na)) {
+    return 0;
+  }
+  // Removing from `from` through the second value: with its comma and the LWS after it when
+  // another value follows in its field, else the whole field (from that field's start).
+  const bool more = na.end < second.end() && msg[na.end] == ',';
+  const auto through_second = [&](size_t from) {
+    from = more ? from : field_start(msg, from);
+    const size_t to = more ? skip_lws(msg, size_t{na.end} + 1, second.end())
+                           : field_end(msg, na.end, v.headers_end);
+    return Edit{static_cast<uint16_t>(from), static_cast<uint16_t>(to - from), {}};
+  };
+  if (second.off < route.end()) {
+    out[0] = through_second(route.off);  // both in the first field: <a>, <b>[, <c>]
+    return 1;
+  }
+  // The first value alone in the first Route field, the second in another field.
+  bool has_route = false;
+  out[0] = route_pop_edit(msg, v, has_route);
+  out[1] = through_second(second.off);
+  return 2;
+}
+
 Edit append_header_edit(const SipView& v, std::string_view line) noexcept {
   return Edit{v.headers_end, 0, line};
 }

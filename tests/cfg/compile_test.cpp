@@ -185,6 +185,39 @@ TEST(Compile, RouteCallsAndNames) {
             "route[2]:\n   9  return 1\n");
 }
 
+// route() with a name computed at run time: the value, then one instruction that looks it up
+// in the sorted table of route[...] names (Program::named_routes); a constant name stays a
+// direct call, an unknown constant one a check-time error.
+TEST(Compile, DynamicRouteNames) {
+  const auto c = compile(
+      "route { $var(r) = \"B\"; route($var(r)); if (route(\"A\" + $var(r))) exit; route(B); }\n"
+      "route[B] { }\n"
+      "route[AB] { }\n"
+      "route[\"2\"] { }\n");
+  ASSERT_TRUE(c.ok) << test::joined(c.diags);
+  EXPECT_EQ(disassemble(c.prog, false),
+            "request_route:\n"
+            "   0  push_str \"B\"\n   1  store $var(r)\n"
+            "   2  push_pv $var(r)\n   3  call_dynamic (the name on the stack)\n"
+            "   4  push_str \"A\"\n   5  push_pv $var(r)\n   6  binary +\n"
+            "   7  call_dynamic (the name on the stack)\n   8  jump_if_false -> 10\n   9  exit\n"
+            "  10  call route[B]\n  11  return 1\n"
+            "route[B]:\n  12  return 1\n"
+            "route[AB]:\n  13  return 1\n"
+            "route[2]:\n  14  return 1\n");
+  // Sorted by name: "2", "AB", "B".
+  ASSERT_EQ(c.prog.named_routes.size(), 3u);
+  EXPECT_EQ(c.prog.routes[c.prog.named_routes[0]].name, "2");
+  EXPECT_EQ(c.prog.routes[c.prog.named_routes[1]].name, "AB");
+  EXPECT_EQ(c.prog.routes[c.prog.named_routes[2]].name, "B");
+  EXPECT_NE(explain(c.prog).find("route(<name computed at run time>)"), std::string::npos)
+      << explain(c.prog);
+  const auto bad = compile("route { route(\"NOPE\"); }\n");
+  EXPECT_FALSE(bad.ok);
+  EXPECT_NE(test::joined(bad.diags).find("unknown route 'NOPE'"), std::string::npos)
+      << test::joined(bad.diags);
+}
+
 TEST(Compile, StringsArePooledOnce) {
   const auto c = compile(std::string(kHeader) +
                          "request_route { sl_send_reply(404, \"x\"); sl_send_reply(405, \"x\"); }");
@@ -718,6 +751,29 @@ TEST(CompileRoutes, FunctionsCheckedAgainstTheRouteKind) {
                 "9:20: function 'sl_send_reply' cannot be used in failure_route[F]",
                 "10:16: function 'forward' cannot be used in onsend_route",
             }));
+}
+
+// A route whose name is computed at run time may be any route[...]: each is checked as reached
+// from the route kind that makes the call (here reply_route, where record_route is refused).
+TEST(CompileRoutes, DynamicRouteCallsReachEverySubRoute) {
+  const auto c = compile(std::string(kRouteMods) +
+                         "request_route { route(A); }\n"
+                         "route[A] { append_hf(\"X: 1\\r\\n\"); }\n"
+                         "route[B] { record_route(); }\n"
+                         "reply_route { $var(r) = \"A\"; route($var(r)); }\n");
+  EXPECT_FALSE(c.ok);
+  EXPECT_EQ(test::brief(c.diags),
+            (std::vector<std::string>{
+                "8:12: function 'record_route' cannot be used in route[B] (reached from "
+                "reply_route)",
+            }));
+  // Without the dynamic call, route[B] is only checked as a request route.
+  const auto ok = compile(std::string(kRouteMods) +
+                          "request_route { route(A); }\n"
+                          "route[A] { append_hf(\"X: 1\\r\\n\"); }\n"
+                          "route[B] { record_route(); }\n"
+                          "reply_route { route(A); insert_hf(\"Y: 1\\r\\n\"); }\n");
+  EXPECT_TRUE(ok.ok) << test::joined(ok.diags);
 }
 
 TEST(CompileRoutes, EffectsTheFastPathDoesNotApplyAreRefused) {

@@ -4,10 +4,14 @@
 // dispatcher.ping_active, carry-over by set + URI.
 #include "control/prober.hpp"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+
+#include <algorithm>
 
 #include "cfg/dslist.hpp"
 #include "control/rpc.hpp"
+#include "dataplane/pipeline.hpp"
 
 namespace viaduct::ctl {
 namespace {
@@ -27,7 +31,8 @@ class ProberTest : public ::testing::Test {
     c.interval_s = 1;
     c.mode = 1;
     prober_.configure(c);
-    base_ = {{1, "sip:10.0.0.11:5060", 0, 11, 5060, ""}, {1, "sip:10.0.0.12:5060", 0, 12, 5060, ""}};
+    base_ = {{1, "sip:10.0.0.11:5060", 0, 11, 5060, "", {}},
+             {1, "sip:10.0.0.12:5060", 0, 12, 5060, "", {}}};
   }
   void configure(int mode, int probing_threshold = 1, int inactive_threshold = 1) {
     ProbeConfig c = prober_.config();
@@ -280,15 +285,16 @@ TEST_F(ProberTest, LearnedStateSurvivesAReloadBySetAndUri) {
   round();
   EXPECT_EQ(letters(1), "IP");
   // A reload: a new list with the same destination in another order, plus a new one.
-  base_ = {{1, "sip:10.0.0.13:5060", 0, 13, 5060, ""}, {1, "sip:10.0.0.12:5060", 0, 12, 5060, ""}};
+  base_ = {{1, "sip:10.0.0.13:5060", 0, 13, 5060, "", {}},
+           {1, "sip:10.0.0.12:5060", 0, 12, 5060, "", {}}};
   EXPECT_EQ(letters(1), "IP");
   EXPECT_EQ(letters(0), "AP");
   round();
   EXPECT_EQ(letters(1), "IP");
   // A destination that left the list loses its learned state.
-  base_ = {{1, "sip:10.0.0.13:5060", 0, 13, 5060, ""}};
+  base_ = {{1, "sip:10.0.0.13:5060", 0, 13, 5060, "", {}}};
   round();
-  base_.push_back({1, "sip:10.0.0.12:5060", 0, 12, 5060, ""});
+  base_.push_back({1, "sip:10.0.0.12:5060", 0, 12, 5060, "", {}});
   EXPECT_EQ(letters(1), "AP");
 }
 
@@ -337,6 +343,106 @@ TEST(BlocklistTest, AddOrsReasonsRefreshesAndExpires) {
   EXPECT_TRUE(b.remove(7, 7));
   EXPECT_EQ(b.clear(), 1u);
   EXPECT_EQ(b.size(), 0u);
+}
+
+dp::Ip6 ip6(const char* s) {
+  dp::Ip6 a;
+  EXPECT_TRUE(dp::parse_ipv6(s, a)) << s;
+  return a;
+}
+
+TEST(BlocklistTest, Ipv6EntriesAreATableOfTheirOwnWithKamailiosIpv6Flag) {
+  Blocklist b;
+  const ProbeTime t0{};
+  const dp::Ip6 a = ip6("2001:db8::11");
+  const dp::Ip6 c = ip6("2001:db8::9");
+  EXPECT_TRUE(b.add(a, 5060, kBlstIcmpRcvd, t0, seconds(60)));
+  EXPECT_FALSE(b.add(a, 5060, kBlstErrTimeout, t0 + seconds(30), seconds(60)));
+  EXPECT_TRUE(b.add(a, 5062, kBlstErrSend, t0, seconds(60)));  // another port: another entry
+  EXPECT_TRUE(b.add(c, 5060, kBlstErrTimeout, t0, seconds(60)));
+  EXPECT_TRUE(b.add(11, 5060, kBlstErrTimeout, t0, seconds(60)));  // IPv4 beside it
+  ASSERT_EQ(b.size(), 4u);
+  EXPECT_EQ(b.keys(), (std::vector<uint64_t>{blocklist_key(11, 5060)}));
+  // IPv4 entries first, then IPv6 ones in the fast path's order; BLST_IS_IPV6 (1) in their flags
+  // (dst_blocklist.view prints it, as Kamailio's does).
+  const std::vector<Blocklist::Entry> e = b.entries();
+  ASSERT_EQ(e.size(), 4u);
+  EXPECT_FALSE(e[0].v6());
+  EXPECT_EQ(e[0].flags, kBlstErrTimeout);
+  EXPECT_TRUE(e[1].v6() && e[2].v6() && e[3].v6());
+  EXPECT_TRUE(e[1].ip6 == c);
+  EXPECT_TRUE(e[2].ip6 == a && e[2].port_be == 5060);
+  EXPECT_EQ(e[2].flags, kBlstIsIpv6 | kBlstIcmpRcvd | kBlstErrTimeout);
+  EXPECT_TRUE(e[3].ip6 == a && e[3].port_be == 5062);
+
+  // What control publishes is what a worker looks up.
+  dp::Snapshot snap;
+  snap.blocked = b.keys();
+  snap.blocked6 = b.keys6();
+  ASSERT_EQ(snap.blocked6.size(), 3u);
+  EXPECT_TRUE(std::is_sorted(snap.blocked6.begin(), snap.blocked6.end()));
+  EXPECT_TRUE(snap.is_blocked6(a, 5060));
+  EXPECT_TRUE(snap.is_blocked6(a, 5062));
+  EXPECT_TRUE(snap.is_blocked6(c, 5060));
+  EXPECT_FALSE(snap.is_blocked6(c, 5062));
+  EXPECT_FALSE(snap.is_blocked6(ip6("2001:db8::12"), 5060));
+  EXPECT_FALSE(snap.is_blocked(0, 5060));  // the IPv4 table knows nothing of them
+  EXPECT_TRUE(snap.is_blocked(11, 5060));
+
+  // Expiry and removal as for IPv4: the entry refreshed at 30 s outlives the others.
+  EXPECT_TRUE(b.expire(t0 + seconds(60)));
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_TRUE(b.entries()[0].ip6 == a);
+  EXPECT_FALSE(b.remove(c, 5060));
+  EXPECT_TRUE(b.remove(a, 5060));
+  EXPECT_TRUE(b.keys6().empty());
+  EXPECT_TRUE(b.add(c, 5060, kBlstIcmpRcvd, t0, seconds(60)));
+  EXPECT_EQ(b.clear(), 1u);
+  EXPECT_EQ(b.size(), 0u);
+}
+
+TEST(SendFailuresTest, AnUnresolvedIpv6NextHopBlocksAfterThreeSeconds) {
+  SendFailures f;
+  const ProbeTime t0{};
+  const dp::Ip6 hop = ip6("2001:db8::11");
+  EXPECT_FALSE(f.on_failure(false, hop, t0));
+  EXPECT_FALSE(f.on_failure(false, hop, t0 + seconds(2)));
+  EXPECT_TRUE(f.on_failure(false, hop, t0 + seconds(3)));
+  // The IPv4 episodes are apart: an IPv4 hop failing now starts its own.
+  EXPECT_FALSE(f.on_failure(false, uint32_t{11}, t0 + seconds(3)));
+  EXPECT_EQ(f.size(), 2u);
+  // Neighbor Discovery answered: the episode is over, the next miss starts a new one.
+  f.resolved(hop);
+  EXPECT_FALSE(f.on_failure(false, hop, t0 + seconds(4)));
+  // No route fails at once.
+  EXPECT_TRUE(f.on_failure(true, ip6("2001:db8:1::1"), t0));
+}
+
+TEST_F(ProberTest, Ipv6DestinationsTimeOutWithTheirAddress) {
+  ProbeTarget t{1, "sip:[2001:db8::11]:5060", 0, 0, htons(5060), "", {}};
+  t.ip6 = ip6("2001:db8::11");
+  base_.push_back(t);
+  round();  // the first round is one interval after start
+  round();
+  ASSERT_EQ(last_.send.size(), 3u);
+  answer(200, 2);  // the IPv6 destination does not answer
+  const ProbeTick next = round();
+  ASSERT_EQ(next.timed_out.size(), 1u);
+  EXPECT_EQ(next.timed_out[0].ip_be, 0u);
+  EXPECT_TRUE(next.timed_out[0].ip6 == t.ip6);
+  EXPECT_EQ(next.timed_out[0].port_be, htons(5060));
+  // Its reply carries the address back (control removes the blocklist entry with it).
+  const ProbeTick again = round();
+  uint32_t seq = 0;
+  for (const ProbeSend& s : again.send) {
+    if (s.target == 2) {
+      seq = s.seq;
+    }
+  }
+  const ProbeReplyResult r = prober_.on_reply(seq, 200, now_ + milliseconds(2), 0);
+  ASSERT_TRUE(r.matched);
+  EXPECT_TRUE(r.ok);
+  EXPECT_TRUE(r.ip6 == t.ip6);
 }
 
 TEST(LatencyStats, EstimateAverageStdevMax) {

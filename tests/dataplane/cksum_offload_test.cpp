@@ -203,6 +203,158 @@ TEST(CksumOffload, PortAsksForBothSumsOrNone) {
   EXPECT_EQ(dp::tx_cksum_offloads(0, true), 0u);
 }
 
+// ---- IPv6: the UDP checksum (mandatory) left to the NIC the same way, with the IPv6 flags -----
+
+constexpr const char* kScript6 = R"(
+listen=udp:[2001:db8::2]:5060
+loadmodule "sl.so"
+loadmodule "textops.so"
+loadmodule "dispatcher.so"
+request_route {
+    if (is_method("OPTIONS")) {
+        sl_send_reply("200", "Keepalive");
+        exit;
+    }
+    ds_select_dst("1", "0");
+    forward();
+}
+)";
+constexpr uint64_t kOffloadFlags6 = RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_UDP_CKSUM;
+
+// One IPv6 interface (2001:db8::2/64 and 10.0.0.2/24), an IPv6 client and backend.
+std::unique_ptr<Side> make_side6(bool offload, uint16_t mtu = 1500) {
+  auto s = std::make_unique<Side>();
+  auto prog = std::make_shared<cfg::Program>();
+  cfg::Diagnostics diags;
+  ctl::BuildInputs in;
+  EXPECT_TRUE(cfg::compile_string(kScript6, "t6.cfg", "/tmp", {}, *prog, diags) &&
+              cfg::parse_dispatcher_list("1 sip:[2001:db8::11]:5060\n", "t6.list",
+                                         in.destinations, diags))
+      << (diags.empty() ? "" : diags[0].str());
+  in.program = prog;
+  dp::Iface f;
+  f.ip_be = test::ipv4("10.0.0.2");
+  f.mask_be = htonl(0xffffff00u);
+  f.mac = kOurMac;
+  f.mtu = mtu;
+  f.has_ip6 = true;
+  EXPECT_TRUE(dp::parse_ipv6("2001:db8::2", f.ip6));
+  in.ifaces = {f};
+  dp::Ip6 a;
+  dp::parse_ipv6("2001:db8::10", a);
+  in.neighbours6[a] = kClientMac;
+  dp::parse_ipv6("2001:db8::11", a);
+  in.neighbours6[a] = kB1Mac;
+  ctl::DestinationIds ids;
+  auto snap = ctl::build_snapshot(in, ids);
+  EXPECT_TRUE(snap) << snap.error().str();
+  if (!snap) {
+    return nullptr;
+  }
+  s->owned = std::move(*snap);
+  s->owned->snap.ifaces[0].tx_cksum_offload = offload;
+  s->ctx = std::make_unique<dp::WorkerCtx>();
+  s->ctx->counters = &s->counters;
+  s->ctx->pool = g_pool;
+  return s;
+}
+
+// An IPv6/UDP frame from the client (2001:db8::10) to our listener.
+rte_mbuf* frame_in6(const std::string& msg) {
+  rte_mbuf* m = rte_pktmbuf_alloc(g_pool);
+  EXPECT_NE(m, nullptr);
+  const size_t len = sizeof(rte_ether_hdr) + sizeof(rte_ipv6_hdr) + 8 + msg.size();
+  char* p = rte_pktmbuf_append(m, static_cast<uint16_t>(len));
+  EXPECT_NE(p, nullptr);
+  auto* eth = reinterpret_cast<rte_ether_hdr*>(p);
+  std::memcpy(eth->dst_addr.addr_bytes, kOurMac.b, 6);
+  std::memcpy(eth->src_addr.addr_bytes, kClientMac.b, 6);
+  eth->ether_type = htons(RTE_ETHER_TYPE_IPV6);
+  auto* ip = reinterpret_cast<rte_ipv6_hdr*>(eth + 1);
+  std::memset(ip, 0, sizeof *ip);
+  ip->vtc_flow = htonl(6u << 28);
+  ip->payload_len = htons(static_cast<uint16_t>(8 + msg.size()));
+  ip->proto = IPPROTO_UDP;
+  ip->hop_limits = 64;
+  inet_pton(AF_INET6, "2001:db8::10", ip->src_addr);
+  inet_pton(AF_INET6, "2001:db8::2", ip->dst_addr);
+  auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
+  udp->src_port = htons(5060);
+  udp->dst_port = htons(5060);
+  udp->dgram_len = ip->payload_len;
+  udp->dgram_cksum = 0;
+  std::memcpy(udp + 1, msg.data(), msg.size());
+  udp->dgram_cksum = rte_ipv6_udptcp_cksum(ip, udp);
+  m->port = 0;
+  return m;
+}
+
+struct Headers6 {
+  rte_ipv6_hdr* ip;
+  rte_udp_hdr* udp;
+};
+Headers6 headers6(rte_mbuf* m) {
+  auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv6_hdr*, sizeof(rte_ether_hdr));
+  return {ip, reinterpret_cast<rte_udp_hdr*>(ip + 1)};
+}
+
+void check_same_as_software6(const std::string& msg) {
+  auto sw = make_side6(false);
+  auto hw = make_side6(true);
+  ASSERT_NE(sw, nullptr);
+  ASSERT_NE(hw, nullptr);
+  rte_mbuf* a = frame_in6(msg);
+  ASSERT_TRUE(dp::handle_packet(sw->owned->snap, a, *sw->ctx).is_tx());
+  EXPECT_EQ(a->ol_flags & (RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_L4_MASK), 0u);
+  Headers6 ha = headers6(a);
+  EXPECT_EQ(rte_ipv6_udptcp_cksum_verify(ha.ip, ha.udp), 0) << "software UDP checksum invalid";
+
+  rte_mbuf* b = frame_in6(msg);
+  ASSERT_TRUE(dp::handle_packet(hw->owned->snap, b, *hw->ctx).is_tx());
+  EXPECT_EQ(b->ol_flags & (RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_IP_CKSUM |
+                           RTE_MBUF_F_TX_L4_MASK),
+            kOffloadFlags6);
+  EXPECT_EQ(b->l2_len, sizeof(rte_ether_hdr));
+  EXPECT_EQ(b->l3_len, sizeof(rte_ipv6_hdr));
+  Headers6 hb = headers6(b);
+  EXPECT_EQ(hb.udp->dgram_cksum, rte_ipv6_phdr_cksum(hb.ip, b->ol_flags))
+      << "the UDP checksum field must hold the IPv6 pseudo-header sum";
+  EXPECT_NE(hb.udp->dgram_cksum, ha.udp->dgram_cksum);
+  // The NIC: the one's complement of the sum over the UDP header (seeded) and payload.
+  const uint16_t sum =
+      static_cast<uint16_t>(~rte_raw_cksum(hb.udp, ntohs(hb.udp->dgram_len)));
+  hb.udp->dgram_cksum = sum == 0 ? 0xffff : sum;
+  EXPECT_EQ(bytes(a), bytes(b)) << "offload + NIC must give the software path's frame";
+  rte_pktmbuf_free(a);
+  rte_pktmbuf_free(b);
+}
+
+TEST(CksumOffload, Ipv6ForwardedRequestLeavesTheSumToTheNic) {
+  check_same_as_software6(perf::kInvite);
+}
+
+TEST(CksumOffload, Ipv6LocalReply) {
+  check_same_as_software6(perf::kOptions);
+}
+
+// Above the MTU the IPv6 datagram leaves in fragments: software sum, no offload request.
+TEST(CksumOffload, Ipv6FragmentedDatagramKeepsTheSoftwareChecksum) {
+  auto hw = make_side6(true, 600);
+  ASSERT_NE(hw, nullptr);
+  rte_mbuf* m = frame_in6(perf::kInvite);
+  const dp::Verdict v = dp::handle_packet(hw->owned->snap, m, *hw->ctx);
+  ASSERT_EQ(v.kind, dp::Verdict::Kind::kTxMany);
+  ASSERT_GE(hw->ctx->n_frags, 2);
+  EXPECT_EQ(m->ol_flags & RTE_MBUF_F_TX_L4_MASK, 0u);
+  Headers6 h = headers6(m);
+  EXPECT_EQ(rte_ipv6_udptcp_cksum_verify(h.ip, h.udp), 0) << "datagram UDP checksum invalid";
+  for (uint16_t k = 0; k < hw->ctx->n_frags; ++k) {
+    EXPECT_EQ(hw->ctx->frag_out[k]->ol_flags & RTE_MBUF_F_TX_L4_MASK, 0u) << "fragment " << k;
+  }
+  rte_pktmbuf_free_bulk(hw->ctx->frag_out, hw->ctx->n_frags);
+  rte_pktmbuf_free(m);
+}
+
 // net_ring has no checksum offload: port_start must record the software path.
 TEST(CksumOffload, RingPortUsesSoftware) {
   rte_ring* r = rte_ring_create("cko_ring", 64, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);

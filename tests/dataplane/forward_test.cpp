@@ -388,6 +388,39 @@ TEST_F(ForwardTest, RecordRouteGoesAboveTheExistingRecordRoutes) {
   EXPECT_EQ(o.sip, want);
 }
 
+TEST_F(ForwardTest, RecordRouteIsDoubledWhenTheRequestLeavesFromAnotherIpv4Socket) {
+  // A next hop behind the second iface: the request leaves from its socket (mhomed). Kamailio
+  // 5.6.3 (mhomed=1, two listen lines, forward to the second network, record_route(";p=$rm"))
+  // writes: Record-Route: <sip:OUT;r2=on;lr;ftag=..;p=INVITE> then <sip:IN;r2=on;lr;...>.
+  add_second_socket();
+  VmResult r = fwd_to_du();
+  r.du = -1;
+  r.du_uri = "sip:10.1.0.20:5060";
+  r.record_route = true;
+  r.rr_params = ";p=INVITE";
+  const Out o = apply(invite(), r);
+  ASSERT_TRUE(o.v.is_tx()) << dp::drop_name(o.v.drop);
+  EXPECT_EQ(o.v.tx_port, 1);
+  EXPECT_EQ(o.src_ip, ip("10.1.0.2"));
+  const std::string branch = our_branch(o.sip);
+  std::string want = invite();
+  want.insert(want.find("Via: "),
+              "Record-Route: <sip:10.1.0.2:5070;r2=on;lr;ftag=1;p=INVITE>\r\n"
+              "Record-Route: <sip:10.0.0.2;r2=on;lr;ftag=1;p=INVITE>\r\n"
+              "Via: SIP/2.0/UDP 10.1.0.2:5070;branch=" + branch + "\r\n");
+  want.replace(want.find("Max-Forwards: 70"), 16, "Max-Forwards: 69");
+  EXPECT_EQ(o.sip, want);
+
+  // Back out of the receiving socket (a next hop on the first iface): one, without ;r2.
+  r.du_uri = "sip:10.0.0.12:5080";
+  const Out same = apply(invite(), r);
+  ASSERT_TRUE(same.v.is_tx()) << dp::drop_name(same.v.drop);
+  EXPECT_EQ(count(same.sip, "Record-Route:"), 1u) << same.sip;
+  EXPECT_NE(same.sip.find("Record-Route: <sip:10.0.0.2;lr;ftag=1;p=INVITE>\r\n"),
+            std::string::npos)
+      << same.sip;
+}
+
 TEST_F(ForwardTest, RoutePopRemovesTheTopRouteValue) {
   // Comma-joined: only the first value goes.
   VmResult r = fwd_to_du();
@@ -574,7 +607,15 @@ TEST_F(ForwardTest, ForceSendSocketPicksTheEgressSocketAndIface) {
   sip::SipView v = scan_back(o.sip);
   EXPECT_EQ(v.via1.host.in(o.sip.data()), "10.1.0.2");
   EXPECT_EQ(v.via1.port_num, 5070);
-  EXPECT_EQ(v[sip::Hdr::kRecordRoute].in(o.sip.data()), "<sip:10.1.0.2:5070;lr;ftag=1>");
+  // Another socket than the receiving one: Kamailio's double Record-Route (enable_double_rr),
+  // the sending socket's above the receiving one's, both ;r2=on (measured on 5.6.3 with
+  // force_send_socket to another port of the same address, and with mhomed to another iface).
+  EXPECT_EQ(count(o.sip, "Record-Route:"), 2u) << o.sip;
+  EXPECT_NE(o.sip.find("Record-Route: <sip:10.1.0.2:5070;r2=on;lr;ftag=1>\r\n"
+                       "Record-Route: <sip:10.0.0.2;r2=on;lr;ftag=1>\r\nVia: SIP/2.0/UDP "
+                       "10.1.0.2:5070;"),
+            std::string::npos)
+      << o.sip;
 
   // The first socket forced for a destination behind the second iface: it has no route there.
   r.send_socket = 0;

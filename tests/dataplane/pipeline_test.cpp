@@ -715,5 +715,45 @@ TEST_F(RouteHookTest, RecordRouteParamsAndAppendHfAfterANamedHeaderOnTheWire) {
   EXPECT_TRUE(o.udp_cksum_ok);
 }
 
+// L5: insert_hf in reply_route goes where our Via was, on top, in script order (the others
+// before a named field, append_hf after the last one), as Kamailio 5.6.3 relays it
+// (tests/e2e/data/diff/18-corners.cfg compares the packets).
+TEST_F(RouteHookTest, ReplyRouteInsertHfGoesOnTopInScriptOrder) {
+  use_script("reply_route { insert_hf(\"X-Top: $rs\\r\\n\"); append_hf(\"X-App: 1\\r\\n\");"
+             " insert_hf(\"X-Before-CSeq: 1\\r\\n\", \"CSeq\"); insert_hf(\"X-Second: 2\\r\\n\"); }\n");
+  const std::string reply = reply_to("h5", "200 OK", "");
+  const Out o = run(udp_frame(kB1Mac, "10.0.0.11", 5060, "10.0.0.2", 5060, reply));
+  ASSERT_FALSE(o.v.is_drop()) << dp::drop_name(o.v.drop);
+  const size_t ours = reply.find("Via:");
+  const size_t next = reply.find("Via:", ours + 1);
+  const size_t cseq = reply.find("CSeq:");
+  const size_t end = reply.find("\r\n\r\n");
+  EXPECT_EQ(o.sip, reply.substr(0, ours) + "X-Top: 200\r\nX-Second: 2\r\n" +
+                       reply.substr(next, cseq - next) + "X-Before-CSeq: 1\r\n" +
+                       reply.substr(cseq, end + 2 - cseq) + "X-App: 1\r\n\r\n");
+  EXPECT_TRUE(o.udp_cksum_ok);
+}
+
+// L5: onsend_route sees the message flags request_route set (Kamailio 5.6.3).
+TEST_F(RouteHookTest, OnsendRouteSeesTheRequestsFlags) {
+  std::string error;
+  auto snap = test::make_snapshot(
+      "listen=udp:10.0.0.2:5060\nloadmodule \"textops.so\"\n"
+      "request_route { if (is_present_hf(\"X-Mark\")) setflag(3); $du = \"sip:10.0.0.11:5060\";"
+      " forward(); }\n"
+      "onsend_route { if (isflagset(3)) drop; }\n",
+      kList, "10.0.0.2", kOurMac,
+      {{"10.0.0.10", kClientMac}, {"10.0.0.11", kB1Mac}, {"10.0.0.12", kB2Mac}}, error);
+  ASSERT_NE(snap, nullptr) << error;
+  owned_.swap(snap);
+  Out o = run(udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5060,
+                        invite("osf1", "Max-Forwards: 70\r\nX-Mark: 1\r\n")));
+  ASSERT_TRUE(o.v.is_drop());
+  EXPECT_EQ(o.v.drop, dp::Drop::kOnSendDrop);
+  o = run(udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5060, invite("osf2")));
+  ASSERT_FALSE(o.v.is_drop()) << dp::drop_name(o.v.drop);
+  EXPECT_EQ(o.dst_ip, ip("10.0.0.11"));
+}
+
 }  // namespace
 }  // namespace viaduct

@@ -166,6 +166,7 @@ class Harness {
   }
 
   const dp::Snapshot& snap() const { return *snap_; }
+  dp::Snapshot& mutable_snap() { return *snap_; }  // what the control thread would resolve
   int32_t last_mark_dst = -1;
   uint32_t last_mark_state = 0;
 
@@ -1094,6 +1095,119 @@ TEST(VmOnsendRoute, SndIsTheDestinationAndNullElsewhere) {
   EXPECT_TRUE(r.dropped);
 }
 
+// onsend_route runs on the request request_route has just run on: it sees the message flags
+// that run set (Kamailio 5.6.3, tests/e2e/data/diff/18-corners.cfg: flag 3 set in a route
+// keeps the request from leaving). vm_run keeps the flags a run ended with in VmState;
+// dataplane/reply_route.cpp starts onsend_route from them (pipeline_test's
+// OnsendRouteSeesTheRequestsFlags runs the two together).
+TEST(VmOnsendRoute, SeesTheFlagsRequestRouteSet) {
+  Harness h("request_route { if (is_present_hf(\"X-Mark\")) setflag(3); setflag(5);"
+            " forward(); }\n"
+            "onsend_route { if (isflagset(3)) drop; resetflag(5); setflag(7); }\n");
+  ASSERT_TRUE(h.ok()) << h.diags();
+  const uint32_t b1 = __builtin_bswap32(0x0A00000B);
+  const auto onsend = [&](uint32_t flags) {
+    const std::string msg = invite();
+    sip::SipView v;
+    EXPECT_EQ(sip::scan(msg.data(), msg.size(), v), sip::ScanStatus::kOk);
+    static dp::DispatchState ds;
+    static dp::WorkerCounters counters;
+    dp::VmPacket pkt;
+    pkt.snd_ip_be = b1;
+    pkt.snd_port = 5060;
+    VmResult r;
+    r.flags = flags;
+    dp::vm_run(h.snap(), msg.data(), v, pkt, h.state(), ds, counters, r,
+               static_cast<uint32_t>(h.program().onsend_route));
+    return r;
+  };
+  EXPECT_EQ(run_route(h, invite("sip:bob@10.0.0.2:5060", "X-Mark: 1\r\n"), 0).flags,
+            bits({3, 5}));
+  EXPECT_EQ(h.state().msg_flags, bits({3, 5}));
+  EXPECT_TRUE(onsend(h.state().msg_flags).dropped);
+  EXPECT_EQ(run_route(h, invite(), 0).flags, bits({5}));
+  EXPECT_EQ(h.state().msg_flags, bits({5}));
+  const VmResult r = onsend(h.state().msg_flags);
+  EXPECT_FALSE(r.dropped);
+  EXPECT_EQ(r.flags, bits({7}));
+  // reply_route starts from no flags (another message).
+  Harness rh("request_route { setflag(2); forward(); }\n"
+             "reply_route { if (isflagset(2)) drop; }\n");
+  ASSERT_TRUE(rh.ok()) << rh.diags();
+  EXPECT_EQ(run_route(rh, invite(), 0).flags, bits({2}));
+  EXPECT_FALSE(run_route(rh, reply_msg(200), rh.program().reply_route).dropped);
+}
+
+// route() with a name computed at run time: $var, $avp, an expression; found by exact name
+// (case-sensitive); a name that matches no route is false, leaves $rc, is counted, and the
+// script goes on (Kamailio 5.6.3 logs "route ... not found": measured).
+TEST(VmRoute, DynamicNameIsLookedUpWhenItRuns) {
+  Harness h("request_route { $var(r) = \"R_\" + $rm; route($var(r)); $var(a) = $rc;"
+            " $avp(n) = \"R_BYE\"; route($avp(n)); $var(b) = $rc;"
+            " route(\"R_\" + $(rm{s.tolower})); $var(c) = $rc;"
+            " route($var(r) + \"_NOT\"); $var(d) = $rc; if (route($var(r))) { setflag(9); }"
+            " sl_send_reply(200, \"r $var(a) $var(b) $var(c) $var(d)\"); }\n"
+            "route[R_INVITE] { setflag(1); return 3; }\n"
+            "route[R_BYE] { setflag(2); return -2; }\n"
+            "route[R_invite] { setflag(4); return 5; }\n"
+            "route[A] { return 1; }\nroute[Z] { return 1; }\n");
+  ASSERT_TRUE(h.ok()) << h.diags();
+  const uint64_t errors = h.state().other_errors;
+  const Outcome o = h.run(invite());
+  EXPECT_EQ(o.code, 200) << o;
+  EXPECT_EQ(o.reason, "r 3 -2 5 5") << o;
+  EXPECT_EQ(o.flags, bits({1, 2, 4, 9})) << o;
+  EXPECT_EQ(h.state().other_errors, errors + 1);
+  // No route of that name for this method: false, and the script goes on.
+  const Outcome m = h.run(invite("sip:bob@10.0.0.2:5060", "", "MESSAGE"));
+  EXPECT_EQ(m.code, 200) << m;
+  EXPECT_EQ(m.flags, bits({2})) << m;
+  EXPECT_EQ(h.state().other_errors, errors + 5);
+  // Each name of the table is found (the binary search's both ends).
+  for (const char* name : {"A", "R_BYE", "R_INVITE", "Z", "r_invite"}) {
+    Harness one(std::string("request_route { $var(r) = \"") + name + "\";"
+                " if (route($var(r))) { sl_send_reply(200, \"found\"); exit; }"
+                " sl_send_reply(404, \"missing\"); }\n"
+                "route[R_INVITE] { return 3; }\nroute[R_BYE] { return 1; }\n"
+                "route[r_invite] { return 5; }\nroute[A] { return 1; }\nroute[Z] { return 1; }\n");
+    ASSERT_TRUE(one.ok()) << one.diags();
+    EXPECT_EQ(one.run(invite()).code, 200) << name;
+  }
+  Harness none("request_route { $var(r) = \"X\"; if (!route($var(r))) { sl_send_reply(404, \"no\"); } }\n");
+  ASSERT_TRUE(none.ok()) << none.diags();
+  EXPECT_EQ(none.run(invite()).code, 404);
+}
+
+// $xavp(_dsdst_=>sock): the destination's socket= as proto:addr:port; absent without one.
+TEST(VmXavpDispatcher, SockIsTheDestinationsSocket) {
+  Harness h("request_route { ds_select_dst(1, 0);"
+            " if (defined $xavp(_dsdst_=>sock)) { sl_send_reply(200, \"s $xavp(_dsdst_=>sock)\"); exit; }"
+            " sl_send_reply(404, \"none\"); }\n",
+            "", "1 sip:10.0.0.11:5060\n", failover_on());
+  ASSERT_TRUE(h.ok()) << h.diags();
+  EXPECT_EQ(h.run(invite()).code, 404);
+  dp::Snapshot& snap = h.mutable_snap();
+  dp::Listener l4;
+  l4.ip_be = __builtin_bswap32(0x0A000002);
+  l4.port_be = __builtin_bswap16(5062);
+  dp::Listener l6;
+  l6.v6 = true;
+  l6.ip6.b[0] = 0x20;
+  l6.ip6.b[1] = 0x01;
+  l6.ip6.b[2] = 0x0d;
+  l6.ip6.b[3] = 0xb8;
+  l6.ip6.b[15] = 2;
+  l6.port_be = __builtin_bswap16(5060);
+  snap.listeners = {l4, l6};
+  snap.destinations[0].socket = 0;
+  Outcome o = h.run(invite());
+  EXPECT_EQ(o.code, 200) << o;
+  EXPECT_EQ(o.reason, "s udp:10.0.0.2:5062");
+  snap.destinations[0].socket = 1;
+  o = h.run(invite());
+  EXPECT_EQ(o.reason, "s udp:[2001:db8::2]:5060") << o;
+}
+
 TEST(VmFunctionVariants, AppendHfAfterANamedHeaderAndRecordRouteParams) {
   Harness h("request_route { append_hf(\"X-A: 1\\r\\n\", \"X-Foo\");"
             " append_hf(\"X-B: 2\\r\\n\", \"X-None\"); append_hf(\"X-C: 3\\r\\n\", \"call-id\");"
@@ -1143,12 +1257,25 @@ TEST(VmFunctionVariants, InsertHfOnTopInScriptOrderOrBeforeANamedField) {
   EXPECT_EQ(d.maxfwd, VmResult::MaxFwd::kDecrement);
   EXPECT_EQ(d.mf_seq, 0u);
   EXPECT_EQ(d.n_top, 4u);
-  // On a relayed reply the line would have to go above our Via's removal: not there yet.
-  Harness reply("request_route { forward(); }\nreply_route { insert_hf(\"X: 1\\r\\n\"); }\n");
-  EXPECT_FALSE(reply.ok());
-  EXPECT_NE(reply.diags().find("'insert_hf' is not supported yet in reply_route"),
+  // reply_route: the same numbering (dataplane/reply_route.cpp puts them where our Via was);
+  // onsend_route: Kamailio has built the request already, not applied there.
+  Harness reply("request_route { forward(); }\nreply_route { insert_hf(\"X: 1\\r\\n\");"
+                " insert_hf(\"Y: 2\\r\\n\", \"CSeq\"); insert_hf(\"Z: 3\\r\\n\"); }\n");
+  ASSERT_TRUE(reply.ok()) << reply.diags();
+  const std::string rmsg = reply_msg(180);
+  const VmResult rr = run_route(reply, rmsg, reply.program().reply_route);
+  ASSERT_EQ(rr.n_append, 3u);
+  EXPECT_EQ(rr.n_top, 2u);
+  EXPECT_EQ(rr.append_top[0], 1u);
+  EXPECT_EQ(rr.append_top[1], 0u);
+  EXPECT_EQ(rr.append_at[1], rmsg.find("CSeq:"));
+  EXPECT_EQ(rr.append_top[2], 2u);
+  EXPECT_EQ(rr.append_hf[2], "Z: 3\r\n");
+  Harness onsend("request_route { forward(); }\nonsend_route { insert_hf(\"X: 1\\r\\n\"); }\n");
+  EXPECT_FALSE(onsend.ok());
+  EXPECT_NE(onsend.diags().find("'insert_hf' is not supported yet in onsend_route"),
             std::string::npos)
-      << reply.diags();
+      << onsend.diags();
 }
 
 TEST(VmFunctionVariants, PikeCheckIpCountsTheGivenAddress) {
@@ -1247,6 +1374,19 @@ INSTANTIATE_TEST_SUITE_P(
         TrCase{"$(var(s){s.md5})", "b10a8db164e0754105b7a99be72e3fe5"},
         TrCase{"$(var(e){s.md5})", "d41d8cd98f00b204e9800998ecf8427e"},
         TrCase{"$(var(s){s.replace,o,0})", "Hell0 W0rld"}, TrCase{"$(var(s){s.replace,l,})", "Heo Word"},
+        // s.prefixes[.quoted][,len]: 0 or past the end is every prefix, "" is "", an int its
+        // text (measured, 5.6.3)
+        TrCase{"$(var(s){s.substr,0,4}{s.prefixes})", "H,He,Hel,Hell"},
+        TrCase{"$(var(s){s.prefixes,3})", "H,He,Hel"},
+        TrCase{"$(var(s){s.substr,0,3}{s.prefixes.quoted})", "'H','He','Hel'"},
+        TrCase{"$(var(s){s.prefixes.quoted,2})", "'H','He'"},
+        TrCase{"$(var(i){s.prefixes,9})", "4,42"}, TrCase{"$(var(i){s.prefixes,0})", "4,42"},
+        TrCase{"$(var(i){s.prefixes,-1})", "4,42"},
+        TrCase{"$(var(i){s.prefixes.quoted})", "'4','42'"},
+        TrCase{"$(var(e){s.prefixes})", ""}, TrCase{"$(var(e){s.prefixes.quoted})", ""},
+        TrCase{"$(var(s){s.prefixes,$var(n)})", "H,He,Hel"},
+        TrCase{"$(avp(nope){s.prefixes})", ""},
+        TrCase{"$(var(i){s.prefixes}{s.len})", "4"},
         // chains
         TrCase{"$(var(s){s.tolower}{s.len})", "11"},
         TrCase{"$(var(s){s.toupper}{s.substr,1,2}{s.len})", "2"},
@@ -1409,8 +1549,10 @@ TEST(VmXavpDispatcher, DstListFollowsNextDstAndCtxCounts) {
   EXPECT_FALSE(bad.ok());
   EXPECT_NE(bad.diags().find("only the dispatcher's $xavp(_dsdst_=>...)"), std::string::npos)
       << bad.diags();
-  Harness sock("request_route { $var(a) = $xavp(_dsdst_=>sock); }\n");
-  EXPECT_FALSE(sock.ok());
+  Harness nope("request_route { $var(a) = $xavp(_dsdst_=>nope); }\n");
+  EXPECT_FALSE(nope.ok());
+  EXPECT_NE(nope.diags().find("(uri, grp, dstid, attrs, sock)"), std::string::npos)
+      << nope.diags();
   Harness write("request_route { $xavp(_dsdst_=>uri) = \"x\"; }\n");
   EXPECT_FALSE(write.ok());
 }

@@ -4,7 +4,10 @@
 # gives the kernel a TAP interface (exception_tap) with the same MAC and address. TCP
 # connections (several short ones, one carrying 1 MB each way) and a UDP datagram to a port
 # viaduct does not listen on must reach sockets of the host stack and be answered through
-# viaduct; SIP and ping stay on the fast path.
+# viaduct; SIP and ping stay on the fast path. Over IPv6 (the interface's address6, which the
+# TAP gets too): a TCP connection to a host-stack socket carries bytes both ways, the kernel's
+# Neighbor Solicitations leave through viaduct and the answers reach it; SIP behind the
+# client kernel's hop-by-hop and destination options headers stays on the fast path.
 #   usage: exception_test.sh VIADUCT_BINARY
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -53,12 +56,26 @@ for set_cmd in (0x1f, 0x24, 0x17):  # ETHTOOL_STSO, ETHTOOL_SGSO, ETHTOOL_STXCSU
     ethtool(set_cmd, 0)
 assert [ethtool(c) for c in (0x1e, 0x23, 0x16)] == [0, 0, 0], "offloads still on"
 PY
+# IPv6 for the client (lib.sh turns it off everywhere), without duplicate address detection.
+# viaduct's namespace keeps it off: its kernel must not take IPv6 from eth0 (the TAP gets it on).
+P6="2001:db8:${LAB_NET}:"
+LB6="${P6}:2"
+C6="${P6}:10"
+for k in all default eth0; do
+    ip netns exec "$LAB_C" sysctl -qw "net.ipv6.conf.$k.disable_ipv6=0"
+done
+ip -n "$LAB_C" addr add "$C6/64" dev eth0 nodad
 lab_write_config "$work"
-sed -i "s|^address = \"${LAB_LB_IP}/24\"|&\nexception_tap = \"vdtap0\"|" "$work/viaduct.toml"
+sed -i "s|^address = \"${LAB_LB_IP}/24\"|&\naddress6 = \"${LB6}/64\"\nexception_tap = \"vdtap0\"|" \
+    "$work/viaduct.toml"
+sed -i "s|^listen=udp:${LAB_LB_IP}:5060|&\nlisten=udp:[${LB6}]:5060|" "$work/viaduct.cfg"
+grep -q "^listen=udp:\[${LB6}\]:5060" "$work/viaduct.cfg"
 lab_start_viaduct "$bin" "$work"
 
 check "the kernel has vdtap0 with our address" \
     sh -c "ip -n '$LAB_LB' -4 addr show vdtap0 | grep -q 'inet ${LAB_LB_IP}/24'"
+check "the kernel has vdtap0 with our IPv6 address, not tentative (no DAD)" \
+    sh -c "ip -n '$LAB_LB' -6 addr show vdtap0 | grep 'inet6 ${LB6}/64' | grep -qv tentative"
 
 # Host-stack sockets on the load balancer's address: a TCP and a UDP echo, bounded. The TCP
 # server answers "echo:" and then every byte it reads, until the client half-closes.
@@ -186,6 +203,84 @@ while True:
         print('reply', d[28:].decode()); break" 2>&1 || true)
 check "ping is answered (got '$ping_out')" test "$ping_out" = "reply viaduct-ping"
 
+# TCP over IPv6 to a host-stack socket on our IPv6 address: the client's kernel resolves us
+# (viaduct answers), the SYN is punted, the kernel resolves the client through viaduct (its
+# Neighbor Solicitation leaves from the TAP, the Advertisement comes back to it) and answers;
+# 256 KB go each way, checked byte for byte, then a half-close each way.
+ip netns exec "$LAB_LB" timeout 40 python3 - "$LB6" > "$work/server6.log" 2>&1 <<'PY' &
+import hashlib, socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], 8086)); s.listen(1); s.settimeout(35)
+c, peer = s.accept(); c.settimeout(20)
+got = bytearray()
+while True:
+    d = c.recv(65536)
+    if not d:
+        break
+    got += d
+c.sendall(b"echo6:" + hashlib.sha256(got).hexdigest().encode() + b":" + bytes(got[::-1]))
+c.close()
+print("served", peer[0], len(got), flush=True)
+PY
+LAB_PIDS+=("$!")
+sleep 1
+ip netns exec "$LAB_C" timeout 30 python3 - "$LB6" > "$work/client6.log" 2>&1 <<'PY' || true
+import hashlib, os, socket, sys, threading
+s = socket.create_connection((sys.argv[1], 8086), timeout=20)
+data = os.urandom(256 << 10)
+def send():
+    s.sendall(data); s.shutdown(socket.SHUT_WR)
+t = threading.Thread(target=send); t.start()
+got = bytearray()
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    got += d
+t.join()
+want = b"echo6:" + hashlib.sha256(data).hexdigest().encode() + b":" + data[::-1]
+print("tcp6", len(got), "match" if bytes(got) == want else "differ", s.getsockname()[0], flush=True)
+PY
+tcp6=$(awk '$1 == "tcp6"' "$work/client6.log")
+check "TCP over IPv6 to the kernel behind viaduct: 256 KB each way, intact (got '$tcp6')" \
+    sh -c "echo '$tcp6' | grep -q '^tcp6 $(( (256 << 10) + 71 )) match ${C6}\$'"
+check "the kernel's socket saw the client's IPv6 address and all the bytes" \
+    grep -q "^served ${C6} $((256 << 10))\$" "$work/server6.log"
+check "the kernel learned the client's MAC by Neighbor Discovery through viaduct" \
+    sh -c "ip -n '$LAB_LB' -6 neigh show '$C6' dev vdtap0 | grep -q lladdr"
+
+# SIP over IPv6 behind extension headers as the client's kernel writes them (sticky hop-by-hop
+# options with a Router Alert, and destination options with an option to skip): the fast path
+# walks them and answers. A packet socket on the client's eth0 sees the request leave with them.
+sip6_out=$(ip netns exec "$LAB_C" timeout 10 python3 - "$LB6" "$C6" 2>&1 <<'PY' || true
+import socket, sys
+lb, me = sys.argv[1], sys.argv[2]
+cap = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))  # ETH_P_ALL: outgoing too
+cap.bind(("eth0", 0)); cap.settimeout(5)
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.settimeout(5); s.bind((me, 5072))
+# Hop-by-hop: Router Alert (type 5, 2 bytes) + PadN; destination options: type 0x1e (the two
+# high bits 00: skip when unknown), 4 bytes. Next header and length bytes are the kernel's.
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_HOPOPTS, bytes([0, 0, 5, 2, 0, 0, 1, 0]))
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_DSTOPTS, bytes([0, 0, 0x1e, 4, 0, 0, 0, 0]))
+m = ("OPTIONS sip:[%s]:5060 SIP/2.0\r\nVia: SIP/2.0/UDP [%s]:5072;branch=z9hG4bKx6e\r\n"
+     "From: <sip:p@[%s]>;tag=a\r\nTo: <sip:[%s]>\r\nCall-ID: exc-6e\r\nCSeq: 1 OPTIONS\r\n"
+     "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n") % (lb, me, me, lb)
+s.sendto(m.encode(), (lb, 5060))
+chain = None
+while chain is None:
+    f, addr = cap.recvfrom(2048)
+    if addr[2] == socket.PACKET_OUTGOING and f[14 + 8:14 + 24] == socket.inet_pton(socket.AF_INET6, me) \
+            and b"exc-6e" in f:
+        ip = f[14:]
+        chain = [ip[6], ip[40]]  # the fixed header's next header, the hop-by-hop header's
+        chain.append(ip[40 + 8 * (ip[41] + 1)])  # the destination options header's
+print("chain", *chain, "reply", s.recv(2000).decode().splitlines()[0])
+PY
+)
+check "SIP over IPv6 behind hop-by-hop and destination options is answered (got '$sip6_out')" \
+    test "$sip6_out" = "chain 0 60 17 reply SIP/2.0 200 Keepalive"
+
 m=$(lab_metrics)
 in=$(lab_metric "$m" viaduct_exception_in_total)
 out=$(lab_metric "$m" viaduct_exception_out_total)
@@ -196,9 +291,12 @@ check "frames came back from the kernel (1 MB of TCP among them)" test "$out" -g
 check "net_af_packet has no checksum offload: software checksums, said at start-up" \
     grep -q "port=net_af_packet0 .*checksums=software" "$work/viaduct.log"
 check "viaduct answered the ping itself" test "$(lab_metric "$m" viaduct_icmp_echo_replies_total)" -ge 1
+check "no IPv6 extension header dropped or malformed" \
+    test "$(lab_metric "$m" viaduct_drops_total 'reason="ipv6_bad_ext"')" = 0 -a \
+    "$(lab_metric "$m" viaduct_drops_total 'reason="ipv6_ext_header"')" = 0
 
 if [ "$failures" != 0 ]; then
-    tail -20 "$work/viaduct.log"; cat "$work/servers.log"
+    tail -20 "$work/viaduct.log"; cat "$work/servers.log" "$work/server6.log" "$work/client6.log"
     exit 1
 fi
 echo "PASS"

@@ -4,6 +4,9 @@
 # answers Neighbor Solicitations and pings to it, learns the backends' MACs by Neighbor
 # Discovery, and forwards calls between sipp peers over IPv6 (UAC and UAS both IPv6), then from
 # an IPv4 UAC to the same IPv6 backends (dual stack: IPv4 in, IPv6 out, replies back to IPv4).
+# With use_dst_blocklist, the probed IPv6 destination that does not answer (nothing listens on
+# its port: its kernel sends ICMPv6 port unreachable, and its probes time out) is blocklisted
+# (dst_blocklist.view through the management RPC).
 #   usage: ipv6_test.sh VIADUCT_BINARY
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -21,6 +24,7 @@ done
 
 LAB_NET=${LAB_NET:-80}
 LAB_METRICS_PORT=${LAB_METRICS_PORT:-9480}
+MGMT_PORT=${MGMT_PORT:-5180}
 source "$here/lib.sh"
 P6="2001:db8:${LAB_NET}:"
 LB6="${P6}:2"
@@ -56,6 +60,8 @@ cat > "$work/viaduct.cfg" <<CFG
 #!KAMAILIO
 listen=udp:${LAB_LB_IP}:5060
 listen=udp:[${LB6}]:5060
+use_dst_blocklist=yes
+dst_blocklist_expire=60
 loadmodule "sl.so"
 loadmodule "maxfwd.so"
 loadmodule "textops.so"
@@ -88,6 +94,7 @@ CFG
 } > "$work/dispatcher.list"
 sed -i "s|^address = .*|&\naddress6 = \"${LB6}/64\"|" "$work/viaduct.toml"
 grep -q address6 "$work/viaduct.toml"
+printf '\n[management]\nlisten = "127.0.0.1:%s"\n' "$MGMT_PORT" >> "$work/viaduct.toml"
 
 for i in 0 1 2; do
     ip netns exec "${LAB_BACKENDS[$i]}" sipp -sn uas -i "${B6[$i]}" -p 5060 \
@@ -195,6 +202,31 @@ echo "no_neighbour drops (first packets before Neighbor Discovery completes): $n
 check "no malformed or bad IPv6 drops" \
     test "$(lab_metric "$metrics" viaduct_drops_total 'reason="bad_ipv6"')" = 0 -a \
     "$(lab_metric "$metrics" viaduct_drops_total 'reason="malformed_sip"')" = 0
+
+# The blocklist with IPv6 entries: IP:PORT's flags in dst_blocklist.view ("" when absent).
+blocked() {
+    ip netns exec "$LAB_LB" curl -s --max-time 10 -H 'Content-Type: application/json' \
+        -d '{"jsonrpc":"2.0","method":"dst_blocklist.view","id":1}' \
+        "http://127.0.0.1:${MGMT_PORT}/RPC" | python3 -c '
+import json, sys
+r = json.loads(sys.stdin.read())["result"]
+for e in (r if isinstance(r, list) else []):
+    if e["ip"] == sys.argv[1] and e["port"] == int(sys.argv[2]) and e["protocol"] == "udp":
+        print(e["flags"])' "$1" "$2"
+}
+f=$(blocked "${B6[1]}" 5071)
+echo "dst_blocklist.view flags of [${B6[1]}]:5071: ${f:-none}"
+# Kamailio's flags: 1 an IPv6 entry (BLST_IS_IPV6), 16 a probe timeout, 8 an ICMP error.
+check "the silent IPv6 destination is in dst_blocklist.view, unbracketed, flags IPv6 + timeout" \
+    test -n "$f" -a "$(( ${f:-0} & 17 ))" = 17
+check "...and with the ICMPv6 port unreachable its kernel sent (flag 8)" \
+    test "$(( ${f:-0} & 8 ))" = 8
+check "the answering IPv6 destination and set 1 are not blocklisted" \
+    test -z "$(blocked "${B6[0]}" 5070)$(blocked "${B6[0]}" 5060)$(blocked "${B6[1]}" 5060)"
+check "viaduct_dst_blocklist_entries counts it" \
+    test "$(lab_metric "$(lab_metrics)" viaduct_dst_blocklist_entries)" -ge 1
+check "the log names the IPv6 entry" \
+    grep -q "blocklist add udp:\[${B6[1]}\]:5071 reason=" "$work/viaduct.log"
 
 echo "$passes passed, $failures failed"
 [ "$failures" = 0 ]

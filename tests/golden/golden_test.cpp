@@ -12,6 +12,11 @@
 //   ipv6 SRC > DST [hlim N] [next N] [len N] [cut N] [badck]   (len: the payload length
 //                                             field; cut: drop the last N bytes of the frame;
 //                                             badck: leave the ICMPv6/UDP checksum zero)
+//   ext6 hbh|dst|rt [segleft N] [opt TYPE LEN]... [hdrlen N] [next N]
+//                                             an IPv6 extension header (one line each, in
+//                                             order, before a Fragment header if any): options
+//                                             of LEN zero bytes, PadN to 8 bytes; hdrlen: the
+//                                             Hdr Ext Len field written instead of the real one
 //   icmp6 echo-request id N seq N | ns TARGET [sll MAC] | na TARGET [tll MAC] [s] [o] | type N
 //   udp SPORT > DPORT [len N]
 //   icmp echo-request id N seq N
@@ -23,6 +28,12 @@
 //   fragment K size S                         send only the K-th (1-based) IPv4 fragment of
 //                                             the datagram above, S payload bytes each
 // Output is rendered in the same vocabulary, with lengths and checksum verdicts.
+//
+// Lines before the first block that are not comments set the case up:
+//   blocklist ADDR PORT       the destination is in the published blocklist (IPv4 or IPv6)
+//   no-neighbour ADDR         the snapshot does not know that neighbour's MAC
+//   events                    the worker's events to the control thread are rendered after
+//                             each frame's result (`event TYPE ...`)
 //
 // VD_GOLDEN_UPDATE=1 rewrites the `== out` blocks of every case from what the pipeline does
 // (then review the diff: a golden file is a claim about behaviour).
@@ -36,6 +47,8 @@
 #include <rte_ip_frag.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
 #include <rte_udp.h>
 
 
@@ -210,7 +223,9 @@ bool ipv6_addr(const std::string& s, uint8_t* out) {
 std::vector<uint8_t> build6(std::vector<uint8_t> f, const std::vector<std::string>& ip,
                             const std::vector<std::string>& udp,
                             const std::vector<std::string>& icmp, const std::vector<uint8_t>& payload,
-                            const std::vector<std::string>& fragment, std::string& error) {
+                            const std::vector<std::string>& fragment,
+                            const std::vector<std::vector<std::string>>& exts,
+                            std::string& error) {
   rte_ipv6_hdr h{};
   h.vtc_flow = htonl(6u << 28);
   h.hop_limits = static_cast<uint8_t>(opt(ip, "hlim", 64));
@@ -254,6 +269,7 @@ std::vector<uint8_t> build6(std::vector<uint8_t> f, const std::vector<std::strin
       }
     } else {
       l4[0] = static_cast<uint8_t>(opt(icmp, "type", 1));
+      l4[1] = static_cast<uint8_t>(opt(icmp, "code", 0));
     }
     l4.insert(l4.end(), payload.begin(), payload.end());
   } else if (!udp.empty()) {
@@ -305,6 +321,51 @@ std::vector<uint8_t> build6(std::vector<uint8_t> f, const std::vector<std::strin
     h.proto = 44;
     h.payload_len = htons(static_cast<uint16_t>(l4.size()));
   }
+  if (!exts.empty()) {
+    // The extension headers in front of the upper layer (or of the Fragment header), chained;
+    // checksums above were taken with the upper layer's protocol, as RFC 8200 8.1 wants.
+    std::vector<uint8_t> chain;
+    uint8_t first = h.proto;
+    for (size_t i = exts.size(); i-- > 0;) {
+      const std::vector<std::string>& e = exts[i];
+      const std::string kind = e.size() > 1 ? e[1] : "";
+      const uint8_t type = kind == "hbh" ? 0 : kind == "dst" ? 60 : kind == "rt" ? 43 : 255;
+      if (type == 255) {
+        error = "ext6 wants hbh, dst or rt";
+        return {};
+      }
+      std::vector<uint8_t> x = {static_cast<uint8_t>(opt(e, "next", first)), 0};
+      if (type == 43) {
+        x.push_back(0);  // routing type 0
+        x.push_back(static_cast<uint8_t>(opt(e, "segleft", 0)));
+        x.resize(8);
+      } else {
+        for (size_t k = 1; k + 2 < e.size(); ++k) {
+          if (e[k] == "opt") {
+            x.push_back(static_cast<uint8_t>(std::stoul(e[k + 1], nullptr, 0)));
+            const size_t n = std::stoul(e[k + 2]);
+            x.push_back(static_cast<uint8_t>(n));
+            x.resize(x.size() + n);
+          }
+        }
+        const size_t pad = (8 - x.size() % 8) % 8;
+        if (pad == 1) {
+          x.push_back(0);  // Pad1
+        } else if (pad > 1) {
+          x.push_back(1);  // PadN
+          x.push_back(static_cast<uint8_t>(pad - 2));
+          x.resize(x.size() + pad - 2);
+        }
+      }
+      x[1] = static_cast<uint8_t>(opt(e, "hdrlen", static_cast<long>(x.size() / 8 - 1)));
+      x.insert(x.end(), chain.begin(), chain.end());
+      chain = std::move(x);
+      first = type;
+    }
+    l4.insert(l4.begin(), chain.begin(), chain.end());
+    h.proto = first;
+    h.payload_len = htons(static_cast<uint16_t>(ntohs(h.payload_len) + chain.size()));
+  }
   const auto* hp = reinterpret_cast<const uint8_t*>(&h);
   f.insert(f.end(), hp, hp + sizeof h);
   f.insert(f.end(), l4.begin(), l4.end());
@@ -320,6 +381,7 @@ std::vector<uint8_t> build(const FrameSpec& spec, std::string& error) {
   std::vector<uint8_t> payload;
   bool have_payload = false;
   std::vector<std::string> fragment;
+  std::vector<std::vector<std::string>> exts;
   for (size_t i = 0; i < spec.lines.size(); ++i) {
     const std::string& l = spec.lines[i];
     const std::vector<std::string> w = words(l);
@@ -344,6 +406,8 @@ std::vector<uint8_t> build(const FrameSpec& spec, std::string& error) {
       ip6 = w;
     } else if (w[0] == "icmp6") {
       icmp6 = w;
+    } else if (w[0] == "ext6") {
+      exts.push_back(w);
     } else if (w[0] == "udp") {
       udp = w;
     } else if (w[0] == "icmp") {
@@ -396,7 +460,7 @@ std::vector<uint8_t> build(const FrameSpec& spec, std::string& error) {
                                       : RTE_ETHER_TYPE_IPV4));
   put16(type);
   if (ip6.size() >= 4) {
-    return build6(f, ip6, udp, icmp6, payload, fragment, error);
+    return build6(f, ip6, udp, icmp6, payload, fragment, exts, error);
   }
   if (!arp.empty()) {
     rte_arp_hdr a{};
@@ -779,7 +843,53 @@ std::vector<std::string> case_names() {
   return names;
 }
 
-std::unique_ptr<ctl::OwnedSnapshot> golden_snapshot(std::string& error) {
+// The case's set-up lines (see the top of the file), by keyword.
+std::vector<std::vector<std::string>> directives(const std::vector<std::string>& header,
+                                                 const std::string& keyword) {
+  std::vector<std::vector<std::string>> out;
+  for (const std::string& l : header) {
+    std::vector<std::string> w = words(l);
+    if (!w.empty() && w[0] == keyword) {
+      out.push_back(std::move(w));
+    }
+  }
+  return out;
+}
+
+// An event a worker posted, as text.
+std::string render_event(const dp::Event& ev) {
+  static constexpr const char* kNames[] = {"neigh_learned",     "neigh_miss", "probe_reply",
+                                           "icmp_unreachable",  "send_failed", "mark_dst",
+                                           "neigh6_learned",    "neigh6_miss"};
+  const auto t = static_cast<size_t>(ev.type);
+  std::ostringstream o;
+  o << "event " << (t < std::size(kNames) ? kNames[t] : "unknown") << " iface " << ev.iface;
+  const std::string addr = ev.ip_be != 0 ? ip_str(ev.ip_be) : "[" + ip6_str(ev.ip6) + "]";
+  switch (ev.type) {
+    case dp::Event::Type::kIcmpUnreachable:
+      o << " " << addr << ":" << ntohs(ev.aux);
+      break;
+    case dp::Event::Type::kSendFailed:
+      o << " " << dp::drop_name(static_cast<dp::Drop>(ev.pad)) << " " << addr << ":"
+        << ntohs(ev.aux);
+      break;
+    case dp::Event::Type::kNeighMiss:
+    case dp::Event::Type::kNeighLearned:
+      o << " " << ip_str(ev.ip_be) << " " << mac_str(ev.mac.b);
+      break;
+    case dp::Event::Type::kNeigh6Miss:
+    case dp::Event::Type::kNeigh6Learned:
+      o << " " << ip6_str(ev.ip6) << " " << mac_str(ev.mac.b);
+      break;
+    default:
+      o << " ip " << ip_str(ev.ip_be) << " aux " << ev.aux;
+      break;
+  }
+  return o.str();
+}
+
+std::unique_ptr<ctl::OwnedSnapshot> golden_snapshot(std::string& error,
+                                                    const std::vector<std::string>& header = {}) {
   auto prog = std::make_shared<cfg::Program>();
   cfg::Diagnostics diags;
   ctl::BuildInputs in;
@@ -810,12 +920,34 @@ std::unique_ptr<ctl::OwnedSnapshot> golden_snapshot(std::string& error) {
   in.neighbours6[a] = MacAddr{{2, 0, 0, 0, 6, 0x10}};
   dp::parse_ipv6("2001:db8::11", a);
   in.neighbours6[a] = MacAddr{{2, 0, 0, 0, 6, 0x11}};
+  for (const std::vector<std::string>& d : directives(header, "no-neighbour")) {
+    if (d.size() == 2 && dp::parse_ipv6(d[1], a)) {
+      in.neighbours6.erase(a);
+    } else if (d.size() == 2) {
+      in.neighbours.erase(ipv4(d[1].c_str()));
+    }
+  }
   ctl::DestinationIds ids;
   auto snap = ctl::build_snapshot(in, ids);
   if (!snap) {
     error = snap.error().str();
     return nullptr;
   }
+  // The blocklist as control publishes it (control/app.cpp): two sorted tables.
+  for (const std::vector<std::string>& d : directives(header, "blocklist")) {
+    if (d.size() != 3) {
+      error = "blocklist wants ADDR PORT";
+      return nullptr;
+    }
+    const uint16_t port_be = htons(static_cast<uint16_t>(std::stoul(d[2])));
+    if (dp::parse_ipv6(d[1], a)) {
+      (*snap)->snap.blocked6.push_back({a, port_be});
+    } else {
+      (*snap)->snap.blocked.push_back((uint64_t{ipv4(d[1].c_str())} << 16) | port_be);
+    }
+  }
+  std::sort((*snap)->snap.blocked.begin(), (*snap)->snap.blocked.end());
+  std::sort((*snap)->snap.blocked6.begin(), (*snap)->snap.blocked6.end());
   return std::move(*snap);
 }
 
@@ -826,11 +958,24 @@ TEST_P(GoldenTest, OutputMatches) {
   CaseFile c = read_case(path);
   ASSERT_FALSE(c.inputs.empty()) << path << ": no `== in` block";
   std::string error;
-  auto snap = golden_snapshot(error);
+  auto snap = golden_snapshot(error, c.header);
   ASSERT_NE(snap, nullptr) << error;
   auto ctx = std::make_unique<dp::WorkerCtx>();
   dp::WorkerCounters counters;
   ctx->counters = &counters;
+  // `events`: a ring as a daemon worker has one, drained after each frame.
+  struct RingFree {
+    void operator()(rte_ring* r) const { rte_ring_free(r); }
+  };
+  std::unique_ptr<rte_ring, RingFree> events;
+  if (!directives(c.header, "events").empty()) {
+    static int n_rings = 0;
+    const std::string name = "golden_ev" + std::to_string(n_rings++);
+    events.reset(rte_ring_create_elem(name.c_str(), sizeof(dp::Event), 64, 0,
+                                      RING_F_SP_ENQ | RING_F_SC_DEQ));
+    ASSERT_NE(events, nullptr);
+    ctx->events = events.get();
+  }
   // Reassembly and egress fragmentation as a daemon worker has them (a fresh table per case).
   rte_ip_frag_tbl* tbl = rte_ip_frag_table_create(16, 8, 64, rte_get_tsc_hz() * 2, 0);
   auto* dr = static_cast<rte_ip_frag_death_row*>(
@@ -953,6 +1098,10 @@ TEST_P(GoldenTest, OutputMatches) {
     }
     while (!out.empty() && out.back().empty()) {
       out.pop_back();  // as read_case() does with the expectation
+    }
+    for (dp::Event ev; events != nullptr &&
+                       rte_ring_sc_dequeue_elem(events.get(), &ev, sizeof(ev)) == 0;) {
+      out.push_back(render_event(ev));
     }
     got.push_back(std::move(out));
   }
