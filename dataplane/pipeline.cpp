@@ -60,8 +60,15 @@ constexpr uint8_t kProtoDstOpts6 = 60;
 constexpr size_t kMaxExtHeaders6 = 4;
 constexpr size_t kMaxExtBytes6 = 256;
 
+void enqueue_event(WorkerCtx& ctx, Event& ev) noexcept {
+  if (rte_ring_sp_enqueue_elem(ctx.events, &ev, sizeof(ev)) != 0) {
+    ctx.counters->events_dropped.add();
+  }
+}
+
+// An event for the control thread; an IPv6 one (ip6) goes with ip_be 0.
 void post_event(WorkerCtx& ctx, Event::Type type, uint16_t iface, uint32_t ip_be,
-                const MacAddr& mac, uint16_t aux = 0) noexcept {
+                const MacAddr& mac, uint16_t aux = 0, const Ip6* ip6 = nullptr) noexcept {
   if (ctx.events == nullptr) {
     return;
   }
@@ -71,25 +78,15 @@ void post_event(WorkerCtx& ctx, Event::Type type, uint16_t iface, uint32_t ip_be
   ev.ip_be = ip_be;
   ev.mac = mac;
   ev.aux = aux;
-  if (rte_ring_sp_enqueue_elem(ctx.events, &ev, sizeof(ev)) != 0) {
-    ctx.counters->events_dropped.add();
+  if (ip6 != nullptr) {
+    std::memcpy(ev.ip6, ip6->b, 16);
   }
+  enqueue_event(ctx, ev);
 }
 
 void post_event6(WorkerCtx& ctx, Event::Type type, uint16_t iface, const Ip6& ip,
                  const MacAddr& mac, uint16_t aux = 0) noexcept {
-  if (ctx.events == nullptr) {
-    return;
-  }
-  Event ev;
-  ev.type = type;
-  ev.iface = iface;
-  ev.mac = mac;
-  ev.aux = aux;
-  std::memcpy(ev.ip6, ip.b, 16);
-  if (rte_ring_sp_enqueue_elem(ctx.events, &ev, sizeof(ev)) != 0) {
-    ctx.counters->events_dropped.add();
-  }
+  post_event(ctx, type, iface, 0, mac, aux, &ip);
 }
 
 // A forward to a dispatcher destination failed before it left, for lack of a route or of the
@@ -122,9 +119,7 @@ void post_event6(WorkerCtx& ctx, Event::Type type, uint16_t iface, const Ip6& ip
       std::memcpy(ev.mac.b, &hop, 4);
     }
   }
-  if (rte_ring_sp_enqueue_elem(ctx.events, &ev, sizeof(ev)) != 0) {
-    ctx.counters->events_dropped.add();
-  }
+  enqueue_event(ctx, ev);
 }
 
 MacAddr to_mac(const rte_ether_addr& a) noexcept {

@@ -17,25 +17,12 @@ using cfg::TrKind;
 using Kind = VmVal::Kind;
 
 VmVal null_val() noexcept { return VmVal{}; }
-VmVal int_val(int64_t i) noexcept {
-  VmVal v{};
-  v.kind = Kind::kInt;
-  v.i = i;
-  return v;
-}
 // An int that keeps the text it was read from (Kamailio's PV_VAL_INT|PV_VAL_STR values):
 // printed as that text, the int elsewhere (see VmVal).
 VmVal dual_val(int64_t i, std::string_view text) noexcept {
   VmVal v = int_val(i);
   v.p = text.data();
   v.len = static_cast<uint32_t>(text.size());
-  return v;
-}
-VmVal str_val(std::string_view s) noexcept {
-  VmVal v{};
-  v.kind = Kind::kStr;
-  v.p = s.data();
-  v.len = static_cast<uint32_t>(s.size());
   return v;
 }
 

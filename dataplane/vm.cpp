@@ -94,19 +94,6 @@ int64_t str_to_int(std::string_view s) noexcept {
   return neg ? -v : v;
 }
 
-VmVal int_val(int64_t i) noexcept {
-  VmVal v{};
-  v.kind = Kind::kInt;
-  v.i = i;
-  return v;
-}
-VmVal str_val(std::string_view s) noexcept {
-  VmVal v{};
-  v.kind = Kind::kStr;
-  v.p = s.data();
-  v.len = static_cast<uint32_t>(s.size());
-  return v;
-}
 VmVal span_val(const char* msg, sip::Span sp) noexcept {
   return sp.empty() ? VmVal{} : str_val(sp.in(msg));
 }

@@ -104,6 +104,21 @@ struct VmVal {
   std::string_view s() const noexcept { return {p, len}; }
 };
 
+// The values the interpreter and the transformations build (both used to have their copies).
+inline VmVal int_val(int64_t i) noexcept {
+  VmVal v{};
+  v.kind = VmVal::Kind::kInt;
+  v.i = i;
+  return v;
+}
+inline VmVal str_val(std::string_view s) noexcept {
+  VmVal v{};
+  v.kind = VmVal::Kind::kStr;
+  v.p = s.data();
+  v.len = static_cast<uint32_t>(s.size());
+  return v;
+}
+
 inline constexpr size_t kVmVarLen = 256;     // longest string a $var keeps
 inline constexpr size_t kVmScratch = 8192;   // per-run arena for strings the script builds
 inline constexpr size_t kVmLogRecords = 64;  // xlog ring (power of two)
