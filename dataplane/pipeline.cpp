@@ -1291,6 +1291,28 @@ constexpr size_t kRrLineMax = 320;
   return out;
 }
 
+// The SIP datagram of a UDP packet to one of our listeners (pi.listener and the source set by
+// the IPv4 or IPv6 handler): scanned, then handled as a request or a reply.
+[[gnu::always_inline]] inline Verdict handle_sip(const Snapshot& snap, rte_mbuf* m,
+                                                 const rte_ether_hdr* eth, PacketInfo& pi,
+                                                 const rte_udp_hdr* udp, size_t udp_len,
+                                                 WorkerCtx& ctx) noexcept {
+  const char* msg = reinterpret_cast<const char*>(udp + 1);
+  pi.sip_off = static_cast<size_t>(msg - static_cast<const char*>(m->buf_addr));
+  pi.sip_len = udp_len - sizeof(rte_udp_hdr);
+  sip::SipView v;
+  const sip::ScanStatus st = sip::scan(msg, pi.sip_len, v);
+  if (st != sip::ScanStatus::kOk) {
+    ctx.counters->parse_errors[static_cast<size_t>(st)].add();
+    return Verdict::dropped(Drop::kMalformedSip);
+  }
+  pi.sip_len = v.len;  // bytes past Content-Length are not forwarded
+  if (v.is_request) {
+    return handle_request(snap, m, eth, pi, msg, v, ctx);
+  }
+  return handle_reply(snap, m, pi, msg, v, ctx);
+}
+
 
 // An ICMPv6 destination unreachable (RFC 4443 3.1: 4 unused bytes, then as much of the invoking
 // packet as fits), address or port unreachable, quoting a UDP datagram one of our IPv6
@@ -1621,20 +1643,7 @@ ExtWalk walk_ext6(const uint8_t* p, size_t plen, uint8_t& next, size_t& len) noe
   pi.v6 = true;
   pi.src_ip6 = src;
   pi.src_port_be = udp->src_port;
-  const char* msg = reinterpret_cast<const char*>(udp + 1);
-  pi.sip_off = static_cast<size_t>(msg - static_cast<const char*>(m->buf_addr));
-  pi.sip_len = udp_len - sizeof(rte_udp_hdr);
-  sip::SipView v;
-  const sip::ScanStatus st = sip::scan(msg, pi.sip_len, v);
-  if (st != sip::ScanStatus::kOk) {
-    ctx.counters->parse_errors[static_cast<size_t>(st)].add();
-    return Verdict::dropped(Drop::kMalformedSip);
-  }
-  pi.sip_len = v.len;
-  if (v.is_request) {
-    return handle_request(snap, m, eth, pi, msg, v, ctx);
-  }
-  return handle_reply(snap, m, pi, msg, v, ctx);
+  return handle_sip(snap, m, eth, pi, udp, udp_len, ctx);
 }
 
 }  // namespace
@@ -1950,21 +1959,7 @@ Verdict handle_packet(const Snapshot& snap, rte_mbuf*& m, WorkerCtx& ctx) noexce
   }
   pi.src_ip_be = ip->src_addr;
   pi.src_port_be = udp->src_port;
-  const char* msg = reinterpret_cast<const char*>(udp + 1);
-  pi.sip_off = static_cast<size_t>(msg - static_cast<const char*>(m->buf_addr));
-  pi.sip_len = udp_len - sizeof(rte_udp_hdr);
-
-  sip::SipView v;
-  const sip::ScanStatus st = sip::scan(msg, pi.sip_len, v);
-  if (st != sip::ScanStatus::kOk) {
-    ctx.counters->parse_errors[static_cast<size_t>(st)].add();
-    return Verdict::dropped(Drop::kMalformedSip);
-  }
-  pi.sip_len = v.len;  // bytes past Content-Length are not forwarded
-  if (v.is_request) {
-    return handle_request(snap, m, eth, pi, msg, v, ctx);
-  }
-  return handle_reply(snap, m, pi, msg, v, ctx);
+  return handle_sip(snap, m, eth, pi, udp, udp_len, ctx);
 }
 
 }  // namespace viaduct::dp

@@ -190,26 +190,6 @@ bool for_each_param(std::string_view s, char sep, F&& fn) noexcept {
   return any;
 }
 
-// A URI parameter's value (';'-separated, no quoting); found tells whether it is there.
-std::string_view uri_param(std::string_view params, std::string_view name, bool& found) noexcept {
-  found = false;
-  size_t i = 0;
-  while (i <= params.size()) {
-    size_t e = params.find(';', i);
-    if (e == std::string_view::npos) {
-      e = params.size();
-    }
-    const std::string_view item = params.substr(i, e - i);
-    const size_t eq = item.find('=');
-    if (iequal(item.substr(0, eq), name)) {
-      found = true;
-      return eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1);
-    }
-    i = e + 1;
-  }
-  return {};
-}
-
 bool parse_text_uri(std::string_view t, sip::Uri& u) noexcept {
   return !t.empty() && t.size() <= UINT16_MAX &&
          sip::parse_uri(t.data(), sip::Span{0, static_cast<uint16_t>(t.size())}, u);
@@ -461,7 +441,7 @@ VmVal step(const cfg::Program& prog, const cfg::TrStep& st, const VmVal& in, std
           }
           bool found = false;
           const std::string_view params = span_in(t, u.params);
-          const std::string_view v = uri_param(params, name, found);
+          const std::string_view v = sip::uri_param(params, name, found);
           return str_val(found && v.data() != nullptr ? v : std::string_view(t.data(), 0));
         }
         default:

@@ -1269,16 +1269,8 @@ bool is_double_rr(const char* msg, const sip::NameAddr& na) noexcept {
   if (!sip::parse_uri(msg, na.uri, u)) {
     return false;
   }
-  std::string_view params = u.params.in(msg);
-  while (!params.empty()) {
-    const size_t semi = params.find(';');
-    const std::string_view p = params.substr(0, semi);
-    if (p.size() == 5 && iequal(p.substr(0, 3), "r2=") && iequal(p.substr(3), "on")) {
-      return true;
-    }
-    params = semi == std::string_view::npos ? std::string_view() : params.substr(semi + 1);
-  }
-  return false;
+  bool found = false;
+  return iequal(sip::uri_param(u.params.in(msg), "r2", found), "on") && found;
 }
 
 // The Route value after the one ending at `end` in `field`: after a comma in that field, else
@@ -1399,21 +1391,22 @@ int32_t fn_sanity_check(Run& r, const cfg::FnCall& c) noexcept {
     // header itself Kamailio fails the check without a reply.
     // The scanner has parsed From and To as name-addrs and kept their addr-specs.
     sip::Uri u;
-    if ((uris & 2u) != 0) {
-      if (v[sip::Hdr::kFrom].empty()) {
+    struct NameAddrCheck {
+      uint32_t bit;
+      sip::Hdr hdr;
+      const char* reason;
+    };
+    static constexpr NameAddrCheck kChecks[] = {{2u, sip::Hdr::kFrom, "Invalid From Header"},
+                                                {4u, sip::Hdr::kTo, "Ivalid To Header"}};
+    for (const NameAddrCheck& k : kChecks) {
+      if ((uris & k.bit) == 0) {
+        continue;
+      }
+      if (v[k.hdr].empty()) {
         return -1;
       }
-      if (!sip::parse_uri(msg, header_addr(msg, v, sip::Hdr::kFrom), u, v.len)) {
-        send_reply(r, 400, "Invalid From Header");
-        return -1;
-      }
-    }
-    if ((uris & 4u) != 0) {
-      if (v[sip::Hdr::kTo].empty()) {
-        return -1;
-      }
-      if (!sip::parse_uri(msg, header_addr(msg, v, sip::Hdr::kTo), u, v.len)) {
-        send_reply(r, 400, "Ivalid To Header");
+      if (!sip::parse_uri(msg, header_addr(msg, v, k.hdr), u, v.len)) {
+        send_reply(r, 400, k.reason);
         return -1;
       }
     }

@@ -171,6 +171,11 @@ struct Uri {
   Span headers;  // after '?', without it
 };
 
+// A URI parameter's value (`params` as Uri::params holds them: ';'-separated, no quoting; the
+// name case-insensitive); found tells whether it is there (a parameter without '=' has an empty
+// value).
+std::string_view uri_param(std::string_view params, std::string_view name, bool& found) noexcept;
+
 // Parses a SIP/SIPS/tel URI held in [uri.off, uri.end()). False when malformed. `readable`: the
 // bytes msg[0, readable) may be read (the message's length, when the URI is in one); with it
 // the common URI is parsed without being copied first. 0: only the URI's bytes are read.

@@ -489,6 +489,25 @@ int fast_sip_uri(const char* msg, size_t start, size_t end, size_t readable, Uri
 
 }  // namespace
 
+std::string_view uri_param(std::string_view params, std::string_view name, bool& found) noexcept {
+  found = false;
+  size_t i = 0;
+  while (i <= params.size()) {
+    size_t e = params.find(';', i);
+    if (e == std::string_view::npos) {
+      e = params.size();
+    }
+    const std::string_view item = params.substr(i, e - i);
+    const size_t eq = item.find('=');
+    if (iequal(item.substr(0, eq), name)) {
+      found = true;
+      return eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1);
+    }
+    i = e + 1;
+  }
+  return {};
+}
+
 bool parse_uri(const char* msg, Span uri, Uri& out, size_t readable) noexcept {
 #if defined(__SSE2__)
   if (uri.off < uri.end()) {
