@@ -7,23 +7,27 @@
 // then re-read only for the few headers that have a slot. Bare-LF line ends are tolerated
 // (as Kamailio does); spans then cover the LF alone.
 //
-// Cost (perf/RESULTS.md, 2026-11-22, "SIP scanner, second speed pass"; callgrind instruction
-// counts are the stable measure on the shared VM): about 3,600 instructions, 195 ns, for the
-// 900-byte sipp INVITE of perf/ (4,580 and 240 ns before that pass). The body is never read.
-// Where they go, largest first:
-//   - the header-line loop (about 45%): next_stop() finds the end of each line 16 bytes a step
-//     (SSE2), fast_name() + classify_fast() read a letters-and-dash name and its colon with one
-//     16-byte load and two word compares; other names take the byte-wise general path.
-//   - value parsers of the slotted headers (about 45%): fast_via() and fast_name_addr_tag()
-//     below take the plain shapes in one pass, runs of letters, digits, '-' and '.' confirmed
-//     16 bytes a step; anything else goes to the general parsers of sip_parse.cpp. Then CSeq,
-//     Max-Forwards and Content-Length digits.
-//   - the start line (about 7%): method token, Request-URI check (16 bytes a step), version.
-// What would pay next is in perf/RESULTS.md: the per-line loop now costs as much as the value
-// parsers, and a 64-byte bitmap of line stops shared by consecutive lines was tried and cost
-// more than it saved.
+// Cost (perf/RESULTS.md, 2026-11-22, "Fewer instructions per forwarded message: the scanner
+// and the rewrite path"; callgrind instruction counts are the stable measure on the shared VM):
+// about 2,820 instructions for the 900-byte sipp INVITE of perf/ (3,590 before that pass, 4,580
+// before the second one). The body is never read. Where they go, largest first:
+//   - the header-line loop (about half): next_ctl() finds the end of each line 16 bytes a step
+//     (SSE2: control bytes only; quotes matter only to a line with another control byte, which
+//     goes to scan_line()), fast_name() + classify_fast() read a letters-and-dash name and its
+//     colon with one 16-byte load and two word compares; other names take the byte-wise
+//     general path. Field values are handled inline in the loop (Scanner::field).
+//   - value parsers of the slotted headers (about 40%): fast_via() (~390 for one Via) and
+//     fast_name_addr_tag() (~140 each for From and To) take the plain shapes in one pass, runs
+//     of letters, digits, '-' and '.' confirmed 16 bytes a step; anything else goes to the
+//     general parsers of sip_parse.cpp. Then CSeq, Max-Forwards and Content-Length digits.
+//   - the start line and the SipView reset (under 10%).
+// Tried and dropped (perf/RESULTS.md): a 64-byte bitmap of line stops shared by consecutive
+// lines, and reusing fast_name()'s 16-byte load for the line-end search: both cost more than
+// they saved (lines average ~35 bytes).
 #include <array>
 #include <cstring>
+#include <type_traits>
+#include <utility>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -290,12 +294,14 @@ ScanStatus scan_start_line(const char* msg, size_t le, size_t len, SipView& out)
   if (m == 0 || m >= le || msg[m] != ' ') {
     return ScanStatus::kNotSip;
   }
-  const size_t last_sp = line.rfind(' ');
+  // The common line ends in " SIP/2.0": its last SP is then that one ("SIP/2.0" has none).
+  const bool sip20_end = le > m + 8 && std::memcmp(msg + le - 8, " SIP/2.0", 8) == 0;
+  const size_t last_sp = sip20_end ? le - 8 : line.rfind(' ');
   if (last_sp == m) {
     return ScanStatus::kBadStartLine;  // no SIP-Version (RFC 4475 test.dat)
   }
   const std::string_view version = line.substr(last_sp + 1);
-  if (version != kVersion) {
+  if (!sip20_end && version != kVersion) {
     if (version.empty()) {
       return ScanStatus::kBadStartLine;  // trailing SP (RFC 4475 trws)
     }
@@ -308,9 +314,17 @@ ScanStatus scan_start_line(const char* msg, size_t le, size_t len, SipView& out)
     return ScanStatus::kBadStartLine;
   }
   size_t q = u;
-  while (q < last_sp &&
-         (is(msg[q], kAlpha | kDigit) || msg[q] == '+' || msg[q] == '-' || msg[q] == '.')) {
-    ++q;
+  uint32_t scheme = 0;
+  if (u + 4 <= last_sp) {
+    std::memcpy(&scheme, msg + u, 4);
+  }
+  if ((scheme | 0x202020u) == static_cast<uint32_t>(word("sip:"))) {
+    q = u + 3;  // "sip:" in any case, the common scheme: what the loop below finds
+  } else {
+    while (q < last_sp &&
+           (is(msg[q], kAlpha | kDigit) || msg[q] == '+' || msg[q] == '-' || msg[q] == '.')) {
+      ++q;
+    }
   }
   if (q >= last_sp || msg[q] != ':') {
     return ScanStatus::kBadStartLine;
@@ -401,6 +415,27 @@ inline size_t run_of(const char* msg, size_t p, size_t end, [[maybe_unused]] siz
     ++p;
   }
   return end;
+}
+
+// The first `c` in [p, end), or end: memchr() inline, 16 bytes a step (the call cost more than
+// the search on a URI's few dozen bytes). Bytes up to `limit` may be read.
+inline size_t find_byte(const char* msg, size_t p, size_t end, [[maybe_unused]] size_t limit,
+                        char c) noexcept {
+#if defined(__SSE2__)
+  const __m128i k = _mm_set1_epi8(c);
+  for (; p < end && p + 16 <= limit; p += 16) {
+    const unsigned m = static_cast<unsigned>(_mm_movemask_epi8(
+        _mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(msg + p)), k)));
+    if (m != 0) {
+      p += static_cast<size_t>(__builtin_ctz(m));
+      return p < end ? p : end;
+    }
+  }
+#endif
+  while (p < end && msg[p] != c) {
+    ++p;
+  }
+  return p < end ? p : end;
 }
 
 // param_value_end() of sip_parse.cpp for a value that is not quoted: the first LWS, ';', ',',
@@ -508,10 +543,11 @@ size_t fast_via(const char* msg, size_t p, size_t end, size_t limit, Via& out) n
       val = make_span(q + 1, v);
       last = v;
     }
-    // Names by length first: most parameters are none of the five.
+    // Names by length first: most parameters are none of the five. name_is(): the name is a
+    // token, for which it is iequals() without a branch per byte.
     switch (name.size()) {
       case 6:
-        if (iequals(name, "branch")) {
+        if (name_is(name.data(), "branch")) {
           if (val.empty()) {
             return kSlow;
           }
@@ -519,7 +555,7 @@ size_t fast_via(const char* msg, size_t p, size_t end, size_t limit, Via& out) n
         }
         break;
       case 8:
-        if (iequals(name, "received")) {
+        if (name_is(name.data(), "received")) {
           if (val.empty()) {
             return kSlow;
           }
@@ -528,9 +564,9 @@ size_t fast_via(const char* msg, size_t p, size_t end, size_t limit, Via& out) n
         }
         break;
       case 5:
-        if (iequals(name, "maddr")) {
+        if (name_is(name.data(), "maddr")) {
           out.maddr = val;
-        } else if (iequals(name, "rport")) {
+        } else if (name_is(name.data(), "rport")) {
           uint16_t port = 0;
           if (!val.empty() && (skip_class(msg, val.off, val.end(), kDigit) != val.end() ||
                                !port_digits(msg, val.off, val.end(), port))) {
@@ -542,7 +578,7 @@ size_t fast_via(const char* msg, size_t p, size_t end, size_t limit, Via& out) n
         }
         break;
       case 3:
-        if (iequals(name, "ttl")) {
+        if (name_is(name.data(), "ttl")) {
           uint32_t ttl = 0;
           if (!parse_u32(val.in(msg), ttl) || ttl > 255 || val.len > 3) {
             return kSlow;
@@ -604,11 +640,10 @@ bool fast_name_addr_tag(const char* msg, Span value, [[maybe_unused]] size_t lim
   if (p >= end || msg[p] != '<') {
     return false;
   }
-  const void* gt_ptr = std::memchr(msg + p + 1, '>', end - p - 1);
-  if (gt_ptr == nullptr) {
+  const size_t gt = find_byte(msg, p + 1, end, limit, '>');
+  if (gt >= end) {
     return false;
   }
-  const size_t gt = static_cast<size_t>(static_cast<const char*>(gt_ptr) - msg);
   if (gt == p + 1 || is_lws(msg[p + 1])) {
     return false;  // the URI may be empty
   }
@@ -634,13 +669,23 @@ bool fast_name_addr_tag(const char* msg, Span value, [[maybe_unused]] size_t lim
       if (v == p + 1) {
         return false;
       }
-      if (name_len == 3 && tag.empty() && iequals(std::string_view(name, 3), "tag")) {
+      if (name_len == 3 && tag.empty() && name_is(name, "tag")) {
         tag = make_span(p + 1, v);
       }
       p = v;
     }
   }
   return true;
+}
+
+// trim() of a header value, with the common shape first: one SP after the colon, and a last
+// byte that is not LWS (every LWS byte is <= SP).
+inline Span trim_value(const char* msg, size_t off, size_t end) noexcept {
+  if (off + 1 < end && msg[off] == ' ' && static_cast<uint8_t>(msg[off + 1]) > ' ' &&
+      static_cast<uint8_t>(msg[end - 1]) > ' ') {
+    return make_span(off + 1, end);
+  }
+  return trim(msg, off, end);
 }
 
 struct Field {
@@ -674,14 +719,16 @@ class Scanner {
  public:
   Scanner(const char* msg, size_t len, SipView& out) noexcept : msg_(msg), len_(len), out_(out) {}
 
-  ScanStatus field(const Field& f) noexcept {
+  // Inlined into the header-line loop (a call cost ~17 instructions a field in saved
+  // registers); field_at_end() is the out-of-line copy for the last field.
+  [[gnu::always_inline]] ScanStatus field(const Field& f) noexcept {
     if (f.kind == Kind::kOther) {
       return ScanStatus::kOk;
     }
     if (f.kind == Kind::kVia) {
       return via_field(f);
     }
-    const Span value = trim(msg_, f.value_off, f.value_end);
+    const Span value = trim_value(msg_, f.value_off, f.value_end);
     if (value.empty() &&
         (f.kind == Kind::kFrom || f.kind == Kind::kTo || f.kind == Kind::kCallId)) {
       return ScanStatus::kBadHeader;  // the first occurrence counts, and it has no value
@@ -805,11 +852,16 @@ class Scanner {
     if (first_field) {
       out_.top_via_line = make_span(f.line_off, f.line_end);
       out_.top_via_alone = in_field == 1;
-      out_.hdr[static_cast<size_t>(Hdr::kVia)] = trim(msg_, f.value_off, f.value_end);
+      out_.hdr[static_cast<size_t>(Hdr::kVia)] = trim_value(msg_, f.value_off, f.value_end);
     }
     return ScanStatus::kOk;
   }
 
+ public:
+  // By value: the loop's `cur` then need not live in memory.
+  [[gnu::noinline]] ScanStatus field_at_end(Field f) noexcept { return field(f); }
+
+ private:
   const char* msg_;
   size_t len_;  // the message's length: fast paths may read up to here
   SipView& out_;
@@ -844,6 +896,49 @@ inline size_t next_stop(const char* msg, size_t p, size_t len) noexcept {
   return p;
 }
 
+// First offset in [p, len) holding a control character other than HT (CR and LF included) or
+// DEL, or len: where the common header line ends (its CR). Fewer tests per 16 bytes than
+// next_stop(): no '"' or '\\' (the quote state matters only to a line with another control
+// byte, which then takes scan_line()), and HT, rare in headers, is weeded out after the vector
+// test. Reads nothing outside [msg, msg + len).
+inline size_t next_ctl(const char* msg, size_t p, size_t len) noexcept {
+#if defined(__SSE2__)
+  const __m128i k1f = _mm_set1_epi8(0x1f);
+  const __m128i kdel = _mm_set1_epi8(0x7f);
+  for (; p + 16 <= len; p += 16) {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(msg + p));
+    const __m128i ctl =
+        _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(x, k1f), x), _mm_cmpeq_epi8(x, kdel));
+    for (unsigned m = static_cast<unsigned>(_mm_movemask_epi8(ctl)); m != 0; m &= m - 1) {
+      const size_t q = p + static_cast<size_t>(__builtin_ctz(m));
+      if (msg[q] != '\t') {
+        return q;
+      }
+    }
+  }
+#endif
+  while (p < len && !is(msg[p], kCtl)) {
+    ++p;
+  }
+  return p;
+}
+
+// The quote state scan_line() would carry into `to` from a field's value start `from`, over
+// the field's earlier lines (each already found to end in LF): '"' toggles it, a backslash in
+// quotes escapes the next byte unless that is CR or LF.
+bool quote_state(const char* msg, size_t from, size_t to) noexcept {
+  bool in_quote = false;
+  for (size_t p = from; p < to; ++p) {
+    if (msg[p] == '"') {
+      in_quote = !in_quote;
+    } else if (msg[p] == '\\' && in_quote && p + 1 < to && msg[p + 1] != '\r' &&
+               msg[p + 1] != '\n') {
+      ++p;
+    }
+  }
+  return in_quote;
+}
+
 // Scans one header line from p (its first byte already classified by the caller) to its LF.
 // Tracks quoted strings across folded lines. Returns the offset of the LF, `len` when there is
 // none, or `len + 1` on a control character outside a quoted string (or a bare CR).
@@ -872,10 +967,29 @@ size_t scan_line(const char* msg, size_t p, size_t len, bool& in_quote) noexcept
   return len;
 }
 
+// out = SipView{} in 16-byte stores (the assignment was ~60 scalar stores, memset a `rep stos`
+// with its start-up cost): every member's default is zero but top_via_alone's, which
+// tests/sip/sip_scan_test.cpp (ResetIsTheDefault) checks.
+static_assert(std::is_trivially_copyable_v<SipView> && sizeof(SipView) >= 16);
+inline void reset(SipView& out) noexcept {
+#if defined(__SSE2__)
+  // Straight-line stores (GCC turns a loop of them back into `rep stos`).
+  char* o = reinterpret_cast<char*>(&out);
+  const __m128i z = _mm_setzero_si128();
+  [&]<size_t... I>(std::index_sequence<I...>) {
+    (_mm_storeu_si128(reinterpret_cast<__m128i*>(o + 16 * I), z), ...);
+  }(std::make_index_sequence<sizeof out / 16>{});
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(o + sizeof out - 16), z);
+#else
+  std::memset(static_cast<void*>(&out), 0, sizeof out);
+#endif
+  out.top_via_alone = true;
+}
+
 }  // namespace
 
 ScanStatus scan(const char* msg, size_t len, SipView& out) noexcept {
-  out = SipView{};
+  reset(out);
   if (len > kMaxMessage) {
     return ScanStatus::kTooLarge;
   }
@@ -894,44 +1008,52 @@ ScanStatus scan(const char* msg, size_t len, SipView& out) noexcept {
   }
 
   Scanner scanner(msg, len, out);
-  Field cur;
-  bool have_field = false;
-  bool in_quote = false;
-  size_t p = lf + 1;
+  Field cur;  // kind kOther until the first field line
+  const size_t first_line = lf + 1;
+  unsigned hdr_count = 0;
+  size_t p = first_line;
   while (true) {
     if (p >= len) {
       return ScanStatus::kTruncated;  // header section not closed by an empty line
     }
     const char c = msg[p];
-    size_t eol = 0;  // offset of the LF ending the empty line, once found
-    if (c == '\n') {
-      eol = p;
-    } else if (c == '\r') {
-      if (p + 1 >= len) {
-        return ScanStatus::kTruncated;
-      }
-      if (msg[p + 1] != '\n') {
-        return ScanStatus::kBadHeader;
-      }
-      eol = p + 1;
-    }
-    if (eol != 0) {
-      if (have_field && cur.kind != Kind::kOther) {
-        if (ScanStatus s = scanner.field(cur); s != ScanStatus::kOk) {
-          return s;
-        }
-      }
-      out.headers_end = static_cast<uint16_t>(p);
-      out.body_off = static_cast<uint16_t>(eol + 1);
-      break;
-    }
     size_t from = p;
-    if (is_ws(c)) {
-      if (!have_field) {
-        return ScanStatus::kBadHeader;  // continuation with nothing to continue
+    bool continuation = false;
+    // One test for the rare first bytes: the empty line, a continuation (SP/HTAB), a control
+    // byte (refused with the name below).
+    if (static_cast<uint8_t>(c) <= ' ') [[unlikely]] {
+      size_t eol = 0;  // offset of the LF ending the empty line, once found
+      if (c == '\n') {
+        eol = p;
+      } else if (c == '\r') {
+        if (p + 1 >= len) {
+          return ScanStatus::kTruncated;
+        }
+        if (msg[p + 1] != '\n') {
+          return ScanStatus::kBadHeader;
+        }
+        eol = p + 1;
       }
-    } else {
-      if (have_field && cur.kind != Kind::kOther) {
+      if (eol != 0) {
+        if (cur.kind != Kind::kOther) {
+          if (ScanStatus s = scanner.field_at_end(cur); s != ScanStatus::kOk) {
+            return s;
+          }
+        }
+        out.hdr_count = static_cast<uint16_t>(hdr_count);
+        out.headers_end = static_cast<uint16_t>(p);
+        out.body_off = static_cast<uint16_t>(eol + 1);
+        break;
+      }
+      if (is_ws(c)) {
+        if (p == first_line) {
+          return ScanStatus::kBadHeader;  // continuation with nothing to continue
+        }
+        continuation = true;
+      }
+    }
+    if (!continuation) {
+      if (cur.kind != Kind::kOther) {
         if (ScanStatus s = scanner.field(cur); s != ScanStatus::kOk) {
           return s;
         }
@@ -953,23 +1075,22 @@ ScanStatus scan(const char* msg, size_t len, SipView& out) noexcept {
         }
         kind = classify(msg + p, name_end - p);
       }
-      if (++out.hdr_count > kMaxHeaders) {
+      if (++hdr_count > kMaxHeaders) {
         return ScanStatus::kTooManyHeaders;
       }
-      cur = Field{};
-      cur.line_off = p;
+      cur.line_off = p;  // value_end and line_end are set below
       cur.value_off = colon + 1;
       cur.kind = kind;
-      have_field = true;
-      in_quote = false;
       from = colon + 1;
     }
-    // The common line: its first stop byte is the CR of its CR LF (what scan_line() would find
-    // first, quoted string or not).
-    size_t nl = next_stop(msg, from, len);
+    // The common line: its first control byte is the CR of its CR LF, which ends it whatever
+    // its quoted strings (what scan_line() would find). Otherwise scan_line() decides, from the
+    // quote state the field's earlier lines leave (none on its first line).
+    size_t nl = next_ctl(msg, from, len);
     if (nl + 1 < len && msg[nl] == '\r' && msg[nl + 1] == '\n') [[likely]] {
       ++nl;
     } else {
+      bool in_quote = from != cur.value_off && quote_state(msg, cur.value_off, from);
       nl = scan_line(msg, from, len, in_quote);
     }
     if (nl > len) {

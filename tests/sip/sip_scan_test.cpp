@@ -3,6 +3,8 @@
 // row per bug. RFC 4475 torture messages have their own table below.
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <new>
 #include <string>
 #include <string_view>
 
@@ -308,6 +310,68 @@ const ScanCase kCases[] = {
      .from_tag = "ft",
      .cseq = 1,
      .content_length = 2},
+    // --- the quote state a folded line inherits: the scanner finds a line's end without it
+    // and works it out again from the field's start when a continuation line needs it ------
+    {.name = "ControlByteInQuotesAcrossAFold",
+     .msg = "OPTIONS sip:x@example.com SIP/2.0" CRLF "Via: SIP/2.0/UDP h1" CRLF VD_HDRS(
+         "OPTIONS") "Subject: \"a" CRLF " b\x01"
+                    "c\"" CRLF CRLF,
+     .want = ScanStatus::kOk,
+     .vias = 1,
+     .call_id = "cid1",
+     .method = Method::kOptions,
+     .via1_host = "h1",
+     .from_tag = "ft",
+     .cseq = 1},
+    {.name = "ControlByteAfterQuotesClosedBeforeAFold",
+     .msg = "OPTIONS sip:x@example.com SIP/2.0" CRLF "Via: SIP/2.0/UDP h1" CRLF VD_HDRS(
+         "OPTIONS") "Subject: \"a\"" CRLF " b\x01"
+                    "c" CRLF CRLF,
+     .want = ScanStatus::kBadHeader},
+    {.name = "EscapedQuoteKeepsQuotesOpenAcrossAFold",
+     .msg = "OPTIONS sip:x@example.com SIP/2.0" CRLF "Via: SIP/2.0/UDP h1" CRLF VD_HDRS(
+         "OPTIONS") "Subject: \"a\\\"" CRLF " \x01\"" CRLF CRLF,
+     .want = ScanStatus::kOk,
+     .vias = 1,
+     .call_id = "cid1",
+     .method = Method::kOptions,
+     .via1_host = "h1",
+     .from_tag = "ft",
+     .cseq = 1},
+    {.name = "BackslashBeforeTheFoldEscapesNothing",
+     .msg = "OPTIONS sip:x@example.com SIP/2.0" CRLF "Via: SIP/2.0/UDP h1" CRLF VD_HDRS(
+         "OPTIONS") "Subject: \"a\\" CRLF " \x01\"" CRLF CRLF,
+     .want = ScanStatus::kOk,
+     .vias = 1,
+     .call_id = "cid1",
+     .method = Method::kOptions,
+     .via1_host = "h1",
+     .from_tag = "ft",
+     .cseq = 1},
+    {.name = "ControlByteInQuotesOnOneLine",
+     .msg = "OPTIONS sip:x@example.com SIP/2.0" CRLF "Via: SIP/2.0/UDP h1" CRLF VD_HDRS(
+         "OPTIONS") "Subject: \"a\x7f\tb\"" CRLF CRLF,
+     .want = ScanStatus::kOk,
+     .vias = 1,
+     .call_id = "cid1",
+     .method = Method::kOptions,
+     .via1_host = "h1",
+     .from_tag = "ft",
+     .cseq = 1},
+    {.name = "DelOutsideQuotes",
+     .msg = "OPTIONS sip:x@example.com SIP/2.0" CRLF "Via: SIP/2.0/UDP h1" CRLF VD_HDRS(
+         "OPTIONS") "Subject: a\x7f" CRLF CRLF,
+     .want = ScanStatus::kBadHeader},
+    {.name = "TabsInsideValues",
+     .msg = "OPTIONS SIP:x@example.com SIP/2.0" CRLF "Via:\tSIP/2.0/UDP h1" CRLF VD_HDRS(
+         "OPTIONS") "Subject: a\tb\t" CRLF CRLF,
+     .want = ScanStatus::kOk,
+     .vias = 1,
+     .call_id = "cid1",
+     .method = Method::kOptions,
+     .via1_host = "h1",
+     .from_tag = "ft",
+     .cseq = 1},
     // --- one row (at least) per ScanStatus reason -----------------------------------------
     {.name = "EmptyIsNotSip", .msg = "", .want = ScanStatus::kNotSip},
     {.name = "HttpIsNotSip",
@@ -880,6 +944,27 @@ TEST(SipScanSlots, UserAgentFirstFieldAnySpelling) {
     ASSERT_EQ(scan(m.data(), m.size(), v), ScanStatus::kOk);
     EXPECT_FALSE(v.has_user_agent);
   }
+}
+
+// scan() resets its SipView with zero stores and top_via_alone = true (sip_scan.cpp, reset()):
+// that must be what a default-constructed SipView holds, member for member.
+TEST(SipScanReset, ResetIsTheDefault) {
+  alignas(SipView) unsigned char reset_bytes[sizeof(SipView)] = {};
+  alignas(SipView) unsigned char default_bytes[sizeof(SipView)] = {};
+  reinterpret_cast<SipView*>(reset_bytes)->top_via_alone = true;
+  new (default_bytes) SipView;  // the default member initialisers, over zero bytes
+  EXPECT_EQ(std::memcmp(reset_bytes, default_bytes, sizeof(SipView)), 0);
+}
+
+// Nothing of a reused SipView survives a scan.
+TEST(SipScanReset, ScanOverwritesEveryByte) {
+  const std::string m(kSippInvite);
+  alignas(SipView) unsigned char fresh[sizeof(SipView)] = {};
+  alignas(SipView) unsigned char reused[sizeof(SipView)];
+  std::memset(reused, 0xa5, sizeof reused);
+  ASSERT_EQ(scan(m.data(), m.size(), *new (fresh) SipView), ScanStatus::kOk);
+  ASSERT_EQ(scan(m.data(), m.size(), *reinterpret_cast<SipView*>(reused)), ScanStatus::kOk);
+  EXPECT_EQ(std::memcmp(fresh, reused, sizeof(SipView)), 0);
 }
 
 TEST(SipScanSlots, FromAndToAddrSpecs) {
