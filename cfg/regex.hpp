@@ -138,6 +138,9 @@ class RegexSet {
   // two threads at once): the caller counts a run-time error. An empty set returns true with
   // nothing matched and does not touch `scratch`.
   bool scan(std::string_view subject, hs_scratch* scratch, RegexMatches& out) const noexcept;
+  // What scan() answers for the empty subject, when compile() could compute it (an absent header
+  // is matched as ""): the interpreter's shortcut. Null when not known.
+  const RegexMatches* empty_matches() const noexcept { return has_empty_ ? &empty_ : nullptr; }
 
  private:
   struct DbDeleter {

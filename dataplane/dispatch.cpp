@@ -531,6 +531,9 @@ int usable_by_id(const Snapshot& snap, const DestSet& set, uint32_t id) noexcept
   return -1;
 }
 
+int select_in_pool(const Snapshot& snap, const DestSet& s, uint32_t set_index, uint32_t alg,
+                   const DsKey* key, DispatchState& st) noexcept;
+
 // select_destination() on a request: with `affinity`, the algorithm does not follow the
 // request's content (no hash key), so the INVITE's choice is remembered for its CANCEL and ACK.
 int select_with_affinity(const Snapshot& snap, const DestSet& set, uint32_t set_index,
@@ -549,7 +552,12 @@ int select_with_affinity(const Snapshot& snap, const DestSet& set, uint32_t set_
       }
     }
   }
-  const int d = select_destination(snap, set_index, alg, key, st);
+  // select_destination(snap, set_index, alg, key, st) without its checks: `set` is the set's,
+  // and a key is missing only for the algorithms that go without one (not hashing, or 5).
+  int d = select_in_pool(snap, set, set_index, alg, key, st);
+  if (d < 0) {
+    d = default_entry(snap, set);
+  }
   if (affinity && d >= 0 && v.method == sip::Method::kInvite) {
     affinity_remember(st, affinity_key(set_index, msg, v),
                       snap.destinations[static_cast<size_t>(d)].id);
@@ -611,10 +619,6 @@ uint32_t kamailio_ds_hash(std::string_view x, std::string_view y) noexcept {
 uint64_t ds_key_hash(const DsKey& key) noexcept {
   const uint64_t h = XXH3_64bits_withSeed(key.first.data(), key.first.size(), kKeySeed);
   return XXH3_64bits_withSeed(key.second.data(), key.second.size(), h);
-}
-
-bool ds_alg_hashes(uint32_t alg) noexcept {
-  return alg <= 3 || alg == 5 || alg == 7;
 }
 
 bool ds_uri_key(const char* buf, Span uri, bool user_only, DsKey& out) noexcept {

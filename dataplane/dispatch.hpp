@@ -43,7 +43,9 @@ struct DsKey {
 uint64_t ds_key_hash(const DsKey& key) noexcept;
 
 // True for the algorithms that hash a key read from the request (0, 1, 2, 3, 5, 7).
-bool ds_alg_hashes(uint32_t alg) noexcept;
+inline bool ds_alg_hashes(uint32_t alg) noexcept {
+  return alg <= 3 || alg == 5 || alg == 7;
+}
 
 // Kamailio's get_uri_hash_keys(): for the URI held in buf[uri]: user, and host[:port] with the
 // port only when it is present and differs from 5060 (5061 for sips:) unless `user_only`.
@@ -55,11 +57,14 @@ inline constexpr size_t kDsKeyMax = 1024;  // longest printed hash_pvar (Kamaili
 
 // Transaction affinity (CANCEL and the ACK of a non-2xx reach the INVITE's destination with the
 // algorithms that do not hash the request): a set-associative table of INVITE transactions,
-// 8 ways x 8192 buckets = 65536 per worker (1 MiB), the oldest entry of a full bucket evicted.
+// 4 ways x 16384 buckets = 65536 per worker (1 MiB), the oldest entry of a full bucket evicted.
+// A bucket is one 64-byte cache line (the table is aligned), so remembering or finding an INVITE
+// touches one line, and the ways are a short loop (8 ways were two lines and twice the compares
+// on every INVITE).
 // An entry lives kDsAffinityTtlSeconds (Timer C: an INVITE may ring that long before its
 // CANCEL); past about 360 INVITEs/s on one worker the capacity, not the TTL, bounds its life.
-inline constexpr size_t kDsAffinityWays = 8;
-inline constexpr size_t kDsAffinityBuckets = 8192;
+inline constexpr size_t kDsAffinityWays = 4;
+inline constexpr size_t kDsAffinityBuckets = 16384;
 inline constexpr uint32_t kDsAffinityTtlSeconds = 180;
 // The cache's clock: TSC cycles >> this (0.35 ms at 3 GHz), kept in 32 bits with wrap-safe
 // comparisons (an entry is valid for less than 2^31 ticks, days).
@@ -92,7 +97,7 @@ struct DispatchState {
   char key[kDsKeyMax];                            // algorithm 7: the printed hash_pvar
 
   // Transaction affinity; see kDsAffinityWays.
-  DsAffinityEntry affinity[kDsAffinityWays * kDsAffinityBuckets] = {};
+  alignas(64) DsAffinityEntry affinity[kDsAffinityWays * kDsAffinityBuckets] = {};
   uint64_t tsc_hz = 0;    // 0: rte_get_tsc_hz() on first use (tests set it)
   uint64_t fake_tsc = 0;  // tests: when non-zero, the clock instead of rte_rdtsc()
   uint64_t affinity_hits = 0;  // CANCEL/ACK sent where their INVITE went (tests, debugging)

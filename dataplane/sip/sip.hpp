@@ -180,6 +180,8 @@ std::string_view uri_param(std::string_view params, std::string_view name, bool&
 // bytes msg[0, readable) may be read (the message's length, when the URI is in one); with it
 // the common URI is parsed without being copied first. 0: only the URI's bytes are read.
 bool parse_uri(const char* msg, Span uri, Uri& out, size_t readable = 0) noexcept;
+// parse_uri()'s verdict without the parts (sanity_check's URI checks): cheaper, the same answer.
+bool uri_valid(const char* msg, Span uri, size_t readable = 0) noexcept;
 
 // A name-addr or addr-spec header value (From, To, Contact, Route...): '"Bob" <sip:b@x>;tag=1',
 // 'Bob <sip:b@x>', 'sip:b@x;tag=1'.

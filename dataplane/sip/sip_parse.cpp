@@ -344,6 +344,9 @@ constexpr uint64_t bits_from(uint64_t m, size_t i) noexcept {
 // this shape (other schemes, an IPv6 reference, longer): the caller runs parse_uri_general().
 // tests/sip/sip_parse_test.cpp and the fuzz properties (tests/sip/sip_properties.hpp) check
 // that the two agree.
+// kFill false: the verdict only (uri_valid()), `out` untouched; what only the spans need is not
+// computed.
+template <bool kFill>
 int fast_sip_uri(const char* msg, size_t start, size_t end, size_t readable, Uri& out) noexcept {
   const size_t n = end - start;
   if (n > 64 || n < 5) {
@@ -409,7 +412,7 @@ int fast_sip_uri(const char* msg, size_t start, size_t end, size_t readable, Uri
       (c0 == 4 && low(3) != 's')) {
     return -1;
   }
-  out.scheme = make_span(start, start + c0);
+  if constexpr (kFill) out.scheme = make_span(start, start + c0);
   size_t p = c0 + 1;
   if (at != 0) {
     const size_t a = static_cast<size_t>(__builtin_ctzll(at));  // after the colon: "sip" has none
@@ -418,9 +421,9 @@ int fast_sip_uri(const char* msg, size_t start, size_t end, size_t readable, Uri
     if (user_end == p) {
       return 0;
     }
-    out.user = make_span(start + p, start + user_end);
+    if constexpr (kFill) out.user = make_span(start + p, start + user_end);
     if (user_end < a) {
-      out.password = make_span(start + user_end + 1, start + a);
+      if constexpr (kFill) out.password = make_span(start + user_end + 1, start + a);
     }
     p = a + 1;
   }
@@ -435,7 +438,7 @@ int fast_sip_uri(const char* msg, size_t start, size_t end, size_t readable, Uri
   if (q == p) {
     return 0;
   }
-  out.host = make_span(start + p, start + q);
+  if constexpr (kFill) out.host = make_span(start + p, start + q);
   p = q;
   if (p < n && buf[p] == ':') {
     // port = 1*5DIGIT: the digit mask (limited to the URI) ends the run.
@@ -467,21 +470,25 @@ int fast_sip_uri(const char* msg, size_t start, size_t end, size_t readable, Uri
     if (port > 65535) {
       return 0;
     }
-    out.port_num = static_cast<uint16_t>(port);
-    out.port = make_span(start + p + 1, start + q);
+    if constexpr (kFill) {
+      out.port_num = static_cast<uint16_t>(port);
+      out.port = make_span(start + p + 1, start + q);
+    }
     p = q;
   }
   if (p < n && buf[p] != ';' && buf[p] != '?') {
     return 0;
   }
-  if (p < n && buf[p] == ';') {
-    const uint64_t qm = bits_from(qmark, p + 1);
-    q = qm != 0 ? static_cast<size_t>(__builtin_ctzll(qm)) : n;
-    out.params = make_span(start + p + 1, start + q);
-    p = q;
-  }
-  if (p < n) {  // '?'
-    out.headers = make_span(start + p + 1, end);
+  if constexpr (kFill) {
+    if (p < n && buf[p] == ';') {
+      const uint64_t qm = bits_from(qmark, p + 1);
+      q = qm != 0 ? static_cast<size_t>(__builtin_ctzll(qm)) : n;
+      out.params = make_span(start + p + 1, start + q);
+      p = q;
+    }
+    if (p < n) {  // '?'
+      out.headers = make_span(start + p + 1, end);
+    }
   }
   return 1;
 }
@@ -512,12 +519,24 @@ bool parse_uri(const char* msg, Span uri, Uri& out, size_t readable) noexcept {
 #if defined(__SSE2__)
   if (uri.off < uri.end()) {
     out = Uri{};
-    if (const int fast = fast_sip_uri(msg, uri.off, uri.end(), readable, out); fast >= 0) {
+    if (const int fast = fast_sip_uri<true>(msg, uri.off, uri.end(), readable, out); fast >= 0) {
       return fast == 1;
     }
   }
 #endif
   return parse_uri_general(msg, uri, out);
+}
+
+bool uri_valid(const char* msg, Span uri, size_t readable) noexcept {
+  Uri u;
+#if defined(__SSE2__)
+  if (uri.off < uri.end()) {
+    if (const int fast = fast_sip_uri<false>(msg, uri.off, uri.end(), readable, u); fast >= 0) {
+      return fast == 1;
+    }
+  }
+#endif
+  return parse_uri_general(msg, uri, u);
 }
 
 namespace detail {

@@ -958,14 +958,16 @@ TEST(Affinity, AFullBucketEvictsItsOldestEntry) {
   };
   // Far more INVITEs than the table holds: the most recent ones are all still pinned, the
   // oldest are gone (each entry is older than every entry that came after it).
-  const int n = static_cast<int>(dp::kDsAffinityWays * dp::kDsAffinityBuckets) * 4;
+  // Eight times the capacity: every bucket then gets far more than its ways after the oldest
+  // 2000 (a bucket of 4 ways sees ~28 later INVITEs on average).
+  const int n = static_cast<int>(dp::kDsAffinityWays * dp::kDsAffinityBuckets) * 8;
   std::vector<int> chosen(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) {
     chosen[static_cast<size_t>(i)] = sel(request("INVITE", i));
-    // Half a tick per INVITE: ages grow, and the last is younger than the TTL.
-    st->fake_tsc += 1ull << (dp::kDsTickShift - 1);
+    // A quarter tick per INVITE: ages grow, and the first is younger than the TTL at the end.
+    st->fake_tsc += 1ull << (dp::kDsTickShift - 2);
   }
-  ASSERT_LT(static_cast<uint64_t>(n) / 2, dp::kDsAffinityTtlSeconds * st->tsc_hz >> dp::kDsTickShift);
+  ASSERT_LT(static_cast<uint64_t>(n) / 4, dp::kDsAffinityTtlSeconds * st->tsc_hz >> dp::kDsTickShift);
   uint64_t before = st->affinity_hits;
   int recent_ok = 0;
   for (int i = n - 2000; i < n; ++i) {

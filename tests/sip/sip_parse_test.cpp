@@ -366,6 +366,10 @@ bool same_parse(std::string_view text, std::string& why) {
       why = readable == 0 ? "answer differs (copied)" : "answer differs (in place)";
       return false;
     }
+    if (uri_valid(buf.data(), all, readable) != ok) {
+      why = readable == 0 ? "uri_valid differs (copied)" : "uri_valid differs (in place)";
+      return false;
+    }
     auto same = [](Span a, Span b) { return a.off == b.off && a.len == b.len; };
     if (ok && !(same(fast.scheme, ref.scheme) && same(fast.user, ref.user) &&
                 same(fast.password, ref.password) && same(fast.host, ref.host) &&

@@ -119,6 +119,7 @@ inline Violation same_uri_parse(const char* msg, Span uri, size_t size) {
     Uri fast;
     const bool ok = parse_uri(msg, uri, fast, readable);
     VD_PROP(ok == want);
+    VD_PROP(uri_valid(msg, uri, readable) == want);  // the verdict-only variant agrees
     if (ok) {
       VD_PROP(same_span(fast.scheme, ref.scheme) && same_span(fast.user, ref.user) &&
               same_span(fast.password, ref.password) && same_span(fast.host, ref.host) &&
