@@ -118,10 +118,10 @@ constexpr std::array kFunctions = {
     FunctionInfo{"revert_uri", "", 0, 0, Fn::kRevertUri, kRFB, "", kInReply},
     FunctionInfo{"has_totag", "siputils", 0, 0, Fn::kHasTotag, kInAny, ""},
     FunctionInfo{"is_present_hf", "textops", 1, 1, Fn::kIsPresentHf, kInAny, "c"},
-    FunctionInfo{"append_hf", "textops", 1, 2, Fn::kAppendHf, kRFB | kInOnSend, "sc", kInOnSend},
+    FunctionInfo{"append_hf", "textops", 1, 2, Fn::kAppendHf, kRFB | kInOnSend, "sc"},
     // On a relayed reply (reply_route) the lines go where our Via was when it was on top.
-    FunctionInfo{"insert_hf", "textops", 1, 2, Fn::kInsertHf, kRFB | kInOnSend, "sc", kInOnSend},
-    FunctionInfo{"remove_hf", "textops", 1, 1, Fn::kRemoveHf, kRFB | kInOnSend, "c", kInOnSend},
+    FunctionInfo{"insert_hf", "textops", 1, 2, Fn::kInsertHf, kRFB | kInOnSend, "sc"},
+    FunctionInfo{"remove_hf", "textops", 1, 1, Fn::kRemoveHf, kRFB | kInOnSend, "c"},
     FunctionInfo{"record_route", "rr", 0, 1, Fn::kRecordRoute, kRF | kInBranch, "s"},
     FunctionInfo{"loose_route", "rr", 0, 0, Fn::kLooseRoute, kInRequest, ""},
     FunctionInfo{"is_in_subnet", "ipops", 2, 2, Fn::kIsInSubnet, kInAny, "sc"},

@@ -156,6 +156,7 @@ class Compiler {
       }
       emit(Op::kReturn, kRcTrue, 0, r.loc);
     }
+    fuse_jumps();
     compile_regexes();
     shv_table();
     if (out_.vars.size() > kMaxScriptVars) {
@@ -169,6 +170,20 @@ class Compiler {
   }
 
  private:
+  // `if (!f())` is `call f; not; jump_if_false`, a `case` of `switch ($rm)` is
+  // `method_eq; jump_if_true`: the not and the method_eq are marked to take the jump that
+  // follows them themselves (Insn::fused_jump).
+  void fuse_jumps() {
+    std::vector<Insn>& code = out_.code;
+    for (size_t i = 0; i + 1 < code.size(); ++i) {
+      const Op next = code[i + 1].op;
+      if ((code[i].op == Op::kNot || code[i].op == Op::kMethodEq) &&
+          (next == Op::kJumpIfFalse || next == Op::kJumpIfTrue)) {
+        code[i].fused_jump = 1;
+      }
+    }
+  }
+
   void error(const SourceLoc& loc, std::string msg) {
     diags_.push_back(
         Diagnostic{Diagnostic::Severity::kError, loc.file, loc.line, loc.col, std::move(msg)});
@@ -495,6 +510,9 @@ class Compiler {
       shvset(m);
       return;
     }
+    if (mod == "rr" && rr_modparam(m)) {
+      return;
+    }
     if (!info->checks_params) {
       warning(m.loc, "modparam(\"" + mod + "\", \"" + m.name + "\") is ignored by viaduct");
       return;
@@ -567,6 +585,45 @@ class Compiler {
       has_list_file = true;
     }
     out_.modparams.push_back(std::move(out));
+  }
+
+  // rr's parameters that change the Record-Route forward() writes (Kamailio 5.6.3's rr:
+  // enable_double_rr 0, 1 or 2, enable_full_lr and append_fromtag 0 or 1); true when `m` was one
+  // of them (set, or an error at its value). add_username would put the R-URI's user in it:
+  // refused until supported. The others are accepted with the usual warning.
+  bool rr_modparam(const ModParamDef& m) {
+    const bool dbl = m.name == "enable_double_rr";
+    if (!dbl && m.name != "enable_full_lr" && m.name != "append_fromtag" &&
+        m.name != "add_username") {
+      return false;
+    }
+    int64_t n = 0;
+    if (!int_value(m.value, n)) {
+      error(m.value.loc, "parameter '" + m.name + "' of module 'rr' expects an integer");
+      return true;
+    }
+    if (m.name == "add_username") {
+      if (n != 0) {
+        error(m.value.loc, "modparam(\"rr\", \"add_username\", " + std::to_string(n) +
+                               ") is not supported yet (only 0, the default)");
+      }
+      return true;
+    }
+    if (n < 0 || n > (dbl ? 2 : 1)) {
+      error(m.value.loc, dbl ? "enable_double_rr must be 0 (one Record-Route), 1 (two when the "
+                               "request leaves from another socket, the default) or 2 (two, "
+                               "always), not " + std::to_string(n)
+                             : m.name + " must be 0 or 1, not " + std::to_string(n));
+      return true;
+    }
+    if (dbl) {
+      out_.rr_double = static_cast<uint8_t>(n);
+    } else if (m.name == "enable_full_lr") {
+      out_.rr_full_lr = n != 0;
+    } else {
+      out_.rr_append_fromtag = n != 0;
+    }
+    return true;
   }
 
   // ---- routes ----
@@ -1094,13 +1151,6 @@ class Compiler {
       error(target.loc, "'" + target.text + "': a transformation's result cannot be assigned");
       return;
     }
-    if (out_.pvs[pv].kind == PvKind::kShv) {
-      // The control thread owns the shared values (workers read them through a sequence lock);
-      // a worker writing them would need a lock between workers.
-      error(target.loc, "'" + target.text + "': $shv is read-only in viaduct's script; set it "
-                        "with the management API (pv.shvSet) or modparam(\"pv\", \"shvset\")");
-      return;
-    }
     switch (out_.pvs[pv].kind) {
       case PvKind::kRuri:
       case PvKind::kRuriUser:
@@ -1109,10 +1159,11 @@ class Compiler {
       case PvKind::kDuri:
       case PvKind::kVar:
       case PvKind::kAvp:
+      case PvKind::kShv:  // lock-free: cfg::ShvTable::store (strings up to kShvLen bytes)
         break;
       default:
         error(target.loc, "pseudo-variable '" + target.text + "' cannot be assigned (writable: "
-                          "$ru $rU $rd $rp $du $var(x) $avp(x))");
+                          "$ru $rU $rd $rp $du $var(x) $avp(x) $shv(x))");
         return;
     }
     if (target.pv.index == "*" && out_.pvs[pv].kind != PvKind::kAvp) {
@@ -1380,7 +1431,9 @@ class Compiler {
     }
     auto t = std::make_shared<ShvTable>(shv_names_);
     for (const ShvInit& i : shv_inits_) {
-      t->set(static_cast<size_t>(t->find(i.name)), i.is_int, i.i, i.s);
+      const auto k = static_cast<size_t>(t->find(i.name));
+      t->set(k, i.is_int, i.i, i.s);
+      t->initial[k] = {true, i.is_int, i.is_int ? i.i : 0, i.is_int ? std::string() : i.s};
     }
     out_.shv = std::move(t);
   }
@@ -2663,6 +2716,14 @@ class Compiler {
       error(e.loc, "function '" + e.text + "' is not supported yet in " + route_desc_ +
                        " (viaduct would not apply its effect)");
       return;
+    }
+    // Kamailio 5.6.3 runs onsend_route on the request it has built already: what append_hf,
+    // insert_hf and remove_hf change there is not sent (measured, differential script 23).
+    // Accepted as Kamailio accepts them (they run and return true), with a warning.
+    if ((route_bit_ & kInOnSend) != 0 &&
+        (f->fn == Fn::kAppendHf || f->fn == Fn::kInsertHf || f->fn == Fn::kRemoveHf)) {
+      warning(e.loc, "'" + e.text + "' in " + route_desc_ + " changes nothing that is sent "
+                     "(as in Kamailio 5.6.3: the request is already built)");
     }
     const size_t n = e.kids.size();
     if (n < f->min_args || n > f->max_args) {

@@ -238,7 +238,10 @@ enum MethodBit : uint32_t {
 
 struct Insn {
   Op op = Op::kNop;
-  uint8_t pad = 0;
+  // 1 on a kNot or kMethodEq that a kJumpIfFalse/kJumpIfTrue follows (set by the compiler's
+  // last pass): the interpreter takes that jump with the same step, one dispatch instead of
+  // two. The jump stays in the code, for whatever jumps to it directly.
+  uint8_t fused_jump = 0;
   uint16_t b = 0;
   uint32_t a = 0;
 };
@@ -294,24 +297,53 @@ struct RegexTables {
 };
 
 // $shv(name), Kamailio's shared values: one table per compiled script, its initial values from
-// modparam("pv", "shvset", "name=i:1" | "name=s:text"). Only the control thread writes (the
-// pv.shvSet RPC); workers read through a sequence lock (a reader retries while a write is under
-// way, a writer never waits), every field an atomic, so no lock and no data race on the fast
-// path. Strings up to kShvLen bytes.
+// modparam("pv", "shvset", "name=i:1" | "name=s:text"), written by the control thread (the
+// pv.shvSet RPC) and by the workers' scripts ($shv(name) = ...), never under a lock:
+//  - readers (any thread) copy a slot through its sequence lock: they retry while a write is
+//    under way (seq odd) or when seq moved during the copy; every field is an atomic, so there is
+//    no data race, and a reader never sees half of one write and half of another;
+//  - an integer written over an integer is one relaxed 64-bit store to `i`, outside the
+//    sequence lock (a reader copying the slot gets the old or the new integer, both whole);
+//  - any other write (a string, or a change of type) takes the slot by moving seq from even to
+//    odd with one compare-and-swap, copies at most kShvLen bytes, and makes seq even again.
+//    A worker that finds the slot taken by another writer gives its write up: two writers
+//    racing on one name keep one of the two values (the other is lost, as if overwritten at
+//    once); the control thread instead retries until the slot is free (a worker holds it for
+//    one bounded copy).
+// `$shv(n) = $shv(n) + 1` on several workers is a read then a write, not an atomic increment
+// (nor is it in Kamailio, whose script reads and sets the value in two steps).
 inline constexpr size_t kShvLen = 256;
+inline void shv_pause() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+// What a slot holds: `$shv(x) = $null` makes it $null (Kamailio 5.6.3 then prints nothing for
+// it, measured; pv.shvGet shows integer 0).
+enum class ShvKind : uint8_t { kInt, kStr, kNull };
 struct ShvValue {
   std::atomic<uint32_t> seq{0};  // odd while being written
-  std::atomic<bool> is_int{true};
+  std::atomic<ShvKind> kind{ShvKind::kInt};
   std::atomic<int64_t> i{0};
   std::atomic<uint32_t> len{0};
   std::atomic<uint64_t> words[kShvLen / 8];
 };
+// A name's modparam("pv", "shvset", ...) value, what a reload compares (ShvTable::carry_from).
+struct ShvInitial {
+  bool set = false;  // the script gives it an initial value; otherwise it starts as integer 0
+  bool is_int = true;
+  int64_t i = 0;
+  std::string s;
+  bool operator==(const ShvInitial&) const = default;
+};
 struct ShvTable {
   std::vector<std::string> names;
+  std::vector<ShvInitial> initial;  // parallel to names
   std::unique_ptr<ShvValue[]> values;
 
   explicit ShvTable(std::vector<std::string> n)
-      : names(std::move(n)), values(std::make_unique<ShvValue[]>(names.size())) {}
+      : names(std::move(n)), initial(names.size()),
+        values(std::make_unique<ShvValue[]>(names.size())) {}
   int find(std::string_view name) const {
     for (size_t k = 0; k < names.size(); ++k) {
       if (names[k] == name) {
@@ -320,35 +352,43 @@ struct ShvTable {
     }
     return -1;
   }
-  // Control thread only. A string longer than kShvLen is refused.
-  bool set(size_t k, bool is_int, int64_t i, std::string_view s) {
-    if (k >= names.size() || s.size() > kShvLen) {
+  // Control thread (pv.shvSet, start-up, reload). A string longer than kShvLen is refused.
+  bool set(size_t k, bool is_int, int64_t i, std::string_view s) noexcept {
+    if (k >= names.size() || (!is_int && s.size() > kShvLen)) {
+      return false;
+    }
+    while (!write(k, is_int ? ShvKind::kInt : ShvKind::kStr, i, s)) {
+      shv_pause();  // a worker is copying into the slot: a bounded wait
+    }
+    return true;
+  }
+  // Worker ($shv(name) = ...): false when the string is longer than kShvLen (nothing written).
+  // A write that finds another writer in the slot is given up (see above) and still true.
+  bool store(size_t k, ShvKind kind, int64_t i, std::string_view s) noexcept {
+    if (kind == ShvKind::kStr && s.size() > kShvLen) {
       return false;
     }
     ShvValue& v = values[k];
-    const uint32_t q = v.seq.load(std::memory_order_relaxed);
-    v.seq.store(q + 1, std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_release);
-    v.is_int.store(is_int, std::memory_order_relaxed);
-    v.i.store(i, std::memory_order_relaxed);
-    v.len.store(static_cast<uint32_t>(s.size()), std::memory_order_relaxed);
-    for (size_t w = 0; w * 8 < s.size(); ++w) {
-      uint64_t x = 0;
-      std::memcpy(&x, s.data() + w * 8, s.size() - w * 8 < 8 ? s.size() - w * 8 : 8);
-      v.words[w].store(x, std::memory_order_relaxed);
+    if (kind == ShvKind::kInt && v.kind.load(std::memory_order_relaxed) == ShvKind::kInt) {
+      v.i.store(i, std::memory_order_relaxed);
+      return true;
     }
-    v.seq.store(q + 2, std::memory_order_release);
+    static_cast<void>(write(k, kind, i, s));
     return true;
   }
-  // Any thread: a consistent copy; `buf` holds kShvLen bytes. No allocation.
-  void get(size_t k, bool& is_int, int64_t& i, char* buf, uint32_t& len) const noexcept {
+  // Any thread: a consistent copy; `buf` holds kShvLen bytes. No allocation. A $null value
+  // reads as integer 0, with *null set where asked.
+  void get(size_t k, bool& is_int, int64_t& i, char* buf, uint32_t& len,
+           bool* null = nullptr) const noexcept {
     const ShvValue& v = values[k];
     for (;;) {
       const uint32_t q = v.seq.load(std::memory_order_acquire);
       if ((q & 1u) != 0) {
+        shv_pause();
         continue;
       }
-      is_int = v.is_int.load(std::memory_order_relaxed);
+      const ShvKind kind = v.kind.load(std::memory_order_relaxed);
+      is_int = kind != ShvKind::kStr;
       i = v.i.load(std::memory_order_relaxed);
       len = v.len.load(std::memory_order_relaxed);
       len = len > kShvLen ? kShvLen : len;
@@ -358,9 +398,59 @@ struct ShvTable {
       }
       std::atomic_thread_fence(std::memory_order_acquire);
       if (v.seq.load(std::memory_order_relaxed) == q) {
+        if (null != nullptr) {
+          *null = kind == ShvKind::kNull;
+        }
         return;
       }
     }
+  }
+  // A reload (control thread, before the new table is published): every name this table shares
+  // with `old` keeps its value from `old` (set through pv.shvSet or by the script), unless this
+  // script's shvset gives it another initial value than the old one did; new names, and names
+  // whose shvset changed, start from this script's value. The copy of a value a worker writes
+  // while this runs may miss that write.
+  void carry_from(const ShvTable& old) noexcept {
+    char buf[kShvLen];
+    for (size_t k = 0; k < names.size(); ++k) {
+      const int o = old.find(names[k]);
+      if (o < 0 || !(old.initial[static_cast<size_t>(o)] == initial[k])) {
+        continue;
+      }
+      bool is_int = true;
+      bool null = false;
+      int64_t i = 0;
+      uint32_t len = 0;
+      old.get(static_cast<size_t>(o), is_int, i, buf, len, &null);
+      const ShvKind kind = null ? ShvKind::kNull : is_int ? ShvKind::kInt : ShvKind::kStr;
+      while (!write(k, kind, i, std::string_view(buf, is_int ? 0 : len))) {
+        shv_pause();
+      }
+    }
+  }
+
+ private:
+  // One write under the sequence lock; false when another writer holds the slot.
+  bool write(size_t k, ShvKind kind, int64_t i, std::string_view s) noexcept {
+    ShvValue& v = values[k];
+    uint32_t q = v.seq.load(std::memory_order_relaxed);
+    if ((q & 1u) != 0 ||
+        !v.seq.compare_exchange_strong(q, q + 1, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) {
+      return false;
+    }
+    std::atomic_thread_fence(std::memory_order_release);
+    v.kind.store(kind, std::memory_order_relaxed);
+    v.i.store(kind == ShvKind::kInt ? i : 0, std::memory_order_relaxed);
+    const size_t n = kind == ShvKind::kStr ? s.size() : 0;
+    v.len.store(static_cast<uint32_t>(n), std::memory_order_relaxed);
+    for (size_t w = 0; w * 8 < n; ++w) {
+      uint64_t x = 0;
+      std::memcpy(&x, s.data() + w * 8, n - w * 8 < 8 ? n - w * 8 : 8);
+      v.words[w].store(x, std::memory_order_relaxed);
+    }
+    v.seq.store(q + 2, std::memory_order_release);
+    return true;
   }
 };
 
@@ -402,6 +492,13 @@ struct Program {
   int udp4_raw_mtu = 1500;          // larger datagrams leave in fragments
   std::vector<std::string> modules; // loaded module names, without ".so" or path
   std::vector<ModParam> modparams;
+  // rr's modparams, read by forward() where record_route() asked for a Record-Route:
+  // enable_double_rr 0 (one Record-Route, the receiving socket's), 1 (two, each with ;r2=on,
+  // when the request leaves from another socket), 2 (two, always); enable_full_lr (";lr=on");
+  // append_fromtag (";ftag=" + the From tag). Kamailio 5.6.3's defaults.
+  uint8_t rr_double = 1;
+  bool rr_full_lr = false;
+  bool rr_append_fromtag = true;
   bool use_dst_blocklist = false;   // use_dst_blocklist (or use_dst_blacklist)
   int dst_blocklist_expire = 60;    // dst_blocklist_expire (or dst_blacklist_expire), seconds
 

@@ -91,6 +91,20 @@ class Checker {
     return true;
   }
 
+  // A boolean; false (with a diagnostic) when present but not a boolean.
+  bool boolean(const toml::table& t, std::string_view key, bool& out) {
+    const toml::node* n = t.get(key);
+    if (n == nullptr) {
+      return false;
+    }
+    if (!n->is_boolean()) {
+      error(n->source(), "'" + std::string(key) + "' must be true or false");
+      return false;
+    }
+    out = *n->value<bool>();
+    return true;
+  }
+
   const toml::table* table(const toml::table& t, std::string_view key) {
     const toml::node* n = t.get(key);
     if (n == nullptr) {
@@ -161,7 +175,7 @@ void dpdk(Checker& c, const toml::table& root, Settings& out) {
 void interface(Checker& c, const toml::table& t, Settings& out) {
   c.keys(t,
          {"port", "address", "gateway", "mtu", "rx_queues", "vlan", "exception_tap", "address6",
-          "gateway6"},
+          "gateway6", "verify_udp_checksum"},
          "[[interface]]");
   InterfaceSettings s;
   c.string(t, "port", s.port, true, "[[interface]]");
@@ -267,6 +281,7 @@ void interface(Checker& c, const toml::table& t, Settings& out) {
               "'/', ',', '=' or ':', not \"" + n + "\"");
     }
   }
+  c.boolean(t, "verify_udp_checksum", s.verify_udp_checksum);
   // Several interfaces may share a port (one per VLAN); the same port and VLAN twice is a
   // mistake.
   for (const InterfaceSettings& o : out.interfaces) {

@@ -21,6 +21,7 @@ struct InterfaceSettings {
   uint16_t mtu = 1500;
   uint16_t vlan = 0;         // 802.1Q VLAN id (1..4094); 0: untagged
   std::string exception_tap;  // kernel TAP interface for what the fast path does not own; ""
+  bool verify_udp_checksum = true;  // sum received UDP checksums the port did not check
   std::string address6;      // "2001:db8::2/64" as written; "" when the iface has no IPv6
   uint8_t ip6[16] = {};      // the IPv6 address (network order)
   uint8_t prefix6_len = 64;

@@ -295,6 +295,7 @@ bool Daemon::start_dataplane() {
       ifaces_[i].port_id = it->second.port_id;
       ifaces_[i].mac = it->second.mac;
       ifaces_[i].tx_cksum_offload = it->second.tx_cksum_offload;
+      ifaces_[i].rx_cksum_offload = it->second.rx_udp_cksum_offload;
       port_owner_.push_back(0);
       continue;
     }
@@ -315,6 +316,7 @@ bool Daemon::start_dataplane() {
     ifaces_[i].port_id = info->port_id;
     ifaces_[i].mac = info->mac;
     ifaces_[i].tx_cksum_offload = info->tx_cksum_offload;
+    ifaces_[i].rx_cksum_offload = info->rx_udp_cksum_offload;
     started[pc.name] = *info;
     for (uint16_t q = 0; q < info->queues; ++q) {
       queues[q % n_workers].push_back({info->port_id, q});
@@ -323,10 +325,14 @@ bool Daemon::start_dataplane() {
       return false;
     }
     port_owner_.push_back(0);
-    VD_LOG("notice", "port=%s id=%u queues=%u mac=%02x:%02x:%02x:%02x:%02x:%02x checksums=%s",
+    VD_LOG("notice",
+           "port=%s id=%u queues=%u mac=%02x:%02x:%02x:%02x:%02x:%02x checksums=%s "
+           "rx_checks=%s",
            pc.name.c_str(), info->port_id, info->queues, info->mac.b[0], info->mac.b[1],
            info->mac.b[2], info->mac.b[3], info->mac.b[4], info->mac.b[5],
-           info->tx_cksum_offload ? "offload" : "software");
+           info->tx_cksum_offload ? "offload" : "software",
+           info->rx_udp_cksum_offload ? (info->rx_ip_cksum_offload ? "offload" : "udp-offload")
+                                      : (info->rx_ip_cksum_offload ? "ip-offload" : "software"));
   }
 
   const size_t qs_size = rte_rcu_qsbr_get_memsize(n_workers);
@@ -493,6 +499,11 @@ Status Daemon::do_reload(ReloadScope scope, const char* by) {
   bool loaded = false;
   if (scope == ReloadScope::kAll) {
     loaded = load_script(opts_, next, diags);
+    // $shv values set at run time (pv.shvSet, the script) survive the reload where the name
+    // does and its shvset is unchanged (cfg::ShvTable::carry_from).
+    if (loaded && next.program->shv && loaded_.program && loaded_.program->shv) {
+      next.program->shv->carry_from(*loaded_.program->shv);
+    }
   } else {
     next.program = loaded_.program;
     loaded = load_list(*next.program, next.destinations, diags);
@@ -631,6 +642,9 @@ std::vector<RpcStat> Daemon::statistics() const {
     const std::string name = "tx_cksum_offload." + settings_.interfaces[i].port;
     if (std::none_of(out.begin(), out.end(), [&](const RpcStat& st) { return st.name == name; })) {
       out.push_back({"net", name, ifaces_[i].tx_cksum_offload ? 1u : 0u});
+      // 1 when the device checks the UDP checksums we receive, 0 when software does (or none).
+      out.push_back({"net", "rx_cksum_offload." + settings_.interfaces[i].port,
+                     ifaces_[i].rx_cksum_offload ? 1u : 0u});
     }
   }
   return out;
@@ -1500,6 +1514,8 @@ int Daemon::run(const AppOptions& o) {
     drain_events();
     uint64_t script_errors[std::size(kScriptErrorReasons)] = {};
     uint64_t log_dropped = 0;
+    uint64_t rx_hits = 0;
+    uint64_t rx_misses = 0;
     for (const auto& w : workers_) {  // the script's xlog/log lines (workers never write(2))
       w->vm_log().drain([&](const dp::VmLogRecord& r) {
         const int n = r.len > 0 && r.text[r.len - 1] == '\n' ? r.len - 1 : r.len;
@@ -1514,11 +1530,15 @@ int Daemon::run(const AppOptions& o) {
         script_errors[i] += __atomic_load_n(fields[i], __ATOMIC_RELAXED);
       }
       log_dropped += w->vm_log().dropped.load(std::memory_order_relaxed);
+      rx_hits += __atomic_load_n(&st.regex_memo_hits, __ATOMIC_RELAXED);
+      rx_misses += __atomic_load_n(&st.regex_memo_misses, __ATOMIC_RELAXED);
     }
     for (size_t i = 0; i < std::size(script_errors); ++i) {
       counters_.script_errors[i].store(script_errors[i], std::memory_order_relaxed);
     }
     counters_.script_log_dropped.store(log_dropped, std::memory_order_relaxed);
+    counters_.regex_memo_hits.store(rx_hits, std::memory_order_relaxed);
+    counters_.regex_memo_misses.store(rx_misses, std::memory_order_relaxed);
     if (age_neighbours()) {
       static_cast<void>(publish(loaded_));
     }

@@ -300,6 +300,15 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
                              MetricType::Counter);
   add(logd, static_cast<double>(ctl_.script_log_dropped.load(std::memory_order_relaxed)));
   out.push_back(std::move(logd));
+  MetricFamily rx = family("viaduct_script_regex_lookups_total",
+                           "Regex-set lookups of the routing script: answered from the worker's "
+                           "memo of recent operands (hit) or scanned with Hyperscan (scan).",
+                           MetricType::Counter);
+  add(rx, static_cast<double>(ctl_.regex_memo_hits.load(std::memory_order_relaxed)),
+      {{"result", "hit"}});
+  add(rx, static_cast<double>(ctl_.regex_memo_misses.load(std::memory_order_relaxed)),
+      {{"result", "scan"}});
+  out.push_back(std::move(rx));
   MetricFamily workers = family("viaduct_workers", "Worker lcores forwarding packets.",
                                 MetricType::Gauge);
   add(workers, static_cast<double>(workers_.size()));

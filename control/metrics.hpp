@@ -41,6 +41,9 @@ struct ControlCounters {
   // (dp::VmState), by reason: kScriptErrorReasons order.
   std::atomic<uint64_t> script_errors[7] = {};
   std::atomic<uint64_t> script_log_dropped{0};  // xlog/log lines lost to a full ring
+  // Regex lookups answered from the workers' memo, and scanned with Hyperscan (dp::VmState).
+  std::atomic<uint64_t> regex_memo_hits{0};
+  std::atomic<uint64_t> regex_memo_misses{0};
 };
 inline constexpr const char* kScriptErrorReasons[7] = {
     "scratch_overflow", "var_overflow", "while_limit", "depth_limit",

@@ -117,6 +117,7 @@ std::vector<dp::Iface> ifaces_from_settings(const cfg::Settings& s) {
     f.mask_be = i.prefix_len == 0 ? 0 : htonl(~uint32_t{0} << (32 - i.prefix_len));
     f.gateway_be = i.gateway_be;
     f.mtu = i.mtu;
+    f.rx_cksum_verify = i.verify_udp_checksum;
     if (!i.address6.empty()) {
       f.has_ip6 = true;
       std::memcpy(f.ip6.b, i.ip6, 16);

@@ -45,7 +45,9 @@ namespace viaduct::dp {
   X(kBadIpv6, "bad_ipv6")                                  \
   X(kIpv6ExtHeader, "ipv6_ext_header")                     \
   X(kNdInvalid, "nd_invalid")                              \
-  X(kIpv6BadExt, "ipv6_bad_ext")
+  X(kIpv6BadExt, "ipv6_bad_ext")                           \
+  X(kIpv4BadChecksum, "ipv4_bad_checksum")                 \
+  X(kUdpBadChecksum, "udp_bad_checksum")
 
 enum class Drop : uint8_t {
 #define VD_X(e, s) e,

@@ -183,12 +183,13 @@ void learn(const Snapshot& snap, WorkerCtx& ctx, uint16_t iface_idx, uint32_t ip
     return;
   }
   const MacAddr m = to_mac(mac);
+  // memcmp: MacAddr's defaulted == compares byte by byte (~18 instructions; this runs per packet).
   const MacAddr* known = snap.neigh.find(ip_be);
-  if (known != nullptr && *known == m) {
+  if (known != nullptr && std::memcmp(known->b, m.b, 6) == 0) {
     return;
   }
   const MacAddr* local = ctx.neigh.find(ip_be);
-  if (local != nullptr && *local == m) {
+  if (local != nullptr && std::memcmp(local->b, m.b, 6) == 0) {
     return;  // already told control; its snapshot is on the way
   }
   ctx.neigh.put(ip_be, m);
@@ -413,6 +414,47 @@ rte_mbuf* linearize(rte_mbuf* chain, WorkerCtx& ctx) noexcept {
   return flat;
 }
 
+// ---- received checksums -------------------------------------------------------------------
+// A frame's checksums are trusted as the port reports them (RX offload: port.cpp) and summed
+// here when it does not: a carrier edge must not launder corruption by forwarding a damaged
+// datagram with a fresh checksum (the kernel would have dropped it for Kamailio). The *_NONE
+// verdicts (the field is not right but the data was checked: virtio's partial sums) count as
+// good. Fragments carry the datagram's UDP checksum in the first only: reassembled() hands the
+// whole datagram here again with fresh flags, so it is summed once whole.
+
+// The IPv4 header checksum.
+[[gnu::always_inline]] inline bool ipv4_hdr_good(const rte_mbuf* m, const rte_ipv4_hdr* ip,
+                                                 size_t ihl) noexcept {
+  const uint64_t f = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
+  if (f == RTE_MBUF_F_RX_IP_CKSUM_UNKNOWN) {
+    return ipv4_hdr_cksum_ok(ip, ihl);
+  }
+  return f != RTE_MBUF_F_RX_IP_CKSUM_BAD;
+}
+
+// The UDP checksum of a datagram to one of our listeners. Over IPv4 a zero field means the
+// sender computed none (RFC 768): accepted. Over IPv6 it is mandatory and zero is dropped (RFC
+// 8200 8.1), also where the interface trusts its feed: a partial sum is never zero. What the
+// port did not check is summed unless the interface says its feed carries partial sums
+// (`verify_udp_checksum = false`: veth senders with TX checksum offload).
+[[gnu::always_inline]] inline bool udp_cksum_good(const rte_mbuf* m, const Iface& ifc,
+                                                  const void* ip, bool v6,
+                                                  const rte_udp_hdr* udp,
+                                                  size_t udp_len) noexcept {
+  if (udp->dgram_cksum == 0) {
+    return !v6;
+  }
+  const uint64_t f = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+  if (f != RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN) [[likely]] {
+    return f != RTE_MBUF_F_RX_L4_CKSUM_BAD;
+  }
+  if (!ifc.rx_cksum_verify) {
+    return true;
+  }
+  return v6 ? ipv6_udp_cksum_ok(static_cast<const rte_ipv6_hdr*>(ip), udp, udp_len)
+            : ipv4_udp_cksum_ok(static_cast<const rte_ipv4_hdr*>(ip), udp, udp_len);
+}
+
 // What a reassembly table returned for the fragment `m`: nothing yet (the table keeps the
 // fragment), or the whole datagram, flattened into one mbuf and handled as any other frame.
 Verdict reassembled(const Snapshot& snap, rte_mbuf*& m, rte_mbuf* whole, WorkerCtx& ctx) noexcept {
@@ -424,6 +466,11 @@ Verdict reassembled(const Snapshot& snap, rte_mbuf*& m, rte_mbuf* whole, WorkerC
     m = whole;  // the caller frees the chain
     return Verdict::dropped(Drop::kTooBig);
   }
+  // Every fragment's IPv4 header was checked on the way in (the table rewrote the datagram's
+  // length and offset fields, not necessarily its checksum); the UDP checksum is unknown: the
+  // first fragment's flags spoke of one frame, not of the datagram, so handle_packet sums it
+  // whole.
+  flat->ol_flags = RTE_MBUF_F_RX_IP_CKSUM_GOOD | RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN;
   m = flat;
   ctx.counters->datagrams_reassembled.add();
   return handle_packet(snap, m, ctx);
@@ -648,6 +695,16 @@ uint16_t parse_port(std::string_view s) noexcept {
 }
 
 [[gnu::always_inline]] inline size_t format_uint(uint32_t v, char* out) noexcept {
+  // Max-Forwards, per forwarded request: one or two digits, without the loops.
+  if (v < 10) {
+    out[0] = static_cast<char>('0' + v);
+    return 1;
+  }
+  if (v < 100) {
+    out[0] = static_cast<char>('0' + v / 10);
+    out[1] = static_cast<char>('0' + v % 10);
+    return 2;
+  }
   char tmp[10];
   size_t n = 0;
   do {
@@ -875,21 +932,32 @@ union EditArray {
 constexpr size_t kViaLineMax = 192;
 constexpr size_t kRrLineMax = 320;
 
-// One Record-Route of a double record-routing (the request leaves from another socket than it
-// came in on): our usual line with ";r2=on" in front of ";lr", as Kamailio's rr writes it, and
+// One Record-Route as rr's modparams shape it (cfg::Program::rr_*), for the cases the inline
+// path of forward_request does not write: ";r2=on" in front of ";lr" when it is one of a double
+// record-routing (the request leaves from another socket than it came in on, or
+// enable_double_rr is 2), ";lr=on" with enable_full_lr, as Kamailio's rr writes them, and
 // record_route()'s params after ;ftag, in both lines (measured). 0 when it does not fit.
-[[gnu::noinline]] size_t double_rr_line(char* out, std::string_view host, uint16_t port,
-                                        std::string_view ftag, std::string_view params) noexcept {
+[[gnu::noinline]] size_t rr_line_ex(char* out, std::string_view host, uint16_t port,
+                                    std::string_view ftag, std::string_view params, bool r2,
+                                    bool full_lr) noexcept {
   static constexpr std::string_view kR2 = ";r2=on";
-  size_t n = sip::build_record_route_line(out, kRrLineMax - kR2.size(), host, port, ftag);
-  const std::string_view line(out, n);
-  const size_t lr = line.find(";lr");
+  static constexpr std::string_view kOn = "=on";
+  size_t n = sip::build_record_route_line(out, kRrLineMax - kR2.size() - kOn.size(), host, port,
+                                          ftag);
+  const size_t lr = std::string_view(out, n).find(";lr");
   if (n == 0 || lr == std::string_view::npos) {
     return 0;
   }
-  std::memmove(out + lr + kR2.size(), out + lr, n - lr);
-  std::memcpy(out + lr, kR2.data(), kR2.size());
-  n += kR2.size();
+  if (full_lr) {
+    std::memmove(out + lr + 3 + kOn.size(), out + lr + 3, n - lr - 3);
+    std::memcpy(out + lr + 3, kOn.data(), kOn.size());
+    n += kOn.size();
+  }
+  if (r2) {
+    std::memmove(out + lr + kR2.size(), out + lr, n - lr);
+    std::memcpy(out + lr, kR2.data(), kR2.size());
+    n += kR2.size();
+  }
   if (!params.empty() && !splice_rr_params(out, kRrLineMax, n, params)) {
     return 0;
   }
@@ -1027,30 +1095,45 @@ constexpr size_t kRrLineMax = 320;
       edits[n_edits++] = {static_cast<uint16_t>(sip::first_header_offset(msg, v)), 0,
                           {mf_line, mf_len}};
     }
-    // record_route(): Kamailio 5.6 builds it from the sending socket (its listen advertise),
-    // not from set_advertised_address/port, with the From tag (rr's append_fromtag, on by
-    // default).
+    // record_route(): Kamailio 5.6 builds it from the socket (its listen advertise), not from
+    // set_advertised_address/port, with the From tag (rr's append_fromtag, on by default).
     if (r.record_route && r.rr_seq == seq) {
-      if (l != pi.listener) [[unlikely]] {
-        // Leaving from another socket than the one it came in on (another address, port or
-        // family: Kamailio compares the sockets, not their advertised names), Kamailio's rr
-        // (enable_double_rr, on by default) inserts two, both with ;r2=on: the sending
-        // socket's above the receiving one's (measured on 5.6.3, IPv4 to IPv4 included).
-        const size_t a = double_rr_line(rr_line, l->via_host, l->via_port, v.from_tag.in(msg),
-                                        r.rr_params);
-        const size_t b = double_rr_line(rr_line2, pi.listener->via_host, pi.listener->via_port,
-                                        v.from_tag.in(msg), r.rr_params);
+      const cfg::Program& prog = *snap.program;
+      const std::string_view ftag =
+          prog.rr_append_fromtag ? v.from_tag.in(msg) : std::string_view();
+      // Leaving from another socket than the one it came in on (another address, port or
+      // family: Kamailio compares the sockets, not their advertised names), Kamailio's rr
+      // (enable_double_rr 1, the default) inserts two, both with ;r2=on: the sending socket's
+      // above the receiving one's (measured on 5.6.3, IPv4 to IPv4 included); with 2 it
+      // always does (two equal lines when the socket is the same), with 0 never.
+      if (prog.rr_double == 2 || (prog.rr_double == 1 && l != pi.listener)) [[unlikely]] {
+        const size_t a = rr_line_ex(rr_line, l->via_host, l->via_port, ftag, r.rr_params, true,
+                                    prog.rr_full_lr);
+        const size_t b = rr_line_ex(rr_line2, pi.listener->via_host, pi.listener->via_port,
+                                    ftag, r.rr_params, true, prog.rr_full_lr);
         if (a == 0 || b == 0) {
           return Verdict::dropped(Drop::kNoHeadroom);
         }
         edits[n_edits++] = sip::record_route_edit(msg, v, {rr_line, a});
         edits[n_edits++] = sip::record_route_edit(msg, v, {rr_line2, b});
       } else {
-        size_t rr_len = sip::build_record_route_line(rr_line, sizeof(rr_line), l->via_host,
-                                                     l->via_port, v.from_tag.in(msg));
-        // record_route(params): dataplane/reply_route.cpp splices them in.
-        if (rr_len == 0 || (!r.rr_params.empty() &&
-                            !splice_rr_params(rr_line, sizeof(rr_line), rr_len, r.rr_params))) {
+        // One: the receiving socket's (rr's inbound Record-Route; with enable_double_rr 0 the
+        // request may leave from another one: measured on 5.6.3).
+        const Listener* in = pi.listener;
+        size_t rr_len = 0;
+        if (prog.rr_full_lr) [[unlikely]] {
+          rr_len = rr_line_ex(rr_line, in->via_host, in->via_port, ftag, r.rr_params, false,
+                              true);
+        } else {
+          rr_len = sip::build_record_route_line(rr_line, sizeof(rr_line), in->via_host,
+                                                in->via_port, ftag);
+          // record_route(params): dataplane/reply_route.cpp splices them in.
+          if (rr_len != 0 && !r.rr_params.empty() &&
+              !splice_rr_params(rr_line, sizeof(rr_line), rr_len, r.rr_params)) {
+            rr_len = 0;
+          }
+        }
+        if (rr_len == 0) {
           return Verdict::dropped(Drop::kNoHeadroom);
         }
         edits[n_edits++] = sip::record_route_edit(msg, v, {rr_line, rr_len});
@@ -1071,7 +1154,11 @@ constexpr size_t kRrLineMax = 320;
   const size_t src_ip_len =
       pi.v6 ? format_ipv6(pi.src_ip6, src_ip) : format_ipv4(pi.src_ip_be, src_ip);
   char recv_buf[sip::kViaReceivedMax];
-  sip::Edit recv_edits[2];
+  union RecvEdits {  // via_received_edits sets the n_recv it fills: no construction first
+    RecvEdits() noexcept {}
+    sip::Edit e[2];
+  } recv_storage;
+  sip::Edit(&recv_edits)[2] = recv_storage.e;
   size_t n_recv = 0;
   if (!sip::via_received_edits(msg, v, {src_ip, src_ip_len}, rte_be_to_cpu_16(pi.src_port_be),
                                recv_buf, sizeof(recv_buf), recv_edits, n_recv,
@@ -1300,7 +1387,13 @@ constexpr size_t kRrLineMax = 320;
   const char* msg = reinterpret_cast<const char*>(udp + 1);
   pi.sip_off = static_cast<size_t>(msg - static_cast<const char*>(m->buf_addr));
   pi.sip_len = udp_len - sizeof(rte_udp_hdr);
-  sip::SipView v;
+  // Left uninitialised: scan() sets every member first (a SipView's default construction here
+  // was ~65 instructions a packet, done again by scan()).
+  union ViewStorage {
+    ViewStorage() noexcept {}
+    sip::SipView v;
+  } view_storage;
+  sip::SipView& v = view_storage.v;
   const sip::ScanStatus st = sip::scan(msg, pi.sip_len, v);
   if (st != sip::ScanStatus::kOk) {
     ctx.counters->parse_errors[static_cast<size_t>(st)].add();
@@ -1640,6 +1733,9 @@ ExtWalk walk_ext6(const uint8_t* p, size_t plen, uint8_t& next, size_t& len) noe
   if (pi.listener == nullptr) {
     return punt_or_drop(ifc, Drop::kNoListener, ctx);
   }
+  if (!udp_cksum_good(m, ifc, ip, true, udp, udp_len)) [[unlikely]] {
+    return Verdict::dropped(Drop::kUdpBadChecksum);
+  }
   pi.v6 = true;
   pi.src_ip6 = src;
   pi.src_port_be = udp->src_port;
@@ -1676,6 +1772,7 @@ constexpr std::array<Octet, 256> make_octets() {
   return t;
 }
 constexpr std::array<Octet, 256> kOctets = make_octets();
+static_assert(sizeof(Octet) == 4);
 }  // namespace
 
 size_t format_ipv4(uint32_t ip_be, char* out) noexcept {
@@ -1683,8 +1780,12 @@ size_t format_ipv4(uint32_t ip_be, char* out) noexcept {
   const auto* b = reinterpret_cast<const uint8_t*>(&ip_be);
   size_t n = 0;
   for (int i = 0; i < 4; ++i) {
+    // The octet's text and its length byte in one 4-byte copy: the length byte lands where
+    // the '.' (or, after the last octet, slack of the 16 bytes out has) goes.
     const Octet& o = kOctets[b[i]];
-    std::memcpy(out + n, o.text, 3);  // out has room for "255.255.255.255" plus slack
+    uint32_t w = 0;
+    std::memcpy(&w, &o, 4);
+    std::memcpy(out + n, &w, 4);
     n += o.len;
     out[n] = '.';
     n += i != 3 ? 1 : 0;
@@ -1917,6 +2018,9 @@ Verdict handle_packet(const Snapshot& snap, rte_mbuf*& m, WorkerCtx& ctx) noexce
   if (ip->dst_addr != ifc.ip_be) {
     return Verdict::dropped(Drop::kNotForUs);
   }
+  if (!ipv4_hdr_good(m, ip, ihl)) [[unlikely]] {  // before learning from it
+    return Verdict::dropped(Drop::kIpv4BadChecksum);
+  }
   learn(snap, ctx, iface_idx, ip->src_addr, eth->src_addr);
   if ((rte_be_to_cpu_16(ip->fragment_offset) & (RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK))
       != 0) [[unlikely]] {
@@ -1956,6 +2060,9 @@ Verdict handle_packet(const Snapshot& snap, rte_mbuf*& m, WorkerCtx& ctx) noexce
   }
   if (pi.listener == nullptr) {
     return punt_or_drop(ifc, Drop::kNoListener, ctx);
+  }
+  if (!udp_cksum_good(m, ifc, ip, false, udp, udp_len)) [[unlikely]] {
+    return Verdict::dropped(Drop::kUdpBadChecksum);
   }
   pi.src_ip_be = ip->src_addr;
   pi.src_port_be = udp->src_port;

@@ -26,6 +26,11 @@ uint64_t tx_cksum_offloads(uint64_t tx_offload_capa, bool wanted) noexcept {
   return wanted && (tx_offload_capa & kBoth) == kBoth ? kBoth : 0;
 }
 
+uint64_t rx_cksum_offloads(uint64_t rx_offload_capa, bool wanted) noexcept {
+  constexpr uint64_t kBoth = RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM;
+  return wanted ? rx_offload_capa & kBoth : 0;
+}
+
 Result<std::vector<unsigned>> eal_start(const std::vector<std::string>& args) {
   std::vector<std::string> storage;
   storage.reserve(args.size() + 1);
@@ -90,6 +95,9 @@ Result<PortInfo> port_start(const PortConfig& cfg, rte_mempool* pool) {
   }
   conf.txmode.offloads = tx_cksum_offloads(dev_info.tx_offload_capa, cfg.tx_cksum_offload);
   info.tx_cksum_offload = conf.txmode.offloads != 0;
+  conf.rxmode.offloads = rx_cksum_offloads(dev_info.rx_offload_capa, cfg.rx_cksum_offload);
+  info.rx_ip_cksum_offload = (conf.rxmode.offloads & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM) != 0;
+  info.rx_udp_cksum_offload = (conf.rxmode.offloads & RTE_ETH_RX_OFFLOAD_UDP_CKSUM) != 0;
   rc = rte_eth_dev_configure(info.port_id, q, q, &conf);
   if (rc != 0) {
     return dpdk_error("cannot configure port " + cfg.name, rc);

@@ -24,6 +24,10 @@ struct PortConfig {
   // Ask for IPv4 + UDP checksum offload on TX when the device has both (the fast path then
   // leaves the sums to it; see build_frame in pipeline.cpp). Off: software checksums always.
   bool tx_cksum_offload = true;
+  // Ask for IPv4 and UDP checksum checks on RX, each when the device has it: the mbufs then
+  // carry the verdicts (RTE_MBUF_F_RX_IP_CKSUM_*, RTE_MBUF_F_RX_L4_CKSUM_*) and the fast path
+  // sums only what the device left unknown (handle_packet).
+  bool rx_cksum_offload = true;
 };
 
 struct PortInfo {
@@ -33,11 +37,17 @@ struct PortInfo {
   // IPv4 and UDP checksum offload enabled on TX: the device reported both in tx_offload_capa
   // (net_af_packet and net_ring do not: software checksums there).
   bool tx_cksum_offload = false;
+  // RX checksum checks enabled: IPv4 header, UDP (net_af_packet and net_ring have neither).
+  bool rx_ip_cksum_offload = false;
+  bool rx_udp_cksum_offload = false;
 };
 
 // The TX offloads port_start enables for a device offering `tx_offload_capa`: IPv4 + UDP
 // checksums when it has both, else none. Separate so it is testable without a device.
 uint64_t tx_cksum_offloads(uint64_t tx_offload_capa, bool wanted) noexcept;
+// The RX offloads port_start enables for a device offering `rx_offload_capa`: the IPv4 header
+// and the UDP checksum checks, each one the device has (each has its own mbuf flags).
+uint64_t rx_cksum_offloads(uint64_t rx_offload_capa, bool wanted) noexcept;
 
 // Configures and starts one port with `queues` RX/TX pairs drawing from `pool`.
 Result<PortInfo> port_start(const PortConfig& cfg, rte_mempool* pool);

@@ -99,8 +99,12 @@ bool run_onsend_route_script(const Snapshot& snap, const PacketInfo& pi, const c
   // onsend_route sees what request_route set), kept for another send of the same request.
   const uint32_t request_flags = ctx.vm.msg_flags;
   r.flags = request_flags;
+  // The request_route result being sent points into the arena (append_hf lines, a new R-URI):
+  // this run allocates above it (VmState::scratch_from).
+  ctx.vm.scratch_from = ctx.vm.scratch_used;
   vm_run(snap, msg, v, pkt, ctx.vm, ctx.dispatch, *ctx.counters, r,
          static_cast<uint32_t>(snap.program->onsend_route));
+  ctx.vm.scratch_from = 0;
   ctx.vm.msg_flags = request_flags;
   if (r.error) {
     why = Drop::kScriptError;

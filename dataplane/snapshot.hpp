@@ -94,6 +94,10 @@ struct Iface {
   uint16_t vlan = 0;        // 802.1Q VLAN id; 0: untagged. Several ifaces may share a port.
   uint16_t exception_port = UINT16_MAX;  // TAP port to the kernel for what is not ours; none
   bool tx_cksum_offload = false;  // the port computes IPv4 and UDP checksums (port.hpp)
+  bool rx_cksum_offload = false;  // the port checks received UDP checksums (RX flags; port.hpp)
+  // Received UDP checksums the port did not check are summed in software (settings
+  // `verify_udp_checksum`); false trusts a feed known to carry partial sums.
+  bool rx_cksum_verify = true;
   // IPv6 (settings `address6` / `gateway6`): a global address and prefix, and the link-local
   // address derived from the MAC (EUI-64, set by the snapshot builder once the MAC is known).
   bool has_ip6 = false;

@@ -5,6 +5,9 @@
 #include "dataplane/vm.hpp"
 
 #include <rte_byteorder.h>
+// Inlined: the regex memo hashes one operand per lookup.
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 #include <cstring>
 #if defined(__SSE2__)
@@ -264,7 +267,10 @@ struct Run {
       const VmPacket& pkt_, VmState& st_, DispatchState& ds_, WorkerCounters& counters_,
       VmResult& out_) noexcept
       : snap(snap_), prog(prog_), msg(msg_), v(v_), pkt(pkt_), st(st_), ds(ds_),
-        counters(counters_), out(out_) {}
+        counters(counters_), out(out_), used(st_.scratch_from) {}
+  ~Run() { st.scratch_used = static_cast<uint32_t>(used); }
+  Run(const Run&) = delete;
+  Run& operator=(const Run&) = delete;
   const Snapshot& snap;
   const cfg::Program& prog;
   const char* msg;
@@ -275,7 +281,7 @@ struct Run {
   WorkerCounters& counters;
   VmResult& out;
 
-  size_t used = 0;  // scratch bytes in use
+  size_t used;  // scratch bytes in use (VmState::scratch_from at the start)
   // Not initialised here (written before read): a run must not pay for clearing them.
   VmVal stack[cfg::kVmStackDepth];
   uint32_t sp = 0;
@@ -289,7 +295,10 @@ struct Run {
     const char* p;
     uint32_t len;
     uint32_t set;
-    cfg::RegexMatches m;
+    // RegexMatches' words, without its zeroing initializer: a run starts with n_rx = 0 and
+    // fills an entry before reading it, so no run pays for clearing four of them.
+    uint64_t m[cfg::kRegexMaxPatterns / 64];
+    bool test(uint32_t id) const noexcept { return (m[id >> 6] >> (id & 63)) & 1; }
   };
   RegexCache rx[4];
   uint32_t n_rx = 0;
@@ -609,7 +618,7 @@ VmVal pv_transformed(Run& r, const cfg::PvRef& pv, char* tmp) noexcept {
 // always the current destination; $xavp(_dsctx_=>cnt): how many the selection kept.
 VmVal pv_extra(Run& r, const cfg::PvRef& pv) noexcept {
   if (pv.kind == PvKind::kShv) {
-    // $shv(name): a consistent copy of what the control thread last set (cfg/program.hpp).
+    // $shv(name): a consistent copy of what was last set (pv.shvSet, a script: cfg/program.hpp).
     const cfg::ShvTable* t = r.prog.shv.get();
     if (t == nullptr || pv.arg >= t->names.size()) {
       return {};
@@ -619,12 +628,13 @@ VmVal pv_extra(Run& r, const cfg::PvRef& pv) noexcept {
       return {};
     }
     bool is_int = true;
+    bool null = false;
     int64_t i = 0;
     uint32_t len = 0;
-    t->get(pv.arg, is_int, i, buf, len);
+    t->get(pv.arg, is_int, i, buf, len, &null);
     if (is_int) {
       r.used -= cfg::kShvLen;
-      return int_val(i);
+      return null ? VmVal{} : int_val(i);
     }
     r.used -= cfg::kShvLen - len;
     return str_val({buf, len});
@@ -928,27 +938,62 @@ int32_t regex_match(Run& r, uint32_t set, uint32_t id, std::string_view subject)
     r.failed = true;
     return -1;
   }
+  if (subject.empty()) {  // an absent header, usually: the set knows that answer
+    if (const cfg::RegexMatches* e = t->sets[set].empty_matches(); e != nullptr) {
+      return e->test(id) ? 1 : -1;
+    }
+  }
   const bool in_msg = subject.data() >= r.msg && subject.data() + subject.size() <= r.msg + r.v.len;
   if (in_msg) {
     for (uint32_t i = 0; i < r.n_rx; ++i) {
       const Run::RegexCache& c = r.rx[i];
       if (c.set == set && c.p == subject.data() && c.len == subject.size()) {
-        return c.m.test(id) ? 1 : -1;
+        return c.test(id) ? 1 : -1;
       }
     }
   }
   cfg::RegexMatches m;
-  if (!t->sets[set].scan(subject, t->pool.get(r.pkt.worker), m)) {
-    ++r.st.regex_errors;
-    r.failed = true;
-    return -1;
+  VmState& st = r.st;
+  RegexMemo* memo = nullptr;
+  // An empty operand (an absent header) is answered by the set itself, precomputed.
+  const bool memoable = !subject.empty() && subject.size() <= kRegexMemoText;
+  if (memoable) {
+    if (st.rx_memo_gen != r.snap.generation || st.rx_memo_prog != &r.prog || st.rx_epoch == 0) {
+      st.rx_memo_gen = r.snap.generation;
+      st.rx_memo_prog = &r.prog;
+      st.rx_epoch = st.rx_epoch + 1 != 0 ? st.rx_epoch + 1 : 1;
+    }
+    const uint64_t h = XXH3_64bits_withSeed(subject.data(), subject.size(), set);
+    memo = &st.rx_memo[h & (kRegexMemoSlots - 1)];
+    if (memo->epoch == st.rx_epoch && memo->set == set && memo->len == subject.size() &&
+        std::memcmp(memo->text, subject.data(), subject.size()) == 0) {
+      ++st.regex_memo_hits;
+      m = memo->m;
+      memo = nullptr;
+    }
+  }
+  if (memo != nullptr || !memoable) {
+    st.regex_memo_misses += subject.empty() ? 0 : 1;
+    if (!t->sets[set].scan(subject, t->pool.get(r.pkt.worker), m)) {
+      ++st.regex_errors;
+      r.failed = true;
+      return -1;
+    }
+    if (memo != nullptr) {
+      memo->epoch = st.rx_epoch;
+      memo->set = set;
+      memo->len = static_cast<uint32_t>(subject.size());
+      memo->m = m;
+      std::memcpy(memo->text, subject.data(), subject.size());
+    }
   }
   if (in_msg) {
     Run::RegexCache& c = r.rx[r.n_rx < std::size(r.rx) ? r.n_rx++ : 0];
     c.p = subject.data();
     c.len = static_cast<uint32_t>(subject.size());
     c.set = set;
-    c.m = m;
+    static_assert(sizeof(c.m) == sizeof(m.words));
+    std::memcpy(c.m, m.words.data(), sizeof(c.m));
   }
   return m.test(id) ? 1 : -1;
 }
@@ -1190,49 +1235,152 @@ int32_t fn_is_present_hf(Run& r, const cfg::FnCall& c) noexcept {
   return find_header(r.msg, r.v, r.prog.strings[c.args[0].idx], 0, sp) ? 1 : -1;
 }
 // The header line of append_hf/insert_hf (its first argument), kept for the pipeline; empty
-// when there is none or no room for another line (a counted error).
+// when there is none.
 std::string_view header_line_arg(Run& r, const cfg::FnCall& c) noexcept {
-  if (r.out.n_append >= kVmMaxAppend) {
-    ++r.st.other_errors;
-    return {};
-  }
   const std::string_view text = r.to_str(operand(r, c.args[0]));
   return c.args[0].kind == cfg::Operand::Kind::kPv ? r.keep(text) : text;
 }
+// One append_hf/insert_hf line into VmResult: `at` its offset (0: after the last header),
+// `top` above every header field (insert_hf without a field to go before). The first
+// kVmMaxAppend lines get a record each (one edit each). Past them a line joins the last record
+// that goes to the same place, right after its text (moved to the top of the run's arena when
+// something else was allocated since), so the number of lines is bounded by the arena
+// (kVmScratch) and by the room of the message (sip::kMaxMessage with everything added), not
+// by a count. A line that fits neither, or finds no record to join (insert_hf on top after
+// Max-Forwards or Record-Route took the next place), is a counted failure: false, the
+// function returns -1 and the run goes on (Kamailio fails such a call when it has no memory).
+// Two texts of the arena or the program as one, in the arena (no copy when `b` follows `a`
+// there already); empty when the arena is full.
+std::string_view join_lines(Run& r, std::string_view a, std::string_view b) noexcept {
+  const char* top_of_arena = r.st.scratch + r.used;
+  if (a.data() + a.size() == b.data() && b.data() + b.size() <= top_of_arena &&
+      b.data() >= r.st.scratch) {
+    return {a.data(), a.size() + b.size()};
+  }
+  const bool a_on_top = a.data() + a.size() == top_of_arena && a.data() >= r.st.scratch;
+  const size_t need = (a_on_top ? 0 : a.size()) + b.size();
+  if (need > kVmScratch - r.used) {
+    return {};
+  }
+  char* p = r.alloc(need);
+  const char* start = a_on_top ? a.data() : p;
+  if (!a_on_top) {
+    std::memcpy(p, a.data(), a.size());
+    p += a.size();
+  }
+  std::memcpy(p, b.data(), b.size());
+  return {start, a.size() + b.size()};
+}
+// With every record in use: two records that go to the same place one after the other (the
+// same field offset, or consecutive places on top) become one, which frees a record.
+bool free_header_record(Run& r) noexcept {
+  VmResult& o = r.out;
+  for (size_t j = 0; j < o.n_append; ++j) {
+    for (size_t k = j + 1; k < o.n_append; ++k) {
+      const bool pair = o.append_top[j] == 0
+                            ? o.append_top[k] == 0 && o.append_at[k] == o.append_at[j]
+                            : o.append_top[k] == o.append_top[j] + 1;
+      if (!pair) {
+        continue;
+      }
+      const std::string_view both = join_lines(r, o.append_hf[j], o.append_hf[k]);
+      if (both.empty()) {
+        return false;
+      }
+      o.append_hf[j] = both;
+      for (size_t m = k + 1; m < o.n_append; ++m) {
+        o.append_hf[m - 1] = o.append_hf[m];
+        o.append_at[m - 1] = o.append_at[m];
+        o.append_top[m - 1] = o.append_top[m];
+      }
+      --o.n_append;
+      return true;
+    }
+  }
+  return false;
+}
+bool add_header_line(Run& r, std::string_view text, uint16_t at, bool top, size_t mark) noexcept {
+  VmResult& o = r.out;
+  size_t added = text.size();
+  for (size_t i = 0; i < o.n_append; ++i) {
+    added += o.append_hf[i].size();
+  }
+  if (r.v.len + added > sip::kMaxMessage) {
+    ++r.st.other_errors;
+    return false;
+  }
+  if (o.n_append < kVmMaxAppend) {
+    const uint8_t i = o.n_append++;
+    o.append_at[i] = at;
+    o.append_top[i] = top ? ++o.n_top : 0;
+    o.append_hf[i] = text;
+    return true;
+  }
+  // The last record going to the same place takes the line after its own text.
+  for (size_t j = o.n_append; j-- > 0;) {
+    const bool same = top ? o.append_top[j] != 0 && o.append_top[j] == o.n_top
+                          : o.append_top[j] == 0 && o.append_at[j] == at;
+    if (!same) {
+      continue;
+    }
+    const std::string_view old = o.append_hf[j];
+    if (old.data() + old.size() == r.st.scratch + mark && text.size() <= kVmScratch - mark) {
+      // The record's text ends where this call's arena use began (a loop of append_hf): the
+      // line moves down to follow it and the call's temporaries are given back, so n lines
+      // cost their own bytes, not n copies of the record.
+      std::memmove(r.st.scratch + mark, text.data(), text.size());
+      r.used = mark + text.size();
+      o.append_hf[j] = {old.data(), old.size() + text.size()};
+      return true;
+    }
+    const std::string_view both = join_lines(r, old, text);
+    if (both.empty()) {
+      break;
+    }
+    o.append_hf[j] = both;
+    return true;
+  }
+  // Else a record is freed by joining two others, and the line gets it.
+  if (free_header_record(r)) {
+    const uint8_t i = o.n_append++;
+    o.append_at[i] = at;
+    o.append_top[i] = top ? ++o.n_top : 0;
+    o.append_hf[i] = text;
+    return true;
+  }
+  ++r.st.other_errors;  // the arena is full, or no two records go to one place
+  return false;
+}
 int32_t fn_append_hf(Run& r, const cfg::FnCall& c) noexcept {
+  const size_t mark = r.used;  // what this call allocates above it is its own
   const std::string_view text = header_line_arg(r, c);
   if (text.empty()) {
     return -1;
   }
   sip::Span at;
-  r.out.append_at[r.out.n_append] =
+  const uint16_t off =
       c.nargs > 1 && find_header(r.msg, r.v, r.prog.strings[c.args[1].idx], -1, at)
           ? static_cast<uint16_t>(field_end(r.msg + at.off, r.msg + r.v.headers_end) - r.msg)
           : 0;
-  r.out.append_hf[r.out.n_append++] = text;
-  return 1;
+  return add_header_line(r, text, off, false, mark) ? 1 : -1;
 }
 // textops insert_hf(line[, name]): before the first field named `name`, else (no name, or no
 // such field) on top, in script order with Max-Forwards and Record-Route (VmResult).
 int32_t fn_insert_hf(Run& r, const cfg::FnCall& c) noexcept {
+  const size_t mark = r.used;
   const std::string_view text = header_line_arg(r, c);
   if (text.empty()) {
     return -1;
   }
   sip::Span at;
-  const uint8_t i = r.out.n_append;
   if (c.nargs > 1 && find_header(r.msg, r.v, r.prog.strings[c.args[1].idx], 0, at)) {
     const char* p = r.msg + at.off;
     while (p > r.msg && p[-1] != '\n') {
       --p;  // back to the start of the field's line
     }
-    r.out.append_at[i] = static_cast<uint16_t>(p - r.msg);
-  } else {
-    r.out.append_top[i] = ++r.out.n_top;
+    return add_header_line(r, text, static_cast<uint16_t>(p - r.msg), false, mark) ? 1 : -1;
   }
-  r.out.append_hf[i] = text;
-  ++r.out.n_append;
-  return 1;
+  return add_header_line(r, text, 0, true, mark) ? 1 : -1;
 }
 int32_t fn_remove_hf(Run& r, const cfg::FnCall& c) noexcept {
   const std::string_view name = r.prog.strings[c.args[0].idx];
@@ -1389,8 +1537,8 @@ int32_t fn_sanity_check(Run& r, const cfg::FnCall& c) noexcept {
   if (parse_uris) {
     // The reason phrases are Kamailio 5.6.3's, measured ("Ivalid" included). Without the
     // header itself Kamailio fails the check without a reply.
-    // The scanner has parsed From and To as name-addrs and kept their addr-specs.
-    sip::Uri u;
+    // The scanner has parsed From and To as name-addrs and kept their addr-specs; only the
+    // verdict of parsing them is needed (sip::uri_valid).
     struct NameAddrCheck {
       uint32_t bit;
       sip::Hdr hdr;
@@ -1405,7 +1553,7 @@ int32_t fn_sanity_check(Run& r, const cfg::FnCall& c) noexcept {
       if (v[k.hdr].empty()) {
         return -1;
       }
-      if (!sip::parse_uri(msg, header_addr(msg, v, k.hdr), u, v.len)) {
+      if (!sip::uri_valid(msg, header_addr(msg, v, k.hdr), v.len)) {
         send_reply(r, 400, k.reason);
         return -1;
       }
@@ -1427,7 +1575,7 @@ int32_t fn_sanity_check(Run& r, const cfg::FnCall& c) noexcept {
           send_reply(r, 400, "Bad Contact Header");
           return -1;
         }
-        if (!sip::parse_uri(msg, na.uri, u, v.len)) {
+        if (!sip::uri_valid(msg, na.uri, v.len)) {
           send_reply(r, 400, "Bad Contact URI");
           return -1;
         }
@@ -1510,10 +1658,15 @@ int32_t ds_apply(Run& r, cfg::DsApply how, int32_t d) noexcept {
   return -1;
 }
 
+// An integer argument: a constant as is (the usual ds_select_dst(1, 4)), else evaluated.
+int64_t int_arg(Run& r, const cfg::Operand& o) noexcept {
+  return o.kind == cfg::Operand::Kind::kInt ? o.i : to_int(operand(r, o));
+}
+
 int32_t fn_ds_select(Run& r, const cfg::FnCall& c) noexcept {
-  const int64_t set_id = to_int(operand(r, c.args[0]));
-  const int64_t alg = to_int(operand(r, c.args[1]));
-  int64_t limit = c.nargs > 2 ? to_int(operand(r, c.args[2])) : int64_t{kVmDsList};
+  const int64_t set_id = int_arg(r, c.args[0]);
+  const int64_t alg = int_arg(r, c.args[1]);
+  int64_t limit = c.nargs > 2 ? int_arg(r, c.args[2]) : int64_t{kVmDsList};
   r.ds_n = 0;
   r.ds_cur = 0;
   // Run-time values are checked as the compiler checks constants (10, 12, 64: slow path).
@@ -1729,6 +1882,21 @@ bool store(Run& r, const cfg::PvRef& pv, VmVal x) noexcept {
       }
       r.avps[pv.arg] = x;
       return !r.failed;
+    case PvKind::kShv: {
+      // Shared by every worker, lock-free (cfg::ShvTable::store): an integer is one relaxed
+      // store; a string is copied under the slot's sequence lock. $null makes it $null.
+      using cfg::ShvKind;
+      const ShvKind k = x.kind == Kind::kStr   ? ShvKind::kStr
+                        : x.kind == Kind::kInt ? ShvKind::kInt
+                                               : ShvKind::kNull;
+      const bool ok =
+          r.prog.shv->store(pv.arg, k, x.i, k == ShvKind::kStr ? x.s() : std::string_view());
+      if (!ok) {
+        ++r.st.var_overflow;  // longer than cfg::kShvLen
+        r.failed = true;
+      }
+      return ok;
+    }
     case PvKind::kDuri:
       if (x.kind == Kind::kNull) {
         r.out.du_uri = {};
@@ -1815,6 +1983,54 @@ void vm_run(const Snapshot& snap, const char* msg, const sip::SipView& v, const 
 
 namespace {
 
+// Whether every way the interpreter moves pc stays inside the code: jump targets and route
+// entries in range, and the last instruction one that does not fall through (so the return
+// address after a route call is always an instruction). The compiler only makes such programs;
+// a worker checks once per program, and the loop then needs no bounds check per step.
+bool code_is_closed(const cfg::Program& prog) noexcept {
+  const size_t n = prog.code.size();
+  if (n == 0) {
+    return false;
+  }
+  for (const cfg::Route& rt : prog.routes) {
+    if (rt.entry >= n) {
+      return false;
+    }
+  }
+  for (const cfg::Insn& in : prog.code) {
+    switch (in.op) {
+      case Op::kJump:
+      case Op::kJumpIfFalse:
+      case Op::kJumpIfTrue:
+      case Op::kLoopStep:
+        if (in.a >= n) {
+          return false;
+        }
+        break;
+      default:
+        break;
+    }
+  }
+  for (size_t i = 0; i < n; ++i) {  // a fused jump is there to be taken
+    if (prog.code[i].fused_jump != 0 &&
+        (i + 1 >= n || (prog.code[i + 1].op != Op::kJumpIfFalse &&
+                        prog.code[i + 1].op != Op::kJumpIfTrue))) {
+      return false;
+    }
+  }
+  const Op last = prog.code.back().op;
+  return last == Op::kReturn || last == Op::kExit || last == Op::kDrop || last == Op::kJump;
+}
+
+// The conditional jump at code[pc], taken for the instruction before it (Insn::fused_jump):
+// what executing that jump would do, without its own dispatch.
+[[gnu::always_inline]] inline uint32_t fused_jump(const cfg::Insn* code, uint32_t pc, int32_t rc,
+                                                  Run& r) noexcept {
+  const cfg::Insn& j = code[pc];
+  r.cond_failed = false;
+  return (j.op == Op::kJumpIfTrue) == (rc > 0) ? j.a : pc + 1;
+}
+
 [[gnu::always_inline]] inline void run_script(const Snapshot& snap, const char* msg,
                                               const sip::SipView& v, const VmPacket& pkt,
                                               VmState& st, DispatchState& ds,
@@ -1832,6 +2048,12 @@ namespace {
       var.v = int_val(0);
     }
     st.program = &prog;
+    st.program_closed = code_is_closed(prog);
+  }
+  if (!st.program_closed) [[unlikely]] {
+    ++st.other_errors;
+    out.error = true;
+    return;
   }
   Run r(snap, prog, msg, v, pkt, st, ds, counters, out);
   r.ruri = v.ruri.in(msg);
@@ -1842,11 +2064,9 @@ namespace {
   uint32_t depth = 0;
   uint32_t pc = prog.routes[route].entry;
   int32_t rc = 1;
-  for (uint32_t steps = 0; steps < kVmStepBudget; ++steps) {
-    if (pc >= n) {
-      out.error = true;
-      return;
-    }
+  // No bounds check on pc: the program is closed (code_is_closed()). One down-counter bounds the
+  // steps; one test after each instruction covers both ways a run ends early.
+  for (uint32_t budget = kVmStepBudget; budget != 0; --budget) {
     const cfg::Insn& in = code[pc];
     ++pc;
     switch (in.op) {
@@ -1870,6 +2090,10 @@ namespace {
       case Op::kNot:
         if (!r.cond_failed) {
           rc = rc > 0 ? -1 : 1;
+        }
+        if (in.fused_jump != 0) {
+          pc = fused_jump(code, pc, rc, r);  // rc is 1 or -1: nothing to check after
+          continue;
         }
         break;
       case Op::kSetRc:
@@ -2033,6 +2257,10 @@ namespace {
         const std::string_view m = (v.is_request ? v.method_name : v.cseq_method).in(msg);
         const std::string_view want = prog.strings[in.a];
         rc = m.size() == want.size() && std::memcmp(m.data(), want.data(), m.size()) == 0 ? 1 : -1;
+        if (in.fused_jump != 0) {
+          pc = fused_jump(code, pc, rc, r);
+          continue;
+        }
         break;
       }
       case Op::kRegexMatch: {
@@ -2066,12 +2294,9 @@ namespace {
         break;
       }
     }
-    if (r.failed) [[unlikely]] {
-      out.error = true;
+    if (r.failed || rc == 0) [[unlikely]] {
+      out.error = r.failed;  // else a function returned 0: that ends the script (Kamailio)
       return;
-    }
-    if (rc == 0) {
-      return;  // a function returning 0 ends the script (Kamailio)
     }
   }
   ++st.other_errors;

@@ -20,7 +20,9 @@ namespace viaduct::dp {
 // and performs it when the script ends, which gives the same packets on the wire as long as
 // the script sends once (a second send in the same run returns -1 to the script).
 inline constexpr size_t kVmDsList = 16;    // failover list entries (ds_select_* limit)
-inline constexpr size_t kVmMaxAppend = 8;   // append_hf per run
+// append_hf/insert_hf records per run; more lines join a record (dataplane/vm.cpp
+// add_header_line), bounded by the run's arena and the message's room, not by a count.
+inline constexpr size_t kVmMaxAppend = 8;
 inline constexpr size_t kVmMaxRemove = 8;   // remove_hf per run
 
 // Every string_view below points into the message, into the program's strings, or into the
@@ -46,7 +48,8 @@ struct VmResult {
   // The whole new Request-URI after $ru/$rU/$rd/$rp assignments, sethost, setuser, setport,
   // rewriteuri, prefix, strip (revert_uri empties it again). Empty: unchanged.
   std::string_view new_ruri;
-  // append_hf: whole header lines ("Name: value\r\n"), appended after the last header, in order.
+  // append_hf: whole header lines ("Name: value\r\n"), appended after the last header, in order;
+  // one record may hold several lines that go to the same place (past kVmMaxAppend lines).
   std::string_view append_hf[kVmMaxAppend];
   uint8_t n_append = 0;
   // remove_hf: header names; every instance goes (case-insensitive, compact forms too).
@@ -154,6 +157,21 @@ struct VmLogRing {
 
 // The interpreter's per-worker state: $var slots (they persist across messages, as Kamailio's
 // per-process script variables do), the scratch arena, the log ring and run-time error counts.
+// Regex answers remembered across messages, per worker (VmState::rx_memo): operands up to this
+// long, in this many direct-mapped slots. A User-Agent repeats from message to message (the peers
+// of an SBC front are a few device models), and a Hyperscan call costs ~35 ns where the lookup
+// costs ~5 (perf/RESULTS.md).
+inline constexpr size_t kRegexMemoSlots = 64;
+inline constexpr size_t kRegexMemoText = 128;
+
+struct RegexMemo {
+  uint32_t epoch = 0;  // valid while equal to VmState::rx_epoch (0: never filled)
+  uint32_t set = 0;
+  uint32_t len = 0;
+  cfg::RegexMatches m;
+  char text[kRegexMemoText];
+};
+
 struct VmState {
   struct Var {
     VmVal v;  // kNull never: an unset $var is the int 0 (Kamailio)
@@ -171,10 +189,25 @@ struct VmState {
   uint64_t regex_errors = 0;      // a Hyperscan scan failed (or no scratch for this worker)
   uint64_t other_errors = 0;      // division by zero, bad run-time argument, step budget
   const cfg::Program* program = nullptr;  // vars reset when the program changes (reload)
+  bool program_closed = false;            // code_is_closed(*program) (vm.cpp)
   PikeTable pike;  // pike_check_req(): this worker's sources (dataplane/pike.hpp)
   // The message flags the last vm_run ended with: onsend_route, run on the request that
   // request_route has just run on, starts from them (dataplane/reply_route.cpp).
   uint32_t msg_flags = 0;
+  // The scratch arena across two runs on one message: a run starts using it at scratch_from
+  // and leaves in scratch_used how far it got. onsend_route runs while the request_route
+  // result it is about to send (its append_hf lines, URIs...) still lives in the arena, so it
+  // starts above them (dataplane/reply_route.cpp); every other run starts at 0.
+  uint32_t scratch_from = 0;
+  uint32_t scratch_used = 0;
+  // The regex memo: its entries hold for one program and one snapshot generation (a reload or
+  // any republish starts a new epoch, so a changed pattern list is never answered from memory).
+  uint32_t rx_epoch = 0;
+  uint64_t rx_memo_gen = 0;
+  const cfg::Program* rx_memo_prog = nullptr;
+  uint64_t regex_memo_hits = 0;    // answered from the memo
+  uint64_t regex_memo_misses = 0;  // scanned (operands longer than kRegexMemoText included)
+  RegexMemo rx_memo[kRegexMemoSlots];
 };
 
 // What the VM reads of the packet around the SIP message.

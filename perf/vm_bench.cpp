@@ -119,7 +119,8 @@ void run(benchmark::State& s, const char* script, const std::string& message) {
 // A 900-byte INVITE through the whole front-end script (forwarded to a destination).
 void BM_front_end_invite(benchmark::State& s) { run(s, kFrontEnd, perf::kInvite); }
 // The same INVITE with a User-Agent (perf::kInvite, as sipp sends it, has none): the regex set
-// then scans a real operand with Hyperscan instead of answering for an absent header.
+// then looks a real operand up: scanned with Hyperscan the first time, then answered from the
+// worker's regex memo, as a repeating User-Agent is (see BM_front_end_invite_ua_unique).
 std::string with_user_agent(std::string m) {
   const size_t at = m.find("Max-Forwards:");
   return m.insert(at, "User-Agent: Linphone-Desktop/5.2.4 (belle-sip/5.2.37)\r\n");
@@ -127,6 +128,41 @@ std::string with_user_agent(std::string m) {
 void BM_front_end_invite_ua(benchmark::State& s) {
   static const std::string msg = with_user_agent(perf::kInvite);
   run(s, kFrontEnd, msg);
+}
+// The worst case for the worker's regex memo (dp::VmState::rx_memo): 256 INVITEs whose
+// User-Agents all differ, in turn, so nearly every lookup misses the 64-slot memo and scans.
+void BM_front_end_invite_ua_unique(benchmark::State& s) {
+  constexpr size_t kMessages = 256;
+  std::vector<std::string> msgs;
+  std::vector<sip::SipView> views(kMessages);
+  for (size_t i = 0; i < kMessages; ++i) {
+    std::string m = perf::kInvite;
+    m.insert(m.find("Max-Forwards:"),
+             "User-Agent: Linphone-Desktop/5.2." + std::to_string(i) + " (belle-sip/5.2.37)\r\n");
+    msgs.push_back(std::move(m));
+  }
+  Fixture f;
+  if (!f.init(kFrontEnd, msgs[0])) {
+    s.SkipWithError("setup failed");
+    return;
+  }
+  for (size_t i = 0; i < kMessages; ++i) {
+    if (sip::scan(msgs[i].data(), msgs[i].size(), views[i]) != sip::ScanStatus::kOk) {
+      s.SkipWithError("scan failed");
+      return;
+    }
+  }
+  dp::VmPacket pkt{0x0A00000A, 5060, 0x0200000A, 5060, 0};
+  size_t i = 0;
+  for (auto _ : s) {
+    dp::VmResult r;
+    dp::vm_run(*f.snap, msgs[i].data(), views[i], pkt, *f.st, f.ds, f.counters, r);
+    benchmark::DoNotOptimize(r);
+    i = (i + 1) % kMessages;
+  }
+  s.counters["memo_hit_ratio"] =
+      static_cast<double>(f.st->regex_memo_hits) /
+      static_cast<double>(f.st->regex_memo_hits + f.st->regex_memo_misses);
 }
 // The same script on an OPTIONS to us (answered locally).
 void BM_front_end_options(benchmark::State& s) { run(s, kFrontEnd, perf::kOptions); }
@@ -151,6 +187,7 @@ void BM_exit_only(benchmark::State& s) {
 
 BENCHMARK(BM_front_end_invite);
 BENCHMARK(BM_front_end_invite_ua);
+BENCHMARK(BM_front_end_invite_ua_unique);
 BENCHMARK(BM_front_end_options);
 BENCHMARK(BM_front_end_no_sanity_invite);
 BENCHMARK(BM_skeleton_invite);

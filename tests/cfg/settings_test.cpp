@@ -276,5 +276,30 @@ TEST(Settings, MissingFile) {
   EXPECT_EQ(d[0].file, VD_TEST_DATA "/nope.toml");
 }
 
+// verify_udp_checksum: true unless set; a boolean, per interface.
+TEST(Settings, VerifyUdpChecksum) {
+  Settings s;
+  Diagnostics d;
+  ASSERT_TRUE(parse_settings("[dpdk]\neal_args = []\n"
+                             "[[interface]]\nport = \"p\"\naddress = \"10.0.0.1/24\"\n"
+                             "[[interface]]\nport = \"q\"\naddress = \"10.1.0.1/24\"\n"
+                             "verify_udp_checksum = false\n",
+                             "s.toml", s, d))
+      << test::joined(d);
+  ASSERT_EQ(s.interfaces.size(), 2u);
+  EXPECT_TRUE(s.interfaces[0].verify_udp_checksum);
+  EXPECT_FALSE(s.interfaces[1].verify_udp_checksum);
+  Settings bad;
+  Diagnostics e;
+  EXPECT_FALSE(parse_settings("[dpdk]\neal_args = []\n"
+                              "[[interface]]\nport = \"p\"\naddress = \"10.0.0.1/24\"\n"
+                              "verify_udp_checksum = \"no\"\n",
+                              "s.toml", bad, e));
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].line, 6u);
+  EXPECT_EQ(e[0].col, 23u);
+  EXPECT_EQ(e[0].message, "'verify_udp_checksum' must be true or false");
+}
+
 }  // namespace
 }  // namespace viaduct::cfg

@@ -4,11 +4,15 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <atomic>
+#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "control/management.hpp"
 #include "control/rpc.hpp"
+#include "cfg/compile.hpp"
 #include "cfg/program.hpp"
 #include "dataplane/dispatch.hpp"
 
@@ -469,6 +473,123 @@ TEST_F(ShvRpcTest, ErrorsAsKamailio) {
   RpcHandler h{none};
   EXPECT_EQ(json::parse(h.handle(R"({"jsonrpc":"2.0","method":"pv.shvGet","id":1})").body)["result"],
             json({{"items", json::array()}}));
+}
+
+}  // namespace
+}  // namespace viaduct::ctl
+
+// ---- $shv across a reload (R7): cfg::ShvTable::carry_from, what Daemon::do_reload calls ----
+namespace viaduct::ctl {
+namespace {
+
+// A daemon running one compiled script; reload() compiles the next one and carries the $shv
+// values over as control/app.cpp's do_reload does.
+class ReloadShvDaemon : public FakeDaemon {
+ public:
+  explicit ReloadShvDaemon(const std::string& script) { EXPECT_TRUE(load(script)); }
+  bool load(const std::string& script) {
+    auto next = std::make_shared<cfg::Program>();
+    cfg::Diagnostics diags;
+    if (!cfg::compile_string(script, "t.cfg", "/etc/viaduct", {}, *next, diags)) {
+      return false;
+    }
+    if (next->shv && prog && prog->shv) {
+      next->shv->carry_from(*prog->shv);
+    }
+    prog = std::move(next);
+    return true;
+  }
+  cfg::ShvTable* shv() override { return prog ? prog->shv.get() : nullptr; }
+  std::shared_ptr<cfg::Program> prog;
+};
+
+constexpr const char* kShvScriptA =
+    "loadmodule \"pv.so\"\nloadmodule \"xlog.so\"\n"
+    "modparam(\"pv\", \"shvset\", \"maint=i:0\")\nmodparam(\"pv\", \"shvset\", \"mode=s:day\")\n"
+    "modparam(\"pv\", \"shvset\", \"limit=i:10\")\n"
+    "request_route { xlog(\"$shv(maint) $shv(mode) $shv(limit) $shv(gone) $shv(plain)\"); }\n";
+
+TEST(ShvReload, RuntimeValuesSurviveWhereTheNameAndItsShvsetDo) {
+  ReloadShvDaemon d(kShvScriptA);
+  RpcHandler rpc{d};
+  auto call = [&](const json& params, const char* method = "pv.shvSet") {
+    const json req = {{"jsonrpc", "2.0"}, {"method", method}, {"id", 1}, {"params", params}};
+    return json::parse(rpc.handle(req.dump()).body);
+  };
+  for (const json& p : {json{"maint", "int", 1}, json{"mode", "str", "night"},
+                        json{"limit", "int", 99}, json{"gone", "int", 5},
+                        json{"plain", "str", "set-by-api"}}) {
+    ASSERT_EQ(call(p)["result"], "Ok. Variable set to new value.") << p;
+  }
+  // The same shvset for maint and mode (written in another order), limit's changed, gone
+  // removed, plain still without shvset, fresh new.
+  ASSERT_TRUE(d.load(
+      "loadmodule \"pv.so\"\nloadmodule \"xlog.so\"\n"
+      "modparam(\"pv\", \"shvset\", \"limit=i:20\")\nmodparam(\"pv\", \"shvset\", \"mode=s:day\")\n"
+      "modparam(\"pv\", \"shvset\", \"maint=i:0\")\nmodparam(\"pv\", \"shvset\", \"fresh=s:new\")\n"
+      "request_route { xlog(\"$shv(maint) $shv(mode) $shv(limit) $shv(plain)\"); }\n"));
+  auto get = [&](const char* name) { return call(json{name}, "pv.shvGet"); };
+  EXPECT_EQ(get("maint")["result"]["value"], 1);          // an API-set maintenance flag stays
+  EXPECT_EQ(get("mode")["result"]["value"], "night");
+  EXPECT_EQ(get("plain")["result"]["value"], "set-by-api");
+  EXPECT_EQ(get("limit")["result"]["value"], 20);         // the new script changed it
+  EXPECT_EQ(get("fresh")["result"]["value"], "new");
+  EXPECT_EQ(get("gone")["error"]["code"], 404);
+  // A script that drops a name's shvset changes its initial value (to integer 0): it resets.
+  ASSERT_TRUE(d.load("loadmodule \"pv.so\"\nloadmodule \"xlog.so\"\n"
+                     "modparam(\"pv\", \"shvset\", \"mode=s:day\")\n"
+                     "request_route { xlog(\"$shv(maint) $shv(mode)\"); }\n"));
+  EXPECT_EQ(get("maint")["result"]["value"], 0);
+  EXPECT_EQ(get("mode")["result"]["value"], "night");
+  // A script without $shv, then one with them again: nothing to carry from, initial values.
+  ASSERT_TRUE(d.load("request_route { }\n"));
+  EXPECT_EQ(d.shv(), nullptr);
+  ASSERT_TRUE(d.load(kShvScriptA));
+  EXPECT_EQ(get("mode")["result"]["value"], "day");
+}
+
+TEST(ShvTable, WorkerAndControlWritesNeverTear) {
+  // Two "workers" store strings (a length and a letter that say what the whole must be) and
+  // integers into one slot, the control thread sets it too, a reader checks every copy.
+  cfg::ShvTable t{{"x"}};
+  EXPECT_FALSE(t.store(0, cfg::ShvKind::kStr, 0, std::string(cfg::kShvLen + 1, 'a')));
+  std::atomic<bool> stop{false};
+  auto writer = [&](char base) {
+    for (uint32_t n = 0; !stop.load(std::memory_order_relaxed); ++n) {
+      if (n % 3 == 0) {
+        ASSERT_TRUE(t.store(0, cfg::ShvKind::kInt, base == 'a' ? int64_t{n} : -int64_t{n}, {}));
+      }
+      const size_t len = 1 + n % cfg::kShvLen;
+      const std::string s(len, static_cast<char>(base + n % 20));
+      ASSERT_TRUE(t.store(0, cfg::ShvKind::kStr, 0, s));
+    }
+  };
+  std::thread w1(writer, 'a'), w2(writer, 'A');
+  char buf[cfg::kShvLen];
+  size_t strings = 0;
+  for (int k = 0; k < 200000; ++k) {
+    if (k % 1000 == 0) {
+      ASSERT_TRUE(t.set(0, false, 0, "ctl"));
+    }
+    bool is_int = true;
+    int64_t i = 0;
+    uint32_t len = 0;
+    t.get(0, is_int, i, buf, len);
+    if (is_int) {
+      continue;
+    }
+    ++strings;
+    ASSERT_GE(len, 1u);
+    const std::string_view s(buf, len);
+    if (s == "ctl") {
+      continue;
+    }
+    ASSERT_EQ(s.find_first_not_of(s[0]), std::string_view::npos) << s;  // one write, whole
+  }
+  stop = true;
+  w1.join();
+  w2.join();
+  EXPECT_GT(strings, 0u);
 }
 
 }  // namespace

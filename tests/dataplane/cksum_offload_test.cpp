@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// tests/dataplane/cksum_offload_test.cpp: UDP/IPv4 checksum offload on TX. No NIC is needed:
+// tests/dataplane/cksum_offload_test.cpp: UDP/IPv4 checksum offload on TX, and the checks of
+// received checksums (RX flags or software sums; the RxCksum tests). No NIC is needed:
 // frames go through handle_packet() with the interface marked as offloading, and the test plays
 // the NIC (completes the sums from the pseudo-header seed the pipeline leaves) and compares the
 // result byte for byte with what the software path builds. Also the port-side choice of
@@ -11,15 +12,19 @@
 #include <rte_ethdev.h>
 #include <rte_ether.h>
 #include <rte_ip.h>
+#include <rte_ip_frag.h>
+#include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 #include <rte_udp.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "dataplane/cksum.hpp"
 #include "dataplane/pipeline.hpp"
 #include "dataplane/port.hpp"
 #include "perf/messages.hpp"
@@ -355,6 +360,287 @@ TEST(CksumOffload, Ipv6FragmentedDatagramKeepsTheSoftwareChecksum) {
   rte_pktmbuf_free(m);
 }
 
+// ---- RX: received checksums, as the port reports them (mbuf flags) or summed in software ------
+
+constexpr uint64_t kL4Good = RTE_MBUF_F_RX_L4_CKSUM_GOOD;
+constexpr uint64_t kL4Bad = RTE_MBUF_F_RX_L4_CKSUM_BAD;
+constexpr uint64_t kL4None = RTE_MBUF_F_RX_L4_CKSUM_NONE;
+constexpr uint64_t kIpGood = RTE_MBUF_F_RX_IP_CKSUM_GOOD;
+constexpr uint64_t kIpBad = RTE_MBUF_F_RX_IP_CKSUM_BAD;
+
+// The UDP checksum a sender computes (fill_udp_frame leaves 0, "none").
+void set_udp_sum(rte_mbuf* m) {
+  Headers h = headers(m, 14);
+  h.udp->dgram_cksum = 0;
+  h.udp->dgram_cksum = rte_ipv4_udptcp_cksum(h.ip, h.udp);
+  ASSERT_NE(h.udp->dgram_cksum, 0);
+}
+
+// A byte of the SIP message changed on the way (after the sender summed it).
+void damage_payload(rte_mbuf* m, size_t l3_l4) {
+  rte_pktmbuf_mtod(m, uint8_t*)[14 + l3_l4 + 100] ^= 0x20;
+}
+
+// One frame through the side, with `flags` as the RX burst would leave them; the verdict.
+dp::Verdict rx(Side& side, rte_mbuf* m, uint64_t flags) {
+  m->ol_flags = flags;
+  const dp::Verdict v = dp::handle_packet(side.owned->snap, m, *side.ctx);
+  if (v.kind == dp::Verdict::Kind::kTxMany) {
+    rte_pktmbuf_free_bulk(side.ctx->frag_out, side.ctx->n_frags);
+  }
+  rte_pktmbuf_free(m);
+  return v;
+}
+
+rte_mbuf* summed_in(const std::string& msg) {
+  rte_mbuf* m = frame_in(msg, 0);
+  set_udp_sum(m);
+  return m;
+}
+
+rte_mbuf* damaged_in(const std::string& msg) {
+  rte_mbuf* m = summed_in(msg);
+  damage_payload(m, 28);
+  return m;
+}
+
+bool dropped_as(const dp::Verdict& v, dp::Drop why) { return v.is_drop() && v.drop == why; }
+
+// No RX offload (flags unknown): the sum is taken here, a damaged datagram is dropped.
+TEST(RxCksum, SoftwareSumDropsADamagedDatagram) {
+  auto s = make_side(false);
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(rx(*s, summed_in(perf::kInvite), 0).is_tx());
+  EXPECT_TRUE(dropped_as(rx(*s, damaged_in(perf::kInvite), 0), dp::Drop::kUdpBadChecksum));
+  EXPECT_TRUE(dropped_as(rx(*s, damaged_in(perf::kReply), 0), dp::Drop::kUdpBadChecksum));
+  EXPECT_TRUE(rx(*s, summed_in(perf::kReply), 0).is_tx());
+}
+
+// The software sums against DPDK's (which take the length from the IP header: the same here),
+// every length 8..1500 (odd ones end on a half word), right and one bit off.
+TEST(RxCksum, SumsAgreeWithDpdk) {
+  std::vector<uint8_t> buf(sizeof(rte_ipv6_hdr) + 1500);
+  for (size_t i = 0; i < buf.size(); ++i) {
+    buf[i] = static_cast<uint8_t>(i * 7 + 3);
+  }
+  for (size_t len = 8; len <= 1500; ++len) {
+    auto* ip4 = reinterpret_cast<rte_ipv4_hdr*>(buf.data() + sizeof(rte_ipv6_hdr) - 20);
+    ip4->version_ihl = RTE_IPV4_VHL_DEF;
+    ip4->next_proto_id = IPPROTO_UDP;
+    ip4->total_length = htons(static_cast<uint16_t>(20 + len));
+    auto* udp = reinterpret_cast<rte_udp_hdr*>(ip4 + 1);
+    udp->dgram_len = htons(static_cast<uint16_t>(len));
+    udp->dgram_cksum = 0;
+    udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip4, udp);
+    ASSERT_TRUE(dp::ipv4_udp_cksum_ok(ip4, udp, len)) << len;
+    reinterpret_cast<uint8_t*>(udp)[len - 1] ^= 1;
+    ASSERT_EQ(dp::ipv4_udp_cksum_ok(ip4, udp, len), rte_ipv4_udptcp_cksum_verify(ip4, udp) == 0)
+        << len;
+    ASSERT_FALSE(dp::ipv4_udp_cksum_ok(ip4, udp, len)) << len;
+    reinterpret_cast<uint8_t*>(udp)[len - 1] ^= 1;
+
+    auto* ip6 = reinterpret_cast<rte_ipv6_hdr*>(buf.data());
+    ip6->proto = IPPROTO_UDP;
+    ip6->payload_len = htons(static_cast<uint16_t>(len));
+    auto* udp6 = reinterpret_cast<rte_udp_hdr*>(ip6 + 1);
+    udp6->dgram_len = ip6->payload_len;
+    udp6->dgram_cksum = 0;
+    udp6->dgram_cksum = rte_ipv6_udptcp_cksum(ip6, udp6);
+    ASSERT_TRUE(dp::ipv6_udp_cksum_ok(ip6, udp6, len)) << len;
+    reinterpret_cast<uint8_t*>(udp6)[len / 2] ^= 0x10;
+    ASSERT_FALSE(dp::ipv6_udp_cksum_ok(ip6, udp6, len)) << len;
+    reinterpret_cast<uint8_t*>(udp6)[len / 2] ^= 0x10;
+  }
+  // The IPv4 header sum, 20..60 bytes, against rte_ipv4_cksum.
+  for (uint8_t ihl = 5; ihl <= 15; ++ihl) {
+    auto* ip4 = reinterpret_cast<rte_ipv4_hdr*>(buf.data());
+    ip4->version_ihl = static_cast<uint8_t>(0x40 | ihl);
+    ip4->hdr_checksum = 0;
+    ip4->hdr_checksum = rte_ipv4_cksum(ip4);
+    EXPECT_TRUE(dp::ipv4_hdr_cksum_ok(ip4, ihl * 4u)) << int{ihl};
+    buf[ihl * 4u - 1] ^= 0x80;
+    EXPECT_FALSE(dp::ipv4_hdr_cksum_ok(ip4, ihl * 4u)) << int{ihl};
+    buf[ihl * 4u - 1] ^= 0x80;
+  }
+}
+
+// Checksum 0 over IPv4: the sender computed none (RFC 768); nothing to verify.
+TEST(RxCksum, ZeroChecksumOverIpv4IsAccepted) {
+  auto s = make_side(false);
+  ASSERT_NE(s, nullptr);
+  rte_mbuf* m = frame_in(perf::kInvite, 0);
+  ASSERT_EQ(headers(m, 14).udp->dgram_cksum, 0);
+  EXPECT_TRUE(rx(*s, m, 0).is_tx());
+  // Even where a port would call it bad: 0 is no checksum.
+  EXPECT_TRUE(rx(*s, frame_in(perf::kInvite, 0), kL4Bad).is_tx());
+}
+
+// The port's verdicts are taken as they are: GOOD (and NONE: the data was checked, the field is
+// not final) without summing, so a damaged frame the port calls good passes (the test lies
+// to prove no sum is taken), and BAD is dropped even when the bytes are right.
+TEST(RxCksum, PortVerdictsAreTrusted) {
+  auto s = make_side(false);
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(rx(*s, damaged_in(perf::kInvite), kIpGood | kL4Good).is_tx());
+  EXPECT_TRUE(rx(*s, damaged_in(perf::kInvite), kIpGood | kL4None).is_tx());
+  EXPECT_TRUE(
+      dropped_as(rx(*s, summed_in(perf::kInvite), kIpGood | kL4Bad), dp::Drop::kUdpBadChecksum));
+  EXPECT_TRUE(dropped_as(rx(*s, summed_in(perf::kInvite), kL4Bad), dp::Drop::kUdpBadChecksum));
+}
+
+// `verify_udp_checksum = false`: what the port did not check is trusted (a feed with partial
+// sums), what it found bad is still dropped.
+TEST(RxCksum, VerifyOffTrustsUncheckedDatagrams) {
+  auto s = make_side(false);
+  ASSERT_NE(s, nullptr);
+  s->owned->snap.ifaces[0].rx_cksum_verify = false;
+  EXPECT_TRUE(rx(*s, damaged_in(perf::kInvite), 0).is_tx());
+  EXPECT_TRUE(dropped_as(rx(*s, summed_in(perf::kInvite), kL4Bad), dp::Drop::kUdpBadChecksum));
+}
+
+// The IPv4 header checksum: summed when the port did not check it, else its verdict; a bad
+// header teaches nothing (no neighbour learned from it).
+TEST(RxCksum, Ipv4HeaderChecksum) {
+  auto s = make_side(false);
+  ASSERT_NE(s, nullptr);
+  auto bad_header = [](const std::string& msg) {
+    rte_mbuf* m = summed_in(msg);
+    headers(m, 14).ip->hdr_checksum ^= 0x0100;
+    return m;
+  };
+  EXPECT_TRUE(dropped_as(rx(*s, bad_header(perf::kInvite), 0), dp::Drop::kIpv4BadChecksum));
+  EXPECT_TRUE(dropped_as(rx(*s, bad_header(perf::kInvite), kL4Good), dp::Drop::kIpv4BadChecksum));
+  EXPECT_TRUE(rx(*s, bad_header(perf::kInvite), kIpGood).is_tx());
+  EXPECT_TRUE(
+      dropped_as(rx(*s, summed_in(perf::kInvite), kIpBad | kL4Good), dp::Drop::kIpv4BadChecksum));
+  // Options make the header longer than 20 bytes: all of it is summed.
+  for (const bool damaged : {false, true}) {
+    rte_mbuf* m = summed_in(perf::kInvite);
+    const uint16_t len = rte_pktmbuf_data_len(m);
+    char* p = rte_pktmbuf_append(m, 4);
+    ASSERT_NE(p, nullptr);
+    p = rte_pktmbuf_mtod(m, char*);
+    std::memmove(p + 14 + 24, p + 14 + 20, len - 14 - 20);
+    const uint8_t nops[4] = {1, 1, 1, 0};  // NOP, NOP, NOP, end of options
+    std::memcpy(p + 14 + 20, nops, 4);
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(p + 14);
+    ip->version_ihl = 0x46;
+    ip->total_length = htons(static_cast<uint16_t>(ntohs(ip->total_length) + 4));
+    ip->hdr_checksum = 0;
+    ip->hdr_checksum = rte_ipv4_cksum(ip);
+    if (damaged) {
+      p[14 + 22] = 0;  // the third NOP
+    }
+    const dp::Verdict v = rx(*s, m, 0);
+    EXPECT_EQ(dropped_as(v, dp::Drop::kIpv4BadChecksum), damaged);
+    EXPECT_TRUE(damaged || v.is_tx());
+  }
+}
+
+// The UDP length may be less than what the IP header holds (trailing bytes the kernel trims):
+// the sum covers the UDP length's bytes, with that length in the pseudo-header.
+TEST(RxCksum, SumCoversTheUdpLength) {
+  auto s = make_side(false);
+  ASSERT_NE(s, nullptr);
+  rte_mbuf* m = summed_in(perf::kInvite);
+  ASSERT_NE(rte_pktmbuf_append(m, 6), nullptr);
+  Headers h = headers(m, 14);
+  std::memcpy(reinterpret_cast<char*>(h.udp) + ntohs(h.udp->dgram_len), "\xde\xad\xbe\xef\x00\x01",
+              6);
+  h.ip->total_length = htons(static_cast<uint16_t>(ntohs(h.ip->total_length) + 6));
+  h.ip->hdr_checksum = 0;
+  h.ip->hdr_checksum = rte_ipv4_cksum(h.ip);
+  EXPECT_TRUE(rx(*s, m, 0).is_tx());
+}
+
+// A reassembled datagram is summed whole (each fragment carries part of it), whatever flags
+// the first fragment had.
+TEST(RxCksum, ReassembledDatagramIsSummedWhole) {
+  auto s = make_side(false);
+  ASSERT_NE(s, nullptr);
+  s->ctx->big_pool = g_pool;
+  rte_ip_frag_tbl* tbl = rte_ip_frag_table_create(16, 8, 64, rte_get_tsc_hz() * 2, 0);
+  ASSERT_NE(tbl, nullptr);
+  auto* dr = static_cast<rte_ip_frag_death_row*>(
+      rte_zmalloc(nullptr, sizeof(rte_ip_frag_death_row), RTE_CACHE_LINE_SIZE));
+  ASSERT_NE(dr, nullptr);
+  s->ctx->frag_tbl = tbl;
+  s->ctx->death_row = dr;
+  for (const bool damaged : {false, true}) {
+    rte_mbuf* m = damaged ? damaged_in(perf::kInvite) : summed_in(perf::kInvite);
+    // The datagram in fragments of 512 bytes, as a sender at a small MTU cuts it.
+    Headers h = headers(m, 14);
+    const size_t l4 = ntohs(h.ip->total_length) - 20;
+    dp::Verdict last;
+    for (size_t off = 0; off < l4; off += 512) {
+      const size_t n = std::min<size_t>(512, l4 - off);
+      rte_mbuf* f = rte_pktmbuf_alloc(g_pool);
+      char* p = rte_pktmbuf_append(f, static_cast<uint16_t>(34 + n));
+      ASSERT_NE(p, nullptr);
+      std::memcpy(p, rte_pktmbuf_mtod(m, char*), 34);
+      std::memcpy(p + 34, reinterpret_cast<char*>(h.udp) + off, n);
+      auto* fip = reinterpret_cast<rte_ipv4_hdr*>(p + 14);
+      fip->total_length = htons(static_cast<uint16_t>(20 + n));
+      fip->fragment_offset =
+          htons(static_cast<uint16_t>(off / 8 | (off + n < l4 ? RTE_IPV4_HDR_MF_FLAG : 0)));
+      fip->hdr_checksum = 0;
+      fip->hdr_checksum = rte_ipv4_cksum(fip);
+      f->port = 0;
+      // The first fragment claims a good L4 sum: it must not stand for the datagram.
+      f->ol_flags = off == 0 ? kIpGood | kL4Good : kIpGood;
+      last = dp::handle_packet(s->owned->snap, f, *s->ctx);
+      if (last.kind != dp::Verdict::Kind::kHeld) {
+        rte_pktmbuf_free(f);
+      }
+    }
+    rte_pktmbuf_free(m);
+    if (damaged) {
+      EXPECT_TRUE(dropped_as(last, dp::Drop::kUdpBadChecksum));
+    } else {
+      EXPECT_TRUE(last.is_tx());
+    }
+    rte_ip_frag_free_death_row(dr, 0);
+  }
+  rte_ip_frag_table_destroy(tbl);
+  rte_free(dr);
+}
+
+// IPv6: the sum is mandatory; a wrong one or none (0) is dropped, even with verify off.
+TEST(RxCksum, Ipv6) {
+  auto s = make_side6(false);
+  ASSERT_NE(s, nullptr);
+  auto damaged6 = [] {
+    rte_mbuf* m = frame_in6(perf::kInvite);
+    damage_payload(m, 48);
+    return m;
+  };
+  auto zero6 = [] {
+    rte_mbuf* m = frame_in6(perf::kInvite);
+    headers6(m).udp->dgram_cksum = 0;
+    return m;
+  };
+  EXPECT_TRUE(rx(*s, frame_in6(perf::kInvite), 0).is_tx());
+  EXPECT_TRUE(dropped_as(rx(*s, damaged6(), 0), dp::Drop::kUdpBadChecksum));
+  EXPECT_TRUE(dropped_as(rx(*s, zero6(), 0), dp::Drop::kUdpBadChecksum));
+  EXPECT_TRUE(dropped_as(rx(*s, zero6(), kL4Good), dp::Drop::kUdpBadChecksum));
+  EXPECT_TRUE(rx(*s, damaged6(), kL4Good).is_tx());
+  EXPECT_TRUE(dropped_as(rx(*s, frame_in6(perf::kInvite), kL4Bad), dp::Drop::kUdpBadChecksum));
+  s->owned->snap.ifaces[0].rx_cksum_verify = false;
+  EXPECT_TRUE(rx(*s, damaged6(), 0).is_tx());
+  EXPECT_TRUE(dropped_as(rx(*s, zero6(), 0), dp::Drop::kUdpBadChecksum));
+}
+
+TEST(RxCksum, PortAsksForEachCheckItHas) {
+  constexpr uint64_t kIp = RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
+  constexpr uint64_t kUdp = RTE_ETH_RX_OFFLOAD_UDP_CKSUM;
+  constexpr uint64_t kTcp = RTE_ETH_RX_OFFLOAD_TCP_CKSUM;
+  EXPECT_EQ(dp::rx_cksum_offloads(kIp | kUdp | kTcp, true), kIp | kUdp);
+  EXPECT_EQ(dp::rx_cksum_offloads(kUdp, true), kUdp);
+  EXPECT_EQ(dp::rx_cksum_offloads(kIp, true), kIp);
+  EXPECT_EQ(dp::rx_cksum_offloads(kIp | kUdp, false), 0u);
+  EXPECT_EQ(dp::rx_cksum_offloads(kTcp, true), 0u);
+}
+
 // net_ring has no checksum offload: port_start must record the software path.
 TEST(CksumOffload, RingPortUsesSoftware) {
   rte_ring* r = rte_ring_create("cko_ring", 64, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
@@ -368,6 +654,8 @@ TEST(CksumOffload, RingPortUsesSoftware) {
   auto info = dp::port_start(pc, g_pool);
   ASSERT_TRUE(info) << info.error().message;
   EXPECT_FALSE(info->tx_cksum_offload);
+  EXPECT_FALSE(info->rx_ip_cksum_offload);
+  EXPECT_FALSE(info->rx_udp_cksum_offload);
   dp::port_stop(info->port_id);
   rte_ring_free(r);
 }

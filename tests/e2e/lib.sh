@@ -43,7 +43,30 @@ check() {
     fi
 }
 
-# lab_host NS [IP/24]: a namespace wired to the bridge.
+# lab_wire NS [IFACE]: the interface sends frames as a wire carries them: TX checksum offload,
+# TSO and GSO off (through SIOCETHTOOL: no ethtool binary needed). A socket's datagram over veth
+# otherwise leaves with its UDP/TCP checksum unfinished (CHECKSUM_PARTIAL: the field holds the
+# pseudo-header sum only) and as 64 KB super-frames; DPDK 22.11's net_af_packet does not look at
+# TP_STATUS_CSUMNOTREADY, so viaduct, which verifies received checksums, would drop every such
+# datagram as udp_bad_checksum.
+lab_wire() {
+    local ns=$1 dev=${2:-eth0}
+    ip netns exec "$ns" python3 - "$dev" <<'PY'
+import ctypes, fcntl, socket, struct, sys
+SIOCETHTOOL = 0x8946
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+def ethtool(cmd, value=0):  # struct ethtool_value
+    ev = ctypes.create_string_buffer(struct.pack("II", cmd, value))
+    ifr = struct.pack("16sP", sys.argv[1].encode(), ctypes.addressof(ev)).ljust(40, b"\0")
+    fcntl.ioctl(s.fileno(), SIOCETHTOOL, ifr)
+    return struct.unpack("II", ev.raw[:8])[1]
+for set_cmd in (0x1f, 0x24, 0x17):  # ETHTOOL_STSO, ETHTOOL_SGSO, ETHTOOL_STXCSUM
+    ethtool(set_cmd, 0)
+assert [ethtool(c) for c in (0x1e, 0x23, 0x16)] == [0, 0, 0], "offloads still on"
+PY
+}
+
+# lab_host NS [IP/24]: a namespace wired to the bridge, sending full checksums (lab_wire).
 lab_host() {
     local ns=$1 addr=${2:-}
     local a="${ns}a" b="${ns}b"
@@ -56,6 +79,7 @@ lab_host() {
     ip -n "$ns" link set lo up
     ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 || true
     ip -n "$ns" link set eth0 up
+    lab_wire "$ns"
     if [ -n "$addr" ]; then
         ip -n "$ns" addr add "$addr" dev eth0
     fi

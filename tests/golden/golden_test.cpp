@@ -9,9 +9,13 @@
 //   eth SRC_MAC > DST_MAC [type 0xNNNN]
 //   vlan ID                                   (an 802.1Q tag)
 //   ipv4 SRC > DST [ttl N] [tos N] [id N] [frag OFFSET_BYTES] [mf] [df] [proto N] [len N]
-//   ipv6 SRC > DST [hlim N] [next N] [len N] [cut N] [badck]   (len: the payload length
-//                                             field; cut: drop the last N bytes of the frame;
-//                                             badck: leave the ICMPv6/UDP checksum zero)
+//        [badck] [nock] [badipck]             (badck: a wrong, non-zero UDP checksum; nock:
+//                                             UDP checksum 0, "none"; badipck: a wrong header
+//                                             checksum)
+//   ipv6 SRC > DST [hlim N] [next N] [len N] [cut N] [badck] [wrongck]   (len: the payload
+//                                             length field; cut: drop the last N bytes of the
+//                                             frame; badck: leave the ICMPv6/UDP checksum
+//                                             zero; wrongck: a wrong, non-zero one)
 //   ext6 hbh|dst|rt [segleft N] [opt TYPE LEN]... [hdrlen N] [next N]
 //                                             an IPv6 extension header (one line each, in
 //                                             order, before a Fragment header if any): options
@@ -293,8 +297,11 @@ std::vector<uint8_t> build6(std::vector<uint8_t> f, const std::vector<std::strin
     std::memcpy(tmp.data(), &h, sizeof h);
     std::memcpy(tmp.data() + sizeof h, l4.data(), l4.size());
     const size_t ck_at = h.proto == 58 ? 2 : 6;
-    const uint16_t ck = rte_ipv6_udptcp_cksum(reinterpret_cast<rte_ipv6_hdr*>(tmp.data()),
-                                              tmp.data() + sizeof h);
+    uint16_t ck = rte_ipv6_udptcp_cksum(reinterpret_cast<rte_ipv6_hdr*>(tmp.data()),
+                                        tmp.data() + sizeof h);
+    if (flag(ip, "wrongck")) {
+      ck = static_cast<uint16_t>(ck ^ 0x0101);  // still non-zero: a damaged datagram
+    }
     std::memcpy(l4.data() + ck_at, &ck, 2);
   }
   h.payload_len = htons(static_cast<uint16_t>(opt(ip, "len", static_cast<long>(l4.size()))));
@@ -538,8 +545,14 @@ std::vector<uint8_t> build(const FrameSpec& spec, std::string& error) {
     std::vector<uint8_t> tmp(sizeof h + l4.size());
     std::memcpy(tmp.data(), &h, sizeof h);
     std::memcpy(tmp.data() + sizeof h, l4.data(), l4.size());
-    const uint16_t ck = rte_ipv4_udptcp_cksum(reinterpret_cast<rte_ipv4_hdr*>(tmp.data()),
-                                              tmp.data() + sizeof h);
+    uint16_t ck = rte_ipv4_udptcp_cksum(reinterpret_cast<rte_ipv4_hdr*>(tmp.data()),
+                                        tmp.data() + sizeof h);
+    if (flag(ip, "badck")) {
+      ck = static_cast<uint16_t>(ck ^ 0x0101);  // still non-zero: a damaged datagram
+    }
+    if (flag(ip, "nock")) {
+      ck = 0;
+    }
     l4[6] = static_cast<uint8_t>(ck & 0xff);  // already in network order in memory
     l4[7] = static_cast<uint8_t>(ck >> 8);
   }
@@ -560,6 +573,9 @@ std::vector<uint8_t> build(const FrameSpec& spec, std::string& error) {
         htons(static_cast<uint16_t>(off / 8 | (more ? RTE_IPV4_HDR_MF_FLAG : 0)));
     h.hdr_checksum = 0;
     h.hdr_checksum = rte_ipv4_cksum(&h);
+  }
+  if (flag(ip, "badipck")) {
+    h.hdr_checksum = static_cast<uint16_t>(h.hdr_checksum ^ 0x0101);
   }
   const auto* hp = reinterpret_cast<const uint8_t*>(&h);
   f.insert(f.end(), hp, hp + sizeof h);
@@ -1148,6 +1164,73 @@ INSTANTIATE_TEST_SUITE_P(Cases, GoldenTest, ::testing::ValuesIn(case_names()),
                                            [](char ch) { return !std::isalnum(ch); }, '_');
                            return n;
                          });
+
+// Every input frame carries right checksums (an IPv4 header sum; a UDP sum over IPv4 and IPv6,
+// where the frame holds the whole datagram as its lengths say) unless its case asks for a wrong
+// one (badck, wrongck, nock, badipck): viaduct drops damaged datagrams, so a case about
+// something else must not be one by accident.
+TEST(GoldenInputs, CarryRightChecksums) {
+  size_t ip_checked = 0;
+  size_t udp_checked = 0;
+  for (const std::string& name : case_names()) {
+    for (const FrameSpec& in : read_case(fs::path(VD_GOLDEN_DIR) / (name + ".case")).inputs) {
+      bool wrong_udp = false;
+      bool no_udp_sum = false;
+      bool wrong_ip = false;
+      bool raw = false;
+      for (const std::string& l : in.lines) {
+        const std::vector<std::string> w = words(l);
+        if (!w.empty() && (w[0] == "ipv4" || w[0] == "ipv6")) {
+          wrong_udp = flag(w, "badck") || flag(w, "wrongck");
+          no_udp_sum = flag(w, "nock");
+          wrong_ip = flag(w, "badipck");
+        }
+        raw = raw || (!w.empty() && w[0] == "raw");
+      }
+      std::string error;
+      const std::vector<uint8_t> f = build(in, error);
+      ASSERT_TRUE(error.empty()) << name << ": " << error;
+      if (raw || f.size() < 14) {
+        continue;
+      }
+      size_t l2 = 14;
+      uint16_t type = static_cast<uint16_t>(f[12] << 8 | f[13]);
+      if (type == RTE_ETHER_TYPE_VLAN && f.size() >= 18) {
+        l2 = 18;
+        type = static_cast<uint16_t>(f[16] << 8 | f[17]);
+      }
+      const uint8_t* p = f.data() + l2;
+      const size_t n = f.size() - l2;
+      if (type == RTE_ETHER_TYPE_IPV4 && n >= 20) {
+        const size_t ihl = static_cast<size_t>(p[0] & 0x0f) * 4;
+        const size_t tot = static_cast<size_t>(p[2] << 8 | p[3]);
+        EXPECT_EQ(rte_raw_cksum(p, std::min(ihl, n)) == 0xffff, !wrong_ip)
+            << name << ": IPv4 header checksum";
+        ++ip_checked;
+        const bool whole = (p[6] & 0x3f) == 0 && p[7] == 0;  // no MF, offset 0
+        if (p[9] == IPPROTO_UDP && whole && tot == n && n >= ihl + 8 &&
+            static_cast<size_t>(p[ihl + 4] << 8 | p[ihl + 5]) == tot - ihl) {
+          const bool zero = p[ihl + 6] == 0 && p[ihl + 7] == 0;
+          const bool ok =
+              rte_ipv4_udptcp_cksum_verify(reinterpret_cast<const rte_ipv4_hdr*>(p), p + ihl) == 0;
+          EXPECT_EQ(ok || zero, !wrong_udp) << name << ": UDP checksum over IPv4";
+          EXPECT_EQ(zero, no_udp_sum) << name << ": UDP checksum over IPv4 is 0";
+          ++udp_checked;
+        }
+      } else if (type == RTE_ETHER_TYPE_IPV6 && n >= 48 && p[6] == IPPROTO_UDP) {
+        const size_t plen = static_cast<size_t>(p[4] << 8 | p[5]);
+        if (plen + 40 == n && static_cast<size_t>(p[44] << 8 | p[45]) == plen) {
+          const bool ok =
+              rte_ipv6_udptcp_cksum_verify(reinterpret_cast<const rte_ipv6_hdr*>(p), p + 40) == 0;
+          EXPECT_EQ(ok && (p[46] | p[47]) != 0, !wrong_udp) << name << ": UDP checksum over IPv6";
+          ++udp_checked;
+        }
+      }
+    }
+  }
+  EXPECT_GT(ip_checked, 40u);
+  EXPECT_GT(udp_checked, 40u);
+}
 
 // Half the mutated frames get their checksums put right again (IPv4 header; UDP: none over
 // IPv4, recomputed over IPv6), so that mutations of the SIP message reach the scanner instead of

@@ -28,7 +28,8 @@ inline uint32_t ipv4(const char* s) {
   return v;
 }
 
-// Writes an Ethernet/IPv4/UDP frame carrying `payload` into m (which must be empty).
+// Writes an Ethernet/IPv4/UDP frame carrying `payload` into m (which must be empty), with its
+// IPv4 header checksum and no UDP checksum (0: none, RFC 768).
 inline bool fill_udp_frame(rte_mbuf* m, const dp::MacAddr& src_mac, const dp::MacAddr& dst_mac,
                            uint32_t src_be, uint16_t sport, uint32_t dst_be, uint16_t dport,
                            std::string_view payload) {
@@ -49,6 +50,7 @@ inline bool fill_udp_frame(rte_mbuf* m, const dp::MacAddr& src_mac, const dp::Ma
   iph->next_proto_id = IPPROTO_UDP;
   iph->src_addr = src_be;
   iph->dst_addr = dst_be;
+  iph->hdr_checksum = rte_ipv4_cksum(iph);
   auto* udp = reinterpret_cast<rte_udp_hdr*>(iph + 1);
   udp->src_port = htons(sport);
   udp->dst_port = htons(dport);
