@@ -728,12 +728,13 @@ int select_destination(const Snapshot& snap, uint32_t set_index, uint32_t alg, c
   return d >= 0 ? d : default_entry(snap, *set);
 }
 
-int select_destination(const Snapshot& snap, uint32_t set_index, uint32_t alg, const char* msg,
-                       const sip::SipView& v, DispatchState& st) noexcept {
-  const DestSet* set = set_at(snap, set_index);
-  if (set == nullptr) {
-    return -1;
-  }
+namespace {
+
+// select_destination() on a request, for a set already looked up (select_candidates() has it).
+[[gnu::always_inline]] inline int select_request(const Snapshot& snap, const DestSet* set,
+                                                 uint32_t set_index, uint32_t alg,
+                                                 const char* msg, const sip::SipView& v,
+                                                 DispatchState& st) noexcept {
   if (!ds_alg_hashes(alg)) {
     return select_with_affinity(snap, *set, set_index, alg, nullptr, msg, v, st);
   }
@@ -752,6 +753,17 @@ int select_destination(const Snapshot& snap, uint32_t set_index, uint32_t alg, c
   return -1;
 }
 
+}  // namespace
+
+int select_destination(const Snapshot& snap, uint32_t set_index, uint32_t alg, const char* msg,
+                       const sip::SipView& v, DispatchState& st) noexcept {
+  const DestSet* set = set_at(snap, set_index);
+  if (set == nullptr) {
+    return -1;
+  }
+  return select_request(snap, set, set_index, alg, msg, v, st);
+}
+
 size_t select_candidates(const Snapshot& snap, uint32_t set_index, uint32_t alg, const char* msg,
                          const sip::SipView& v, DispatchState& st, int32_t* out,
                          size_t max) noexcept {
@@ -761,7 +773,7 @@ size_t select_candidates(const Snapshot& snap, uint32_t set_index, uint32_t alg,
   }
   const DestSet& s = *set;
   const uint32_t cursor = st.rr[set_index % kMaxRoundRobinSets];  // before the selection
-  const int first = select_destination(snap, set_index, alg, msg, v, st);
+  const int first = select_request(snap, set, set_index, alg, msg, v, st);
   if (first < 0 || max == 0) {
     return 0;
   }
