@@ -39,23 +39,9 @@ lab_up
 #   (weak host model) and answer through the TAP: the test would pass with the fast path's
 #   punting never used. Strict reverse-path filtering on eth0 (the route back is the TAP's)
 #   drops them there, and arp_ignore keeps the kernel from answering ARP on eth0.
-# - The client's veth hands frames on with the TCP/UDP checksum left to a "NIC" (checksum
-#   offload, CHECKSUM_PARTIAL) and as 64 KB TSO/GSO super-frames; a wire carries neither. With
-#   the offloads off its kernel sends MTU-sized segments with complete checksums.
+# - The client's veth sends MTU-sized segments with complete checksums, as a wire carries them:
+#   lab_host (lib.sh lab_wire) turned its TCP/UDP checksum offload and TSO/GSO off.
 ip netns exec "$LAB_LB" sysctl -qw net.ipv4.conf.eth0.rp_filter=1 net.ipv4.conf.eth0.arp_ignore=1
-ip netns exec "$LAB_C" python3 - <<'PY'
-import ctypes, fcntl, socket, struct
-SIOCETHTOOL = 0x8946
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-def ethtool(cmd, value=0):  # struct ethtool_value through SIOCETHTOOL (no ethtool binary)
-    ev = ctypes.create_string_buffer(struct.pack("II", cmd, value))
-    ifr = struct.pack("16sP", b"eth0", ctypes.addressof(ev)).ljust(40, b"\0")
-    fcntl.ioctl(s.fileno(), SIOCETHTOOL, ifr)
-    return struct.unpack("II", ev.raw[:8])[1]
-for set_cmd in (0x1f, 0x24, 0x17):  # ETHTOOL_STSO, ETHTOOL_SGSO, ETHTOOL_STXCSUM
-    ethtool(set_cmd, 0)
-assert [ethtool(c) for c in (0x1e, 0x23, 0x16)] == [0, 0, 0], "offloads still on"
-PY
 # IPv6 for the client (lib.sh turns it off everywhere), without duplicate address detection.
 # viaduct's namespace keeps it off: its kernel must not take IPv6 from eth0 (the TAP gets it on).
 P6="2001:db8:${LAB_NET}:"
