@@ -30,6 +30,10 @@ trap cleanup EXIT
 
 lab_up
 lab_write_config "$work"
+# A User-Agent blocklist, as front ends have: its lookups are counted in
+# viaduct_script_regex_lookups_total (sipp sends no User-Agent: nothing to look up for calls).
+sed -i 's|^request_route {$|request_route {\n    if ($ua =~ "friendly-scanner\|sipvicious") {\n        sl_send_reply("403", "Forbidden");\n        exit;\n    }|' "$work/viaduct.cfg"
+grep -q 'friendly-scanner' "$work/viaduct.cfg" || { echo "FAIL: could not add the regex"; exit 1; }
 lab_start_uas "$work"
 lab_start_viaduct "$bin" "$work"
 
@@ -52,7 +56,34 @@ rc=0
 lab_run_uac "$work" "$CALLS" 30 || rc=$?
 check "sipp UAC: all $CALLS calls complete (exit $rc)" [ "$rc" = 0 ]
 
+# Six OPTIONS to us from one socket (one flow: one worker), five with one User-Agent and one
+# from a scanner: the first User-Agent is scanned, its repeats answered from the worker's regex
+# memo (a republished snapshot in between makes it scan again: hence the bounds below).
+replies=$(ip netns exec "$LAB_C" python3 - "$LAB_C_IP" "$LAB_LB_IP" <<'PY'
+import socket, sys
+c, lb = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((c, 5071))
+s.settimeout(2)
+out = []
+for i, ua in enumerate(["lab-phone/1.0"] * 5 + ["friendly-scanner"]):
+    m = (f"OPTIONS sip:{lb}:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {c}:5071;branch=z9hG4bK-ua{i}\r\n"
+         f"From: <sip:probe@{c}>;tag=u{i}\r\nTo: <sip:{lb}>\r\nCall-ID: ua{i}@{c}\r\n"
+         f"CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nUser-Agent: {ua}\r\nContent-Length: 0\r\n\r\n")
+    s.sendto(m.encode(), (lb, 5060))
+    try:
+        out.append(s.recv(4096).split(b"\r\n", 1)[0].decode().split(" ", 2)[1])
+    except socket.timeout:
+        out.append("none")
+print(" ".join(out))
+PY
+)
+check "OPTIONS answered 200 x5, the scanner 403 ($replies)" [ "$replies" = "200 200 200 200 200 403" ]
 lab_metrics > "$work/metrics.txt"
+rx_hit=$(lab_metric "$(cat "$work/metrics.txt")" viaduct_script_regex_lookups_total 'result="hit"')
+rx_scan=$(lab_metric "$(cat "$work/metrics.txt")" viaduct_script_regex_lookups_total 'result="scan"')
+check "regex lookups: six, repeats from the memo (hit $rx_hit, scan $rx_scan)" \
+    test $((rx_hit + rx_scan)) = 6 -a "$rx_hit" -ge 1 -a "$rx_scan" -ge 2
 check "promtool accepts viaduct's exposition (lint)" sh -c "promtool check metrics < '$work/metrics.txt'"
 want=$(lab_metric "$(cat "$work/metrics.txt")" viaduct_sip_requests_forwarded_total)
 
