@@ -52,9 +52,7 @@ LAB_NET=${LAB_NET:-79}
 LAB_METRICS_PORT=${LAB_METRICS_PORT:-9479}
 # shellcheck source=tests/e2e/lib.sh
 . tests/e2e/lib.sh
-work=$(mktemp -d /tmp/vd-compare.XXXXXX)
-cleanup() { lab_down; rm -rf "$work"; }
-trap cleanup EXIT
+lab_workdir vd-compare
 lab_up > /dev/null 2>&1
 lab_write_config "$work"
 cat > "$work/viaduct.cfg" <<CFG

@@ -15,8 +15,7 @@ tools/bootstrap.sh
 
 LAB_NET=${LAB_NET:-78}
 source "$root/tests/e2e/lib.sh"
-work=$(mktemp -d /tmp/viaduct-demo.XXXXXX)
-trap 'lab_down; rm -rf "$work"' EXIT
+lab_workdir viaduct-demo
 
 lab_up
 lab_write_config "$work"

@@ -11,23 +11,11 @@ bin=$(realpath "$1")
 CALLS=${CALLS:-300}
 RATE=${RATE:-30}
 
-if [ "$(id -u)" != 0 ]; then
-    echo "SKIP: needs root for network namespaces"
-    exit 77
-fi
-for tool in sipp curl ip; do
-    command -v "$tool" > /dev/null || { echo "FAIL: $tool is not installed"; exit 1; }
-done
-
 source "$here/lib.sh"
-work=$(mktemp -d /tmp/viaduct-e2e.XXXXXX)
+lab_require sipp curl ip
 failures=0
 passes=0
-cleanup() {
-    lab_down
-    if [ "$failures" = 0 ]; then rm -rf "$work"; else echo "logs kept in $work"; fi
-}
-trap cleanup EXIT
+lab_workdir viaduct-e2e
 lab_up
 lab_write_config "$work"
 lab_start_uas "$work"

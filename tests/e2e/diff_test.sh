@@ -10,23 +10,11 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=$(realpath "$1")
 
-if [ "$(id -u)" != 0 ]; then
-    echo "SKIP: needs root for network namespaces"
-    exit 77
-fi
-for tool in kamailio python3 ip ss; do
-    command -v "$tool" > /dev/null || { echo "FAIL: $tool is not installed"; exit 1; }
-done
-
 LAB_NET=${LAB_NET:-64}
 source "$here/lib.sh"
-work=$(mktemp -d /tmp/viaduct-diff.XXXXXX)
+lab_require kamailio python3 ip ss
 ok=0
-cleanup() {
-    lab_down
-    if [ "$ok" = 1 ]; then rm -rf "$work"; else echo "logs kept in $work"; fi
-}
-trap cleanup EXIT
+lab_workdir viaduct-diff
 
 lab_up
 # A second client address: scripts tell sources apart ($si, src_ip, is_in_subnet).

@@ -13,24 +13,12 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=$(realpath "$1")
 
-if [ "$(id -u)" != 0 ]; then
-    echo "SKIP: needs root for network namespaces"
-    exit 77
-fi
-for tool in curl ip python3; do
-    command -v "$tool" > /dev/null || { echo "FAIL: $tool is not installed"; exit 1; }
-done
-
 LAB_NET=${LAB_NET:-72}
 LAB_METRICS_PORT=${LAB_METRICS_PORT:-9472}
 source "$here/lib.sh"
-work=$(mktemp -d /tmp/viaduct-e2e-exc.XXXXXX)
+lab_require curl ip python3
 failures=0
-cleanup() {
-    lab_down
-    if [ "$failures" = 0 ]; then rm -rf "$work"; else echo "logs kept in $work"; fi
-}
-trap cleanup EXIT
+lab_workdir viaduct-e2e-exc
 lab_up
 # Make the lab a wire, as a NIC owned by DPDK is. Two things of veth + af_packet would otherwise
 # carry the exception path's traffic around viaduct or break it:

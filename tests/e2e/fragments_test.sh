@@ -15,26 +15,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 bin=$(realpath "$1")
 CALLS=${CALLS:-20}
 
-if [ "$(id -u)" != 0 ]; then
-    echo "SKIP: needs root for network namespaces"
-    exit 77
-fi
-for tool in sipp curl ip; do
-    command -v "$tool" > /dev/null || { echo "FAIL: $tool is not installed"; exit 1; }
-done
-
 LAB_NET=${LAB_NET:-78}
 LAB_METRICS_PORT=${LAB_METRICS_PORT:-9478}
 LAB_AFP_ARGS=",framesz=4096,blocksz=4096"
 LAB_DPDK_EXTRA="mbuf_data_room = 4224"
 source "$here/lib.sh"
-work=$(mktemp -d /tmp/viaduct-e2e-frag.XXXXXX)
+lab_require sipp curl ip
 failures=0
-cleanup() {
-    lab_down
-    if [ "$failures" = 0 ]; then rm -rf "$work"; else echo "logs kept in $work"; fi
-}
-trap cleanup EXIT
+lab_workdir viaduct-e2e-frag
 lab_up
 lab_write_config "$work"
 lab_start_uas "$work"

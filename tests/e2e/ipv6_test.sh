@@ -14,29 +14,17 @@ bin=$(realpath "$1")
 CALLS=${CALLS:-40}
 RATE=${RATE:-20}
 
-if [ "$(id -u)" != 0 ]; then
-    echo "SKIP: needs root for network namespaces"
-    exit 77
-fi
-for tool in sipp curl ip python3; do
-    command -v "$tool" > /dev/null || { echo "FAIL: $tool is not installed"; exit 1; }
-done
-
 LAB_NET=${LAB_NET:-80}
 LAB_METRICS_PORT=${LAB_METRICS_PORT:-9480}
 MGMT_PORT=${MGMT_PORT:-5180}
 source "$here/lib.sh"
+lab_require sipp curl ip python3
 P6="2001:db8:${LAB_NET}:"
 LB6="${P6}:2"
 C6="${P6}:10"
 B6=("${P6}:11" "${P6}:12" "${P6}:13")
 
-work=$(mktemp -d /tmp/viaduct-e2e-v6.XXXXXX)
-cleanup() {
-    lab_down
-    if [ "$failures" = 0 ]; then rm -rf "$work"; else echo "logs kept in $work"; fi
-}
-trap cleanup EXIT
+lab_workdir viaduct-e2e-v6
 lab_up
 
 # lib.sh turns IPv6 off in every namespace; the peers get it back, with addresses that skip

@@ -10,15 +10,11 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=$(realpath "$1")
-if [ "$(id -u)" != 0 ]; then
-    echo "SKIP: needs root for network namespaces"
-    exit 77
-fi
 LAB_NET=${LAB_NET:-63}
 LAB_METRICS_PORT=${LAB_METRICS_PORT:-9463}
 source "$here/lib.sh"
-work=$(mktemp -d /tmp/viaduct-latency.XXXXXX)
-trap 'lab_down; rm -rf "$work"' EXIT
+lab_require
+lab_workdir viaduct-latency
 
 cat > "$work/backend.py" <<'PY'
 import socket, sys, time

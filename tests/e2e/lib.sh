@@ -43,6 +43,39 @@ check() {
     fi
 }
 
+# lab_require [TOOL]...: what every e2e test needs first: root for the namespaces (else SKIP,
+# exit 77: meson counts it skipped) and each tool the test runs (else FAIL).
+lab_require() {
+    if [ "$(id -u)" != 0 ]; then
+        echo "SKIP: needs root for network namespaces"
+        exit 77
+    fi
+    local tool
+    for tool in "$@"; do
+        command -v "$tool" > /dev/null || { echo "FAIL: $tool is not installed"; exit 1; }
+    done
+}
+
+# lab_workdir NAME: `work`, a fresh /tmp/NAME.XXXXXX for the test's files, and the exit trap
+# that takes the lab down and removes it, unless the test failed (a check counted in
+# `failures`, or `ok` set and not 1 for the tests that count that way): then the logs stay and
+# their place is printed. A test with more to stop defines lab_cleanup_more, run first.
+lab_workdir() {
+    work=$(mktemp -d "/tmp/$1.XXXXXX")
+    trap lab_cleanup EXIT
+}
+lab_cleanup() {
+    if declare -F lab_cleanup_more > /dev/null; then
+        lab_cleanup_more
+    fi
+    lab_down
+    if [ "${failures:-0}" = 0 ] && [ "${ok:-1}" = 1 ]; then
+        rm -rf "$work"
+    else
+        echo "logs kept in $work"
+    fi
+}
+
 # lab_wire NS [IFACE]: the interface sends frames as a wire carries them: TX checksum offload,
 # TSO and GSO off (through SIOCETHTOOL: no ethtool binary needed). A socket's datagram over veth
 # otherwise leaves with its UDP/TCP checksum unfinished (CHECKSUM_PARTIAL: the field holds the

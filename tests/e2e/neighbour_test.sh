@@ -9,23 +9,11 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=$(realpath "$1")
 
-if [ "$(id -u)" != 0 ]; then
-    echo "SKIP: needs root for network namespaces"
-    exit 77
-fi
-for tool in sipp curl ip; do
-    command -v "$tool" > /dev/null || { echo "FAIL: $tool is not installed"; exit 1; }
-done
-
 LAB_NET=${LAB_NET:-69}
 LAB_METRICS_PORT=${LAB_METRICS_PORT:-9469}
 source "$here/lib.sh"
-work=$(mktemp -d /tmp/viaduct-e2e-neigh.XXXXXX)
-cleanup() {
-    lab_down
-    if [ "$failures" = 0 ]; then rm -rf "$work"; else echo "logs kept in $work"; fi
-}
-trap cleanup EXIT
+lab_require sipp curl ip
+lab_workdir viaduct-e2e-neigh
 
 lab_up
 lab_write_config "$work"

@@ -9,24 +9,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 bin=$(realpath "$1")
 CALLS=${CALLS:-60}
 
-if [ "$(id -u)" != 0 ]; then
-    echo "SKIP: needs root for network namespaces"
-    exit 77
-fi
-for tool in sipp kamailio curl ip; do
-    command -v "$tool" > /dev/null || { echo "FAIL: $tool is not installed"; exit 1; }
-done
-
 LAB_NET=${LAB_NET:-79}
 LAB_METRICS_PORT=9465
 source "$here/lib.sh"
-work=$(mktemp -d /tmp/viaduct-parity.XXXXXX)
+lab_require sipp kamailio curl ip
 ok=0
-cleanup() {
-    lab_down
-    if [ "$ok" = 1 ]; then rm -rf "$work"; else echo "logs kept in $work"; fi
-}
-trap cleanup EXIT
+lab_workdir viaduct-parity
 
 lab_up
 lab_write_config "$work"

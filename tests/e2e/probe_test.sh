@@ -15,25 +15,13 @@ bin=$(realpath "$1")
 gen=$(realpath "$2")
 MGMT_PORT=${MGMT_PORT:-5066}
 
-if [ "$(id -u)" != 0 ]; then
-    echo "SKIP: needs root for network namespaces"
-    exit 77
-fi
-for tool in sipp curl ip python3; do
-    command -v "$tool" > /dev/null || { echo "FAIL: $tool is not installed"; exit 1; }
-done
-
 export LAB_NET=${LAB_NET:-74}
 export LAB_METRICS_PORT=${LAB_METRICS_PORT:-9474}
 source "$here/lib.sh"
-work=$(mktemp -d /tmp/viaduct-probe.XXXXXX)
+lab_require sipp curl ip python3
 failures=0
 passes=0
-cleanup() {
-    lab_down
-    if [ "$failures" = 0 ]; then rm -rf "$work"; else echo "logs kept in $work"; fi
-}
-trap cleanup EXIT
+lab_workdir viaduct-probe
 rpc_http() {
     ip netns exec "$LAB_LB" curl -s --max-time 10 -H 'Content-Type: application/json' \
         -d "$1" "http://127.0.0.1:${MGMT_PORT}/RPC"
@@ -153,7 +141,6 @@ check "b2 answering again is out of the blocklist" test -z "$(blocked "${LAB_B_I
 # dst_blocklist.delete_all empties the list (b3 comes back at its next probe).
 out=$(rpc_http '{"jsonrpc":"2.0","method":"dst_blocklist.delete_all","id":5}')
 check "dst_blocklist.delete_all answers {}" test "$(python3 -c 'import json,sys; print(json.dumps(json.loads(sys.argv[1])["result"]))' "$out")" = '{}'
-
 
 # A reload keeps the learned state (b3 stays IP right after it).
 ip netns exec "$LAB_LB" kill -HUP "$LAB_VIADUCT_PID" 2> /dev/null || kill -HUP "$LAB_VIADUCT_PID"

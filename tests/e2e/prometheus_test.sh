@@ -9,24 +9,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 bin=$(realpath "$1")
 CALLS=${CALLS:-60}
 
-if [ "$(id -u)" != 0 ]; then
-    echo "SKIP: needs root for network namespaces"
-    exit 77
-fi
-for tool in sipp curl ip python3 prometheus promtool; do
-    command -v "$tool" > /dev/null || { echo "FAIL: $tool is not installed"; exit 1; }
-done
-
 LAB_NET=${LAB_NET:-70}
 LAB_METRICS_PORT=${LAB_METRICS_PORT:-9470}
 PROM_PORT=${PROM_PORT:-9471}
 source "$here/lib.sh"
-work=$(mktemp -d /tmp/viaduct-e2e-prom.XXXXXX)
-cleanup() {
-    lab_down
-    if [ "$failures" = 0 ]; then rm -rf "$work"; else echo "logs kept in $work"; fi
-}
-trap cleanup EXIT
+lab_require sipp curl ip python3 prometheus promtool
+lab_workdir viaduct-e2e-prom
 
 lab_up
 lab_write_config "$work"

@@ -23,27 +23,17 @@ RATE=${RATE:-10000}
 RELOAD_EVERY=${RELOAD_EVERY:-0.5}
 MGMT_PORT=${MGMT_PORT:-5067}
 
-if [ "$(id -u)" != 0 ]; then
-    echo "SKIP: needs root for network namespaces"
-    exit 77
-fi
-for tool in curl ip python3; do
-    command -v "$tool" > /dev/null || { echo "FAIL: $tool is not installed"; exit 1; }
-done
-
 export LAB_NET=${LAB_NET:-66}
 export LAB_METRICS_PORT=${LAB_METRICS_PORT:-9466}
 source "$here/lib.sh"
-work=$(mktemp -d /tmp/viaduct-reload-flood.XXXXXX)
+lab_require curl ip python3
 failures=0
 passes=0
 RELOADER_PID=""
-cleanup() {
+lab_cleanup_more() {
     [ -n "$RELOADER_PID" ] && kill "$RELOADER_PID" 2> /dev/null || true
-    lab_down
-    if [ "$failures" = 0 ]; then rm -rf "$work"; else echo "logs kept in $work"; fi
 }
-trap cleanup EXIT
+lab_workdir viaduct-reload-flood
 rpc_http() {
     ip netns exec "$LAB_LB" curl -s --max-time 10 -H 'Content-Type: application/json' \
         -d "$1" "http://127.0.0.1:${MGMT_PORT}/RPC"

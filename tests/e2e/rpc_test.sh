@@ -17,23 +17,11 @@ CALLS=${CALLS:-60}
 RATE=${RATE:-30}
 MGMT_PORT=5065
 
-if [ "$(id -u)" != 0 ]; then
-    echo "SKIP: needs root for network namespaces"
-    exit 77
-fi
-for tool in sipp curl ip kamcli python3; do
-    command -v "$tool" > /dev/null || { echo "FAIL: $tool is not installed"; exit 1; }
-done
-
 source "$here/lib.sh"
-work=$(mktemp -d /tmp/viaduct-rpc.XXXXXX)
+lab_require sipp curl ip kamcli python3
 failures=0
 passes=0
-cleanup() {
-    lab_down
-    if [ "$failures" = 0 ]; then rm -rf "$work"; else echo "logs kept in $work"; fi
-}
-trap cleanup EXIT
+lab_workdir viaduct-rpc
 # kamcli ARGS...: kamcli against viaduct's datagram socket; prints the JSON reply.
 kam() {
     timeout 20 kamcli --no-default-configs -c "$work/kamcli.ini" "$@" 2>> "$work/kamcli.err"
