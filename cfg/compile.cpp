@@ -170,16 +170,41 @@ class Compiler {
   }
 
  private:
-  // `if (!f())` is `call f; not; jump_if_false`, a `case` of `switch ($rm)` is
-  // `method_eq; jump_if_true`: the not and the method_eq are marked to take the jump that
-  // follows them themselves (Insn::fused_jump).
+  // `if (f())` is `call f; jump_if_false`, `if (!f())` is `call f; not; jump_if_false`, a
+  // `case` of `switch ($rm)` is `method_eq; jump_if_true`: an instruction that sets rc is
+  // marked to take the jump that follows it itself (Insn::fused_jump 1), or the not and the
+  // jump (2). The not and the jump stay in the code for whatever jumps to them directly.
   void fuse_jumps() {
     std::vector<Insn>& code = out_.code;
+    const auto cond_jump = [&](size_t i) {
+      return i < code.size() &&
+             (code[i].op == Op::kJumpIfFalse || code[i].op == Op::kJumpIfTrue);
+    };
     for (size_t i = 0; i + 1 < code.size(); ++i) {
-      const Op next = code[i + 1].op;
-      if ((code[i].op == Op::kNot || code[i].op == Op::kMethodEq) &&
-          (next == Op::kJumpIfFalse || next == Op::kJumpIfTrue)) {
-        code[i].fused_jump = 1;
+      switch (code[i].op) {
+        case Op::kNot:
+        case Op::kMethodEq:
+          if (cond_jump(i + 1)) {
+            code[i].fused_jump = 1;
+          }
+          break;
+        case Op::kCallFn:
+        case Op::kRegexMatch:
+        case Op::kMfProcessMaxfwd:
+        case Op::kUriIsMyself:
+        case Op::kIsMethod:
+        case Op::kCompare:
+        case Op::kTest:
+        case Op::kIpMatch:
+        case Op::kIsMyself:
+          if (cond_jump(i + 1)) {
+            code[i].fused_jump = 1;
+          } else if (code[i + 1].op == Op::kNot && cond_jump(i + 2)) {
+            code[i].fused_jump = 2;
+          }
+          break;
+        default:
+          break;
       }
     }
   }
@@ -1055,7 +1080,15 @@ class Compiler {
       if (!intern(label.exprs[0].text, label.exprs[0].loc, idx)) {
         continue;
       }
-      emit(Op::kMethodEq, idx, 0, label.exprs[0].loc);
+      // A method the scanner knows by name (exact bytes, as methods are case-sensitive) is
+      // compared as the scanner's Method value: b = that value (the bit's index), 0 otherwise.
+      uint16_t known = 0;
+      for (const MethodName& k : kMethods) {
+        if (k.name == label.exprs[0].text) {
+          known = static_cast<uint16_t>(__builtin_ctz(k.bit));
+        }
+      }
+      emit(Op::kMethodEq, idx, known, label.exprs[0].loc);
       to_body[i] = emit(Op::kJumpIfTrue, 0, 0, label.exprs[0].loc);
     }
     switch_bodies(s, to_body, default_label);

@@ -69,7 +69,8 @@ enum class Op : uint8_t {
   kRegexMatch,     // pop v; rc = pattern b of regex->sets[a] matches v ? 1 : -1 (one scan of
                    //   the set per subject and message)
   kMethodEq,       // rc = $rm == strings[a] (as `==` on strings: exact bytes) ? 1 : -1; leaves
-                   //   $retcode alone (a `case "NAME":` of `switch ($rm)`, lowered)
+                   //   $retcode alone (a `case "NAME":` of `switch ($rm)`, lowered). b != 0:
+                   //   strings[a] is the name of sip::Method b, compared as the scanner's value
   kCallRouteDyn,   // pop v; route(v): the route[NAME] named v's text (Program::named_routes),
                    //   as kCallRoute; none of that name: rc = -1, $retcode left alone, counted
                    //   (Kamailio 5.6.3 logs "route ... not found" and the script goes on)
@@ -238,9 +239,10 @@ enum MethodBit : uint32_t {
 
 struct Insn {
   Op op = Op::kNop;
-  // 1 on a kNot or kMethodEq that a kJumpIfFalse/kJumpIfTrue follows (set by the compiler's
-  // last pass): the interpreter takes that jump with the same step, one dispatch instead of
-  // two. The jump stays in the code, for whatever jumps to it directly.
+  // Set by the compiler's last pass on an instruction that sets rc: 1 when a kJumpIfFalse/
+  // kJumpIfTrue follows it, 2 (not on kNot or kMethodEq) when a kNot and then such a jump
+  // follow. The interpreter then runs the not and takes the jump in the same step: one
+  // dispatch instead of two or three. They stay in the code, for whatever jumps to them.
   uint8_t fused_jump = 0;
   uint16_t b = 0;
   uint32_t a = 0;

@@ -5,9 +5,6 @@
 #include "dataplane/vm.hpp"
 
 #include <rte_byteorder.h>
-// Inlined: the regex memo hashes one operand per lookup.
-#define XXH_INLINE_ALL
-#include <xxhash.h>
 
 #include <cstring>
 #if defined(__SSE2__)
@@ -17,6 +14,7 @@
 #include "dataplane/counters.hpp"
 #include "dataplane/pipeline.hpp"
 #include "dataplane/transform.hpp"
+#include "dataplane/vm_memo.hpp"
 
 namespace viaduct::dp {
 namespace {
@@ -27,6 +25,25 @@ using cfg::PvKind;
 using Kind = VmVal::Kind;
 
 using sip::iequal;
+
+// kIsMethod's mask bits and kMethodEq's b are sip::Method values (cfg/program.hpp MethodBit).
+#define VD_METHOD_BIT(M) \
+  static_assert(cfg::kMethod##M == 1u << static_cast<unsigned>(sip::Method::k##M))
+VD_METHOD_BIT(Invite);
+VD_METHOD_BIT(Ack);
+VD_METHOD_BIT(Bye);
+VD_METHOD_BIT(Cancel);
+VD_METHOD_BIT(Register);
+VD_METHOD_BIT(Options);
+VD_METHOD_BIT(Info);
+VD_METHOD_BIT(Update);
+VD_METHOD_BIT(Prack);
+VD_METHOD_BIT(Subscribe);
+VD_METHOD_BIT(Notify);
+VD_METHOD_BIT(Refer);
+VD_METHOD_BIT(Message);
+VD_METHOD_BIT(Publish);
+#undef VD_METHOD_BIT
 constexpr char lower(char c) noexcept { return sip::ascii_lower(c); }
 
 int32_t max_forwards(const sip::SipView& v, uint32_t insert_value, uint32_t max_limit,
@@ -929,6 +946,7 @@ VmVal unary(Run& r, cfg::UnOp op, VmVal x) noexcept {
 
 // ---- regular expressions ----
 
+
 // Pattern `id` of set `set` against `subject`: one Hyperscan scan per (set, subject) per run
 // when the subject is message bytes (they do not change during the run).
 int32_t regex_match(Run& r, uint32_t set, uint32_t id, std::string_view subject) noexcept {
@@ -963,10 +981,9 @@ int32_t regex_match(Run& r, uint32_t set, uint32_t id, std::string_view subject)
       st.rx_memo_prog = &r.prog;
       st.rx_epoch = st.rx_epoch + 1 != 0 ? st.rx_epoch + 1 : 1;
     }
-    const uint64_t h = XXH3_64bits_withSeed(subject.data(), subject.size(), set);
-    memo = &st.rx_memo[h & (kRegexMemoSlots - 1)];
+    memo = &st.rx_memo[memo_slot(subject.data(), subject.size(), set)];
     if (memo->epoch == st.rx_epoch && memo->set == set && memo->len == subject.size() &&
-        std::memcmp(memo->text, subject.data(), subject.size()) == 0) {
+        memo_text_equal(memo->text, subject.data(), subject.size())) {
       ++st.regex_memo_hits;
       m = memo->m;
       memo = nullptr;
@@ -2011,11 +2028,26 @@ bool code_is_closed(const cfg::Program& prog) noexcept {
         break;
     }
   }
-  for (size_t i = 0; i < n; ++i) {  // a fused jump is there to be taken
-    if (prog.code[i].fused_jump != 0 &&
-        (i + 1 >= n || (prog.code[i + 1].op != Op::kJumpIfFalse &&
-                        prog.code[i + 1].op != Op::kJumpIfTrue))) {
-      return false;
+  const auto cond_jump = [&](size_t i) {
+    return i < n && (prog.code[i].op == Op::kJumpIfFalse || prog.code[i].op == Op::kJumpIfTrue);
+  };
+  for (size_t i = 0; i < n; ++i) {  // a fused jump (and not) is there to be taken
+    switch (prog.code[i].fused_jump) {
+      case 0:
+        break;
+      case 1:
+        if (!cond_jump(i + 1)) {
+          return false;
+        }
+        break;
+      case 2:
+        if (prog.code[i].op == Op::kNot || prog.code[i].op == Op::kMethodEq ||
+            i + 1 >= n || prog.code[i + 1].op != Op::kNot || !cond_jump(i + 2)) {
+          return false;
+        }
+        break;
+      default:
+        return false;
     }
   }
   const Op last = prog.code.back().op;
@@ -2030,6 +2062,21 @@ bool code_is_closed(const cfg::Program& prog) noexcept {
   r.cond_failed = false;
   return (j.op == Op::kJumpIfTrue) == (rc > 0) ? j.a : pc + 1;
 }
+
+// After an instruction that set rc, marked fused_jump 1 or 2: the not (2) and the conditional
+// jump that follow it, run in this step. Not taken when the run must end first (a failure, or
+// a function that returned 0: the loop's test after the step ends it).
+#define VD_FUSED_JUMP()                           \
+  if (in.fused_jump != 0 && !r.failed && rc != 0) { \
+    if (in.fused_jump == 2) {                     \
+      if (!r.cond_failed) {                       \
+        rc = rc > 0 ? -1 : 1;                     \
+      }                                           \
+      ++pc;                                       \
+    }                                             \
+    pc = fused_jump(code, pc, rc, r);             \
+    continue;                                     \
+  }
 
 [[gnu::always_inline]] inline void run_script(const Snapshot& snap, const char* msg,
                                               const sip::SipView& v, const VmPacket& pkt,
@@ -2132,6 +2179,7 @@ bool code_is_closed(const cfg::Program& prog) noexcept {
           }
           rc = host_is_myself(snap, u.uri.host.in(u.base), port) ? 1 : -1;
         }
+        VD_FUSED_JUMP();
         break;
       }
       case Op::kIsMethod:
@@ -2146,6 +2194,7 @@ bool code_is_closed(const cfg::Program& prog) noexcept {
                    : -1;
         }
         r.retcode = rc;
+        VD_FUSED_JUMP();
         break;
       case Op::kSlSendReply:
         rc = send_reply(r, static_cast<uint16_t>(in.a), prog.strings[in.b]);
@@ -2154,6 +2203,7 @@ bool code_is_closed(const cfg::Program& prog) noexcept {
       case Op::kMfProcessMaxfwd:
         rc = max_forwards(v, in.a, snap.maxfwd_limit, out);
         r.retcode = rc;
+        VD_FUSED_JUMP();
         break;
       case Op::kForward:
         if (out.action != VmResult::Action::kNone) {
@@ -2205,12 +2255,14 @@ bool code_is_closed(const cfg::Program& prog) noexcept {
           rc = -1;
           r.cond_failed = true;  // a `!` around it does not make it true
         }
+        VD_FUSED_JUMP();
         break;
       }
       case Op::kTest: {
         // Kamailio's truth of a value in a condition: as an int, > 0 (a string is converted,
         // "abc" gives 0; $null is 0).
         rc = to_int(r.pop()) > 0 ? 1 : -1;
+        VD_FUSED_JUMP();
         break;
       }
       case Op::kStore:
@@ -2225,11 +2277,13 @@ bool code_is_closed(const cfg::Program& prog) noexcept {
         } else {
           rc = host_is_myself(snap, x.s(), 0) ? 1 : -1;
         }
+        VD_FUSED_JUMP();
         break;
       }
       case Op::kIpMatch: {
         const VmVal x = r.pop();
         rc = x.kind == Kind::kStr && ip_in(prog.nets[in.a], x.s()) ? 1 : -1;
+        VD_FUSED_JUMP();
         break;
       }
       case Op::kStoreTemp: {
@@ -2254,9 +2308,16 @@ bool code_is_closed(const cfg::Program& prog) noexcept {
         }
         break;
       case Op::kMethodEq: {
-        const std::string_view m = (v.is_request ? v.method_name : v.cseq_method).in(msg);
-        const std::string_view want = prog.strings[in.a];
-        rc = m.size() == want.size() && std::memcmp(m.data(), want.data(), m.size()) == 0 ? 1 : -1;
+        if (in.b != 0) {
+          // The scanner's Method is the exact name's (requests: the request line's; replies:
+          // CSeq's, as $rm): equal values, equal bytes.
+          rc = static_cast<uint32_t>(v.method) == in.b ? 1 : -1;
+        } else {
+          const std::string_view m = (v.is_request ? v.method_name : v.cseq_method).in(msg);
+          const std::string_view want = prog.strings[in.a];
+          rc = m.size() == want.size() && std::memcmp(m.data(), want.data(), m.size()) == 0 ? 1
+                                                                                         : -1;
+        }
         if (in.fused_jump != 0) {
           pc = fused_jump(code, pc, rc, r);
           continue;
@@ -2267,12 +2328,14 @@ bool code_is_closed(const cfg::Program& prog) noexcept {
         const VmVal x = r.pop();
         // $null is matched as "" (Kamailio converts undef to an empty string).
         rc = regex_match(r, in.a, in.b, x.kind == Kind::kNull ? std::string_view() : r.to_str(x));
+        VD_FUSED_JUMP();
         break;
       }
       case Op::kCallFn: {
         const cfg::FnCall& c = prog.calls[in.a];
         rc = kFnHooks[static_cast<size_t>(c.fn)](r, c);
         r.retcode = rc;
+        VD_FUSED_JUMP();
         break;
       }
       case Op::kCallRouteDyn: {
@@ -2302,6 +2365,7 @@ bool code_is_closed(const cfg::Program& prog) noexcept {
   ++st.other_errors;
   out.error = true;  // step budget exhausted: a loop the compiler could not bound
 }
+#undef VD_FUSED_JUMP
 
 }  // namespace
 }  // namespace viaduct::dp

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,6 +20,7 @@
 #include "control/snapshot_builder.hpp"
 #include "dataplane/sip/sip.hpp"
 #include "dataplane/vm.hpp"
+#include "dataplane/vm_memo.hpp"
 
 namespace viaduct {
 namespace {
@@ -123,6 +125,7 @@ class Harness {
   dp::VmState& state() { return *st_; }
 
   const cfg::Program& program() const { return prog_; }
+  cfg::Program& mutable_program() { return prog_; }  // before the first run only
 
   Outcome run(const std::string& msg, uint32_t route = 0, int32_t du = -1) {
     sip::SipView v;
@@ -521,6 +524,36 @@ std::vector<Case> cases() {
                invite("sip:bob@[bad"), reply(400, "Bad Request URI")});
   c.push_back({"SanityCheckPasses", "request_route { if (sanity_check(\"1511\", \"7\")) setflag(1); }",
                invite(), flags(bits({1}))});
+  // ---- fused jumps (Insn::fused_jump): a test and the not and jump after it in one step ----
+  // A comparison whose conversion failed (an empty string ordered) is false, and `!` around it
+  // stays false (Kamailio); fused with its not and jump, too.
+  c.push_back({"FusedNotOfFailedComparison",
+               "request_route { $var(e) = \"\"; if (!($var(e) > 5)) setflag(1);"
+               " if ($var(e) > 5) setflag(2); if (!($var(x) == 0)) setflag(3); else setflag(4);"
+               " if (!is_method(\"BYE\")) setflag(5); if (!($si == \"192.0.2.10\")) setflag(6);"
+               " if (!(src_ip == 192.0.2.0/24)) setflag(7); if (!(uri == myself)) setflag(8);"
+               " if (!mf_process_maxfwd_header(\"10\")) setflag(9); }",
+               invite(), flags(bits({4, 5})), "max_while_loops=10\n"});
+  // A function that returns 0 inside `if (!f())` ends the script before the not.
+  c.push_back({"FusedFunctionReturningZeroEndsScript",
+               "request_route { setflag(1); if (!route(ZERO)) setflag(2); setflag(3); }\n"
+               "route[ZERO] { if (!is_present_hf(\"X-None\")) return 0; setflag(4); }",
+               invite(), flags(bits({1}))});
+  // A `case` of a method the scanner knows compares its Method value; one it does not know,
+  // or another case of a known one, compares bytes: a request's method, a reply's CSeq method.
+  {
+    const std::string msw =
+        "request_route { switch ($rm) { case \"INVITE\": setflag(1); break;"
+        " case \"invite\": setflag(2); break; case \"FOO\": setflag(3); break;"
+        " case \"PUBLISH\": setflag(4); break; default: setflag(5); } }";
+    c.push_back({"SwitchKnownMethodValue", msw, invite(), flags(bits({1}))});
+    c.push_back({"SwitchUnknownMethodBytes", msw, invite("sip:bob@10.0.0.2", "", "FOO"),
+                 flags(bits({3}))});
+    c.push_back({"SwitchKnownMethodLast", msw, invite("sip:bob@10.0.0.2", "", "PUBLISH"),
+                 flags(bits({4}))});
+    c.push_back({"SwitchLowerCaseMethodIsNotKnown", msw,
+                 invite("sip:bob@10.0.0.2", "", "invite"), flags(bits({2}))});
+  }
   return c;
 }
 
@@ -535,6 +568,50 @@ TEST_P(VmCase, Outcome) {
 
 INSTANTIATE_TEST_SUITE_P(Scripts, VmCase, ::testing::ValuesIn(cases()),
                          [](const auto& info) { return std::string(info.param.name); });
+
+// Every case again with the compiler's jump fusion undone (Insn::fused_jump cleared) and the
+// known-method compare of `case` labels undone (kMethodEq's b cleared): the same outcome. The
+// fusions are only a shortcut through the same instructions.
+TEST(VmFusion, UnfusedProgramsDecideTheSame) {
+  size_t fused1 = 0;
+  size_t fused2 = 0;
+  size_t methods = 0;
+  for (const Case& c : cases()) {
+    Harness h(c.script, c.params);
+    ASSERT_TRUE(h.ok()) << c.name << h.diags();
+    for (cfg::Insn& in : h.mutable_program().code) {
+      fused1 += in.fused_jump == 1 ? 1 : 0;
+      fused2 += in.fused_jump == 2 ? 1 : 0;
+      in.fused_jump = 0;
+      if (in.op == cfg::Op::kMethodEq && in.b != 0) {
+        ++methods;
+        in.b = 0;
+      }
+    }
+    EXPECT_EQ(h.run(c.msg), c.want) << c.name;
+  }
+  // The cases exercise each kind.
+  EXPECT_GE(fused1, 20u);
+  EXPECT_GE(fused2, 10u);
+  EXPECT_GE(methods, 5u);
+}
+
+// A fused jump the code does not back (a hand-made program, never the compiler's) is refused
+// once per program: the run ends with an error instead of jumping out of the code.
+TEST(VmFusion, FusedJumpWithoutItsJumpIsRefused) {
+  for (const uint8_t bad : {uint8_t{1}, uint8_t{2}, uint8_t{3}}) {
+    Harness h("request_route { if (!is_method(\"INVITE\")) setflag(1); setflag(2); }");
+    ASSERT_TRUE(h.ok()) << h.diags();
+    std::vector<cfg::Insn>& code = h.mutable_program().code;
+    ASSERT_EQ(code[0].op, cfg::Op::kIsMethod);
+    ASSERT_EQ(code[0].fused_jump, 2);
+    // 1 says a jump follows (a not does); 2 on the not says a not follows (a jump does).
+    code[bad == 2 ? 1 : 0].fused_jump = bad;
+    Outcome o = h.run(invite());
+    EXPECT_TRUE(o.error) << int{bad};
+    EXPECT_EQ(o.flags, 0u) << int{bad};
+  }
+}
 
 // $var persists across messages on one worker (Kamailio: per process); $avp and flags do not.
 TEST(Vm, VarPersistsAcrossMessagesAvpAndFlagsDoNot) {
@@ -896,6 +973,67 @@ TEST(VmRegexMemo, RepeatedOperandsAnswerFromMemoryAsAScanWould) {
     const uint64_t remembered = cases.size() - 2;
     EXPECT_EQ(st.regex_memo_hits - hits, round == 0 ? 0 : remembered) << round;
     EXPECT_EQ(st.regex_memo_misses - misses, round == 0 ? cases.size() : 2u) << round;
+  }
+}
+
+// The memo's slot hash and compare take the text in 4-, 8- and 16-byte words with an
+// overlapping last one (dataplane/vm.cpp memo_slot, memo_text_equal): at every length around
+// those sizes, texts one byte apart at the start, the middle or the end are told apart.
+TEST(VmRegexMemo, TextsOneByteApartAtAnyLengthAreToldApart) {
+  Harness h("request_route { if ($ua =~ \"#\") { sl_send_reply(\"403\", \"F\"); exit; }"
+            " setflag(1); }");
+  ASSERT_TRUE(h.ok()) << h.diags();
+  const dp::VmState& st = h.state();
+  const Outcome plain = flags(bits({1}));
+  const Outcome marked = reply(403, "F");
+  for (const size_t n : {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 23, 24, 31, 32, 33, 47, 48, 49, 100,
+                         127, 128}) {
+    std::string base;
+    for (size_t i = 0; i < n; ++i) {
+      base += static_cast<char>('a' + (i * 7 + n) % 25);  // a..y: no '#'
+    }
+    std::vector<std::string> texts = {base};
+    for (const size_t at : {size_t{0}, n / 2, n - 1}) {
+      std::string t = base;
+      t[at] = '#';
+      texts.push_back(t);
+    }
+    for (int round = 0; round < 2; ++round) {
+      const uint64_t hits = st.regex_memo_hits;
+      for (const std::string& t : texts) {
+        EXPECT_EQ(h.run(ua_msg(t)), t == base ? plain : marked) << n << " '" << t << "'";
+      }
+      if (round == 1) {  // all remembered (distinct texts; at most 4 in 64 slots may collide)
+        EXPECT_GE(st.regex_memo_hits - hits, 1u) << n;
+      }
+    }
+  }
+}
+
+// memo_text_equal at every length it takes and every byte: equal texts are equal, a text one
+// byte apart anywhere is not; memo_hash changes with any one byte (CRC32-C catches every
+// single-byte change; the two chains sit in separate halves before the multiply).
+TEST(VmRegexMemo, TextCompareAndHashSeeEveryByte) {
+  alignas(16) char text[dp::kRegexMemoText];
+  for (size_t n = 0; n <= dp::kRegexMemoText; ++n) {
+    std::memset(text, 0, sizeof text);
+    std::string s(n, '\0');
+    for (size_t i = 0; i < n; ++i) {
+      s[i] = static_cast<char>('A' + (i * 11) % 53);
+      text[i] = s[i];
+    }
+    EXPECT_TRUE(dp::memo_text_equal(text, s.data(), n)) << n;
+    const uint64_t h = dp::memo_hash(s.data(), n, 3);
+    EXPECT_NE(h, dp::memo_hash(s.data(), n, 4)) << n;  // the set is in the hash
+    for (size_t i = 0; i < n; ++i) {
+      std::string t = s;
+      t[i] = static_cast<char>(t[i] ^ 0x01);
+      EXPECT_FALSE(dp::memo_text_equal(text, t.data(), n)) << n << " at " << i;
+      EXPECT_NE(dp::memo_hash(t.data(), n, 3), h) << n << " at " << i;
+      t[i] = static_cast<char>(s[i] ^ 0x80);
+      EXPECT_FALSE(dp::memo_text_equal(text, t.data(), n)) << n << " at " << i;
+    }
+    EXPECT_LT(dp::memo_slot(s.data(), n, 3), dp::kRegexMemoSlots);
   }
 }
 
