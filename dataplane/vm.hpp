@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
+#include <type_traits>
 
 #include "dataplane/counters.hpp"
 #include "dataplane/dispatch.hpp"
@@ -24,6 +25,20 @@ inline constexpr size_t kVmDsList = 16;    // failover list entries (ds_select_*
 // add_header_line), bounded by the run's arena and the message's room, not by a count.
 inline constexpr size_t kVmMaxAppend = 8;
 inline constexpr size_t kVmMaxRemove = 8;   // remove_hf per run
+
+// An array that a default-constructed VmResult leaves uninitialised: the per-message result
+// is built on the stack for every packet, and clearing its header lines and names (256 bytes,
+// ~50 instructions per message) is waste when only the first n_append / n_remove are read.
+template <class T, size_t N>
+struct UninitArray {
+  static_assert(std::is_trivially_copyable_v<T> && std::is_trivially_destructible_v<T>);
+  union {
+    T v[N];
+  };
+  UninitArray() noexcept {}  // NOLINT: leaves v uninitialised on purpose
+  T& operator[](size_t i) noexcept { return v[i]; }
+  const T& operator[](size_t i) const noexcept { return v[i]; }
+};
 
 // Every string_view below points into the message, into the program's strings, or into the
 // worker's VM scratch; all stay valid until the next vm_run on that worker.
@@ -50,10 +65,10 @@ struct VmResult {
   std::string_view new_ruri;
   // append_hf: whole header lines ("Name: value\r\n"), appended after the last header, in order;
   // one record may hold several lines that go to the same place (past kVmMaxAppend lines).
-  std::string_view append_hf[kVmMaxAppend];
+  UninitArray<std::string_view, kVmMaxAppend> append_hf;  // [0, n_append) set
   uint8_t n_append = 0;
   // remove_hf: header names; every instance goes (case-insensitive, compact forms too).
-  std::string_view remove_hf[kVmMaxRemove];
+  UninitArray<std::string_view, kVmMaxRemove> remove_hf;  // [0, n_remove) set
   uint8_t n_remove = 0;
   bool record_route = false;    // record_route(): our Record-Route (;lr) on top
   bool route_pop = false;       // loose_route() matched: the top Route (ours) is removed
