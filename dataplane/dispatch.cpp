@@ -54,6 +54,27 @@ uint64_t mix64(uint64_t z) noexcept {
   return z ^ (z >> 31);
 }
 
+// XXH3_64bits_withSeed(p, 0, seed), written out: for an empty input XXH3 (0.8, whose output is
+// frozen) returns XXH64's avalanche of the seed xor two words of its default secret (bytes 56-71).
+// The Maglev key's second part is empty for every algorithm but the URI ones, and the general
+// call spent ~25 instructions finding that out. dispatch_test checks it against XXH3.
+constexpr uint64_t kXxh3EmptySecret = 0x4c263a81e69035e0ULL ^ 0xcb00c391bb52283cULL;
+inline uint64_t xxh3_empty(uint64_t seed) noexcept {
+  uint64_t h = seed ^ kXxh3EmptySecret;
+  h ^= h >> 33;
+  h *= 0xC2B2AE3D27D4EB4FULL;  // XXH_PRIME64_2
+  h ^= h >> 29;
+  h *= 0x165667B19E3779F9ULL;  // XXH_PRIME64_3
+  return h ^ (h >> 32);
+}
+
+// ds_key_hash(), inlined where the request path hashes.
+inline uint64_t key_hash(const DsKey& key) noexcept {
+  const uint64_t h = XXH3_64bits_withSeed(key.first.data(), key.first.size(), kKeySeed);
+  return key.second.empty() ? xxh3_empty(h)
+                            : XXH3_64bits_withSeed(key.second.data(), key.second.size(), h);
+}
+
 // Maps a uniform 64-bit value onto [0, n) without a division (n < 2^32).
 uint32_t scale(uint64_t h, uint64_t n) noexcept {
   return static_cast<uint32_t>(((h >> 32) * n) >> 32);
@@ -108,7 +129,7 @@ int default_entry(const Snapshot& snap, const DestSet& set) noexcept {
 // slots chosen by its own hash: each probe lands on any destination with its table share, so
 // the keys of a destination that goes down spread evenly over all the usable ones, and keys of
 // the other destinations do not move.
-int maglev_pick(const Snapshot& snap, const DestSet& set, uint64_t h) noexcept {
+inline int maglev_pick(const Snapshot& snap, const DestSet& set, uint64_t h) noexcept {
   if (set.pool_usable == 0) {
     return -1;
   }
@@ -160,8 +181,12 @@ int kamailio_slots(const Snapshot& snap, const DestSet& set, const std::vector<u
 
 // Kamailio's round robin: the cursor moves past the entry actually used, so the entry after a
 // down one is not picked twice in a row.
-int round_robin(const Snapshot& snap, const DestSet& set, uint32_t& cursor) noexcept {
+inline int round_robin(const Snapshot& snap, const DestSet& set, uint32_t& cursor) noexcept {
   const uint32_t start = wrap(cursor, set.pool);
+  if (snap.destinations[set.first + start].usable()) [[likely]] {  // next_usable()'s first step
+    cursor = start + 1 == set.pool ? 0 : start + 1;
+    return static_cast<int>(set.first + start);
+  }
   const int d = next_usable(snap, set, start);
   const uint32_t used = d < 0 ? start : static_cast<uint32_t>(d) - set.first;  // < pool
   cursor = used + 1 == set.pool ? 0 : used + 1;
@@ -206,7 +231,7 @@ int hashed(const Snapshot& snap, const DestSet& set, const DsKey& key) noexcept 
   if (snap.dispatcher.mode == DsHashMode::kKamailio) {
     return next_usable(snap, set, kamailio_ds_hash(key.first, key.second) % set.pool);
   }
-  return maglev_pick(snap, set, ds_key_hash(key));
+  return maglev_pick(snap, set, key_hash(key));
 }
 
 // ---- keys from the request ----
@@ -466,9 +491,12 @@ bool expired(uint32_t expires, uint32_t now) noexcept {
 }
 
 // The INVITE transaction a request belongs to, as its CANCEL and non-2xx ACK repeat it: Call-ID,
-// CSeq number, top-Via branch, per set.
-uint64_t affinity_key(uint32_t set_index, const char* msg, const sip::SipView& v) noexcept {
-  const std::string_view cid = trim(v.call_id.in(msg));
+// CSeq number, top-Via branch, per set. The Call-ID as the scanner gives it: trimmed of LWS on
+// both sides already (SipView::hdr), as trim() would (a second trim was ~21 instructions an
+// INVITE).
+[[gnu::always_inline]] inline uint64_t affinity_key(uint32_t set_index, const char* msg,
+                                                    const sip::SipView& v) noexcept {
+  const std::string_view cid = v.call_id.in(msg);
   const std::string_view branch = v.via1.branch.in(msg);
   // The set and the CSeq number go into the seed (a multiply each, not a third hash call); the
   // two hashes do not depend on each other (one chained through the other's seed was a latency
@@ -484,24 +512,40 @@ DsAffinityEntry* affinity_bucket(DispatchState& st, uint64_t key) noexcept {
   return &st.affinity[((key >> 32) & (kDsAffinityBuckets - 1)) * kDsAffinityWays];
 }
 
-void affinity_remember(DispatchState& st, uint64_t key, uint32_t dest_id) noexcept {
+// The way an INVITE takes: its own entry when it is a retransmission (refreshed, even expired),
+// else the last free or expired way, else the oldest entry, the first of equals (every entry
+// lives as long, so the oldest expires first). Valid entries expire within the TTL of `now`, so
+// the wrap-safe comparisons between them are a total order.
+// Written as three short passes, the first comparing keys alone (a zero key of a free way can
+// only equal a real key 2^-64 of the time, and the dest_id test then rules it out): a
+// retransmission costs four compares, a new INVITE the free/expired scan from the last way.
+[[gnu::always_inline]] inline void affinity_remember(DispatchState& st, uint64_t key,
+                                                     uint32_t dest_id) noexcept {
   const uint32_t now = now_ticks(st);
   const uint32_t expires = now + ttl_ticks(st);
   DsAffinityEntry* b = affinity_bucket(st, key);
-  DsAffinityEntry* victim = &b[0];
+  DsAffinityEntry* victim = nullptr;
+#pragma GCC unroll 4
   for (size_t w = 0; w < kDsAffinityWays; ++w) {
-    DsAffinityEntry& e = b[w];
-    if (e.dest_id != 0 && e.key == key) {  // a retransmitted INVITE: refresh
-      victim = &e;
+    if (b[w].key == key && b[w].dest_id != 0) [[unlikely]] {
+      victim = &b[w];  // a retransmitted INVITE: refresh
       break;
     }
-    if (e.dest_id == 0 || expired(e.expires, now)) {
-      victim = &e;  // free; keep looking for the same key
-      continue;
+  }
+  if (victim == nullptr) {
+    for (size_t w = kDsAffinityWays; w-- > 0;) {
+      if (b[w].dest_id == 0 || expired(b[w].expires, now)) {
+        victim = &b[w];
+        break;
+      }
     }
-    if (victim->dest_id != 0 && !expired(victim->expires, now) &&
-        static_cast<int32_t>(e.expires - victim->expires) < 0) {
-      victim = &e;  // the oldest (every entry lives as long)
+  }
+  if (victim == nullptr) {
+    victim = &b[0];
+    for (size_t w = 1; w < kDsAffinityWays; ++w) {
+      if (static_cast<int32_t>(b[w].expires - victim->expires) < 0) {
+        victim = &b[w];
+      }
     }
   }
   victim->key = key;
@@ -534,31 +578,45 @@ int usable_by_id(const Snapshot& snap, const DestSet& set, uint32_t id) noexcept
 int select_in_pool(const Snapshot& snap, const DestSet& s, uint32_t set_index, uint32_t alg,
                    const DsKey* key, DispatchState& st) noexcept;
 
-// select_destination() on a request: with `affinity`, the algorithm does not follow the
-// request's content (no hash key), so the INVITE's choice is remembered for its CANCEL and ACK.
-int select_with_affinity(const Snapshot& snap, const DestSet& set, uint32_t set_index,
-                         uint32_t alg, const DsKey* key, const char* msg, const sip::SipView& v,
-                         DispatchState& st) noexcept {
-  const bool follow_up = v.method == sip::Method::kCancel || v.method == sip::Method::kAck;
-  // Algorithm 5 hashes the credentials an INVITE carries and its CANCEL never does (nor, as a
-  // rule, its ACK): both go through the cache whether the INVITE had credentials or not.
-  const bool affinity = key == nullptr || alg == 5;
-  if (affinity && follow_up) {
-    const uint64_t k = affinity_key(set_index, msg, v);
-    if (const uint32_t id = affinity_lookup(st, k); id != 0) {
-      if (const int d = usable_by_id(snap, set, id); d >= 0) {
-        ++st.affinity_hits;
-        return d;
-      }
+// A CANCEL or ACK: the destination its INVITE was given, when remembered and still usable;
+// -1 otherwise (it is then dispatched anew). Out of line: the INVITE path stays short.
+[[gnu::noinline]] int affinity_follow(const Snapshot& snap, const DestSet& set, uint32_t set_index,
+                                      const char* msg, const sip::SipView& v,
+                                      DispatchState& st) noexcept {
+  if (const uint32_t id = affinity_lookup(st, affinity_key(set_index, msg, v)); id != 0) {
+    if (const int d = usable_by_id(snap, set, id); d >= 0) {
+      ++st.affinity_hits;
+      return d;
+    }
+  }
+  return -1;
+}
+
+// select_destination() on a request whose algorithm does not follow the request's content (no
+// hash key; or 5, which hashes the credentials an INVITE carries and its CANCEL never does, nor
+// as a rule its ACK: both go through the cache whether the INVITE had credentials or not), so the
+// INVITE's choice is remembered for its CANCEL and ACK. `key`: algorithm 5's, else nullptr.
+// Inlined, with the INVITE's affinity_remember() (a call and its saved registers were ~35
+// instructions an INVITE); the CANCEL/ACK lookup stays out of line.
+[[gnu::always_inline]] inline int select_with_affinity(const Snapshot& snap, const DestSet& set,
+                                                       uint32_t set_index, uint32_t alg,
+                                                       const DsKey* key, const char* msg,
+                                                       const sip::SipView& v,
+                                                       DispatchState& st) noexcept {
+  if (v.method == sip::Method::kCancel || v.method == sip::Method::kAck) [[unlikely]] {
+    if (const int d = affinity_follow(snap, set, set_index, msg, v, st); d >= 0) {
+      return d;
     }
   }
   // select_destination(snap, set_index, alg, key, st) without its checks: `set` is the set's,
   // and a key is missing only for the algorithms that go without one (not hashing, or 5).
-  int d = select_in_pool(snap, set, set_index, alg, key, st);
+  // Round robin, the usual front-end algorithm, without select_in_pool's call and switch.
+  int d = alg == 4 ? round_robin(snap, set, st.rr[set_index % kMaxRoundRobinSets])
+                   : select_in_pool(snap, set, set_index, alg, key, st);
   if (d < 0) {
     d = default_entry(snap, set);
   }
-  if (affinity && d >= 0 && v.method == sip::Method::kInvite) {
+  if (d >= 0 && v.method == sip::Method::kInvite) {
     affinity_remember(st, affinity_key(set_index, msg, v),
                       snap.destinations[static_cast<size_t>(d)].id);
   }
@@ -616,10 +674,7 @@ uint32_t kamailio_ds_hash(std::string_view x, std::string_view y) noexcept {
   return kamailio_finish(kamailio_fold(y, kamailio_fold(x, 0)));
 }
 
-uint64_t ds_key_hash(const DsKey& key) noexcept {
-  const uint64_t h = XXH3_64bits_withSeed(key.first.data(), key.first.size(), kKeySeed);
-  return XXH3_64bits_withSeed(key.second.data(), key.second.size(), h);
-}
+uint64_t ds_key_hash(const DsKey& key) noexcept { return key_hash(key); }
 
 bool ds_uri_key(const char* buf, Span uri, bool user_only, DsKey& out) noexcept {
   const UriParts p = parse(buf, uri);
@@ -646,7 +701,7 @@ DsKeyStatus ds_request_key(const Snapshot& snap, uint32_t alg, const char* msg,
   const bool user_only = snap.dispatcher.hash_user_only;
   switch (alg) {
     case 0:
-      out.first = trim(v.call_id.in(msg));
+      out.first = v.call_id.in(msg);  // trimmed by the scanner
       return DsKeyStatus::kKey;
     case 1:
       return ds_uri_key(msg, sip::header_uri(msg, v[Hdr::kFrom]), user_only, out)
@@ -730,27 +785,42 @@ int select_destination(const Snapshot& snap, uint32_t set_index, uint32_t alg, c
 
 namespace {
 
+// select_request() for the hash algorithms but 0: the key read from the request first. Out of
+// line, so that the usual algorithms (0, and those select_with_affinity() serves) do not carry
+// its key on their path.
+[[gnu::noinline]] int select_keyed_request(const Snapshot& snap, const DestSet& set,
+                                           uint32_t set_index, uint32_t alg, const char* msg,
+                                           const sip::SipView& v, DispatchState& st) noexcept {
+  DsKey key;
+  switch (ds_request_key(snap, alg, msg, v, st, key)) {
+    case DsKeyStatus::kKey:
+      if (alg == 5) {
+        return select_with_affinity(snap, set, set_index, alg, &key, msg, v, st);
+      }
+      return select_destination(snap, set_index, alg, &key, st);
+    case DsKeyStatus::kNoKey:
+      return select_with_affinity(snap, set, set_index, alg, nullptr, msg, v, st);
+    case DsKeyStatus::kError:
+      break;
+  }
+  return -1;
+}
+
 // select_destination() on a request, for a set already looked up (select_candidates() has it).
 [[gnu::always_inline]] inline int select_request(const Snapshot& snap, const DestSet* set,
                                                  uint32_t set_index, uint32_t alg,
                                                  const char* msg, const sip::SipView& v,
                                                  DispatchState& st) noexcept {
-  if (!ds_alg_hashes(alg)) {
-    return select_with_affinity(snap, *set, set_index, alg, nullptr, msg, v, st);
+  if (alg == 0) {
+    // The Call-ID (ds_request_key's case 0), hashed on the set at hand: what
+    // select_destination(snap, set_index, 0, &key, st) does, without its second set lookup.
+    const int d = hashed(snap, *set, DsKey{v.call_id.in(msg), {}});
+    return d >= 0 ? d : default_entry(snap, *set);
   }
-  DsKey key;
-  switch (ds_request_key(snap, alg, msg, v, st, key)) {
-    case DsKeyStatus::kKey:
-      if (alg == 5) {
-        return select_with_affinity(snap, *set, set_index, alg, &key, msg, v, st);
-      }
-      return select_destination(snap, set_index, alg, &key, st);
-    case DsKeyStatus::kNoKey:
-      return select_with_affinity(snap, *set, set_index, alg, nullptr, msg, v, st);
-    case DsKeyStatus::kError:
-      break;
+  if (ds_alg_hashes(alg)) {
+    return select_keyed_request(snap, *set, set_index, alg, msg, v, st);
   }
-  return -1;
+  return select_with_affinity(snap, *set, set_index, alg, nullptr, msg, v, st);
 }
 
 }  // namespace
@@ -772,7 +842,8 @@ size_t select_candidates(const Snapshot& snap, uint32_t set_index, uint32_t alg,
     return 0;
   }
   const DestSet& s = *set;
-  const uint32_t cursor = st.rr[set_index % kMaxRoundRobinSets];  // before the selection
+  // Algorithm 13's failover order starts at its cursor before the selection moves it.
+  const uint32_t cursor = alg == 13 ? st.rr[set_index % kMaxRoundRobinSets] : 0;
   const int first = select_request(snap, set, set_index, alg, msg, v, st);
   if (first < 0 || max == 0) {
     return 0;
@@ -813,9 +884,11 @@ size_t select_candidates(const Snapshot& snap, uint32_t set_index, uint32_t alg,
   }
   // Kamailio's order for every other algorithm: the entries of the pool after the selected one,
   // then those before it. When the default itself was selected nothing else of the pool is usable.
+  // The index wraps by a compare, not `% pool` (a division per entry of the walk).
   if (local < s.pool) {
+    uint32_t i = local;
     for (uint32_t k = 1; k < s.pool && n < max; ++k) {
-      const uint32_t i = (local + k) % s.pool;
+      i = i + 1 == s.pool ? 0 : i + 1;  // (local + k) % pool
       if (snap.destinations[s.first + i].usable()) {
         out[n++] = static_cast<int32_t>(s.first + i);
       }

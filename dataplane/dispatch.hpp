@@ -111,7 +111,8 @@ struct DispatchState {
 // Reads the key of hash algorithm `alg` from a scanned request. kNoKey: algorithm 5 without
 // credentials (round robin follows, as in Kamailio); kError: the header the algorithm needs is
 // missing or malformed (Kamailio's ds_select_dst fails too). The key points into msg or into
-// st.key.
+// st.key. `v` is sip::scan()'s view of msg here and below: header values come trimmed of LWS
+// (SipView::hdr), so the Call-ID (algorithm 0, the affinity key) is used as it is.
 enum class DsKeyStatus : uint8_t { kKey, kNoKey, kError };
 DsKeyStatus ds_request_key(const Snapshot& snap, uint32_t alg, const char* msg,
                            const sip::SipView& v, DispatchState& st, DsKey& out) noexcept;

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <map>
 #include <memory>
@@ -25,6 +26,10 @@
 #include "dataplane/dispatch.hpp"
 #include "dataplane/sip/sip.hpp"
 #include "tests/support/packet_builder.hpp"
+
+// The reference for the Maglev key hash (dispatch.cpp inlines XXH3 the same way).
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 namespace viaduct {
 namespace {
@@ -1000,6 +1005,146 @@ TEST(Affinity, HashAlgorithmsNeedNoCache) {
     }
   }
   EXPECT_EQ(st->affinity_hits, 0u);
+}
+
+// The Call-ID as the scanner gives it is already trimmed (dispatch.cpp no longer trims it
+// again): LWS around the value, a folded value included, changes neither algorithm 0's key and
+// choice nor the transaction a CANCEL or ACK is matched to.
+TEST(Affinity, CallIdWhitespaceIsTheScannersToTrim) {
+  auto msg = [](std::string_view method, std::string_view call_id_line) {
+    const std::string m(method);
+    return scanned(m + " sip:bob@b.example.com SIP/2.0\r\n"
+                   "Via: SIP/2.0/UDP 10.0.0.10:5060;branch=z9hG4bK-ws1\r\n"
+                   "From: <sip:a@a.example.com>;tag=1\r\nTo: <sip:bob@b.example.com>\r\n" +
+                   std::string(call_id_line) + "\r\nCSeq: 7 " + m +
+                   "\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n");
+  };
+  const Scanned plain_invite = msg("INVITE", "Call-ID: ws-1@a");
+  const std::vector<std::string> padded = {"Call-ID:   ws-1@a  ", "Call-ID:\tws-1@a\t",
+                                           "Call-ID:\r\n  ws-1@a", "i: ws-1@a \t "};
+  for (const std::string& line : padded) {
+    const Scanned r = msg("INVITE", line);
+    EXPECT_EQ(r.v.call_id.in(r.msg.data()), "ws-1@a") << line;  // the scanner's contract
+    EXPECT_EQ(request_key(r, 0), "ws-1@a|") << line;
+  }
+  // Algorithm 0 over many sets of destinations: the padded Call-ID goes where the plain one does.
+  const auto s = snapshot(plain(16));
+  auto st = std::make_unique<dp::DispatchState>();
+  const int want = dp::select_destination(*s, 0, 0, plain_invite.msg.data(), plain_invite.v, *st);
+  ASSERT_GE(want, 0);
+  for (const std::string& line : padded) {
+    const Scanned r = msg("INVITE", line);
+    EXPECT_EQ(dp::select_destination(*s, 0, 0, r.msg.data(), r.v, *st), want) << line;
+  }
+  // Round robin: a padded CANCEL / ACK finds the plain INVITE's entry, and the reverse.
+  st->tsc_hz = 1000000000;
+  st->fake_tsc = 3ull << 40;
+  const int inv = dp::select_destination(*s, 0, 4, plain_invite.msg.data(), plain_invite.v, *st);
+  ASSERT_GE(inv, 0);
+  for (const std::string& line : padded) {
+    for (std::string_view method : {"CANCEL", "ACK"}) {
+      const Scanned r = msg(method, line);
+      EXPECT_EQ(dp::select_destination(*s, 0, 4, r.msg.data(), r.v, *st), inv) << line;
+    }
+  }
+  EXPECT_EQ(st->affinity_hits, padded.size() * 2);
+  const Scanned padded_invite = msg("INVITE", "Call-ID:  ws-1@a \t");
+  const int inv2 = dp::select_destination(*s, 0, 4, padded_invite.msg.data(), padded_invite.v,
+                                          *st);  // a retransmission: dispatched anew, refreshed
+  const Scanned cancel = msg("CANCEL", "Call-ID: ws-1@a");
+  EXPECT_EQ(dp::select_destination(*s, 0, 4, cancel.msg.data(), cancel.v, *st), inv2);
+}
+
+// Maglev keys with an empty second part (every algorithm but the URI ones) hash as XXH3 does:
+// dispatch.cpp writes XXH3's empty-input case out.
+TEST(Maglev, KeyHashIsXxh3OfBothParts) {
+  constexpr uint64_t kSeed = 0x7669616475637444ULL;  // dispatch.cpp's kKeySeed, "viaductD"
+  auto reference = [&](std::string_view a, std::string_view b) {
+    const uint64_t h = XXH3_64bits_withSeed(a.data(), a.size(), kSeed);
+    return XXH3_64bits_withSeed(b.data(), b.size(), h);
+  };
+  for (int i = 0; i < 2000; ++i) {
+    const std::string a = i % 7 == 0 ? std::string() : call_id(i * 7919);
+    const std::string b = i % 3 == 0 ? "host" + std::to_string(i) + ".example.com" : "";
+    EXPECT_EQ(dp::ds_key_hash(dp::DsKey{a, b}), reference(a, b)) << a << "|" << b;
+  }
+  // The empty second part alone, over seeds with every bit pattern class.
+  uint64_t x = 1;
+  for (int i = 0; i < 1000; ++i, x = x * 6364136223846793005ULL + 1442695040888963407ULL) {
+    const std::string a(reinterpret_cast<const char*>(&x), 8);
+    EXPECT_EQ(dp::ds_key_hash(dp::DsKey{a, {}}), reference(a, {}));
+  }
+}
+
+// Where an INVITE's entry goes in its bucket: its own entry when it is a retransmission (even
+// expired), else the last free or expired way, else the oldest, the first of equals. The bucket
+// is found from the INVITE's own entry, then filled by hand.
+TEST(Affinity, WayChoiceInABucket) {
+  const auto s = snapshot(plain(4));
+  auto st = std::make_unique<dp::DispatchState>();
+  st->tsc_hz = 1000000000;
+  st->fake_tsc = 11ull << 40;
+  const uint32_t now = static_cast<uint32_t>(st->fake_tsc >> dp::kDsTickShift);
+  const uint32_t ttl =
+      static_cast<uint32_t>((st->tsc_hz * dp::kDsAffinityTtlSeconds) >> dp::kDsTickShift);
+  const Scanned invite = request("INVITE", 4242);
+  auto send = [&] { return dp::select_destination(*s, 0, 4, invite.msg.data(), invite.v, *st); };
+  send();
+  size_t at = SIZE_MAX;
+  for (size_t i = 0; i < std::size(st->affinity); ++i) {
+    if (st->affinity[i].dest_id != 0) {
+      ASSERT_EQ(at, SIZE_MAX) << "one INVITE, one entry";
+      at = i;
+    }
+  }
+  ASSERT_NE(at, SIZE_MAX);
+  const uint64_t key = st->affinity[at].key;
+  EXPECT_EQ(st->affinity[at].expires, now + ttl);
+  dp::DsAffinityEntry* b = &st->affinity[at - at % dp::kDsAffinityWays];
+  EXPECT_EQ(at % dp::kDsAffinityWays, dp::kDsAffinityWays - 1);  // an empty bucket: the last way
+  using E = dp::DsAffinityEntry;
+  auto fill = [&](std::array<E, dp::kDsAffinityWays> ways) {
+    for (size_t w = 0; w < dp::kDsAffinityWays; ++w) {
+      b[w] = ways[w];
+    }
+  };
+  auto landed = [&] {  // the way holding the INVITE's key after it is sent
+    const int d = send();
+    EXPECT_GE(d, 0);
+    int way = -1;
+    for (size_t w = 0; w < dp::kDsAffinityWays; ++w) {
+      if (b[w].key == key && b[w].dest_id != 0) {
+        EXPECT_EQ(way, -1) << "the key twice in its bucket";
+        EXPECT_EQ(b[w].expires, now + ttl);
+        EXPECT_EQ(b[w].dest_id, s->destinations[static_cast<size_t>(d)].id);
+        way = static_cast<int>(w);
+      }
+    }
+    return way;
+  };
+  const E old{key + 1, 1, now + 10};
+  const E older{key + 2, 2, now + 5};
+  const E young{key + 3, 3, now + ttl};
+  const E gone{key + 4, 4, now};  // expires now: expired
+  const E free_way{};
+  fill({young, old, older, young});
+  EXPECT_EQ(landed(), 2);  // the oldest
+  EXPECT_EQ(b[1].key, key + 1);
+  fill({old, old, young, old});
+  EXPECT_EQ(landed(), 0);  // the first of equally old
+  fill({gone, young, free_way, old});
+  EXPECT_EQ(landed(), 2);  // the last free or expired way
+  fill({free_way, gone, young, old});
+  EXPECT_EQ(landed(), 1);
+  fill({gone, young, E{key, 2, now - 1}, free_way});
+  EXPECT_EQ(landed(), 2);  // its own entry, expired, refreshed before any free way
+  fill({young, E{key, 1, now + 3}, young, young});
+  EXPECT_EQ(landed(), 1);  // a retransmission refreshes its entry
+  // A free way's zero key never counts as the INVITE's own entry.
+  fill({E{key, 0, 0}, young, young, young});
+  EXPECT_EQ(landed(), 0);
+  EXPECT_EQ(b[1].key, key + 3);  // nothing else moved
+  EXPECT_EQ(b[3].expires, now + ttl);
 }
 
 // ---- reply source -> destination ----
