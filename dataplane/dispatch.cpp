@@ -472,7 +472,9 @@ const DestSet* set_at(const Snapshot& snap, uint32_t set_index) noexcept {
 // ---- transaction affinity (CANCEL, ACK of a non-2xx) ----
 
 uint32_t now_ticks(const DispatchState& st) noexcept {
-  const uint64_t tsc = st.fake_tsc != 0 ? st.fake_tsc : rte_rdtsc();
+  const uint64_t tsc = st.fake_tsc != 0    ? st.fake_tsc
+                       : st.burst_tsc != 0 ? st.burst_tsc
+                                           : rte_rdtsc();
   return static_cast<uint32_t>(tsc >> kDsTickShift);
 }
 

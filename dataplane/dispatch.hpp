@@ -100,6 +100,10 @@ struct DispatchState {
   alignas(64) DsAffinityEntry affinity[kDsAffinityWays * kDsAffinityBuckets] = {};
   uint64_t tsc_hz = 0;    // 0: rte_get_tsc_hz() on first use (tests set it)
   uint64_t fake_tsc = 0;  // tests: when non-zero, the clock instead of rte_rdtsc()
+  // The worker's TSC at the start of the burst being handled (Worker::run sets it): the clock
+  // of the affinity records and of pike, read once per burst instead of an RDTSC per request
+  // (a burst lasts microseconds; those clocks count in milliseconds). 0: read the TSC.
+  uint64_t burst_tsc = 0;
   uint64_t affinity_hits = 0;  // CANCEL/ACK sent where their INVITE went (tests, debugging)
 
   // Reply source -> destination id; see DsAddrSlot.

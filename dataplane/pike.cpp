@@ -61,7 +61,7 @@ void PikeTable::configure(const PikeParams& p) noexcept {
   }
 }
 
-uint64_t PikeTable::now_ms() noexcept {
+uint64_t PikeTable::now_ms(uint64_t tsc) noexcept {
   if (fake_ms != 0) {
     return fake_ms;
   }
@@ -69,7 +69,14 @@ uint64_t PikeTable::now_ms() noexcept {
     const uint64_t hz = rte_get_tsc_hz();
     tsc_per_ms_ = hz >= 1000 ? hz / 1000 : 1000000;  // no EAL (tools): a plausible 1 GHz
   }
-  return rte_rdtsc() / tsc_per_ms_;
+  if (tsc == 0) {
+    tsc = rte_rdtsc();
+  }
+  if (tsc != last_tsc_) {  // one division per burst when the worker's clock is given
+    last_tsc_ = tsc;
+    last_ms_ = tsc / tsc_per_ms_;
+  }
+  return last_ms_;
 }
 
 int32_t PikeTable::check(uint32_t ip_be, uint64_t now_ms) noexcept {

@@ -70,7 +70,9 @@ class PikeTable {
   int32_t check(uint32_t ip_be, uint64_t now_ms) noexcept;
 
   // The clock pike_check_req() uses: TSC in milliseconds, or fake_ms when non-zero (tests).
-  uint64_t now_ms() noexcept;
+  // `tsc`: the TSC already read (the worker's per-burst clock, DispatchState::burst_tsc); 0:
+  // read it here. The division is done once per distinct TSC value.
+  uint64_t now_ms(uint64_t tsc = 0) noexcept;
 
   uint64_t fake_ms = 0;
   uint64_t evictions = 0;  // a live entry replaced because its probe run was full
@@ -81,6 +83,8 @@ class PikeTable {
   uint64_t unit_ms_ = 2000;
   uint64_t latency_ms_ = 120000;
   uint64_t tsc_per_ms_ = 0;  // 0: rte_get_tsc_hz() on first use
+  uint64_t last_tsc_ = 0;    // now_ms()'s last conversion
+  uint64_t last_ms_ = 0;
   PikeEntry slots_[kPikeSlots] = {};
 };
 

@@ -1835,7 +1835,7 @@ int32_t fn_pike_check_req(Run& r, const cfg::FnCall&) noexcept {
     std::memcpy(w, r.pkt.src_ip6, 16);
     key = w[0] ^ w[1] ^ w[2] ^ w[3];
   }
-  return t.check(key, t.now_ms());
+  return t.check(key, t.now_ms(r.ds.burst_tsc));
 }
 
 // pike_check_ip(ip): the same count for the address given (Kamailio 5.6.3's pike has it); a
@@ -1851,7 +1851,7 @@ int32_t fn_pike_check_ip(Run& r, const cfg::FnCall& c) noexcept {
     ++r.st.other_errors;
     return -1;
   }
-  return t.check(ip_be, t.now_ms());
+  return t.check(ip_be, t.now_ms(r.ds.burst_tsc));
 }
 
 constexpr FnHook kFnHooks[] = {

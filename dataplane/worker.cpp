@@ -199,6 +199,7 @@ void Worker::run() noexcept {
         continue;
       }
       c.rx_packets.add(n);
+      ctx_->pipeline.dispatch.burst_tsc = t0;
       process_burst(snap, rx, n);
       c.busy_tsc.add(rte_rdtsc() - t0);
     }

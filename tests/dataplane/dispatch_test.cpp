@@ -953,6 +953,29 @@ TEST(Affinity, ADownDestinationIsNotKeptAndEntriesExpire) {
   EXPECT_EQ(st->affinity_hits, hits);  // expired: dispatched by round robin, not the cache
 }
 
+// The worker's per-burst clock (DispatchState::burst_tsc) is the affinity records' clock when
+// set: the same expiry as above, driven by it (no fake clock).
+TEST(Affinity, TheBurstClockDrivesExpiry) {
+  const auto s = snapshot(plain(4));
+  auto st = std::make_unique<dp::DispatchState>();
+  st->tsc_hz = 1000000000;
+  st->burst_tsc = 7ull << 40;
+  auto sel = [&](const Scanned& r) {
+    return dp::select_destination(*s, 0, 4, r.msg.data(), r.v, *st);
+  };
+  const int i3 = sel(request("INVITE", 3));
+  sel(request("INVITE", 30));  // the cursor now points past i3's successor
+  const uint64_t ttl = dp::kDsAffinityTtlSeconds * st->tsc_hz;
+  st->burst_tsc += ttl - (4ull << dp::kDsTickShift);
+  uint64_t hits = st->affinity_hits;
+  EXPECT_EQ(sel(request("CANCEL", 3)), i3);
+  EXPECT_EQ(st->affinity_hits, hits + 1);
+  st->burst_tsc += 8ull << dp::kDsTickShift;
+  hits = st->affinity_hits;
+  sel(request("CANCEL", 3));
+  EXPECT_EQ(st->affinity_hits, hits);  // expired by the burst clock
+}
+
 TEST(Affinity, AFullBucketEvictsItsOldestEntry) {
   const auto s = snapshot(plain(7));
   auto st = std::make_unique<dp::DispatchState>();

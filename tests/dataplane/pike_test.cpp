@@ -45,6 +45,18 @@ std::vector<int32_t> burst(dp::PikeTable& t, uint32_t ip, uint64_t from_ms, int 
   return r;
 }
 
+// The clock: a TSC the caller already read (the worker's per burst) is used instead of the
+// TSC; the same value converts to the same milliseconds, a later one to no fewer.
+TEST(PikeTable, ClockTakesTheBurstTsc) {
+  auto t = table();
+  const uint64_t at = 1ull << 40;
+  const uint64_t ms = t->now_ms(at);
+  EXPECT_EQ(t->now_ms(at), ms);
+  EXPECT_GT(t->now_ms(at * 3), ms);
+  EXPECT_EQ(t->now_ms(at), ms);  // not a cache of the last call only
+  EXPECT_LT(t->now_ms(1ull << 20), t->now_ms(0));  // a tiny given clock, not the machine's
+}
+
 TEST(PikeTable, UnderTheDensityIsNeverBlocked) {
   auto t = table();
   // 9 hits in each of 6 windows (the first starts at 10 s: a window boundary).
