@@ -148,6 +148,9 @@ Method method_from_name(std::string_view name) noexcept;
 // parse_uri() without its fast path for the common SIP URI: the grammar's reference, which the
 // fast path must agree with (tests and the fuzz properties compare the two).
 bool parse_uri_general(const char* msg, Span uri, Uri& out) noexcept;
+// Whether parse_uri's fast path classifies bytes with SSSE3's pshufb (set at start-up from the
+// CPU) or with SSE2 compares; tests clear it to check the SSE2 classifier too.
+extern bool uri_ssse3;
 
 // Writes v in decimal to out (at least 5 bytes); returns the number of digits.
 constexpr size_t write_u16(char* out, uint16_t v) noexcept {

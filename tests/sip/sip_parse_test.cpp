@@ -353,11 +353,29 @@ TEST(NameAddr, MalformedAndSecondValue) {
 
 // Once with only the URI readable (parse_uri copies it), once in place in a larger buffer whose
 // next bytes are each of the bytes the fast path stops at (they must not count).
+// Each time with both byte classifiers of the fast path (pshufb where the CPU has SSSE3, SSE2
+// compares), and in place with exactly 64 bytes readable from the URI's start (the least it
+// reads in place).
+bool same_parse_with(std::string_view text, std::string& why);
 bool same_parse(std::string_view text, std::string& why) {
+  const bool cpu = detail::uri_ssse3;
+  bool ok = true;
+  for (const bool ssse3 : {cpu, false}) {
+    detail::uri_ssse3 = ssse3;
+    ok = ok && same_parse_with(text, why);
+    if (!ok) {
+      why += ssse3 ? " (pshufb)" : " (SSE2)";
+    }
+  }
+  detail::uri_ssse3 = cpu;
+  return ok;
+}
+
+bool same_parse_with(std::string_view text, std::string& why) {
   std::string buf(text);
   buf += "@:?;[ 5x\r\n";
   buf += std::string(64, ':');
-  for (const size_t readable : {size_t{0}, buf.size()}) {
+  for (const size_t readable : {size_t{0}, size_t{64}, buf.size()}) {
     const Span all{0, static_cast<uint16_t>(text.size())};
     Uri fast;
     Uri ref;
@@ -443,7 +461,8 @@ TEST(ParseUriFast, AgreesWithTheGeneralParser) {
     std::string why;
     EXPECT_TRUE(same_parse(base.substr(0, n), why)) << why << ": " << base.substr(0, n);
   }
-  for (size_t len : {size_t{20}, size_t{33}, size_t{64}, size_t{65}}) {
+  for (size_t len : {size_t{5}, size_t{15}, size_t{16}, size_t{17}, size_t{20}, size_t{31},
+                     size_t{32}, size_t{33}, size_t{48}, size_t{63}, size_t{64}, size_t{65}}) {
     std::string u = "sip:u@h.example.org:5060;a=" + std::string(80, 'b');
     u.resize(len);
     for (size_t i = 0; i < len; ++i) {
@@ -453,6 +472,53 @@ TEST(ParseUriFast, AgreesWithTheGeneralParser) {
         std::string why;
         ASSERT_TRUE(same_parse(m, why)) << why << " at " << i << " byte " << b;
       }
+    }
+  }
+}
+
+// Every separator and class boundary byte at every position (and two of them at every pair of
+// positions) of URIs around the 16-byte steps: user, password, host, port and params shapes.
+TEST(ParseUriFast, SeparatorsEverywhere) {
+  const std::string stops = "@:;?[]-._/09azAZ\x7f\x80 \t";
+  const std::string bases[] = {
+      "sip:sipp@10.0.0.10:5060",                       // 23: vm-bench's From
+      "sip:service@10.0.0.2:5060",                     // 25: vm-bench's R-URI
+      "sips:a:b@h.example.org:65535;x",                // 30
+      "sip:a@pbx-01.example.org:5070;transport=udp",   // 43
+      "sip:alice@host.example.org:12345;lr?x=y&z=w1",  // 44
+      "sip:u@h:1",                                     // 9
+      "sip:0123456789abcdef@example.com:5060;a=b?c=d",  // 46
+  };
+  for (const std::string& base : bases) {
+    for (size_t i = 0; i < base.size(); ++i) {
+      for (const char c : stops) {
+        std::string m = base;
+        m[i] = c;
+        std::string why;
+        ASSERT_TRUE(same_parse(m, why)) << why << ": " << m;
+        for (size_t j = i + 1; j < base.size(); ++j) {
+          for (const char d : {'@', ':', ';', '?'}) {
+            std::string m2 = m;
+            m2[j] = d;
+            ASSERT_TRUE(same_parse(m2, why)) << why << ": " << m2;
+          }
+        }
+      }
+    }
+    // Every length of it and of it padded to 64 bytes (the 16-byte steps' edges).
+    std::string longer = base + ";p=" + std::string(64, 'v');
+    for (size_t n = 1; n <= 66; ++n) {
+      std::string why;
+      ASSERT_TRUE(same_parse(longer.substr(0, n), why)) << why << ": " << longer.substr(0, n);
+    }
+  }
+  // Ports of every length at every step edge: "sip:h:" padded so the digits straddle 16 and 32.
+  for (size_t pad = 0; pad < 40; ++pad) {
+    for (const std::string port : {"1", "65535", "65536", "99999", "123456", "0", "00080"}) {
+      const std::string u = "sip:" + std::string(pad + 1, 'h') + ":" + port;
+      std::string why;
+      ASSERT_TRUE(same_parse(u, why)) << why << ": " << u;
+      ASSERT_TRUE(same_parse(u + ";x", why)) << why << ": " << u << ";x";
     }
   }
 }

@@ -111,20 +111,28 @@ constexpr bool same_span(Span a, Span b) { return a.off == b.off && a.len == b.l
 // parse_uri (with its fast path for the common SIP URI) gives what the general parser gives:
 // the same answer and, when it parses, the same spans and port.
 // Both ways the fast path reads: a copy of the URI (readable 0), and in place with the rest of
-// the input readable after it.
+// the input readable after it; with both of its byte classifiers (pshufb where the CPU has
+// SSSE3, SSE2 compares: detail::uri_ssse3).
 inline Violation same_uri_parse(const char* msg, Span uri, size_t size) {
   Uri ref;
   const bool want = detail::parse_uri_general(msg, uri, ref);
-  for (const size_t readable : {size_t{0}, size}) {
-    Uri fast;
-    const bool ok = parse_uri(msg, uri, fast, readable);
-    VD_PROP(ok == want);
-    VD_PROP(uri_valid(msg, uri, readable) == want);  // the verdict-only variant agrees
-    if (ok) {
-      VD_PROP(same_span(fast.scheme, ref.scheme) && same_span(fast.user, ref.user) &&
-              same_span(fast.password, ref.password) && same_span(fast.host, ref.host) &&
-              same_span(fast.port, ref.port) && fast.port_num == ref.port_num &&
-              same_span(fast.params, ref.params) && same_span(fast.headers, ref.headers));
+  struct Restore {  // the CPU's classifier again on every return
+    const bool cpu = detail::uri_ssse3;
+    ~Restore() { detail::uri_ssse3 = cpu; }
+  } restore;
+  for (const bool ssse3 : {restore.cpu, false}) {
+    detail::uri_ssse3 = ssse3;
+    for (const size_t readable : {size_t{0}, size}) {
+      Uri fast;
+      const bool ok = parse_uri(msg, uri, fast, readable);
+      VD_PROP(ok == want);
+      VD_PROP(uri_valid(msg, uri, readable) == want);  // the verdict-only variant agrees
+      if (ok) {
+        VD_PROP(same_span(fast.scheme, ref.scheme) && same_span(fast.user, ref.user) &&
+                same_span(fast.password, ref.password) && same_span(fast.host, ref.host) &&
+                same_span(fast.port, ref.port) && fast.port_num == ref.port_num &&
+                same_span(fast.params, ref.params) && same_span(fast.headers, ref.headers));
+      }
     }
   }
   return nullptr;
