@@ -1178,14 +1178,18 @@ constexpr size_t kRrLineMax = 320;
   if (!r.new_ruri.empty()) {
     edits[n_edits++] = sip::ruri_edit(v, r.new_ruri);
   }
+  bool cut_in_quote = false;
   if (r.route_pop && !r.route_pop2.empty()) [[unlikely]] {
-    n_edits += sip::route_pop_two_edits(msg, v, r.route_pop2, edits + n_edits);
+    n_edits += sip::route_pop_two_edits(msg, v, r.route_pop2, edits + n_edits, &cut_in_quote);
   } else if (r.route_pop) {
     bool has_route = false;
-    const sip::Edit pop = sip::route_pop_edit(msg, v, has_route);
+    const sip::Edit pop = sip::route_pop_edit(msg, v, has_route, &cut_in_quote);
     if (has_route) {
       edits[n_edits++] = pop;
     }
+  }
+  if (cut_in_quote) [[unlikely]] {
+    return Verdict::dropped(Drop::kMalformedSip);  // a '"' inside our Route's <URI>
   }
   for (size_t i = 0; i < r.n_append && i < kVmMaxAppend; ++i) {
     if (r.append_top[i] != 0) {

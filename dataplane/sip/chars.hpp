@@ -12,6 +12,24 @@
 
 namespace viaduct::sip::detail {
 
+// The quote state the scanner's scan_line() would carry into `to` from a field's value start
+// `from` (outside quotes there), over the field's lines: '"' toggles it, a backslash in quotes
+// escapes the next byte unless that is CR or LF. Bytes a quoted string may hold (control bytes
+// after a backslash, RFC 4475 intmeth) are refused outside one: an edit that cuts a value where
+// this is true would change how the rest of the field scans.
+inline bool quote_state(const char* msg, size_t from, size_t to) noexcept {
+  bool in_quote = false;
+  for (size_t p = from; p < to; ++p) {
+    if (msg[p] == '"') {
+      in_quote = !in_quote;
+    } else if (msg[p] == '\\' && in_quote && p + 1 < to && msg[p + 1] != '\r' &&
+               msg[p + 1] != '\n') {
+      ++p;
+    }
+  }
+  return in_quote;
+}
+
 enum CharClass : uint8_t {
   kToken = 1 << 0,  // RFC 3261 token: alphanum and -.!%*_+`'~
   kDigit = 1 << 1,

@@ -368,14 +368,19 @@ size_t first_header_offset(const char* msg, const SipView& v) noexcept;
 
 // Loose routing (RFC 3261 16.4): the edit that removes the first Route value (the whole field
 // line when it holds one value, else that value and its comma). has_route is false (and the
-// edit empty) when the request has no Route.
-Edit route_pop_edit(const char* msg, const SipView& v, bool& has_route) noexcept;
+// edit empty) when the request has no Route. `cut_in_quote` (when given) is set when the value
+// ends where the scanner is inside a quoted string (a '"' inside the <URI>, which the name-addr
+// parser does not treat as one): what follows would then scan differently, control bytes that
+// were quoted unquoted; the message is malformed and the caller drops it.
+Edit route_pop_edit(const char* msg, const SipView& v, bool& has_route,
+                    bool* cut_in_quote = nullptr) noexcept;
 
 // loose_route() on our double Record-Route (two values of ours, ;r2=on): the edits that remove
 // the first two Route values; `second` is the second value (from its start to the end of its
 // field's value). Returns 1 or 2 edits (their fields, or values and commas, in order), 0 when
-// there is no Route or `second` does not parse.
-size_t route_pop_two_edits(const char* msg, const SipView& v, Span second, Edit out[2]) noexcept;
+// there is no Route or `second` does not parse. `cut_in_quote` as route_pop_edit's.
+size_t route_pop_two_edits(const char* msg, const SipView& v, Span second, Edit out[2],
+                           bool* cut_in_quote = nullptr) noexcept;
 
 // append_hf: inserts `line` ("Name: value\r\n") after the last header field.
 Edit append_header_edit(const SipView& v, std::string_view line) noexcept;

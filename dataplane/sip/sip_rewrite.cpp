@@ -433,7 +433,8 @@ Edit record_route_edit(const char* msg, const SipView& v, std::string_view line)
   return Edit{static_cast<uint16_t>(first_header_offset(msg, v)), 0, line};
 }
 
-Edit route_pop_edit(const char* msg, const SipView& v, bool& has_route) noexcept {
+Edit route_pop_edit(const char* msg, const SipView& v, bool& has_route,
+                    bool* cut_in_quote) noexcept {
   const Span route = v[Hdr::kRoute];
   has_route = !route.empty();
   if (!has_route) {
@@ -443,6 +444,9 @@ Edit route_pop_edit(const char* msg, const SipView& v, bool& has_route) noexcept
   if (parse_name_addr(msg, route, na) && na.end < route.end()) {
     // "Route: <a>, <b>" -> "Route: <b>": the value, its comma and the LWS after it.
     const size_t next = skip_lws(msg, size_t{na.end} + 1, route.end());
+    if (cut_in_quote != nullptr && quote_state(msg, route.off, next)) [[unlikely]] {
+      *cut_in_quote = true;
+    }
     return Edit{route.off, static_cast<uint16_t>(next - route.off), {}};
   }
   const size_t from = field_start(msg, route.off);
@@ -450,7 +454,8 @@ Edit route_pop_edit(const char* msg, const SipView& v, bool& has_route) noexcept
   return Edit{static_cast<uint16_t>(from), static_cast<uint16_t>(to - from), {}};
 }
 
-size_t route_pop_two_edits(const char* msg, const SipView& v, Span second, Edit out[2]) noexcept {
+size_t route_pop_two_edits(const char* msg, const SipView& v, Span second, Edit out[2],
+                           bool* cut_in_quote) noexcept {
   const Span route = v[Hdr::kRoute];
   NameAddr na;
   if (route.empty() || second.empty() || second.end() > v.headers_end ||
@@ -464,6 +469,9 @@ size_t route_pop_two_edits(const char* msg, const SipView& v, Span second, Edit 
     from = more ? from : field_start(msg, from);
     const size_t to = more ? skip_lws(msg, size_t{na.end} + 1, second.end())
                            : field_end(msg, na.end, v.headers_end);
+    if (more && cut_in_quote != nullptr && quote_state(msg, from, to)) [[unlikely]] {
+      *cut_in_quote = true;  // from: a field's value start here, outside quotes
+    }
     return Edit{static_cast<uint16_t>(from), static_cast<uint16_t>(to - from), {}};
   };
   if (second.off < route.end()) {
@@ -472,7 +480,7 @@ size_t route_pop_two_edits(const char* msg, const SipView& v, Span second, Edit 
   }
   // The first value alone in the first Route field, the second in another field.
   bool has_route = false;
-  out[0] = route_pop_edit(msg, v, has_route);
+  out[0] = route_pop_edit(msg, v, has_route, cut_in_quote);
   out[1] = through_second(second.off);
   return 2;
 }

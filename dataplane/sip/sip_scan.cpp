@@ -923,22 +923,6 @@ inline size_t next_ctl(const char* msg, size_t p, size_t len) noexcept {
   return p;
 }
 
-// The quote state scan_line() would carry into `to` from a field's value start `from`, over
-// the field's earlier lines (each already found to end in LF): '"' toggles it, a backslash in
-// quotes escapes the next byte unless that is CR or LF.
-bool quote_state(const char* msg, size_t from, size_t to) noexcept {
-  bool in_quote = false;
-  for (size_t p = from; p < to; ++p) {
-    if (msg[p] == '"') {
-      in_quote = !in_quote;
-    } else if (msg[p] == '\\' && in_quote && p + 1 < to && msg[p + 1] != '\r' &&
-               msg[p + 1] != '\n') {
-      ++p;
-    }
-  }
-  return in_quote;
-}
-
 // Scans one header line from p (its first byte already classified by the caller) to its LF.
 // Tracks quoted strings across folded lines. Returns the offset of the LF, `len` when there is
 // none, or `len + 1` on a control character outside a quoted string (or a bare CR).

@@ -393,7 +393,11 @@ inline Violation check_proxy_edits(const char* msg, const SipView& v) {
   size_t n = 0;
   edits[n++] = record_route_edit(msg, v, std::string_view(rr, rr_len));
   bool has_route = false;
-  const Edit pop = route_pop_edit(msg, v, has_route);
+  bool cut_in_quote = false;
+  const Edit pop = route_pop_edit(msg, v, has_route, &cut_in_quote);
+  if (cut_in_quote) {
+    return nullptr;  // a malformed Route the pipeline drops (kMalformedSip), not rewrites
+  }
   if (has_route) {
     edits[n++] = pop;
   }

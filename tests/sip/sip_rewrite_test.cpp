@@ -697,6 +697,40 @@ TEST(ProxyEdits, RoutePopTakesOneValueThenTheWholeLine) {
   EXPECT_EQ(none.del, 0);
 }
 
+// A '"' inside the first Route's <URI> opens a quoted string for the scanner (not for the
+// name-addr parser): popping that value would leave the rest of the field to scan outside the
+// quotes, where the control byte a quoted-pair carried is refused. The cut is reported (the
+// pipeline drops the message as malformed); quotes that close before the cut are not.
+TEST(ProxyEdits, RoutePopReportsACutInsideAQuotedString) {
+  const std::string head = "BYE sip:b@e SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n"
+                           "From: <sip:a@e>;tag=1\r\nTo: <sip:b@e>;tag=2\r\nCall-ID: c\r\n"
+                           "CSeq: 2 BYE\r\n";
+  const std::string bad = head + "Route: <sip:10.0.0.2;x=\"a;lr>, <sip:p\\" +
+                          std::string(1, '\0') + "q\";lr>\r\n\r\n";
+  SipView v = scanned(bad);
+  bool has = false;
+  bool cut = false;
+  route_pop_edit(bad.data(), v, has, &cut);
+  EXPECT_TRUE(has);
+  EXPECT_TRUE(cut);
+  Edit two[2];
+  cut = false;
+  route_pop_two_edits(bad.data(), v, v[Hdr::kRoute], two, &cut);
+  EXPECT_TRUE(cut);
+  // Without the report the cut would produce what the scanner refuses.
+  const std::string popped = oracle(bad, {route_pop_edit(bad.data(), v, has)});
+  SipView r;
+  EXPECT_NE(scan(popped.data(), popped.size(), r), ScanStatus::kOk);
+
+  const std::string good =
+      head + "Route: \"our \\\"edge\\\"\" <sip:10.0.0.2;lr>, <sip:p;lr>\r\n\r\n";
+  v = scanned(good);
+  cut = false;
+  const std::string out = oracle(good, {route_pop_edit(good.data(), v, has, &cut)});
+  EXPECT_FALSE(cut);
+  EXPECT_EQ(scanned(out)[Hdr::kRoute].in(out.data()), "<sip:p;lr>");
+}
+
 TEST(ProxyEdits, AppendAndRemoveHeaders) {
   const SipView v = scanned(kProxied);
   std::string out = oracle(kProxied, {append_header_edit(v, "X-Lb: viaduct\r\n")});
