@@ -1383,6 +1383,7 @@ class Compiler {
         return false;
       }
       r.kind = PvKind::kXavpDsCtx;
+      out_.reads_ds_list = true;
       return true;
     }
     static const std::map<std::string, XavpDsField, std::less<>> kFields = {
@@ -1398,6 +1399,7 @@ class Compiler {
     }
     r.kind = PvKind::kXavpDsDst;
     r.arg = static_cast<uint16_t>(it->second);
+    out_.reads_ds_list = true;
     return true;
   }
 
@@ -2619,6 +2621,7 @@ class Compiler {
       }
       case Fn::kDsNext:
         c.aux = static_cast<int32_t>(e.text == "ds_next_dst" ? DsApply::kDst : DsApply::kDomain);
+        out_.reads_ds_list = true;
         break;
       case Fn::kDsSet:
         c.aux = static_cast<int32_t>(e.text == "ds_set_dst" ? DsApply::kDst : DsApply::kDomain);

@@ -502,6 +502,11 @@ struct Program {
   bool rr_full_lr = false;
   bool rr_append_fromtag = true;
   bool use_dst_blocklist = false;   // use_dst_blocklist (or use_dst_blacklist)
+  // The script reads the dispatcher's failover list past its first entry: ds_next_dst /
+  // ds_next_domain, $xavp(_dsdst_[...]=>...) or $xavp(_dsctx_=>cnt) anywhere (a route, a
+  // transformation, a format string). Without them ds_select_* keeps the selection alone, even
+  // with modparam flags 2: the rest of the list could not be seen.
+  bool reads_ds_list = false;
   int dst_blocklist_expire = 60;    // dst_blocklist_expire (or dst_blacklist_expire), seconds
 
   // modparam("dispatcher", "list_file", ...), resolved against the script's directory when

@@ -1698,6 +1698,11 @@ int32_t fn_ds_select(Run& r, const cfg::FnCall& c) noexcept {
   if (!r.snap.dispatcher.failover || limit > static_cast<int64_t>(kVmDsList)) {
     limit = r.snap.dispatcher.failover ? static_cast<int64_t>(kVmDsList) : 1;
   }
+  // Nor when the script never reads past it (cfg::Program::reads_ds_list): the walk over the
+  // rest of the set would be seen by nothing.
+  if (!r.prog.reads_ds_list) {
+    limit = 1;
+  }
   const size_t n = select_candidates(r.snap, static_cast<uint32_t>(s), static_cast<uint32_t>(alg),
                                      r.msg, r.v, r.ds, r.ds_list, static_cast<size_t>(limit));
   if (n == 0) {

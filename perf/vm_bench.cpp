@@ -78,7 +78,7 @@ struct Fixture {
   std::string msg;
   sip::SipView v;
 
-  bool init(const char* script, const std::string& message) {
+  bool init(const char* script, const std::string& message, bool failover = false) {
     cfg::Diagnostics d;
     if (!cfg::compile_string(script, "bench.cfg", "/tmp", {}, prog, d)) {
       for (const auto& x : d) {
@@ -92,7 +92,9 @@ struct Fixture {
             dests, d)) {
       return false;
     }
-    snap = ctl::dispatcher_snapshot(dests, dp::DsConfig{});
+    dp::DsConfig dsc;
+    dsc.failover = failover;  // modparam("dispatcher", "flags", 2)
+    snap = ctl::dispatcher_snapshot(dests, dsc);
     snap->program = &prog;
     snap->myself.push_back({"10.0.0.2", 5060});
     ds.tsc_hz = 1000000000;
@@ -164,6 +166,25 @@ void BM_front_end_invite_ua_unique(benchmark::State& s) {
       static_cast<double>(f.st->regex_memo_hits) /
       static_cast<double>(f.st->regex_memo_hits + f.st->regex_memo_misses);
 }
+// The INVITE with modparam flags 2 (failover): the script reads no failover list, so
+// ds_select_dst keeps the selection alone (cfg::Program::reads_ds_list); `_list_read` forces
+// the flag, as a script with ds_next_dst or $xavp(_dsdst_) would, to show the walk's cost.
+void failover_case(benchmark::State& s, bool list_read) {
+  Fixture f;
+  if (!f.init(kFrontEnd, perf::kInvite, true)) {
+    s.SkipWithError("setup failed");
+    return;
+  }
+  f.prog.reads_ds_list = list_read;
+  dp::VmPacket pkt{0x0A00000A, 5060, 0x0200000A, 5060, 0};
+  for (auto _ : s) {
+    dp::VmResult r;
+    dp::vm_run(*f.snap, f.msg.data(), f.v, pkt, *f.st, f.ds, f.counters, r);
+    benchmark::DoNotOptimize(r);
+  }
+}
+void BM_front_end_invite_failover(benchmark::State& s) { failover_case(s, false); }
+void BM_front_end_invite_failover_list_read(benchmark::State& s) { failover_case(s, true); }
 // The same script on an OPTIONS to us (answered locally).
 void BM_front_end_options(benchmark::State& s) { run(s, kFrontEnd, perf::kOptions); }
 // The same script without sanity_check (its URI parsing is most of the cost).
@@ -188,6 +209,8 @@ void BM_exit_only(benchmark::State& s) {
 BENCHMARK(BM_front_end_invite);
 BENCHMARK(BM_front_end_invite_ua);
 BENCHMARK(BM_front_end_invite_ua_unique);
+BENCHMARK(BM_front_end_invite_failover);
+BENCHMARK(BM_front_end_invite_failover_list_read);
 BENCHMARK(BM_front_end_options);
 BENCHMARK(BM_front_end_no_sanity_invite);
 BENCHMARK(BM_skeleton_invite);

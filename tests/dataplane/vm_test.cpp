@@ -746,6 +746,33 @@ TEST(VmDispatcher, NextDstWalksTheSetInAlgorithmOrderThenFails) {
   }
 }
 
+// The failover list is only built as far as the script can see it (cfg::Program::
+// reads_ds_list): a script that never reads past the selection gets it alone even with flags
+// 2; one that reads the list only inside a reply's format string sees it whole.
+TEST(VmDispatcher, TheListIsBuiltWhereTheScriptReadsIt) {
+  Harness plain("request_route { ds_select_dst(1, 4); forward(); }", "", kFailoverList,
+                failover_on());
+  ASSERT_TRUE(plain.ok()) << plain.diags();
+  EXPECT_FALSE(plain.program().reads_ds_list);
+  EXPECT_EQ(plain.run(invite()).action, kFwd);
+  const char* readers[] = {
+      "request_route { ds_select_dst(1, 4); sl_send_reply(200, \"n=$xavp(_dsctx_=>cnt)\"); }",
+      "request_route { ds_select_dst(1, 4); $var(u) = $(xavp(_dsdst_[2]=>uri){s.len});"
+      " sl_send_reply(200, \"n=$var(u)\"); }",
+      "request_route { ds_select_dst(1, 4); if (ds_next_dst()) { sl_send_reply(200, \"n\"); } }",
+  };
+  for (const char* script : readers) {
+    Harness h(script, "", kFailoverList, failover_on());
+    ASSERT_TRUE(h.ok()) << h.diags();
+    EXPECT_TRUE(h.program().reads_ds_list) << script;
+  }
+  Harness cnt(readers[0], "", kFailoverList, failover_on());
+  const dp::DestSet& set = cnt.snap().sets[0];
+  EXPECT_EQ(cnt.run(invite()).reason, "n=" + std::to_string(set.count));
+  Harness len(readers[1], "", kFailoverList, failover_on());
+  EXPECT_NE(len.run(invite()).reason, "n=0");  // the third entry is there
+}
+
 TEST(VmDispatcher, WithoutFailoverFlagThereIsNoNextDestination) {
   Harness h("request_route { ds_select_dst(1, 4); if (ds_next_dst()) { forward(); exit; }"
             " sl_send_reply(503, \"none\"); }",
