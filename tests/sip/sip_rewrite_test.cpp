@@ -528,6 +528,40 @@ TEST(BuildReply, KeepsAnExistingToTagAndFolding) {
   EXPECT_EQ(build_reply(req.data(), v, 99, "Odd", "192.0.2.1", 5060, out, sizeof out), 0u);
 }
 
+// Names are matched ignoring case, whole: a longer token that starts like a copied name (other
+// token characters after it: '_', '.', '~') is another field; the last field's name is read
+// near the end of the message (no 16-byte read past it).
+TEST(BuildReply, NamesMatchWholeTokensIgnoringCase) {
+  const std::string_view req =
+      "OPTIONS sip:b@x SIP/2.0\r\n"
+      "VIA: SIP/2.0/UDP 1.2.3.4;branch=z9hG4bK-2\r\n"
+      "FROM: <sip:a@x>;tag=1\r\n"
+      "tO: <sip:b@x>\r\n"
+      "CALL-ID: abc\r\n"
+      "cseq: 1 OPTIONS\r\n"
+      "v_a: no1\r\n"
+      "Via.x: no2\r\n"
+      "to~: no3\r\n"
+      "Record-Route_: no4\r\n"
+      "CSeq2: no5\r\n"
+      "I: abc2\r\n\r\n";
+  SipView v;
+  ASSERT_EQ(scan(req.data(), req.size(), v), ScanStatus::kOk);
+  char out[1024];
+  const size_t n = build_reply(req.data(), v, 200, "OK", "1.2.3.4", 5060, out, sizeof out);
+  ASSERT_NE(n, 0u);
+  const std::string reply(out, n);
+  for (const char* kept :
+       {"\r\nVIA: SIP/2.0/UDP 1.2.3.4;branch=z9hG4bK-2", "\r\nFROM: <sip:a@x>;tag=1\r\n",
+        "\r\ntO: <sip:b@x>;tag=vd", "\r\nCALL-ID: abc\r\n", "\r\ncseq: 1 OPTIONS\r\n",
+        "\r\nI: abc2\r\n"}) {
+    EXPECT_NE(reply.find(kept), std::string::npos) << kept << "\n" << reply;
+  }
+  for (const char* left : {"no1", "no2", "no3", "no4", "no5"}) {
+    EXPECT_EQ(reply.find(left), std::string::npos) << left << "\n" << reply;
+  }
+}
+
 TEST(BuildReply, CopiesFieldsAsReceivedInTheirOrder) {
   // Measured on Kamailio 5.6.3 (sl_send_reply from 127.0.0.2:5070): compact names, odd
   // spacing, a folded multi-value Via, the request's field order; the To-tag at the end of the
