@@ -76,11 +76,7 @@ uint16_t fold_sum(const void* buf, size_t len, uint64_t sum) noexcept {
   if (i < len) {
     sum += p[i];
   }
-  sum = (sum & 0xffffffffu) + (sum >> 32);
-  sum = (sum & 0xffffffffu) + (sum >> 32);
-  sum = (sum & 0xffffu) + (sum >> 16);
-  sum = (sum & 0xffffu) + (sum >> 16);
-  return static_cast<uint16_t>(sum);
+  return fold_to_16(sum);
 }
 
 // The complemented checksum to store; RFC 768: a UDP checksum computed as 0 goes out as 0xffff.

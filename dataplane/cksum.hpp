@@ -35,6 +35,16 @@ uint16_t raw_cksum(const void* buf, size_t len) noexcept;
 bool ipv4_udp_cksum_ok(const rte_ipv4_hdr* ip, const void* udp, size_t udp_len) noexcept;
 bool ipv6_udp_cksum_ok(const rte_ipv6_hdr* ip, const void* udp, size_t udp_len) noexcept;
 
+// A one's complement sum kept in 64 bits (32-bit words added), folded to 16 bits with the
+// end-around carry: 0 only for a zero sum.
+inline uint16_t fold_to_16(uint64_t sum) noexcept {
+  sum = (sum & 0xffffffffu) + (sum >> 32);
+  sum = (sum & 0xffffffffu) + (sum >> 32);
+  sum = (sum & 0xffffu) + (sum >> 16);
+  sum = (sum & 0xffffu) + (sum >> 16);
+  return static_cast<uint16_t>(sum);
+}
+
 // Whether an IPv4 header (ihl bytes: 20..60, a multiple of 4) sums to 0xffff with its checksum
 // field: 32-bit words added into 64 bits and folded, a dozen instructions for 20 bytes (inline:
 // every IPv4 frame to us pays it when the port does not check it).
@@ -46,11 +56,7 @@ inline bool ipv4_hdr_cksum_ok(const void* hdr, size_t ihl) noexcept {
     __builtin_memcpy(&w, p + i, 4);
     sum += w;
   }
-  sum = (sum & 0xffffffffu) + (sum >> 32);
-  sum = (sum & 0xffffffffu) + (sum >> 32);
-  sum = (sum & 0xffffu) + (sum >> 16);
-  sum = (sum & 0xffffu) + (sum >> 16);
-  return sum == 0xffff;
+  return fold_to_16(sum) == 0xffff;
 }
 
 }  // namespace viaduct::dp

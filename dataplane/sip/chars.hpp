@@ -166,6 +166,12 @@ Method method_from_name(std::string_view name) noexcept;
 // parse_uri() without its fast path for the common SIP URI: the grammar's reference, which the
 // fast path must agree with (tests and the fuzz properties compare the two).
 bool parse_uri_general(const char* msg, Span uri, Uri& out) noexcept;
+// The header field name at p (a header line's start, not past `end`, its line end): sets
+// name_end to the end of its token run and returns which slotted header it names, ignoring
+// case, compact forms included (Hdr::kCount: none). The scanner's own reading (sip_scan.cpp
+// fast_name, classify): bytes up to `limit` (the message's end) may be read.
+Hdr header_name(const char* msg, size_t p, size_t end, size_t limit, size_t& name_end) noexcept;
+
 // Whether parse_uri's fast path classifies bytes with SSSE3's pshufb (set at start-up from the
 // CPU) or with SSE2 compares; tests clear it to check the SSE2 classifier too.
 extern bool uri_ssse3;

@@ -524,80 +524,6 @@ size_t remove_header_edits(const char* msg, const SipView& v, std::string_view n
   return found;
 }
 
-namespace {
-
-// The fields a stateless reply copies, by name (compact forms too).
-enum class ReplyField : uint8_t { kOther, kVia, kFrom, kTo, kCallId, kCSeq, kRecordRoute };
-
-// The header name at p: its token run (what skip_class(kToken) gives), 16 bytes at once for
-// the common name of letters, digits and '-' ended by ':', SP or HTAB; bytes up to `limit`
-// may be read. Other names take the byte loop.
-size_t reply_name_end(const char* msg, size_t p, size_t end, size_t limit) noexcept {
-#if defined(__SSE2__)
-  if (p + 16 <= limit) {
-    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(msg + p));
-    const __m128i y = _mm_or_si128(x, _mm_set1_epi8(0x20));  // letters lowercased
-    const auto in = [](__m128i b, char lo, char hi) {  // lo <= b <= hi, unsigned
-      const __m128i d = _mm_sub_epi8(b, _mm_set1_epi8(lo));
-      return _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(static_cast<char>(hi - lo))), d);
-    };
-    // Letters on y; digits and '-' on x (y would also take 0x10-0x19 and 0x0d).
-    const __m128i name = _mm_or_si128(_mm_or_si128(in(y, 'a', 'z'), in(x, '0', '9')),
-                                      _mm_cmpeq_epi8(x, _mm_set1_epi8('-')));
-    const unsigned stop = ~static_cast<unsigned>(_mm_movemask_epi8(name)) & 0xffffu;
-    if (stop != 0) {
-      const size_t q = p + static_cast<size_t>(__builtin_ctz(stop));
-      if (q <= end && (q == end || msg[q] == ':' || msg[q] == ' ' || msg[q] == '\t')) {
-        return q;  // a byte that is no token character ends the run, as skip_class would
-      }
-    }
-  }
-#endif
-  return skip_class(msg, p, end, kToken);
-}
-
-// Which copied field a token name is, ignoring case: OR 0x20 lowercases the letters and maps
-// no other token byte onto a letter or '-' (the scanner's name_is), so it equals iequals().
-ReplyField reply_field(std::string_view n) noexcept {
-  const auto is = [&n]<size_t N>(const char (&lit)[N]) {  // N - 1 == n.size(): unrolled
-    unsigned diff = 0;
-    for (size_t i = 0; i + 1 < N; ++i) {
-      diff |= static_cast<unsigned>(static_cast<uint8_t>(n[i] | 0x20) ^
-                                    static_cast<uint8_t>(lit[i]));
-    }
-    return diff == 0;
-  };
-  switch (n.size()) {
-    case 1:
-      switch (n[0] | 0x20) {
-        case 'v':
-          return ReplyField::kVia;
-        case 'f':
-          return ReplyField::kFrom;
-        case 't':
-          return ReplyField::kTo;
-        case 'i':
-          return ReplyField::kCallId;
-        default:
-          return ReplyField::kOther;
-      }
-    case 2:
-      return is("to") ? ReplyField::kTo : ReplyField::kOther;
-    case 3:
-      return is("via") ? ReplyField::kVia : ReplyField::kOther;
-    case 4:
-      return is("from") ? ReplyField::kFrom : is("cseq") ? ReplyField::kCSeq : ReplyField::kOther;
-    case 7:
-      return is("call-id") ? ReplyField::kCallId : ReplyField::kOther;
-    case 12:
-      return is("record-route") ? ReplyField::kRecordRoute : ReplyField::kOther;
-    default:
-      return ReplyField::kOther;
-  }
-}
-
-}  // namespace
-
 size_t build_reply(const char* req, const SipView& v, uint16_t code, std::string_view reason,
                    std::string_view src_ip, uint16_t src_port, char* out, size_t cap,
                    bool force_rport) noexcept {
@@ -638,8 +564,8 @@ size_t build_reply(const char* req, const SipView& v, uint16_t code, std::string
         break;
       }
     }
-    const size_t name_end = reply_name_end(req, p, end, v.len);
-    const ReplyField kind = reply_field(std::string_view(req + p, name_end - p));
+    size_t name_end = p;
+    const Hdr kind = header_name(req, p, end, v.len, name_end);
     const std::string_view field(req + p, end - p);
     const size_t before = w.size();
     if (p == v.top_via_line.off) {
@@ -651,7 +577,7 @@ size_t build_reply(const char* req, const SipView& v, uint16_t code, std::string
         at = size_t{top[i].off} + top[i].del;
       }
       w.put(std::string_view(req + at, end - at));
-    } else if (!to_done && kind == ReplyField::kTo) {
+    } else if (!to_done && kind == Hdr::kTo) {
       to_done = true;
       if (v.to_tag.empty()) {
         // The tag goes at the end of the field, before its line break.
@@ -676,7 +602,9 @@ size_t build_reply(const char* req, const SipView& v, uint16_t code, std::string
       } else {
         w.put(field);
       }
-    } else if (kind != ReplyField::kOther && (kind != ReplyField::kRecordRoute || copy_rr)) {
+    } else if (kind == Hdr::kVia || kind == Hdr::kFrom || kind == Hdr::kTo ||
+               kind == Hdr::kCallId || kind == Hdr::kCSeq ||
+               (copy_rr && kind == Hdr::kRecordRoute)) {
       w.put(field);
     }
     if (w.size() != before && ++fields > kMaxHeaderFields) {

@@ -59,8 +59,19 @@ enum class Kind : uint8_t {
   kUserAgent,
   kOther,
 };
+// Kind is Hdr with kOther as kCount (detail::header_name() hands it out as an Hdr).
+static_assert(static_cast<int>(Kind::kVia) == static_cast<int>(Hdr::kVia));
+static_assert(static_cast<int>(Kind::kFrom) == static_cast<int>(Hdr::kFrom));
+static_assert(static_cast<int>(Kind::kTo) == static_cast<int>(Hdr::kTo));
+static_assert(static_cast<int>(Kind::kCallId) == static_cast<int>(Hdr::kCallId));
+static_assert(static_cast<int>(Kind::kCSeq) == static_cast<int>(Hdr::kCSeq));
+static_assert(static_cast<int>(Kind::kMaxForwards) == static_cast<int>(Hdr::kMaxForwards));
+static_assert(static_cast<int>(Kind::kContentLength) == static_cast<int>(Hdr::kContentLength));
+static_assert(static_cast<int>(Kind::kRoute) == static_cast<int>(Hdr::kRoute));
+static_assert(static_cast<int>(Kind::kRecordRoute) == static_cast<int>(Hdr::kRecordRoute));
 static_assert(static_cast<int>(Kind::kContact) == static_cast<int>(Hdr::kContact));
 static_assert(static_cast<int>(Kind::kUserAgent) == static_cast<int>(Hdr::kUserAgent));
+static_assert(static_cast<int>(Kind::kOther) == static_cast<int>(Hdr::kCount));
 
 // `n` equals the lowercase literal `lit` ignoring case. Exact for token input (the caller has
 // checked the name is a token): OR-ing 0x20 lowercases letters and maps no other token byte
@@ -154,7 +165,8 @@ inline size_t first_space_or_ctl(const char* msg, size_t p, size_t end,
 // 16 bytes at p (which must be readable). Returns the name's length, or 0 when the line needs
 // the general path (other token characters, white space before the colon, a long name, or
 // fewer than 16 bytes left).
-inline size_t fast_name(const char* msg, size_t p, size_t len) noexcept {
+[[gnu::always_inline]] inline size_t fast_name(const char* msg, size_t p,
+                                                size_t len) noexcept {
   if (p + 16 > len) {
     return 0;
   }
@@ -185,7 +197,7 @@ consteval uint64_t word(std::string_view s) noexcept {  // little-endian, up to 
 
 // classify() for a name of letters and '-' (fast_name), with 16 readable bytes at n: two
 // word loads, lowercased by OR-ing 0x20 (exact for letters and '-').
-inline Kind classify_fast(const char* n, size_t len) noexcept {
+[[gnu::always_inline]] inline Kind classify_fast(const char* n, size_t len) noexcept {
   constexpr uint64_t kLower = 0x2020202020202020ull;
   uint64_t w0 = 0;
   uint64_t w1 = 0;
@@ -971,6 +983,16 @@ inline void reset(SipView& out) noexcept {
 }
 
 }  // namespace
+
+Hdr detail::header_name(const char* msg, size_t p, size_t end, size_t limit,
+                        size_t& name_end) noexcept {
+  if (const size_t n = fast_name(msg, p, limit); n != 0 && p + n <= end) {
+    name_end = p + n;
+    return static_cast<Hdr>(classify_fast(msg + p, n));
+  }
+  name_end = skip_class(msg, p, end, kToken);
+  return static_cast<Hdr>(classify(msg + p, name_end - p));
+}
 
 ScanStatus scan(const char* msg, size_t len, SipView& out) noexcept {
   reset(out);
