@@ -29,6 +29,8 @@
 // message, which ends in CRLF CRLF, is true in Kamailio).
 #include "cfg/regex.hpp"
 
+#include "cfg/regex_literal.hpp"
+
 #include <hs/hs.h>
 #include <regex.h>
 
@@ -576,6 +578,13 @@ std::optional<RegexSet> RegexSet::compile(std::span<const RegexSpec> specs,
     set.empty_.clear();
   }
   hs_free_scratch(scratch);
+  // The literal fast path (REG_NEWLINE's end-of-subject rule concerns anchors, which no literal
+  // pattern holds; a pattern Hyperscan proved can never match is not a literal one either).
+  if (!set.has_eol_ && exprs.size() == specs.size()) {
+    if (std::optional<LiteralSet> lit = LiteralSet::build(specs)) {
+      set.lit_ = std::make_shared<const LiteralSet>(*lit);
+    }
+  }
   return set;
 }
 
@@ -589,6 +598,15 @@ size_t RegexSet::database_bytes() const noexcept {
 
 bool RegexSet::scan(std::string_view subject, hs_scratch* scratch,
                     RegexMatches& out) const noexcept {
+  if (lit_ != nullptr && !subject.empty() && subject.size() <= LiteralSet::kMaxText) {
+    lit_->match(subject, out);
+    return true;
+  }
+  return scan_hyperscan(subject, scratch, out);
+}
+
+bool RegexSet::scan_hyperscan(std::string_view subject, hs_scratch* scratch,
+                              RegexMatches& out) const noexcept {
   out.clear();
   if (!db_) {  // no pattern, or none that can match
     return true;

@@ -45,6 +45,8 @@ struct hs_scratch;
 
 namespace viaduct::cfg {
 
+class LiteralSet;  // cfg/regex_literal.hpp
+
 // regcomp() flags that change what matches (REG_EXTENDED is implied: Kamailio always sets it;
 // REG_NOSUB changes nothing for a yes/no match).
 enum RegexFlags : uint8_t {
@@ -141,6 +143,13 @@ class RegexSet {
   // What scan() answers for the empty subject, when compile() could compute it (an absent header
   // is matched as ""): the interpreter's shortcut. Null when not known.
   const RegexMatches* empty_matches() const noexcept { return has_empty_ ? &empty_ : nullptr; }
+  // True when scan() answers subjects of up to LiteralSet::kMaxText bytes with the literal fast
+  // path (every pattern a plain alternation of literals: cfg/regex_literal.hpp) instead of
+  // Hyperscan. The interpreter then keeps no memo of the answers: the scan costs less.
+  bool literal() const noexcept { return lit_ != nullptr; }
+  // Hyperscan alone, for tests and benchmarks that compare the two paths.
+  bool scan_hyperscan(std::string_view subject, hs_scratch* scratch,
+                      RegexMatches& out) const noexcept;
 
  private:
   struct DbDeleter {
@@ -156,6 +165,9 @@ class RegexSet {
   // for it).
   RegexMatches empty_;
   bool has_empty_ = false;
+  // The literal fast path, when every pattern allows it (shared: RegexSet stays movable with
+  // an incomplete LiteralSet here).
+  std::shared_ptr<const LiteralSet> lit_;
 };
 
 // Hyperscan scratch space, one per worker, sized for every database of one snapshot. Hyperscan

@@ -302,7 +302,8 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   out.push_back(std::move(logd));
   MetricFamily rx = family("viaduct_script_regex_lookups_total",
                            "Regex-set lookups of the routing script: answered from the worker's "
-                           "memo of recent operands (hit) or scanned with Hyperscan (scan).",
+                           "memo of recent operands (hit) or scanned (scan): with Hyperscan, or "
+                           "with the literal matcher for a set of plain literals (never memoised).",
                            MetricType::Counter);
   add(rx, static_cast<double>(ctl_.regex_memo_hits.load(std::memory_order_relaxed)),
       {{"result", "hit"}});

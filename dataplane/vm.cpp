@@ -974,7 +974,9 @@ int32_t regex_match(Run& r, uint32_t set, uint32_t id, std::string_view subject)
   VmState& st = r.st;
   RegexMemo* memo = nullptr;
   // An empty operand (an absent header) is answered by the set itself, precomputed.
-  const bool memoable = !subject.empty() && subject.size() <= kRegexMemoText;
+  // A literal set's scan (cfg/regex_literal.hpp) costs less than the memo's hash and compare.
+  const bool memoable =
+      !subject.empty() && subject.size() <= kRegexMemoText && !t->sets[set].literal();
   if (memoable) {
     if (st.rx_memo_gen != r.snap.generation || st.rx_memo_prog != &r.prog || st.rx_epoch == 0) {
       st.rx_memo_gen = r.snap.generation;

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // perf/regex_bench.cpp: Google Benchmark micro-benchmarks of the script's regexes (cfg/regex):
 // one Hyperscan scan of a User-Agent against 50 typical scanner patterns (one database), against
-// 1 pattern, and textops search() on the 900-byte INVITE; next to glibc regexec() doing the same
+// 1 pattern and 6 literals (the literal matcher, and the same sets on Hyperscan), and textops
+// search() on the 900-byte INVITE; next to glibc regexec() doing the same
 // work the way Kamailio does (one regexec per `=~`), for scale. Reports ns per scan; never
 // asserts timings.
 #include <benchmark/benchmark.h>
@@ -61,10 +62,12 @@ Fixture build(std::span<const std::string_view> patterns, RegexFlags flags) {
   return {std::move(*set), std::move(*pool)};
 }
 
-void scan(benchmark::State& state, const Fixture& f, std::string_view subject) {
+void scan(benchmark::State& state, const Fixture& f, std::string_view subject,
+          bool hyperscan = false) {
   RegexMatches m;
   for (auto _ : state) {
-    const bool ok = f.set.scan(subject, f.pool.get(0), m);
+    const bool ok = hyperscan ? f.set.scan_hyperscan(subject, f.pool.get(0), m)
+                              : f.set.scan(subject, f.pool.get(0), m);
     benchmark::DoNotOptimize(ok);
     benchmark::DoNotOptimize(m);
   }
@@ -80,6 +83,14 @@ const Fixture& ua1() {
   static const Fixture f = build(one, kRegexCfgMatch);
   return f;
 }
+// The front-end script's set (perf/vm_bench.cpp): six literals, which the literal matcher
+// (cfg/regex_literal.hpp) runs; the _Hyperscan cases run the same set's Hyperscan database.
+const Fixture& ua6() {
+  static const std::string_view six[] = {
+      "friendly-scanner|sipvicious|sipcli|sip-scan|iWar|VaxSIPUserAgent"};
+  static const Fixture f = build(six, kRegexCfgMatch);
+  return f;
+}
 const Fixture& search1() {
   static const std::string_view one[] = {"^User-Agent: .*scanner"};
   static const Fixture f = build(one, kRegexTextops);
@@ -90,6 +101,18 @@ void BM_Ua50PatternsClean(benchmark::State& state) { scan(state, ua50(), kUaClea
 void BM_Ua50PatternsScanner(benchmark::State& state) { scan(state, ua50(), kUaScanner); }
 void BM_Ua1PatternClean(benchmark::State& state) { scan(state, ua1(), kUaClean); }
 void BM_Ua1PatternScanner(benchmark::State& state) { scan(state, ua1(), kUaScanner); }
+void BM_Ua1PatternClean_Hyperscan(benchmark::State& state) {
+  scan(state, ua1(), kUaClean, true);
+}
+// kUaClean holds "sip" (belle-sip): a candidate the literal matcher must confirm.
+void BM_Ua6LiteralsClean(benchmark::State& state) { scan(state, ua6(), kUaClean); }
+void BM_Ua6LiteralsClean_Hyperscan(benchmark::State& state) {
+  scan(state, ua6(), kUaClean, true);
+}
+void BM_Ua6LiteralsScanner(benchmark::State& state) { scan(state, ua6(), kUaScanner); }
+void BM_Ua6LiteralsScanner_Hyperscan(benchmark::State& state) {
+  scan(state, ua6(), kUaScanner, true);
+}
 void BM_SearchInvite900(benchmark::State& state) {
   scan(state, search1(), viaduct::perf::kInvite);
 }
@@ -141,6 +164,11 @@ BENCHMARK(BM_Ua50PatternsClean);
 BENCHMARK(BM_Ua50PatternsScanner);
 BENCHMARK(BM_Ua1PatternClean);
 BENCHMARK(BM_Ua1PatternScanner);
+BENCHMARK(BM_Ua1PatternClean_Hyperscan);
+BENCHMARK(BM_Ua6LiteralsClean);
+BENCHMARK(BM_Ua6LiteralsClean_Hyperscan);
+BENCHMARK(BM_Ua6LiteralsScanner);
+BENCHMARK(BM_Ua6LiteralsScanner_Hyperscan);
 BENCHMARK(BM_SearchInvite900);
 BENCHMARK(BM_Regexec50Clean);
 BENCHMARK(BM_Regexec1Clean);

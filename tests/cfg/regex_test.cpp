@@ -612,9 +612,9 @@ TEST(RegexScratch, PoolCoversEverySet) {
   if (!ok) {
     EXPECT_FALSE(m.any());
   }
-  // A null scratch on a non-empty set is a failed scan, never a crash.
+  // A null scratch on a non-empty set is a failed scan on Hyperscan, never a crash.
   m.set(1);
-  EXPECT_FALSE(s1->scan("a", nullptr, m));
+  EXPECT_FALSE(s1->scan_hyperscan("a", nullptr, m));
   EXPECT_FALSE(m.any());
 }
 

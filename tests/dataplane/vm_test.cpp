@@ -966,6 +966,35 @@ constexpr const char* kUaScript =
     "request_route { if ($ua =~ \"sipvicious|friendly-scanner\") { sl_send_reply(\"403\", \"F\"); "
     "exit; } if ($ua =~ \"^Linphone\") setflag(2); setflag(1); }";
 
+// A set of plain literals (cfg/regex_literal.hpp) is matched without the memo: every lookup is
+// a scan, with Kamailio's case-insensitive answers, repeated or not.
+TEST(VmRegexLiteral, LiteralSetsAreScannedEveryTimeWithoutTheMemo) {
+  Harness h("request_route { if ($ua =~ \"friendly-scanner|sipvicious|sipcli|VaxSIPUserAgent\") {"
+            " sl_send_reply(\"403\", \"F\"); exit; } setflag(1); }");
+  ASSERT_TRUE(h.ok()) << h.diags();
+  const dp::VmState& st = h.state();
+  const Outcome blocked = reply(403, "F");
+  const Outcome other = flags(bits({1}));
+  const std::vector<std::pair<std::string, Outcome>> cases = {
+      {"friendly-scanner", blocked},
+      {"Linphone/5.2.0 (belle-sip/5.2.0) Android/13", other},  // "sip": a candidate, no match
+      {"SIPCLI/1.0", blocked},
+      {"x vaxsipuseragent/3.1", blocked},
+      {"friendly-scanne", other},
+      {"sipvicious", blocked},
+      {std::string(200, 'a') + "sipcli", blocked},  // beyond the memo's 128 bytes
+      {std::string(300, 'a') + "sipcli", blocked},  // beyond the matcher's 256: Hyperscan
+      {std::string(300, 'a') + "sipcl", other},
+  };
+  for (int round = 0; round < 2; ++round) {
+    for (const auto& [ua, want] : cases) {
+      EXPECT_EQ(h.run(ua_msg(ua)), want) << round << " " << ua.substr(0, 50);
+    }
+  }
+  EXPECT_EQ(st.regex_memo_hits, 0u);
+  EXPECT_EQ(st.regex_memo_misses, 2 * cases.size());
+}
+
 TEST(VmRegexMemo, RepeatedOperandsAnswerFromMemoryAsAScanWould) {
   Harness h(kUaScript);
   ASSERT_TRUE(h.ok()) << h.diags();
@@ -1007,7 +1036,8 @@ TEST(VmRegexMemo, RepeatedOperandsAnswerFromMemoryAsAScanWould) {
 // overlapping last one (dataplane/vm.cpp memo_slot, memo_text_equal): at every length around
 // those sizes, texts one byte apart at the start, the middle or the end are told apart.
 TEST(VmRegexMemo, TextsOneByteApartAtAnyLengthAreToldApart) {
-  Harness h("request_route { if ($ua =~ \"#\") { sl_send_reply(\"403\", \"F\"); exit; }"
+  // "[#]", not "#": a literal set is scanned without the memo (cfg/regex_literal.hpp).
+  Harness h("request_route { if ($ua =~ \"[#]\") { sl_send_reply(\"403\", \"F\"); exit; }"
             " setflag(1); }");
   ASSERT_TRUE(h.ok()) << h.diags();
   const dp::VmState& st = h.state();
