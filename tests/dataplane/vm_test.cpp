@@ -1255,6 +1255,27 @@ TEST(VmSanityFast, UriChecksPickTheUris) {
   EXPECT_EQ(run("6", sanity_msg("sip:bob@", good, good)), pass);
 }
 
+// sanity_check checks the current R-URI: the message's, one the script wrote (not in the
+// message), or one already parsed by an earlier read ($rd).
+TEST(VmSanityFast, RequestUriVerdictFollowsTheCurrentUri) {
+  const std::string good = "<sip:a@example.org>;tag=1";
+  const Outcome pass = flags(bits({1}));
+  const Outcome bad = reply(400, "Bad Request URI");
+  const auto run = [&](const std::string& before, const std::string& ruri) {
+    Harness h("request_route { " + before + " if (!sanity_check(\"2\")) exit; setflag(1); }");
+    EXPECT_TRUE(h.ok()) << h.diags();
+    return h.run(sanity_msg(ruri, good, good));
+  };
+  EXPECT_EQ(run("", "sip:bob@10.0.0.2:5060"), pass);
+  EXPECT_EQ(run("", "sip:bob@10.0.0.2:99999"), bad);
+  // A written R-URI (the assignment parses it: a bad one is never written) is the one checked.
+  Outcome rewritten = pass;
+  rewritten.new_ruri = "sip:carol@192.0.2.7:5070;transport=udp";
+  EXPECT_EQ(run("$ru = \"" + rewritten.new_ruri + "\";", "sip:bob@10.0.0.2:99999"), rewritten);
+  EXPECT_EQ(run("$var(d) = $rd;", "sip:bob@10.0.0.2:99999"), bad);  // parsed first, then checked
+  EXPECT_EQ(run("$var(d) = $rd;", "sip:bob@10.0.0.2"), pass);
+}
+
 TEST(VmSanityFast, NonConstantChecksAreRefused) {
   Harness h("request_route { $var(c) = 1024; if (!sanity_check($var(c), \"7\")) exit; }");
   EXPECT_FALSE(h.ok());
