@@ -7,23 +7,33 @@
 // then re-read only for the few headers that have a slot. Bare-LF line ends are tolerated
 // (as Kamailio does); spans then cover the LF alone.
 //
-// Cost (perf/RESULTS.md, 2026-11-22, "Fewer instructions per forwarded message: the scanner
-// and the rewrite path"; callgrind instruction counts are the stable measure on the shared VM):
-// about 2,820 instructions for the 900-byte sipp INVITE of perf/ (3,590 before that pass, 4,580
-// before the second one). The body is never read. Where they go, largest first:
-//   - the header-line loop (about half): next_ctl() finds the end of each line 16 bytes a step
-//     (SSE2: control bytes only; quotes matter only to a line with another control byte, which
+// Cost (perf/RESULTS.md, "SIP scanner, third pass (S9)"; callgrind instruction counts are the
+// stable measure on the shared VM): about 2,340 instructions for the 900-byte sipp INVITE of
+// perf/ (2,830 before that pass, 3,590 before the one before, 4,580 before the second one);
+// 2,585 for the 200 OK with two Vias, 2,157 for the OPTIONS. The body is never read. Where
+// they go, largest first:
+//   - the header-line loop (about 1,150 for 10 lines): next_ctl() finds the end of each line 16
+//     bytes a step (SSE2: control bytes only, in one signed compare that lets the bytes >= 0x80
+//     through to a table check; quotes matter only to a line with another control byte, which
 //     goes to scan_line()), fast_name() + classify_fast() read a letters-and-dash name and its
 //     colon with one 16-byte load and two word compares; other names take the byte-wise
 //     general path. Field values are handled inline in the loop (Scanner::field).
-//   - value parsers of the slotted headers (about 40%): fast_via() (~390 for one Via) and
-//     fast_name_addr_tag() (~140 each for From and To) take the plain shapes in one pass, runs
-//     of letters, digits, '-' and '.' confirmed 16 bytes a step; anything else goes to the
-//     general parsers of sip_parse.cpp. Then CSeq, Max-Forwards and Content-Length digits.
-//   - the start line and the SipView reset (under 10%).
+//   - value parsers of the slotted headers (about 700): fast_via() (~255 for one Via: the
+//     transport as one word, the port's digits in one loop, ";branch=" without the name
+//     search) and fast_name_addr_tag() (~130 each for From and To, ";tag=" first) take the
+//     plain shapes in one pass, runs of letters, digits, '-' and '.' confirmed 16 bytes a step;
+//     anything else goes to the general parsers of sip_parse.cpp. CSeq's common value is read
+//     with one 16-byte load, inline; Max-Forwards' and Content-Length's digits (~90 for the last
+//     field, out of line) without the overflow test below 10 digits.
+//   - the start line, the SipView reset and the final checks (about 350): fast_start_line()
+//     reads "METHOD sip:URI SIP/2.0" and "SIP/2.0 NNN reason" without the memchr() call for the
+//     first LF (one search for the URI's end, or for the reason's CR); literal compares are
+//     whole words (lit_eq), not memcmp() calls.
 // Tried and dropped (perf/RESULTS.md): a 64-byte bitmap of line stops shared by consecutive
 // lines, and reusing fast_name()'s 16-byte load for the line-end search: both cost more than
-// they saved (lines average ~35 bytes).
+// they saved (lines average ~35 bytes). S9: inlining fast_via(), fast_name_addr_tag() or
+// field_at_end(), or calling via_field() out of line: each cost more (register spills) than the
+// call it saved.
 #include <array>
 #include <cstring>
 #include <type_traits>
@@ -73,16 +83,63 @@ static_assert(static_cast<int>(Kind::kContact) == static_cast<int>(Hdr::kContact
 static_assert(static_cast<int>(Kind::kUserAgent) == static_cast<int>(Hdr::kUserAgent));
 static_assert(static_cast<int>(Kind::kOther) == static_cast<int>(Hdr::kCount));
 
+// `n` holds the N - 1 bytes of `lit`, ignoring case when kFold (`lit` is then lower case):
+// OR-ing 0x20 as name_is() below. Up to 8 bytes are compared as one word, or as two overlapping
+// words for 3, 5, 6 and 7 bytes (a memcpy of those sizes into a word is assembled byte by
+// byte); nothing past the N - 1 bytes is read.
+template <bool kFold, size_t N>
+[[gnu::always_inline]] inline bool lit_eq(const char* n, const char (&lit)[N]) noexcept {
+  constexpr size_t kLen = N - 1;
+  if constexpr (kLen == 3 || (kLen >= 5 && kLen <= 7)) {
+    using W = std::conditional_t<kLen == 3, uint16_t, uint32_t>;
+    constexpr size_t kW = sizeof(W);
+    W a = 0;
+    W b = 0;
+    W la = 0;
+    W lb = 0;
+    std::memcpy(&a, n, kW);
+    std::memcpy(&b, n + kLen - kW, kW);
+    for (size_t i = 0; i < kW; ++i) {
+      la = static_cast<W>(la | static_cast<W>(static_cast<uint8_t>(lit[i])) << (8 * i));
+      lb = static_cast<W>(lb | static_cast<W>(static_cast<uint8_t>(lit[kLen - kW + i])) << (8 * i));
+    }
+    if constexpr (kFold) {
+      a = static_cast<W>(a | static_cast<W>(0x20202020u));
+      b = static_cast<W>(b | static_cast<W>(0x20202020u));
+    }
+    return ((a ^ la) | (b ^ lb)) == 0;
+  } else if constexpr (N - 1 <= 8) {
+    uint64_t w = 0;
+    uint64_t l = 0;
+    uint64_t fold = 0;
+    std::memcpy(&w, n, N - 1);
+    for (size_t i = 0; i + 1 < N; ++i) {
+      l |= static_cast<uint64_t>(static_cast<uint8_t>(lit[i])) << (8 * i);
+      fold |= uint64_t{kFold ? 0x20u : 0u} << (8 * i);
+    }
+    return (w | fold) == l;
+  } else {
+    unsigned diff = 0;
+    for (size_t i = 0; i + 1 < N; ++i) {
+      diff |= static_cast<unsigned>(static_cast<uint8_t>(n[i] | (kFold ? 0x20 : 0)) ^
+                                    static_cast<uint8_t>(lit[i]));
+    }
+    return diff == 0;
+  }
+}
+
 // `n` equals the lowercase literal `lit` ignoring case. Exact for token input (the caller has
 // checked the name is a token): OR-ing 0x20 lowercases letters and maps no other token byte
-// onto a letter or '-'. Fixed length, so the compiler unrolls it.
+// onto a letter or '-'.
 template <size_t N>
-bool name_is(const char* n, const char (&lit)[N]) noexcept {
-  unsigned diff = 0;
-  for (size_t i = 0; i + 1 < N; ++i) {
-    diff |= static_cast<unsigned>(static_cast<uint8_t>(n[i] | 0x20) ^ static_cast<uint8_t>(lit[i]));
-  }
-  return diff == 0;
+[[gnu::always_inline]] inline bool name_is(const char* n, const char (&lit)[N]) noexcept {
+  return lit_eq<true>(n, lit);
+}
+
+// `n` holds the bytes of `lit` (case counts).
+template <size_t N>
+[[gnu::always_inline]] inline bool bytes_are(const char* n, const char (&lit)[N]) noexcept {
+  return lit_eq<false>(n, lit);
 }
 
 Kind classify(const char* n, size_t len) noexcept {
@@ -171,17 +228,18 @@ inline size_t first_space_or_ctl(const char* msg, size_t p, size_t end,
     return 0;
   }
   const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(msg + p));
-  const __m128i l = _mm_sub_epi8(_mm_or_si128(x, _mm_set1_epi8(0x20)), _mm_set1_epi8('a'));
-  const __m128i letter = _mm_cmpeq_epi8(_mm_min_epu8(l, _mm_set1_epi8(25)), l);
+  // (x | 0x20) in 'a'..'z', as a signed compare after adding 0x80 - 'a' (see run_of()).
+  const __m128i letter = _mm_cmplt_epi8(
+      _mm_add_epi8(_mm_or_si128(x, _mm_set1_epi8(0x20)), _mm_set1_epi8(0x80 - 'a')),
+      _mm_set1_epi8(static_cast<char>(0x80 + 26)));
   const __m128i ok = _mm_or_si128(letter, _mm_cmpeq_epi8(x, _mm_set1_epi8('-')));
   const unsigned colon =
       static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(':'))));
-  if (colon == 0) {
-    return 0;
-  }
-  const unsigned n = static_cast<unsigned>(__builtin_ctz(colon));
-  const unsigned want = (1u << n) - 1;
-  return (static_cast<unsigned>(_mm_movemask_epi8(ok)) & want) == want ? n : 0;
+  // ok + 1 sets the bit of the first byte that is not a letter or '-' (and clears those below
+  // it; the bits above are letters or '-', never a colon): it is a colon exactly when the line
+  // has the shape. A colon at 0 gives n == 0, the general path.
+  const unsigned hit = (static_cast<unsigned>(_mm_movemask_epi8(ok)) + 1) & colon;
+  return hit != 0 ? static_cast<size_t>(__builtin_ctz(hit)) : 0;
 }
 #else
 inline size_t fast_name(const char*, size_t, size_t) noexcept { return 0; }
@@ -244,20 +302,20 @@ consteval uint64_t word(std::string_view s) noexcept {  // little-endian, up to 
 inline Method method_of(std::string_view name) noexcept {
   switch (name.size()) {
     case 3:
-      if (std::memcmp(name.data(), "ACK", 3) == 0) {
+      if (bytes_are(name.data(), "ACK")) {
         return Method::kAck;
       }
-      if (std::memcmp(name.data(), "BYE", 3) == 0) {
+      if (bytes_are(name.data(), "BYE")) {
         return Method::kBye;
       }
       break;
     case 6:
-      if (std::memcmp(name.data(), "INVITE", 6) == 0) {
+      if (bytes_are(name.data(), "INVITE")) {
         return Method::kInvite;
       }
       break;
     case 7:
-      if (std::memcmp(name.data(), "OPTIONS", 7) == 0) {
+      if (bytes_are(name.data(), "OPTIONS")) {
         return Method::kOptions;
       }
       break;
@@ -351,6 +409,78 @@ ScanStatus scan_start_line(const char* msg, size_t le, size_t len, SipView& out)
   return ScanStatus::kOk;
 }
 
+#if defined(__SSE2__)
+// First offset in [p, len) holding a control character other than HT, or DEL, or len:
+// defined below, used by the start line too.
+inline size_t next_ctl(const char* msg, size_t p, size_t len) noexcept;
+
+// The common start lines, without the memchr() for the first LF and the byte-wise method token:
+//   - "METHOD SP sip:URI SP SIP/2.0 CRLF", the method in upper-case letters, the URI with no SP
+//     or control byte: one search for the URI's end, which then must be " SIP/2.0" CR LF;
+//   - "SIP/2.0 SP 3DIGIT SP reason CRLF", the reason with no control byte but HT.
+// Sets what scan_start_line() would set and `lf` (the line's LF) and returns true; false leaves
+// `out` alone for the general path. Exact: the general path finds the same first LF (no control
+// byte comes before it) and so the same line, and its checks all pass on these shapes.
+inline bool fast_start_line(const char* msg, size_t len, SipView& out, size_t& lf) noexcept {
+  if (len < 16) {
+    return false;
+  }
+  uint64_t w = 0;
+  std::memcpy(&w, msg, 8);
+  if (w == word("SIP/2.0 ")) {
+    const unsigned d0 = static_cast<unsigned>(static_cast<uint8_t>(msg[8])) - '0';
+    const unsigned d1 = static_cast<unsigned>(static_cast<uint8_t>(msg[9])) - '0';
+    const unsigned d2 = static_cast<unsigned>(static_cast<uint8_t>(msg[10])) - '0';
+    if (d0 > 9 || d1 > 9 || d2 > 9 || msg[11] != ' ') {
+      return false;
+    }
+    const unsigned code = d0 * 100 + d1 * 10 + d2;
+    if (code < 100 || code > 699) {
+      return false;
+    }
+    const size_t cr = next_ctl(msg, 12, len);
+    if (cr + 1 >= len || msg[cr] != '\r' || msg[cr + 1] != '\n') {
+      return false;
+    }
+    out.is_request = false;
+    out.status = static_cast<uint16_t>(code);
+    out.reason = make_span(12, cr);
+    lf = cr + 1;
+    return true;
+  }
+  // The method: upper-case letters (tokens) up to the first SP.
+  const __m128i x = _mm_sub_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(msg)),
+                                 _mm_set1_epi8('A'));
+  const unsigned upper = static_cast<unsigned>(
+      _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(25)), x)));
+  const size_t m = static_cast<size_t>(__builtin_ctz(~upper));  // at most 16
+  if (m == 0 || m >= 16 || msg[m] != ' ') {
+    return false;
+  }
+  const size_t u = m + 1;
+  const size_t e = first_space_or_ctl(msg, u, len, len);  // the URI's end
+  if (e < u + 4 || e + 10 > len) {
+    return false;
+  }
+  uint32_t scheme = 0;
+  std::memcpy(&scheme, msg + u, 4);
+  uint64_t version = 0;
+  std::memcpy(&version, msg + e + 1, 8);
+  if ((scheme | 0x202020u) != static_cast<uint32_t>(word("sip:")) ||
+      version != word("SIP/2.0\r") || msg[e] != ' ' || msg[e + 9] != '\n') {
+    return false;
+  }
+  out.is_request = true;
+  out.method_name = make_span(0, m);
+  out.method = method_of(std::string_view(msg, m));
+  out.ruri = make_span(u, e);
+  lf = e + 9;
+  return true;
+}
+#else
+inline bool fast_start_line(const char*, size_t, SipView&, size_t&) noexcept { return false; }
+#endif
+
 // Fast paths for the values the scanner parses. Each handles the plain shape every UA sends
 // (no LWS inside the value, no quoted parameter, no IPv6 reference) in one tight pass and
 // answers kSlow for anything else, which the caller hands to the general parser in
@@ -402,12 +532,15 @@ inline size_t run_of(const char* msg, size_t p, size_t end, [[maybe_unused]] siz
 #if defined(__SSE2__)
     if (p + 16 <= limit) {
       const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(msg + p));
-      const __m128i l = _mm_sub_epi8(_mm_or_si128(x, _mm_set1_epi8(0x20)), _mm_set1_epi8('a'));
-      const __m128i letter = _mm_cmpeq_epi8(_mm_min_epu8(l, _mm_set1_epi8(25)), l);
-      const __m128i d = _mm_sub_epi8(x, _mm_set1_epi8('-'));  // '-' '.' '/' '0'..'9'
-      const __m128i dash_dot_digit =
-          _mm_andnot_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('/')),
-                           _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(12)), d));
+      // Ranges as signed compares: adding 0x80 - lo maps [lo, hi] onto the lowest signed
+      // values, so one compare (less than 0x80 - lo + hi + 1) tests the range.
+      const __m128i letter = _mm_cmplt_epi8(
+          _mm_add_epi8(_mm_or_si128(x, _mm_set1_epi8(0x20)), _mm_set1_epi8(0x80 - 'a')),
+          _mm_set1_epi8(static_cast<char>(0x80 + 26)));
+      const __m128i dash_dot_digit = _mm_andnot_si128(  // '-' '.' '0'..'9', not '/'
+          _mm_cmpeq_epi8(x, _mm_set1_epi8('/')),
+          _mm_cmplt_epi8(_mm_add_epi8(x, _mm_set1_epi8(0x80 - '-')),
+                         _mm_set1_epi8(static_cast<char>(0x80 + 13))));
       const unsigned m =
           ~static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(letter, dash_dot_digit))) & 0xffffu;
       if (m == 0) {
@@ -508,8 +641,20 @@ size_t fast_via(const char* msg, size_t p, size_t end, size_t limit, Via& out) n
   if ((w | 0x202020) != word("sip/2.0/")) {
     return kSlow;
   }
-  size_t q = run_of<false>(msg, p + 8, end, limit, kToken);
-  if (q == p + 8 || q + 1 >= end || msg[q] != ' ') {
+  // The transport: UDP, TCP or TLS (any case) and the SP, in one word; others take run_of().
+  size_t q = p + 11;
+  uint32_t t = 0;
+  if (p + 12 <= end) {
+    std::memcpy(&t, msg + p + 8, 4);
+    t |= 0x00202020u;
+  }
+  if (t != static_cast<uint32_t>(word("udp ")) && t != static_cast<uint32_t>(word("tcp ")) &&
+      t != static_cast<uint32_t>(word("tls "))) {
+    q = run_of<false>(msg, p + 8, end, limit, kToken);
+    if (q == p + 8 || q + 1 >= end || msg[q] != ' ') {
+      return kSlow;
+    }
+  } else if (q + 1 >= end) {
     return kSlow;
   }
   out.transport = make_span(p + 8, q);
@@ -521,10 +666,19 @@ size_t fast_via(const char* msg, size_t p, size_t end, size_t limit, Via& out) n
   out.host = make_span(p, q);
   size_t last = q;
   if (q < end && msg[q] == ':') {
-    const size_t d = skip_class(msg, q + 1, end, kDigit);
-    if (!port_digits(msg, q + 1, d, out.port_num)) {
+    // parse_port(): 1..5 digits, at most 65535 (a sixth digit sends the value to the general
+    // parser, which refuses it).
+    size_t d = q + 1;
+    uint32_t v = 0;
+    for (unsigned c = 0; d < end && d < q + 7 &&
+                         (c = static_cast<unsigned>(static_cast<uint8_t>(msg[d])) - '0') <= 9;
+         ++d) {
+      v = v * 10 + c;
+    }
+    if (d == q + 1 || d == q + 7 || v > 65535) {
       return kSlow;
     }
+    out.port_num = static_cast<uint16_t>(v);
     out.port = make_span(q + 1, d);
     last = d;
   }
@@ -539,6 +693,18 @@ size_t fast_via(const char* msg, size_t p, size_t end, size_t limit, Via& out) n
     const size_t semi = r;
     if (out.params.off == 0) {
       out.params.off = static_cast<uint16_t>(semi + 1);
+    }
+    // ";branch=" (the name in any case), in every Via: what the code below does with it,
+    // without the search for the name's end ('=' is not a token byte) and the name switch.
+    if (r + 8 < end && name_is(msg + r + 1, "branch") && msg[r + 7] == '=') {
+      const size_t v = run_of<true>(msg, r + 8, end, limit, kViaValue);
+      if (v == r + 8) {
+        return kSlow;  // a quoted value, LWS, or an error
+      }
+      out.branch = make_span(r + 8, v);
+      last = v;
+      r = v;
+      continue;
     }
     q = run_of<false>(msg, r + 1, end, limit, kToken);
     if (q == r + 1) {
@@ -665,6 +831,16 @@ bool fast_name_addr_tag(const char* msg, Span value, [[maybe_unused]] size_t lim
   uri = make_span(p + 1, gt);
   tag = Span{};
   p = gt + 1;
+  // The common first parameter, ";tag=" (the name in any case): what the loop below does with
+  // it, without the search for the name's end ('=' is not a token byte).
+  if (p + 6 <= end && name_is(msg + p + 1, "tag") && msg[p] == ';' && msg[p + 4] == '=') {
+    const size_t v = param_value_run(msg, p + 5, end, limit);
+    if (v == p + 5) {
+      return false;
+    }
+    tag = make_span(p + 5, v);
+    p = v;
+  }
   while (p < end) {
     if (msg[p] != ';') {
       return false;
@@ -698,6 +874,24 @@ inline Span trim_value(const char* msg, size_t off, size_t end) noexcept {
     return make_span(off + 1, end);
   }
   return trim(msg, off, end);
+}
+
+// parse_u32() of a value: up to 9 digits cannot overflow, so they take a loop without the
+// check (and without the class table).
+inline bool digits_u32(const char* msg, Span value, uint32_t& out) noexcept {
+  if (value.len - 1u < 9) {
+    uint32_t v = 0;
+    for (size_t i = value.off; i < value.end(); ++i) {
+      const unsigned c = static_cast<unsigned>(static_cast<uint8_t>(msg[i])) - '0';
+      if (c > 9) {
+        return false;
+      }
+      v = v * 10 + c;
+    }
+    out = v;
+    return true;
+  }
+  return parse_u32(value.in(msg), out);
 }
 
 struct Field {
@@ -747,7 +941,7 @@ class Scanner {
     }
     if (f.kind == Kind::kContentLength) {
       uint32_t n = 0;
-      if (!parse_u32(value.in(msg_), n) || (out_.has_content_length && n != out_.content_length)) {
+      if (!digits_u32(msg_, value, n) || (out_.has_content_length && n != out_.content_length)) {
         return ScanStatus::kBadContentLength;  // RFC 4475 ncl, mcl01
       }
       out_.has_content_length = true;
@@ -799,7 +993,7 @@ class Scanner {
         break;
       case Kind::kMaxForwards:
         // 0..255: RFC 4475 3.1.2.4 (scalar02) calls a larger value out of range.
-        if (!parse_u32(value.in(msg_), out_.max_forwards) || out_.max_forwards > 255) {
+        if (!digits_u32(msg_, value, out_.max_forwards) || out_.max_forwards > 255) {
           return ScanStatus::kBadMaxForwards;
         }
         out_.has_max_forwards = true;
@@ -812,7 +1006,40 @@ class Scanner {
   }
 
  private:
-  ScanStatus cseq(Span value) noexcept {
+  // Inlined (the call cost ~25 instructions): the common value; cseq_general() for the rest.
+  [[gnu::always_inline]] ScanStatus cseq(Span value) noexcept {
+    const size_t end = value.end();
+#if defined(__SSE2__)
+    // The common value, "1*9DIGIT SP METHOD" in upper-case letters within 16 bytes: one load
+    // gives the digits' run and the method's letters. What the general code below gives it:
+    // 9 digits always fit in 32 bits, and upper-case letters are tokens.
+    if (size_t{value.off} + 16 <= len_ && end - value.off <= 16) {
+      const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(msg_ + value.off));
+      const __m128i dx = _mm_sub_epi8(x, _mm_set1_epi8('0'));
+      const __m128i ux = _mm_sub_epi8(x, _mm_set1_epi8('A'));
+      const unsigned digits = static_cast<unsigned>(
+          _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(dx, _mm_set1_epi8(9)), dx)));
+      const unsigned upper = static_cast<unsigned>(
+          _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(ux, _mm_set1_epi8(25)), ux)));
+      const size_t nd = static_cast<size_t>(__builtin_ctz(~digits));  // at most 16
+      const size_t n = end - value.off;
+      // Bits nd + 1 .. n - 1: the method.
+      const unsigned want = ((1u << n) - 1) & ~((2u << nd) - 1);
+      if (nd - 1 < 9 && nd + 1 < n && msg_[value.off + nd] == ' ' && (upper & want) == want) {
+        uint32_t v = 0;
+        for (size_t i = 0; i < nd; ++i) {
+          v = v * 10 + static_cast<uint32_t>(msg_[value.off + i] - '0');
+        }
+        out_.cseq_num = v;
+        out_.cseq_method = make_span(value.off + nd + 1, end);
+        return ScanStatus::kOk;
+      }
+    }
+#endif
+    return cseq_general(value);
+  }
+
+  [[gnu::noinline]] ScanStatus cseq_general(Span value) noexcept {
     const size_t end = value.end();
     const size_t d = skip_class(msg_, value.off, end, kDigit);
     // 1*DIGIT LWS Method; the number must fit in 32 bits (RFC 4475 scalar02, scalarlg).
@@ -836,8 +1063,8 @@ class Scanner {
     const size_t end = f.value_end;
     unsigned in_field = 0;
     const bool first_field = out_.via_count == 0;
+    Via scratch;  // the third and later values: checked, not kept (both parsers reset it)
     while (true) {
-      Via scratch;
       Via& via = out_.via_count == 0 ? out_.via1 : out_.via_count == 1 ? out_.via2 : scratch;
       size_t q = fast_via(msg_, p, end, len_, via);
 #if defined(VD_SIP_SCAN_CROSSCHECK)
@@ -870,8 +1097,12 @@ class Scanner {
   }
 
  public:
-  // By value: the loop's `cur` then need not live in memory.
-  [[gnu::noinline]] ScanStatus field_at_end(Field f) noexcept { return field(f); }
+  // The members one by one, in registers: the loop's `cur` then need not live in memory (a
+  // Field by value is copied through the stack).
+  [[gnu::noinline]] ScanStatus field_at_end(size_t line_off, size_t value_off, size_t value_end,
+                                            size_t line_end, Kind kind) noexcept {
+    return field(Field{line_off, value_off, value_end, line_end, kind});
+  }
 
  private:
   const char* msg_;
@@ -912,18 +1143,21 @@ inline size_t next_stop(const char* msg, size_t p, size_t len) noexcept {
 // DEL, or len: where the common header line ends (its CR). Fewer tests per 16 bytes than
 // next_stop(): no '"' or '\\' (the quote state matters only to a line with another control
 // byte, which then takes scan_line()), and HT, rare in headers, is weeded out after the vector
-// test. Reads nothing outside [msg, msg + len).
+// test (with the bytes >= 0x80 the vector test lets through). Reads nothing outside
+// [msg, msg + len).
 inline size_t next_ctl(const char* msg, size_t p, size_t len) noexcept {
 #if defined(__SSE2__)
-  const __m128i k1f = _mm_set1_epi8(0x1f);
-  const __m128i kdel = _mm_set1_epi8(0x7f);
+  const __m128i k1 = _mm_set1_epi8(1);
+  const __m128i k21 = _mm_set1_epi8(0x21);
   for (; p + 16 <= len; p += 16) {
     const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(msg + p));
-    const __m128i ctl =
-        _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(x, k1f), x), _mm_cmpeq_epi8(x, kdel));
-    for (unsigned m = static_cast<unsigned>(_mm_movemask_epi8(ctl)); m != 0; m &= m - 1) {
+    // x + 1 < 0x21 as signed bytes: the control bytes, DEL and the bytes >= 0x80 in two
+    // operations; HT and the high bytes (rare in headers: UTF-8 display names) are then
+    // weeded out one by one.
+    const __m128i cand = _mm_cmplt_epi8(_mm_add_epi8(x, k1), k21);
+    for (unsigned m = static_cast<unsigned>(_mm_movemask_epi8(cand)); m != 0; m &= m - 1) {
       const size_t q = p + static_cast<size_t>(__builtin_ctz(m));
-      if (msg[q] != '\t') {
+      if (is(msg[q], kCtl)) {
         return q;
       }
     }
@@ -1002,15 +1236,17 @@ ScanStatus scan(const char* msg, size_t len, SipView& out) noexcept {
   if (len == 0) {
     return ScanStatus::kNotSip;
   }
-  const void* lf_ptr = std::memchr(msg, '\n', len);
-  const size_t lf =
-      lf_ptr == nullptr ? len : static_cast<size_t>(static_cast<const char*>(lf_ptr) - msg);
-  const size_t le = (lf > 0 && lf < len && msg[lf - 1] == '\r') ? lf - 1 : lf;
-  if (ScanStatus s = scan_start_line(msg, le, len, out); s != ScanStatus::kOk) {
-    return s;
-  }
-  if (lf >= len) {
-    return ScanStatus::kTruncated;
+  size_t lf = 0;
+  if (!fast_start_line(msg, len, out, lf)) {
+    const void* lf_ptr = std::memchr(msg, '\n', len);
+    lf = lf_ptr == nullptr ? len : static_cast<size_t>(static_cast<const char*>(lf_ptr) - msg);
+    const size_t le = (lf > 0 && lf < len && msg[lf - 1] == '\r') ? lf - 1 : lf;
+    if (ScanStatus s = scan_start_line(msg, le, len, out); s != ScanStatus::kOk) {
+      return s;
+    }
+    if (lf >= len) {
+      return ScanStatus::kTruncated;
+    }
   }
 
   Scanner scanner(msg, len, out);
@@ -1042,7 +1278,9 @@ ScanStatus scan(const char* msg, size_t len, SipView& out) noexcept {
       }
       if (eol != 0) {
         if (cur.kind != Kind::kOther) {
-          if (ScanStatus s = scanner.field_at_end(cur); s != ScanStatus::kOk) {
+          if (ScanStatus s = scanner.field_at_end(cur.line_off, cur.value_off, cur.value_end,
+                                                  cur.line_end, cur.kind);
+              s != ScanStatus::kOk) {
             return s;
           }
         }
@@ -1117,7 +1355,21 @@ ScanStatus scan(const char* msg, size_t len, SipView& out) noexcept {
   out.call_id = out[Hdr::kCallId];
   if (out.is_request) {
     // RFC 4475 mismatch01/02: Kamailio parses and forwards these; only sanity_check rejects them.
-    out.cseq_method_mismatch = out.cseq_method.in(msg) != out.method_name.in(msg);
+    // Methods are short: up to 8 bytes compared as words (both are followed by at least a CR
+    // LF and the empty line, so 8 bytes from either are inside the message).
+    const Span a = out.cseq_method;
+    const Span b = out.method_name;
+    if (a.len != b.len) {
+      out.cseq_method_mismatch = true;
+    } else if (a.len != 0 && a.len <= 8 && size_t{a.off} + 8 <= len && size_t{b.off} + 8 <= len) {
+      uint64_t wa = 0;
+      uint64_t wb = 0;
+      std::memcpy(&wa, msg + a.off, 8);
+      std::memcpy(&wb, msg + b.off, 8);
+      out.cseq_method_mismatch = ((wa ^ wb) << (64 - 8 * a.len)) != 0;
+    } else {
+      out.cseq_method_mismatch = a.in(msg) != b.in(msg);
+    }
   } else {
     out.method = method_of(out.cseq_method.in(msg));
   }
