@@ -4,6 +4,7 @@
 
 #include <netinet/in.h>
 #include <rte_ip.h>
+#include <rte_udp.h>
 
 #include <cstring>
 #if defined(__SSE2__)
@@ -129,6 +130,152 @@ bool ipv6_udp_cksum_ok(const rte_ipv6_hdr* ip, const void* udp, size_t udp_len) 
   uint64_t sum = uint64_t{fold_sum(ip->src_addr, 32, 0)};
   sum += rte_cpu_to_be_16(IPPROTO_UDP) + rte_cpu_to_be_16(static_cast<uint16_t>(udp_len));
   return fold_sum(udp, udp_len, sum) == 0xffff;
+}
+
+// ---- the checksum of a forwarded datagram from the received one ---------------------------------
+
+namespace {
+
+// The sum of a few bytes (the edits' inserts and deletions, tens of bytes), inline, where
+// fold_sum's vector set-up would cost more than the bytes: 8-byte words added in 64 bits and
+// their carries counted (an add and an add-with-carry a word; 2^64 = 1 modulo 0xffff, so the
+// carries fold back in like the 16-bit ones), returned below 2^34.
+[[gnu::always_inline]] inline uint64_t short_sum(const unsigned char* p, size_t len) noexcept {
+  uint64_t acc = 0;
+  uint64_t s = 0;  // the carries: fewer than the words
+  for (; len >= 8; p += 8, len -= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    s += __builtin_add_overflow(acc, w, &acc) ? 1 : 0;
+  }
+  s += (acc & 0xffffffffu) + (acc >> 32);
+  if (len >= 4) {
+    uint32_t w;
+    std::memcpy(&w, p, 4);
+    s += w;
+    p += 4;
+    len -= 4;
+  }
+  if (len >= 2) {
+    uint16_t w;
+    std::memcpy(&w, p, 2);
+    s += w;
+    p += 2;
+    len -= 2;
+  }
+  if (len != 0) {
+    s += *p;
+  }
+  return s;
+}
+
+// The sum of bytes that lie at payload offset `off`: at an odd offset its bytes are the other
+// halves of their words, the sum times 256 (2^16 = 1 modulo 0xffff: the byte swap the lanes
+// need). Short runs inline, long ones (a moved segment) with fold_sum's vector loop.
+// Unfolded: below 2^48 either way, a few of them add up without a carry out of 64 bits.
+[[gnu::always_inline]] inline uint64_t sum_at(const void* p, size_t len, size_t off) noexcept {
+  if (len == 0) {
+    return 0;
+  }
+  const uint64_t s =
+      len < 64 ? short_sum(static_cast<const unsigned char*>(p), len) : fold_sum(p, len, 0);
+  return (off & 1) != 0 ? s << 8 : s;
+}
+
+// One's complement arithmetic in 64 bits (modulo 2^64 - 1, a multiple of 0xffff), folded to
+// 16 bits once at the end: the end-around carry, minus as the complement, times 256 as a
+// rotation.
+[[gnu::always_inline]] inline uint64_t oc_add(uint64_t a, uint64_t b) noexcept {
+  uint64_t r;
+  const bool carry = __builtin_add_overflow(a, b, &r);
+  return r + (carry ? 1 : 0);  // r < 2^64 - 1 when it carried
+}
+[[gnu::always_inline]] inline uint64_t oc_neg(uint64_t a) noexcept { return ~a; }
+[[gnu::always_inline]] inline uint64_t oc_times_255(uint64_t a) noexcept {
+  return oc_add((a << 8) | (a >> 56), ~a);
+}
+
+}  // namespace
+
+uint64_t ipv4_udp_payload_sum(uint32_t src_be, uint32_t dst_be, const rte_udp_hdr* udp,
+                              size_t msg_len) noexcept {
+  // Pseudo-header (addresses, protocol, UDP length) and UDP header, as the checker summed them.
+  uint64_t head = uint64_t{src_be} + dst_be + rte_cpu_to_be_16(IPPROTO_UDP) +
+                  2u * uint64_t{udp->dgram_len} + udp->src_port + udp->dst_port +
+                  udp->dgram_cksum;
+  const size_t payload = rte_be_to_cpu_16(udp->dgram_len) - sizeof(rte_udp_hdr);
+  if (msg_len < payload) [[unlikely]] {  // bytes past Content-Length are not forwarded
+    head += sum_at(reinterpret_cast<const unsigned char*>(udp + 1) + msg_len, payload - msg_len,
+                   msg_len);
+  }
+  return oc_neg(head);
+}
+
+bool edited_sum(const void* msg_v, size_t len, std::span<const sip::Edit> edits,
+                uint64_t& sum) noexcept {
+  const auto* msg = static_cast<const unsigned char*>(msg_v);
+  // The kept segments as apply_edits lays them out: segment i (the tail for i == n) is
+  // [prev_end, off) of msg, at an offset of the result whose parity differs from its own or not.
+  size_t odd_bytes = 0;
+  size_t other_bytes = 0;  // kept at their parity, or deleted
+  uint64_t ins = 0;
+  uint64_t del = 0;
+  size_t prev_end = 0;
+  size_t out_pos = 0;
+  for (const sip::Edit& e : edits) {
+    if (e.off < prev_end || size_t{e.off} + e.del > len) {
+      return false;
+    }
+    const size_t kept = e.off - prev_end;
+    (((out_pos ^ prev_end) & 1) != 0 ? odd_bytes : other_bytes) += kept;
+    out_pos += kept;
+    ins += sum_at(e.ins.data(), e.ins.size(), out_pos);
+    out_pos += e.ins.size();
+    del += sum_at(msg + e.off, e.del, e.off);
+    other_bytes += e.del;
+    prev_end = size_t{e.off} + e.del;
+  }
+  const bool tail_odd = ((out_pos ^ prev_end) & 1) != 0;
+  (tail_odd ? odd_bytes : other_bytes) += len - prev_end;
+  // new = sum - del + 255 * odd + ins, where odd is the sum of the odd-moved segments at their
+  // old offsets: summed, or sum - del - (the others) when they are the fewer bytes.
+  uint64_t out = oc_add(oc_add(sum, oc_neg(del)), ins);
+  if (odd_bytes != 0) {
+    const bool sum_odd = odd_bytes <= other_bytes;
+    uint64_t part = 0;
+    prev_end = 0;
+    out_pos = 0;
+    for (const sip::Edit& e : edits) {
+      const size_t kept = e.off - prev_end;
+      if ((((out_pos ^ prev_end) & 1) != 0) == sum_odd && kept != 0) {
+        part += sum_at(msg + prev_end, kept, prev_end);
+      }
+      out_pos += kept + e.ins.size();
+      prev_end = size_t{e.off} + e.del;
+    }
+    if (tail_odd == sum_odd && len != prev_end) {
+      part += sum_at(msg + prev_end, len - prev_end, prev_end);
+    }
+    const uint64_t odd = sum_odd ? part : oc_add(oc_add(sum, oc_neg(del)), oc_neg(part));
+    out = oc_add(out, oc_times_255(odd));
+  }
+  sum = out;
+  return true;
+}
+
+uint16_t ipv4_udp_cksum_with(const rte_ipv4_hdr* ip, const rte_udp_hdr* udp,
+                             uint64_t payload_sum) noexcept {
+  // ipv4_udptcp_cksum's pseudo-header (its length from the IPv4 header) and the UDP header
+  // without its checksum field. The folded sum is the representative in [1, 0xffff] of the
+  // total (never 0: the protocol word is not), as finish() gets it from the two halves.
+  const uint16_t l4_len = static_cast<uint16_t>(rte_be_to_cpu_16(ip->total_length) -
+                                                rte_ipv4_hdr_len(ip));
+  const uint64_t total = oc_add(payload_sum, uint64_t{ip->src_addr} + ip->dst_addr +
+                                                 rte_cpu_to_be_16(uint16_t{ip->next_proto_id}) +
+                                                 rte_cpu_to_be_16(l4_len) + udp->src_port +
+                                                 udp->dst_port + udp->dgram_len);
+  const uint16_t ck = static_cast<uint16_t>(~fold_to_16(total));
+  return ck == 0 ? 0xffff : ck;  // RFC 768, as finish()
 }
 
 }  // namespace viaduct::dp

@@ -304,10 +304,15 @@ Verdict handle_icmp(const Snapshot& snap, rte_mbuf* m, rte_ether_hdr* eth, rte_i
 // them (ifc.tx_cksum_offload) and the datagram leaves whole, asks the NIC for them: TX flags,
 // l2_len/l3_len, and the UDP pseudo-header sum the NIC completes. A datagram that will be cut
 // into fragments keeps the software UDP checksum: a NIC sums one frame, not the datagram.
-void build_frame(const Snapshot& snap, rte_mbuf* m, size_t payload_off, size_t payload_len,
-                 const Iface& ifc,
-                 const MacAddr& dst_mac, uint32_t dst_ip_be, uint16_t src_port_be,
-                 uint16_t dst_port_be, WorkerCtx& ctx) noexcept {
+// payload_sum: the payload's one's complement sum when the caller knows it (a forward of a
+// datagram whose checksum was checked: rewrite_and_frame), else null and it is summed.
+// Inlined into its two callers (eleven arguments: the call cost a forward ~22 instructions).
+[[gnu::always_inline]] inline void build_frame(const Snapshot& snap, rte_mbuf* m,
+                                               size_t payload_off, size_t payload_len,
+                                               const Iface& ifc, const MacAddr& dst_mac,
+                                               uint32_t dst_ip_be, uint16_t src_port_be,
+                                               uint16_t dst_port_be, WorkerCtx& ctx,
+                                               const uint64_t* payload_sum = nullptr) noexcept {
   auto* ip = reinterpret_cast<rte_ipv4_hdr*>(
       frame_around(m, payload_off, kL3L4, payload_len, ifc, dst_mac, RTE_ETHER_TYPE_IPV4));
   ip->version_ihl = RTE_IPV4_VHL_DEF;
@@ -333,8 +338,9 @@ void build_frame(const Snapshot& snap, rte_mbuf* m, size_t payload_off, size_t p
     udp->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
     return;
   }
-  ip->hdr_checksum = rte_ipv4_cksum(ip);
-  udp->dgram_cksum = ipv4_udptcp_cksum(ip, udp);
+  ip->hdr_checksum = ipv4_hdr_cksum20(ip);
+  udp->dgram_cksum = payload_sum != nullptr ? ipv4_udp_cksum_with(ip, udp, *payload_sum)
+                                            : ipv4_udptcp_cksum(ip, udp);
 }
 
 // The IP MTU a datagram leaving on ifc must fit: the interface's, and udp4_raw_mtu.
@@ -453,6 +459,17 @@ rte_mbuf* linearize(rte_mbuf* chain, WorkerCtx& ctx) noexcept {
   }
   return v6 ? ipv6_udp_cksum_ok(static_cast<const rte_ipv6_hdr*>(ip), udp, udp_len)
             : ipv4_udp_cksum_ok(static_cast<const rte_ipv4_hdr*>(ip), udp, udp_len);
+}
+
+// Whether the UDP checksum field of a datagram udp_cksum_good() accepted is known right: the
+// port said GOOD, or it was summed in software; not a zero field (no checksum), a port's NONE
+// (the data was checked, the field is a partial sum) or an unchecked trusted feed.
+[[gnu::always_inline]] inline bool udp_cksum_checked(const rte_mbuf* m, const Iface& ifc,
+                                                     const rte_udp_hdr* udp) noexcept {
+  const uint64_t f = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+  return udp->dgram_cksum != 0 &&
+         (f == RTE_MBUF_F_RX_L4_CKSUM_GOOD ||
+          (f == RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN && ifc.rx_cksum_verify));
 }
 
 // What a reassembly table returned for the fragment `m`: nothing yet (the table keeps the
@@ -761,11 +778,15 @@ Verdict send_local_reply(const Snapshot& snap, rte_mbuf* m, const rte_ether_hdr*
 // Applies the edits to the SIP message inside the mbuf and frames it toward dst, out of
 // `out_if` from the port of `out`. slow_above_mtu (udp_mtu_try_proto): a message that would
 // leave in fragments belongs to the slow path (another transport), which this release does not
-// have: dropped as needs_slow_path instead.
-Verdict rewrite_and_frame(const Snapshot& snap, rte_mbuf* m, const PacketInfo& pi,
-                          std::span<const sip::Edit> edits, uint16_t out_if,
-                          const Listener& out, uint32_t dst_ip_be, uint16_t dst_port_be,
-                          WorkerCtx& ctx, bool slow_above_mtu = false) noexcept {
+// have: dropped as needs_slow_path instead. Inlined into its three callers (ten arguments: the
+// call cost a forward ~26 instructions, a routed reply ~40).
+[[gnu::always_inline]] inline Verdict rewrite_and_frame(const Snapshot& snap, rte_mbuf* m,
+                                                        const PacketInfo& pi,
+                                                        std::span<const sip::Edit> edits,
+                                                        uint16_t out_if, const Listener& out,
+                                                        uint32_t dst_ip_be, uint16_t dst_port_be,
+                                                        WorkerCtx& ctx,
+                                                        bool slow_above_mtu = false) noexcept {
   Drop why = Drop::kNoNeighbour;
   const MacAddr* mac = next_hop(snap, ctx, out_if, dst_ip_be, why);
   if (mac == nullptr) {
@@ -778,15 +799,25 @@ Verdict rewrite_and_frame(const Snapshot& snap, rte_mbuf* m, const PacketInfo& p
   char* base = static_cast<char*>(m->buf_addr) + kL2L3L4;
   size_t head = pi.sip_off - kL2L3L4;
   size_t len = pi.sip_len;
+  const Iface& ifc = snap.ifaces[out_if];
+  // The UDP checksum in software (no offload): from the received datagram's, checked on the
+  // way in, and the edits, before they move the message over its headers (cksum.hpp).
+  uint64_t sum = 0;
+  const bool sum_known =
+      pi.rx_sum_known && !ifc.tx_cksum_offload &&
+      edited_sum(base + head, len, edits,
+                 sum = ipv4_udp_payload_sum(
+                     pi.src_ip_be, pi.listener->ip_be,
+                     reinterpret_cast<const rte_udp_hdr*>(base + head) - 1, len));
   if (!sip::apply_edits(base, m->buf_len - kL2L3L4, head, len, edits)) {
     return Verdict::dropped(Drop::kNoHeadroom);
   }
-  const Iface& ifc = snap.ifaces[out_if];
   const uint16_t mtu = egress_mtu(snap, ifc);
   if (slow_above_mtu && len + 28 > mtu) [[unlikely]] {
     return Verdict::dropped(Drop::kNeedsSlowPath);
   }
-  build_frame(snap, m, head + kL2L3L4, len, ifc, *mac, dst_ip_be, out.port_be, dst_port_be, ctx);
+  build_frame(snap, m, head + kL2L3L4, len, ifc, *mac, dst_ip_be, out.port_be, dst_port_be, ctx,
+              sum_known ? &sum : nullptr);
   if (len + 28 > mtu) [[unlikely]] {
     return fragment(m, ifc, mtu, ctx);
   }
@@ -932,6 +963,17 @@ union EditArray {
 constexpr size_t kViaLineMax = 192;
 constexpr size_t kRrLineMax = 320;
 
+// The text of a source address, from the worker's cache (Ipv4TextCache).
+[[gnu::always_inline]] inline std::string_view source_text(Ipv4TextCache& c,
+                                                           uint32_t ip_be) noexcept {
+  Ipv4TextCache::Entry& e = c.e[(ip_be >> 24) % Ipv4TextCache::kSize];
+  if (e.ip_be != ip_be || e.len == 0) [[unlikely]] {
+    e.len = static_cast<uint8_t>(format_ipv4(ip_be, e.text));
+    e.ip_be = ip_be;
+  }
+  return {e.text, e.len};
+}
+
 // One Record-Route as rr's modparams shape it (cfg::Program::rr_*), for the cases the inline
 // path of forward_request does not write: ";r2=on" in front of ";lr" when it is one of a double
 // record-routing (the request leaves from another socket than it came in on, or
@@ -1055,11 +1097,14 @@ constexpr size_t kRrLineMax = 320;
   }
 
   // Our Via (set_advertised_address/port win over the socket's), ;rport with add_local_rport.
-  char branch[sip::kBranchLen];
-  sip::stateless_branch(msg, v, branch);
   char via_line[kViaLineMax];
   const std::string_view via_host = r.adv_addr.empty() ? std::string_view(l->via_host) : r.adv_addr;
   const uint16_t via_port = r.adv_port != 0 ? r.adv_port : l->via_port;
+  // Built whole each time: a cached "Via: ... ;branch=" with the branch stored into it saved
+  // ~70 instructions but cost ~15 ns (the copies that read the line soon after wait for its
+  // overlapping stores: perf/RESULTS.md, R9).
+  char branch[sip::kBranchLen];
+  sip::stateless_branch(msg, v, branch);
   size_t via_len = sip::build_via_line(via_line, sizeof(via_line), via_host, via_port,
                                        {branch, sizeof(branch)});
   if (via_len == 0) {
@@ -1150,9 +1195,10 @@ constexpr size_t kRrLineMax = 320;
   }
   edits[n_edits++] = {v.top_via_line.off, 0, {via_line, via_len}};
 
-  char src_ip[48];
-  const size_t src_ip_len =
-      pi.v6 ? format_ipv6(pi.src_ip6, src_ip) : format_ipv4(pi.src_ip_be, src_ip);
+  char src_ip6[48];
+  const std::string_view src_ip =
+      pi.v6 ? std::string_view(src_ip6, format_ipv6(pi.src_ip6, src_ip6))
+            : source_text(ctx.src_text, pi.src_ip_be);
   char recv_buf[sip::kViaReceivedMax];
   union RecvEdits {  // via_received_edits sets the n_recv it fills: no construction first
     RecvEdits() noexcept {}
@@ -1160,7 +1206,14 @@ constexpr size_t kRrLineMax = 320;
   } recv_storage;
   sip::Edit(&recv_edits)[2] = recv_storage.e;
   size_t n_recv = 0;
-  if (!sip::via_received_edits(msg, v, {src_ip, src_ip_len}, rte_be_to_cpu_16(pi.src_port_be),
+  // The common request, sent from the address its top Via names (as written: no brackets),
+  // without rport or received: nothing to add (via_received_edits' own first test), no call.
+  const std::string_view via_host_rx = v.via1.host.in(msg);
+  const bool plain_via = !r.force_rport && !v.via1.has_rport && v.via1.received.empty() &&
+                         via_host_rx.size() == src_ip.size() &&
+                         std::memcmp(via_host_rx.data(), src_ip.data(), src_ip.size()) == 0;
+  if (!plain_via &&
+      !sip::via_received_edits(msg, v, src_ip, rte_be_to_cpu_16(pi.src_port_be),
                                recv_buf, sizeof(recv_buf), recv_edits, n_recv,
                                r.force_rport ? sip::ForceRport::kRequest : sip::ForceRport::kNo)) {
     return Verdict::dropped(Drop::kNoHeadroom);
@@ -2068,6 +2121,7 @@ Verdict handle_packet(const Snapshot& snap, rte_mbuf*& m, WorkerCtx& ctx) noexce
   if (!udp_cksum_good(m, ifc, ip, false, udp, udp_len)) [[unlikely]] {
     return Verdict::dropped(Drop::kUdpBadChecksum);
   }
+  pi.rx_sum_known = udp_cksum_checked(m, ifc, udp);
   pi.src_ip_be = ip->src_addr;
   pi.src_port_be = udp->src_port;
   return handle_sip(snap, m, eth, pi, udp, udp_len, ctx);

@@ -96,6 +96,19 @@ class LocalNeighbourCache {
 using LocalNeighbours = LocalNeighbourCache<uint32_t, 256>;
 using LocalNeighbours6 = LocalNeighbourCache<Ip6, 64>;
 
+// The dotted-decimal text of recent sources' IPv4 addresses (a forward compares it with the top
+// Via's host and writes it into received=): direct-mapped on the address's last byte. Senders
+// are few at an SBC farm's edge; a miss formats it (format_ipv4), as every forward did before.
+struct Ipv4TextCache {
+  static constexpr size_t kSize = 16;
+  struct Entry {
+    uint32_t ip_be = 0;
+    uint8_t len = 0;  // 0: empty
+    char text[19];    // format_ipv4 writes up to 16 bytes
+  };
+  Entry e[kSize];
+};
+
 // Per-worker state the pipeline may write. Owned by one worker.
 struct WorkerCtx {
   uint16_t worker_id = 0;
@@ -119,6 +132,7 @@ struct WorkerCtx {
   rte_mbuf* frag_out[kMaxFragments];
   char reply_buf[kReplyScratch];  // stateless replies are built here
   VmState vm;                     // the script interpreter's $var slots, scratch and log ring
+  Ipv4TextCache src_text;
 };
 
 struct Verdict {
@@ -159,6 +173,11 @@ struct PacketInfo {
   size_t sip_off = 0;  // offset of the UDP payload from buf_addr
   size_t sip_len = 0;
   bool v6 = false;     // received over IPv6: src_ip6 is the source, src_ip_be is 0
+  // IPv4: the UDP checksum field is non-zero and was checked (by the port: RX_L4_CKSUM_GOOD,
+  // or summed here), so the payload's sum follows from the headers and a forward's checksum
+  // from the edits (cksum.hpp edited_sum). The UDP header is then still in front of sip_off
+  // until the rewrite moves the message.
+  bool rx_sum_known = false;
   Ip6 src_ip6;
 };
 

@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -680,6 +681,199 @@ TEST(RxCksum, PortAsksForEachCheckItHas) {
   EXPECT_EQ(dp::rx_cksum_offloads(kIp, true), kIp);
   EXPECT_EQ(dp::rx_cksum_offloads(kIp | kUdp, false), 0u);
   EXPECT_EQ(dp::rx_cksum_offloads(kTcp, true), 0u);
+}
+
+// ---- TX: a forward's UDP checksum from the received one (cksum.hpp edited_sum) ------------------
+
+// Equal as one's complement sums: the same value modulo 0xffff (0 and 0xffff are both zero).
+bool same_sum(uint64_t a, uint64_t b) { return a % 0xffff == b % 0xffff; }
+
+// edited_sum against summing the edited message, for every edit shape apply_edits takes:
+// inserts, deletions and replacements of odd and even lengths at odd and even offsets, several
+// inserts at one offset, at offset 0 and at the end, whole-message deletions; messages of odd
+// and even lengths, both orders of the odd-moved and other bytes (the two ways it sums), over
+// three contents (one whose sums wrap often: all 0xff). Random, seeded: the same cases each run.
+TEST(TxCksum, EditedSumEqualsTheSumOfTheEditedMessage) {
+  std::mt19937 rng(20261123);
+  const auto pick = [&rng](size_t lo, size_t hi) {
+    return std::uniform_int_distribution<size_t>(lo, hi)(rng);
+  };
+  std::string pool(512, '\0');
+  for (char& c : pool) {
+    c = static_cast<char>(pick(0, 255));
+  }
+  std::vector<char> buf(4096);
+  size_t odd_cases = 0;
+  for (int round = 0; round < 20000; ++round) {
+    const int content = round % 3;
+    const size_t len = pick(0, round % 10 == 0 ? 1500 : 200);
+    const size_t head = 1024 + pick(0, 1);  // the message's own alignment does not matter
+    for (size_t i = 0; i < len; ++i) {
+      buf[head + i] = content == 0 ? static_cast<char>(pick(0, 255))
+                                   : content == 1 ? '\0' : static_cast<char>(0xff);
+    }
+    // Up to 6 edits at sorted offsets (repeats: inserts at one offset), each deleting at most
+    // up to the next one's offset.
+    const size_t n = pick(0, 6);
+    std::vector<size_t> offs(n);
+    for (size_t& o : offs) {
+      o = pick(0, 3) == 0 ? (pick(0, 1) == 0 ? 0 : len) : pick(0, len);
+    }
+    std::sort(offs.begin(), offs.end());
+    std::vector<sip::Edit> edits(n);
+    for (size_t i = 0; i < n; ++i) {
+      const size_t limit = (i + 1 < n ? offs[i + 1] : len) - offs[i];
+      const size_t del = pick(0, 2) == 0 ? 0 : pick(0, limit);
+      const size_t ins_len = pick(0, 2) == 0 ? 0 : pick(0, 70);
+      const size_t ins_at = pick(0, pool.size() - ins_len);
+      edits[i] = {static_cast<uint16_t>(offs[i]), static_cast<uint16_t>(del),
+                  std::string_view(pool).substr(ins_at, ins_len)};
+    }
+    uint64_t sum = dp::raw_cksum(buf.data() + head, len);
+    ASSERT_TRUE(dp::edited_sum(buf.data() + head, len, edits, sum));
+    size_t h = head;
+    size_t l = len;
+    ASSERT_TRUE(sip::apply_edits(buf.data(), buf.size(), h, l, edits));
+    const uint16_t want = dp::raw_cksum(buf.data() + h, l);
+    ASSERT_TRUE(same_sum(sum, want)) << "round " << round << ": " << n << " edits, len " << len;
+    // Whether some kept bytes moved by an odd offset (the case that swaps lanes).
+    long shift = 0;
+    for (const sip::Edit& e : edits) {
+      shift += static_cast<long>(e.ins.size()) - e.del;
+      odd_cases += (shift & 1) != 0 && e.off + e.del < len ? 1 : 0;
+    }
+  }
+  EXPECT_GT(odd_cases, 5000u);  // the lane swap is exercised, not only even moves
+}
+
+// Edits apply_edits refuses (out of order, past the end) are refused here too, the sum left.
+TEST(TxCksum, EditedSumRefusesWhatApplyEditsRefuses) {
+  const std::string msg = "INVITE sip:a@b SIP/2.0\r\n\r\n";
+  const uint64_t before = 1234;
+  uint64_t sum = before;
+  const sip::Edit unordered[2] = {{10, 2, "x"}, {5, 0, "y"}};
+  EXPECT_FALSE(dp::edited_sum(msg.data(), msg.size(), unordered, sum));
+  const sip::Edit past[1] = {{static_cast<uint16_t>(msg.size() - 1), 2, {}}};
+  EXPECT_FALSE(dp::edited_sum(msg.data(), msg.size(), past, sum));
+  EXPECT_EQ(sum, before);
+}
+
+// ipv4_udp_cksum_with and ipv4_hdr_cksum20 against ipv4_udptcp_cksum and DPDK's header sum,
+// bit for bit, including payloads whose total sums to zero (the 0 -> 0xffff rule) and
+// ipv4_udp_payload_sum against summing the payload of a checked datagram (bytes past msg_len
+// taken off at odd and even offsets).
+TEST(TxCksum, ChecksumFromAPayloadSumIsTheSummedOne) {
+  std::mt19937 rng(7);
+  std::vector<uint8_t> buf(20 + 8 + 1600);
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(buf.data());
+  auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
+  auto* payload = reinterpret_cast<uint8_t*>(udp + 1);
+  size_t zero_totals = 0;
+  for (int round = 0; round < 4000; ++round) {
+    const size_t len = round % 800;
+    for (size_t i = 0; i < len; ++i) {
+      payload[i] = round % 5 == 0 ? 0 : static_cast<uint8_t>(rng());
+    }
+    ip->version_ihl = RTE_IPV4_VHL_DEF;
+    ip->type_of_service = 0;
+    ip->total_length = htons(static_cast<uint16_t>(28 + len));
+    ip->packet_id = static_cast<uint16_t>(rng());
+    ip->fragment_offset = 0;
+    ip->time_to_live = 64;
+    ip->next_proto_id = IPPROTO_UDP;
+    ip->hdr_checksum = 0;
+    ip->src_addr = static_cast<uint32_t>(rng());
+    ip->dst_addr = static_cast<uint32_t>(rng());
+    udp->src_port = static_cast<uint16_t>(rng());
+    udp->dst_port = static_cast<uint16_t>(rng());
+    udp->dgram_len = htons(static_cast<uint16_t>(8 + len));
+    if (len >= 2 && round % 7 == 0) {
+      // Make the datagram's total sum to zero (0xffff): the checksum computed as 0 goes out
+      // as 0xffff. Two payload bytes absorb the difference.
+      payload[0] = payload[1] = 0;
+      udp->dgram_cksum = 0;
+      const uint16_t ck = rte_ipv4_udptcp_cksum(ip, udp);  // ~total without those bytes
+      std::memcpy(payload, &ck, 2);
+      ++zero_totals;
+    }
+    ASSERT_EQ(dp::ipv4_hdr_cksum20(ip), rte_ipv4_cksum(ip)) << round;
+    udp->dgram_cksum = 0;
+    const uint16_t want = dp::ipv4_udptcp_cksum(ip, udp);
+    ASSERT_EQ(dp::ipv4_udp_cksum_with(ip, udp, dp::raw_cksum(payload, len)), want) << round;
+    if (zero_totals != 0 && round % 7 == 0 && len >= 2) {
+      ASSERT_EQ(want, 0xffff) << round;
+    }
+    // The receiving side: the datagram as sent, checked; the first msg_len bytes' sum.
+    udp->dgram_cksum = want;
+    ASSERT_TRUE(dp::ipv4_udp_cksum_ok(ip, udp, 8 + len));
+    const size_t msg_len = len - std::min(len, static_cast<size_t>(round % 4));
+    ASSERT_TRUE(same_sum(dp::ipv4_udp_payload_sum(ip->src_addr, ip->dst_addr, udp, msg_len),
+                         dp::raw_cksum(payload, msg_len)))
+        << round << " " << msg_len;
+  }
+  EXPECT_GT(zero_totals, 100u);
+}
+
+// Whole forwards: a datagram whose checksum the port vouched for (GOOD) or that was summed here
+// (flags unknown) leaves with the checksum derived from the received one; the same datagram
+// with a port's NONE (the field not to be trusted) is summed whole. Every byte of the two
+// frames must be the same, and right. The messages make the edits of each shape: our Via (58
+// bytes), received= (odd: every later byte moves by an odd offset), rport, Max-Forwards 10 ->
+// 9 (one byte shorter), bytes past Content-Length (not forwarded), an odd-length datagram, a
+// reply's Via removal.
+TEST(TxCksum, ForwardFromTheReceivedChecksumEqualsTheSummedOne) {
+  const auto edit = [](std::string msg, std::string_view from, std::string_view to) {
+    const size_t at = msg.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    return at == std::string::npos ? msg : msg.replace(at, from.size(), to);
+  };
+  const std::string invite = perf::kInvite;
+  const std::string named = edit(invite, "UDP 10.0.0.10:5060;", "UDP client.example:5060;");
+  const std::string rport = edit(invite, "10.0.0.10:5060;branch", "10.0.0.10:5060;rport;branch");
+  const std::string mf10 = edit(named, "Max-Forwards: 70", "Max-Forwards: 10");
+  const std::string odd = edit(invite, "Subject: Performance Test", "Subject: Performance Tests");
+  struct Case {
+    std::string msg;
+    const char* src;
+    const dp::MacAddr* mac;
+    std::string trailing;  // bytes after the message, past Content-Length
+  };
+  const std::vector<Case> cases = {
+      {invite, "10.0.0.10", &kClientMac, ""},
+      {named, "10.0.0.10", &kClientMac, ""},
+      {rport, "10.0.0.10", &kClientMac, ""},
+      {mf10, "10.0.0.10", &kClientMac, ""},
+      {odd, "10.0.0.10", &kClientMac, ""},
+      {mf10, "10.0.0.10", &kClientMac, "xyz"},
+      {invite, "10.0.0.10", &kClientMac, "\r\n"},
+      {perf::kReply, "10.0.0.11", &kB1Mac, ""},
+      {perf::kReply, "10.0.0.11", &kB1Mac, "!"},
+  };
+  for (const uint64_t known : {kIpGood | kL4Good, uint64_t{0}}) {
+    for (const Case& c : cases) {
+      SCOPED_TRACE(c.msg.substr(0, 60) + " trailing " + std::to_string(c.trailing.size()) +
+                   " flags " + std::to_string(known));
+      auto derived = make_side(false);
+      auto summed = make_side(false);
+      ASSERT_NE(derived, nullptr);
+      ASSERT_NE(summed, nullptr);
+      rte_mbuf* a = frame_in(c.msg + c.trailing, 0, c.src, *c.mac);
+      set_udp_sum(a);
+      rte_mbuf* b = frame_in(c.msg + c.trailing, 0, c.src, *c.mac);
+      set_udp_sum(b);
+      a->ol_flags = known;
+      b->ol_flags = kIpGood | kL4None;
+      ASSERT_TRUE(dp::handle_packet(derived->owned->snap, a, *derived->ctx).is_tx());
+      ASSERT_TRUE(dp::handle_packet(summed->owned->snap, b, *summed->ctx).is_tx());
+      Headers h = headers(a, 14);
+      EXPECT_NE(ntohs(h.udp->dgram_len), 8 + c.msg.size()) << "edited";
+      EXPECT_EQ(rte_ipv4_cksum(h.ip), 0);
+      EXPECT_EQ(rte_ipv4_udptcp_cksum_verify(h.ip, h.udp), 0) << "UDP checksum invalid";
+      EXPECT_EQ(bytes(a), bytes(b));
+      rte_pktmbuf_free(a);
+      rte_pktmbuf_free(b);
+    }
+  }
 }
 
 // net_ring has no checksum offload: port_start must record the software path.

@@ -274,6 +274,73 @@ TEST_F(PipelineTest, ViaGetsReceivedWhenTheSourceDiffersAndRportIsFilled) {
   EXPECT_EQ(v.via2.rport.in(o.sip.data()), "40000");
 }
 
+// One worker context forwarding for alternating sent-bys (the socket's, advertised names and
+// ports, short and long) writes each one's Via line as sip::build_via_line does, and received=
+// for alternating sources that share a slot of its source-text cache (Ipv4TextCache: the same
+// last byte) names each source.
+TEST_F(PipelineTest, ViaAndReceivedStayRightAcrossSentBysAndSourcesOnOneWorker) {
+  const std::string script = kScript;
+  const auto advertised = [&script](const std::string& host, const std::string& port) {
+    std::string s = script;
+    const std::string fwd = "    forward();\n";
+    s.replace(s.find(fwd), fwd.size(),
+              "    set_advertised_address(\"" + host + "\");\n    set_advertised_port(" + port +
+                  ");\n" + fwd);
+    return s;
+  };
+  const std::string long_host(60, 'h');
+  struct Sent {
+    std::string script, host;
+    uint16_t port;
+  };
+  const std::vector<Sent> sent = {
+      {script, "10.0.0.2", 5060},
+      {advertised("edge.example.net", "5070"), "edge.example.net", 5070},
+      {script, "10.0.0.2", 5060},
+      {advertised(long_host + ".example", "5060"), long_host + ".example", 5060},
+      {advertised(std::string(36, 'k') + ".net", "5072"), std::string(36, 'k') + ".net", 5072},
+      {advertised("edge.example.net", "5071"), "edge.example.net", 5071},
+      {advertised("edge.example.org", "5071"), "edge.example.org", 5071},
+      {script, "10.0.0.2", 5060},
+  };
+  std::vector<std::unique_ptr<ctl::OwnedSnapshot>> snaps;
+  for (const Sent& s : sent) {
+    std::string error;
+    snaps.push_back(test::make_snapshot(s.script, kList, "10.0.0.2", kOurMac,
+                                        {{"10.0.0.10", kClientMac},
+                                         {"10.0.0.11", kB1Mac},
+                                         {"10.0.0.12", kB2Mac}},
+                                        error));
+    ASSERT_NE(snaps.back(), nullptr) << error;
+  }
+  const std::string nat_via = "Via: SIP/2.0/UDP 192.168.1.5:5060;branch=z9hG4bK-nat\r\n";
+  const char* sources[] = {"10.0.0.10", "10.0.1.10", "10.0.0.10", "10.1.0.10"};
+  for (size_t i = 0; i < sent.size() * 2; ++i) {
+    const Sent& s = sent[i % sent.size()];
+    std::string msg = invite("cache-" + std::to_string(i));
+    const std::string old_via = "Via: SIP/2.0/UDP 10.0.0.10:5060;branch=z9hG4bK-1-0\r\n";
+    msg.replace(msg.find(old_via), old_via.size(), nat_via);
+    const char* src = sources[i % std::size(sources)];
+    rte_mbuf* m = udp_frame(kClientMac, src, 5060, "10.0.0.2", 5060, msg);
+    const dp::Verdict v = dp::handle_packet(snaps[i % sent.size()]->snap, m, *ctx_);
+    ASSERT_TRUE(v.is_tx()) << i << " " << dp::drop_name(v.drop);
+    auto* iph = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, sizeof(rte_ether_hdr));
+    auto* udp = reinterpret_cast<rte_udp_hdr*>(iph + 1);
+    const std::string out(reinterpret_cast<const char*>(udp + 1), ntohs(udp->dgram_len) - 8u);
+    rte_pktmbuf_free(m);
+    const sip::SipView ov = scan_ok(out);
+    // Our Via as sip::build_via_line writes it for this sent-by and the branch it carries.
+    const std::string branch(ov.via1.branch.in(out.data()));
+    ASSERT_EQ(branch.size(), sip::kBranchLen);
+    char line[256];
+    const size_t n = sip::build_via_line(line, sizeof line, s.host, s.port, branch);
+    ASSERT_NE(n, 0u);
+    EXPECT_EQ(out.substr(ov.top_via_line.off, ov.top_via_line.len), std::string(line, n))
+        << "forward " << i;
+    EXPECT_EQ(ov.via2.received.in(out.data()), src) << "forward " << i;
+  }
+}
+
 TEST_F(PipelineTest, ReplyLosesOurViaAndGoesToTheNextVia) {
   const Out fwd = run(udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5060, invite("r1")));
   ASSERT_FALSE(fwd.v.is_drop());
