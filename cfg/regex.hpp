@@ -145,7 +145,7 @@ class RegexSet {
   const RegexMatches* empty_matches() const noexcept { return has_empty_ ? &empty_ : nullptr; }
   // True when scan() answers subjects of up to LiteralSet::kMaxText bytes with the literal fast
   // path (every pattern a plain alternation of literals: cfg/regex_literal.hpp) instead of
-  // Hyperscan. The interpreter then keeps no memo of the answers: the scan costs less.
+  // Hyperscan.
   bool literal() const noexcept { return lit_ != nullptr; }
   // Hyperscan alone, for tests and benchmarks that compare the two paths.
   bool scan_hyperscan(std::string_view subject, hs_scratch* scratch,

@@ -303,7 +303,7 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   MetricFamily rx = family("viaduct_script_regex_lookups_total",
                            "Regex-set lookups of the routing script: answered from the worker's "
                            "memo of recent operands (hit) or scanned (scan): with Hyperscan, or "
-                           "with the literal matcher for a set of plain literals (never memoised).",
+                           "with the literal matcher for a set of plain literals.",
                            MetricType::Counter);
   add(rx, static_cast<double>(ctl_.regex_memo_hits.load(std::memory_order_relaxed)),
       {{"result", "hit"}});

@@ -973,10 +973,10 @@ int32_t regex_match(Run& r, uint32_t set, uint32_t id, std::string_view subject)
   cfg::RegexMatches m;
   VmState& st = r.st;
   RegexMemo* memo = nullptr;
-  // An empty operand (an absent header) is answered by the set itself, precomputed.
-  // A literal set's scan (cfg/regex_literal.hpp) costs less than the memo's hash and compare.
-  const bool memoable =
-      !subject.empty() && subject.size() <= kRegexMemoText && !t->sets[set].literal();
+  // An empty operand (an absent header) is answered by the set itself, precomputed. The memo
+  // serves literal sets too (cfg/regex_literal.hpp): a hit costs less than even their scan
+  // (perf/RESULTS.md, 2026-11-23).
+  const bool memoable = !subject.empty() && subject.size() <= kRegexMemoText;
   if (memoable) {
     if (st.rx_memo_gen != r.snap.generation || st.rx_memo_prog != &r.prog || st.rx_epoch == 0) {
       st.rx_memo_gen = r.snap.generation;
