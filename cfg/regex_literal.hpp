@@ -3,9 +3,10 @@
 //
 // The regex a front-end script applies to every request is, almost always, a list of scanner
 // names: `$ua =~ "friendly-scanner|sipvicious|sipcli|VaxSIPUserAgent"` (Kamailio's default
-// kamailio.cfg has one in route[REQINIT]). Hyperscan answers that in ~600 instructions for a
-// 50-byte User-Agent, most of it its fixed cost per call (checks, scratch, the engine's
-// set-up); this path answers it in ~100-150.
+// kamailio.cfg has one in route[REQINIT]). Hyperscan answers that in ~650 instructions for a
+// 45-byte User-Agent, most of it its fixed cost per call (checks, scratch, the engine's
+// set-up); this path in ~170, ~310 when a candidate must be confirmed ("sip" in "belle-sip"):
+// 13 ns against 30 (perf/RESULTS.md, 2026-11-23).
 //
 // When every pattern of a set is a plain alternation of literals (printable ASCII, no
 // metacharacter but the `|` between branches and `\` escaping a metacharacter, no empty branch)
