@@ -60,7 +60,6 @@ class LiteralSet {
   // `subject` (before its first NUL byte). 0 < subject.size() <= kMaxText.
   void match(std::string_view subject, RegexMatches& out) const noexcept;
 
-  size_t literals() const noexcept { return n_; }
 
  private:
   struct Literal {

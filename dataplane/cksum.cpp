@@ -274,8 +274,7 @@ uint16_t ipv4_udp_cksum_with(const rte_ipv4_hdr* ip, const rte_udp_hdr* udp,
                                                  rte_cpu_to_be_16(uint16_t{ip->next_proto_id}) +
                                                  rte_cpu_to_be_16(l4_len) + udp->src_port +
                                                  udp->dst_port + udp->dgram_len);
-  const uint16_t ck = static_cast<uint16_t>(~fold_to_16(total));
-  return ck == 0 ? 0xffff : ck;  // RFC 768, as finish()
+  return finish(fold_to_16(total), IPPROTO_UDP);
 }
 
 }  // namespace viaduct::dp

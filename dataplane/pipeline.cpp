@@ -443,33 +443,28 @@ rte_mbuf* linearize(rte_mbuf* chain, WorkerCtx& ctx) noexcept {
 // 8200 8.1), also where the interface trusts its feed: a partial sum is never zero. What the
 // port did not check is summed unless the interface says its feed carries partial sums
 // (`verify_udp_checksum = false`: veth senders with TX checksum offload).
+// `checked`: the field of an accepted datagram is known right (the port said GOOD, or it was
+// summed here), so a forward may derive its own checksum from it; not for a zero field, a
+// port's NONE (the data was checked, the field is a partial sum) or an unchecked trusted feed.
 [[gnu::always_inline]] inline bool udp_cksum_good(const rte_mbuf* m, const Iface& ifc,
                                                   const void* ip, bool v6,
-                                                  const rte_udp_hdr* udp,
-                                                  size_t udp_len) noexcept {
+                                                  const rte_udp_hdr* udp, size_t udp_len,
+                                                  bool& checked) noexcept {
+  checked = false;
   if (udp->dgram_cksum == 0) {
     return !v6;
   }
   const uint64_t f = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
   if (f != RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN) [[likely]] {
+    checked = f == RTE_MBUF_F_RX_L4_CKSUM_GOOD;
     return f != RTE_MBUF_F_RX_L4_CKSUM_BAD;
   }
   if (!ifc.rx_cksum_verify) {
     return true;
   }
+  checked = true;  // meaningful only when the sum below says good
   return v6 ? ipv6_udp_cksum_ok(static_cast<const rte_ipv6_hdr*>(ip), udp, udp_len)
             : ipv4_udp_cksum_ok(static_cast<const rte_ipv4_hdr*>(ip), udp, udp_len);
-}
-
-// Whether the UDP checksum field of a datagram udp_cksum_good() accepted is known right: the
-// port said GOOD, or it was summed in software; not a zero field (no checksum), a port's NONE
-// (the data was checked, the field is a partial sum) or an unchecked trusted feed.
-[[gnu::always_inline]] inline bool udp_cksum_checked(const rte_mbuf* m, const Iface& ifc,
-                                                     const rte_udp_hdr* udp) noexcept {
-  const uint64_t f = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
-  return udp->dgram_cksum != 0 &&
-         (f == RTE_MBUF_F_RX_L4_CKSUM_GOOD ||
-          (f == RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN && ifc.rx_cksum_verify));
 }
 
 // What a reassembly table returned for the fragment `m`: nothing yet (the table keeps the
@@ -1790,7 +1785,8 @@ ExtWalk walk_ext6(const uint8_t* p, size_t plen, uint8_t& next, size_t& len) noe
   if (pi.listener == nullptr) {
     return punt_or_drop(ifc, Drop::kNoListener, ctx);
   }
-  if (!udp_cksum_good(m, ifc, ip, true, udp, udp_len)) [[unlikely]] {
+  bool checked = false;  // the derived checksum of a forward is IPv4's only (rx_sum_known)
+  if (!udp_cksum_good(m, ifc, ip, true, udp, udp_len, checked)) [[unlikely]] {
     return Verdict::dropped(Drop::kUdpBadChecksum);
   }
   pi.v6 = true;
@@ -2118,10 +2114,9 @@ Verdict handle_packet(const Snapshot& snap, rte_mbuf*& m, WorkerCtx& ctx) noexce
   if (pi.listener == nullptr) {
     return punt_or_drop(ifc, Drop::kNoListener, ctx);
   }
-  if (!udp_cksum_good(m, ifc, ip, false, udp, udp_len)) [[unlikely]] {
+  if (!udp_cksum_good(m, ifc, ip, false, udp, udp_len, pi.rx_sum_known)) [[unlikely]] {
     return Verdict::dropped(Drop::kUdpBadChecksum);
   }
-  pi.rx_sum_known = udp_cksum_checked(m, ifc, udp);
   pi.src_ip_be = ip->src_addr;
   pi.src_port_be = udp->src_port;
   return handle_sip(snap, m, eth, pi, udp, udp_len, ctx);

@@ -876,6 +876,30 @@ TEST(TxCksum, ForwardFromTheReceivedChecksumEqualsTheSummedOne) {
   }
 }
 
+// A port's NONE (the data was checked, the field may hold only a partial sum, as a sender with
+// TX offload leaves it over veth) gives no checksum to derive from: the forward sums its datagram
+// and carries a right checksum all the same. Also with the field zero (no checksum, IPv4).
+TEST(TxCksum, NoDerivedChecksumFromAFieldThePortDidNotCheck) {
+  for (const bool zero : {false, true}) {
+    for (const std::string& msg : {std::string(perf::kInvite), std::string(perf::kReply)}) {
+      SCOPED_TRACE(msg.substr(0, 40) + (zero ? " zero field" : " partial field"));
+      const bool reply = msg.starts_with("SIP/2.0");
+      auto side = make_side(false);
+      ASSERT_NE(side, nullptr);
+      rte_mbuf* m = frame_in(msg, 0, reply ? "10.0.0.11" : "10.0.0.10",
+                             reply ? kB1Mac : kClientMac);
+      Headers in = headers(m, 14);
+      in.udp->dgram_cksum = zero ? 0 : rte_ipv4_phdr_cksum(in.ip, 0);
+      m->ol_flags = kIpGood | kL4None;
+      ASSERT_TRUE(dp::handle_packet(side->owned->snap, m, *side->ctx).is_tx());
+      Headers h = headers(m, 14);
+      EXPECT_NE(h.udp->dgram_cksum, 0);
+      EXPECT_EQ(rte_ipv4_udptcp_cksum_verify(h.ip, h.udp), 0) << "UDP checksum invalid";
+      rte_pktmbuf_free(m);
+    }
+  }
+}
+
 // net_ring has no checksum offload: port_start must record the software path.
 TEST(CksumOffload, RingPortUsesSoftware) {
   rte_ring* r = rte_ring_create("cko_ring", 64, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
