@@ -9,6 +9,10 @@
 
 #include <climits>
 #include <cstring>
+#include <memory>
+#if defined(__SSE4_2__)
+#include <nmmintrin.h>  // the affinity key's CRC32-C (the dataplane is built for corei7 and up)
+#endif
 
 namespace viaduct::dp {
 namespace {
@@ -462,11 +466,15 @@ bool print_hash_pvar(const Snapshot& snap, const char* msg, const sip::SipView& 
 }
 
 const DestSet* set_at(const Snapshot& snap, uint32_t set_index) noexcept {
-  // pool == 0: a set build_dispatch_tables() never filled; never divide by it.
-  if (set_index >= snap.sets.size() || snap.sets[set_index].pool == 0) {
+  // pool == 0: a set build_dispatch_tables() never filled; never divide by it. The index is
+  // compared in bytes: sets.size() is a division by sizeof(DestSet).
+  const DestSet* const sets = snap.sets.data();
+  const char* const end = reinterpret_cast<const char*>(std::to_address(snap.sets.end()));
+  const auto bytes = static_cast<size_t>(end - reinterpret_cast<const char*>(sets));
+  if (size_t{set_index} * sizeof(DestSet) >= bytes || sets[set_index].pool == 0) {
     return nullptr;
   }
-  return &snap.sets[set_index];
+  return &sets[set_index];
 }
 
 // ---- transaction affinity (CANCEL, ACK of a non-2xx) ----
@@ -492,14 +500,66 @@ bool expired(uint32_t expires, uint32_t now) noexcept {
   return static_cast<int32_t>(expires - now) <= 0;
 }
 
+#if defined(__SSE4_2__)
+// CRC32-C of the text's bytes into `c`: its 8-byte words in order, the last one overlapping the
+// one before (the length is in the caller's seed; 8 bytes are one word twice), or two 4-byte
+// words, or bytes.
+[[gnu::always_inline]] inline uint32_t crc_text(uint32_t c, std::string_view t) noexcept {
+  const char* p = t.data();
+  const size_t n = t.size();
+  if (n >= 8) [[likely]] {
+    // Words from the start while more than 16 bytes are left, then the two words that cover
+    // the last 9 to 16 (overlapping): no loop at all up to 16 bytes.
+    uint64_t w;
+    size_t i = 0;
+    for (; n - i > 16; i += 8) {
+      std::memcpy(&w, p + i, 8);
+      c = static_cast<uint32_t>(_mm_crc32_u64(c, w));
+    }
+    std::memcpy(&w, p + i, 8);
+    c = static_cast<uint32_t>(_mm_crc32_u64(c, w));
+    std::memcpy(&w, p + n - 8, 8);
+    return static_cast<uint32_t>(_mm_crc32_u64(c, w));
+  }
+  if (n >= 4) {
+    uint32_t w;
+    std::memcpy(&w, p, 4);
+    c = _mm_crc32_u32(c, w);
+    std::memcpy(&w, p + n - 4, 4);
+    return _mm_crc32_u32(c, w);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    c = _mm_crc32_u8(c, static_cast<uint8_t>(p[i]));
+  }
+  return c;
+}
+#endif
+
 // The INVITE transaction a request belongs to, as its CANCEL and non-2xx ACK repeat it: Call-ID,
 // CSeq number, top-Via branch, per set. The Call-ID as the scanner gives it: trimmed of LWS on
 // both sides already (SipView::hdr), as trim() would (a second trim was ~21 instructions an
 // INVITE).
+// Two independent CRC32-C chains make the 64 bits (in line, no call: the two XXH3 calls and
+// the registers saved around them were ~75 instructions an INVITE, this ~25): the high half
+// over the CSeq number and the Call-ID's length, then the Call-ID; the low half over the set
+// and the branch's length, then the branch. A CRC tells apart any two inputs that differ
+// within 32 consecutive bits (so distinct CSeq numbers, sets and lengths always), and two
+// random transactions collide 2^-64 of the time. It is no keyed hash, but neither was XXH3 with
+// a fixed seed: whoever can make a CANCEL match another INVITE's key knows that transaction,
+// and could send its real CANCEL.
 [[gnu::always_inline]] inline uint64_t affinity_key(uint32_t set_index, const char* msg,
                                                     const sip::SipView& v) noexcept {
   const std::string_view cid = v.call_id.in(msg);
   const std::string_view branch = v.via1.branch.in(msg);
+#if defined(__SSE4_2__)
+  const uint32_t a = crc_text(static_cast<uint32_t>(_mm_crc32_u64(
+                                  ~0u, v.cseq_num | static_cast<uint64_t>(cid.size()) << 32)),
+                              cid);
+  const uint32_t b = crc_text(static_cast<uint32_t>(_mm_crc32_u64(
+                                  ~0u, set_index | static_cast<uint64_t>(branch.size()) << 32)),
+                              branch);
+  return static_cast<uint64_t>(a) << 32 | b;
+#else
   // The set and the CSeq number go into the seed (a multiply each, not a third hash call); the
   // two hashes do not depend on each other (one chained through the other's seed was a latency
   // chain of two XXH3 calls on every INVITE).
@@ -508,6 +568,7 @@ bool expired(uint32_t expires, uint32_t now) noexcept {
       cid.data(), cid.size(), kKeySeed + set_index * kGolden + uint64_t{v.cseq_num} * kCseqMul);
   const uint64_t b = XXH3_64bits_withSeed(branch.data(), branch.size(), kKeySeed ^ kCseqMul);
   return h ^ ((b << 31) | (b >> 33));
+#endif
 }
 
 DsAffinityEntry* affinity_bucket(DispatchState& st, uint64_t key) noexcept {
@@ -836,13 +897,70 @@ int select_destination(const Snapshot& snap, uint32_t set_index, uint32_t alg, c
   return select_request(snap, set, set_index, alg, msg, v, st);
 }
 
-size_t select_candidates(const Snapshot& snap, uint32_t set_index, uint32_t alg, const char* msg,
-                         const sip::SipView& v, DispatchState& st, int32_t* out,
-                         size_t max) noexcept {
-  const DestSet* set = set_at(snap, set_index);
-  if (set == nullptr) {
+namespace {
+
+// round_robin_one() for a CANCEL or an ACK: where its INVITE went, else round robin.
+[[gnu::noinline]] size_t round_robin_one_follow(const Snapshot& snap, const DestSet& set,
+                                                uint32_t set_index, const char* msg,
+                                                const sip::SipView& v, DispatchState& st,
+                                                int32_t* out) noexcept {
+  const int d = select_with_affinity(snap, set, set_index, 4, nullptr, msg, v, st);
+  if (d < 0) {
     return 0;
   }
+  out[0] = d;
+  return 1;
+}
+
+// select_candidates() for the usual front end: round robin (algorithm 4), the selection alone
+// (max 1: no failover list, as without modparam flags 2 or when the script never reads it).
+// select_with_affinity() for algorithm 4 in a function of its own, without the general one's
+// algorithm tests and failover walks; a CANCEL or an ACK goes on in round_robin_one_follow()
+// (no call on the INVITE's path). With select_candidates() calling it last (no frame there):
+// -20 instructions a request.
+[[gnu::noinline]] size_t round_robin_one(const Snapshot& snap, const DestSet& set,
+                                         uint32_t set_index, const char* msg,
+                                         const sip::SipView& v, DispatchState& st,
+                                         int32_t* out) noexcept {
+  if (v.method == sip::Method::kCancel || v.method == sip::Method::kAck) [[unlikely]] {
+    return round_robin_one_follow(snap, set, set_index, msg, v, st, out);
+  }
+  int d = round_robin(snap, set, st.rr[set_index % kMaxRoundRobinSets]);
+  if (d < 0) {
+    d = default_entry(snap, set);
+    if (d < 0) {
+      return 0;
+    }
+  }
+  if (v.method == sip::Method::kInvite) {
+    affinity_remember(st, affinity_key(set_index, msg, v),
+                      snap.destinations[static_cast<size_t>(d)].id);
+  }
+  out[0] = d;
+  return 1;
+}
+
+// select_candidates() for algorithm 0 (the Call-ID hashed), the selection alone (max 1): as
+// round_robin_one(), without the general function's tests and walks.
+[[gnu::noinline]] size_t call_id_one(const Snapshot& snap, const DestSet& set, const char* msg,
+                                     const sip::SipView& v, int32_t* out) noexcept {
+  int d = hashed(snap, set, DsKey{v.call_id.in(msg), {}});  // select_request()'s case 0
+  if (d < 0) {
+    d = default_entry(snap, set);
+    if (d < 0) {
+      return 0;
+    }
+  }
+  out[0] = d;
+  return 1;
+}
+
+// select_candidates() in general. select_candidates()'s own arguments (the set looked up again:
+// a compare and a load), so that it calls this as its last act without a frame of its own.
+[[gnu::noinline]] size_t candidates(const Snapshot& snap, uint32_t set_index, uint32_t alg,
+                                    const char* msg, const sip::SipView& v, DispatchState& st,
+                                    int32_t* out, size_t max) noexcept {
+  const DestSet* set = set_at(snap, set_index);  // not null: select_candidates() checked
   const DestSet& s = *set;
   // Algorithm 13's failover order starts at its cursor before the selection moves it.
   const uint32_t cursor = alg == 13 ? st.rr[set_index % kMaxRoundRobinSets] : 0;
@@ -897,6 +1015,26 @@ size_t select_candidates(const Snapshot& snap, uint32_t set_index, uint32_t alg,
     }
   }
   return with_default_last(s, local, out, n, max);
+}
+
+}  // namespace
+
+size_t select_candidates(const Snapshot& snap, uint32_t set_index, uint32_t alg, const char* msg,
+                         const sip::SipView& v, DispatchState& st, int32_t* out,
+                         size_t max) noexcept {
+  const DestSet* set = set_at(snap, set_index);
+  if (set == nullptr) {
+    return 0;
+  }
+  if (max == 1) {
+    if (alg == 4) {
+      return round_robin_one(snap, *set, set_index, msg, v, st, out);
+    }
+    if (alg == 0) {
+      return call_id_one(snap, *set, msg, v, out);
+    }
+  }
+  return candidates(snap, set_index, alg, msg, v, st, out, max);
 }
 
 uint32_t destination_by_address(const Snapshot& snap, DispatchState& st, uint32_t ip_be,

@@ -71,7 +71,7 @@ inline constexpr uint32_t kDsAffinityTtlSeconds = 180;
 inline constexpr unsigned kDsTickShift = 20;
 
 struct DsAffinityEntry {
-  uint64_t key = 0;       // XXH3 of set, Call-ID, CSeq number, top-Via branch
+  uint64_t key = 0;       // set, Call-ID, CSeq number, top-Via branch (CRC32-C, dispatch.cpp)
   uint32_t dest_id = 0;   // Destination::id (stable across reloads); 0: empty
   uint32_t expires = 0;   // coarse ticks
 };

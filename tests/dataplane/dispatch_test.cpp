@@ -12,8 +12,10 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -1487,6 +1489,111 @@ TEST(UseDefault, ExactWeightsLeaveTheDefaultOut) {
     EXPECT_NEAR(h.at(uri_of(3)), 10000, 200) << alg;
   }
 }
+
+// ---- select_candidates() with a limit of 1: algorithms 4 and 0 take functions of their own
+// (round_robin_one, call_id_one in dispatch.cpp) ----
+
+// A request of transaction (call, cseq, branch) with a Call-ID of any length.
+Scanned transaction(std::string_view method, std::string_view call_id, int cseq,
+                    std::string_view branch) {
+  const std::string m(method);
+  return scanned(m + " sip:bob@b.example.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.10:5060;branch=" +
+                 std::string(branch) +
+                 "\r\nFrom: <sip:a@a.example.com>;tag=1\r\nTo: <sip:bob@b.example.com>\r\n"
+                 "Call-ID: " + std::string(call_id) + "\r\nCSeq: " + std::to_string(cseq) + " " +
+                 m + "\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n");
+}
+
+// The single choice of select_candidates() (what ds_select_dst without a failover list reads)
+// is select_destination()'s, request for request, and leaves the same cursors, affinity table
+// and hit count: random traffic of every method over sets with inactive entries, with and
+// without use_default, the clock moving past the affinity TTL now and then.
+TEST(SingleChoice, FastPathsChooseAsTheGeneralSelection) {
+  std::mt19937_64 rng(4242);
+  for (const bool use_default : {false, true}) {
+    for (const uint32_t down_mask : {0u, 0x5u, 0x1eu, 0x3fu}) {
+      std::string list;
+      for (int i = 0; i < 6; ++i) {
+        list += "1 " + uri_of(i) + ((down_mask >> i) & 1 ? " 1" : " 0") + " 0\n";
+      }
+      std::vector<cfg::DsDestination> parsed;
+      cfg::Diagnostics diags;
+      ASSERT_TRUE(cfg::parse_dispatcher_list(list, "t.list", parsed, diags));
+      dp::DsConfig conf;
+      conf.use_default = use_default;
+      const auto s = ctl::dispatcher_snapshot(parsed, conf);
+      auto fast = std::make_unique<dp::DispatchState>();
+      auto general = std::make_unique<dp::DispatchState>();
+      for (dp::DispatchState* st : {fast.get(), general.get()}) {
+        st->tsc_hz = 1000000000;
+        st->fake_tsc = 13ull << 40;
+      }
+      const char* const methods[] = {"INVITE", "INVITE", "CANCEL", "ACK", "BYE", "OPTIONS"};
+      for (int i = 0; i < 4000; ++i) {
+        const uint32_t alg = rng() % 3 == 0 ? 0u : 4u;
+        const int call = static_cast<int>(rng() % 40);
+        const int cseq = 1 + static_cast<int>(rng() % 2);
+        const Scanned r = transaction(methods[rng() % std::size(methods)],
+                                      "c" + std::to_string(call) + "@h", cseq,
+                                      "z9hG4bK-" + std::to_string(call * 7 + cseq));
+        int32_t out[4] = {-7, -7, -7, -7};
+        const size_t n = dp::select_candidates(*s, 0, alg, r.msg.data(), r.v, *fast, out, 1);
+        const int want = dp::select_destination(*s, 0, alg, r.msg.data(), r.v, *general);
+        ASSERT_EQ(n, want >= 0 ? 1u : 0u) << i;
+        ASSERT_EQ(n == 1 ? out[0] : -1, want) << i;
+        EXPECT_EQ(out[1], -7);  // one entry written at most
+        if (rng() % 500 == 0) {
+          for (dp::DispatchState* st : {fast.get(), general.get()}) {
+            st->fake_tsc += dp::kDsAffinityTtlSeconds * st->tsc_hz / 2;
+          }
+        }
+      }
+      EXPECT_EQ(fast->rr[0], general->rr[0]);
+      EXPECT_EQ(fast->affinity_hits, general->affinity_hits);
+      EXPECT_EQ(std::memcmp(fast->affinity, general->affinity, sizeof fast->affinity), 0);
+      if (down_mask != 0x3fu) {
+        EXPECT_GT(fast->affinity_hits, 100u) << use_default << " " << down_mask;
+      }
+    }
+  }
+}
+
+// The affinity key tells transactions apart by each of its parts: a CANCEL differing from its
+// INVITE in the branch, the CSeq number or one byte of the Call-ID (at any position, Call-IDs
+// of 1 to 80 bytes: every path of the key's CRC) finds no entry; the same transaction does.
+TEST(Affinity, EveryPartOfTheTransactionCounts) {
+  const auto s = snapshot(plain(3));
+  auto st = std::make_unique<dp::DispatchState>();
+  st->tsc_hz = 1000000000;
+  st->fake_tsc = 17ull << 40;
+  auto sel = [&](const Scanned& r) {
+    return dp::select_destination(*s, 0, 4, r.msg.data(), r.v, *st);
+  };
+  auto follows = [&](const Scanned& r) {
+    const uint64_t before = st->affinity_hits;
+    sel(r);
+    return st->affinity_hits != before;
+  };
+  for (size_t len = 1; len <= 80; ++len) {
+    std::string cid;
+    for (size_t i = 0; i < len; ++i) {
+      cid += static_cast<char>('a' + (len * 7 + i * 13) % 26);
+    }
+    const std::string branch = "z9hG4bK-" + std::to_string(len);
+    sel(transaction("INVITE", cid, 5, branch));
+    EXPECT_TRUE(follows(transaction("CANCEL", cid, 5, branch))) << len;
+    EXPECT_TRUE(follows(transaction("ACK", cid, 5, branch))) << len;
+    EXPECT_FALSE(follows(transaction("CANCEL", cid, 6, branch))) << len;
+    EXPECT_FALSE(follows(transaction("CANCEL", cid, 5, branch + "x"))) << len;
+    EXPECT_FALSE(follows(transaction("CANCEL", cid + "x", 5, branch))) << len;
+    for (size_t i = 0; i < len; ++i) {
+      std::string other = cid;
+      other[i] = other[i] == 'z' ? 'y' : static_cast<char>(other[i] + 1);
+      EXPECT_FALSE(follows(transaction("CANCEL", other, 5, branch))) << len << " at " << i;
+    }
+  }
+}
+
 
 }  // namespace
 TEST(DestinationAttributes, SocketIsOneOfOurListenersAndPingFromIsKept) {

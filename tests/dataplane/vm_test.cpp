@@ -791,6 +791,44 @@ TEST(VmDispatcher, LimitCutsTheList) {
   EXPECT_GE(o.du, 0);
 }
 
+// ds_select_dst's arguments read at run time are checked as the compiler checks constants
+// (fn_ds_select: the usual constant two-argument call has a path of its own, the others are
+// evaluated apart): an algorithm Kamailio does not define, a limit below 1 or a set that does
+// not exist select nothing; a limit past the failover list's 16 entries keeps 16.
+TEST(VmDispatcher, RunTimeArgumentsAreCheckedAsConstantsAre) {
+  std::string list = kFailoverList;
+  for (int i = 0; i < 20; ++i) {
+    list += "4 sip:10.0.4." + std::to_string(i + 1) + ":5060\n";
+  }
+  auto run = [&](const std::string& set, const std::string& alg, const std::string& lim) {
+    Harness h("request_route { $var(s) = " + set + "; $var(a) = " + alg + "; $var(l) = " + lim +
+                  "; if (ds_select_dst($var(s), $var(a), $var(l))) {"
+                  " sl_send_reply(200, \"n=$xavp(_dsctx_=>cnt)\"); exit; }"
+                  " sl_send_reply(503, \"none\"); }",
+              "", list.c_str(), failover_on());
+    EXPECT_TRUE(h.ok()) << h.diags();
+    return h.run(invite());
+  };
+  EXPECT_EQ(run("1", "4", "2").reason, "n=2");
+  EXPECT_EQ(run("1", "8", "3").reason, "n=3");
+  for (const char* alg : {"10", "12", "16", "0 - 1", "99"}) {
+    EXPECT_EQ(run("1", alg, "2").code, 503) << alg;
+  }
+  for (const char* lim : {"0", "0 - 3"}) {
+    EXPECT_EQ(run("1", "4", lim).code, 503) << lim;
+  }
+  EXPECT_EQ(run("7", "4", "2").code, 503);  // no set 7
+  EXPECT_EQ(run("4", "4", "15").reason, "n=15");
+  EXPECT_EQ(run("4", "4", "16").reason, "n=16");
+  EXPECT_EQ(run("4", "4", "100").reason, "n=16");
+  // Constants: a limit of 0 (the compiler lets it through) selects nothing either.
+  Harness zero("request_route { if (ds_select_dst(1, 4, 0)) { forward(); exit; }"
+               " sl_send_reply(503, \"none\"); }",
+               "", kFailoverList, failover_on());
+  ASSERT_TRUE(zero.ok()) << zero.diags();
+  EXPECT_EQ(zero.run(invite()).code, 503);
+}
+
 TEST(VmDispatcher, SelectDomainRewritesHostPortNotDu) {
   Harness h("request_route { if (ds_select_domain(2, 4)) forward(); }", "", kFailoverList,
             failover_on());

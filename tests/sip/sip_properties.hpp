@@ -111,17 +111,22 @@ constexpr bool same_span(Span a, Span b) { return a.off == b.off && a.len == b.l
 // parse_uri (with its fast path for the common SIP URI) gives what the general parser gives:
 // the same answer and, when it parses, the same spans and port.
 // Both ways the fast path reads: a copy of the URI (readable 0), and in place with the rest of
-// the input readable after it; with both of its byte classifiers (pshufb where the CPU has
-// SSSE3, SSE2 compares: detail::uri_ssse3).
+// the input readable after it; with each of its byte classifiers the CPU has (AVX2 32 bytes a
+// step: detail::uri_avx2; pshufb where the CPU has SSSE3, SSE2 compares: detail::uri_ssse3).
 inline Violation same_uri_parse(const char* msg, Span uri, size_t size) {
   Uri ref;
   const bool want = detail::parse_uri_general(msg, uri, ref);
-  struct Restore {  // the CPU's classifier again on every return
+  struct Restore {  // the CPU's classifiers again on every return
+    const bool avx2 = detail::uri_avx2;
     const bool cpu = detail::uri_ssse3;
-    ~Restore() { detail::uri_ssse3 = cpu; }
+    ~Restore() {
+      detail::uri_avx2 = avx2;
+      detail::uri_ssse3 = cpu;
+    }
   } restore;
-  for (const bool ssse3 : {restore.cpu, false}) {
-    detail::uri_ssse3 = ssse3;
+  for (const int classifier : {2, 1, 0}) {
+    detail::uri_avx2 = classifier == 2 && restore.avx2;
+    detail::uri_ssse3 = classifier >= 1 && restore.cpu;
     for (const size_t readable : {size_t{0}, size}) {
       Uri fast;
       const bool ok = parse_uri(msg, uri, fast, readable);
