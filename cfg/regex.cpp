@@ -596,15 +596,6 @@ size_t RegexSet::database_bytes() const noexcept {
   return 0;
 }
 
-bool RegexSet::scan(std::string_view subject, hs_scratch* scratch,
-                    RegexMatches& out) const noexcept {
-  if (lit_ != nullptr && !subject.empty() && subject.size() <= LiteralSet::kMaxText) {
-    lit_->match(subject, out);
-    return true;
-  }
-  return scan_hyperscan(subject, scratch, out);
-}
-
 bool RegexSet::scan_hyperscan(std::string_view subject, hs_scratch* scratch,
                               RegexMatches& out) const noexcept {
   out.clear();

@@ -46,6 +46,11 @@ struct hs_scratch;
 namespace viaduct::cfg {
 
 class LiteralSet;  // cfg/regex_literal.hpp
+// LiteralSet::match, callable here where LiteralSet is incomplete (RegexSet::scan, inline: the
+// literal path is one call from the interpreter).
+inline constexpr size_t kRegexLiteralMaxText = 256;  // LiteralSet::kMaxText
+struct RegexMatches;
+void literal_match(const LiteralSet& set, std::string_view subject, RegexMatches& out) noexcept;
 
 // regcomp() flags that change what matches (REG_EXTENDED is implied: Kamailio always sets it;
 // REG_NOSUB changes nothing for a yes/no match).
@@ -139,7 +144,13 @@ class RegexSet {
   // with `out` cleared, when Hyperscan fails (a scratch not sized for this database, or used by
   // two threads at once): the caller counts a run-time error. An empty set returns true with
   // nothing matched and does not touch `scratch`.
-  bool scan(std::string_view subject, hs_scratch* scratch, RegexMatches& out) const noexcept;
+  bool scan(std::string_view subject, hs_scratch* scratch, RegexMatches& out) const noexcept {
+    if (lit_ != nullptr && !subject.empty() && subject.size() <= kRegexLiteralMaxText) {
+      literal_match(*lit_, subject, out);
+      return true;
+    }
+    return scan_hyperscan(subject, scratch, out);
+  }
   // What scan() answers for the empty subject, when compile() could compute it (an absent header
   // is matched as ""): the interpreter's shortcut. Null when not known.
   const RegexMatches* empty_matches() const noexcept { return has_empty_ ? &empty_ : nullptr; }

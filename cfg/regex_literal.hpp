@@ -5,8 +5,8 @@
 // names: `$ua =~ "friendly-scanner|sipvicious|sipcli|VaxSIPUserAgent"` (Kamailio's default
 // kamailio.cfg has one in route[REQINIT]). Hyperscan answers that in ~650 instructions for a
 // 45-byte User-Agent, most of it its fixed cost per call (checks, scratch, the engine's
-// set-up); this path in ~170, ~310 when a candidate must be confirmed ("sip" in "belle-sip"):
-// 13 ns against 30 (perf/RESULTS.md, 2026-11-23).
+// set-up); this path in ~105 for a 43-byte User-Agent, ~125 when the 2-byte filter flags a
+// position ("sip" in "belle-sip"), ~200 for a match (perf/RESULTS.md, 2026-11-23, "V10").
 //
 // When every pattern of a set is a plain alternation of literals (printable ASCII, no
 // metacharacter but the `|` between branches and `\` escaping a metacharacter, no empty branch)
@@ -19,10 +19,13 @@
 // errors, and it serves longer subjects).
 //
 // How: a "Teddy"-style filter (after Hyperscan's own literal matcher) reads the subject in
-// place, 16 positions a step: four PSHUFB lookups of the low and high nibbles of each byte and of
-// the next one give, per position, the literals (8 buckets) whose first two bytes may start
-// there. A candidate (exactly a literal's first two bytes when there are at most 8 literals;
-// "belle-sip" is one for "sipcli") is confirmed by a 16-byte compare.
+// place, 16 bytes a step (15 positions: the 16th byte is only the last position's second):
+// four PSHUFB lookups of the low and high nibbles of each byte give, per position, the literals
+// (8 buckets) whose first two bytes may start there. A block it flags (exactly a literal's first
+// two bytes when there are at most 8 literals; "belle-sip" for "sipcli") goes through the same
+// lookups for the third and fourth bytes (refine(): "sip/" is none of the "sip..." scanners),
+// and what is left to settle(): each candidate's first 4 bytes against every literal's (four
+// literals a compare), then a 16-byte compare (two for literals over 16 bytes).
 // Needs SSSE3, which Hyperscan itself requires; without it no LiteralSet is built.
 #pragma once
 
@@ -45,7 +48,7 @@ class LiteralSet {
  public:
   static constexpr size_t kMaxLiterals = 16;  // more: Hyperscan (8 buckets, two literals each)
   static constexpr size_t kMaxLength = 32;    // longest literal
-  static constexpr size_t kMaxText = 256;     // longest subject this path scans
+  static constexpr size_t kMaxText = kRegexLiteralMaxText;  // longest subject this path scans
 
   // The literals of one POSIX extended pattern, when it is a plain alternation of literals as
   // described above; false otherwise (the pattern then needs a regex engine).
@@ -57,7 +60,8 @@ class LiteralSet {
   static std::optional<LiteralSet> build(std::span<const RegexSpec> specs);
 
   // Worker, per packet: clears `out`, then sets the bit of every pattern with a literal in
-  // `subject` (before its first NUL byte). 0 < subject.size() <= kMaxText.
+  // `subject` (before its first NUL byte). 0 < subject.size() <= kMaxText. Defined inline in
+  // regex_literal.cpp: other files call it as literal_match() (cfg/regex.hpp).
   void match(std::string_view subject, RegexMatches& out) const noexcept;
 
 
@@ -75,12 +79,28 @@ class LiteralSet {
   alignas(16) std::array<uint8_t, 16> hi0_{};
   alignas(16) std::array<uint8_t, 16> lo1_{};
   alignas(16) std::array<uint8_t, 16> hi1_{};
-  std::array<Literal, kMaxLiterals> lit_{};
+  alignas(16) std::array<uint8_t, 16> lo2_{};  // third bytes (refine())
+  alignas(16) std::array<uint8_t, 16> hi2_{};
+  alignas(16) std::array<uint8_t, 16> lo3_{};  // fourth bytes
+  alignas(16) std::array<uint8_t, 16> hi3_{};
+  // Byte 15: the buckets of 1-byte literals, which may start at a subject's last byte.
+  alignas(16) std::array<uint8_t, 16> end_{};
+  // Literal i's first 4 bytes (fewer: the rest 0, masked off by head_mask_): the second
+  // filter, in settle(). An entry past the last literal (mask 0, head ~0) never agrees.
+  alignas(16) std::array<uint32_t, kMaxLiterals> head_{};
+  alignas(16) std::array<uint32_t, kMaxLiterals> head_mask_{};
+  std::array<Literal, kMaxLiterals> lit_{};  // literal i in bucket i % 8
   uint8_t n_ = 0;
+  uint8_t groups_ = 0;  // groups of 4 literals in head_
   bool icase_ = false;
 
-  void confirm(const uint8_t* s, size_t n, size_t base, __m128i c, unsigned cand,
-               RegexMatches& out) const noexcept;
+  template <bool kLeaf>
+  void blocks(const uint8_t* s, size_t n, size_t p, RegexMatches& out) const noexcept;
+  void blocks_from(const uint8_t* s, size_t n, size_t p, RegexMatches& out) const noexcept;
+  void match_short(const uint8_t* s, size_t n, RegexMatches& out) const noexcept;
+  __m128i refine(__m128i x, __m128i c) const noexcept;
+  bool settle(const uint8_t* s, size_t n, size_t base, __m128i x, __m128i c, unsigned live,
+              RegexMatches& out) const noexcept;
 };
 
 }  // namespace viaduct::cfg

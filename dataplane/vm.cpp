@@ -947,17 +947,21 @@ VmVal unary(Run& r, cfg::UnOp op, VmVal x) noexcept {
 // ---- regular expressions ----
 
 
-// Pattern `id` of set `set` against `subject`: one Hyperscan scan per (set, subject) per run
-// when the subject is message bytes (they do not change during the run).
+// Pattern `id` of set `set` against `subject`: one scan per (set, subject) per run when the
+// subject is message bytes (they do not change during the run: r.rx), and one per worker while
+// a subject of up to kRegexMemoText bytes stays in the memo (st.rx_memo). The answer is read
+// where it lies (the memo slot, r.rx): a miss scans into its memo slot, and no RegexMatches is
+// copied but into r.rx.
 int32_t regex_match(Run& r, uint32_t set, uint32_t id, std::string_view subject) noexcept {
   const cfg::RegexTables* t = r.prog.regex.get();
-  if (t == nullptr || set >= t->sets.size() || r.pkt.worker >= t->pool.workers()) {
+  if (t == nullptr || set >= t->sets.size() || r.pkt.worker >= t->pool.workers()) [[unlikely]] {
     ++r.st.regex_errors;
     r.failed = true;
     return -1;
   }
+  const cfg::RegexSet& rs = t->sets[set];
   if (subject.empty()) {  // an absent header, usually: the set knows that answer
-    if (const cfg::RegexMatches* e = t->sets[set].empty_matches(); e != nullptr) {
+    if (const cfg::RegexMatches* e = rs.empty_matches(); e != nullptr) {
       return e->test(id) ? 1 : -1;
     }
   }
@@ -970,51 +974,58 @@ int32_t regex_match(Run& r, uint32_t set, uint32_t id, std::string_view subject)
       }
     }
   }
-  cfg::RegexMatches m;
+  // The answer `m`, remembered for the run when the subject is message bytes.
+  const auto answer = [&](const cfg::RegexMatches& m) {
+    if (in_msg) {
+      Run::RegexCache& c = r.rx[r.n_rx < std::size(r.rx) ? r.n_rx++ : 0];
+      c.p = subject.data();
+      c.len = static_cast<uint32_t>(subject.size());
+      c.set = set;
+      static_assert(sizeof(c.m) == sizeof(m.words));
+      std::memcpy(c.m, m.words.data(), sizeof(c.m));
+    }
+    return m.test(id) ? 1 : -1;
+  };
   VmState& st = r.st;
-  RegexMemo* memo = nullptr;
+  hs_scratch* const scratch = t->pool.get(r.pkt.worker);
   // An empty operand (an absent header) is answered by the set itself, precomputed. The memo
   // serves literal sets too (cfg/regex_literal.hpp): a hit costs less than even their scan
   // (perf/RESULTS.md, 2026-11-23).
-  const bool memoable = !subject.empty() && subject.size() <= kRegexMemoText;
-  if (memoable) {
-    if (st.rx_memo_gen != r.snap.generation || st.rx_memo_prog != &r.prog || st.rx_epoch == 0) {
-      st.rx_memo_gen = r.snap.generation;
-      st.rx_memo_prog = &r.prog;
-      st.rx_epoch = st.rx_epoch + 1 != 0 ? st.rx_epoch + 1 : 1;
-    }
-    memo = &st.rx_memo[memo_slot(subject.data(), subject.size(), set)];
-    if (memo->epoch == st.rx_epoch && memo->set == set && memo->len == subject.size() &&
-        memo_text_equal(memo->text, subject.data(), subject.size())) {
-      ++st.regex_memo_hits;
-      m = memo->m;
-      memo = nullptr;
-    }
-  }
-  if (memo != nullptr || !memoable) {
+  if (subject.empty() || subject.size() > kRegexMemoText) [[unlikely]] {
+    cfg::RegexMatches m;
     st.regex_memo_misses += subject.empty() ? 0 : 1;
-    if (!t->sets[set].scan(subject, t->pool.get(r.pkt.worker), m)) {
+    if (!rs.scan(subject, scratch, m)) {
       ++st.regex_errors;
       r.failed = true;
       return -1;
     }
-    if (memo != nullptr) {
-      memo->epoch = st.rx_epoch;
-      memo->set = set;
-      memo->len = static_cast<uint32_t>(subject.size());
-      memo->m = m;
-      std::memcpy(memo->text, subject.data(), subject.size());
-    }
+    return answer(m);
   }
-  if (in_msg) {
-    Run::RegexCache& c = r.rx[r.n_rx < std::size(r.rx) ? r.n_rx++ : 0];
-    c.p = subject.data();
-    c.len = static_cast<uint32_t>(subject.size());
-    c.set = set;
-    static_assert(sizeof(c.m) == sizeof(m.words));
-    std::memcpy(c.m, m.words.data(), sizeof(c.m));
+  if (st.rx_memo_gen != r.snap.generation || st.rx_memo_prog != &r.prog || st.rx_epoch == 0)
+      [[unlikely]] {
+    st.rx_memo_gen = r.snap.generation;
+    st.rx_memo_prog = &r.prog;
+    st.rx_epoch = st.rx_epoch + 1 != 0 ? st.rx_epoch + 1 : 1;
   }
-  return m.test(id) ? 1 : -1;
+  RegexMemo& memo = st.rx_memo[memo_slot(subject.data(), subject.size(), set)];
+  if (memo.epoch == st.rx_epoch && memo.set == set && memo.len == subject.size() &&
+      memo_text_equal(memo.text, subject.data(), subject.size())) {
+    ++st.regex_memo_hits;
+    return answer(memo.m);
+  }
+  ++st.regex_memo_misses;
+  // The slot is replaced: invalid until its new answer and text are in place.
+  memo.epoch = 0;
+  if (!rs.scan(subject, scratch, memo.m)) {
+    ++st.regex_errors;
+    r.failed = true;
+    return -1;
+  }
+  memo.epoch = st.rx_epoch;
+  memo.set = set;
+  memo.len = static_cast<uint32_t>(subject.size());
+  memo_text_copy(memo.text, subject.data(), subject.size());
+  return answer(memo.m);
 }
 
 // ---- R-URI edits ----

@@ -125,7 +125,7 @@ TEST(RegexLiteral, SetsBeyondTheLimitsOrMixingCaseRulesUseHyperscan) {
 // Every literal length 1..32 at every offset of subjects around the 16-byte steps and the
 // kMaxText limit: found where it is whole, not where the subject cuts it, not after a NUL.
 TEST(RegexLiteral, FoundAtEveryOffsetAndCutAtTheEndOrANul) {
-  for (const size_t len : {1, 2, 3, 15, 16, 17, 31, 32}) {
+  for (const size_t len : {1, 2, 3, 4, 5, 15, 16, 17, 31, 32}) {
     std::string lit;
     for (size_t i = 0; i < len; ++i) {
       lit += static_cast<char>('a' + (i * 5) % 26);
@@ -161,6 +161,60 @@ TEST(RegexLiteral, FoundAtEveryOffsetAndCutAtTheEndOrANul) {
           ASSERT_TRUE(c.set->scan(after, c.pool->get(0), m));
           EXPECT_TRUE(m.test(1)) << len << " " << n << " " << at;
         }
+      }
+    }
+  }
+}
+
+// Literals that share their first bytes (the 2-byte filter's buckets cannot tell them apart;
+// settle()'s 4-byte heads and the whole compare must), from 1 to 16 of them (1 to 4 groups of
+// heads), at every offset of a subject, whole, cut short, or one byte off at any position:
+// each pattern's answer is regexec()'s and Hyperscan's.
+TEST(RegexLiteral, LiteralsSharingAPrefixAreToldApart) {
+  const std::vector<std::string> all = {
+      "sipvicious", "sipcli", "sip-scan", "si", "sip", "sipp", "s", "sipvicious-x",
+      "friendly-scanner", "iWar", "VaxSIPUserAgent", "sipsak", "sip/", "sIpV", "SIPX", "s i p"};
+  for (const RegexFlags flags : {kRegexCfgMatch, kRegexNone}) {
+    for (size_t count = 1; count <= all.size(); ++count) {
+      std::vector<std::string> patterns;
+      for (size_t i = 0; i < count; ++i) {  // one literal a pattern, the last one two
+        patterns.push_back(all[i]);
+      }
+      if (count > 1) {
+        patterns[count - 2] += "|" + patterns[count - 1];
+        patterns.pop_back();
+      }
+      const Compiled c = compile(patterns, flags);
+      ASSERT_TRUE(c.set && c.pool);
+      ASSERT_TRUE(c.set->literal()) << count;
+      std::vector<std::string> subjects;
+      for (const std::string& lit : all) {
+        for (size_t k = 0; k <= lit.size(); ++k) {
+          std::string near = lit;
+          if (k < lit.size()) {
+            near[k] = static_cast<char>(near[k] ^ (k % 2 ? 0x20 : 0x01));  // case, or a miss
+          }
+          for (const size_t at : {size_t{0}, size_t{7}, size_t{14}, size_t{15}, size_t{16},
+                                  size_t{29}, size_t{40}}) {
+            std::string s = "Linphone-Desktop/5.2.4 (belle-sip/5.2.37) x";
+            s = s.substr(0, at) + near + s.substr(std::min(at, s.size()));
+            subjects.push_back(s);
+            subjects.push_back(s.substr(0, at + near.size()));        // ends with it
+            subjects.push_back(s.substr(0, at + near.size() - 1));    // cut short
+          }
+        }
+      }
+      for (const std::string& s : subjects) {
+        RegexMatches lit_m;
+        RegexMatches hs_m;
+        ASSERT_TRUE(c.set->scan(s, c.pool->get(0), lit_m));
+        ASSERT_TRUE(c.set->scan_hyperscan(s, c.pool->get(0), hs_m));
+        for (size_t p = 0; p < patterns.size(); ++p) {
+          const bool want = regexec_matches(patterns[p], flags, s);
+          ASSERT_EQ(lit_m.test(static_cast<uint32_t>(p)), want)
+              << "pattern " << patterns[p] << " subject '" << s << "' icase " << int{flags};
+        }
+        ASSERT_EQ(lit_m.words, hs_m.words) << s;
       }
     }
   }

@@ -1133,6 +1133,25 @@ TEST(VmRegexMemo, TextCompareAndHashSeeEveryByte) {
   }
 }
 
+// memo_text_copy (a miss fills its slot with it) at every length the memo takes: the n bytes
+// copied, nothing written past them; memo_text_equal then sees the copy equal.
+TEST(VmRegexMemo, TextCopyWritesExactlyTheText) {
+  alignas(16) char text[dp::kRegexMemoText + 16];
+  for (size_t n = 0; n <= dp::kRegexMemoText; ++n) {
+    std::memset(text, '#', sizeof text);
+    std::string s(n, '\0');
+    for (size_t i = 0; i < n; ++i) {
+      s[i] = static_cast<char>('a' + (i * 7 + n) % 26);
+    }
+    dp::memo_text_copy(text, s.data(), n);
+    EXPECT_EQ(std::string_view(text, n), s) << n;
+    for (size_t i = n; i < sizeof text; ++i) {
+      ASSERT_EQ(text[i], '#') << n << " at " << i;
+    }
+    EXPECT_TRUE(dp::memo_text_equal(text, s.data(), n)) << n;
+  }
+}
+
 TEST(VmRegexMemo, ForgetsOnANewSnapshotGeneration) {
   Harness h(kUaScript);
   ASSERT_TRUE(h.ok()) << h.diags();
