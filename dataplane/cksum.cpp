@@ -177,8 +177,14 @@ namespace {
   if (len == 0) {
     return 0;
   }
-  const uint64_t s =
-      len < 64 ? short_sum(static_cast<const unsigned char*>(p), len) : fold_sum(p, len, 0);
+  uint64_t s = 0;
+  if (len == 2) {  // a Max-Forwards value going out and in: one word, not short_sum's tests
+    uint16_t w;
+    std::memcpy(&w, p, 2);
+    s = w;
+  } else {
+    s = len < 64 ? short_sum(static_cast<const unsigned char*>(p), len) : fold_sum(p, len, 0);
+  }
   return (off & 1) != 0 ? s << 8 : s;
 }
 

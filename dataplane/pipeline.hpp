@@ -5,6 +5,7 @@
 
 #include <rte_byteorder.h>
 
+#include <bit>
 #include <cstdint>
 #include <string_view>
 
@@ -181,10 +182,21 @@ struct PacketInfo {
   Ip6 src_ip6;
 };
 
+// rte_be_to_cpu_16 and rte_cpu_to_be_16 (the same swap): DPDK 22.11 swaps a non-constant on x86
+// with inline asm (xchgb), which the compiler can neither fold into a compare nor schedule
+// around; the builtin costs a forwarded INVITE ~10 instructions less (callgrind).
+[[gnu::always_inline]] inline uint16_t be16(uint16_t x) noexcept {
+  if constexpr (std::endian::native == std::endian::little) {
+    return __builtin_bswap16(x);
+  } else {
+    return x;
+  }
+}
+
 // What the script sees of where a received message came from and arrived (vm_run's packet).
 inline VmPacket vm_packet(const PacketInfo& pi, uint16_t worker_id) noexcept {
-  VmPacket pkt{pi.src_ip_be, rte_be_to_cpu_16(pi.src_port_be), pi.listener->ip_be,
-               rte_be_to_cpu_16(pi.listener->port_be), worker_id};
+  VmPacket pkt{pi.src_ip_be, be16(pi.src_port_be), pi.listener->ip_be,
+               be16(pi.listener->port_be), worker_id};
   if (pi.v6) [[unlikely]] {
     pkt.src_ip6 = pi.src_ip6.b;
     pkt.dst_ip6 = pi.listener->ip6.b;

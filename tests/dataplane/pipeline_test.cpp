@@ -274,6 +274,37 @@ TEST_F(PipelineTest, ViaGetsReceivedWhenTheSourceDiffersAndRportIsFilled) {
   EXPECT_EQ(v.via2.rport.in(o.sip.data()), "40000");
 }
 
+// received= is left out only when the top Via's host is the source address as written
+// (same_text: two overlapping words for 8 to 16 bytes): a host of the source's length that
+// differs in its first, a middle or its last byte still gets it, and so does a longer or
+// shorter one.
+TEST_F(PipelineTest, ReceivedUnlessTheViaHostIsTheSourceByteForByte) {
+  struct Case {
+    const char* src;
+    const char* via_host;
+    bool received;
+  };
+  const Case cases[] = {
+      {"10.0.0.10", "10.0.0.10", false},   {"10.0.0.10", "10.0.0.11", true},
+      {"10.0.0.10", "11.0.0.10", true},    {"10.0.0.10", "10.0.1.10", true},
+      {"10.0.0.10", "10.0.0.1", true},     {"10.0.0.10", "10.0.0.100", true},
+      {"10.0.0.100", "10.0.0.100", false}, {"10.0.0.100", "10.0.0.101", true},
+      {"10.0.0.9", "10.0.0.9", false},     {"10.0.0.9", "10.0.0.8", true},
+  };
+  for (const Case& c : cases) {
+    std::string msg = invite(std::string("same-") + c.src + "-" + c.via_host);
+    const std::string old_via = "Via: SIP/2.0/UDP 10.0.0.10:5060;branch=z9hG4bK-1-0\r\n";
+    msg.replace(msg.find(old_via), old_via.size(),
+                std::string("Via: SIP/2.0/UDP ") + c.via_host + ":5060;branch=z9hG4bK-s\r\n");
+    const Out o = run(udp_frame(kClientMac, c.src, 5060, "10.0.0.2", 5060, msg));
+    ASSERT_FALSE(o.v.is_drop()) << c.src << " " << c.via_host << " " << dp::drop_name(o.v.drop);
+    const sip::SipView v = scan_ok(o.sip);
+    EXPECT_EQ(v.via2.host.in(o.sip.data()), c.via_host);
+    EXPECT_EQ(v.via2.received.in(o.sip.data()), c.received ? c.src : "")
+        << "source " << c.src << ", Via host " << c.via_host;
+  }
+}
+
 // One worker context forwarding for alternating sent-bys (the socket's, advertised names and
 // ports, short and long) writes each one's Via line as sip::build_via_line does, and received=
 // for alternating sources that share a slot of its source-text cache (Ipv4TextCache: the same

@@ -98,6 +98,41 @@ TEST(ApplyEdits, MatchesStringOracleOnRandomEdits) {
   }
 }
 
+// One edit at every offset of messages of every length up to 140 bytes, inserting or deleting
+// up to 70 bytes: every kept segment length (move_bytes' word, 16- and 32-byte cases and
+// memmove) moved by every shift, overlapping its source, either way, and every insert length.
+TEST(ApplyEdits, MovesEverySegmentLengthByEveryShift) {
+  std::string msg(140, ' ');
+  for (size_t i = 0; i < msg.size(); ++i) {
+    msg[i] = static_cast<char>('!' + i % 90);
+  }
+  const std::string text(70, '#');
+  for (size_t len : {size_t{0}, size_t{1}, size_t{3}, size_t{7}, size_t{16}, size_t{17},
+                     size_t{33}, size_t{64}, size_t{65}, size_t{140}}) {
+    for (size_t off = 0; off <= len; ++off) {
+      for (size_t del = 0; off + del <= len && del <= 70; del += del < 20 ? 1 : 7) {
+        for (size_t ins = 0; ins <= 70; ins += ins < 20 ? 1 : 5) {
+          for (bool room_front : {true, false}) {
+            const std::vector<Edit> e = {
+                {static_cast<uint16_t>(off), static_cast<uint16_t>(del), {text.data(), ins}}};
+            const std::string src = msg.substr(0, len);
+            const std::string want = oracle(src, e);
+            // Headroom for the growth (the front moves) or none (the tail moves).
+            const size_t headroom = room_front ? 80 : 0;
+            std::vector<char> buf(headroom + len + 80, '.');
+            std::memcpy(buf.data() + headroom, src.data(), len);
+            size_t head = headroom;
+            size_t out_len = len;
+            ASSERT_TRUE(apply_edits(buf.data(), buf.size(), head, out_len, e));
+            ASSERT_EQ(std::string_view(buf.data() + head, out_len), want)
+                << "len " << len << " off " << off << " del " << del << " ins " << ins;
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(ApplyEdits, RejectsUnsortedOverlappingAndOutOfRangeEdits) {
   char buf[64] = "....0123456789";
   size_t head = 4;
@@ -183,6 +218,58 @@ TEST(StatelessBranch, DifferentTransactionsGetDifferentBranches) {
   EXPECT_NE(branch_of(replace(invite, "192.0.2.10:5060", "192.0.2.10:5062")), b);
 }
 
+// Every field of every length from 1 to 40 bytes, each byte changed in turn: all of these
+// transactions get different branches (branch_field's byte, word, 16-byte and long cases; a
+// byte left out of the hash, or the same word read twice, would make two of them equal).
+TEST(StatelessBranch, EveryByteOfEveryFieldLengthCounts) {
+  const std::string invite(kInvite);
+  struct Field {
+    std::string_view now;  // as it is in kInvite
+    std::string prefix;    // what the variants start with
+  };
+  const Field fields[] = {
+      {"call-1@192.0.2.10", ""},      // Call-ID
+      {"tag=a1", "tag="},             // the From tag
+      {"branch=z9hG4bKabc", "branch=z9hG4bK"},  // the top Via's branch
+      {"INVITE sip:bob@", "INVITE sip:"},       // the Request-URI's user
+  };
+  std::vector<std::string> seen;
+  std::vector<std::string> msgs;
+  for (const Field& f : fields) {
+    for (size_t n = 1; n <= 40; ++n) {
+      std::string value(n, 'k');
+      if (f.prefix == "INVITE sip:") {
+        value += '@';
+      }
+      const std::string base = replace(invite, f.now, f.prefix + value);
+      seen.push_back(branch_of(base));
+      msgs.push_back(base);
+      for (size_t i = 0; i < n; ++i) {
+        std::string changed = value;
+        changed[i] = 'q';
+        msgs.push_back(replace(invite, f.now, f.prefix + changed));
+        seen.push_back(branch_of(msgs.back()));
+      }
+    }
+  }
+  for (int port = 1; port <= 40; ++port) {  // the sent-by's port and host length
+    msgs.push_back(replace(invite, "192.0.2.10:5060", "192.0.2.10:" + std::to_string(port)));
+    seen.push_back(branch_of(msgs.back()));
+    msgs.push_back(replace(invite, "192.0.2.10:5060", std::string(static_cast<size_t>(port), 'h')));
+    seen.push_back(branch_of(msgs.back()));
+  }
+  std::vector<size_t> order(seen.size());
+  for (size_t i = 0; i < order.size(); ++i) {
+    order[i] = i;
+  }
+  std::sort(order.begin(), order.end(), [&seen](size_t a, size_t b) { return seen[a] < seen[b]; });
+  for (size_t k = 1; k < order.size(); ++k) {
+    EXPECT_NE(seen[order[k - 1]], seen[order[k]])
+        << "two transactions, one branch:\n" << msgs[order[k - 1]] << "----\n" << msgs[order[k]];
+  }
+  EXPECT_EQ(seen.size(), 4u * (40 + 40 * 41 / 2) + 80);
+}
+
 // ---- build_via_line -------------------------------------------------------------------------
 
 TEST(BuildViaLine, FormatsAndBracketsIpv6) {
@@ -197,6 +284,25 @@ TEST(BuildViaLine, FormatsAndBracketsIpv6) {
   const size_t need = build_via_line(out, sizeof out, "h", 1, "b");
   for (size_t cap = 0; cap < need; ++cap) {
     EXPECT_EQ(build_via_line(out, cap, "h", 1, "b"), 0u);
+  }
+}
+
+// A host with a ':' anywhere (a raw IPv6 address) is bracketed, one without is not, at every
+// length has_colon takes apart (bytes, two 4-byte words, two 8-byte words, memchr past 16).
+TEST(BuildViaLine, BracketsAHostWithAColonAtEveryLengthAndPlace) {
+  char out[128];
+  for (size_t n = 1; n <= 24; ++n) {
+    const std::string plain(n, 'a');
+    size_t len = build_via_line(out, sizeof out, plain, 5060, "z9hG4bKx");
+    EXPECT_EQ(std::string_view(out, len), "Via: SIP/2.0/UDP " + plain + ";branch=z9hG4bKx\r\n");
+    for (size_t at = 0; at < n; ++at) {
+      std::string host = plain;
+      host[at] = ':';
+      len = build_via_line(out, sizeof out, host, 5060, "z9hG4bKx");
+      EXPECT_EQ(std::string_view(out, len),
+                "Via: SIP/2.0/UDP [" + host + "];branch=z9hG4bKx\r\n")
+          << "length " << n << ", ':' at " << at;
+    }
   }
 }
 
