@@ -309,7 +309,8 @@ bool apply_edits(char* buf, size_t cap, size_t& head_io, size_t& len_io,
   size_t out_pos = 0;
   prev_end = 0;
   if (!shrinks && new_head + new_len == head + len) {
-    // A forward (our Via inserted, Max-Forwards replaced by as many digits or fewer): no
+    // A forward (our Via inserted, Max-Forwards replaced by as many digits; no edit that
+    // deletes more than it inserts, which could move a later segment right): no
     // segment moves right (each moves left by what the edits after it add) and the tail stays;
     // one pass, each insert right after its segment, in front of every source still to move.
     for (const Edit& e : edits) {
