@@ -207,6 +207,53 @@ class Compiler {
           break;
       }
     }
+    // `$pv =~ "re"` (push_pv; regex_match): the push_pv becomes one kRegexMatchPv that does
+    // both, with the regex_match's operands and fused jump; the regex_match stays after it.
+    for (size_t i = 0; i + 1 < code.size(); ++i) {
+      if (code[i].op == Op::kPushPv && code[i + 1].op == Op::kRegexMatch) {
+        const Insn& m = code[i + 1];
+        code[i] = Insn{Op::kRegexMatchPv, m.fused_jump, m.b, m.a, 0,
+                       static_cast<uint16_t>(code[i].a)};
+      }
+    }
+    // `case "INVITE": case "ACK": ...` of `switch ($rm)`: a chain of two or more (method_eq
+    // of a known method, jump_if_true) pairs is one table lookup, kMethodSwitch, written over
+    // its first method_eq. A method that no case names falls through past the chain (where
+    // the last jump_if_true would have left it); the first case naming it wins, as in order.
+    for (size_t i = 0; i + 3 < code.size(); ++i) {
+      size_t k = i;
+      while (k + 1 < code.size() && code[k].op == Op::kMethodEq && code[k].b != 0 &&
+             code[k].b < kMethodValues && code[k + 1].op == Op::kJumpIfTrue) {
+        k += 2;
+      }
+      if (k - i < 4 || out_.method_tables.size() > UINT16_MAX) {
+        continue;  // (Insn::c holds the table's index)
+      }
+      MethodTable t;
+      for (uint32_t m = 0; m < kMethodValues; ++m) {
+        t.to[m] = static_cast<uint32_t>(k);
+      }
+      for (size_t j = i; j < k; j += 2) {
+        const uint32_t m = code[j].b;
+        if (((t.hit >> m) & 1u) == 0) {
+          t.to[m] = code[j + 1].a;
+          t.hit |= 1u << m;
+        }
+      }
+      code[i].op = Op::kMethodSwitch;
+      code[i].fused_jump = 0;
+      code[i].c = static_cast<uint16_t>(out_.method_tables.size());
+      out_.method_tables.push_back(t);
+      i = k - 1;
+    }
+    // A fused jump's target and sense, in the instruction that takes it.
+    for (size_t i = 0; i < code.size(); ++i) {
+      if (code[i].fused_jump != 0) {
+        const Insn& j = code[i + code[i].fused_jump + (code[i].op == Op::kRegexMatchPv ? 1 : 0)];
+        code[i].to = j.a;
+        code[i].jump_true = j.op == Op::kJumpIfTrue ? 1 : 0;
+      }
+    }
   }
 
   void error(const SourceLoc& loc, std::string msg) {

@@ -180,6 +180,30 @@ std::string operands(const Program& p, const Insn& in) {
                                    : "<bad call>";
     case Op::kRegexMatch:
       return "set#" + std::to_string(in.a) + " pattern#" + std::to_string(in.b);
+    case Op::kMethodSwitch: {
+      if (in.c >= p.method_tables.size()) {
+        return "<bad table>";
+      }
+      // The methods a case names, each with its target, then where the others go.
+      const MethodTable& t = p.method_tables[in.c];
+      std::string r;
+      uint32_t other = 0;
+      for (uint32_t m = 0; m < kMethodValues; ++m) {
+        if (((t.hit >> m) & 1u) == 0) {
+          other = t.to[m];
+          continue;
+        }
+        for (const auto& mb : kMethodBits) {
+          if (mb.bit == (1u << m)) {
+            r += std::string(r.empty() ? "" : " ") + mb.name + " -> " + std::to_string(t.to[m]);
+          }
+        }
+      }
+      return r + " else -> " + std::to_string(other);
+    }
+    case Op::kRegexMatchPv:
+      return (in.c < p.pvs.size() ? pv_name(p, p.pvs[in.c]) : "<bad pv>") + " set#" +
+             std::to_string(in.a) + " pattern#" + std::to_string(in.b);
     case Op::kMethodEq:
       return in.a < p.strings.size() ? "\"" + p.strings[in.a] + "\"" : "<bad string>";
     case Op::kPushNull:
@@ -277,6 +301,10 @@ const char* op_name(Op op) {
       return "regex_match";
     case Op::kMethodEq:
       return "method_eq";
+    case Op::kRegexMatchPv:
+      return "regex_match_pv";
+    case Op::kMethodSwitch:
+      return "method_switch";
   }
   return "?";
 }
@@ -359,6 +387,11 @@ std::string explain(const Program& p) {
         case Op::kStore:
           if (in.a < p.pvs.size()) {
             add(pv_name(p, p.pvs[in.a]));
+          }
+          break;
+        case Op::kRegexMatchPv:  // the regex_match after it adds the regex
+          if (in.c < p.pvs.size()) {
+            add(pv_name(p, p.pvs[in.c]));
           }
           break;
         case Op::kRegexMatch:

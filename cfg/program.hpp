@@ -74,6 +74,13 @@ enum class Op : uint8_t {
   kCallRouteDyn,   // pop v; route(v): the route[NAME] named v's text (Program::named_routes),
                    //   as kCallRoute; none of that name: rc = -1, $retcode left alone, counted
                    //   (Kamailio 5.6.3 logs "route ... not found" and the script goes on)
+  kMethodSwitch,   // the `case` labels of `switch ($rm)` (kMethodEq b != 0; kJumpIfTrue pairs)
+                   //   that start here in one step: pc = method_tables[c].to[the scanner's
+                   //   method]; rc = 1 when a case matched, else -1. Written over the first
+                   //   method_eq (a, b kept); the pairs stay, for whatever jumps to them
+  kRegexMatchPv,   // `push_pv c; regex_match a b` in one step, the value stack untouched (a
+                   //   full one still fails the run, as the push would): the compiler's last
+                   //   pass writes it over the push_pv; the regex_match stays after it, skipped
 };
 
 inline constexpr uint32_t kMaxScriptVars = 64;   // distinct $var names (per-worker slots)
@@ -241,13 +248,29 @@ struct Insn {
   Op op = Op::kNop;
   // Set by the compiler's last pass on an instruction that sets rc: 1 when a kJumpIfFalse/
   // kJumpIfTrue follows it, 2 (not on kNot or kMethodEq) when a kNot and then such a jump
-  // follow. The interpreter then runs the not and takes the jump in the same step: one
-  // dispatch instead of two or three. They stay in the code, for whatever jumps to them.
+  // follow (kRegexMatchPv: after the regex_match that follows it). The interpreter then runs
+  // the not and takes the jump in the same step: one dispatch instead of two or three. They
+  // stay in the code, for whatever jumps to them.
   uint8_t fused_jump = 0;
   uint16_t b = 0;
   uint32_t a = 0;
+  // With fused_jump != 0: the fused jump's target and sense (jump_true: it is a kJumpIfTrue),
+  // copied from it by the same pass, so that the step does not read the jump again.
+  uint32_t to = 0;
+  uint16_t c = 0;  // a third operand: kRegexMatchPv's pvs index, kMethodSwitch's table
+  uint8_t jump_true = 0;
+  uint8_t pad = 0;
 };
-static_assert(sizeof(Insn) == 8);
+static_assert(sizeof(Insn) == 16);
+
+// kMethodSwitch's table: for each sip::Method value (0 = other, 1..14 as MethodBit's bits),
+// where the chain of `case` labels sends it: the first case of that method's target, or the
+// instruction after the chain when none is; bit m of `hit` set when a case matched.
+inline constexpr uint32_t kMethodValues = 16;
+struct MethodTable {
+  uint32_t to[kMethodValues] = {};
+  uint32_t hit = 0;
+};
 
 inline constexpr uint32_t kMaxRouteDepth = 256;  // Kamailio's max_recursive_level default
 
@@ -478,6 +501,7 @@ struct Program {
   std::shared_ptr<ShvTable> shv;    // $shv names and values; null when the script has none
   std::vector<NetSet> nets;         // kIpMatch, is_in_subnet
   std::vector<FnCall> calls;        // kCallFn
+  std::vector<MethodTable> method_tables;  // kMethodSwitch
   std::vector<std::string> vars;    // $var slot names (per worker, persist across messages)
   std::vector<std::string> avps;    // $avp slot names (per message)
   uint32_t max_while_loops = 100;   // core parameter; 0: unbounded (the step budget still is)

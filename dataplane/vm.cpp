@@ -326,15 +326,24 @@ struct Run {
   uint8_t ds_cur = 0;
   bool failed = false;
   bool cond_failed = false;  // the condition being evaluated hit a failed conversion
-  // The current R-URI parsed once (uri == myself, $rU, $rd, sanity_check all read it).
-  UriParts ruri_parts;
+  // The current R-URI parsed once (uri == myself, $rU, $rd, sanity_check all read it). Not
+  // initialised (a run that reads no URI part does not pay for clearing it): valid once
+  // ruri_parsed_for is set (its base is then ruri_parsed_for; a null text is parsed again).
+  union {
+    UriParts ruri_parts;
+  };
   const char* ruri_parsed_for = nullptr;
   const UriParts& cur_ruri() noexcept {
-    if (ruri_parsed_for != ruri.data() || ruri_parts.base == nullptr ||
+    if (ruri_parsed_for != ruri.data() || ruri_parsed_for == nullptr ||
         ruri_parts_len != ruri.size()) {
       const bool in_msg = ruri.data() >= msg && ruri.data() + ruri.size() <= msg + v.len;
-      ruri_parts =
-          parse_text_uri(ruri, in_msg ? static_cast<size_t>(msg + v.len - ruri.data()) : 0);
+      // parse_text_uri()'s, written in place.
+      ruri_parts.uri = sip::Uri{};
+      ruri_parts.base = ruri.data();
+      ruri_parts.ok = !ruri.empty() && ruri.size() <= UINT16_MAX &&
+                      sip::parse_uri(ruri.data(), sip::Span{0, static_cast<uint16_t>(ruri.size())},
+                                     ruri_parts.uri,
+                                     in_msg ? static_cast<size_t>(msg + v.len - ruri.data()) : 0);
       ruri_parsed_for = ruri.data();
       ruri_parts_len = ruri.size();
     }
@@ -2062,6 +2071,9 @@ bool code_is_closed(const cfg::Program& prog) noexcept {
     }
   }
   for (const cfg::Insn& in : prog.code) {
+    if (static_cast<uint8_t>(in.op) > static_cast<uint8_t>(Op::kRegexMatchPv)) {
+      return false;  // the loop's dispatch has no case for it
+    }
     switch (in.op) {
       case Op::kJump:
       case Op::kJumpIfFalse:
@@ -2069,6 +2081,21 @@ bool code_is_closed(const cfg::Program& prog) noexcept {
       case Op::kLoopStep:
         if (in.a >= n) {
           return false;
+        }
+        break;
+      case Op::kCallRoute:
+        if (in.a >= prog.routes.size()) {
+          return false;
+        }
+        break;
+      case Op::kMethodSwitch:
+        if (in.c >= prog.method_tables.size()) {
+          return false;
+        }
+        for (const uint32_t to : prog.method_tables[in.c].to) {
+          if (to >= n) {
+            return false;
+          }
         }
         break;
       default:
@@ -2079,50 +2106,67 @@ bool code_is_closed(const cfg::Program& prog) noexcept {
     return i < n && (prog.code[i].op == Op::kJumpIfFalse || prog.code[i].op == Op::kJumpIfTrue);
   };
   for (size_t i = 0; i < n; ++i) {  // a fused jump (and not) is there to be taken
-    switch (prog.code[i].fused_jump) {
+    const cfg::Insn& in = prog.code[i];
+    // kRegexMatchPv: its regex_match follows (skipped), then what a fused jump takes.
+    size_t at = i;
+    if (in.op == Op::kRegexMatchPv) {
+      if (i + 1 >= n || prog.code[i + 1].op != Op::kRegexMatch) {
+        return false;
+      }
+      at = i + 1;
+    }
+    size_t jump = 0;
+    switch (in.fused_jump) {
       case 0:
-        break;
+        continue;
       case 1:
-        if (!cond_jump(i + 1)) {
+        if (!cond_jump(at + 1)) {
           return false;
         }
+        jump = at + 1;
         break;
       case 2:
-        if (prog.code[i].op == Op::kNot || prog.code[i].op == Op::kMethodEq ||
-            i + 1 >= n || prog.code[i + 1].op != Op::kNot || !cond_jump(i + 2)) {
+        if (in.op == Op::kNot || in.op == Op::kMethodEq || at + 1 >= n ||
+            prog.code[at + 1].op != Op::kNot || !cond_jump(at + 2)) {
           return false;
         }
+        jump = at + 2;
         break;
       default:
         return false;
+    }
+    // The step takes the jump as the instruction says (Insn::to, jump_true): the jump's own.
+    if (in.to != prog.code[jump].a ||
+        in.jump_true != (prog.code[jump].op == Op::kJumpIfTrue ? 1 : 0)) {
+      return false;
     }
   }
   const Op last = prog.code.back().op;
   return last == Op::kReturn || last == Op::kExit || last == Op::kDrop || last == Op::kJump;
 }
 
-// The conditional jump at code[pc], taken for the instruction before it (Insn::fused_jump):
-// what executing that jump would do, without its own dispatch.
-[[gnu::always_inline]] inline uint32_t fused_jump(const cfg::Insn* code, uint32_t pc, int32_t rc,
-                                                  Run& r) noexcept {
-  const cfg::Insn& j = code[pc];
+// The conditional jump that follows `in` (Insn::fused_jump, after its not when 2), taken for
+// it: what executing that jump would do, without its own dispatch and without reading it
+// (its target and sense are in `in`). `pc` is just past `in` (and the regex_match a
+// kRegexMatchPv skips): the jump is at pc + fused_jump - 1.
+[[gnu::always_inline]] inline const cfg::Insn* fused_jump(const cfg::Insn* code,
+                                                          const cfg::Insn& in,
+                                                          const cfg::Insn* pc, int32_t rc,
+                                                          Run& r) noexcept {
   r.cond_failed = false;
-  return (j.op == Op::kJumpIfTrue) == (rc > 0) ? j.a : pc + 1;
+  return (rc > 0) == (in.jump_true != 0) ? code + in.to : pc + in.fused_jump;
 }
 
 // After an instruction that set rc, marked fused_jump 1 or 2: the not (2) and the conditional
 // jump that follow it, run in this step. Not taken when the run must end first (a failure, or
 // a function that returned 0: the loop's test after the step ends it).
-#define VD_FUSED_JUMP()                           \
-  if (in.fused_jump != 0 && !r.failed && rc != 0) { \
-    if (in.fused_jump == 2) {                     \
-      if (!r.cond_failed) {                       \
-        rc = rc > 0 ? -1 : 1;                     \
-      }                                           \
-      ++pc;                                       \
-    }                                             \
-    pc = fused_jump(code, pc, rc, r);             \
-    continue;                                     \
+#define VD_FUSED_JUMP()                                  \
+  if (in.fused_jump != 0 && !r.failed && rc != 0) {      \
+    if (in.fused_jump == 2 && !r.cond_failed) {          \
+      rc = rc > 0 ? -1 : 1;                              \
+    }                                                    \
+    pc = fused_jump(code, in, pc, rc, r);                      \
+    continue;                                            \
   }
 
 [[gnu::always_inline]] inline void run_script(const Snapshot& snap, const char* msg,
@@ -2132,21 +2176,22 @@ bool code_is_closed(const cfg::Program& prog) noexcept {
                                               uint32_t route) noexcept {
   const cfg::Program& prog = *snap.program;
   const cfg::Insn* code = prog.code.data();
-  const uint32_t n = static_cast<uint32_t>(prog.code.size());
-  if (route >= prog.routes.size() || n == 0) {
-    return;
-  }
-  if (st.program != &prog) {
-    // A new script (or the first run): its $var slots start at 0.
+  if (st.program != &prog) [[unlikely]] {
+    // A new script (or the first run): its $var slots start at 0; what the runs check of it
+    // is worked out once.
     for (VmState::Var& var : st.vars) {
       var.v = int_val(0);
     }
     st.program = &prog;
     st.program_closed = code_is_closed(prog);
+    st.program_routes = static_cast<uint32_t>(prog.routes.size());
   }
-  if (!st.program_closed) [[unlikely]] {
-    ++st.other_errors;
-    out.error = true;
+  if (route >= st.program_routes || !st.program_closed) [[unlikely]] {
+    // No such route or no code: nothing runs. Code that is not closed: an error.
+    if (route < st.program_routes && !prog.code.empty()) {
+      ++st.other_errors;
+      out.error = true;
+    }
     return;
   }
   Run r(snap, prog, msg, v, pkt, st, ds, counters, out);
@@ -2154,54 +2199,56 @@ bool code_is_closed(const cfg::Program& prog) noexcept {
   for (size_t i = 0; i < prog.avps.size(); ++i) {
     r.avps[i] = VmVal{};
   }
-  uint32_t stack[cfg::kMaxRouteDepth];
+  // pc points at the next instruction (an index costs a shift and an add per step).
+  const cfg::Insn* stack[cfg::kMaxRouteDepth];
   uint32_t depth = 0;
-  uint32_t pc = prog.routes[route].entry;
+  const cfg::Insn* pc = code + prog.routes[route].entry;
   int32_t rc = 1;
   // No bounds check on pc: the program is closed (code_is_closed()). One down-counter bounds the
   // steps; one test after each instruction covers both ways a run ends early.
   for (uint32_t budget = kVmStepBudget; budget != 0; --budget) {
-    const cfg::Insn& in = code[pc];
+    const cfg::Insn& in = *pc;
     ++pc;
     switch (in.op) {
+      // The instructions that cannot fail nor leave rc 0 `continue`: the test after the
+      // switch is for the others.
       case Op::kNop:
-        break;
+        continue;
       case Op::kJump:
-        pc = in.a;
-        break;
+        pc = code + in.a;
+        continue;
       case Op::kJumpIfFalse:
         r.cond_failed = false;
         if (rc <= 0) {
-          pc = in.a;
+          pc = code + in.a;
         }
-        break;
+        continue;
       case Op::kJumpIfTrue:
         r.cond_failed = false;
         if (rc > 0) {
-          pc = in.a;
+          pc = code + in.a;
         }
-        break;
+        continue;
       case Op::kNot:
         if (!r.cond_failed) {
           rc = rc > 0 ? -1 : 1;
         }
         if (in.fused_jump != 0) {
-          pc = fused_jump(code, pc, rc, r);  // rc is 1 or -1: nothing to check after
-          continue;
+          pc = fused_jump(code, in, pc, rc, r);  // rc is 1 or -1: nothing to check after
         }
-        break;
+        continue;
       case Op::kSetRc:
         rc = static_cast<int32_t>(in.a);
         break;
-      case Op::kCallRoute:
-        if (depth >= cfg::kMaxRouteDepth || in.a >= prog.routes.size()) {
+      case Op::kCallRoute:  // in.a is a route (code_is_closed())
+        if (depth >= cfg::kMaxRouteDepth) {
           ++st.depth_limit;
           out.error = true;
           return;
         }
         stack[depth++] = pc;
-        pc = prog.routes[in.a].entry;
-        break;
+        pc = code + prog.routes[in.a].entry;
+        continue;
       case Op::kReturn:
         rc = in.b != 0 ? static_cast<int32_t>(to_int(r.pop())) : static_cast<int32_t>(in.a);
         r.retcode = rc;
@@ -2227,7 +2274,7 @@ bool code_is_closed(const cfg::Program& prog) noexcept {
           rc = host_is_myself(snap, u.uri.host.in(u.base), port) ? 1 : -1;
         }
         VD_FUSED_JUMP();
-        break;
+        continue;
       }
       case Op::kIsMethod:
         if (in.b != 0) {
@@ -2242,7 +2289,7 @@ bool code_is_closed(const cfg::Program& prog) noexcept {
         }
         r.retcode = rc;
         VD_FUSED_JUMP();
-        break;
+        continue;
       case Op::kSlSendReply:
         rc = send_reply(r, static_cast<uint16_t>(in.a), prog.strings[in.b]);
         r.retcode = rc;
@@ -2260,7 +2307,7 @@ bool code_is_closed(const cfg::Program& prog) noexcept {
           rc = 1;
         }
         r.retcode = rc;
-        break;
+        continue;
       case Op::kPushInt:
         r.push(int_val(static_cast<int32_t>(in.a)));
         break;
@@ -2343,14 +2390,14 @@ bool code_is_closed(const cfg::Program& prog) noexcept {
         break;
       case Op::kLoopInit:
         r.loops[in.a] = 0;
-        break;
+        continue;
       case Op::kLoopStep:
         // Kamailio 5.6, measured: past max_while_loops it logs "runaway while", leaves the
         // loop and the script goes on after it. Counted here.
         if (prog.max_while_loops != 0 && ++r.loops[in.b] > prog.max_while_loops) {
           ++st.while_limit;
           rc = -1;
-          pc = in.a;
+          pc = code + in.a;
           continue;
         }
         break;
@@ -2366,10 +2413,9 @@ bool code_is_closed(const cfg::Program& prog) noexcept {
                                                                                          : -1;
         }
         if (in.fused_jump != 0) {
-          pc = fused_jump(code, pc, rc, r);
-          continue;
+          pc = fused_jump(code, in, pc, rc, r);
         }
-        break;
+        continue;  // rc is 1 or -1, nothing failed: nothing to check after
       }
       case Op::kRegexMatch: {
         const VmVal x = r.pop();
@@ -2382,6 +2428,46 @@ bool code_is_closed(const cfg::Program& prog) noexcept {
         const cfg::FnCall& c = prog.calls[in.a];
         rc = kFnHooks[static_cast<size_t>(c.fn)](r, c);
         r.retcode = rc;
+        VD_FUSED_JUMP();
+        break;
+      }
+      case Op::kMethodSwitch: {
+        // The chain of `case` labels this starts, as one lookup: where its jumps would take
+        // this method, and the rc and cond_failed they would leave.
+        const cfg::MethodTable& t = prog.method_tables[in.c];
+        const uint32_t m = static_cast<uint32_t>(v.method) & (cfg::kMethodValues - 1);
+        rc = ((t.hit >> m) & 1u) != 0 ? 1 : -1;
+        r.cond_failed = false;
+        pc = code + t.to[m];
+        continue;
+      }
+      case Op::kRegexMatchPv: {
+        // push_pv then regex_match (the next instruction, skipped), as those two would: a full
+        // stack fails the run; a pseudo-variable that fails its conversion ends it before the
+        // match. The scanner's User-Agent (`$ua =~`, the usual operand) is read in place.
+        if (r.sp >= cfg::kVmStackDepth) [[unlikely]] {
+          ++st.stack_overflow;
+          r.failed = true;
+          break;
+        }
+        const cfg::PvRef& pv = prog.pvs[in.c];
+        std::string_view subject;
+        if (pv.kind == PvKind::kUserAgent && pv.tr == 0 &&
+            (v.has_user_agent || v.hdr_count != 0)) {
+          if (v.has_user_agent) {
+            subject = v[sip::Hdr::kUserAgent].in(msg);  // as pv_get's: $null reads as ""
+          }
+        } else {
+          const VmVal x = pv_value(r, pv);
+          if (r.failed) {
+            break;
+          }
+          if (x.kind != Kind::kNull) {
+            subject = r.to_str(x);
+          }
+        }
+        ++pc;  // the regex_match
+        rc = regex_match(r, in.a, in.b, subject);
         VD_FUSED_JUMP();
         break;
       }
@@ -2400,9 +2486,11 @@ bool code_is_closed(const cfg::Program& prog) noexcept {
           return;
         }
         stack[depth++] = pc;
-        pc = prog.routes[static_cast<uint32_t>(to)].entry;
+        pc = code + prog.routes[static_cast<uint32_t>(to)].entry;
         break;
       }
+      default:
+        __builtin_unreachable();  // code_is_closed() refused any other op value
     }
     if (r.failed || rc == 0) [[unlikely]] {
       out.error = r.failed;  // else a function returned 0: that ends the script (Kamailio)

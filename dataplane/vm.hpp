@@ -205,6 +205,7 @@ struct VmState {
   uint64_t other_errors = 0;      // division by zero, bad run-time argument, step budget
   const cfg::Program* program = nullptr;  // vars reset when the program changes (reload)
   bool program_closed = false;            // code_is_closed(*program) (vm.cpp)
+  uint32_t program_routes = 0;            // program->routes.size()
   PikeTable pike;  // pike_check_req(): this worker's sources (dataplane/pike.hpp)
   // The message flags the last vm_run ended with: onsend_route, run on the request that
   // request_route has just run on, starts from them (dataplane/reply_route.cpp).

@@ -154,7 +154,7 @@ const CodeCase kCodeCases[] = {
      "   7  loop_step t0 bound -> 13\n   8  push_pv $var(i)\n   9  push_int 1\n"
      "  10  binary +\n  11  store $var(i)\n  12  jump -> 3\n  13  return 1\n"},
     {"RegexAndCidr", "if ($ua =~ \"scan\" || src_ip == 10.0.0.0/8) exit;",
-     "request_route:\n   0  push_pv $ua\n   1  regex_match set#0 pattern#0\n"
+     "request_route:\n   0  regex_match_pv $ua set#0 pattern#0\n   1  regex_match set#0 pattern#0\n"
      "   2  jump_if_true -> 5\n   3  push_pv $si\n   4  ip_match nets#0\n"
      "   5  jump_if_false -> 7\n   6  exit\n   7  return 1\n"},
     {"StrayAndEmptyStatements", "{ ; }; if (1) { exit; };",
@@ -834,7 +834,14 @@ TEST(CompileSwitch, MethodSwitchOfStringsIsLowered) {
       "request_route { switch ($rm) { case \"INVITE\": case \"ACK\": exit; "
       "default: drop; } }\n");
   ASSERT_TRUE(lowered.ok) << test::joined(lowered.diags);
-  EXPECT_EQ(count(lowered.prog, Op::kMethodEq), 2u);
+  // Two or more known-method cases in a row: one table lookup over the first method_eq (the
+  // second stays, for whatever jumps to it).
+  EXPECT_EQ(count(lowered.prog, Op::kMethodSwitch), 1u);
+  EXPECT_EQ(count(lowered.prog, Op::kMethodEq), 1u);
+  EXPECT_EQ(disassemble(lowered.prog, false),
+            "request_route:\n   0  method_switch INVITE -> 5 ACK -> 5 else -> 4\n"
+            "   1  jump_if_true -> 5\n   2  method_eq \"ACK\"\n   3  jump_if_true -> 5\n"
+            "   4  jump -> 6\n   5  exit\n   6  drop\n   7  return 1\n");
   EXPECT_EQ(count(lowered.prog, Op::kCompare), 0u);
   EXPECT_EQ(count(lowered.prog, Op::kStoreTemp), 0u);
 

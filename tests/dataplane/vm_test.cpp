@@ -539,6 +539,60 @@ std::vector<Case> cases() {
                "request_route { setflag(1); if (!route(ZERO)) setflag(2); setflag(3); }\n"
                "route[ZERO] { if (!is_present_hf(\"X-None\")) return 0; setflag(4); }",
                invite(), flags(bits({1}))});
+  // `$pv =~ "re"` is one kRegexMatchPv (push_pv and regex_match in one step): the scanner's
+  // User-Agent read in place (present, absent), a transformation, $hdr, the R-URI's user, an
+  // int converted to text, !~ and `!(...)` (fused with a not), a match used as a value.
+  c.push_back({"RegexMatchPvForms",
+               "request_route { if ($ua =~ \"scanner\") setflag(1); if ($ua !~ \"scanner\")"
+               " setflag(2); if ($(ua{s.tolower}) =~ \"^friendly-s\") setflag(3);"
+               " if ($hdr(X-None) =~ \"^$\") setflag(4); if ($rU =~ \"^bo\") setflag(5);"
+               " if ($rU =~ \"^ob\") setflag(6); $var(n) = 42;"
+               " if ($var(n) =~ \"^4[0-9]$\") setflag(7); if (!($ua =~ \"nomatch\")) setflag(8);"
+               " if (!($ua =~ \"friendly\")) setflag(9); $var(m) = $ua =~ \"1[.]0$\";"
+               " if ($var(m) == 1) setflag(10); if ($hdr(User-Agent) =~ \"^Friendly\")"
+               " setflag(11); }",
+               invite(), flags(bits({1, 3, 4, 5, 7, 8, 10, 11}))});
+  {
+    std::string no_ua = invite();
+    const std::string ua = "User-Agent: Friendly-Scanner 1.0\r\n";
+    no_ua.erase(no_ua.find(ua), ua.size());
+    c.push_back({"RegexMatchPvWithoutUserAgent",
+                 "request_route { if ($ua =~ \"^$\") setflag(1); if ($ua =~ \"a\") setflag(2);"
+                 " if (!($ua =~ \"a\")) setflag(3); if ($ua !~ \"^$\") setflag(4); }",
+                 no_ua, flags(bits({1, 3}))});
+  }
+  // A chain of known-method `case` labels is one kMethodSwitch: the first case of a method
+  // wins (INVITE twice), a name the scanner does not know ends the chain (FOO: the labels after
+  // it run as before), methods no case names go past it (default, or after the switch).
+  {
+    const std::string tsw =
+        "request_route { switch ($rm) { case \"OPTIONS\": setflag(1); break;"
+        " case \"INVITE\": case \"ACK\": setflag(2); break; case \"INVITE\": setflag(3); break;"
+        " case \"FOO\": setflag(4); break; case \"BYE\": setflag(5); break;"
+        " default: setflag(6); } setflag(7); }";
+    const std::pair<const char*, uint32_t> want[] = {
+        {"INVITE", bits({2, 7})}, {"ACK", bits({2, 7})},     {"OPTIONS", bits({1, 7})},
+        {"FOO", bits({4, 7})},    {"BYE", bits({5, 7})},     {"MESSAGE", bits({6, 7})},
+        {"invite", bits({6, 7})}, {"PUBLISH", bits({6, 7})},
+    };
+    for (const auto& [m, f] : want) {
+      c.push_back({m == std::string("invite") ? "MethodSwitchTableLowerCase"
+                   : m == std::string("INVITE") ? "MethodSwitchTableINVITE"
+                   : m == std::string("ACK") ? "MethodSwitchTableACK"
+                   : m == std::string("OPTIONS") ? "MethodSwitchTableOPTIONS"
+                   : m == std::string("FOO") ? "MethodSwitchTableFOO"
+                   : m == std::string("BYE") ? "MethodSwitchTableBYE"
+                   : m == std::string("MESSAGE") ? "MethodSwitchTableMESSAGE"
+                                                 : "MethodSwitchTablePUBLISH",
+                   tsw, invite("sip:bob@10.0.0.2", "", m), flags(f)});
+    }
+    const std::string nodefault =
+        "request_route { route(S); setflag(3); }\n"
+        "route[S] { switch ($rm) { case \"INVITE\": setflag(1); case \"CANCEL\": setflag(2); } }";
+    c.push_back({"MethodSwitchTableNoDefaultHit", nodefault, invite(), flags(bits({1, 2, 3}))});
+    c.push_back({"MethodSwitchTableNoDefaultMiss", nodefault,
+                 invite("sip:bob@10.0.0.2", "", "BYE"), flags(bits({3}))});
+  }
   // A `case` of a method the scanner knows compares its Method value; one it does not know,
   // or another case of a known one, compares bytes: a request's method, a reply's CSeq method.
   {
@@ -569,13 +623,16 @@ TEST_P(VmCase, Outcome) {
 INSTANTIATE_TEST_SUITE_P(Scripts, VmCase, ::testing::ValuesIn(cases()),
                          [](const auto& info) { return std::string(info.param.name); });
 
-// Every case again with the compiler's jump fusion undone (Insn::fused_jump cleared) and the
-// known-method compare of `case` labels undone (kMethodEq's b cleared): the same outcome. The
-// fusions are only a shortcut through the same instructions.
+// Every case again with the compiler's jump fusion undone (Insn::fused_jump cleared), the
+// known-method compare of `case` labels undone (kMethodEq's b cleared) and each
+// kRegexMatchPv made the push_pv it was written over again (the regex_match after it then
+// runs): the same outcome. The fusions are only a shortcut through the same instructions.
 TEST(VmFusion, UnfusedProgramsDecideTheSame) {
   size_t fused1 = 0;
   size_t fused2 = 0;
   size_t methods = 0;
+  size_t regex_pv = 0;
+  size_t method_switches = 0;
   for (const Case& c : cases()) {
     Harness h(c.script, c.params);
     ASSERT_TRUE(h.ok()) << c.name << h.diags();
@@ -583,9 +640,20 @@ TEST(VmFusion, UnfusedProgramsDecideTheSame) {
       fused1 += in.fused_jump == 1 ? 1 : 0;
       fused2 += in.fused_jump == 2 ? 1 : 0;
       in.fused_jump = 0;
+      in.to = 0;
+      in.jump_true = 0;
       if (in.op == cfg::Op::kMethodEq && in.b != 0) {
         ++methods;
         in.b = 0;
+      }
+      if (in.op == cfg::Op::kMethodSwitch) {
+        ++method_switches;
+        in.op = cfg::Op::kMethodEq;  // its a and b are the first case's
+        in.c = 0;
+      }
+      if (in.op == cfg::Op::kRegexMatchPv) {
+        ++regex_pv;
+        in = cfg::Insn{cfg::Op::kPushPv, 0, 0, in.c};
       }
     }
     EXPECT_EQ(h.run(c.msg), c.want) << c.name;
@@ -594,6 +662,38 @@ TEST(VmFusion, UnfusedProgramsDecideTheSame) {
   EXPECT_GE(fused1, 20u);
   EXPECT_GE(fused2, 10u);
   EXPECT_GE(methods, 5u);
+  EXPECT_GE(regex_pv, 15u);
+  EXPECT_GE(method_switches, 6u);
+}
+
+// The fused jump's target and sense are read from the instruction that takes it (Insn::to,
+// jump_true): a program where they are not the jump's own, or a kRegexMatchPv without its
+// regex_match after it (hand-made, never the compiler's), is refused once per program.
+TEST(VmFusion, FusedTargetOrSenseNotTheJumpsIsRefused) {
+  for (int bad = 0; bad < 4; ++bad) {
+    Harness h("request_route { if (!($ua =~ \"x\")) setflag(1); setflag(2); }");
+    ASSERT_TRUE(h.ok()) << h.diags();
+    std::vector<cfg::Insn>& code = h.mutable_program().code;
+    ASSERT_EQ(code[0].op, cfg::Op::kRegexMatchPv);
+    ASSERT_EQ(code[1].op, cfg::Op::kRegexMatch);
+    ASSERT_EQ(code[0].fused_jump, 2);
+    ASSERT_EQ(code[0].to, code[3].a);
+    ASSERT_EQ(code[0].jump_true, 0);
+    if (bad == 0) {
+      EXPECT_EQ(h.run(invite()), flags(bits({1, 2})));  // the unchanged program runs
+      continue;
+    }
+    if (bad == 1) {
+      code[0].to = 1;
+    } else if (bad == 2) {
+      code[0].jump_true = 1;
+    } else {
+      code[1].op = cfg::Op::kNop;
+    }
+    Outcome o = h.run(invite());
+    EXPECT_TRUE(o.error) << bad;
+    EXPECT_EQ(o.flags, 0u) << bad;
+  }
 }
 
 // A fused jump the code does not back (a hand-made program, never the compiler's) is refused
@@ -611,6 +711,30 @@ TEST(VmFusion, FusedJumpWithoutItsJumpIsRefused) {
     EXPECT_TRUE(o.error) << int{bad};
     EXPECT_EQ(o.flags, 0u) << int{bad};
   }
+}
+
+// A route call to no route (a hand-made program) is refused once per program, as a jump out
+// of the code is: the loop does not check the route per call. A run asked for a route the
+// program does not have runs nothing, with no error.
+TEST(VmFusion, CallToNoRouteIsRefused) {
+  Harness h("request_route { setflag(1); route(R); setflag(2); }\nroute[R] { setflag(3); }");
+  ASSERT_TRUE(h.ok()) << h.diags();
+  EXPECT_EQ(h.run(invite(), 7), Outcome{});
+  EXPECT_EQ(h.run(invite()), flags(bits({1, 2, 3})));
+  Harness bad("request_route { setflag(1); route(R); setflag(2); }\nroute[R] { setflag(3); }");
+  ASSERT_TRUE(bad.ok()) << bad.diags();
+  size_t calls = 0;
+  for (cfg::Insn& in : bad.mutable_program().code) {
+    if (in.op == cfg::Op::kCallRoute) {
+      in.a = static_cast<uint32_t>(bad.program().routes.size());
+      ++calls;
+    }
+  }
+  ASSERT_EQ(calls, 1u);
+  const Outcome o = bad.run(invite());
+  EXPECT_TRUE(o.error);
+  EXPECT_EQ(o.flags, 0u);
+  EXPECT_EQ(bad.state().other_errors, 1u);
 }
 
 // $var persists across messages on one worker (Kamailio: per process); $avp and flags do not.
