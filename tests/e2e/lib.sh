@@ -213,6 +213,41 @@ listen = "127.0.0.1:${LAB_METRICS_PORT:-9464}"
 TOML
 }
 
+# lab_write_memif_settings DIR SOCKET: DIR/viaduct.toml with a DPDK net_memif port instead of
+# net_af_packet (role=server, control socket SOCKET as a file; perf/memif_peer.cpp is the
+# client): no kernel on viaduct's path. The backends' MACs are static (the peer answers no ARP).
+LAB_MEMIF_LB_MAC=02:00:00:00:00:02
+LAB_MEMIF_B_MACS=(02:00:00:00:00:11 02:00:00:00:00:12 02:00:00:00:00:13)
+lab_write_memif_settings() {
+    local dir=$1 sock=$2
+    cat > "$dir/viaduct.toml" <<TOML
+[dpdk]
+eal_args = ["--no-huge", "-m", "256", "--no-pci", "--no-shconf", "--log-level=lib.eal:error",
+            "--vdev=net_memif0,role=server,socket=${sock},socket-abstract=no,rsize=12,mac=${LAB_MEMIF_LB_MAC}",
+            "--lcores", "${LAB_LCORES:-0-1}"]
+mbufs = 4095
+
+[[interface]]
+port = "net_memif0"
+address = "${LAB_LB_IP}/24"
+
+[neighbours]
+static = [ { address = "${LAB_B_IPS[0]}", mac = "${LAB_MEMIF_B_MACS[0]}" },
+           { address = "${LAB_B_IPS[1]}", mac = "${LAB_MEMIF_B_MACS[1]}" },
+           { address = "${LAB_B_IPS[2]}", mac = "${LAB_MEMIF_B_MACS[2]}" } ]
+
+[metrics]
+listen = "127.0.0.1:${LAB_METRICS_PORT:-9464}"
+TOML
+}
+# lab_memif_peer_backends: the peer's --backend arguments for the three backends.
+lab_memif_peer_backends() {
+    local i
+    for i in 0 1 2; do
+        printf -- '--backend %s=%s ' "${LAB_B_IPS[$i]}" "${LAB_MEMIF_B_MACS[$i]}"
+    done
+}
+
 # lab_start_viaduct BIN DIR: runs viaduct in the lb namespace; waits for /metrics.
 lab_start_viaduct() {
     local bin=$1 dir=$2
