@@ -177,6 +177,17 @@ Hdr header_name(const char* msg, size_t p, size_t end, size_t limit, size_t& nam
 extern bool uri_ssse3;
 // The same with AVX2 (and BMI2), 32 bytes a step; chosen before uri_ssse3 when set.
 extern bool uri_avx2;
+// The scanner's AVX2 copy (sip_scan_avx2.cpp) exists: x86-64 with GCC or Clang, whose
+// intrinsics are usable in functions built for AVX2 whatever the file's flags.
+#if defined(__x86_64__) && defined(__SSE2__) && (defined(__GNUC__) || defined(__clang__))
+#define VD_SCAN_HAVE_AVX2 1
+#else
+#define VD_SCAN_HAVE_AVX2 0
+#endif
+// Whether sip::scan() runs its AVX2 copy (sip_scan_body.inc built for AVX2 and BMI2 in
+// sip_scan_avx2.cpp: line ends and header names 32 bytes a step), set at start-up from the CPU; tests clear it to check the
+// SSE2 copy, which must fill the same SipView.
+extern bool scan_avx2;
 
 // Writes v in decimal to out (at least 5 bytes); returns the number of digits.
 constexpr size_t write_u16(char* out, uint16_t v) noexcept {
