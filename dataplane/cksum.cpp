@@ -8,11 +8,91 @@
 
 #include <cstring>
 #if defined(__SSE2__)
-#include <emmintrin.h>
+#include <immintrin.h>  // SSE2; AVX2 only in fold_sum_avx2, built for it
 #endif
 
 namespace viaduct::dp {
+
+namespace detail {
+#if defined(__SSE2__)
+bool cksum_avx2 = [] {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") != 0;
+}();
+#else
+bool cksum_avx2 = false;
+#endif
+}  // namespace detail
+
 namespace {
+
+#if defined(__SSE2__)
+// sum_avx2's masks for the last 0..7 words: kTailMask + 8 - k has k words on.
+alignas(64) constexpr int32_t kTailMask[16] = {-1, -1, -1, -1, -1, -1, -1, -1,
+                                               0,  0,  0,  0,  0,  0,  0,  0};
+
+// fold_sum's loop over 32-byte AVX2 words, for CPUs that have them (detail::cksum_avx2, chosen
+// at start-up). pmaddwd adds pairs of 16-bit words into 32-bit lanes, but signed: each word is
+// biased by -32768 first (its top bit flipped), so a pair adds to [-65536, 65534], and 32768
+// per word summed is added back at the end. 128 bytes a step into two accumulators, then 32,
+// then the last whole 32-bit words in one masked load (the words it leaves out read as 0 and
+// count as summed words: their bias comes back with the rest). A lane takes at most 2^11 steps
+// for 64 KiB: below 2^28 in magnitude. Returns `sum` plus the bytes' sum (as 16-bit words;
+// unfolded, below 2^31) and sets `done` to the bytes it took (len rounded down to a multiple
+// of 4); fold_sum adds the last one to three bytes. An 876-byte datagram: ~180 instructions
+// instead of the SSE2 loop's ~450, a third less time (perf/RESULTS.md, W11).
+[[gnu::target("avx2,tune=haswell")]] [[gnu::noinline]] uint64_t sum_avx2(const unsigned char* p,
+                                                                         size_t len, uint64_t sum,
+                                                                         size_t& done) noexcept {
+  const __m256i bias = _mm256_set1_epi16(static_cast<int16_t>(0x8000));
+  const __m256i one = _mm256_set1_epi16(1);
+  __m256i a0 = _mm256_setzero_si256();
+  __m256i a1 = _mm256_setzero_si256();
+  // A macro, not a lambda: a lambda is not built for AVX2.
+#define VD_PAIRS(at) \
+  _mm256_madd_epi16(  \
+      _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + (at))), bias), one)
+  size_t i = 0;
+  for (; i + 128 <= len; i += 128) {
+    a0 = _mm256_add_epi32(a0, VD_PAIRS(i));
+    a1 = _mm256_add_epi32(a1, VD_PAIRS(i + 32));
+    a0 = _mm256_add_epi32(a0, VD_PAIRS(i + 64));
+    a1 = _mm256_add_epi32(a1, VD_PAIRS(i + 96));
+  }
+  for (; i + 32 <= len; i += 32) {
+    a0 = _mm256_add_epi32(a0, VD_PAIRS(i));
+  }
+#undef VD_PAIRS
+  const size_t k = (len - i) / 4;
+  const __m256i mask = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kTailMask + 8 - k));
+  const __m256i w = _mm256_maskload_epi32(reinterpret_cast<const int*>(p + i), mask);
+  a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_xor_si256(w, bias), one));
+  const uint64_t words = (i + 32) / 2;  // every vector's 16 words, the masked one's included
+  i += 4 * k;
+  const __m256i a = _mm256_add_epi32(a0, a1);
+  const __m256i q = _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(a)),
+                                     _mm256_cvtepi32_epi64(_mm256_extracti128_si256(a, 1)));
+  const __m128i h = _mm_add_epi64(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+  const int64_t lanes = _mm_cvtsi128_si64(h) + _mm_extract_epi64(h, 1);
+  done = i;
+  return sum + static_cast<uint64_t>(lanes + static_cast<int64_t>(words * 32768));
+}
+#endif
+
+// fold_sum's last: the half word and byte past the last whole 32-bit word (i), folded.
+[[gnu::always_inline]] inline uint16_t fold_tail(const unsigned char* p, size_t len, size_t i,
+                                                 uint64_t sum) noexcept {
+  if (i + 2 <= len) {
+    uint16_t w;
+    std::memcpy(&w, p + i, 2);
+    sum += w;
+    i += 2;
+  }
+  if (i < len) {
+    sum += p[i];
+  }
+  return fold_to_16(sum);
+}
 
 // rte_raw_cksum(buf, len) plus `sum`, reduced: the 16-bit one's complement sum of the buffer's
 // 16-bit words (little-endian loads; an odd last byte as the low byte of a word), folded.
@@ -28,6 +108,13 @@ uint16_t fold_sum(const void* buf, size_t len, uint64_t sum) noexcept {
   const auto* p = static_cast<const unsigned char*>(buf);
   size_t i = 0;
 #if defined(__SSE2__)
+  // Below ~256 bytes the AVX2 path's set-up (the call, the masked load, the reduction,
+  // vzeroupper) costs what its wider loop saves (measured: equal at 128 bytes, 256 bytes 8.5 ->
+  // 8.0 ns, 876 bytes a third less).
+  if (len >= 256 && detail::cksum_avx2) {
+    sum = sum_avx2(p, len, sum, i);
+    return fold_tail(p, len, i, sum);
+  }
   if (len >= 16) {
     const __m128i z = _mm_setzero_si128();
     __m128i a0 = z;
@@ -68,16 +155,7 @@ uint16_t fold_sum(const void* buf, size_t len, uint64_t sum) noexcept {
     std::memcpy(&w, p + i, 4);
     sum += w;
   }
-  if (i + 2 <= len) {
-    uint16_t w;
-    std::memcpy(&w, p + i, 2);
-    sum += w;
-    i += 2;
-  }
-  if (i < len) {
-    sum += p[i];
-  }
-  return fold_to_16(sum);
+  return fold_tail(p, len, i, sum);
 }
 
 // The complemented checksum to store; RFC 768: a UDP checksum computed as 0 goes out as 0xffff.
@@ -121,7 +199,8 @@ uint16_t raw_cksum(const void* buf, size_t len) noexcept { return fold_sum(buf, 
 // The pseudo-header's words are added as they lie in memory, like __rte_raw_cksum's: a one's
 // complement sum is the same in either byte order, so protocol and length go in big-endian.
 bool ipv4_udp_cksum_ok(const rte_ipv4_hdr* ip, const void* udp, size_t udp_len) noexcept {
-  uint64_t sum = uint64_t{fold_sum(&ip->src_addr, 8, 0)};
+  // The addresses as two 32-bit words, not through fold_sum (~45 instructions for 8 bytes).
+  uint64_t sum = uint64_t{ip->src_addr} + ip->dst_addr;
   sum += rte_cpu_to_be_16(IPPROTO_UDP) + rte_cpu_to_be_16(static_cast<uint16_t>(udp_len));
   return fold_sum(udp, udp_len, sum) == 0xffff;
 }

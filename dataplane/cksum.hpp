@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // dataplane/cksum.hpp: the Internet checksums the fast path computes in software: DPDK's
 // (rte_ip.h) functions, value for value, with their summing loop replaced (dataplane/cksum.cpp:
-// 32-bit words in 64-bit SSE2 lanes, ~19 ns instead of ~29 for a 868-byte datagram).
+// 32-bit words in 64-bit SSE2 lanes, ~19 ns instead of ~29 for a 868-byte datagram; in AVX2
+// lanes where the CPU has them).
 //
 // Why not inline where they are used: one out-of-line call per datagram costs less than the
 // loop's code at every use, and cksum.cpp is built at -O3 (DPDK 22.11's own loop, where it is
@@ -20,6 +21,12 @@ struct rte_ipv6_hdr;
 struct rte_udp_hdr;
 
 namespace viaduct::dp {
+
+namespace detail {
+// Whether the sums below take 32 bytes a step with AVX2 (set at start-up from the CPU; a test
+// clears it to check the SSE2 loop, which every x86-64 CPU runs, gives the same values).
+extern bool cksum_avx2;
+}  // namespace detail
 
 // rte_ipv4_udptcp_cksum's value: the UDP/TCP checksum over the pseudo-header and l4 (its
 // length from the IPv4 header), in network order, ready to store.
