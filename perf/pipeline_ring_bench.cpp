@@ -5,7 +5,7 @@
 // batching, QSBR), and drains what they transmit.
 //
 //   viaduct-pipeline-bench [--workers N] [--seconds S] [--cases invite,options,reply,mix]
-//                          [--load F] [--burst B] [--json]
+//                          [--load F] [--burst B] [--rx-cksum nic|sw|none] [--json]
 //
 // Per case, two phases:
 //   1. capacity: the generator offers as much as it can; msgs_per_sec_per_worker is what the
@@ -18,7 +18,9 @@
 //      added latency percentiles p50/p90/p99/p99.9 (queueing included).
 // The generator and the drain share the main lcore, so on a machine with fewer CPUs than
 // workers + 1 (or a busy one) the busy time includes preemption: run it on a quiet machine.
-// Frames are full Ethernet/IPv4/UDP/SIP, 256 Call-IDs per case. `mix` is a 7-message call:
+// Frames are full Ethernet/IPv4/UDP/SIP with their UDP checksum, marked checked as a NIC with RX
+// checksum offload marks them (--rx-cksum; before 2026-11-23 they carried checksum 0, which sent
+// every forward through the whole-datagram sum: a slower path than real traffic's), 256 Call-IDs per case. `mix` is a 7-message call:
 // INVITE, 100, 180, 200 (from a backend, our Via on top), ACK, BYE, 200.
 // Never asserts; see perf/RESULTS.md.
 #include <rte_cycles.h>
@@ -81,13 +83,20 @@ std::string replace_all(std::string s, const std::string& from, const std::strin
   return s;
 }
 
-Frame frame(rte_mempool* pool, const std::string& msg, const char* src, const MacAddr& mac) {
+// udp_cksum: the UDP checksum filled in, as every Linux sender does (false: 0, "none").
+Frame frame(rte_mempool* pool, const std::string& msg, const char* src, const MacAddr& mac,
+            bool udp_cksum) {
   rte_mbuf* m = rte_pktmbuf_alloc(pool);
   Frame f;
   if (m == nullptr) {
     return f;
   }
   test::fill_udp_frame(m, mac, kOur, test::ipv4(src), 5060, test::ipv4("10.0.0.2"), 5060, msg);
+  if (udp_cksum) {
+    auto* iph = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, sizeof(rte_ether_hdr));
+    auto* udp = reinterpret_cast<rte_udp_hdr*>(iph + 1);
+    udp->dgram_cksum = rte_ipv4_udptcp_cksum(iph, udp);
+  }
   const auto* p = rte_pktmbuf_mtod(m, const uint8_t*);
   f.bytes.assign(p, p + rte_pktmbuf_data_len(m));
   rte_pktmbuf_free(m);
@@ -116,7 +125,8 @@ std::string reply_for(const std::string& status_line, const std::string& cseq) {
   return r;
 }
 
-std::vector<Case> make_cases(rte_mempool* pool, const std::vector<std::string>& wanted) {
+std::vector<Case> make_cases(rte_mempool* pool, const std::vector<std::string>& wanted,
+                             bool udp_cksum) {
   using namespace viaduct::perf;
   std::vector<Case> out;
   auto want = [&](const char* n) {
@@ -147,8 +157,8 @@ std::vector<Case> make_cases(rte_mempool* pool, const std::vector<std::string>& 
     for (unsigned k = 0; k < kVariants; ++k) {
       for (const Msg& m : msgs) {
         const std::string t = variant(m.text, k);
-        c.frames.push_back(m.from_client ? frame(pool, t, "10.0.0.10", kClient)
-                                         : frame(pool, t, "10.0.0.11", kB1));
+        c.frames.push_back(m.from_client ? frame(pool, t, "10.0.0.10", kClient, udp_cksum)
+                                         : frame(pool, t, "10.0.0.11", kB1, udp_cksum));
       }
     }
     out.push_back(std::move(c));
@@ -181,6 +191,11 @@ struct Options {
   double load = 0.8;
   uint16_t burst = 32;
   bool json = false;
+  // How received frames come: "nic" (default): UDP checksums filled in and the mbufs marked
+  // checked (RX_IP/L4_CKSUM_GOOD) as a NIC with RX checksum offload hands them over, the path
+  // real traffic takes on such a NIC; "sw": filled in, not marked (the worker checks them in
+  // software, as on net_af_packet); "none": UDP checksum 0 (the worker sums the forward whole).
+  std::string rx_cksum = "nic";
 };
 
 struct PhaseResult {
@@ -202,7 +217,9 @@ class Bench {
         std::vector<rte_ring*> tx, std::vector<std::unique_ptr<dp::Worker>>& workers,
         int ts_off)
       : o_(o), pool_(pool), port_(port), rx_(std::move(rx)), tx_(std::move(tx)),
-        workers_(workers), ts_off_(ts_off) {}
+        workers_(workers), ts_off_(ts_off),
+        rx_flags_(o.rx_cksum == "nic" ? RTE_MBUF_F_RX_IP_CKSUM_GOOD | RTE_MBUF_F_RX_L4_CKSUM_GOOD
+                                      : 0) {}
 
   // rate: frames per second offered in all; 0 = as fast as possible.
   PhaseResult run(const Case& c, double rate, bool sample_latency) {
@@ -242,6 +259,7 @@ class Bench {
             std::memcpy(d, f.bytes.data(), f.bytes.size());
           }
           burst[i]->port = port_;  // net_ring does not set it; a real PMD does
+          burst[i]->ol_flags = rx_flags_;
         }
         if (sample_latency) {
           // One stamp per burst, just before the enqueue on the RX ring: nothing in the
@@ -314,6 +332,8 @@ class Bench {
   std::vector<rte_ring*> tx_;
   std::vector<std::unique_ptr<dp::Worker>>& workers_;
   int ts_off_;
+  // What a NIC's RX checksum offload reports for each frame (Options::rx_cksum).
+  uint64_t rx_flags_ = 0;
 };
 
 double percentile(std::vector<uint64_t>& v, double p) {
@@ -338,6 +358,10 @@ int main(int argc, char** argv) {
   app.add_option("--load", o.load, "offered load for the latency phase, share of capacity")
       ->check(CLI::Range(0.05, 1.0));
   app.add_option("--burst", o.burst, "RX and generator burst")->check(CLI::Range(1, 256));
+  app.add_option("--rx-cksum", o.rx_cksum,
+                 "received frames: nic (sums filled in, marked checked as by a NIC's RX offload), "
+                 "sw (filled in, checked in software), none (UDP checksum 0)")
+      ->check(CLI::IsMember({"nic", "sw", "none"}));
   app.add_flag("--json", o.json, "print one JSON line");
   try {
     app.parse(argc, argv);
@@ -443,8 +467,8 @@ int main(int argc, char** argv) {
   }
 
   Bench bench(o, pool, 0, rx, tx, workers, ts_off);
-  const std::vector<Case> all = make_cases(pool, o.cases);
-  std::string json = "{\"workers\": " + std::to_string(o.workers) + ", \"cases\": [";
+  const std::vector<Case> all = make_cases(pool, o.cases, o.rx_cksum != "none");
+  std::string json = "{\"workers\": " + std::to_string(o.workers) + ", \"rx_cksum\": \"" + o.rx_cksum + "\", \"cases\": [";
   for (size_t i = 0; i < all.size(); ++i) {
     const Case& c = all[i];
     PhaseResult cap = bench.run(c, 0, false);
