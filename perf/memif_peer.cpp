@@ -46,6 +46,7 @@
 
 #include "dataplane/sip/sip.hpp"
 #include "tests/support/packet_builder.hpp"
+#include "tools/gen_message.hpp"
 
 namespace {
 
@@ -67,14 +68,8 @@ struct Endpoint {
 };
 
 bool parse_endpoint(const std::string& s, Endpoint& e) {
-  const size_t colon = s.rfind(':');
-  e.ip = colon == std::string::npos ? s : s.substr(0, colon);
-  if (colon != std::string::npos) {
-    const int p = std::atoi(s.c_str() + colon + 1);
-    if (p <= 0 || p > 65535) {
-      return false;
-    }
-    e.port = static_cast<uint16_t>(p);
+  if (!viaduct::tools::split_host_port(s, e.ip, e.port)) {
+    return false;
   }
   return inet_pton(AF_INET, e.ip.c_str(), &e.ip_be) == 1;
 }
@@ -119,36 +114,10 @@ struct Options {
   bool json = false;
 };
 
-// viaduct-gen's INVITE (Sender::request("INVITE", n, 1, "service <sip:service@TARGET>", "") and
-// with_body in tools/viaduct_gen.cpp), with this process's pid in the branch and Call-ID.
+// viaduct-gen's INVITE n (tools/gen_message.hpp), with this process's pid in the branch and
+// Call-ID.
 std::string invite(const Options& o, const std::string& pid, uint64_t n) {
-  const std::string num = std::to_string(n);
-  std::string m;
-  m.reserve(1024);
-  m += "INVITE sip:service@" + o.target.str() + " SIP/2.0\r\n";
-  m += "Via: SIP/2.0/UDP " + o.src.str() + ";branch=z9hG4bK-vg" + pid + "-" + num + ";rport\r\n";
-  m += "From: gen <sip:gen@" + o.src.ip + ">;tag=vg" + num + "\r\n";
-  m += "To: service <sip:service@" + o.target.str() + ">\r\n";
-  m += "Call-ID: " + num + "-" + pid + "@" + o.src.ip + "\r\n";
-  m += "CSeq: 1 INVITE\r\n";
-  m += "Contact: <sip:gen@" + o.src.str() + ">\r\n";
-  m += "Max-Forwards: 70\r\n";
-  m += "User-Agent: viaduct-gen\r\n";
-  std::string body =
-      "v=0\r\no=gen 53655765 2353687637 IN IP4 0.0.0.0\r\ns=-\r\nc=IN IP4 0.0.0.0\r\n"
-      "t=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
-  const size_t base = m.size() + 40 + body.size();  // Content-Length line + blank line
-  if (o.size > base) {
-    size_t left = o.size - base;
-    while (left > 12) {  // SDP attribute lines of filler, each "a=x-pad:...\r\n"
-      const size_t line = std::min<size_t>(left, 72);
-      body += "a=x-pad:" + std::string(line - 10, 'p') + "\r\n";
-      left -= line;
-    }
-  }
-  m += "Content-Type: application/sdp\r\n";
-  m += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
-  return m + body;
+  return viaduct::tools::gen_invite({o.target.str(), o.src.str(), o.src.ip, pid}, n, o.size);
 }
 
 struct Counters {

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "dataplane/sip/sip.hpp"
+#include "tools/gen_message.hpp"
 
 namespace {
 
@@ -49,14 +50,8 @@ struct Endpoint {
 };
 
 bool parse_endpoint(const std::string& s, Endpoint& e) {
-  const size_t colon = s.rfind(':');
-  e.ip = colon == std::string::npos ? s : s.substr(0, colon);
-  if (colon != std::string::npos) {
-    const int p = std::atoi(s.c_str() + colon + 1);
-    if (p <= 0 || p > 65535) {
-      return false;
-    }
-    e.port = static_cast<uint16_t>(p);
+  if (!viaduct::tools::split_host_port(s, e.ip, e.port)) {
+    return false;
   }
   e.sa.sin_family = AF_INET;
   e.sa.sin_port = htons(e.port);
@@ -156,31 +151,6 @@ struct TxBatch {
   }
 };
 
-std::string with_body(std::string head, size_t total_size, bool sdp) {
-  std::string body;
-  if (sdp) {
-    body =
-        "v=0\r\no=gen 53655765 2353687637 IN IP4 0.0.0.0\r\ns=-\r\nc=IN IP4 0.0.0.0\r\n"
-        "t=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
-  }
-  const size_t base = head.size() + 40 + body.size();  // Content-Length line + blank line
-  if (sdp && total_size > base) {
-    const size_t pad = total_size - base;
-    // SDP attribute lines of filler, each "a=x-pad:...\r\n".
-    size_t left = pad;
-    while (left > 12) {
-      const size_t line = std::min<size_t>(left, 72);
-      body += "a=x-pad:" + std::string(line - 10, 'p') + "\r\n";
-      left -= line;
-    }
-  }
-  if (sdp) {
-    head += "Content-Type: application/sdp\r\n";
-  }
-  head += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
-  return head + body;
-}
-
 struct SendOptions {
   Endpoint target;
   Endpoint local;
@@ -198,27 +168,8 @@ class Sender {
 
   std::string request(std::string_view method, uint64_t n, uint32_t cseq,
                       const std::string& to_value, const std::string& suffix) const {
-    const std::string ruri = method == "REGISTER" ? "sip:" + o_.target.str()
-                             : method == "OPTIONS" ? "sip:" + o_.target.str()
-                                                   : "sip:service@" + o_.target.str();
-    const std::string user = method == "REGISTER" ? "user" + std::to_string(n) : "gen";
-    std::string m;
-    m.reserve(1024);
-    m += std::string(method) + " " + ruri + " SIP/2.0\r\n";
-    m += "Via: SIP/2.0/UDP " + o_.local.str() + ";branch=z9hG4bK-vg" + pid_ + "-" +
-         std::to_string(n) + suffix + ";rport\r\n";
-    m += "From: " + user + " <sip:" + user + "@" + o_.local.ip + ">;tag=vg" + std::to_string(n) +
-         "\r\n";
-    m += "To: " + to_value + "\r\n";
-    m += "Call-ID: " + std::to_string(n) + "-" + pid_ + "@" + o_.local.ip + "\r\n";
-    m += "CSeq: " + std::to_string(cseq) + " " + std::string(method) + "\r\n";
-    m += "Contact: <sip:" + user + "@" + o_.local.str() + ">\r\n";
-    m += "Max-Forwards: 70\r\n";
-    if (method == "REGISTER") {
-      m += "Expires: 3600\r\n";
-    }
-    m += "User-Agent: viaduct-gen\r\n";
-    return with_body(std::move(m), method == "INVITE" ? o_.size : 0, method == "INVITE");
+    const viaduct::tools::GenAddrs a{o_.target.str(), o_.local.str(), o_.local.ip, pid_};
+    return viaduct::tools::gen_request(a, method, n, cseq, to_value, suffix, o_.size);
   }
 
   std::string first(uint64_t n) const {
