@@ -2328,6 +2328,9 @@ bool code_is_closed(const cfg::Program& prog) noexcept {
         break;
       case Op::kPushBool:
         r.push(int_val(rc > 0 ? 1 : 0));
+        // The comparison is used up as a value: its failed conversion must not reach a `!`
+        // later in the script (it only keeps a `!` directly around it false).
+        r.cond_failed = false;
         break;
       case Op::kBinary: {
         const VmVal rv = r.pop();

@@ -534,6 +534,13 @@ std::vector<Case> cases() {
                " if (!(src_ip == 192.0.2.0/24)) setflag(7); if (!(uri == myself)) setflag(8);"
                " if (!mf_process_maxfwd_header(\"10\")) setflag(9); }",
                invite(), flags(bits({4, 5})), "max_while_loops=10\n"});
+  // A failed comparison used as a value leaves nothing behind: the `!` of a later condition
+  // inverts as usual (it used to stay uninverted until the next jump).
+  c.push_back({"FailedComparisonAsValueDoesNotReachALaterNot",
+               "request_route { $var(e) = \"\"; $var(b) = ($var(e) > 5);"
+               " if (!is_method(\"BYE\")) setflag(1); $var(c) = !($var(e) > 5);"
+               " if ($var(c) == 0) setflag(2); if (!is_method(\"INVITE\")) setflag(3); }",
+               invite(), flags(bits({1, 2}))});
   // A function that returns 0 inside `if (!f())` ends the script before the not.
   c.push_back({"FusedFunctionReturningZeroEndsScript",
                "request_route { setflag(1); if (!route(ZERO)) setflag(2); setflag(3); }\n"
