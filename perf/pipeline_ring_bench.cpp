@@ -15,7 +15,13 @@
 //      at an even pace;
 //      each frame carries the TSC time of its enqueue on the RX ring in the mbuf's Rx timestamp
 //      field (stamped in this phase only), read back when it is dequeued from the TX ring: the
-//      added latency percentiles p50/p90/p99/p99.9 (queueing included).
+//      added latency percentiles p50/p90/p99/p99.9 (queueing included). Two of them: "latency"
+//      ends when the generator's drain dequeues the frame from the TX ring; "worker latency"
+//      ends when the worker hands the frame to TX (a TX callback on the worker's lcore stamps
+//      it, installed for this phase only), as a NIC would take it off the TX ring at once. The
+//      second leaves out the time frames wait for the drain while the generator's thread is
+//      not running; the hypervisor's steal of the CPUs during the phase (/proc/stat) is
+//      printed beside them, as neither can leave out the worker's own descheduling.
 // The generator and the drain share the main lcore, so on a machine with fewer CPUs than
 // workers + 1 (or a busy one) the busy time includes preemption: run it on a quiet machine.
 // Frames are full Ethernet/IPv4/UDP/SIP with their UDP checksum, marked checked as a NIC with RX
@@ -43,6 +49,9 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <dirent.h>
+#include <unistd.h>
 
 #include "dataplane/worker.hpp"
 #include "perf/messages.hpp"
@@ -205,11 +214,72 @@ struct PhaseResult {
   uint64_t busy_tsc = 0;
   double wall_s = 0;
   std::vector<uint64_t> lat_cycles;
+  std::vector<uint64_t> worker_lat_cycles;  // RX-ring enqueue to the worker's TX burst
+  double steal_s = 0;  // CPU time the hypervisor took from this guest during the phase
+  double worker_wait_s = 0;  // the workers' threads runnable but not running during the phase
   // Longest time between two turns of the generator's loop: a turn is a few microseconds, so
   // a long gap is the generator's thread not running (preempted, or the hypervisor's steal),
   // and frames wait in the TX ring meanwhile: latency the workers did not add.
   uint64_t max_gap_cycles = 0;
 };
+
+// Steal time of all CPUs so far (the 8th value of /proc/stat's "cpu" line, in USER_HZ ticks),
+// in seconds: time the hypervisor ran something else while this guest wanted the CPU. 0 where
+// the kernel does not report it.
+double steal_seconds() {
+  std::FILE* f = std::fopen("/proc/stat", "r");
+  if (f == nullptr) {
+    return 0;
+  }
+  unsigned long long v[8] = {};
+  const int got = std::fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
+                              &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
+  std::fclose(f);
+  const long hz = sysconf(_SC_CLK_TCK);
+  return got == 8 && hz > 0 ? static_cast<double>(v[7]) / static_cast<double>(hz) : 0;
+}
+
+// Time the worker lcores' threads spent runnable but not running (the 2nd value of
+// /proc/self/task/TID/schedstat, ns), in seconds: another thread of this machine had their CPU.
+double workers_wait_seconds() {
+  double total = 0;
+  DIR* d = opendir("/proc/self/task");
+  if (d == nullptr) {
+    return 0;
+  }
+  while (const dirent* e = readdir(d)) {
+    const std::string task = std::string("/proc/self/task/") + e->d_name;
+    char comm[64] = {};
+    std::FILE* f = std::fopen((task + "/comm").c_str(), "r");
+    if (f == nullptr) {
+      continue;
+    }
+    const bool worker = std::fgets(comm, sizeof comm, f) != nullptr &&
+                        std::strstr(comm, "worker") != nullptr;
+    std::fclose(f);
+    if (!worker || (f = std::fopen((task + "/schedstat").c_str(), "r")) == nullptr) {
+      continue;
+    }
+    unsigned long long run = 0;
+    unsigned long long wait = 0;
+    if (std::fscanf(f, "%llu %llu", &run, &wait) == 2) {
+      total += static_cast<double>(wait) * 1e-9;
+    }
+    std::fclose(f);
+  }
+  closedir(d);
+  return total;
+}
+
+// The worker's TX stamp: a TX callback runs inside rte_eth_tx_burst on the worker's lcore.
+int g_tx_ts_off = -1;
+uint16_t stamp_tx(uint16_t, uint16_t, rte_mbuf** pkts, uint16_t n, void*) {
+  const uint64_t now = rte_rdtsc();
+  for (uint16_t i = 0; i < n; ++i) {
+    *RTE_MBUF_DYNFIELD(pkts[i], g_tx_ts_off, uint64_t*) = now;
+  }
+  return n;
+}
 
 class Bench {
  public:
@@ -232,8 +302,15 @@ class Bench {
     size_t next = 0;
     unsigned q = 0;
     rte_mbuf* burst[dp::kMaxBurst];
+    std::vector<const rte_eth_rxtx_callback*> cbs;
     if (sample_latency) {
       r.lat_cycles.reserve(kMaxSamples);
+      r.worker_lat_cycles.reserve(kMaxSamples);
+      for (uint16_t q = 0; q < tx_.size(); ++q) {
+        cbs.push_back(rte_eth_add_tx_callback(port_, q, stamp_tx, nullptr));
+      }
+      r.steal_s = steal_seconds();
+      r.worker_wait_s = workers_wait_seconds();
     }
     uint64_t last = t0;
     while (true) {
@@ -285,6 +362,17 @@ class Bench {
       drain(r, sample_latency);
     }
     r.wall_s = static_cast<double>(rte_rdtsc() - t0) / static_cast<double>(hz);
+    if (sample_latency) {
+      r.steal_s = steal_seconds() - r.steal_s;
+      r.worker_wait_s = workers_wait_seconds() - r.worker_wait_s;
+      for (uint16_t q = 0; q < cbs.size(); ++q) {
+        // Removed, not freed: DPDK leaves the memory to the caller, as a worker may still be
+        // inside it; a few bytes a case.
+        if (cbs[q] != nullptr) {
+          rte_eth_remove_tx_callback(port_, q, cbs[q]);
+        }
+      }
+    }
     r.processed = sum_rx() - rx0;
     r.busy_tsc = sum_busy() - busy0;
     return r;
@@ -303,7 +391,9 @@ class Bench {
       for (unsigned i = 0; sample && i < n; ++i) {
         // The field survives the rewrite (the worker clears ol_flags, so the flag does not).
         if (r.lat_cycles.size() < kMaxSamples) {
-          r.lat_cycles.push_back(now - *RTE_MBUF_DYNFIELD(out[i], ts_off_, uint64_t*));
+          const uint64_t in = *RTE_MBUF_DYNFIELD(out[i], ts_off_, uint64_t*);
+          r.lat_cycles.push_back(now - in);
+          r.worker_lat_cycles.push_back(*RTE_MBUF_DYNFIELD(out[i], g_tx_ts_off, uint64_t*) - in);
         }
       }
       r.out += n;
@@ -387,6 +477,13 @@ int main(int argc, char** argv) {
   uint64_t ts_flag = 0;
   if (rte_mbuf_dyn_rx_timestamp_register(&ts_off, &ts_flag) != 0) {
     std::fprintf(stderr, "viaduct-pipeline-bench: no mbuf timestamp field\n");
+    return 1;
+  }
+  const rte_mbuf_dynfield tx_ts_field = {"viaduct_bench_tx_tsc", sizeof(uint64_t),
+                                         alignof(uint64_t), 0};
+  g_tx_ts_off = rte_mbuf_dynfield_register(&tx_ts_field);
+  if (g_tx_ts_off < 0) {
+    std::fprintf(stderr, "viaduct-pipeline-bench: no room for the TX stamp field\n");
     return 1;
   }
   rte_mempool* pool = rte_pktmbuf_pool_create("bench", 4 * kRingSize * o.workers + 4095, 256, 0,
@@ -483,13 +580,20 @@ int main(int argc, char** argv) {
     const double p90 = percentile(lat.lat_cycles, 0.90);
     const double p99 = percentile(lat.lat_cycles, 0.99);
     const double p999 = percentile(lat.lat_cycles, 0.999);
-    char buf[640];
+    const double w50 = percentile(lat.worker_lat_cycles, 0.50);
+    const double w90 = percentile(lat.worker_lat_cycles, 0.90);
+    const double w99 = percentile(lat.worker_lat_cycles, 0.99);
+    const double w999 = percentile(lat.worker_lat_cycles, 0.999);
+    char buf[900];
     std::snprintf(buf, sizeof buf,
                   "%s{\"name\": \"%s\", \"message_bytes\": %zu, \"msgs_per_sec_per_worker\": %.0f, "
                   "\"ns_per_msg\": %.1f, \"wall_msgs_per_sec\": %.0f, \"processed\": %llu, "
                   "\"out\": %llu, \"latency_load\": %.2f, \"latency_offered_per_sec\": %.0f, "
                   "\"latency_samples\": %zu, \"generator_max_gap_ns\": %.0f, "
-                  "\"latency_ns\": {\"p50\": %.0f, \"p90\": %.0f, \"p99\": %.0f, \"p999\": %.0f}}",
+                  "\"latency_ns\": {\"p50\": %.0f, \"p90\": %.0f, \"p99\": %.0f, \"p999\": %.0f}, "
+                  "\"worker_latency_ns\": {\"p50\": %.0f, \"p90\": %.0f, \"p99\": %.0f, "
+                  "\"p999\": %.0f}, \"latency_phase_steal_ms\": %.1f, "
+                  "\"latency_phase_worker_wait_ms\": %.1f}",
                   i == 0 ? "" : ", ", c.name.c_str(), c.message_bytes, per_worker,
                   per_worker > 0 ? 1e9 / per_worker : 0.0, wall_rate,
                   static_cast<unsigned long long>(cap.processed),
@@ -497,7 +601,8 @@ int main(int argc, char** argv) {
                   offered, lat.lat_cycles.size(),
                   static_cast<double>(lat.max_gap_cycles) * 1e9 /
                       static_cast<double>(rte_get_tsc_hz()),
-                  p50, p90, p99, p999);
+                  p50, p90, p99, p999, w50, w90, w99, w999, lat.steal_s * 1e3,
+                  lat.worker_wait_s * 1e3);
     json += buf;
     if (!o.json) {
       std::printf("%-8s %5zu B  %10.0f msgs/s per worker (%6.1f ns/msg)  wall %10.0f msgs/s  "
@@ -508,6 +613,11 @@ int main(int argc, char** argv) {
                   p99, p999, lat.lat_cycles.size(),
                   static_cast<double>(lat.max_gap_cycles) * 1e6 /
                       static_cast<double>(rte_get_tsc_hz()));
+      std::printf("         worker latency (RX ring to the worker's TX burst): p50 %.0f ns  "
+                  "p90 %.0f ns  p99 %.0f ns  p99.9 %.0f ns\n"
+                  "         during the phase: hypervisor steal %.1f ms, workers runnable but not "
+                  "running %.1f ms\n",
+                  w50, w90, w99, w999, lat.steal_s * 1e3, lat.worker_wait_s * 1e3);
       if (cap.out < cap.processed) {
         std::printf("         (%llu of %llu processed frames did not come out: dropped)\n",
                     static_cast<unsigned long long>(cap.processed - cap.out),

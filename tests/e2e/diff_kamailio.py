@@ -401,6 +401,19 @@ def counters(text):
     return out
 
 
+def wait_neighbours(lab, ns, port, want, seconds=5.0):
+    """Warms the neighbours until viaduct's viaduct_neighbours gauge reaches `want`."""
+    end = time.monotonic() + seconds
+    while True:
+        lab.warm_neighbours()
+        m = re.search(r'^viaduct_neighbours (\S+)', fetch_metrics(ns, port), re.M)
+        if m and float(m.group(1)) >= want:
+            return True
+        if time.monotonic() >= end:
+            return False
+        time.sleep(0.2)
+
+
 def wait_metrics(ns, port, proc, seconds=15.0):
     def probe():
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -660,7 +673,12 @@ listen = "127.0.0.1:{args.metrics_port}"
                 results[sid] = ("viaduct did not start", f"exit status {proc.poll()}\n{text}")
                 continue
             ts.append(time.monotonic())
-            lab.warm_neighbours()
+            # Each host's MAC known before the first message (on a loaded machine 0.2 s was not
+            # always enough: a first INVITE went as no_neighbour). Bounded: 5 s, then on.
+            want = len(lab.client) + len(lab.captures[::len(BACKEND_PORTS)])
+            if not wait_neighbours(lab, args.lb, args.metrics_port, want):
+                print(f"note: {sid}: viaduct knew fewer than {want} neighbours after 5 s",
+                      file=sys.stderr)
             time.sleep(0.2)
             # What viaduct counted for each message: names the drop reason of a "nothing".
             vd_notes = {}
