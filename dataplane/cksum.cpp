@@ -6,7 +6,10 @@
 #include <rte_ip.h>
 #include <rte_udp.h>
 
+#include <algorithm>
 #include <cstring>
+
+#include "dataplane/sip/move_bytes.hpp"
 #if defined(__SSE2__)
 #include <immintrin.h>  // SSE2; AVX2 only in fold_sum_avx2, built for it
 #endif
@@ -267,99 +270,135 @@ namespace {
   return (off & 1) != 0 ? s << 8 : s;
 }
 
-// One's complement arithmetic in 64 bits (modulo 2^64 - 1, a multiple of 0xffff), folded to
-// 16 bits once at the end: the end-around carry, minus as the complement, times 256 as a
-// rotation.
-[[gnu::always_inline]] inline uint64_t oc_add(uint64_t a, uint64_t b) noexcept {
-  uint64_t r;
-  const bool carry = __builtin_add_overflow(a, b, &r);
-  return r + (carry ? 1 : 0);  // r < 2^64 - 1 when it carried
-}
-[[gnu::always_inline]] inline uint64_t oc_neg(uint64_t a) noexcept { return ~a; }
+// One's complement times 256 as a rotation (oc_add, oc_neg: cksum.hpp).
+using detail::oc_add;
+using detail::oc_neg;
 [[gnu::always_inline]] inline uint64_t oc_times_255(uint64_t a) noexcept {
   return oc_add((a << 8) | (a >> 56), ~a);
 }
 
 }  // namespace
 
-uint64_t ipv4_udp_payload_sum(uint32_t src_be, uint32_t dst_be, const rte_udp_hdr* udp,
-                              size_t msg_len) noexcept {
-  // Pseudo-header (addresses, protocol, UDP length) and UDP header, as the checker summed them.
-  uint64_t head = uint64_t{src_be} + dst_be + rte_cpu_to_be_16(IPPROTO_UDP) +
-                  2u * uint64_t{udp->dgram_len} + udp->src_port + udp->dst_port +
-                  udp->dgram_cksum;
-  const size_t payload = rte_be_to_cpu_16(udp->dgram_len) - sizeof(rte_udp_hdr);
-  if (msg_len < payload) [[unlikely]] {  // bytes past Content-Length are not forwarded
-    head += sum_at(reinterpret_cast<const unsigned char*>(udp + 1) + msg_len, payload - msg_len,
-                   msg_len);
-  }
-  return oc_neg(head);
+namespace detail {
+uint64_t sum_at_offset(const void* p, size_t len, size_t off) noexcept {
+  return sum_at(p, len, off);
 }
+}  // namespace detail
 
-bool edited_sum(const void* msg_v, size_t len, std::span<const sip::Edit> edits,
-                uint64_t& sum) noexcept {
-  const auto* msg = static_cast<const unsigned char*>(msg_v);
-  // The kept segments as apply_edits lays them out: segment i (the tail for i == n) is
-  // [prev_end, off) of msg, at an offset of the result whose parity differs from its own or not.
-  size_t odd_bytes = 0;
-  size_t other_bytes = 0;  // kept at their parity, or deleted
+namespace {
+
+// What edited_sum and apply_edits_summed take from the edits in one walk: the sums of the
+// inserted bytes (at their offsets in the result) and of the deleted ones, the bytes of the
+// kept segments that land at an offset of the other parity (a kept segment lands where it was
+// plus what the edits in front of it added: odd when that is odd), the growth (modulo 2^64)
+// and whether an edit deletes more than it inserts. False on edits apply_edits refuses.
+struct EditSums {
   uint64_t ins = 0;
   uint64_t del = 0;
+  size_t odd_bytes = 0;
+  size_t grow = 0;
+  bool shrinks = false;  // an edit deletes more than it inserts
+};
+[[gnu::always_inline]] inline bool sum_edits(const unsigned char* msg, size_t len,
+                                             std::span<const sip::Edit> edits,
+                                             EditSums& s) noexcept {
   size_t prev_end = 0;
-  size_t out_pos = 0;
   for (const sip::Edit& e : edits) {
     if (e.off < prev_end || size_t{e.off} + e.del > len) {
       return false;
     }
-    const size_t kept = e.off - prev_end;
-    (((out_pos ^ prev_end) & 1) != 0 ? odd_bytes : other_bytes) += kept;
-    out_pos += kept;
-    ins += sum_at(e.ins.data(), e.ins.size(), out_pos);
-    out_pos += e.ins.size();
-    del += sum_at(msg + e.off, e.del, e.off);
-    other_bytes += e.del;
+    s.odd_bytes += (s.grow & 1) != 0 ? e.off - prev_end : 0;
+    s.ins += sum_at(e.ins.data(), e.ins.size(), e.off + s.grow);
+    s.del += sum_at(msg + e.off, e.del, e.off);
+    s.grow += e.ins.size() - e.del;
+    s.shrinks |= e.ins.size() < e.del;
     prev_end = size_t{e.off} + e.del;
   }
-  const bool tail_odd = ((out_pos ^ prev_end) & 1) != 0;
-  (tail_odd ? odd_bytes : other_bytes) += len - prev_end;
-  // new = sum - del + 255 * odd + ins, where odd is the sum of the odd-moved segments at their
-  // old offsets: summed, or sum - del - (the others) when they are the fewer bytes.
-  uint64_t out = oc_add(oc_add(sum, oc_neg(del)), ins);
-  if (odd_bytes != 0) {
-    const bool sum_odd = odd_bytes <= other_bytes;
-    uint64_t part = 0;
-    prev_end = 0;
-    out_pos = 0;
-    for (const sip::Edit& e : edits) {
-      const size_t kept = e.off - prev_end;
-      if ((((out_pos ^ prev_end) & 1) != 0) == sum_odd && kept != 0) {
-        part += sum_at(msg + prev_end, kept, prev_end);
-      }
-      out_pos += kept + e.ins.size();
-      prev_end = size_t{e.off} + e.del;
-    }
-    if (tail_odd == sum_odd && len != prev_end) {
-      part += sum_at(msg + prev_end, len - prev_end, prev_end);
-    }
-    const uint64_t odd = sum_odd ? part : oc_add(oc_add(sum, oc_neg(del)), oc_neg(part));
-    out = oc_add(out, oc_times_255(odd));
-  }
-  sum = out;
+  s.odd_bytes += (s.grow & 1) != 0 ? len - prev_end : 0;  // the tail
   return true;
 }
 
-uint16_t ipv4_udp_cksum_with(const rte_ipv4_hdr* ip, const rte_udp_hdr* udp,
-                             uint64_t payload_sum) noexcept {
-  // ipv4_udptcp_cksum's pseudo-header (its length from the IPv4 header) and the UDP header
-  // without its checksum field. The folded sum is the representative in [1, 0xffff] of the
-  // total (never 0: the protocol word is not), as finish() gets it from the two halves.
-  const uint16_t l4_len = static_cast<uint16_t>(rte_be_to_cpu_16(ip->total_length) -
-                                                rte_ipv4_hdr_len(ip));
-  const uint64_t total = oc_add(payload_sum, uint64_t{ip->src_addr} + ip->dst_addr +
-                                                 rte_cpu_to_be_16(uint16_t{ip->next_proto_id}) +
-                                                 rte_cpu_to_be_16(l4_len) + udp->src_port +
-                                                 udp->dst_port + udp->dgram_len);
-  return finish(fold_to_16(total), IPPROTO_UDP);
+// The new sum from `sum` (msg[0, len) before the edits) and sum_edits' s: new = sum - del +
+// 255 * odd + ins, where odd is the sum of the odd-moved segments at their old offsets: summed,
+// or sum - del - (the others) when they are the fewer bytes. Reads msg: before it moves.
+[[gnu::always_inline]] inline uint64_t edited(const unsigned char* msg, size_t len,
+                                              std::span<const sip::Edit> edits, uint64_t sum,
+                                              const EditSums& s) noexcept {
+  const uint64_t kept = oc_add(sum, oc_neg(s.del));
+  uint64_t out = oc_add(kept, s.ins);
+  if (s.odd_bytes != 0) [[unlikely]] {
+    const bool sum_odd = s.odd_bytes <= len - s.odd_bytes;
+    uint64_t part = 0;
+    size_t prev_end = 0;
+    size_t grow = 0;
+    for (const sip::Edit& e : edits) {
+      const size_t n = e.off - prev_end;
+      if (((grow & 1) != 0) == sum_odd && n != 0) {
+        part += sum_at(msg + prev_end, n, prev_end);
+      }
+      grow += e.ins.size() - e.del;
+      prev_end = size_t{e.off} + e.del;
+    }
+    if (((grow & 1) != 0) == sum_odd && len != prev_end) {
+      part += sum_at(msg + prev_end, len - prev_end, prev_end);
+    }
+    const uint64_t odd = sum_odd ? part : oc_add(kept, oc_neg(part));
+    out = oc_add(out, oc_times_255(odd));
+  }
+  return out;
+}
+
+}  // namespace
+
+bool edited_sum(const void* msg_v, size_t len, std::span<const sip::Edit> edits,
+                uint64_t& sum) noexcept {
+  const auto* msg = static_cast<const unsigned char*>(msg_v);
+  EditSums s;
+  if (!sum_edits(msg, len, edits, s)) {
+    return false;
+  }
+  sum = edited(msg, len, edits, sum, s);
+  return true;
+}
+
+bool apply_edits_summed(char* buf, size_t cap, size_t& head_io, size_t& len_io,
+                        std::span<const sip::Edit> edits, uint64_t& sum) noexcept {
+  const size_t head = head_io;
+  const size_t len = len_io;
+  if (edits.empty()) {
+    return true;
+  }
+  if (edits.size() > sip::kMaxEdits || head > cap || len > cap - head) {
+    return false;
+  }
+  const auto* msg = reinterpret_cast<const unsigned char*>(buf + head);
+  EditSums s;
+  if (!sum_edits(msg, len, edits, s)) {
+    return false;
+  }
+  const uint64_t out = edited(msg, len, edits, sum, s);
+  // apply_edits' one-pass cases: the message ends where it ended, starting grow bytes before
+  // (modulo 2^64: after, when it shrinks).
+  const size_t new_head = head - s.grow;
+  if (!s.shrinks && s.grow <= head) [[likely]] {
+    sip::move_left_pass(buf + new_head, buf + head, edits);  // a forward: into the headroom
+  } else if (std::none_of(edits.begin(), edits.end(),
+                          [](const sip::Edit& e) { return e.ins.size() > e.del; }))
+             [[unlikely]] {
+    // A routed reply (no edit inserts more than it deletes): the tail starts where the last
+    // edit ended, moved by grow.
+    sip::move_right_pass(buf + new_head, buf + head, edits,
+                         size_t{edits.back().off} + edits.back().del + s.grow);
+  } else if (!sip::apply_edits(buf, cap, head_io, len_io, edits)) {  // its general passes
+    return false;
+  } else {
+    sum = out;
+    return true;
+  }
+  head_io = new_head;
+  len_io = len + s.grow;
+  sum = out;
+  return true;
 }
 
 }  // namespace viaduct::dp

@@ -321,6 +321,9 @@ inline constexpr uint16_t kDefaultSipPort = 5060;
 // it is 5060, as Kamailio writes its own Via); returns its length, or 0 when it does not fit.
 size_t build_via_line(char* out, size_t cap, std::string_view host, uint16_t port,
                       std::string_view branch) noexcept;
+// build_via_line with stateless_branch(msg, v) as the branch, hashed straight into the line.
+size_t build_stateless_via_line(char* out, size_t cap, std::string_view host, uint16_t port,
+                                const char* msg, const SipView& v) noexcept;
 
 // The parameters RFC 3261 18.2.1 / RFC 3581 add to the top Via of a received request:
 // ";received=<src_ip>" when the Via host differs from src_ip (or the Via has rport/received),

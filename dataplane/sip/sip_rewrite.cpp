@@ -15,6 +15,7 @@
 #include <xxhash.h>
 
 #include "dataplane/sip/chars.hpp"
+#include "dataplane/sip/move_bytes.hpp"
 #include "dataplane/sip/sip.hpp"
 
 namespace viaduct::sip {
@@ -133,62 +134,6 @@ constexpr uint64_t kBranchKey[] = {0xa0761d6478bd642fULL, 0xe7037ed1a0b428dbULL,
   return mix128(lo ^ kBranchKey[6], hi ^ seed);
 }
 
-// Copies n bytes from s to d, the two possibly overlapping: up to 64 bytes inline, every load
-// before the first store (one to four overlapping words or 16-byte blocks), more through
-// memmove. apply_edits' pieces are mostly short (the start line, our Via, a Max-Forwards
-// value): a call each cost the common forward ~60 instructions with the spills around them.
-[[gnu::always_inline]] inline void move_bytes(char* d, const char* s, size_t n) noexcept {
-  struct B16 {
-    char b[16];
-  };
-  if (n <= 16) {
-    if (n >= 8) {
-      uint64_t a;
-      uint64_t b;
-      std::memcpy(&a, s, 8);
-      std::memcpy(&b, s + n - 8, 8);
-      std::memcpy(d, &a, 8);
-      std::memcpy(d + n - 8, &b, 8);
-    } else if (n >= 4) {
-      uint32_t a;
-      uint32_t b;
-      std::memcpy(&a, s, 4);
-      std::memcpy(&b, s + n - 4, 4);
-      std::memcpy(d, &a, 4);
-      std::memcpy(d + n - 4, &b, 4);
-    } else if (n != 0) {
-      const char a = s[0];
-      const char b = s[n >> 1];
-      const char c = s[n - 1];
-      d[0] = a;
-      d[n >> 1] = b;
-      d[n - 1] = c;
-    }
-  } else if (n <= 32) {
-    B16 a;
-    B16 b;
-    std::memcpy(&a, s, 16);
-    std::memcpy(&b, s + n - 16, 16);
-    std::memcpy(d, &a, 16);
-    std::memcpy(d + n - 16, &b, 16);
-  } else if (n <= 64) {
-    B16 a;
-    B16 b;
-    B16 c;
-    B16 e;
-    std::memcpy(&a, s, 16);
-    std::memcpy(&b, s + 16, 16);
-    std::memcpy(&c, s + n - 32, 16);
-    std::memcpy(&e, s + n - 16, 16);
-    std::memcpy(d, &a, 16);
-    std::memcpy(d + 16, &b, 16);
-    std::memcpy(d + n - 32, &c, 16);
-    std::memcpy(d + n - 16, &e, 16);
-  } else {
-    std::memmove(d, s, n);
-  }
-}
-
 // Whether s holds a ':' (a raw IPv6 address). 4 to 16 bytes, our Via's host as a rule, as two
 // overlapping words tested for a ':' byte (the exact zero-byte test on w ^ "::::::::"), inline;
 // else memchr (a call, ~25 instructions per forward).
@@ -281,12 +226,14 @@ bool apply_edits(char* buf, size_t cap, size_t& head_io, size_t& len_io,
   size_t prev_end = 0;
   size_t new_len = len;
   bool shrinks = false;  // an edit deletes more than it inserts
+  bool grows = false;    // an edit inserts more than it deletes
   for (const Edit& e : edits) {
     if (e.off < prev_end || size_t{e.off} + e.del > len) {
       return false;
     }
     new_len += e.ins.size() - e.del;  // modulo 2^64: the deletions are at most len
     shrinks |= e.ins.size() < e.del;
+    grows |= e.ins.size() > e.del;
     prev_end = size_t{e.off} + e.del;
   }
   // Where the result starts: keep the tail in place (front into the headroom, or toward the
@@ -306,6 +253,14 @@ bool apply_edits(char* buf, size_t cap, size_t& head_io, size_t& len_io,
   // have moved.
   const char* const src = buf + head;
   char* const dst = buf + new_head;
+  if (!grows) {
+    // A routed reply (our Via removed): no segment moves left (each moves right by what the
+    // edits after it take out; new_len <= len, so the tail stays); one pass, back to front.
+    move_right_pass(dst, src, edits, new_len - (len - prev_end));
+    head_io = new_head;
+    len_io = new_len;
+    return true;
+  }
   size_t out_pos = 0;
   prev_end = 0;
   if (!shrinks && new_head + new_len == head + len) {
@@ -313,18 +268,7 @@ bool apply_edits(char* buf, size_t cap, size_t& head_io, size_t& len_io,
     // deletes more than it inserts, which could move a later segment right): no
     // segment moves right (each moves left by what the edits after it add) and the tail stays;
     // one pass, each insert right after its segment, in front of every source still to move.
-    for (const Edit& e : edits) {
-      const size_t kept = e.off - prev_end;
-      if (new_head + out_pos != head + prev_end && kept != 0) {
-        move_bytes(dst + out_pos, src + prev_end, kept);
-      }
-      out_pos += kept;
-      if (!e.ins.empty()) {
-        move_bytes(dst + out_pos, e.ins.data(), e.ins.size());
-      }
-      out_pos += e.ins.size();
-      prev_end = size_t{e.off} + e.del;
-    }
+    move_left_pass(dst, src, edits);
     head_io = new_head;
     len_io = new_len;
     return true;
@@ -341,32 +285,23 @@ bool apply_edits(char* buf, size_t cap, size_t& head_io, size_t& len_io,
   if (new_head + out_pos != head + prev_end && len != prev_end) {
     move_bytes(dst + out_pos, src + prev_end, len - prev_end);
   }
-  for (size_t i = n; i-- > 0;) {
-    const Edit& e = edits[i];
-    out_pos -= e.ins.size();
-    if (!e.ins.empty()) {
-      move_bytes(dst + out_pos, e.ins.data(), e.ins.size());
-    }
-    const size_t start = i == 0 ? 0 : size_t{edits[i - 1].off} + edits[i - 1].del;
-    const size_t kept = e.off - start;
-    out_pos -= kept;
-    if (new_head + out_pos > head + start && kept != 0) {
-      move_bytes(dst + out_pos, src + start, kept);
-    }
-  }
+  move_right_pass(dst, src, edits, out_pos);
   head_io = new_head;
   len_io = new_len;
   return true;
 }
 
-void stateless_branch(const char* msg, const SipView& v, char out[kBranchLen]) noexcept {
-  // RFC 3261 16.11 / Kamailio char_msg_val(): everything here is equal in an INVITE, its
-  // retransmissions, its CANCEL and the ACK of a non-2xx reply. The To-tag is deliberately
-  // left out (the ACK has one, the INVITE not), and so is the CSeq method.
-  // Each field is mixed on its own (branch_field: its words through one 64x64->128 multiply,
-  // the length and a key of its own, the two numbers in the keys of the fields they follow),
-  // and the five results are combined and avalanched once: no call, no per-field finalizer.
-  // Five inlined XXH3 calls cost 236 instructions per forwarded INVITE (callgrind), this 153.
+namespace {
+
+// The stateless branch's 64 bits (stateless_branch writes them as hex after "z9hG4bK").
+// RFC 3261 16.11 / Kamailio char_msg_val(): everything here is equal in an INVITE, its
+// retransmissions, its CANCEL and the ACK of a non-2xx reply. The To-tag is deliberately
+// left out (the ACK has one, the INVITE not), and so is the CSeq method.
+// Each field is mixed on its own (branch_field: its words through one 64x64->128 multiply,
+// the length and a key of its own, the two numbers in the keys of the fields they follow),
+// and the five results are combined and avalanched once: no call, no per-field finalizer.
+// Five inlined XXH3 calls cost 236 instructions per forwarded INVITE (callgrind), this 153.
+[[gnu::always_inline]] inline uint64_t branch_hash(const char* msg, const SipView& v) noexcept {
   constexpr uint64_t kStep = 0x9E3779B97F4A7C15ULL;
   const auto field = [msg](Span s, uint64_t key) {
     return branch_field(msg + s.off, s.len, key);
@@ -378,12 +313,16 @@ void stateless_branch(const char* msg, const SipView& v, char out[kBranchLen]) n
   const uint64_t e = field(v.ruri, kBranchKey[4]);
   const auto rotl = [](uint64_t x, int k) { return (x << k) | (x >> (64 - k)); };
   const uint64_t h = a ^ rotl(b, 13) ^ rotl(c, 26) ^ rotl(d, 39) ^ rotl(e, 52);
-  std::memcpy(out, "z9hG4bK", 7);
-  write_hex16(out + 7, mix128(h ^ kBranchKey[5], kBranchKey[6]));
+  return mix128(h ^ kBranchKey[5], kBranchKey[6]);
 }
 
-size_t build_via_line(char* out, size_t cap, std::string_view host, uint16_t port,
-                      std::string_view branch) noexcept {
+constexpr std::string_view kMagicCookie = "z9hG4bK";
+
+// build_via_line with the branch's branch_len bytes written by put_branch(o).
+template <class PutBranch>
+[[gnu::always_inline]] inline size_t via_line(char* out, size_t cap, std::string_view host,
+                                              uint16_t port, size_t branch_len,
+                                              PutBranch put_branch) noexcept {
   static constexpr std::string_view kHead = "Via: SIP/2.0/UDP ";
   static constexpr std::string_view kBranch = ";branch=";
   // A raw IPv6 address gets the brackets a Via sent-by needs.
@@ -393,7 +332,7 @@ size_t build_via_line(char* out, size_t cap, std::string_view host, uint16_t por
   const size_t port_len = port != kDefaultSipPort ? write_u16(port_text, port) : 0;
   // The length first, then plain copies (per packet: a bounded writer tested every piece).
   const size_t n = kHead.size() + (bracket ? 2 : 0) + host.size() +
-                   (port_len != 0 ? 1 + port_len : 0) + kBranch.size() + branch.size() + 2;
+                   (port_len != 0 ? 1 + port_len : 0) + kBranch.size() + branch_len + 2;
   if (n > cap) {
     return 0;
   }
@@ -415,11 +354,34 @@ size_t build_via_line(char* out, size_t cap, std::string_view host, uint16_t por
   }
   std::memcpy(o, kBranch.data(), kBranch.size());
   o += kBranch.size();
-  move_bytes(o, branch.data(), branch.size());
-  o += branch.size();
+  put_branch(o);
+  o += branch_len;
   *o++ = '\r';
   *o++ = '\n';
   return n;
+}
+
+}  // namespace
+
+void stateless_branch(const char* msg, const SipView& v, char out[kBranchLen]) noexcept {
+  std::memcpy(out, kMagicCookie.data(), kMagicCookie.size());
+  write_hex16(out + kMagicCookie.size(), branch_hash(msg, v));
+}
+
+size_t build_via_line(char* out, size_t cap, std::string_view host, uint16_t port,
+                      std::string_view branch) noexcept {
+  return via_line(out, cap, host, port, branch.size(),
+                  [branch](char* o) { move_bytes(o, branch.data(), branch.size()); });
+}
+
+size_t build_stateless_via_line(char* out, size_t cap, std::string_view host, uint16_t port,
+                                const char* msg, const SipView& v) noexcept {
+  // The branch written in place: no copy of a branch buffer just stored (its 16-byte load
+  // would wait for the two stores that wrote it), one call instead of two.
+  return via_line(out, cap, host, port, kBranchLen, [msg, &v](char* o) {
+    std::memcpy(o, kMagicCookie.data(), kMagicCookie.size());
+    write_hex16(o + kMagicCookie.size(), branch_hash(msg, v));
+  });
 }
 
 namespace {

@@ -727,32 +727,25 @@ TEST(RxCksum, PortAsksForEachCheckItHas) {
 // Equal as one's complement sums: the same value modulo 0xffff (0 and 0xffff are both zero).
 bool same_sum(uint64_t a, uint64_t b) { return a % 0xffff == b % 0xffff; }
 
-// edited_sum against summing the edited message, for every edit shape apply_edits takes:
-// inserts, deletions and replacements of odd and even lengths at odd and even offsets, several
-// inserts at one offset, at offset 0 and at the end, whole-message deletions; messages of odd
-// and even lengths, both orders of the odd-moved and other bytes (the two ways it sums), over
-// three contents (one whose sums wrap often: all 0xff). Random, seeded: the same cases each run.
-TEST(TxCksum, EditedSumEqualsTheSumOfTheEditedMessage) {
-  std::mt19937 rng(20261123);
-  const auto pick = [&rng](size_t lo, size_t hi) {
-    return std::uniform_int_distribution<size_t>(lo, hi)(rng);
-  };
-  std::string pool(512, '\0');
-  for (char& c : pool) {
-    c = static_cast<char>(pick(0, 255));
+// Random edit cases for the tests below: a message of `len` bytes at buf[head] (one of three
+// contents: random, zeros, all 0xff, whose sums wrap often) and up to 6 edits at sorted offsets
+// (repeats: inserts at one offset; offset 0 and the end often), each deleting at most up to the
+// next one's offset, inserting 0 to 70 bytes of a random pool. Seeded: the same cases each run.
+class EditCases {
+ public:
+  EditCases() : rng_(20261123), pool_(512, '\0') {
+    for (char& c : pool_) {
+      c = static_cast<char>(pick(0, 255));
+    }
   }
-  std::vector<char> buf(4096);
-  size_t odd_cases = 0;
-  for (int round = 0; round < 20000; ++round) {
+  size_t pick(size_t lo, size_t hi) { return std::uniform_int_distribution<size_t>(lo, hi)(rng_); }
+  // Fills buf[head, head + len) and returns the edits.
+  std::vector<sip::Edit> next(int round, std::vector<char>& buf, size_t head, size_t len) {
     const int content = round % 3;
-    const size_t len = pick(0, round % 10 == 0 ? 1500 : 200);
-    const size_t head = 1024 + pick(0, 1);  // the message's own alignment does not matter
     for (size_t i = 0; i < len; ++i) {
       buf[head + i] = content == 0 ? static_cast<char>(pick(0, 255))
                                    : content == 1 ? '\0' : static_cast<char>(0xff);
     }
-    // Up to 6 edits at sorted offsets (repeats: inserts at one offset), each deleting at most
-    // up to the next one's offset.
     const size_t n = pick(0, 6);
     std::vector<size_t> offs(n);
     for (size_t& o : offs) {
@@ -764,25 +757,114 @@ TEST(TxCksum, EditedSumEqualsTheSumOfTheEditedMessage) {
       const size_t limit = (i + 1 < n ? offs[i + 1] : len) - offs[i];
       const size_t del = pick(0, 2) == 0 ? 0 : pick(0, limit);
       const size_t ins_len = pick(0, 2) == 0 ? 0 : pick(0, 70);
-      const size_t ins_at = pick(0, pool.size() - ins_len);
+      const size_t ins_at = pick(0, pool_.size() - ins_len);
       edits[i] = {static_cast<uint16_t>(offs[i]), static_cast<uint16_t>(del),
-                  std::string_view(pool).substr(ins_at, ins_len)};
+                  std::string_view(pool_).substr(ins_at, ins_len)};
     }
+    return edits;
+  }
+
+ private:
+  std::mt19937 rng_;
+  std::string pool_;
+};
+
+// Whether some kept bytes land at an offset of the other parity (the case that swaps lanes).
+size_t odd_moves(const std::vector<sip::Edit>& edits, size_t len) {
+  size_t odd = 0;
+  long shift = 0;
+  for (const sip::Edit& e : edits) {
+    shift += static_cast<long>(e.ins.size()) - e.del;
+    odd += (shift & 1) != 0 && e.off + e.del < len ? 1 : 0;
+  }
+  return odd;
+}
+
+// edited_sum against summing the edited message, for every edit shape apply_edits takes:
+// inserts, deletions and replacements of odd and even lengths at odd and even offsets, several
+// inserts at one offset, at offset 0 and at the end, whole-message deletions; messages of odd
+// and even lengths, both orders of the odd-moved and other bytes (the two ways it sums), over
+// three contents.
+TEST(TxCksum, EditedSumEqualsTheSumOfTheEditedMessage) {
+  EditCases cases;
+  std::vector<char> buf(4096);
+  size_t odd_cases = 0;
+  for (int round = 0; round < 20000; ++round) {
+    const size_t len = cases.pick(0, round % 10 == 0 ? 1500 : 200);
+    const size_t head = 1024 + cases.pick(0, 1);  // the message's own alignment does not matter
+    const std::vector<sip::Edit> edits = cases.next(round, buf, head, len);
     uint64_t sum = dp::raw_cksum(buf.data() + head, len);
     ASSERT_TRUE(dp::edited_sum(buf.data() + head, len, edits, sum));
     size_t h = head;
     size_t l = len;
     ASSERT_TRUE(sip::apply_edits(buf.data(), buf.size(), h, l, edits));
     const uint16_t want = dp::raw_cksum(buf.data() + h, l);
-    ASSERT_TRUE(same_sum(sum, want)) << "round " << round << ": " << n << " edits, len " << len;
-    // Whether some kept bytes moved by an odd offset (the case that swaps lanes).
-    long shift = 0;
-    for (const sip::Edit& e : edits) {
-      shift += static_cast<long>(e.ins.size()) - e.del;
-      odd_cases += (shift & 1) != 0 && e.off + e.del < len ? 1 : 0;
-    }
+    ASSERT_TRUE(same_sum(sum, want)) << "round " << round << ": " << edits.size()
+                                     << " edits, len " << len;
+    odd_cases += odd_moves(edits, len);
   }
   EXPECT_GT(odd_cases, 5000u);  // the lane swap is exercised, not only even moves
+}
+
+// apply_edits_summed leaves the buffer, head and len as apply_edits does and the sum edited_sum
+// gives, on the same cases, with headroom from none to plenty (the one-walk cases: a forward's
+// edits, none deleting more than it inserts, and a reply's, none inserting more than it
+// deletes; apply_edits' general passes for the others or when the front does not fit), and
+// refuses what apply_edits refuses (edits past a message cut short), buffer and sum unchanged.
+TEST(TxCksum, ApplyEditsSummedIsApplyEditsAndEditedSum) {
+  EditCases cases;
+  std::vector<char> buf(2048);
+  size_t forward = 0;  // one walk, front to back
+  size_t reply = 0;    // one walk, back to front
+  size_t general = 0;
+  size_t refused = 0;
+  for (int round = 0; round < 20000; ++round) {
+    const size_t len = cases.pick(0, round % 10 == 0 ? 1500 : 200);
+    const size_t head = cases.pick(0, 3) == 0 ? cases.pick(0, 80) : 300 + cases.pick(0, 1);
+    std::vector<sip::Edit> edits = cases.next(round, buf, head, len);
+    const size_t cap = std::min(buf.size(), head + len + cases.pick(0, 100));
+    // Sometimes the message is taken as shorter than the edits assume: refused.
+    const size_t msg_len = cases.pick(0, 9) == 0 && len != 0 ? len - 1 : len;
+    std::vector<char> want_buf = buf;
+    size_t want_h = head;
+    size_t want_l = msg_len;
+    const uint64_t sum0 = dp::raw_cksum(buf.data() + head, msg_len);
+    uint64_t want_sum = sum0;
+    const bool want_ok = dp::edited_sum(buf.data() + head, msg_len, edits, want_sum) &&
+                         sip::apply_edits(want_buf.data(), cap, want_h, want_l, edits);
+    uint64_t sum = sum0;
+    size_t h = head;
+    size_t l = msg_len;
+    const std::vector<char> before = buf;
+    const bool ok = dp::apply_edits_summed(buf.data(), cap, h, l, edits, sum);
+    ASSERT_EQ(ok, want_ok) << "round " << round;
+    if (!ok) {
+      ASSERT_EQ(buf, before) << "round " << round;
+      ASSERT_EQ(sum, sum0);
+      ASSERT_EQ(h, head);
+      ASSERT_EQ(l, msg_len);
+      ++refused;
+      continue;
+    }
+    ASSERT_EQ(h, want_h) << "round " << round;
+    ASSERT_EQ(l, want_l) << "round " << round;
+    ASSERT_TRUE(std::equal(buf.begin() + h, buf.begin() + h + l, want_buf.begin() + h))
+        << "round " << round;
+    ASSERT_TRUE(same_sum(sum, dp::raw_cksum(buf.data() + h, l))) << "round " << round;
+    size_t grow = 0;
+    bool shrinks = false;
+    bool grows = false;
+    for (const sip::Edit& e : edits) {
+      grow += e.ins.size() - e.del;
+      shrinks |= e.ins.size() < e.del;
+      grows |= e.ins.size() > e.del;
+    }
+    (!shrinks && grow <= head ? forward : !grows ? reply : general) += edits.empty() ? 0 : 1;
+  }
+  EXPECT_GT(forward, 3000u);
+  EXPECT_GT(reply, 1000u);
+  EXPECT_GT(general, 2000u);
+  EXPECT_GT(refused, 500u);
 }
 
 // Edits apply_edits refuses (out of order, past the end) are refused here too, the sum left.

@@ -306,6 +306,33 @@ TEST(BuildViaLine, BracketsAHostWithAColonAtEveryLengthAndPlace) {
   }
 }
 
+// build_stateless_via_line is build_via_line with stateless_branch's branch, byte for byte, for
+// hosts with and without brackets, default and other ports, and refuses every cap it does not
+// fit in.
+TEST(BuildViaLine, StatelessLineIsTheLineWithTheStatelessBranch) {
+  const std::string other = replace(std::string(kInvite), "tag=a1", "tag=a2");
+  for (const std::string_view msg : {kInvite, std::string_view(other)}) {
+    SipView v;
+    ASSERT_EQ(scan(msg.data(), msg.size(), v), ScanStatus::kOk);
+    const std::string branch = branch_of(msg);
+    for (const std::string_view host : {"10.1.2.3", "2001:db8::1", "[2001:db8::2]", "h"}) {
+      for (const uint16_t port : {uint16_t{5060}, uint16_t{5062}, uint16_t{1}}) {
+        char want[128];
+        const size_t n = build_via_line(want, sizeof want, host, port, branch);
+        ASSERT_NE(n, 0u);
+        char out[128];
+        std::memset(out, '#', sizeof out);
+        EXPECT_EQ(build_stateless_via_line(out, sizeof out, host, port, msg.data(), v), n);
+        EXPECT_EQ(std::string_view(out, n), std::string_view(want, n)) << host << " " << port;
+        EXPECT_EQ(out[n], '#');  // nothing past the line
+        for (size_t cap = 0; cap < n; ++cap) {
+          EXPECT_EQ(build_stateless_via_line(out, cap, host, port, msg.data(), v), 0u);
+        }
+      }
+    }
+  }
+}
+
 // ---- via_received_edits -----------------------------------------------------------------
 
 struct ReceivedCase {
