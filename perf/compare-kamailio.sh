@@ -5,7 +5,7 @@
 # CPU-second for each and their ratio.
 #
 #   perf/compare-kamailio.sh [--json] [--count N] [--rate R] [--kind invite|mix] [--size B]
-#                            [--io af_packet|memif]
+#                            [--io af_packet|memif] [--memif-mode zero-copy|copy]
 #
 # Lab (tests/e2e/lib.sh): a generator namespace (viaduct-gen send), the load balancer namespace
 # and three backend namespaces (viaduct-gen reflect: a sink for `invite`, a backend that answers
@@ -14,11 +14,18 @@
 # no tm. viaduct: one worker lcore on net_af_packet (--io af_packet, the default).
 #
 # --io memif: DPDK owns viaduct's I/O, with no kernel on its path, as a NIC bound to DPDK would
-# give it. viaduct's port is a net_memif vdev (role=server, shared memory); viaduct-memif-peer
-# (perf/memif_peer.cpp, role=client) sends the same INVITEs (viaduct-gen's text, same size,
+# give it. viaduct's port is a net_memif vdev (shared memory); viaduct-memif-peer
+# (perf/memif_peer.cpp) sends the same INVITEs (viaduct-gen's text, same size,
 # unique Call-IDs, the generator's address as source, the listen address as destination) at the
 # same rate and counts what comes back per backend IP (their MACs: neighbours.static). Only
-# `--kind invite`. Kamailio's phase is unchanged: its kernel socket I/O is part of what it costs
+# `--kind invite`. --memif-mode copy (the default): viaduct is role=server and copies every
+# frame in from and out to the shared memory itself (a memcpy where a NIC would DMA), on its
+# counted CPU. --memif-mode zero-copy: viaduct is role=client,zero-copy=yes
+# and the peer role=server: the peer writes each INVITE into an mbuf of viaduct's and reads
+# each forward from viaduct's mbuf, as a NIC's DMA would, and its CPU is not counted (it is
+# the NIC). Not the default: 2 of 17 zero-copy runs ended without a result (perf/RESULTS.md,
+# "A: viaduct's cost per message over memif"), and it measured no better than copy here.
+# Kamailio's phase is unchanged: its kernel socket I/O is part of what it costs
 # in production, where viaduct's NIC costs no syscall.
 #
 # CPU-seconds: Kamailio's from its processes' accounting (utime + stime of every kamailio
@@ -48,6 +55,7 @@ RATE=20000
 KIND=invite
 SIZE=900
 IO=af_packet
+MEMIF_MODE=copy
 while [ $# -gt 0 ]; do
     case $1 in
         --json) JSON=1 ;;
@@ -56,8 +64,9 @@ while [ $# -gt 0 ]; do
         --kind) KIND=$2; shift ;;
         --size) SIZE=$2; shift ;;
         --io) IO=$2; shift ;;
+        --memif-mode) MEMIF_MODE=$2; shift ;;
         *) echo "usage: $0 [--json] [--count N] [--rate R] [--kind invite|mix] [--size B]" \
-                "[--io af_packet|memif]" >&2
+                "[--io af_packet|memif] [--memif-mode zero-copy|copy]" >&2
            exit 2 ;;
     esac
     shift
@@ -66,6 +75,10 @@ case $IO in
     af_packet) ;;
     memif) [ "$KIND" = invite ] || { echo "compare-kamailio: --io memif takes --kind invite only" >&2; exit 2; } ;;
     *) echo "compare-kamailio: --io af_packet|memif" >&2; exit 2 ;;
+esac
+case $MEMIF_MODE in
+    zero-copy|copy) ;;
+    *) echo "compare-kamailio: --memif-mode zero-copy|copy" >&2; exit 2 ;;
 esac
 GEN=$BUILD/tools/viaduct-gen
 VIADUCT=$BUILD/tools/viaduct
@@ -206,7 +219,16 @@ log "   forwarded $kam_fwd messages, CPU ${kam_cpu} s"
 
 # ---- viaduct -------------------------------------------------------------------------------
 busy_raw() {
-    lab_metrics | awk '$1 ~ /^viaduct_worker_busy_seconds_total/ { s += $2 } END { printf "%.9f\n", s }'
+    local text i
+    # Two zero-copy runs ended without a result after the peer had finished (cause not found):
+    # a failed read is retried and said.
+    for i in 1 2 3; do
+        text=$(lab_metrics) && break
+        echo "compare-kamailio: /metrics did not answer (try $i)" >&2
+        sleep 0.5
+    done
+    [ -n "$text" ] || return 1
+    echo "$text" | awk '$1 ~ /^viaduct_worker_busy_seconds_total/ { s += $2 } END { printf "%.9f\n", s }'
 }
 # Nanoseconds the worker threads (rte-worker-N) have run, and the wall clock, to subtract.
 worker_run_ns() {
@@ -244,18 +266,41 @@ if [ "$IO" = af_packet ]; then
     wait "$LAB_VIADUCT_PID" 2>/dev/null || true
     vd_fwd=$(forwarded vd)
 else
-    log "== viaduct on net_memif (no kernel on its path): the same INVITEs"
-    lab_write_memif_settings "$work" "$work/memif.sock"
-    lab_start_viaduct "$VIADUCT" "$work"
-    renice_viaduct
-    v0=$(busy_raw)
-    m0=$(off_cpu_mark)
+    log "== viaduct on net_memif ($MEMIF_MODE, no kernel on its path): the same INVITEs"
+    lab_write_memif_settings "$work" "$work/memif.sock" "$MEMIF_MODE"
     # The worker polls on CPU 1 (--lcores 0-1); the peer runs on CPU 0.
-    # shellcheck disable=SC2046
-    ip netns exec "$LAB_LB" nice -n "$NICE" timeout 300 "$PEER" --socket "$work/memif.sock" \
-        --src "${LAB_C_IP}:5060" --target "${LAB_LB_IP}:5060" --lb-mac "$LAB_MEMIF_LB_MAC" \
-        $(lab_memif_peer_backends) --count "$COUNT" --rate "$RATE" --size "$SIZE" \
-        --duration 240 --linger 1 --lcore 0 --json > "$work/vd.peer.json"
+    # shellcheck disable=SC2207
+    peer_args=(--socket "$work/memif.sock" --src "${LAB_C_IP}:5060" --target "${LAB_LB_IP}:5060"
+               --lb-mac "$LAB_MEMIF_LB_MAC" $(lab_memif_peer_backends) --count "$COUNT"
+               --rate "$RATE" --size "$SIZE" --duration 240 --linger 1 --lcore 0 --json)
+    if [ "$MEMIF_MODE" = zero-copy ]; then
+        # The peer is the server: it creates the socket, viaduct connects; it sends once the
+        # counters' start values are read (--go).
+        ip netns exec "$LAB_LB" nice -n "$NICE" timeout 300 "$PEER" "${peer_args[@]}" \
+            --role server --go "$work/go" --link-timeout 60 > "$work/vd.peer.json" \
+            2> "$work/vd.peer.err" &
+        PEER_PID=$!
+        LAB_PIDS+=("$PEER_PID")
+        lab_wait_socket "$work/memif.sock"
+        lab_start_viaduct "$VIADUCT" "$work"
+        renice_viaduct
+        v0=$(busy_raw)
+        m0=$(off_cpu_mark)
+        touch "$work/go"
+        if ! wait "$PEER_PID"; then
+            ok=0  # keeps $work (lab_cleanup)
+            echo "compare-kamailio: viaduct-memif-peer failed" >&2
+            tail -5 "$work/vd.peer.err" "$work/viaduct.log" >&2
+            exit 1
+        fi
+    else
+        lab_start_viaduct "$VIADUCT" "$work"
+        renice_viaduct
+        v0=$(busy_raw)
+        m0=$(off_cpu_mark)
+        ip netns exec "$LAB_LB" nice -n "$NICE" timeout 300 "$PEER" "${peer_args[@]}" \
+            > "$work/vd.peer.json"
+    fi
     m1=$(off_cpu_mark)
     v1=$(busy_raw)
     kill "$LAB_VIADUCT_PID" 2>/dev/null || true
@@ -268,14 +313,17 @@ read -r w1 r1 <<< "$m1"
 vd_off=$(python3 -c "print(max(0.0, (($w1 - $w0) - ($r1 - $r0)) / 1e9))")
 log "   forwarded $vd_fwd messages, CPU ${vd_cpu} s (worker off its CPU ${vd_off} s)"
 
-python3 - "$COUNT" "$RATE" "$KIND" "$kam_fwd" "$kam_cpu" "$vd_fwd" "$vd_cpu" "$JSON" "$IO" "$vd_off" <<'PY'
+mode=none
+[ "$IO" = memif ] && mode=$MEMIF_MODE
+python3 - "$COUNT" "$RATE" "$KIND" "$kam_fwd" "$kam_cpu" "$vd_fwd" "$vd_cpu" "$JSON" "$IO" "$vd_off" \
+    "$mode" <<'PY'
 import json, sys
 count, rate, kind = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
-io, off = sys.argv[9], float(sys.argv[10])
+io, off, memif_mode = sys.argv[9], float(sys.argv[10]), sys.argv[11]
 kf, kc, vf, vc = int(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6]), float(sys.argv[7])
 k = kf / kc if kc > 0 else 0.0
 v = vf / vc if vc > 0 else 0.0
-out = {"io": io, "kind": kind, "count": count, "rate": rate,
+out = {"io": io, "memif_mode": memif_mode, "kind": kind, "count": count, "rate": rate,
        "kamailio_forwarded": kf, "kamailio_cpu_seconds": round(kc, 3),
        "kamailio_msgs_per_cpu_second": round(k, 1),
        "viaduct_forwarded": vf, "viaduct_cpu_seconds": round(vc, 6),

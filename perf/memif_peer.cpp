@@ -6,9 +6,14 @@
 //   viaduct-memif-peer --socket PATH --count N --rate R [--size B] [--duration S] [--linger S]
 //                      [--src IP:PORT] [--target IP:PORT] [--lb-mac MAC] [--backend IP=MAC]...
 //                      [--record FILE] [--lcore N] [--json] [--print-invite]
+//                      [--role client|server] [--go FILE] [--link-timeout S]
 //
-// viaduct runs a `net_memif` vdev with role=server on PATH; this process is the client
-// (role=client, copy mode, EAL with --no-huge and its own --file-prefix). It sends N INVITEs at
+// With --role client (the default) viaduct runs a `net_memif` vdev with role=server on PATH and
+// this process is the client; with --role server this process creates PATH and viaduct is the
+// client, with zero-copy=yes: this process then copies frames into and out of viaduct's own
+// mbufs, as a NIC's DMA would (--go FILE holds the sending until FILE exists, so the caller can
+// read viaduct's counters first). Copy mode here either way, EAL with --no-huge and its own
+// --file-prefix. It sends N INVITEs at
 // R per second (0: as fast as the ring takes them) as Ethernet/IPv4/UDP frames from --src to
 // --target (the load balancer's listen address), each with its own Call-ID, From tag and
 // branch, and with a valid UDP checksum, then receives what viaduct forwards and counts it by
@@ -112,6 +117,9 @@ struct Options {
   std::string record;
   unsigned lcore = 0;
   bool json = false;
+  std::string role = "client";
+  std::string go;            // a file whose existence starts the sending
+  double link_timeout = 10;  // seconds to wait for the link
 };
 
 // viaduct-gen's INVITE n (tools/gen_message.hpp), with this process's pid in the branch and
@@ -149,6 +157,14 @@ class Peer {
   }
 
   int run() {
+    if (!o_.go.empty()) {
+      // The caller reads its counters' start values before it creates the file.
+      const auto until = Clock::now() + std::chrono::duration<double>(o_.duration);
+      while (g_stop == 0 && access(o_.go.c_str(), F_OK) != 0 && Clock::now() < until) {
+        const timespec ts{0, 1000000};
+        nanosleep(&ts, nullptr);
+      }
+    }
     const auto t0 = Clock::now();
     auto last_rx = t0;
     auto sent_done = t0;
@@ -390,7 +406,7 @@ int main(int argc, char** argv) {
   std::string src_mac = mac_str(o.src_mac);
   std::vector<std::string> backends;
   bool print_invite = false;
-  app.add_option("--socket", o.socket, "memif control socket (viaduct's vdev, role=server)");
+  app.add_option("--socket", o.socket, "memif control socket (viaduct's, or ours with --role server)");
   app.add_option("--src", src, "the generator's IP:PORT (frames' source, our Via)");
   app.add_option("--target", target, "the load balancer's listen IP:PORT");
   app.add_option("--lb-mac", lb_mac, "viaduct's port MAC (its vdev's mac=)");
@@ -403,6 +419,11 @@ int main(int argc, char** argv) {
   app.add_option("--linger", o.linger, "seconds to wait for frames after the last INVITE");
   app.add_option("--record", o.record, "write 'Call-ID backend-IP' per forwarded INVITE");
   app.add_option("--lcore", o.lcore, "the EAL lcore (CPU) to run on");
+  app.add_option("--role", o.role, "this end's memif role: client (viaduct serves the socket) "
+                 "or server (this process creates it; viaduct is the client, zero-copy)")
+      ->check(CLI::IsMember({"client", "server"}));
+  app.add_option("--go", o.go, "send only once this file exists (after the link is up)");
+  app.add_option("--link-timeout", o.link_timeout, "seconds to wait for the memif link");
   app.add_flag("--json", o.json, "print one JSON object");
   app.add_flag("--print-invite", print_invite, "print INVITE 0 and exit");
   try {
@@ -439,7 +460,7 @@ int main(int argc, char** argv) {
   const std::string prefix = "--file-prefix=vd-memif-peer-" + std::to_string(getpid());
   // Rings of 4096 slots (rsize=12, the client's choice): 40 ms of traffic at 100 K/s, so a
   // descheduled peer or worker on a busy machine loses nothing.
-  const std::string vdev = "--vdev=net_memif_peer0,role=client,socket=" + o.socket +
+  const std::string vdev = "--vdev=net_memif_peer0,role=" + o.role + ",socket=" + o.socket +
                            ",socket-abstract=no,rsize=12,mac=" + mac_str(o.src_mac);
   const std::string lcores = std::to_string(o.lcore);
   std::vector<const char*> eal = {"viaduct-memif-peer", "--no-huge", "-m", "256", "--no-pci",
@@ -469,7 +490,7 @@ int main(int argc, char** argv) {
     // The link is up once viaduct (the server) has accepted us and both sides mapped the rings.
     rte_eth_link link;
     std::memset(&link, 0, sizeof link);
-    const auto until = Clock::now() + std::chrono::seconds(10);
+    const auto until = Clock::now() + std::chrono::duration<double>(o.link_timeout);
     while (g_stop == 0 && Clock::now() < until) {
       if (rte_eth_link_get_nowait(port, &link) == 0 && link.link_status == RTE_ETH_LINK_UP) {
         break;
@@ -477,8 +498,8 @@ int main(int argc, char** argv) {
       rte_delay_ms(10);
     }
     if (link.link_status != RTE_ETH_LINK_UP) {
-      std::fprintf(stderr, "viaduct-memif-peer: memif link to %s not up in 10 s\n",
-                   o.socket.c_str());
+      std::fprintf(stderr, "viaduct-memif-peer: memif link to %s not up in %.1f s\n",
+                   o.socket.c_str(), o.link_timeout);
     } else {
       Peer peer(o, port, pool);
       rc = peer.run();

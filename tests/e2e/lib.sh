@@ -213,19 +213,32 @@ listen = "127.0.0.1:${LAB_METRICS_PORT:-9464}"
 TOML
 }
 
-# lab_write_memif_settings DIR SOCKET: DIR/viaduct.toml with a DPDK net_memif port instead of
-# net_af_packet (role=server, control socket SOCKET as a file; perf/memif_peer.cpp is the
-# client): no kernel on viaduct's path. The backends' MACs are static (the peer answers no ARP).
+# lab_write_memif_settings DIR SOCKET [copy|zero-copy]: DIR/viaduct.toml with a DPDK net_memif
+# port instead of net_af_packet (control socket SOCKET as a file): no kernel on viaduct's path.
+# copy (the default): viaduct is role=server and copies every frame in and out of the shared
+# memory; perf/memif_peer.cpp is the client (--role client, started after viaduct). zero-copy:
+# viaduct is role=client,zero-copy=yes; the peer is the server (--role server, started first).
+# The backends' MACs are static (the peer answers no ARP).
 LAB_MEMIF_LB_MAC=02:00:00:00:00:02
 LAB_MEMIF_B_MACS=(02:00:00:00:00:11 02:00:00:00:00:12 02:00:00:00:00:13)
 lab_write_memif_settings() {
-    local dir=$1 sock=$2
+    local dir=$1 sock=$2 mode=${3:-copy} vdev mbufs=4095 eal_extra=""
+    vdev="role=server,socket=${sock},socket-abstract=no,rsize=12"
+    if [ "$mode" = zero-copy ]; then
+        # viaduct is the client and shares its own mbuf memory (EAL --no-huge memory is a memfd):
+        # the peer (role=server) writes received frames into viaduct's mbufs and reads the sent
+        # ones from them, as a NIC's DMA would. The RX ring holds 2048 posted mbufs and the TX
+        # ring up to 2048 sent ones until the peer has read them: a larger pool.
+        vdev="role=client,zero-copy=yes,socket=${sock},socket-abstract=no,rsize=11"
+        eal_extra='"--single-file-segments", '
+        mbufs=8191
+    fi
     cat > "$dir/viaduct.toml" <<TOML
 [dpdk]
-eal_args = ["--no-huge", "-m", "256", "--no-pci", "--no-shconf", "--log-level=lib.eal:error",
-            "--vdev=net_memif0,role=server,socket=${sock},socket-abstract=no,rsize=12,mac=${LAB_MEMIF_LB_MAC}",
+eal_args = ["--no-huge", "-m", "256", "--no-pci", "--no-shconf", "--log-level=lib.eal:error", ${eal_extra}
+            "--vdev=net_memif0,${vdev},mac=${LAB_MEMIF_LB_MAC}",
             "--lcores", "${LAB_LCORES:-0-1}"]
-mbufs = 4095
+mbufs = ${mbufs}
 
 [[interface]]
 port = "net_memif0"
@@ -239,6 +252,16 @@ static = [ { address = "${LAB_B_IPS[0]}", mac = "${LAB_MEMIF_B_MACS[0]}" },
 [metrics]
 listen = "127.0.0.1:${LAB_METRICS_PORT:-9464}"
 TOML
+}
+# lab_wait_socket PATH: waits (up to 10 s) for a unix socket (a memif server's) to appear.
+lab_wait_socket() {
+    local i
+    for i in $(seq 1 200); do
+        [ -S "$1" ] && return 0
+        sleep 0.05
+    done
+    echo "lab: no socket $1 after 10 s" >&2
+    return 1
 }
 # lab_memif_peer_backends: the peer's --backend arguments for the three backends.
 lab_memif_peer_backends() {

@@ -7,13 +7,18 @@
 # and MACs, our Via on top of the generator's, Max-Forwards 69, a Call-ID it sent, not seen
 # before); this test asserts every INVITE came back once, spread over the backends, each to
 # the backend the dispatcher's own selection code (viaduct-tool ds-select) names for its
-# Call-ID, and that viaduct's counters agree.
-#   usage: memif_test.sh VIADUCT VIADUCT_MEMIF_PEER VIADUCT_TOOL
+# Call-ID, and that viaduct's counters agree. Twice: copy (viaduct role=server, copying frames
+# in and out of the shared memory) and zero-copy (viaduct role=client,zero-copy=yes, sharing its
+# mbuf memory: the peer, role=server, writes into and reads from viaduct's mbufs).
+#   usage: memif_test.sh VIADUCT VIADUCT_MEMIF_PEER VIADUCT_TOOL [copy|zero-copy]...
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=$(realpath "$1")
 peer=$(realpath "$2")
 tool=$(realpath "$3")
+shift 3
+modes=("$@")
+[ ${#modes[@]} = 0 ] && modes=(copy zero-copy)
 COUNT=${COUNT:-3000}
 RATE=${RATE:-5000}
 LAB_NET=${LAB_NET:-84}
@@ -29,15 +34,32 @@ lab_workdir viaduct-e2e-memif
 ip netns add "$LAB_LB"
 ip -n "$LAB_LB" link set lo up
 lab_write_config "$work"
-lab_write_memif_settings "$work" "$work/memif.sock"
-lab_start_viaduct "$bin" "$work"
 
-# shellcheck disable=SC2046
-ip netns exec "$LAB_LB" timeout 120 "$peer" --socket "$work/memif.sock" \
-    --src "${LAB_C_IP}:5060" --target "${LAB_LB_IP}:5060" --lb-mac "$LAB_MEMIF_LB_MAC" \
-    $(lab_memif_peer_backends) --count "$COUNT" --rate "$RATE" --size 900 \
-    --duration 60 --linger 2 --record "$work/record.txt" --lcore 0 --json \
-    > "$work/peer.json" 2> "$work/peer.err" || true
+run_mode() {
+local mode=$1
+echo "== memif, $mode"
+rm -f "$work/memif.sock" "$work/peer.json" "$work/record.txt"
+lab_write_memif_settings "$work" "$work/memif.sock" "$mode"
+# shellcheck disable=SC2207
+local peer_args=(--socket "$work/memif.sock" --src "${LAB_C_IP}:5060" --target "${LAB_LB_IP}:5060"
+                 --lb-mac "$LAB_MEMIF_LB_MAC" $(lab_memif_peer_backends) --count "$COUNT"
+                 --rate "$RATE" --size 900 --duration 60 --linger 2 --record "$work/record.txt"
+                 --lcore 0 --json)
+if [ "$mode" = zero-copy ]; then
+    check "viaduct's vdev is a zero-copy client" grep -q 'role=client,zero-copy=yes' \
+        "$work/viaduct.toml"
+    ip netns exec "$LAB_LB" timeout 120 "$peer" "${peer_args[@]}" --role server \
+        --go "$work/go" --link-timeout 30 > "$work/peer.json" 2> "$work/peer.err" &
+    local peer_pid=$!
+    lab_wait_socket "$work/memif.sock" || true
+    lab_start_viaduct "$bin" "$work"
+    touch "$work/go"
+    wait "$peer_pid" || true
+else
+    lab_start_viaduct "$bin" "$work"
+    ip netns exec "$LAB_LB" timeout 120 "$peer" "${peer_args[@]}" \
+        > "$work/peer.json" 2> "$work/peer.err" || true
+fi
 cat "$work/peer.json"
 field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" \
     "$work/peer.json" "$1" 2>/dev/null || echo missing; }
@@ -77,6 +99,14 @@ drops=$(lab_metric "$metrics" viaduct_drops_total)
 check "viaduct dropped nothing ($drops)" test "$drops" = 0
 busy=$(echo "$metrics" | awk '$1 ~ /^viaduct_worker_busy_seconds_total/ { s += $2 } END { print s + 0 }')
 check "the worker's busy time is counted ($busy s)" python3 -c "import sys; sys.exit(not $busy > 0)"
+kill "$LAB_VIADUCT_PID" 2>/dev/null || true
+wait "$LAB_VIADUCT_PID" 2>/dev/null || true
+rm -f "$work/go"
+}
+
+for m in "${modes[@]}"; do
+    run_mode "$m"
+done
 
 if [ "$failures" != 0 ]; then
     echo "--- viaduct log"; tail -20 "$work/viaduct.log"
