@@ -24,7 +24,7 @@
 # and the peer role=server: the peer writes each INVITE into an mbuf of viaduct's and reads
 # each forward from viaduct's mbuf, as a NIC's DMA would, and its CPU is not counted (it is
 # the NIC). Not the default: 2 of 17 zero-copy runs ended without a result (perf/RESULTS.md,
-# "A: viaduct's cost per message over memif"), and it measured no better than copy here.
+# (A12) "viaduct's cost per message over memif"), and it measured no better than copy here.
 # Kamailio's phase is unchanged: its kernel socket I/O is part of what it costs
 # in production, where viaduct's NIC costs no syscall.
 #

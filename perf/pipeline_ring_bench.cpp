@@ -200,6 +200,10 @@ struct Options {
   double load = 0.8;
   uint16_t burst = 32;
   bool json = false;
+  // Latency phase: after a stall of the generator's thread, send what the schedule missed as
+  // fast as it can (the old behaviour: a burst of thousands of frames that only the stall
+  // made), instead of skipping it.
+  bool catch_up = false;
   // How received frames come: "nic" (default): UDP checksums filled in and the mbufs marked
   // checked (RX_IP/L4_CKSUM_GOOD) as a NIC with RX checksum offload hands them over, the path
   // real traffic takes on such a NIC; "sw": filled in, not marked (the worker checks them in
@@ -215,12 +219,21 @@ struct PhaseResult {
   double wall_s = 0;
   std::vector<uint64_t> lat_cycles;
   std::vector<uint64_t> worker_lat_cycles;  // RX-ring enqueue to the worker's TX burst
+  std::vector<uint64_t> in_tsc;             // each sample's RX-ring enqueue stamp
+  // The workers' stalls: [start, end) TSC of every gap of more than kStallUs between two
+  // consecutive RX polls of a worker (its thread was not running: preempted, an interrupt,
+  // the hypervisor), and the worker latency of the samples no stall touched (see clean()).
+  std::vector<std::pair<uint64_t, uint64_t>> stalls;
+  std::vector<uint64_t> clean_worker_lat_cycles;
   double steal_s = 0;  // CPU time the hypervisor took from this guest during the phase
   double worker_wait_s = 0;  // the workers' threads runnable but not running during the phase
   // Longest time between two turns of the generator's loop: a turn is a few microseconds, so
   // a long gap is the generator's thread not running (preempted, or the hypervisor's steal),
   // and frames wait in the TX ring meanwhile: latency the workers did not add.
   uint64_t max_gap_cycles = 0;
+  // Frames the schedule skipped because the generator was more than one burst late (a stall
+  // of its thread); the load the workers saw is then offered / wall_s, below the target.
+  uint64_t skipped = 0;
 };
 
 // Steal time of all CPUs so far (the 8th value of /proc/stat's "cpu" line, in USER_HZ ticks),
@@ -271,6 +284,30 @@ double workers_wait_seconds() {
   return total;
 }
 
+// A gap between two RX polls of a worker longer than this is a stall: a poll turn is at most
+// a burst of 32 messages (~10 us); longer means the thread was not running.
+constexpr double kStallUs = 20;
+// A sample enqueued during a stall, or after it for kStallShadow times its length, is left
+// out of the clean percentiles: at load L the backlog a stall of S leaves drains in
+// S * L / (1 - L), 4 S at 80%.
+constexpr uint64_t kStallShadow = 5;
+
+// Per worker queue, written by the RX callback on the worker's lcore during the latency phase.
+struct StallLog {
+  uint64_t min_gap = 0;  // cycles
+  uint64_t last = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> stalls;  // reserved before, never grown past
+};
+uint16_t log_stalls(uint16_t, uint16_t, rte_mbuf**, uint16_t n, uint16_t, void* arg) {
+  auto* l = static_cast<StallLog*>(arg);
+  const uint64_t now = rte_rdtsc();
+  if (l->last != 0 && now - l->last > l->min_gap && l->stalls.size() < l->stalls.capacity()) {
+    l->stalls.emplace_back(l->last, now);
+  }
+  l->last = now;
+  return n;
+}
+
 // The worker's TX stamp: a TX callback runs inside rte_eth_tx_burst on the worker's lcore.
 int g_tx_ts_off = -1;
 uint16_t stamp_tx(uint16_t, uint16_t, rte_mbuf** pkts, uint16_t n, void*) {
@@ -303,11 +340,21 @@ class Bench {
     unsigned q = 0;
     rte_mbuf* burst[dp::kMaxBurst];
     std::vector<const rte_eth_rxtx_callback*> cbs;
+    std::vector<const rte_eth_rxtx_callback*> rx_cbs;
+    std::vector<std::unique_ptr<StallLog>> logs;
     if (sample_latency) {
       r.lat_cycles.reserve(kMaxSamples);
       r.worker_lat_cycles.reserve(kMaxSamples);
+      r.in_tsc.reserve(kMaxSamples);
       for (uint16_t q = 0; q < tx_.size(); ++q) {
         cbs.push_back(rte_eth_add_tx_callback(port_, q, stamp_tx, nullptr));
+      }
+      for (uint16_t q = 0; q < rx_.size(); ++q) {
+        auto l = std::make_unique<StallLog>();
+        l->min_gap = static_cast<uint64_t>(kStallUs * 1e-6 * static_cast<double>(hz));
+        l->stalls.reserve(1 << 16);
+        rx_cbs.push_back(rte_eth_add_rx_callback(port_, q, log_stalls, l.get()));
+        logs.push_back(std::move(l));
       }
       r.steal_s = steal_seconds();
       r.worker_wait_s = workers_wait_seconds();
@@ -323,9 +370,17 @@ class Bench {
       uint64_t want = o_.burst;
       if (rate > 0) {
         const double due = static_cast<double>(now - t0) / static_cast<double>(hz) * rate;
-        want = due > static_cast<double>(r.offered)
-                   ? std::min<uint64_t>(o_.burst, static_cast<uint64_t>(due) - r.offered + 1)
+        const uint64_t sched = r.offered + r.skipped;  // frames the schedule has accounted for
+        want = due > static_cast<double>(sched)
+                   ? static_cast<uint64_t>(due) - sched + 1
                    : 0;
+        if (want > o_.burst && !o_.catch_up) {
+          // Late by more than a burst: the generator's thread was not running. Frames that
+          // arrived during the stall would have been spread over it; sent now they would be
+          // one burst of thousands, a queue the stall made, not the load. Skip them.
+          r.skipped += want - o_.burst;
+        }
+        want = std::min<uint64_t>(o_.burst, want);
       }
       if (want != 0 && rte_pktmbuf_alloc_bulk(pool_, burst, static_cast<unsigned>(want)) == 0) {
         for (uint64_t i = 0; i < want; ++i) {
@@ -372,6 +427,22 @@ class Bench {
           rte_eth_remove_tx_callback(port_, q, cbs[q]);
         }
       }
+      for (uint16_t q = 0; q < rx_cbs.size(); ++q) {
+        if (rx_cbs[q] != nullptr) {
+          rte_eth_remove_rx_callback(port_, q, rx_cbs[q]);
+        }
+      }
+      // The worker may be inside the callback still: wait a moment before reading the logs.
+      rte_delay_ms(10);
+      for (const auto& l : logs) {
+        r.stalls.insert(r.stalls.end(), l->stalls.begin(), l->stalls.end());
+      }
+      clean(r);
+      // Kept to the end: DPDK leaves a removed callback's memory to the caller, as a worker
+      // may still be inside it.
+      for (auto& l : logs) {
+        stall_logs_.push_back(std::move(l));
+      }
     }
     r.processed = sum_rx() - rx0;
     r.busy_tsc = sum_busy() - busy0;
@@ -394,10 +465,38 @@ class Bench {
           const uint64_t in = *RTE_MBUF_DYNFIELD(out[i], ts_off_, uint64_t*);
           r.lat_cycles.push_back(now - in);
           r.worker_lat_cycles.push_back(*RTE_MBUF_DYNFIELD(out[i], g_tx_ts_off, uint64_t*) - in);
+          r.in_tsc.push_back(in);
         }
       }
       r.out += n;
       rte_pktmbuf_free_bulk(out, n);
+    }
+  }
+  // The samples no worker stall touched: enqueued neither during a stall nor in its shadow
+  // (kStallShadow times its length after it).
+  static void clean(PhaseResult& r) {
+    std::vector<std::pair<uint64_t, uint64_t>> shadow;
+    for (const auto& [a, b] : r.stalls) {
+      shadow.emplace_back(a, b + kStallShadow * (b - a));
+    }
+    std::sort(shadow.begin(), shadow.end());
+    std::vector<std::pair<uint64_t, uint64_t>> merged;
+    for (const auto& iv : shadow) {
+      if (!merged.empty() && iv.first <= merged.back().second) {
+        merged.back().second = std::max(merged.back().second, iv.second);
+      } else {
+        merged.push_back(iv);
+      }
+    }
+    r.clean_worker_lat_cycles.reserve(r.worker_lat_cycles.size());
+    for (size_t i = 0; i < r.in_tsc.size(); ++i) {
+      const uint64_t t = r.in_tsc[i];
+      auto it = std::upper_bound(merged.begin(), merged.end(),
+                                 std::make_pair(t, std::numeric_limits<uint64_t>::max()));
+      const bool touched = it != merged.begin() && t <= std::prev(it)->second;
+      if (!touched) {
+        r.clean_worker_lat_cycles.push_back(r.worker_lat_cycles[i]);
+      }
     }
   }
   uint64_t sum_rx() const {
@@ -422,6 +521,7 @@ class Bench {
   std::vector<rte_ring*> tx_;
   std::vector<std::unique_ptr<dp::Worker>>& workers_;
   int ts_off_;
+  std::vector<std::unique_ptr<StallLog>> stall_logs_;
   // What a NIC's RX checksum offload reports for each frame (Options::rx_cksum).
   uint64_t rx_flags_ = 0;
 };
@@ -453,6 +553,9 @@ int main(int argc, char** argv) {
                  "sw (filled in, checked in software), none (UDP checksum 0)")
       ->check(CLI::IsMember({"nic", "sw", "none"}));
   app.add_flag("--json", o.json, "print one JSON line");
+  app.add_flag("--catch-up", o.catch_up,
+               "latency phase: after a stall of the generator, send the frames its schedule "
+               "missed at once (default: skip them, counted as latency_skipped)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -584,7 +687,31 @@ int main(int argc, char** argv) {
     const double w90 = percentile(lat.worker_lat_cycles, 0.90);
     const double w99 = percentile(lat.worker_lat_cycles, 0.99);
     const double w999 = percentile(lat.worker_lat_cycles, 0.999);
-    char buf[900];
+    const double c50 = percentile(lat.clean_worker_lat_cycles, 0.50);
+    const double c90 = percentile(lat.clean_worker_lat_cycles, 0.90);
+    const double c99 = percentile(lat.clean_worker_lat_cycles, 0.99);
+    const double c999 = percentile(lat.clean_worker_lat_cycles, 0.999);
+    const double hz = static_cast<double>(rte_get_tsc_hz());
+    uint64_t stall_cycles = 0;
+    uint64_t max_stall = 0;
+    for (const auto& [a, b] : lat.stalls) {
+      stall_cycles += b - a;
+      max_stall = std::max(max_stall, b - a);
+    }
+    const double clean_share =
+        lat.worker_lat_cycles.empty()
+            ? 0
+            : static_cast<double>(lat.clean_worker_lat_cycles.size()) /
+                  static_cast<double>(lat.worker_lat_cycles.size());
+    char stall_json[400];
+    std::snprintf(stall_json, sizeof stall_json,
+                  ", \"worker_stalls\": %zu, \"worker_stall_ms\": %.2f, "
+                  "\"worker_max_stall_us\": %.0f, \"clean_samples_share\": %.4f, "
+                  "\"clean_worker_latency_ns\": {\"p50\": %.0f, \"p90\": %.0f, \"p99\": %.0f, "
+                  "\"p999\": %.0f}}",
+                  lat.stalls.size(), static_cast<double>(stall_cycles) * 1e3 / hz,
+                  static_cast<double>(max_stall) * 1e6 / hz, clean_share, c50, c90, c99, c999);
+    char buf[1200];
     std::snprintf(buf, sizeof buf,
                   "%s{\"name\": \"%s\", \"message_bytes\": %zu, \"msgs_per_sec_per_worker\": %.0f, "
                   "\"ns_per_msg\": %.1f, \"wall_msgs_per_sec\": %.0f, \"processed\": %llu, "
@@ -593,7 +720,8 @@ int main(int argc, char** argv) {
                   "\"latency_ns\": {\"p50\": %.0f, \"p90\": %.0f, \"p99\": %.0f, \"p999\": %.0f}, "
                   "\"worker_latency_ns\": {\"p50\": %.0f, \"p90\": %.0f, \"p99\": %.0f, "
                   "\"p999\": %.0f}, \"latency_phase_steal_ms\": %.1f, "
-                  "\"latency_phase_worker_wait_ms\": %.1f}",
+                  "\"latency_phase_worker_wait_ms\": %.1f, \"latency_skipped\": %llu, "
+                  "\"latency_achieved_per_sec\": %.0f",
                   i == 0 ? "" : ", ", c.name.c_str(), c.message_bytes, per_worker,
                   per_worker > 0 ? 1e9 / per_worker : 0.0, wall_rate,
                   static_cast<unsigned long long>(cap.processed),
@@ -602,8 +730,10 @@ int main(int argc, char** argv) {
                   static_cast<double>(lat.max_gap_cycles) * 1e9 /
                       static_cast<double>(rte_get_tsc_hz()),
                   p50, p90, p99, p999, w50, w90, w99, w999, lat.steal_s * 1e3,
-                  lat.worker_wait_s * 1e3);
+                  lat.worker_wait_s * 1e3, static_cast<unsigned long long>(lat.skipped),
+                  static_cast<double>(lat.offered) / o.seconds);
     json += buf;
+    json += stall_json;
     if (!o.json) {
       std::printf("%-8s %5zu B  %10.0f msgs/s per worker (%6.1f ns/msg)  wall %10.0f msgs/s  "
                   "latency at %.0f%%: p50 %.0f ns  p90 %.0f ns  p99 %.0f ns  p99.9 %.0f ns "
@@ -616,8 +746,17 @@ int main(int argc, char** argv) {
       std::printf("         worker latency (RX ring to the worker's TX burst): p50 %.0f ns  "
                   "p90 %.0f ns  p99 %.0f ns  p99.9 %.0f ns\n"
                   "         during the phase: hypervisor steal %.1f ms, workers runnable but not "
-                  "running %.1f ms\n",
-                  w50, w90, w99, w999, lat.steal_s * 1e3, lat.worker_wait_s * 1e3);
+                  "running %.1f ms; %llu frames skipped after generator stalls, %.0f msgs/s "
+                  "offered\n",
+                  w50, w90, w99, w999, lat.steal_s * 1e3, lat.worker_wait_s * 1e3,
+                  static_cast<unsigned long long>(lat.skipped),
+                  static_cast<double>(lat.offered) / o.seconds);
+      std::printf("         worker stalls (RX polls more than %.0f us apart): %zu, %.2f ms in all, "
+                  "longest %.0f us; the %.2f%% of samples no stall touched: p50 %.0f ns  "
+                  "p90 %.0f ns  p99 %.0f ns  p99.9 %.0f ns\n",
+                  kStallUs, lat.stalls.size(), static_cast<double>(stall_cycles) * 1e3 / hz,
+                  static_cast<double>(max_stall) * 1e6 / hz, clean_share * 100, c50, c90, c99,
+                  c999);
       if (cap.out < cap.processed) {
         std::printf("         (%llu of %llu processed frames did not come out: dropped)\n",
                     static_cast<unsigned long long>(cap.processed - cap.out),

@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+# perf/pipeline_bench_smoke.py BENCH: viaduct-pipeline-bench runs, briefly, every case, and its
+# --json line holds what perf/RESULTS.md reads, with values that agree with each other. Not a
+# speed test: nothing here depends on how fast the machine is.
+import json
+import subprocess
+import sys
+
+bench = sys.argv[1]
+out = subprocess.run([bench, "--seconds", "0.2", "--cases", "invite,options,reply,mix", "--json"],
+                     capture_output=True, text=True, timeout=120)
+failures = 0
+
+
+def check(what, ok):
+    global failures
+    print(("ok   - " if ok else "FAIL - ") + what)
+    failures += 0 if ok else 1
+
+
+check(f"the bench exited 0 ({out.returncode})", out.returncode == 0)
+lines = [l for l in out.stdout.splitlines() if l.startswith("{")]
+check("it printed one JSON line", len(lines) == 1)
+if len(lines) != 1:
+    print(out.stdout, out.stderr)
+    sys.exit(1)
+d = json.loads(lines[0])
+check("four cases", [c["name"] for c in d["cases"]] == ["invite", "options", "reply", "mix"])
+for c in d["cases"]:
+    n = c["name"]
+    check(f"{n}: frames processed ({c['processed']})", c["processed"] > 0)
+    # A few bursts go missing (a full TX ring while the generator was not running): not more.
+    check(f"{n}: what was processed came out ({c['out']} of {c['processed']})",
+          c["out"] >= 0.99 * c["processed"])
+    check(f"{n}: ns_per_msg is 1e9 / msgs_per_sec_per_worker",
+          abs(c["ns_per_msg"] * c["msgs_per_sec_per_worker"] / 1e9 - 1) < 0.01)
+    check(f"{n}: latency samples ({c['latency_samples']})", c["latency_samples"] > 0)
+    check(f"{n}: the latency phase offered at most its target "
+          f"({c['latency_achieved_per_sec']:.0f} <= {c['latency_offered_per_sec']:.0f})",
+          c["latency_achieved_per_sec"] <= c["latency_offered_per_sec"] * 1.01)
+    for key in ("latency_ns", "worker_latency_ns", "clean_worker_latency_ns"):
+        p = c[key]
+        check(f"{n}: {key} percentiles in order ({p})",
+              0 < p["p50"] <= p["p90"] <= p["p99"] <= p["p999"])
+    # The worker's part of a frame's latency ends before the generator reads it back.
+    check(f"{n}: worker p50 <= end-to-end p50",
+          c["worker_latency_ns"]["p50"] <= c["latency_ns"]["p50"])
+    check(f"{n}: clean share in (0, 1] ({c['clean_samples_share']})",
+          0 < c["clean_samples_share"] <= 1)
+    check(f"{n}: stall time only with stalls ({c['worker_stalls']}, {c['worker_stall_ms']} ms)",
+          (c["worker_stalls"] == 0) == (c["worker_stall_ms"] == 0))
+sys.exit(1 if failures else 0)
