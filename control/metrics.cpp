@@ -157,16 +157,23 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
                                MetricType::Counter);
   MetricFamily loops = family("viaduct_worker_loops_total", "Poll loop iterations per worker.",
                               MetricType::Counter);
+  MetricFamily stalls = family("viaduct_worker_rx_stalls_total",
+                               "RX calls that returned frames after 50 us or more: the worker's "
+                               "thread was not running (their wait is not counted as busy).",
+                               MetricType::Counter);
   const double tsc_hz = static_cast<double>(rte_get_tsc_hz());
   for (size_t i = 0; i < workers_.size(); ++i) {
     const double cycles = static_cast<double>(workers_[i]->busy_tsc.read());
     add(busy, cycles, {{"worker", std::to_string(i)}});
     add(busy_s, tsc_hz > 0 ? cycles / tsc_hz : 0.0, {{"worker", std::to_string(i)}});
     add(loops, static_cast<double>(workers_[i]->loops.read()), {{"worker", std::to_string(i)}});
+    add(stalls, static_cast<double>(workers_[i]->rx_stalls.read()),
+        {{"worker", std::to_string(i)}});
   }
   out.push_back(std::move(busy));
   out.push_back(std::move(busy_s));
   out.push_back(std::move(loops));
+  out.push_back(std::move(stalls));
 
   {
     std::lock_guard<std::mutex> lock(mu_);

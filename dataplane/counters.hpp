@@ -105,6 +105,7 @@ struct alignas(64) WorkerCounters {
   Counter icmp_unreachable;       // ICMP port/host unreachable about our datagrams, to control
   Counter send_failures;          // forwards to a destination with no route / no neighbour
   Counter busy_tsc;               // TSC cycles spent on non-empty bursts
+  Counter rx_stalls;              // RX calls that returned frames after kRxStallUs or more
   Counter loops;
   Counter snapshot_generation;    // generation this worker last used
   Counter drops[static_cast<size_t>(Drop::kCount)];

@@ -24,6 +24,7 @@ Worker::Worker(uint16_t id, SnapshotSlot& slot, rte_rcu_qsbr* qsv,
       queues_(std::move(queues)),
       inject_(inject),
       burst_(burst == 0 ? kBurst : (burst > kMaxBurst ? kMaxBurst : burst)),
+      rx_stall_cycles_(rte_get_tsc_hz() / 1000000 * kRxStallUs),
       stop_(stop),
       ctx_(std::make_unique<Ctx>()) {
   ctx_->pipeline.worker_id = id;
@@ -212,11 +213,18 @@ void Worker::run() noexcept {
     c.snapshot_generation.set(snap.generation);
     for (const WorkerQueue& q : queues_) {
       // Busy time starts before the RX burst: a burst that returns frames is work (a PMD such
-      // as net_af_packet copies each one), and viaduct's CPU-seconds must count it.
-      const uint64_t t0 = rte_rdtsc();
+      // as net_af_packet copies each one), and viaduct's CPU-seconds must count it. Unless the
+      // call took kRxStallUs or more: the worker spends nearly all its idle time inside the RX
+      // call, so that is where a descheduled thread resumes, and frames queued meanwhile make
+      // the burst non-empty. Such a burst's time counts from the end of the RX call.
+      uint64_t t0 = rte_rdtsc();
       const uint16_t n = rte_eth_rx_burst(q.port, q.queue, rx, burst_);
       if (n == 0) {
         continue;
+      }
+      if (const uint64_t t1 = rte_rdtsc(); t1 - t0 >= rx_stall_cycles_) [[unlikely]] {
+        c.rx_stalls.add();
+        t0 = t1;
       }
       if (q.forward_to != kNoPort) [[unlikely]] {
         forward_raw(q.forward_to, rx, n);

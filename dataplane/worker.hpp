@@ -40,6 +40,11 @@ struct WorkerQueue {
 
 // One worker: RX queues it polls, the TX queue it owns on each port, the rings it shares with the
 // control thread. Created by control before launch; run() on its own lcore.
+// An RX call that returns frames after this long did not spend the time polling: the worker's
+// thread was not running (preempted, an interrupt, the hypervisor). A real RX call of a full
+// burst copies at most a few microseconds of frames.
+constexpr uint64_t kRxStallUs = 50;
+
 class Worker {
  public:
   Worker(uint16_t id, SnapshotSlot& slot, rte_rcu_qsbr* qsv, std::vector<WorkerQueue> queues,
@@ -91,6 +96,7 @@ class Worker {
   std::vector<WorkerQueue> queues_;
   rte_ring* inject_;
   uint16_t burst_;
+  uint64_t rx_stall_cycles_;  // kRxStallUs in TSC cycles
   const std::atomic<bool>& stop_;
   std::unique_ptr<Ctx> ctx_;  // large (reply scratch), cache-line aligned
   rte_mempool* big_pool_ = nullptr;

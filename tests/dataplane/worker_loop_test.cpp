@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: Apache-2.0
+// tests/dataplane/worker_loop_test.cpp: the worker's own loop (Worker::run) on an lcore, over a
+// net_ring port: its busy-time accounting. A worker polls at 100%, so its CPU-seconds are the
+// TSC cycles of non-empty bursts; a burst whose RX call lasted kRxStallUs or more (the thread
+// was not running: here an RX callback that spins, as a preempted vCPU would look from the
+// TSC) is counted from the RX call's end, and counted as a stall.
+#include <gtest/gtest.h>
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_eth_ring.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "dataplane/pipeline.hpp"
+#include "dataplane/worker.hpp"
+#include "perf/messages.hpp"
+#include "tests/support/packet_builder.hpp"
+
+namespace viaduct {
+namespace {
+
+rte_mempool* g_pool = nullptr;
+// One net_ring port for every test (the snapshot's interface is port 0): RX ring fed by the
+// test, TX ring read by it.
+rte_ring* g_rx = nullptr;
+rte_ring* g_tx = nullptr;
+const rte_eth_rxtx_callback* g_cb = nullptr;
+
+uint16_t spin_once(uint16_t, uint16_t, rte_mbuf**, uint16_t n, uint16_t, void*);
+
+class EalEnv : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    // Two lcores: the worker runs on the second (both on CPU 0 where there is one CPU only).
+    const bool two = sysconf(_SC_NPROCESSORS_ONLN) >= 2;
+    const char* args[] = {"worker_loop_test", "--no-huge",   "-m",        "128",
+                          "--no-pci",         "--no-shconf", "--log-level=error",
+                          "--lcores",         two ? "0@0,1@1" : "0@0,1@0"};
+    ASSERT_GE(rte_eal_init(static_cast<int>(std::size(args)), const_cast<char**>(args)), 0);
+    g_pool = rte_pktmbuf_pool_create("loop_pool", 1023, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+    ASSERT_NE(g_pool, nullptr);
+    g_rx = rte_ring_create("lrx", 256, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+    g_tx = rte_ring_create("ltx", 256, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+    ASSERT_TRUE(g_rx != nullptr && g_tx != nullptr);
+    ASSERT_EQ(rte_eth_from_rings("loop", &g_rx, 1, &g_tx, 1, 0), 0);
+    rte_eth_conf conf{};
+    ASSERT_EQ(rte_eth_dev_configure(0, 1, 1, &conf), 0);
+    ASSERT_EQ(rte_eth_rx_queue_setup(0, 0, 256, 0, nullptr, g_pool), 0);
+    ASSERT_EQ(rte_eth_tx_queue_setup(0, 0, 256, 0, nullptr), 0);
+    ASSERT_EQ(rte_eth_dev_start(0), 0);
+    g_cb = rte_eth_add_rx_callback(0, 0, spin_once, nullptr);
+    ASSERT_NE(g_cb, nullptr);
+  }
+};
+const auto* const g_env = ::testing::AddGlobalTestEnvironment(new EalEnv);
+
+const dp::MacAddr kOurMac{{0x02, 0, 0, 0, 0, 0x02}};
+const dp::MacAddr kClientMac{{0x02, 0, 0, 0, 0, 0x10}};
+const dp::MacAddr kB1Mac{{0x02, 0, 0, 0, 0, 0x11}};
+
+// Spins g_spin_us microseconds inside the next RX call that returns frames, once.
+std::atomic<uint32_t> g_spin_us{0};
+uint16_t spin_once(uint16_t, uint16_t, rte_mbuf**, uint16_t n, uint16_t, void*) {
+  if (n != 0) {
+    if (const uint32_t us = g_spin_us.exchange(0); us != 0) {
+      rte_delay_us_block(us);
+    }
+  }
+  return n;
+}
+
+// A fresh worker on lcore 1 per test, on port 0's only queue, the perf script's snapshot.
+class WorkerLoop : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    static int n = 0;
+    ev_ = rte_ring_create_elem(("lev" + std::to_string(n++)).c_str(), sizeof(dp::Event), 256, 0,
+                               RING_F_SP_ENQ | RING_F_SC_DEQ);
+    ASSERT_NE(ev_, nullptr);
+    rx_ = g_rx;
+    tx_ = g_tx;
+
+    std::string error;
+    snap_ = test::make_snapshot(perf::kScript, "1 sip:10.0.0.11:5060\n", "10.0.0.2", kOurMac,
+                                {{"10.0.0.10", kClientMac}, {"10.0.0.11", kB1Mac}}, error);
+    ASSERT_NE(snap_, nullptr) << error;
+    slot_.exchange(&snap_->snap);
+    const size_t sz = rte_rcu_qsbr_get_memsize(1);
+    qsv_ = static_cast<rte_rcu_qsbr*>(std::aligned_alloc(RTE_CACHE_LINE_SIZE,
+        (sz + RTE_CACHE_LINE_SIZE - 1) / RTE_CACHE_LINE_SIZE * RTE_CACHE_LINE_SIZE));
+    ASSERT_EQ(rte_rcu_qsbr_init(qsv_, 1), 0);
+    worker_ = std::make_unique<dp::Worker>(0, slot_, qsv_, std::vector<dp::WorkerQueue>{{0, 0}},
+                                           ev_, nullptr, stop_);
+    const unsigned lcore = rte_get_next_lcore(rte_get_main_lcore(), 1, 0);
+    ASSERT_LT(lcore, RTE_MAX_LCORE);
+    ASSERT_EQ(rte_eal_remote_launch(&dp::Worker::launch, worker_.get(), lcore), 0);
+    lcore_ = lcore;
+  }
+  void TearDown() override {
+    stop_.store(true);
+    if (lcore_ != RTE_MAX_LCORE) {
+      rte_eal_wait_lcore(lcore_);
+    }
+    worker_.reset();
+    std::free(qsv_);
+    rte_mbuf* m = nullptr;
+    while (rte_ring_dequeue(tx_, reinterpret_cast<void**>(&m)) == 0) {
+      rte_pktmbuf_free(m);
+    }
+    rte_ring_free(ev_);
+  }
+
+  // Puts one INVITE on the RX ring and waits (up to 5 s) for the worker to have received it
+  // and sent its forward.
+  bool send_one() {
+    rte_mbuf* m = rte_pktmbuf_alloc(g_pool);
+    const uint64_t rx0 = worker_->counters().rx_packets.read();
+    const uint64_t out0 = rte_ring_count(tx_);
+    if (m == nullptr ||
+        !test::fill_udp_frame(m, kClientMac, kOurMac, test::ipv4("10.0.0.10"), 5060,
+                              test::ipv4("10.0.0.2"), 5060, perf::kInvite) ||
+        rte_ring_enqueue(rx_, m) != 0) {
+      rte_pktmbuf_free(m);
+      return false;
+    }
+    const uint64_t end = rte_get_tsc_cycles() + 5 * rte_get_tsc_hz();
+    while (rte_get_tsc_cycles() < end) {
+      if (worker_->counters().rx_packets.read() == rx0 + 1 && rte_ring_count(tx_) == out0 + 1) {
+        return true;
+      }
+      rte_delay_us_sleep(100);
+    }
+    return false;
+  }
+  double busy_us() const {
+    return static_cast<double>(worker_->counters().busy_tsc.read()) * 1e6 /
+           static_cast<double>(rte_get_tsc_hz());
+  }
+
+  rte_ring* rx_ = nullptr;
+  rte_ring* tx_ = nullptr;
+  rte_ring* ev_ = nullptr;
+  std::unique_ptr<ctl::OwnedSnapshot> snap_;
+  dp::SnapshotSlot slot_;
+  rte_rcu_qsbr* qsv_ = nullptr;
+  std::atomic<bool> stop_{false};
+  std::unique_ptr<dp::Worker> worker_;
+  unsigned lcore_ = RTE_MAX_LCORE;
+};
+
+TEST_F(WorkerLoop, BurstTimeIsCountedAsBusy) {
+  ASSERT_TRUE(send_one());
+  EXPECT_GT(busy_us(), 0.0);
+  // A short RX call is the worker's work, counted whole (unless the host really stalled the
+  // thread for 50 us inside that very call, which the stall counter then shows).
+  g_spin_us.store(dp::kRxStallUs / 5);
+  const double before = busy_us();
+  ASSERT_TRUE(send_one());
+  if (worker_->counters().rx_stalls.read() == 0) {
+    EXPECT_GE(busy_us() - before, static_cast<double>(dp::kRxStallUs / 5));
+  }
+}
+
+TEST_F(WorkerLoop, AStalledRxCallIsNotBusyTime) {
+  // 20 ms inside the RX call that returns the INVITE: counted as a stall, not as busy time
+  // (without the stall rule the burst counted >= 20,000 us).
+  g_spin_us.store(20000);
+  ASSERT_TRUE(send_one());
+  EXPECT_EQ(g_spin_us.load(), 0u) << "the RX callback did not run";
+  EXPECT_EQ(worker_->counters().rx_stalls.read(), 1u);
+  EXPECT_LT(busy_us(), 5000.0);
+  EXPECT_GT(busy_us(), 0.0);
+}
+
+}  // namespace
+}  // namespace viaduct
