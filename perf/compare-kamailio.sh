@@ -32,11 +32,12 @@
 # process, /proc/PID/stat, 10 ms ticks). viaduct polls at 100%, so its CPU-seconds are the TSC
 # time its worker spent on non-empty bursts (viaduct_worker_busy_seconds_total). Neither counts
 # the kernel's softirq work to deliver the frames (veth, bridge), which lands on whatever runs.
-# On a busy machine the busy counter also holds time the worker was descheduled (a preemption
-# between the burst's start stamp and its ring read counts as busy, and the frames queued
-# meanwhile make the burst non-empty): viaduct_worker_off_cpu_seconds is the wall time of the
-# phase minus the worker threads' run time (/proc/.../schedstat); when it is not small next to
-# viaduct_cpu_seconds, the run measured the machine's load, not viaduct. VD_COMPARE_NICE=-20
+# A burst whose RX call lasted 50 us or more (the worker was descheduled inside it, and the
+# frames queued meanwhile made the burst non-empty) counts from the call's end
+# (viaduct_worker_rx_stalls_total counts them); a preemption elsewhere in a burst still counts
+# as busy: viaduct_worker_off_cpu_seconds is the wall time of the phase minus the worker
+# threads' run time (/proc/.../schedstat); when it is not small next to viaduct_cpu_seconds,
+# the run measured the machine's load, not viaduct. VD_COMPARE_NICE=-20
 # runs both dispatchers (every viaduct thread, every kamailio process) and the traffic sources
 # at that nice value, and the script's scheduler autogroup too (with autogroups, a nice value
 # only weighs inside its session): other work on a shared machine then rarely preempts them.
