@@ -38,13 +38,13 @@ struct WorkerQueue {
   uint16_t forward_to = kNoPort;
 };
 
-// One worker: RX queues it polls, the TX queue it owns on each port, the rings it shares with the
-// control thread. Created by control before launch; run() on its own lcore.
 // An RX call that returns frames after this long did not spend the time polling: the worker's
 // thread was not running (preempted, an interrupt, the hypervisor). A real RX call of a full
 // burst copies at most a few microseconds of frames.
 constexpr uint64_t kRxStallUs = 50;
 
+// One worker: RX queues it polls, the TX queue it owns on each port, the rings it shares with the
+// control thread. Created by control before launch; run() on its own lcore.
 class Worker {
  public:
   Worker(uint16_t id, SnapshotSlot& slot, rte_rcu_qsbr* qsv, std::vector<WorkerQueue> queues,
