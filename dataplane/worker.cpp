@@ -96,10 +96,18 @@ void Worker::process_burst(const Snapshot& snap, rte_mbuf** pkts, uint16_t n) no
   WorkerCounters& c = ctx_->counters[0];
   rte_mbuf* dropped[kMaxBurst];
   uint16_t n_dropped = 0;
+  // The mbuf headers twice as far ahead as the frames: prefetch_frame() reads a header's data
+  // pointer and length, and a header not in cache there stalls the loop on that load.
+  for (uint16_t i = 0; i < n && i < 2 * kPrefetchAhead; ++i) {
+    rte_prefetch0(pkts[i]);
+  }
   for (uint16_t i = 0; i < n && i < kPrefetchAhead; ++i) {
     prefetch_frame(pkts[i]);
   }
   for (uint16_t i = 0; i < n; ++i) {
+    if (i + 2 * kPrefetchAhead < n) {
+      rte_prefetch0(pkts[i + 2 * kPrefetchAhead]);
+    }
     if (i + kPrefetchAhead < n) {
       prefetch_frame(pkts[i + kPrefetchAhead]);
     }
