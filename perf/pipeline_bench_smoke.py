@@ -30,24 +30,29 @@ check("four cases", [c["name"] for c in d["cases"]] == ["invite", "options", "re
 for c in d["cases"]:
     n = c["name"]
     check(f"{n}: frames processed ({c['processed']})", c["processed"] > 0)
-    # A few bursts go missing (a full TX ring while the generator was not running): not more.
+    # Frames go missing only when a TX ring is full while the generator is not running (at
+    # most a ring's worth per stall of its thread): a few, not a share.
     check(f"{n}: what was processed came out ({c['out']} of {c['processed']})",
-          c["out"] >= 0.99 * c["processed"])
+          c["out"] >= 0.95 * c["processed"])
     check(f"{n}: ns_per_msg is 1e9 / msgs_per_sec_per_worker",
           abs(c["ns_per_msg"] * c["msgs_per_sec_per_worker"] / 1e9 - 1) < 0.01)
     check(f"{n}: latency samples ({c['latency_samples']})", c["latency_samples"] > 0)
     check(f"{n}: the latency phase offered at most its target "
           f"({c['latency_achieved_per_sec']:.0f} <= {c['latency_offered_per_sec']:.0f})",
           c["latency_achieved_per_sec"] <= c["latency_offered_per_sec"] * 1.01)
-    for key in ("latency_ns", "worker_latency_ns", "clean_worker_latency_ns"):
+    # On a loaded host stalls may touch every sample of a 0.2 s phase: no clean percentiles.
+    keys = ["latency_ns", "worker_latency_ns"]
+    if c["clean_samples_share"] > 0:
+        keys.append("clean_worker_latency_ns")
+    for key in keys:
         p = c[key]
         check(f"{n}: {key} percentiles in order ({p})",
               0 < p["p50"] <= p["p90"] <= p["p99"] <= p["p999"])
     # The worker's part of a frame's latency ends before the generator reads it back.
     check(f"{n}: worker p50 <= end-to-end p50",
           c["worker_latency_ns"]["p50"] <= c["latency_ns"]["p50"])
-    check(f"{n}: clean share in (0, 1] ({c['clean_samples_share']})",
-          0 < c["clean_samples_share"] <= 1)
+    check(f"{n}: clean share in [0, 1] ({c['clean_samples_share']})",
+          0 <= c["clean_samples_share"] <= 1)
     check(f"{n}: stall time only with stalls ({c['worker_stalls']}, {c['worker_stall_ms']} ms)",
           (c["worker_stalls"] == 0) == (c["worker_stall_ms"] == 0))
 sys.exit(1 if failures else 0)

@@ -172,13 +172,14 @@ TEST_F(WorkerLoop, BurstTimeIsCountedAsBusy) {
 }
 
 TEST_F(WorkerLoop, AStalledRxCallIsNotBusyTime) {
-  // 20 ms inside the RX call that returns the INVITE: counted as a stall, not as busy time
-  // (without the stall rule the burst counted >= 20,000 us).
-  g_spin_us.store(20000);
+  // 50 ms inside the RX call that returns the INVITE: counted as a stall, not as busy time
+  // (without the stall rule the burst counted >= 50,000 us; the bound leaves room for the host
+  // taking the thread away while it handles the frame).
+  g_spin_us.store(50000);
   ASSERT_TRUE(send_one());
   EXPECT_EQ(g_spin_us.load(), 0u) << "the RX callback did not run";
   EXPECT_EQ(worker_->counters().rx_stalls.read(), 1u);
-  EXPECT_LT(busy_us(), 5000.0);
+  EXPECT_LT(busy_us(), 25000.0);
   EXPECT_GT(busy_us(), 0.0);
 }
 
