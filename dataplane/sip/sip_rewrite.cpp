@@ -318,6 +318,13 @@ namespace {
 
 constexpr std::string_view kMagicCookie = "z9hG4bK";
 
+// The stateless branch's kBranchLen bytes at out: the magic cookie, then the hash in hex.
+[[gnu::always_inline]] inline void put_stateless_branch(char* out, const char* msg,
+                                                        const SipView& v) noexcept {
+  std::memcpy(out, kMagicCookie.data(), kMagicCookie.size());
+  write_hex16(out + kMagicCookie.size(), branch_hash(msg, v));
+}
+
 // build_via_line with the branch's branch_len bytes written by put_branch(o).
 template <class PutBranch>
 [[gnu::always_inline]] inline size_t via_line(char* out, size_t cap, std::string_view host,
@@ -364,8 +371,7 @@ template <class PutBranch>
 }  // namespace
 
 void stateless_branch(const char* msg, const SipView& v, char out[kBranchLen]) noexcept {
-  std::memcpy(out, kMagicCookie.data(), kMagicCookie.size());
-  write_hex16(out + kMagicCookie.size(), branch_hash(msg, v));
+  put_stateless_branch(out, msg, v);
 }
 
 size_t build_via_line(char* out, size_t cap, std::string_view host, uint16_t port,
@@ -378,10 +384,8 @@ size_t build_stateless_via_line(char* out, size_t cap, std::string_view host, ui
                                 const char* msg, const SipView& v) noexcept {
   // The branch written in place: no copy of a branch buffer just stored (its 16-byte load
   // would wait for the two stores that wrote it), one call instead of two.
-  return via_line(out, cap, host, port, kBranchLen, [msg, &v](char* o) {
-    std::memcpy(o, kMagicCookie.data(), kMagicCookie.size());
-    write_hex16(o + kMagicCookie.size(), branch_hash(msg, v));
-  });
+  return via_line(out, cap, host, port, kBranchLen,
+                  [msg, &v](char* o) { put_stateless_branch(o, msg, v); });
 }
 
 namespace {

@@ -17,7 +17,6 @@
 
 #include <atomic>
 #include <cstdlib>
-#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -87,8 +86,6 @@ class WorkerLoop : public ::testing::Test {
     ev_ = rte_ring_create_elem(("lev" + std::to_string(n++)).c_str(), sizeof(dp::Event), 256, 0,
                                RING_F_SP_ENQ | RING_F_SC_DEQ);
     ASSERT_NE(ev_, nullptr);
-    rx_ = g_rx;
-    tx_ = g_tx;
 
     std::string error;
     snap_ = test::make_snapshot(perf::kScript, "1 sip:10.0.0.11:5060\n", "10.0.0.2", kOurMac,
@@ -114,7 +111,7 @@ class WorkerLoop : public ::testing::Test {
     worker_.reset();
     std::free(qsv_);
     rte_mbuf* m = nullptr;
-    while (rte_ring_dequeue(tx_, reinterpret_cast<void**>(&m)) == 0) {
+    while (rte_ring_dequeue(g_tx, reinterpret_cast<void**>(&m)) == 0) {
       rte_pktmbuf_free(m);
     }
     rte_ring_free(ev_);
@@ -125,17 +122,17 @@ class WorkerLoop : public ::testing::Test {
   bool send_one() {
     rte_mbuf* m = rte_pktmbuf_alloc(g_pool);
     const uint64_t rx0 = worker_->counters().rx_packets.read();
-    const uint64_t out0 = rte_ring_count(tx_);
+    const uint64_t out0 = rte_ring_count(g_tx);
     if (m == nullptr ||
         !test::fill_udp_frame(m, kClientMac, kOurMac, test::ipv4("10.0.0.10"), 5060,
                               test::ipv4("10.0.0.2"), 5060, perf::kInvite) ||
-        rte_ring_enqueue(rx_, m) != 0) {
+        rte_ring_enqueue(g_rx, m) != 0) {
       rte_pktmbuf_free(m);
       return false;
     }
     const uint64_t end = rte_get_tsc_cycles() + 5 * rte_get_tsc_hz();
     while (rte_get_tsc_cycles() < end) {
-      if (worker_->counters().rx_packets.read() == rx0 + 1 && rte_ring_count(tx_) == out0 + 1) {
+      if (worker_->counters().rx_packets.read() == rx0 + 1 && rte_ring_count(g_tx) == out0 + 1) {
         return true;
       }
       rte_delay_us_sleep(100);
@@ -147,8 +144,6 @@ class WorkerLoop : public ::testing::Test {
            static_cast<double>(rte_get_tsc_hz());
   }
 
-  rte_ring* rx_ = nullptr;
-  rte_ring* tx_ = nullptr;
   rte_ring* ev_ = nullptr;
   std::unique_ptr<ctl::OwnedSnapshot> snap_;
   dp::SnapshotSlot slot_;
