@@ -274,33 +274,18 @@ else
     peer_args=(--socket "$work/memif.sock" --src "${LAB_C_IP}:5060" --target "${LAB_LB_IP}:5060"
                --lb-mac "$LAB_MEMIF_LB_MAC" $(lab_memif_peer_backends) --count "$COUNT"
                --rate "$RATE" --size "$SIZE" --duration 240 --linger 1 --lcore 0 --json)
-    if [ "$MEMIF_MODE" = zero-copy ]; then
-        # The peer is the server: it creates the socket, viaduct connects; it sends once the
-        # counters' start values are read (--go).
-        ip netns exec "$LAB_LB" nice -n "$NICE" timeout 300 "$PEER" "${peer_args[@]}" \
-            --role server --go "$work/go" --link-timeout 60 > "$work/vd.peer.json" \
-            2> "$work/vd.peer.err" &
-        PEER_PID=$!
-        LAB_PIDS+=("$PEER_PID")
-        lab_wait_socket "$work/memif.sock"
-        lab_start_viaduct "$VIADUCT" "$work"
+    # The counters' start values, read once viaduct is up and before the first INVITE.
+    read_start() {
         renice_viaduct
         v0=$(busy_raw)
         m0=$(off_cpu_mark)
-        touch "$work/go"
-        if ! wait "$PEER_PID"; then
-            ok=0  # keeps $work (lab_cleanup)
-            echo "compare-kamailio: viaduct-memif-peer failed" >&2
-            tail -5 "$work/vd.peer.err" "$work/viaduct.log" >&2
-            exit 1
-        fi
-    else
-        lab_start_viaduct "$VIADUCT" "$work"
-        renice_viaduct
-        v0=$(busy_raw)
-        m0=$(off_cpu_mark)
-        ip netns exec "$LAB_LB" nice -n "$NICE" timeout 300 "$PEER" "${peer_args[@]}" \
-            > "$work/vd.peer.json"
+    }
+    if ! lab_run_memif_peer "$MEMIF_MODE" "$VIADUCT" "$work" "$work/vd.peer.json" \
+            "$work/vd.peer.err" read_start nice -n "$NICE" timeout 300 "$PEER" "${peer_args[@]}"; then
+        ok=0  # keeps $work (lab_cleanup)
+        echo "compare-kamailio: viaduct-memif-peer failed" >&2
+        tail -5 "$work/vd.peer.err" "$work/viaduct.log" >&2
+        exit 1
     fi
     m1=$(off_cpu_mark)
     v1=$(busy_raw)

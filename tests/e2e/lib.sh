@@ -263,6 +263,33 @@ lab_wait_socket() {
     echo "lab: no socket $1 after 10 s" >&2
     return 1
 }
+# lab_run_memif_peer MODE VIADUCT WORK OUT ERR BEFORE_GO PEER_CMD...: viaduct (WORK's settings,
+# from lab_write_memif_settings with WORK/memif.sock) and the memif peer (PEER_CMD: the peer with
+# its arguments, after any timeout/nice prefix), started in the order MODE needs; BEFORE_GO (a
+# command run in this shell: the caller reads its counters) runs once viaduct is up and before
+# the first INVITE. Waits for the peer: its stdout in OUT, stderr in ERR; returns its status.
+# copy: viaduct serves the socket, the peer (client) starts after it. zero-copy: the peer serves
+# the socket and is started first, and sends once WORK/go exists.
+lab_run_memif_peer() {
+    local mode=$1 bin=$2 work=$3 out=$4 err=$5 before=$6
+    shift 6
+    rm -f "$work/go"
+    if [ "$mode" = zero-copy ]; then
+        ip netns exec "$LAB_LB" "$@" --role server --go "$work/go" --link-timeout 60 \
+            > "$out" 2> "$err" &
+        local pid=$!
+        LAB_PIDS+=("$pid")
+        lab_wait_socket "$work/memif.sock" || true
+        lab_start_viaduct "$bin" "$work"
+        $before
+        touch "$work/go"
+        wait "$pid"
+    else
+        lab_start_viaduct "$bin" "$work"
+        $before
+        ip netns exec "$LAB_LB" "$@" > "$out" 2> "$err"
+    fi
+}
 # lab_memif_peer_backends: the peer's --backend arguments for the three backends.
 lab_memif_peer_backends() {
     local i

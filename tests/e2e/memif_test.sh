@@ -48,18 +48,9 @@ local peer_args=(--socket "$work/memif.sock" --src "${LAB_C_IP}:5060" --target "
 if [ "$mode" = zero-copy ]; then
     check "viaduct's vdev is a zero-copy client" grep -q 'role=client,zero-copy=yes' \
         "$work/viaduct.toml"
-    ip netns exec "$LAB_LB" timeout 120 "$peer" "${peer_args[@]}" --role server \
-        --go "$work/go" --link-timeout 30 > "$work/peer.json" 2> "$work/peer.err" &
-    local peer_pid=$!
-    lab_wait_socket "$work/memif.sock" || true
-    lab_start_viaduct "$bin" "$work"
-    touch "$work/go"
-    wait "$peer_pid" || true
-else
-    lab_start_viaduct "$bin" "$work"
-    ip netns exec "$LAB_LB" timeout 120 "$peer" "${peer_args[@]}" \
-        > "$work/peer.json" 2> "$work/peer.err" || true
 fi
+lab_run_memif_peer "$mode" "$bin" "$work" "$work/peer.json" "$work/peer.err" true \
+    timeout 120 "$peer" "${peer_args[@]}" || true
 cat "$work/peer.json"
 field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" \
     "$work/peer.json" "$1" 2>/dev/null || echo missing; }
@@ -101,7 +92,6 @@ busy=$(echo "$metrics" | awk '$1 ~ /^viaduct_worker_busy_seconds_total/ { s += $
 check "the worker's busy time is counted ($busy s)" python3 -c "import sys; sys.exit(not $busy > 0)"
 kill "$LAB_VIADUCT_PID" 2>/dev/null || true
 wait "$LAB_VIADUCT_PID" 2>/dev/null || true
-rm -f "$work/go"
 }
 
 for m in "${modes[@]}"; do
