@@ -45,6 +45,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -232,7 +233,7 @@ struct PhaseResult {
   // and frames wait in the TX ring meanwhile: latency the workers did not add.
   uint64_t max_gap_cycles = 0;
   // Frames the schedule skipped because the generator was more than one burst late (a stall
-  // of its thread); the load the workers saw is then offered / wall_s, below the target.
+  // of its thread); the load the workers saw is then offered / seconds, below the target.
   uint64_t skipped = 0;
 };
 
