@@ -90,6 +90,8 @@ drops=$(lab_metric "$metrics" viaduct_drops_total)
 check "viaduct dropped nothing ($drops)" test "$drops" = 0
 busy=$(echo "$metrics" | awk '$1 ~ /^viaduct_worker_busy_seconds_total/ { s += $2 } END { print s + 0 }')
 check "the worker's busy time is counted ($busy s)" python3 -c "import sys; sys.exit(not $busy > 0)"
+check "the worker's RX stalls are exported" grep -q '^viaduct_worker_rx_stalls_total{worker="0"} ' \
+    <<< "$metrics"
 kill "$LAB_VIADUCT_PID" 2>/dev/null || true
 wait "$LAB_VIADUCT_PID" 2>/dev/null || true
 }
