@@ -291,6 +291,7 @@ else
     v1=$(busy_raw)
     kill "$LAB_VIADUCT_PID" 2>/dev/null || true
     wait "$LAB_VIADUCT_PID" 2>/dev/null || true
+    lab_stop_memif_peer "$work" || echo "compare-kamailio: viaduct-memif-peer exited non-zero" >&2
     vd_fwd=$(gen_field "$work/vd.peer.json" received)
 fi
 vd_cpu=$(python3 -c "print($v1 - $v0)")

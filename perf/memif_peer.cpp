@@ -6,7 +6,7 @@
 //   viaduct-memif-peer --socket PATH --count N --rate R [--size B] [--duration S] [--linger S]
 //                      [--src IP:PORT] [--target IP:PORT] [--lb-mac MAC] [--backend IP=MAC]...
 //                      [--record FILE] [--lcore N] [--json] [--print-invite]
-//                      [--role client|server] [--go FILE] [--link-timeout S]
+//                      [--role client|server] [--go FILE] [--hold FILE] [--link-timeout S]
 //
 // With --role client (the default) viaduct runs a `net_memif` vdev with role=server on PATH and
 // this process is the client; with --role server this process creates PATH and viaduct is the
@@ -119,6 +119,7 @@ struct Options {
   bool json = false;
   std::string role = "client";
   std::string go;            // a file whose existence starts the sending
+  std::string hold;          // after the counters are printed, keep the link until this exists
   double link_timeout = 10;  // seconds to wait for the link
 };
 
@@ -423,6 +424,9 @@ int main(int argc, char** argv) {
                  "or server (this process creates it; viaduct is the client, zero-copy)")
       ->check(CLI::IsMember({"client", "server"}));
   app.add_option("--go", o.go, "send only once this file exists (after the link is up)");
+  app.add_option("--hold", o.hold,
+                 "after printing the counters, keep the link up until this file exists (at most "
+                 "--duration seconds): the other end stops first");
   app.add_option("--link-timeout", o.link_timeout, "seconds to wait for the memif link");
   app.add_flag("--json", o.json, "print one JSON object");
   app.add_flag("--print-invite", print_invite, "print INVITE 0 and exit");
@@ -501,9 +505,20 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "viaduct-memif-peer: memif link to %s not up in %.1f s\n",
                    o.socket.c_str(), o.link_timeout);
     } else {
-      Peer peer(o, port, pool);
-      rc = peer.run();
-      peer.print();
+      {
+        Peer peer(o, port, pool);
+        rc = peer.run();
+        peer.print();
+      }
+      std::fflush(stdout);
+      // DPDK 22.11's memif client (viaduct in zero-copy mode) can crash when the server tears
+      // the link down under its polling worker: with --hold the caller stops viaduct first.
+      const auto until = Clock::now() + std::chrono::duration<double>(o.duration);
+      while (!o.hold.empty() && g_stop == 0 && access(o.hold.c_str(), F_OK) != 0 &&
+             Clock::now() < until) {
+        const timespec ts{0, 10000000};
+        nanosleep(&ts, nullptr);
+      }
     }
     rte_eth_dev_stop(port);
     rte_eth_dev_close(port);

@@ -269,26 +269,43 @@ lab_wait_socket() {
 # command run in this shell: the caller reads its counters) runs once viaduct is up and before
 # the first INVITE. Waits for the peer: its stdout in OUT, stderr in ERR; returns its status.
 # copy: viaduct serves the socket, the peer (client) starts after it. zero-copy: the peer serves
-# the socket and is started first, and sends once WORK/go exists.
+# the socket and is started first, and sends once WORK/go exists; it keeps the link up after
+# printing its counters until lab_stop_memif_peer, which the caller runs after stopping viaduct:
+# DPDK 22.11's memif client (viaduct here) can crash when the server leaves under its polling
+# worker (seen in e2e-memif, a SIGSEGV inside the PMD's RX; README, Operations).
+LAB_MEMIF_PEER_PID=
 lab_run_memif_peer() {
     local mode=$1 bin=$2 work=$3 out=$4 err=$5 before=$6
     shift 6
-    rm -f "$work/go"
+    rm -f "$work/go" "$work/release"
     if [ "$mode" = zero-copy ]; then
-        ip netns exec "$LAB_LB" "$@" --role server --go "$work/go" --link-timeout 60 \
-            > "$out" 2> "$err" &
-        local pid=$!
-        LAB_PIDS+=("$pid")
+        ip netns exec "$LAB_LB" "$@" --role server --go "$work/go" --hold "$work/release" \
+            --link-timeout 60 > "$out" 2> "$err" &
+        LAB_MEMIF_PEER_PID=$!
+        LAB_PIDS+=("$LAB_MEMIF_PEER_PID")
         lab_wait_socket "$work/memif.sock" || true
         lab_start_viaduct "$bin" "$work"
         $before
         touch "$work/go"
-        wait "$pid"
+        # Until the peer has printed its counters (or has exited).
+        while kill -0 "$LAB_MEMIF_PEER_PID" 2>/dev/null && ! grep -q '^{.*}$' "$out"; do
+            sleep 0.05
+        done
+        grep -q '^{.*}$' "$out" || lab_stop_memif_peer "$work"
     else
         lab_start_viaduct "$bin" "$work"
         $before
         ip netns exec "$LAB_LB" "$@" > "$out" 2> "$err"
     fi
+}
+# lab_stop_memif_peer WORK: lets a holding zero-copy peer go and waits for it; its status (0
+# when there is none).
+lab_stop_memif_peer() {
+    [ -n "$LAB_MEMIF_PEER_PID" ] || return 0
+    local pid=$LAB_MEMIF_PEER_PID
+    LAB_MEMIF_PEER_PID=
+    touch "$1/release"
+    wait "$pid"
 }
 # lab_memif_peer_backends: the peer's --backend arguments for the three backends.
 lab_memif_peer_backends() {

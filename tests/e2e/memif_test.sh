@@ -94,6 +94,7 @@ check "the worker's RX stalls are exported" grep -q '^viaduct_worker_rx_stalls_t
     <<< "$metrics"
 kill "$LAB_VIADUCT_PID" 2>/dev/null || true
 wait "$LAB_VIADUCT_PID" 2>/dev/null || true
+lab_stop_memif_peer "$work" || true
 }
 
 for m in "${modes[@]}"; do
