@@ -5,9 +5,10 @@
 // batching, QSBR), and drains what they transmit.
 //
 //   viaduct-pipeline-bench [--workers N] [--seconds S] [--cases invite,options,reply,mix]
-//                          [--load F] [--burst B] [--rx-cksum nic|sw|none] [--json]
+//                          [--load F] [--burst B] [--rx-cksum nic|sw|none] [--saturated]
+//                          [--json]
 //
-// Per case, two phases:
+// Per case, two phases (three with --saturated: see Bench::run_saturated()):
 //   1. capacity: the generator offers as much as it can; msgs_per_sec_per_worker is what the
 //      workers processed divided by the TSC time they spent on non-empty bursts (their
 //      busy_tsc counter), i.e. messages per second of worker CPU.
@@ -42,6 +43,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
@@ -73,6 +75,12 @@ const MacAddr kB3{{2, 0, 0, 0, 0, 0x13}};
 
 constexpr unsigned kVariants = 256;
 constexpr unsigned kRingSize = 4096;
+// A TX ring holds four RX rings' worth: while the generator's thread is not running the worker
+// moves at most its RX ring's frames into it, which a ring of kRingSize (with what it already
+// held) could not always take: 96 frames a case were dropped as tx_full after such stalls
+// (perf/RESULTS.md, 2026-11-23). The generator only adds frames to an RX ring and drains every
+// TX ring each turn, so a TX ring never holds more than an RX ring's worth and a burst.
+constexpr unsigned kTxRingSize = 4 * kRingSize;
 // Latency samples kept per phase (8 bytes each): every frame of a 2-second phase at 2 M/s.
 constexpr size_t kMaxSamples = size_t{1} << 22;
 
@@ -210,6 +218,8 @@ struct Options {
   // real traffic takes on such a NIC; "sw": filled in, not marked (the worker checks them in
   // software, as on net_af_packet); "none": UDP checksum 0 (the worker sums the forward whole).
   std::string rx_cksum = "nic";
+  // A third phase per case: the workers saturated (run_saturated()).
+  bool saturated = false;
 };
 
 struct PhaseResult {
@@ -217,6 +227,8 @@ struct PhaseResult {
   uint64_t processed = 0;   // worker RX
   uint64_t out = 0;         // frames that came out of the workers' TX
   uint64_t busy_tsc = 0;
+  // The workers' drops during the phase, by reason (dp::Drop): a frame processed but not out.
+  std::array<uint64_t, static_cast<size_t>(dp::Drop::kCount)> drops{};
   double wall_s = 0;
   std::vector<uint64_t> lat_cycles;
   std::vector<uint64_t> worker_lat_cycles;  // RX-ring enqueue to the worker's TX burst
@@ -335,6 +347,7 @@ class Bench {
     const uint64_t hz = rte_get_tsc_hz();
     const uint64_t rx0 = sum_rx();
     const uint64_t busy0 = sum_busy();
+    const auto drops0 = sum_drops();
     const uint64_t t0 = rte_rdtsc();
     const uint64_t end = t0 + static_cast<uint64_t>(o_.seconds * static_cast<double>(hz));
     size_t next = 0;
@@ -447,6 +460,71 @@ class Bench {
     }
     r.processed = sum_rx() - rx0;
     r.busy_tsc = sum_busy() - busy0;
+    const auto drops1 = sum_drops();
+    for (size_t d = 0; d < r.drops.size(); ++d) {
+      r.drops[d] = drops1[d] - drops0[d];
+    }
+    return r;
+  }
+
+  // The workers saturated (--saturated): each RX ring filled at once with a ring's worth of
+  // frames, built before the enqueue (the generator's copy-in is not in the workers' busy
+  // time), which the workers drain while the generator only drains TX; repeated for the
+  // phase's seconds. The frames wait in the ring, as in a NIC's RX ring at full load: the
+  // worker reads them from the shared cache or memory (where a NIC's DMA leaves them), and
+  // takes full bursts. The capacity phase instead hands them over as the generator writes
+  // them, from its core's cache, in whatever bursts its pace gives.
+  PhaseResult run_saturated(const Case& c) {
+    PhaseResult r;
+    const uint64_t hz = rte_get_tsc_hz();
+    const uint64_t rx0 = sum_rx();
+    const uint64_t busy0 = sum_busy();
+    const auto drops0 = sum_drops();
+    const uint64_t t0 = rte_rdtsc();
+    const uint64_t end = t0 + static_cast<uint64_t>(o_.seconds * static_cast<double>(hz));
+    size_t next = 0;
+    std::vector<rte_mbuf*> batch(kRingSize - 1);
+    while (rte_rdtsc() < end) {
+      for (rte_ring* ring : rx_) {
+        const unsigned want = static_cast<unsigned>(batch.size());
+        if (rte_pktmbuf_alloc_bulk(pool_, batch.data(), want) != 0) {
+          continue;  // mbufs still in flight: drained below
+        }
+        for (unsigned i = 0; i < want; ++i) {
+          const Frame& f = c.frames[next];
+          next = next + 1 == c.frames.size() ? 0 : next + 1;
+          char* d = rte_pktmbuf_append(batch[i], static_cast<uint16_t>(f.bytes.size()));
+          if (d != nullptr) {
+            std::memcpy(d, f.bytes.data(), f.bytes.size());
+          }
+          batch[i]->port = port_;
+          batch[i]->ol_flags = rx_flags_;
+        }
+        const unsigned n = rte_ring_enqueue_burst(ring, reinterpret_cast<void**>(batch.data()),
+                                                  want, nullptr);
+        if (n < want) {
+          rte_pktmbuf_free_bulk(batch.data() + n, want - n);
+        }
+        r.offered += n;
+      }
+      // Until the workers have taken all of it; a second at most (a worker that stopped).
+      const uint64_t give_up = rte_rdtsc() + hz;
+      while (sum_rx() - rx0 < r.offered && rte_rdtsc() < give_up) {
+        drain(r, false);
+      }
+      drain(r, false);
+    }
+    const uint64_t settle = rte_rdtsc() + hz / 5;
+    while (rte_rdtsc() < settle) {
+      drain(r, false);
+    }
+    r.wall_s = static_cast<double>(rte_rdtsc() - t0) / static_cast<double>(hz);
+    r.processed = sum_rx() - rx0;
+    r.busy_tsc = sum_busy() - busy0;
+    const auto drops1 = sum_drops();
+    for (size_t d = 0; d < r.drops.size(); ++d) {
+      r.drops[d] = drops1[d] - drops0[d];
+    }
     return r;
   }
 
@@ -507,6 +585,15 @@ class Bench {
     }
     return s;
   }
+  std::array<uint64_t, static_cast<size_t>(dp::Drop::kCount)> sum_drops() const {
+    std::array<uint64_t, static_cast<size_t>(dp::Drop::kCount)> s{};
+    for (const auto& w : workers_) {
+      for (size_t d = 0; d < s.size(); ++d) {
+        s[d] += w->counters().drops[d].read();
+      }
+    }
+    return s;
+  }
   uint64_t sum_busy() const {
     uint64_t s = 0;
     for (const auto& w : workers_) {
@@ -554,6 +641,9 @@ int main(int argc, char** argv) {
                  "sw (filled in, checked in software), none (UDP checksum 0)")
       ->check(CLI::IsMember({"nic", "sw", "none"}));
   app.add_flag("--json", o.json, "print one JSON line");
+  app.add_flag("--saturated", o.saturated,
+               "a third phase per case: the workers' RX rings filled a ring at a time and "
+               "drained (saturated_msgs_per_sec_per_worker)");
   app.add_flag("--catch-up", o.catch_up,
                "latency phase: after a stall of the generator, send the frames its schedule "
                "missed at once (default: skip them, counted as latency_skipped)");
@@ -613,7 +703,7 @@ int main(int argc, char** argv) {
   for (unsigned i = 0; i < o.workers; ++i) {
     rx.push_back(rte_ring_create(("brx" + std::to_string(i)).c_str(), kRingSize,
                                  static_cast<int>(rte_socket_id()), RING_F_SP_ENQ | RING_F_SC_DEQ));
-    tx.push_back(rte_ring_create(("btx" + std::to_string(i)).c_str(), kRingSize,
+    tx.push_back(rte_ring_create(("btx" + std::to_string(i)).c_str(), kTxRingSize,
                                  static_cast<int>(rte_socket_id()), RING_F_SP_ENQ | RING_F_SC_DEQ));
   }
   const int port = rte_eth_from_rings("bench", rx.data(), static_cast<unsigned>(rx.size()),
@@ -679,6 +769,14 @@ int main(int argc, char** argv) {
     // 80% of what the whole setup sustained (the generator shares the machine), not of the
     // workers' CPU capacity: above the sustained rate the queues only grow.
     const double offered = wall_rate * o.load;
+    PhaseResult sat;
+    double sat_per_worker = 0;
+    if (o.saturated) {
+      sat = bench.run_saturated(c);
+      const double sat_busy_s =
+          static_cast<double>(sat.busy_tsc) / static_cast<double>(rte_get_tsc_hz());
+      sat_per_worker = sat_busy_s > 0 ? static_cast<double>(sat.processed) / sat_busy_s : 0;
+    }
     PhaseResult lat = bench.run(c, offered, true);
     const double p50 = percentile(lat.lat_cycles, 0.50);
     const double p90 = percentile(lat.lat_cycles, 0.90);
@@ -733,7 +831,34 @@ int main(int argc, char** argv) {
                   p50, p90, p99, p999, w50, w90, w99, w999, lat.steal_s * 1e3,
                   lat.worker_wait_s * 1e3, static_cast<unsigned long long>(lat.skipped),
                   static_cast<double>(lat.offered) / o.seconds);
+    uint64_t cap_drops = 0;
+    std::string drop_text;
+    for (size_t d = 0; d < cap.drops.size(); ++d) {
+      if (cap.drops[d] != 0) {
+        cap_drops += cap.drops[d];
+        drop_text += std::string(drop_text.empty() ? "" : ", ") +
+                     dp::drop_name(static_cast<dp::Drop>(d)) + " " +
+                     std::to_string(cap.drops[d]);
+      }
+    }
     json += buf;
+    json += ", \"drops\": " + std::to_string(cap_drops);
+    if (o.saturated) {
+      uint64_t sat_drops = 0;
+      for (const uint64_t n : sat.drops) {
+        sat_drops += n;
+      }
+      char sbuf[300];
+      std::snprintf(sbuf, sizeof sbuf,
+                    ", \"saturated_msgs_per_sec_per_worker\": %.0f, \"saturated_ns_per_msg\": "
+                    "%.1f, \"saturated_processed\": %llu, \"saturated_out\": %llu, "
+                    "\"saturated_drops\": %llu",
+                    sat_per_worker, sat_per_worker > 0 ? 1e9 / sat_per_worker : 0.0,
+                    static_cast<unsigned long long>(sat.processed),
+                    static_cast<unsigned long long>(sat.out),
+                    static_cast<unsigned long long>(sat_drops));
+      json += sbuf;
+    }
     json += stall_json;
     if (!o.json) {
       std::printf("%-8s %5zu B  %10.0f msgs/s per worker (%6.1f ns/msg)  wall %10.0f msgs/s  "
@@ -758,10 +883,20 @@ int main(int argc, char** argv) {
                   kStallUs, lat.stalls.size(), static_cast<double>(stall_cycles) * 1e3 / hz,
                   static_cast<double>(max_stall) * 1e6 / hz, clean_share * 100, c50, c90, c99,
                   c999);
+      if (o.saturated) {
+        std::printf("         saturated (RX rings filled a ring at a time): %10.0f msgs/s per "
+                    "worker (%6.1f ns/msg), %llu processed, %llu out\n",
+                    sat_per_worker, sat_per_worker > 0 ? 1e9 / sat_per_worker : 0.0,
+                    static_cast<unsigned long long>(sat.processed),
+                    static_cast<unsigned long long>(sat.out));
+      }
       if (cap.out < cap.processed) {
-        std::printf("         (%llu of %llu processed frames did not come out: dropped)\n",
+        std::printf("         (%llu of %llu processed frames did not come out; the workers "
+                    "dropped %llu: %s)\n",
                     static_cast<unsigned long long>(cap.processed - cap.out),
-                    static_cast<unsigned long long>(cap.processed));
+                    static_cast<unsigned long long>(cap.processed),
+                    static_cast<unsigned long long>(cap_drops),
+                    drop_text.empty() ? "none" : drop_text.c_str());
       }
     }
   }
