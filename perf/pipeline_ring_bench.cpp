@@ -345,9 +345,7 @@ class Bench {
   PhaseResult run(const Case& c, double rate, bool sample_latency) {
     PhaseResult r;
     const uint64_t hz = rte_get_tsc_hz();
-    const uint64_t rx0 = sum_rx();
-    const uint64_t busy0 = sum_busy();
-    const auto drops0 = sum_drops();
+    const Counts start = counts();
     const uint64_t t0 = rte_rdtsc();
     const uint64_t end = t0 + static_cast<uint64_t>(o_.seconds * static_cast<double>(hz));
     size_t next = 0;
@@ -397,16 +395,7 @@ class Bench {
         want = std::min<uint64_t>(o_.burst, want);
       }
       if (want != 0 && rte_pktmbuf_alloc_bulk(pool_, burst, static_cast<unsigned>(want)) == 0) {
-        for (uint64_t i = 0; i < want; ++i) {
-          const Frame& f = c.frames[next];
-          next = next + 1 == c.frames.size() ? 0 : next + 1;
-          char* d = rte_pktmbuf_append(burst[i], static_cast<uint16_t>(f.bytes.size()));
-          if (d != nullptr) {
-            std::memcpy(d, f.bytes.data(), f.bytes.size());
-          }
-          burst[i]->port = port_;  // net_ring does not set it; a real PMD does
-          burst[i]->ol_flags = rx_flags_;
-        }
+        fill(c, next, burst, want);
         if (sample_latency) {
           // One stamp per burst, just before the enqueue on the RX ring: nothing in the
           // capacity phase, and the generator's copy-in is not counted as latency.
@@ -458,12 +447,7 @@ class Bench {
         stall_logs_.push_back(std::move(l));
       }
     }
-    r.processed = sum_rx() - rx0;
-    r.busy_tsc = sum_busy() - busy0;
-    const auto drops1 = sum_drops();
-    for (size_t d = 0; d < r.drops.size(); ++d) {
-      r.drops[d] = drops1[d] - drops0[d];
-    }
+    since(start, r);
     return r;
   }
 
@@ -477,9 +461,8 @@ class Bench {
   PhaseResult run_saturated(const Case& c) {
     PhaseResult r;
     const uint64_t hz = rte_get_tsc_hz();
-    const uint64_t rx0 = sum_rx();
-    const uint64_t busy0 = sum_busy();
-    const auto drops0 = sum_drops();
+    const Counts start = counts();
+    const uint64_t rx0 = start.rx;
     const uint64_t t0 = rte_rdtsc();
     const uint64_t end = t0 + static_cast<uint64_t>(o_.seconds * static_cast<double>(hz));
     size_t next = 0;
@@ -490,16 +473,7 @@ class Bench {
         if (rte_pktmbuf_alloc_bulk(pool_, batch.data(), want) != 0) {
           continue;  // mbufs still in flight: drained below
         }
-        for (unsigned i = 0; i < want; ++i) {
-          const Frame& f = c.frames[next];
-          next = next + 1 == c.frames.size() ? 0 : next + 1;
-          char* d = rte_pktmbuf_append(batch[i], static_cast<uint16_t>(f.bytes.size()));
-          if (d != nullptr) {
-            std::memcpy(d, f.bytes.data(), f.bytes.size());
-          }
-          batch[i]->port = port_;
-          batch[i]->ol_flags = rx_flags_;
-        }
+        fill(c, next, batch.data(), want);
         const unsigned n = rte_ring_enqueue_burst(ring, reinterpret_cast<void**>(batch.data()),
                                                   want, nullptr);
         if (n < want) {
@@ -519,12 +493,7 @@ class Bench {
       drain(r, false);
     }
     r.wall_s = static_cast<double>(rte_rdtsc() - t0) / static_cast<double>(hz);
-    r.processed = sum_rx() - rx0;
-    r.busy_tsc = sum_busy() - busy0;
-    const auto drops1 = sum_drops();
-    for (size_t d = 0; d < r.drops.size(); ++d) {
-      r.drops[d] = drops1[d] - drops0[d];
-    }
+    since(start, r);
     return r;
   }
 
@@ -585,14 +554,44 @@ class Bench {
     }
     return s;
   }
-  std::array<uint64_t, static_cast<size_t>(dp::Drop::kCount)> sum_drops() const {
-    std::array<uint64_t, static_cast<size_t>(dp::Drop::kCount)> s{};
+  // The workers' counters a phase reads at its start and end.
+  struct Counts {
+    uint64_t rx = 0;
+    uint64_t busy = 0;
+    std::array<uint64_t, static_cast<size_t>(dp::Drop::kCount)> drops{};
+  };
+  Counts counts() const {
+    Counts n;
+    n.rx = sum_rx();
+    n.busy = sum_busy();
     for (const auto& w : workers_) {
-      for (size_t d = 0; d < s.size(); ++d) {
-        s[d] += w->counters().drops[d].read();
+      for (size_t d = 0; d < n.drops.size(); ++d) {
+        n.drops[d] += w->counters().drops[d].read();
       }
     }
-    return s;
+    return n;
+  }
+  // What the workers did since `start`: frames processed, busy time, drops.
+  void since(const Counts& start, PhaseResult& r) const {
+    const Counts now = counts();
+    r.processed = now.rx - start.rx;
+    r.busy_tsc = now.busy - start.busy;
+    for (size_t d = 0; d < r.drops.size(); ++d) {
+      r.drops[d] = now.drops[d] - start.drops[d];
+    }
+  }
+  // n mbufs at m: the case's next frames, as a PMD hands them over.
+  void fill(const Case& c, size_t& next, rte_mbuf** m, uint64_t n) const {
+    for (uint64_t i = 0; i < n; ++i) {
+      const Frame& f = c.frames[next];
+      next = next + 1 == c.frames.size() ? 0 : next + 1;
+      char* d = rte_pktmbuf_append(m[i], static_cast<uint16_t>(f.bytes.size()));
+      if (d != nullptr) {
+        std::memcpy(d, f.bytes.data(), f.bytes.size());
+      }
+      m[i]->port = port_;  // net_ring does not set it; a real PMD does
+      m[i]->ol_flags = rx_flags_;
+    }
   }
   uint64_t sum_busy() const {
     uint64_t s = 0;
