@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
 # perf/pipeline_bench_smoke.py BENCH: viaduct-pipeline-bench runs, briefly, every case (and once
-# with --saturated), and its --json line holds what perf/RESULTS.md reads, with values that
-# agree with each other. Not a speed test: nothing here depends on how fast the machine is.
+# with --saturated --tx-cksum nic), and its --json line holds what perf/RESULTS.md reads, with
+# values that agree with each other. Not a speed test: nothing here depends on how fast the
+# machine is.
 import json
 import subprocess
 import sys
@@ -26,6 +27,7 @@ if len(lines) != 1:
     print(out.stdout, out.stderr)
     sys.exit(1)
 d = json.loads(lines[0])
+check("tx_cksum sw by default", d.get("tx_cksum") == "sw")
 check("four cases", [c["name"] for c in d["cases"]] == ["invite", "options", "reply", "mix"])
 for c in d["cases"]:
     n = c["name"]
@@ -59,14 +61,19 @@ for c in d["cases"]:
     check(f"{n}: stall time only with stalls ({c['worker_stalls']}, {c['worker_stall_ms']} ms)",
           (c["worker_stalls"] == 0) == (c["worker_stall_ms"] == 0))
 
-# --saturated: a third phase, its fields present and consistent, every frame out.
-sat = subprocess.run([bench, "--seconds", "0.2", "--cases", "invite", "--saturated", "--json"],
+# --saturated: a third phase, its fields present and consistent, every frame out; with the
+# port marked as offloading the TX checksums (--tx-cksum nic), the path a NIC port takes.
+sat = subprocess.run([bench, "--seconds", "0.2", "--cases", "invite", "--saturated",
+                      "--tx-cksum", "nic", "--json"],
                      capture_output=True, text=True, timeout=120)
 check(f"--saturated: the bench exited 0 ({sat.returncode})", sat.returncode == 0)
 lines = [l for l in sat.stdout.splitlines() if l.startswith("{")]
 check("--saturated: it printed one JSON line", len(lines) == 1)
 if len(lines) == 1:
+    check("--tx-cksum nic is in the JSON", json.loads(lines[0]).get("tx_cksum") == "nic")
     c = json.loads(lines[0])["cases"][0]
+    check(f"--tx-cksum nic: what was processed came out ({c['out']} of {c['processed']})",
+          c["out"] == c["processed"] and c["drops"] == 0)
     check(f"--saturated: frames processed ({c.get('saturated_processed')})",
           c.get("saturated_processed", 0) > 0)
     check(f"--saturated: all came out ({c.get('saturated_out')})",

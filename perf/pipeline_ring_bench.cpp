@@ -5,8 +5,8 @@
 // batching, QSBR), and drains what they transmit.
 //
 //   viaduct-pipeline-bench [--workers N] [--seconds S] [--cases invite,options,reply,mix]
-//                          [--load F] [--burst B] [--rx-cksum nic|sw|none] [--saturated]
-//                          [--json]
+//                          [--load F] [--burst B] [--rx-cksum nic|sw|none] [--tx-cksum sw|nic]
+//                          [--saturated] [--json]
 //
 // Per case, two phases (three with --saturated: see Bench::run_saturated()):
 //   1. capacity: the generator offers as much as it can; msgs_per_sec_per_worker is what the
@@ -218,6 +218,11 @@ struct Options {
   // real traffic takes on such a NIC; "sw": filled in, not marked (the worker checks them in
   // software, as on net_af_packet); "none": UDP checksum 0 (the worker sums the forward whole).
   std::string rx_cksum = "nic";
+  // How sent frames leave: "sw" (default): the worker computes the IPv4 and UDP checksums, as
+  // on net_ring (no TX offload); "nic": the interface is marked as offloading them (as most
+  // NICs do: the worker writes the pseudo-header sum and the TX flags, and the NIC finishes
+  // the sums), the path a worker takes on such a port. Nothing here checks those sums.
+  std::string tx_cksum = "sw";
   // A third phase per case: the workers saturated (run_saturated()).
   bool saturated = false;
 };
@@ -635,6 +640,10 @@ int main(int argc, char** argv) {
   app.add_option("--load", o.load, "offered load for the latency phase, share of capacity")
       ->check(CLI::Range(0.05, 1.0));
   app.add_option("--burst", o.burst, "RX and generator burst")->check(CLI::Range(1, 256));
+  app.add_option("--tx-cksum", o.tx_cksum,
+                 "sent frames: sw (the worker computes the checksums, default), nic (the port "
+                 "marked as offloading them, as a NIC with TX checksum offload)")
+      ->check(CLI::IsMember({"sw", "nic"}));
   app.add_option("--rx-cksum", o.rx_cksum,
                  "received frames: nic (sums filled in, marked checked as by a NIC's RX offload), "
                  "sw (filled in, checked in software), none (UDP checksum 0)")
@@ -730,6 +739,9 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  if (o.tx_cksum == "nic") {
+    snap->snap.ifaces[0].tx_cksum_offload = true;
+  }
   dp::SnapshotSlot slot;
   slot.exchange(&snap->snap);
   const size_t qs_size = rte_rcu_qsbr_get_memsize(o.workers);
@@ -758,7 +770,8 @@ int main(int argc, char** argv) {
 
   Bench bench(o, pool, 0, rx, tx, workers, ts_off);
   const std::vector<Case> all = make_cases(pool, o.cases, o.rx_cksum != "none");
-  std::string json = "{\"workers\": " + std::to_string(o.workers) + ", \"rx_cksum\": \"" + o.rx_cksum + "\", \"cases\": [";
+  std::string json = "{\"workers\": " + std::to_string(o.workers) + ", \"rx_cksum\": \"" +
+                     o.rx_cksum + "\", \"tx_cksum\": \"" + o.tx_cksum + "\", \"cases\": [";
   for (size_t i = 0; i < all.size(); ++i) {
     const Case& c = all[i];
     PhaseResult cap = bench.run(c, 0, false);
