@@ -42,6 +42,16 @@ for c in d["cases"]:
     check(f"{n}: ns_per_msg is 1e9 / msgs_per_sec_per_worker",
           abs(c["ns_per_msg"] * c["msgs_per_sec_per_worker"] / 1e9 - 1) < 0.01)
     check(f"{n}: latency samples ({c['latency_samples']})", c["latency_samples"] > 0)
+    # Each frame's worker TX time comes from the worker's log of TX bursts, matched in order.
+    check(f"{n}: no sample sent before it was offered ({c['latency_misaligned']})",
+          c["latency_misaligned"] == 0)
+    # The sustained rate is the offering period's: the workers take frames as fast as the
+    # generator offers them, and the rate cannot exceed the workers' own by much.
+    check(f"{n}: wall rate at most the workers' ({c['wall_msgs_per_sec']:.0f} <= "
+          f"{c['msgs_per_sec_per_worker']:.0f} x {d['workers']})",
+          c["wall_msgs_per_sec"] <= 1.05 * c["msgs_per_sec_per_worker"] * d["workers"])
+    check(f"{n}: latency phase busy share in (0, 1] ({c['latency_phase_busy_share']})",
+          0 < c["latency_phase_busy_share"] <= 1.0)
     check(f"{n}: the latency phase offered at most its target "
           f"({c['latency_achieved_per_sec']:.0f} <= {c['latency_offered_per_sec']:.0f})",
           c["latency_achieved_per_sec"] <= c["latency_offered_per_sec"] * 1.01)

@@ -12,14 +12,17 @@
 //   1. capacity: the generator offers as much as it can; msgs_per_sec_per_worker is what the
 //      workers processed divided by the TSC time they spent on non-empty bursts (their
 //      busy_tsc counter), i.e. messages per second of worker CPU.
-//   2. latency: the generator offers F (default 0.8) of the rate phase 1 sustained (wall clock)
-//      at an even pace;
+//   2. latency: the generator offers F (default 0.8) of the rate phase 1 sustained (frames
+//      processed over the time they were offered; phase 1's is the workers' rate when the
+//      generator keeps up) at an even pace;
 //      each frame carries the TSC time of its enqueue on the RX ring in the mbuf's Rx timestamp
 //      field (stamped in this phase only), read back when it is dequeued from the TX ring: the
 //      added latency percentiles p50/p90/p99/p99.9 (queueing included). Two of them: "latency"
 //      ends when the generator's drain dequeues the frame from the TX ring; "worker latency"
-//      ends when the worker hands the frame to TX (a TX callback on the worker's lcore stamps
-//      it, installed for this phase only), as a NIC would take it off the TX ring at once. The
+//      ends when the worker hands the frame to TX (the time of its TX burst, which a TX
+//      callback on the worker's lcore logs per burst: TxLog), as a NIC would take it off the
+//      TX ring at once. latency_phase_busy_share is the share of the phase the workers were
+//      busy: the load they actually carried (a message costs more in smaller bursts). The
 //      second leaves out the time frames wait for the drain while the generator's thread is
 //      not running; the hypervisor's steal of the CPUs during the phase (/proc/stat) is
 //      printed beside them, as neither can leave out the worker's own descheduling.
@@ -234,7 +237,16 @@ struct PhaseResult {
   uint64_t busy_tsc = 0;
   // The workers' drops during the phase, by reason (dp::Drop): a frame processed but not out.
   std::array<uint64_t, static_cast<size_t>(dp::Drop::kCount)> drops{};
+  // The time frames were offered (the settle after it left out) and what the workers
+  // processed in it: the sustained rate. Before 2026-11-23 the 200 ms settle was counted in,
+  // which made a 1-second phase's rate 1/1.2 of the real one (and the latency phase's "80%"
+  // 67% of it).
   double wall_s = 0;
+  uint64_t wall_processed = 0;
+  uint64_t wall_busy_tsc = 0;  // the workers' busy time in that period
+  // Latency samples whose TX time from the log came before their RX stamp (TxLog): none
+  // unless the log and the TX ring's order disagree.
+  uint64_t misaligned = 0;
   std::vector<uint64_t> lat_cycles;
   std::vector<uint64_t> worker_lat_cycles;  // RX-ring enqueue to the worker's TX burst
   std::vector<uint64_t> in_tsc;             // each sample's RX-ring enqueue stamp
@@ -326,12 +338,41 @@ uint16_t log_stalls(uint16_t, uint16_t, rte_mbuf**, uint16_t n, uint16_t, void* 
   return n;
 }
 
-// The worker's TX stamp: a TX callback runs inside rte_eth_tx_burst on the worker's lcore.
-int g_tx_ts_off = -1;
-uint16_t stamp_tx(uint16_t, uint16_t, rte_mbuf** pkts, uint16_t n, void*) {
-  const uint64_t now = rte_rdtsc();
-  for (uint16_t i = 0; i < n; ++i) {
-    *RTE_MBUF_DYNFIELD(pkts[i], g_tx_ts_off, uint64_t*) = now;
+// The worker's TX times, per queue: a TX callback (inside rte_eth_tx_burst, on the worker's
+// lcore) logs each burst's TSC and frame count, in the worker's own memory. A TX ring hands
+// the frames back in the order they were sent, so the drain gives each frame its burst's time
+// by counting. Until 2026-11-23 the callback wrote the time into each mbuf: a cache line the
+// generator had written, fetched by the worker for every frame, which made a message ~45 ns
+// dearer in the latency phase than in the capacity phase (perf/RESULTS.md).
+struct TxLog {
+  std::vector<uint64_t> tsc;  // sized before the phase, never grown
+  std::vector<uint16_t> n;
+  std::atomic<size_t> len{0};  // written by the worker (release), read by the drain (acquire)
+  size_t at = 0;               // the drain's place: burst `at`, `used` of its frames matched
+  uint16_t used = 0;
+  // The TX time of the next frame out of this queue's ring; false when the log has none
+  // (full).
+  bool next(uint64_t& t) {
+    const size_t have = len.load(std::memory_order_acquire);
+    while (at < have && used == n[at]) {
+      ++at;
+      used = 0;
+    }
+    if (at >= have) {
+      return false;
+    }
+    ++used;
+    t = tsc[at];
+    return true;
+  }
+};
+uint16_t log_tx(uint16_t, uint16_t, rte_mbuf**, uint16_t n, void* arg) {
+  auto* l = static_cast<TxLog*>(arg);
+  const size_t k = l->len.load(std::memory_order_relaxed);
+  if (n != 0 && k < l->tsc.size()) {
+    l->tsc[k] = rte_rdtsc();
+    l->n[k] = n;
+    l->len.store(k + 1, std::memory_order_release);
   }
   return n;
 }
@@ -363,8 +404,15 @@ class Bench {
       r.lat_cycles.reserve(kMaxSamples);
       r.worker_lat_cycles.reserve(kMaxSamples);
       r.in_tsc.reserve(kMaxSamples);
+      // The TX rings are empty here (the last phase's settle drained every frame it
+      // offered), so the logs and the rings start together.
+      tx_logs_.clear();
       for (uint16_t q = 0; q < tx_.size(); ++q) {
-        cbs.push_back(rte_eth_add_tx_callback(port_, q, stamp_tx, nullptr));
+        auto l = std::make_unique<TxLog>();
+        l->tsc.resize(kMaxSamples / tx_.size() + 1);
+        l->n.resize(l->tsc.size());
+        cbs.push_back(rte_eth_add_tx_callback(port_, q, log_tx, l.get()));
+        tx_logs_.push_back(std::move(l));
       }
       for (uint16_t q = 0; q < rx_.size(); ++q) {
         auto l = std::make_unique<StallLog>();
@@ -419,12 +467,10 @@ class Bench {
       }
       drain(r, sample_latency);
     }
-    // Let the workers finish what is queued, then stop counting.
-    const uint64_t settle = rte_rdtsc() + hz / 5;
-    while (rte_rdtsc() < settle) {
-      drain(r, sample_latency);
-    }
     r.wall_s = static_cast<double>(rte_rdtsc() - t0) / static_cast<double>(hz);
+    r.wall_processed = sum_rx() - start.rx;
+    r.wall_busy_tsc = sum_busy() - start.busy;
+    settle(r, sample_latency);
     if (sample_latency) {
       r.steal_s = steal_seconds() - r.steal_s;
       r.worker_wait_s = workers_wait_seconds() - r.worker_wait_s;
@@ -451,6 +497,10 @@ class Bench {
       for (auto& l : logs) {
         stall_logs_.push_back(std::move(l));
       }
+      for (auto& l : tx_logs_) {
+        tx_log_graveyard_.push_back(std::move(l));
+      }
+      tx_logs_.clear();
     }
     since(start, r);
     return r;
@@ -493,31 +543,46 @@ class Bench {
       }
       drain(r, false);
     }
-    const uint64_t settle = rte_rdtsc() + hz / 5;
-    while (rte_rdtsc() < settle) {
-      drain(r, false);
-    }
     r.wall_s = static_cast<double>(rte_rdtsc() - t0) / static_cast<double>(hz);
+    r.wall_processed = sum_rx() - start.rx;
+    settle(r, false);
     since(start, r);
     return r;
   }
 
  private:
+  // Let the workers finish what is queued, then stop counting: 200 ms of draining, then on
+  // until every frame offered has come out, 2 s at most (a worker that dropped frames, or a
+  // loaded host that did not run it).
+  void settle(PhaseResult& r, bool sample) {
+    const uint64_t hz = rte_get_tsc_hz();
+    const uint64_t t = rte_rdtsc();
+    while (rte_rdtsc() < t + hz / 5 || (r.out < r.offered && rte_rdtsc() < t + 2 * hz)) {
+      drain(r, sample);
+    }
+  }
   void drain(PhaseResult& r, bool sample) {
     rte_mbuf* out[dp::kMaxBurst];
-    for (rte_ring* t : tx_) {
+    for (size_t qi = 0; qi < tx_.size(); ++qi) {
+      rte_ring* t = tx_[qi];
+      TxLog* log = sample && qi < tx_logs_.size() ? tx_logs_[qi].get() : nullptr;
       const unsigned n =
           rte_ring_dequeue_burst(t, reinterpret_cast<void**>(out), dp::kMaxBurst, nullptr);
       if (n == 0) {
         continue;
       }
       const uint64_t now = rte_rdtsc();
-      for (unsigned i = 0; sample && i < n; ++i) {
-        // The field survives the rewrite (the worker clears ol_flags, so the flag does not).
-        if (r.lat_cycles.size() < kMaxSamples) {
+      for (unsigned i = 0; log != nullptr && i < n; ++i) {
+        // The RX stamp survives the rewrite (the worker clears ol_flags, so the flag does not).
+        uint64_t tx = 0;
+        if (log->next(tx) && r.lat_cycles.size() < kMaxSamples) {
           const uint64_t in = *RTE_MBUF_DYNFIELD(out[i], ts_off_, uint64_t*);
+          if (tx < in) {
+            ++r.misaligned;  // sent before it was offered: the log and the ring disagree
+            continue;
+          }
           r.lat_cycles.push_back(now - in);
-          r.worker_lat_cycles.push_back(*RTE_MBUF_DYNFIELD(out[i], g_tx_ts_off, uint64_t*) - in);
+          r.worker_lat_cycles.push_back(tx - in);
           r.in_tsc.push_back(in);
         }
       }
@@ -614,6 +679,8 @@ class Bench {
   std::vector<std::unique_ptr<dp::Worker>>& workers_;
   int ts_off_;
   std::vector<std::unique_ptr<StallLog>> stall_logs_;
+  std::vector<std::unique_ptr<TxLog>> tx_logs_;  // the latency phase's, per TX queue
+  std::vector<std::unique_ptr<TxLog>> tx_log_graveyard_;  // as stall_logs_: kept to the end
   // What a NIC's RX checksum offload reports for each frame (Options::rx_cksum).
   uint64_t rx_flags_ = 0;
 };
@@ -679,13 +746,6 @@ int main(int argc, char** argv) {
   uint64_t ts_flag = 0;
   if (rte_mbuf_dyn_rx_timestamp_register(&ts_off, &ts_flag) != 0) {
     std::fprintf(stderr, "viaduct-pipeline-bench: no mbuf timestamp field\n");
-    return 1;
-  }
-  const rte_mbuf_dynfield tx_ts_field = {"viaduct_bench_tx_tsc", sizeof(uint64_t),
-                                         alignof(uint64_t), 0};
-  g_tx_ts_off = rte_mbuf_dynfield_register(&tx_ts_field);
-  if (g_tx_ts_off < 0) {
-    std::fprintf(stderr, "viaduct-pipeline-bench: no room for the TX stamp field\n");
     return 1;
   }
   rte_mempool* pool = rte_pktmbuf_pool_create("bench", 4 * kRingSize * o.workers + 4095, 256, 0,
@@ -777,7 +837,7 @@ int main(int argc, char** argv) {
     PhaseResult cap = bench.run(c, 0, false);
     const double busy_s = static_cast<double>(cap.busy_tsc) / static_cast<double>(rte_get_tsc_hz());
     const double per_worker = busy_s > 0 ? static_cast<double>(cap.processed) / busy_s : 0;
-    const double wall_rate = static_cast<double>(cap.processed) / cap.wall_s;
+    const double wall_rate = static_cast<double>(cap.wall_processed) / cap.wall_s;
     // 80% of what the whole setup sustained (the generator shares the machine), not of the
     // workers' CPU capacity: above the sustained rate the queues only grow.
     const double offered = wall_rate * o.load;
@@ -855,6 +915,22 @@ int main(int argc, char** argv) {
     }
     json += buf;
     json += ", \"drops\": " + std::to_string(cap_drops);
+    // The latency phase's own cost per message and the share of the worker's time it used:
+    // its stamps (an mbuf field written by the worker's TX callback per frame) and stall log
+    // make a message dearer than in the capacity phase, so the load it puts on the worker is
+    // above latency_load.
+    const double lat_busy_s =
+        static_cast<double>(lat.wall_busy_tsc) / static_cast<double>(rte_get_tsc_hz());
+    char lbuf[200];
+    std::snprintf(lbuf, sizeof lbuf,
+                  ", \"latency_phase_ns_per_msg\": %.1f, \"latency_phase_busy_share\": %.3f, "
+                  "\"latency_misaligned\": %llu",
+                  lat.wall_processed > 0
+                      ? lat_busy_s * 1e9 / static_cast<double>(lat.wall_processed)
+                      : 0.0,
+                  lat.wall_s > 0 ? lat_busy_s / lat.wall_s : 0.0,
+                  static_cast<unsigned long long>(lat.misaligned));
+    json += lbuf;
     if (o.saturated) {
       uint64_t sat_drops = 0;
       for (const uint64_t n : sat.drops) {
