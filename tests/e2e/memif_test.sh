@@ -83,11 +83,15 @@ check "every INVITE went to the backend its Call-ID hashes to ($mismatch differ)
     test "$mismatch" = 0
 
 metrics=$(lab_metrics)
-echo "$metrics" > "$work/metrics.txt"
+echo "$metrics" > "$work/metrics-$mode.txt"  # one file per mode: kept with the logs on failure
 fwd=$(lab_metric "$metrics" viaduct_sip_requests_forwarded_total)
 check "viaduct counted $fwd requests forwarded, $COUNT sent" test "$fwd" = "$COUNT"
 drops=$(lab_metric "$metrics" viaduct_drops_total)
-check "viaduct dropped nothing ($drops)" test "$drops" = 0
+# The reasons, named in the line: a rare single loss in copy mode (CI, 2026-11-23: 1 of 3000,
+# after the forward was counted, so a TX-side drop) was not reproduced in 10 runs here.
+reasons=$(awk '$1 ~ /^viaduct_drops_total\{/ && $2 != 0 { printf "%s%s %s", sep, $1, $2; sep = ", " }' \
+    <<< "$metrics")
+check "viaduct dropped nothing ($drops${reasons:+: $reasons})" test "$drops" = 0
 busy=$(echo "$metrics" | awk '$1 ~ /^viaduct_worker_busy_seconds_total/ { s += $2 } END { print s + 0 }')
 check "the worker's busy time is counted ($busy s)" python3 -c "import sys; sys.exit(not $busy > 0)"
 check "the worker's RX stalls are exported" grep -q '^viaduct_worker_rx_stalls_total{worker="0"} ' \
