@@ -237,6 +237,13 @@ struct PhaseResult {
   uint64_t busy_tsc = 0;
   // The workers' drops during the phase, by reason (dp::Drop): a frame processed but not out.
   std::array<uint64_t, static_cast<size_t>(dp::Drop::kCount)> drops{};
+  uint64_t drops_total() const {
+    uint64_t n = 0;
+    for (const uint64_t d : drops) {
+      n += d;
+    }
+    return n;
+  }
   // The time frames were offered (the settle after it left out) and what the workers
   // processed in it: the sustained rate. Before 2026-11-23 the 200 ms settle was counted in,
   // which made a 1-second phase's rate 1/1.2 of the real one (and the latency phase's "80%"
@@ -342,8 +349,9 @@ uint16_t log_stalls(uint16_t, uint16_t, rte_mbuf**, uint16_t n, uint16_t, void* 
 // lcore) logs each burst's TSC and frame count, in the worker's own memory. A TX ring hands
 // the frames back in the order they were sent, so the drain gives each frame its burst's time
 // by counting. Until 2026-11-23 the callback wrote the time into each mbuf: a cache line the
-// generator had written, fetched by the worker for every frame, which made a message ~45 ns
-// dearer in the latency phase than in the capacity phase (perf/RESULTS.md).
+// generator had written, fetched by the worker for every frame. (Not what makes a message
+// ~20% dearer in the latency phase than in the capacity phase: that stayed with the log. The
+// smaller bursts of a paced load do; perf/RESULTS.md.)
 struct TxLog {
   std::vector<uint64_t> tsc;  // sized before the phase, never grown
   std::vector<uint16_t> n;
@@ -467,9 +475,7 @@ class Bench {
       }
       drain(r, sample_latency);
     }
-    r.wall_s = static_cast<double>(rte_rdtsc() - t0) / static_cast<double>(hz);
-    r.wall_processed = sum_rx() - start.rx;
-    r.wall_busy_tsc = sum_busy() - start.busy;
+    offered_until_now(r, start, t0);
     settle(r, sample_latency);
     if (sample_latency) {
       r.steal_s = steal_seconds() - r.steal_s;
@@ -517,7 +523,6 @@ class Bench {
     PhaseResult r;
     const uint64_t hz = rte_get_tsc_hz();
     const Counts start = counts();
-    const uint64_t rx0 = start.rx;
     const uint64_t t0 = rte_rdtsc();
     const uint64_t end = t0 + static_cast<uint64_t>(o_.seconds * static_cast<double>(hz));
     size_t next = 0;
@@ -538,13 +543,12 @@ class Bench {
       }
       // Until the workers have taken all of it; a second at most (a worker that stopped).
       const uint64_t give_up = rte_rdtsc() + hz;
-      while (sum_rx() - rx0 < r.offered && rte_rdtsc() < give_up) {
+      while (sum_rx() - start.rx < r.offered && rte_rdtsc() < give_up) {
         drain(r, false);
       }
       drain(r, false);
     }
-    r.wall_s = static_cast<double>(rte_rdtsc() - t0) / static_cast<double>(hz);
-    r.wall_processed = sum_rx() - start.rx;
+    offered_until_now(r, start, t0);
     settle(r, false);
     since(start, r);
     return r;
@@ -640,6 +644,13 @@ class Bench {
       }
     }
     return n;
+  }
+  // The end of a phase's offering (started at t0): its time, and what the workers processed
+  // and were busy in it.
+  void offered_until_now(PhaseResult& r, const Counts& start, uint64_t t0) const {
+    r.wall_s = static_cast<double>(rte_rdtsc() - t0) / static_cast<double>(rte_get_tsc_hz());
+    r.wall_processed = sum_rx() - start.rx;
+    r.wall_busy_tsc = sum_busy() - start.busy;
   }
   // What the workers did since `start`: frames processed, busy time, drops.
   void since(const Counts& start, PhaseResult& r) const {
@@ -903,11 +914,10 @@ int main(int argc, char** argv) {
                   p50, p90, p99, p999, w50, w90, w99, w999, lat.steal_s * 1e3,
                   lat.worker_wait_s * 1e3, static_cast<unsigned long long>(lat.skipped),
                   static_cast<double>(lat.offered) / o.seconds);
-    uint64_t cap_drops = 0;
+    const uint64_t cap_drops = cap.drops_total();
     std::string drop_text;
     for (size_t d = 0; d < cap.drops.size(); ++d) {
       if (cap.drops[d] != 0) {
-        cap_drops += cap.drops[d];
         drop_text += std::string(drop_text.empty() ? "" : ", ") +
                      dp::drop_name(static_cast<dp::Drop>(d)) + " " +
                      std::to_string(cap.drops[d]);
@@ -915,10 +925,9 @@ int main(int argc, char** argv) {
     }
     json += buf;
     json += ", \"drops\": " + std::to_string(cap_drops);
-    // The latency phase's own cost per message and the share of the worker's time it used:
-    // its stamps (an mbuf field written by the worker's TX callback per frame) and stall log
-    // make a message dearer than in the capacity phase, so the load it puts on the worker is
-    // above latency_load.
+    // The latency phase's own cost per message and the share of the worker's time it used: a
+    // paced load gives smaller bursts, in which a message costs more than in the capacity
+    // phase's, so the load it puts on the worker is above latency_load.
     const double lat_busy_s =
         static_cast<double>(lat.wall_busy_tsc) / static_cast<double>(rte_get_tsc_hz());
     char lbuf[200];
@@ -932,10 +941,7 @@ int main(int argc, char** argv) {
                   static_cast<unsigned long long>(lat.misaligned));
     json += lbuf;
     if (o.saturated) {
-      uint64_t sat_drops = 0;
-      for (const uint64_t n : sat.drops) {
-        sat_drops += n;
-      }
+      const uint64_t sat_drops = sat.drops_total();
       char sbuf[300];
       std::snprintf(sbuf, sizeof sbuf,
                     ", \"saturated_msgs_per_sec_per_worker\": %.0f, \"saturated_ns_per_msg\": "
