@@ -1019,7 +1019,9 @@ std::vector<Token> preprocess_file(const std::string& path, Defines& defines, Di
 
 void add_command_line_defines(const std::vector<std::pair<std::string, std::string>>& in,
                               Defines& defines, Diagnostics& diags) {
-  for (const auto& [name, value] : in) {
+  for (const auto& entry : in) {
+    const std::string& name = entry.first;
+    const std::string& value = entry.second;
     auto bad = [&diags, &name](const std::string& why) {
       diags.push_back(
           Diagnostic{Diagnostic::Severity::kError, "", 0, 0, "-A " + name + ": " + why});
