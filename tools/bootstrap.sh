@@ -38,6 +38,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
     apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
+# VD_BOOTSTRAP_BUILD=0: the packages only (tools/build-pgo.sh builds its own tree).
+[ "${VD_BOOTSTRAP_BUILD:-1}" != 0 ] || exit 0
 BUILD=${BUILD:-build}
 if [ ! -f "$BUILD/build.ninja" ]; then
     meson setup "$BUILD" -Dwerror=true

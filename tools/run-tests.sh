@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # tools/run-tests.sh: installs dependencies, builds, runs the whole test suite (unit, golden and
-# end-to-end tests, the latter in network namespaces: run as root). Then two more stages: the
+# end-to-end tests, the latter in network namespaces: run as root). Then three more stages: the
 # unit suites (sip, cfg, dataplane, golden) again under ASan + UBSan in ./build-asan, and each
 # SIP fuzz target for VD_FUZZ_SECONDS (30) from a copy of its seed corpus, built with clang in
-# ./build-fuzz. Arguments go to the main `meson test`. VD_SANITIZE=0 / VD_FUZZ=0 skip a stage.
+# ./build-fuzz; last the per-packet suites again on the production build (tools/build-pgo.sh,
+# ./build-pgo). Arguments go to the main `meson test`. VD_SANITIZE=0 / VD_FUZZ=0 / VD_PGO=0 skip
+# a stage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/bootstrap.sh
@@ -102,9 +104,38 @@ if [ "${VD_FUZZ:-1}" != 0 ]; then
     echo "run-tests: stage fuzz: $((SECONDS - t0)) s"
 fi
 
+# The production build (tools/build-pgo.sh: GCC profile-guided optimisation) in ./build-pgo: the
+# per-packet unit suites (sip, dataplane, golden) and the pipeline bench's smoke test run again on
+# its code, laid out and inlined by the training's counts. Only those targets are built.
+PGO_BUILD=${PGO_BUILD:-build-pgo}
+pgo_broken=0
+if [ "${VD_PGO:-1}" != 0 ]; then
+    t0=$SECONDS
+    rm -f "$PGO_BUILD/meson-logs/testlog.json"
+    pgo_targets=$(meson introspect "$BUILD" --tests | python3 -c '
+import json, os, sys
+build = os.path.abspath(sys.argv[1])
+for t in json.load(sys.stdin):
+    exe = t["cmd"][0]
+    if {"viaduct:sip", "viaduct:dataplane", "viaduct:golden"} & set(t["suite"]) and \
+            exe.startswith(build + os.sep):
+        print(os.path.relpath(exe, build))
+' "$BUILD") || pgo_targets=""
+    if [ -n "$pgo_targets" ] && PGO_BUILD="$PGO_BUILD" tools/build-pgo.sh $pgo_targets; then
+        meson test -C "$PGO_BUILD" --no-rebuild --print-errorlogs --num-processes 2 \
+            --suite sip --suite dataplane --suite golden --suite perf || rc=1
+    else
+        echo "run-tests: the PGO build failed" >&2
+        pgo_broken=1
+        rc=1
+    fi
+    echo "run-tests: stage pgo: $((SECONDS - t0)) s"
+fi
+
 # One plain closing line for whoever reads only the end of the log: totals over all stages.
 python3 - "$BUILD/meson-logs/testlog.json" "$ASAN_BUILD/meson-logs/testlog.json" \
-    "$asan_broken" "$fuzz_ok" "$fuzz_bad" "${VD_SANITIZE:-1}" "${VD_FUZZ:-1}" <<'PY' || true
+    "$asan_broken" "$fuzz_ok" "$fuzz_bad" "${VD_SANITIZE:-1}" "${VD_FUZZ:-1}" \
+    "$PGO_BUILD/meson-logs/testlog.json" "$pgo_broken" "${VD_PGO:-1}" <<'PY' || true
 import json, os, sys
 def count(path):
     ok = bad = skip = 0
@@ -119,12 +150,17 @@ ok, bad, skip = count(sys.argv[1])
 a_ok, a_bad, a_skip = count(sys.argv[2]) if sys.argv[6] != "0" else (0, 0, 0)
 a_bad += int(sys.argv[3])
 f_ok, f_bad = int(sys.argv[4]), int(sys.argv[5])
+p_ok, p_bad, p_skip = count(sys.argv[8]) if sys.argv[10] != "0" else (0, 0, 0)
+p_bad += int(sys.argv[9])
 extra = []
 if sys.argv[6] != "0":
     extra.append(f"asan+ubsan: {a_ok} passed, {a_bad} failed")
 if sys.argv[7] != "0":
     extra.append(f"fuzz: {f_ok} passed, {f_bad} failed")
-print(f"{ok + a_ok + f_ok} passed, {bad + a_bad + f_bad} failed, {skip + a_skip} skipped"
+if sys.argv[10] != "0":
+    extra.append(f"pgo: {p_ok} passed, {p_bad} failed")
+print(f"{ok + a_ok + f_ok + p_ok} passed, {bad + a_bad + f_bad + p_bad} failed, "
+      f"{skip + a_skip + p_skip} skipped"
       + (f" ({'; '.join(extra)})" if extra else ""))
 PY
 exit $rc
