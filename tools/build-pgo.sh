@@ -10,11 +10,11 @@
 #      User-Agent regex, a method switch, ds_select_dst); viaduct-sip-scan-bench (the scanner on
 #      requests and replies of several shapes);
 #   3. the optimised build (-Db_pgo=use) of the targets named (default: all).
-# GCC lays out and inlines by the counts: what training ran becomes faster (the INVITE ~9%),
+# GCC lays out and inlines by the counts: what training ran becomes faster (the INVITE ~7-8%),
 # and `-fprofile-partial-training` keeps a function training never ran as a build without
 # profile would make it (a branch never taken inside a trained function is still treated as
 # cold: a script or message shape far from the training's may run slower than ./build's; see
-# perf/RESULTS.md "PGO"). Needs 2 CPUs (the pipeline bench's worker and generator). Installs
+# perf/RESULTS.md, session 14). Needs 2 CPUs (the pipeline bench's worker and generator). Installs
 # packages like tools/bootstrap.sh, needs root for that. Usage: tools/build-pgo.sh [ninja target...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
