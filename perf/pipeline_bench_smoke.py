@@ -45,11 +45,13 @@ for c in d["cases"]:
     # Each frame's worker TX time comes from the worker's log of TX bursts, matched in order.
     check(f"{n}: no sample sent before it was offered ({c['latency_misaligned']})",
           c["latency_misaligned"] == 0)
-    # The sustained rate is the offering period's: the workers take frames as fast as the
-    # generator offers them, and the rate cannot exceed the workers' own by much.
-    check(f"{n}: wall rate at most the workers' ({c['wall_msgs_per_sec']:.0f} <= "
-          f"{c['msgs_per_sec_per_worker']:.0f} x {d['workers']})",
-          c["wall_msgs_per_sec"] <= 1.05 * c["msgs_per_sec_per_worker"] * d["workers"])
+    # The sustained rate is the offering period's, and so is the busy time it is compared
+    # with: a worker cannot be busy longer than that period. (The check used to compare the
+    # wall rate with msgs_per_sec_per_worker, whose busy time covers the settle too and counts
+    # a preemption inside a burst as busy: on a loaded CI host that rate fell 18% under the
+    # wall rate.)
+    check(f"{n}: capacity phase busy share in (0, 1.05] ({c['capacity_busy_share']})",
+          0 < c["capacity_busy_share"] <= 1.05)
     check(f"{n}: latency phase busy share in (0, 1] ({c['latency_phase_busy_share']})",
           0 < c["latency_phase_busy_share"] <= 1.0)
     check(f"{n}: the latency phase offered at most its target "

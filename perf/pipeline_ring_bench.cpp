@@ -930,15 +930,20 @@ int main(int argc, char** argv) {
     // phase's, so the load it puts on the worker is above latency_load.
     const double lat_busy_s =
         static_cast<double>(lat.wall_busy_tsc) / static_cast<double>(rte_get_tsc_hz());
-    char lbuf[200];
+    // The capacity phase's share too: the workers' busy time while frames were offered, per
+    // worker, against that period (at most ~1: it is what makes the wall rate comparable).
+    const double cap_busy_s =
+        static_cast<double>(cap.wall_busy_tsc) / static_cast<double>(rte_get_tsc_hz());
+    char lbuf[260];
     std::snprintf(lbuf, sizeof lbuf,
                   ", \"latency_phase_ns_per_msg\": %.1f, \"latency_phase_busy_share\": %.3f, "
-                  "\"latency_misaligned\": %llu",
+                  "\"latency_misaligned\": %llu, \"capacity_busy_share\": %.3f",
                   lat.wall_processed > 0
                       ? lat_busy_s * 1e9 / static_cast<double>(lat.wall_processed)
                       : 0.0,
                   lat.wall_s > 0 ? lat_busy_s / lat.wall_s : 0.0,
-                  static_cast<unsigned long long>(lat.misaligned));
+                  static_cast<unsigned long long>(lat.misaligned),
+                  cap.wall_s > 0 ? cap_busy_s / (cap.wall_s * o.workers) : 0.0);
     json += lbuf;
     if (o.saturated) {
       const uint64_t sat_drops = sat.drops_total();
