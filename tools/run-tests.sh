@@ -19,6 +19,22 @@ t0=$SECONDS
 meson test -C "$BUILD" --print-errorlogs --num-processes 2 "$@" || rc=$?
 echo "run-tests: stage main: $((SECONDS - t0)) s"
 
+# The tests of build directory $1 in the suites named after it whose executable is built there
+# (not a script): "target name" lines, the target relative to the build directory.
+suite_tests() {
+    local build=$1
+    shift
+    meson introspect "$build" --tests | python3 -c '
+import json, os, sys
+build = os.path.abspath(sys.argv[1])
+suites = {"viaduct:" + s for s in sys.argv[2:]}
+for t in json.load(sys.stdin):
+    exe = t["cmd"][0]
+    if suites & set(t["suite"]) and exe.startswith(build + os.sep):
+        print(os.path.relpath(exe, build), t["name"])
+' "$build" "$@"
+}
+
 # ASan + UBSan. Only the gtest binaries of the unit suites that see untrusted bytes: the parsers
 # (sip, cfg), the per-packet path (dataplane, and golden with its mutated frames); they run EAL
 # with --no-huge, whose memory is plain mmap, so the sanitizers see it. Tests that run a script
@@ -32,15 +48,7 @@ sanitize_stage() {
             -Dcpp_args=-fno-sanitize-recover=undefined || return 1
     fi
     local list targets=()
-    list=$(meson introspect "$ASAN_BUILD" --tests | python3 -c '
-import json, os, sys
-build = os.path.abspath(sys.argv[1])
-for t in json.load(sys.stdin):
-    exe = t["cmd"][0]
-    suites = {"viaduct:sip", "viaduct:cfg", "viaduct:dataplane", "viaduct:golden"}
-    if suites & set(t["suite"]) and exe.startswith(build + os.sep):
-        print(os.path.relpath(exe, build), t["name"])
-' "$ASAN_BUILD") || return 1
+    list=$(suite_tests "$ASAN_BUILD" sip cfg dataplane golden) || return 1
     [ -n "$list" ] || return 1  # an empty list would make meson test run everything
     while read -r target name; do
         targets+=("$target")
@@ -112,15 +120,7 @@ pgo_broken=0
 if [ "${VD_PGO:-1}" != 0 ]; then
     t0=$SECONDS
     rm -f "$PGO_BUILD/meson-logs/testlog.json"
-    pgo_targets=$(meson introspect "$BUILD" --tests | python3 -c '
-import json, os, sys
-build = os.path.abspath(sys.argv[1])
-for t in json.load(sys.stdin):
-    exe = t["cmd"][0]
-    if {"viaduct:sip", "viaduct:dataplane", "viaduct:golden"} & set(t["suite"]) and \
-            exe.startswith(build + os.sep):
-        print(os.path.relpath(exe, build))
-' "$BUILD") || pgo_targets=""
+    pgo_targets=$(suite_tests "$BUILD" sip dataplane golden | cut -d' ' -f1) || pgo_targets=""
     if [ -n "$pgo_targets" ] && PGO_BUILD="$PGO_BUILD" tools/build-pgo.sh $pgo_targets; then
         meson test -C "$PGO_BUILD" --no-rebuild --print-errorlogs --num-processes 2 \
             --suite sip --suite dataplane --suite golden --suite perf || rc=1
