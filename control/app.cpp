@@ -1279,7 +1279,10 @@ void Daemon::drain_events() {
             break;
           }
           case dp::Event::Type::kSendFailed: {
-            const bool no_route = ev[i].pad == static_cast<uint8_t>(dp::Drop::kNoRoute);
+            const bool no_route = (ev[i].pad & ~dp::kSendFailedWaited) ==
+                                  static_cast<uint8_t>(dp::Drop::kNoRoute);
+            // Held for the whole hold time: ARP or ND has had its chance already.
+            const bool waited = (ev[i].pad & dp::kSendFailedWaited) != 0;
             const auto now = std::chrono::steady_clock::now();
             bool fail = false;
             dp::Ip6 dst6;
@@ -1287,7 +1290,7 @@ void Daemon::drain_events() {
               uint32_t hop = 0;
               std::memcpy(&hop, ev[i].mac.b, 4);
               fail = prober_.config().use_blocklist &&
-                     send_failures_.on_failure(no_route, hop, now);
+                     (send_failures_.on_failure(no_route, hop, now) || waited);
             } else {
               // An IPv6 destination (ip6): its next hop is the destination on the link of the
               // egress iface, else that iface's gateway6 (what the worker solicited).
@@ -1298,7 +1301,7 @@ void Daemon::drain_events() {
                 hop = s.ifaces[ev[i].iface].gateway6;
               }
               fail = prober_.config().use_blocklist &&
-                     send_failures_.on_failure(no_route, hop, now);
+                     (send_failures_.on_failure(no_route, hop, now) || waited);
             }
             if (fail) {
               counters_.blocklist_send_failures.fetch_add(1, std::memory_order_relaxed);

@@ -118,6 +118,13 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
        "Forwards to a dispatcher destination dropped for lack of a route or of the next hop's "
        "MAC (a send error: the destination is blocklisted with use_dst_blocklist).",
        &dp::WorkerCounters::send_failures},
+      {"viaduct_neighbour_held_total",
+       "Frames held because their next hop's MAC was not known yet (ARP or Neighbor Discovery "
+       "asked); those not sent within the hold time count as no_neighbour drops.",
+       &dp::WorkerCounters::neigh_held},
+      {"viaduct_neighbour_held_sent_total",
+       "Held frames sent once their next hop's MAC was learned.",
+       &dp::WorkerCounters::neigh_held_sent},
   };
   for (const Simple& s : kSimple) {
     MetricFamily f = family(s.name, s.help, MetricType::Counter);

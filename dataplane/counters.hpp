@@ -104,6 +104,8 @@ struct alignas(64) WorkerCounters {
   Counter probe_replies;          // replies to the control thread's probes, handed to control
   Counter icmp_unreachable;       // ICMP port/host unreachable about our datagrams, to control
   Counter send_failures;          // forwards to a destination with no route / no neighbour
+  Counter neigh_held;             // frames held for their next hop's MAC (WorkerCtx::hold)
+  Counter neigh_held_sent;        // held frames sent once the MAC was known
   Counter busy_tsc;               // TSC cycles spent on non-empty bursts
   Counter rx_stalls;              // RX calls that returned frames after kRxStallUs or more
   Counter loops;

@@ -94,9 +94,11 @@ void post_event6(WorkerCtx& ctx, Event::Type type, uint16_t iface, const Ip6& ip
 // for a missing MAC only once ARP or ND has had its chance, see control/prober.hpp
 // SendFailures). An IPv6 destination (dst6) goes as ip_be 0 and its address; control works out
 // its next hop itself (the destination on the iface's link, else its gateway6).
+// `waited`: the datagram was held for the next hop's MAC for the whole hold time.
 [[gnu::noinline]] void send_failed(const Snapshot& snap, WorkerCtx& ctx, uint32_t dest_id,
                                    uint16_t out_if, uint32_t dst_ip_be, uint16_t dst_port_be,
-                                   Drop why, const Ip6* dst6 = nullptr) noexcept {
+                                   Drop why, const Ip6* dst6 = nullptr,
+                                   bool waited = false) noexcept {
   if (dest_id == 0 || (why != Drop::kNoRoute && why != Drop::kNoNeighbour)) {
     return;
   }
@@ -106,7 +108,7 @@ void post_event6(WorkerCtx& ctx, Event::Type type, uint16_t iface, const Ip6& ip
   }
   Event ev;
   ev.type = Event::Type::kSendFailed;
-  ev.pad = static_cast<uint8_t>(why);
+  ev.pad = static_cast<uint8_t>(static_cast<uint8_t>(why) | (waited ? kSendFailedWaited : 0));
   ev.iface = out_if;
   ev.aux = dst_port_be;
   if (dst6 != nullptr) {
@@ -184,6 +186,7 @@ void learn_new(WorkerCtx& ctx, uint16_t iface_idx, uint32_t ip_be,
     return;  // already told control; its snapshot is on the way
   }
   ctx.neigh.put(ip_be, m);
+  ++ctx.neigh_learned;
   post_event(ctx, Event::Type::kNeighLearned, iface_idx, ip_be, m);
 }
 
@@ -616,6 +619,7 @@ void learn6(const Snapshot& snap, WorkerCtx& ctx, uint16_t iface_idx, const Ip6&
       return;  // already told control; its snapshot is on the way
     }
     ctx.neigh6.put(ip, mac);
+    ++ctx.neigh_learned;
   } else if (!confirm) {
     return;
   }
@@ -779,23 +783,83 @@ Verdict send_local_reply(const Snapshot& snap, rte_mbuf* m, const rte_ether_hdr*
   return Verdict::tx(ifc.port_id);
 }
 
-// Applies the edits to the SIP message inside the mbuf and frames it toward dst, out of
-// `out_if` from the port of `out`. slow_above_mtu (udp_mtu_try_proto): a message that would
-// leave in fragments belongs to the slow path (another transport), which this release does not
-// have: dropped as needs_slow_path instead. Inlined into its three callers (ten arguments: the
-// call cost a forward ~26 instructions, a routed reply ~40).
-[[gnu::always_inline]] inline Verdict rewrite_and_frame(const Snapshot& snap, rte_mbuf* m,
-                                                        const PacketInfo& pi,
-                                                        std::span<const sip::Edit> edits,
-                                                        uint16_t out_if, const Listener& out,
-                                                        uint32_t dst_ip_be, uint16_t dst_port_be,
-                                                        WorkerCtx& ctx,
-                                                        bool slow_above_mtu = false) noexcept {
-  Drop why = Drop::kNoNeighbour;
-  const MacAddr* mac = next_hop(snap, ctx, out_if, dst_ip_be, why);
-  if (mac == nullptr) {
-    return Verdict::dropped(why);
+// The destination MAC of a frame built for a next hop that has none yet (ctx.hold).
+constexpr MacAddr kUnresolvedMac{};
+
+// A next hop without a MAC: hold the frame (built with kUnresolvedMac) rather than drop it,
+// when the worker holds frames and has room.
+[[gnu::always_inline]] inline bool may_hold(const WorkerCtx& ctx, Drop why) noexcept {
+  return why == Drop::kNoNeighbour && ctx.neigh_hold_cycles != 0 &&
+         ctx.hold.n < NeighHold::kMax;
+}
+
+// Takes the frame `out` says is ready (kTx: m; kTxMany: ctx.frag_out, m freed here) into
+// ctx.hold until its next hop's MAC is known (service_held). No room (NeighHold's bounds): a
+// no_neighbour drop, as without a hold. dst6: an IPv6 destination (else dst_ip_be).
+[[gnu::noinline, gnu::cold]] Verdict hold_frames(const Snapshot& snap, WorkerCtx& ctx,
+                                                 rte_mbuf* m, Verdict out, uint16_t out_if,
+                                                 uint32_t dst_ip_be, const Ip6* dst6,
+                                                 uint16_t dst_port_be, uint32_t dest_id) noexcept {
+  if (out.is_drop()) {
+    return out;  // fragment() could not cut it
   }
+  const bool many = out.kind == Verdict::Kind::kTxMany;
+  const uint16_t n = many ? ctx.n_frags : 1;
+  const Iface& ifc = snap.ifaces[out_if];
+  HeldFrame h;
+  h.iface = out_if;
+  h.tx_port = out.tx_port;
+  h.dst_port_be = dst_port_be;
+  h.dest_id = dest_id;
+  h.v6 = dst6 != nullptr;
+  if (h.v6) {
+    h.dst6 = *dst6;
+    h.hop6 = ifc.on_link6(*dst6) ? *dst6 : ifc.gateway6;
+  } else {
+    h.dst_ip_be = dst_ip_be;
+    h.hop_be = ifc.on_link(dst_ip_be) ? dst_ip_be : ifc.gateway_be;
+  }
+  NeighHold& q = ctx.hold;
+  uint16_t same = 0;
+  for (uint16_t i = 0; i < q.n; ++i) {
+    const HeldFrame& o = q.f[i];
+    same += o.v6 == h.v6 && (h.v6 ? o.hop6 == h.hop6 : o.hop_be == h.hop_be) ? 1 : 0;
+  }
+  if (q.n + n > NeighHold::kMax || same + n > NeighHold::kPerHop) {
+    if (many) {
+      rte_pktmbuf_free_bulk(ctx.frag_out, n);
+    }
+    return Verdict::dropped(Drop::kNoNeighbour);
+  }
+  h.deadline = rte_rdtsc() + ctx.neigh_hold_cycles;
+  for (uint16_t k = 0; k < n; ++k) {
+    h.m = many ? ctx.frag_out[k] : m;
+    h.first = k == 0;
+    q.f[q.n++] = h;
+  }
+  ctx.counters->neigh_held.add(n);
+  if (many) {
+    rte_pktmbuf_free(m);  // the datagram the fragments were cut from
+  }
+  return Verdict::held();
+}
+
+// Applies the edits to the SIP message inside the mbuf and frames it toward dst (next-hop MAC
+// `mac`), out of `out_if` from the port of `out`. slow_above_mtu (udp_mtu_try_proto): a message
+// that would leave in fragments belongs to the slow path (another transport), which this
+// release does not have: dropped as needs_slow_path instead. kHold: the next hop has no MAC
+// yet; the frame is built with kUnresolvedMac and held (hold_frames). Inlined into its callers
+// (ten arguments: the call cost a forward ~26 instructions, a routed reply ~40); the kHold
+// instance only into the cold rewrite_and_frame_held(), so the forward's own path carries no
+// test for it.
+template <bool kHold>
+[[gnu::always_inline]] inline Verdict frame_with(const Snapshot& snap, rte_mbuf* m,
+                                                 const PacketInfo& pi,
+                                                 std::span<const sip::Edit> edits,
+                                                 uint16_t out_if, const Listener& out,
+                                                 uint32_t dst_ip_be, uint16_t dst_port_be,
+                                                 WorkerCtx& ctx, bool slow_above_mtu,
+                                                 const MacAddr& mac, uint32_t dest_id) noexcept {
   if (pi.sip_off < kL2L3L4) {
     return Verdict::dropped(Drop::kNoHeadroom);  // a PMD that left no headroom
   }
@@ -821,12 +885,49 @@ Verdict send_local_reply(const Snapshot& snap, rte_mbuf* m, const rte_ether_hdr*
   if (slow_above_mtu && len + 28 > mtu) [[unlikely]] {
     return Verdict::dropped(Drop::kNeedsSlowPath);
   }
-  build_frame(snap, m, head + kL2L3L4, len, ifc, *mac, dst_ip_be, out.port_be, dst_port_be, ctx,
+  build_frame(snap, m, head + kL2L3L4, len, ifc, mac, dst_ip_be, out.port_be, dst_port_be, ctx,
               sum_known ? &sum : nullptr);
-  if (len + 28 > mtu) [[unlikely]] {
-    return fragment(m, ifc, mtu, ctx);
+  const Verdict v = len + 28 > mtu ? fragment(m, ifc, mtu, ctx) : Verdict::tx(ifc.port_id);
+  if constexpr (kHold) {
+    return hold_frames(snap, ctx, m, v, out_if, dst_ip_be, nullptr, dst_port_be, dest_id);
+  } else {
+    static_cast<void>(dest_id);
+    return v;
   }
-  return Verdict::tx(ifc.port_id);
+}
+
+// The next hop has no MAC (why: no_route, no_neighbour): the frame is held for it when
+// may_hold() says so, else the drop.
+[[gnu::noinline, gnu::cold]] Verdict rewrite_and_frame_held(
+    const Snapshot& snap, rte_mbuf* m, const PacketInfo& pi, std::span<const sip::Edit> edits,
+    uint16_t out_if, const Listener& out, uint32_t dst_ip_be, uint16_t dst_port_be,
+    WorkerCtx& ctx, bool slow_above_mtu, uint32_t dest_id, Drop why) noexcept {
+  if (!may_hold(ctx, why)) {
+    return Verdict::dropped(why);
+  }
+  return frame_with<true>(snap, m, pi, edits, out_if, out, dst_ip_be, dst_port_be, ctx,
+                          slow_above_mtu, kUnresolvedMac, dest_id);
+}
+
+// frame_with() toward dst_ip_be's next hop: its MAC, else held for it (may_hold), else the
+// drop (no_route, no_neighbour). dest_id: the dispatcher destination (0: none), named in the
+// send failure should a held frame expire.
+[[gnu::always_inline]] inline Verdict rewrite_and_frame(const Snapshot& snap, rte_mbuf* m,
+                                                        const PacketInfo& pi,
+                                                        std::span<const sip::Edit> edits,
+                                                        uint16_t out_if, const Listener& out,
+                                                        uint32_t dst_ip_be, uint16_t dst_port_be,
+                                                        WorkerCtx& ctx,
+                                                        bool slow_above_mtu = false,
+                                                        uint32_t dest_id = 0) noexcept {
+  Drop why = Drop::kNoNeighbour;
+  const MacAddr* mac = next_hop(snap, ctx, out_if, dst_ip_be, why);
+  if (mac == nullptr) [[unlikely]] {
+    return rewrite_and_frame_held(snap, m, pi, edits, out_if, out, dst_ip_be, dst_port_be, ctx,
+                                  slow_above_mtu, dest_id, why);
+  }
+  return frame_with<false>(snap, m, pi, edits, out_if, out, dst_ip_be, dst_port_be, ctx,
+                           slow_above_mtu, *mac, 0);
 }
 
 // The IPv6 frame in m (Ethernet + IPv6 + UDP datagram, built by build_frame6) is larger than
@@ -886,11 +987,15 @@ Verdict fragment6(rte_mbuf* m, const Iface& ifc, uint16_t mtu, WorkerCtx& ctx) n
                                              std::span<const sip::Edit> edits, uint16_t out_if,
                                              const Listener& out, const Ip6& dst,
                                              uint16_t dst_port_be, WorkerCtx& ctx,
-                                             bool slow_above_mtu = false) noexcept {
+                                             bool slow_above_mtu = false,
+                                             uint32_t dest_id = 0) noexcept {
   Drop why = Drop::kNoNeighbour;
   const MacAddr* mac = next_hop6(snap, ctx, out_if, dst, why);
   if (mac == nullptr) {
-    return Verdict::dropped(why);
+    if (!may_hold(ctx, why)) {
+      return Verdict::dropped(why);
+    }
+    mac = &kUnresolvedMac;
   }
   if (pi.sip_off < kL2L3L4v6) {
     return Verdict::dropped(Drop::kNoHeadroom);
@@ -907,9 +1012,16 @@ Verdict fragment6(rte_mbuf* m, const Iface& ifc, uint16_t mtu, WorkerCtx& ctx) n
       return Verdict::dropped(Drop::kNeedsSlowPath);
     }
     build_frame6(m, head + kL2L3L4v6, len, ifc, *mac, dst, out.port_be, dst_port_be);
-    return fragment6(m, ifc, ifc.mtu, ctx);
+    const Verdict f = fragment6(m, ifc, ifc.mtu, ctx);
+    return mac != &kUnresolvedMac ? f
+                                  : hold_frames(snap, ctx, m, f, out_if, 0, &dst, dst_port_be,
+                                                dest_id);
   }
   build_frame6(m, head + kL2L3L4v6, len, ifc, *mac, dst, out.port_be, dst_port_be);
+  if (mac == &kUnresolvedMac) {
+    return hold_frames(snap, ctx, m, Verdict::tx(ifc.port_id), out_if, 0, &dst, dst_port_be,
+                       dest_id);
+  }
   return Verdict::tx(ifc.port_id);
 }
 
@@ -1289,10 +1401,12 @@ constexpr size_t kRrLineMax = 320;
   const Verdict out =
       dst6 == nullptr
           ? rewrite_and_frame(snap, m, pi, {edits, n_edits}, out_if, *l, dst_ip_be, dst_port_be,
-                              ctx, r.mtu_try_proto)
+                              ctx, r.mtu_try_proto, dest_id)
           : rewrite_and_frame6(snap, m, pi, {edits, n_edits}, out_if, *l, *dst6, dst_port_be,
-                               ctx, r.mtu_try_proto);
+                               ctx, r.mtu_try_proto, dest_id);
   if (!out.is_drop()) {
+    // Counted when the decision is made, as Kamailio counts a send the kernel queued for ARP;
+    // a held frame that expires is counted again as a no_neighbour drop and a send failure.
     ctx.counters->requests_forwarded.add();
     if (dest_id != 0) {
       ctx.counters->forwarded_to[dest_id % kMaxDestinations].add();
@@ -2148,6 +2262,60 @@ bool parse_ipv6(std::string_view s, Ip6& out) noexcept {
   pi.src_ip_be = ip->src_addr;
   pi.src_port_be = udp->src_port;
   return handle_sip(snap, m, eth, pi, udp, udp_len, ctx);
+}
+
+uint16_t service_held(const Snapshot& snap, WorkerCtx& ctx, uint64_t now_tsc, rte_mbuf** out,
+                      uint16_t cap) noexcept {
+  NeighHold& q = ctx.hold;
+  const bool look = q.generation_seen != snap.generation || q.learned_seen != ctx.neigh_learned;
+  if (q.n == 0 || (!look && now_tsc < q.f[0].deadline)) {
+    return 0;
+  }
+  uint16_t n_out = 0;
+  uint16_t keep = 0;
+  for (uint16_t i = 0; i < q.n; ++i) {
+    HeldFrame& f = q.f[i];
+    const MacAddr* mac = nullptr;
+    if (look && n_out < cap && f.iface < snap.ifaces.size()) {
+      if (f.v6) {
+        mac = snap.neigh6.find(f.hop6);
+        mac = mac != nullptr ? mac : ctx.neigh6.find(f.hop6);
+      } else {
+        mac = snap.neigh.find(f.hop_be);
+        mac = mac != nullptr ? mac : ctx.neigh.find(f.hop_be);
+      }
+    }
+    if (mac != nullptr) {
+      std::memcpy(rte_pktmbuf_mtod(f.m, char*), mac->b, 6);
+      f.m->port = f.tx_port;
+      out[n_out++] = f.m;
+      ctx.counters->neigh_held_sent.add();
+      continue;
+    }
+    if (now_tsc >= f.deadline) {
+      ctx.counters->drop(Drop::kNoNeighbour);
+      if (f.first) {
+        send_failed(snap, ctx, f.dest_id, f.iface, f.dst_ip_be, f.dst_port_be,
+                    Drop::kNoNeighbour, f.v6 ? &f.dst6 : nullptr, true);
+      }
+      rte_pktmbuf_free(f.m);
+      continue;
+    }
+    q.f[keep++] = f;
+  }
+  q.n = keep;
+  if (n_out < cap) {  // every frame was looked at (else look again next time)
+    q.generation_seen = snap.generation;
+    q.learned_seen = ctx.neigh_learned;
+  }
+  return n_out;
+}
+
+void free_held(WorkerCtx& ctx) noexcept {
+  for (uint16_t i = 0; i < ctx.hold.n; ++i) {
+    rte_pktmbuf_free(ctx.hold.f[i].m);
+  }
+  ctx.hold.n = 0;
 }
 
 }  // namespace viaduct::dp

@@ -39,7 +39,8 @@ namespace viaduct::dp {
 //     error): ip_be and aux its address and port (network order), pad the reason (the Drop:
 //     no_route or no_neighbour), mac.b[0..3] the next hop that has no MAC (no_neighbour). An
 //     IPv6 destination: ip_be 0, ip6 its address (control derives the next hop: iface's link
-//     or gateway6).
+//     or gateway6). pad | kSendFailedWaited: the datagram was held for the next hop's MAC for
+//     the whole hold time (ARP or ND has had its chance: control need not wait any longer).
 // The IPv6 address widened the element from 16 to 32 bytes: events are rare (a miss, a new
 // neighbour, a probe reply), so the wider copy costs the hot path nothing.
 struct Event {
@@ -62,6 +63,7 @@ struct Event {
   uint8_t ip6[16] = {};
 };
 static_assert(sizeof(Event) == 32);
+inline constexpr uint8_t kSendFailedWaited = 0x80;
 
 // The branch of the control thread's probes: this prefix, then 8 lowercase hex digits of the
 // probe's sequence number (control/prober.hpp builds them). Forwarded requests get "z9hG4bK" +
@@ -110,6 +112,37 @@ struct Ipv4TextCache {
   Entry e[kSize];
 };
 
+// Frames whose next hop had no MAC yet, held until ARP or Neighbor Discovery answers (the
+// kernel's neighbour queue, which Kamailio's sends go through: a first INVITE to a new backend
+// waits for the ARP reply instead of being lost to a 500 ms retransmission). Each frame is
+// complete but for its destination MAC. Bounded per worker (kMax frames, kPerHop of them for
+// one next hop, so one dead hop cannot take all of it) and in time: a frame not sent within
+// WorkerCtx::neigh_hold_cycles is dropped as no_neighbour, a send failure for its destination
+// (Linux gives up after 3 solicitations a second apart, so does viaduct by default). FIFO: one
+// hold time for all, so the first frame expires first.
+struct HeldFrame {
+  rte_mbuf* m = nullptr;
+  uint64_t deadline = 0;     // TSC
+  uint32_t hop_be = 0;       // the IPv4 next hop (v6: hop6)
+  uint32_t dest_id = 0;      // the dispatcher destination (0: none), for a send failure
+  uint32_t dst_ip_be = 0;    // the datagram's destination, for a send failure
+  uint16_t dst_port_be = 0;
+  uint16_t iface = 0;        // egress iface
+  uint16_t tx_port = 0;
+  bool v6 = false;
+  bool first = true;         // the datagram's first frame (fragments: one send failure each)
+  Ip6 hop6;
+  Ip6 dst6;                  // v6: the datagram's destination, for a send failure
+};
+struct NeighHold {
+  static constexpr uint16_t kMax = 64;
+  static constexpr uint16_t kPerHop = 16;
+  uint16_t n = 0;
+  uint32_t learned_seen = 0;       // WorkerCtx::neigh_learned when the frames were last looked up
+  uint64_t generation_seen = ~uint64_t{0};  // the snapshot they were last looked up in
+  HeldFrame f[kMax];
+};
+
 // Per-worker state the pipeline may write. Owned by one worker.
 struct WorkerCtx {
   uint16_t worker_id = 0;
@@ -134,11 +167,19 @@ struct WorkerCtx {
   char reply_buf[kReplyScratch];  // stateless replies are built here
   VmState vm;                     // the script interpreter's $var slots, scratch and log ring
   Ipv4TextCache src_text;
+  // Frames waiting for their next hop's MAC; neigh_hold_cycles 0: none are held (a miss is a
+  // no_neighbour drop at once). The worker sets kNeighHoldSeconds in TSC cycles.
+  uint64_t neigh_hold_cycles = 0;
+  uint32_t neigh_learned = 0;  // bumped when neigh or neigh6 learns a MAC (held frames look again)
+  NeighHold hold;
 };
+
+inline constexpr uint32_t kNeighHoldSeconds = 3;
 
 struct Verdict {
   // consumed: used up here, not a drop (the caller frees it). held: the pipeline kept the mbuf
-  // (a fragment waiting for the rest of its datagram; the caller must not touch it). tx_many:
+  // (a fragment waiting for the rest of its datagram, a frame waiting for its next hop's MAC;
+  // the caller must not touch it). tx_many:
   // send ctx.frag_out[0, ctx.n_frags) on tx_port, then free the mbuf.
   enum class Kind : uint8_t { kTx, kDrop, kConsumed, kHeld, kTxMany };
   Kind kind = Kind::kDrop;
@@ -158,12 +199,24 @@ struct Verdict {
 
 // Handles one received frame. On kTx the mbuf has been rewritten in place into the frame to send
 // on tx_port; on kDrop the caller frees it and counts the reason; on kConsumed (an ARP reply
-// that taught us a neighbour) the caller frees it; on kHeld the pipeline keeps it; on kTxMany
+// that taught us a neighbour) the caller frees it; on kHeld the pipeline keeps it (a fragment
+// waiting for the rest, or a frame waiting for its next hop's MAC: ctx.hold); on kTxMany
 // the fragments in ctx.frag_out go out and the caller frees the mbuf. `m` may be replaced (by
 // the reassembled datagram): use it, not the pointer passed in, after the call. Worker, per
 // packet: never allocates from the heap, locks, logs or makes a syscall (fragments take mbufs
 // from the worker's pools).
 Verdict handle_packet(const Snapshot& snap, rte_mbuf*& m, WorkerCtx& ctx) noexcept;
+
+// Looks the held frames up again when something could have taught their MAC (a new snapshot,
+// a neighbour this worker learned) and expires those past their time (dropped as no_neighbour,
+// a send failure reported for a dispatcher destination, freed). Frames whose MAC is now known
+// get it and go into out[0, returned) with m->port the port to send them on (at most cap; the
+// rest are looked at on a later call). Worker, once per loop iteration while ctx.hold.n != 0;
+// per-packet rules.
+uint16_t service_held(const Snapshot& snap, WorkerCtx& ctx, uint64_t now_tsc, rte_mbuf** out,
+                      uint16_t cap) noexcept;
+// Frees every held frame without counting it (the worker stops).
+void free_held(WorkerCtx& ctx) noexcept;
 
 // Where a received SIP message sits and who sent it, as handle_packet() found it.
 struct PacketInfo {

@@ -30,6 +30,7 @@ Worker::Worker(uint16_t id, SnapshotSlot& slot, rte_rcu_qsbr* qsv,
   ctx_->pipeline.worker_id = id;
   ctx_->pipeline.counters = &ctx_->counters[0];
   ctx_->pipeline.events = events;
+  ctx_->pipeline.neigh_hold_cycles = rte_get_tsc_hz() * kNeighHoldSeconds;
   for (const WorkerQueue& q : queues_) {
     if (q.port < kMaxPorts) {
       tx_[q.port].queue = q.queue;
@@ -244,6 +245,28 @@ void Worker::run() noexcept {
       process_burst(snap, rx, n);
       c.busy_tsc.add(rte_rdtsc() - t0);
     }
+    if (ctx_->pipeline.hold.n != 0) [[unlikely]] {
+      // Frames waiting for a next hop's MAC: sent once it is known, dropped when too old.
+      const uint64_t t0 = rte_rdtsc();
+      const uint16_t n = service_held(snap, ctx_->pipeline, t0, rx, kMaxBurst);
+      for (uint16_t i = 0; i < n; ++i) {
+        const uint16_t p = rx[i]->port;
+        if (p < kMaxPorts && tx_[p].owned) {
+          TxBuf& t = tx_[p];
+          t.pkts[t.n++] = rx[i];
+          if (t.n == kMaxBurst * 2) {
+            flush_tx();
+          }
+        } else {
+          c.drop(Drop::kNoRoute);  // a port this worker has no TX queue on
+          rte_pktmbuf_free(rx[i]);
+        }
+      }
+      if (n != 0) {
+        flush_tx();
+        c.busy_tsc.add(rte_rdtsc() - t0);
+      }
+    }
     if (inject_ != nullptr) {
       // Frames the control thread wants sent (ARP requests), on the queues this worker owns.
       const unsigned n = rte_ring_sc_dequeue_burst(inject_, reinterpret_cast<void**>(rx), kBurst,
@@ -265,6 +288,7 @@ void Worker::run() noexcept {
     rte_rcu_qsbr_quiescent(qsv_, id_);
   }
   flush_tx();
+  free_held(ctx_->pipeline);
   rte_rcu_qsbr_thread_offline(qsv_, id_);
   rte_rcu_qsbr_thread_unregister(qsv_, id_);
 }

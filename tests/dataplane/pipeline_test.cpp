@@ -696,6 +696,155 @@ TEST_F(PipelineTest, ForwardToABlocklistedDestinationIsDropped) {
   EXPECT_TRUE(ok.v.is_tx());
 }
 
+// ---- Frames held for a next hop's MAC (WorkerCtx::hold) ----
+
+// The backends' MACs are unknown (only the client's is in the snapshot); the worker holds.
+class NeighHoldTest : public PipelineTest {
+ protected:
+  void SetUp() override {
+    PipelineTest::SetUp();
+    std::string error;
+    unresolved_ = test::make_snapshot(kScript, kList, "10.0.0.2", kOurMac,
+                                      {{"10.0.0.10", kClientMac}}, error);
+    ASSERT_NE(unresolved_, nullptr) << error;
+    unresolved_->snap.generation = 1;
+    owned_->snap.generation = 2;  // the fixture's snapshot: every MAC known
+    ctx_->neigh_hold_cycles = rte_get_tsc_hz();
+  }
+  void TearDown() override {
+    dp::free_held(*ctx_);
+    PipelineTest::TearDown();
+  }
+  dp::Verdict send(const std::string& call_id) {
+    rte_mbuf* m = udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5060, invite(call_id));
+    const dp::Verdict v = dp::handle_packet(unresolved_->snap, m, *ctx_);
+    if (v.kind != dp::Verdict::Kind::kHeld) {
+      rte_pktmbuf_free(m);
+    }
+    return v;
+  }
+  uint64_t drops(dp::Drop d) const { return counters_.drops[static_cast<size_t>(d)].read(); }
+
+  std::unique_ptr<ctl::OwnedSnapshot> unresolved_;
+};
+
+TEST_F(NeighHoldTest, AFrameWaitsForItsMacAndLeavesWhenTheSnapshotHasIt) {
+  const unsigned free0 = rte_mempool_avail_count(g_pool);
+  const dp::Verdict v = send("hold-1");
+  ASSERT_EQ(v.kind, dp::Verdict::Kind::kHeld);
+  EXPECT_EQ(ctx_->hold.n, 1);
+  EXPECT_EQ(counters_.neigh_held.read(), 1u);
+  EXPECT_EQ(counters_.requests_forwarded.read(), 1u);
+  EXPECT_EQ(counters_.send_failures.read(), 0u);
+  EXPECT_EQ(events_of(ring_, dp::Event::Type::kNeighMiss).size(), 1u);
+  rte_mbuf* out[4];
+  // Nothing learned, time not up: it stays.
+  EXPECT_EQ(dp::service_held(unresolved_->snap, *ctx_, rte_rdtsc(), out, 4), 0);
+  EXPECT_EQ(ctx_->hold.n, 1);
+  // A snapshot that knows the backend's MAC: the frame goes out, complete, to that MAC.
+  ASSERT_EQ(dp::service_held(owned_->snap, *ctx_, rte_rdtsc(), out, 4), 1);
+  EXPECT_EQ(ctx_->hold.n, 0);
+  EXPECT_EQ(counters_.neigh_held_sent.read(), 1u);
+  EXPECT_EQ(out[0]->port, 0);
+  const auto* eth = rte_pktmbuf_mtod(out[0], const rte_ether_hdr*);
+  const bool to_b1 = std::memcmp(eth->dst_addr.addr_bytes, kB1Mac.b, 6) == 0;
+  const bool to_b2 = std::memcmp(eth->dst_addr.addr_bytes, kB2Mac.b, 6) == 0;
+  EXPECT_TRUE(to_b1 || to_b2);
+  EXPECT_EQ(std::memcmp(eth->src_addr.addr_bytes, kOurMac.b, 6), 0);
+  auto* iph = rte_pktmbuf_mtod_offset(out[0], rte_ipv4_hdr*, sizeof(rte_ether_hdr));
+  EXPECT_EQ(iph->dst_addr, ip(to_b1 ? "10.0.0.11" : "10.0.0.12"));
+  EXPECT_EQ(rte_ipv4_cksum(iph), 0);
+  EXPECT_EQ(rte_ipv4_udptcp_cksum_verify(iph, reinterpret_cast<rte_udp_hdr*>(iph + 1)), 0);
+  const std::string sip(reinterpret_cast<const char*>(iph + 1) + sizeof(rte_udp_hdr),
+                        ntohs(iph->total_length) - 28u);
+  EXPECT_EQ(sip.rfind("INVITE sip:service@10.0.0.2:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.2;", 0),
+            0u) << sip;
+  rte_pktmbuf_free(out[0]);
+  EXPECT_EQ(rte_mempool_avail_count(g_pool), free0);
+}
+
+TEST_F(NeighHoldTest, AnArpReplyThisWorkerReceivesReleasesItsFrames) {
+  // Enough Call-IDs to fill both backends' share (the rest are no_neighbour drops).
+  for (int i = 0; i < 40; ++i) {
+    static_cast<void>(send("arp-" + std::to_string(i)));
+  }
+  ASSERT_EQ(ctx_->hold.n, 2 * dp::NeighHold::kPerHop);
+  rte_mbuf* out[64];
+  rte_mbuf* a = arp_frame(RTE_ARP_OP_REPLY, kB1Mac, "10.0.0.11", "10.0.0.2");
+  ASSERT_EQ(dp::handle_packet(unresolved_->snap, a, *ctx_).kind, dp::Verdict::Kind::kConsumed);
+  rte_pktmbuf_free(a);
+  // The snapshot still has no MAC for either: only 10.0.0.11's frames (learned here) go.
+  const uint16_t n = dp::service_held(unresolved_->snap, *ctx_, rte_rdtsc(), out, 64);
+  EXPECT_GT(n, 0);
+  EXPECT_EQ(n, dp::NeighHold::kPerHop);
+  EXPECT_EQ(ctx_->hold.n, dp::NeighHold::kPerHop);
+  for (uint16_t i = 0; i < n; ++i) {
+    auto* iph = rte_pktmbuf_mtod_offset(out[i], rte_ipv4_hdr*, sizeof(rte_ether_hdr));
+    EXPECT_EQ(iph->dst_addr, ip("10.0.0.11"));
+    EXPECT_EQ(std::memcmp(rte_pktmbuf_mtod(out[i], const char*), kB1Mac.b, 6), 0);
+  }
+  for (uint16_t i = 0; i < ctx_->hold.n; ++i) {
+    EXPECT_EQ(ctx_->hold.f[i].hop_be, ip("10.0.0.12"));
+  }
+  rte_pktmbuf_free_bulk(out, n);
+}
+
+TEST_F(NeighHoldTest, OneHopHoldsAtMostItsShareTheRestAreDropsAtOnce) {
+  int held = 0;
+  int dropped = 0;
+  for (int i = 0; i < 100; ++i) {
+    const dp::Verdict v = send("many-" + std::to_string(i));
+    if (v.kind == dp::Verdict::Kind::kHeld) {
+      ++held;
+    } else {
+      ASSERT_TRUE(v.is_drop());
+      EXPECT_EQ(v.drop, dp::Drop::kNoNeighbour);
+      ++dropped;
+    }
+  }
+  // Two next hops, dp::NeighHold::kPerHop each; a drop beyond that is a send failure at once
+  // (control's ARP timer judges it, as without a hold).
+  EXPECT_EQ(held, 2 * dp::NeighHold::kPerHop);
+  EXPECT_EQ(dropped, 100 - held);
+  EXPECT_EQ(counters_.send_failures.read(), static_cast<uint64_t>(dropped));
+  int per_hop[2] = {0, 0};
+  for (uint16_t i = 0; i < ctx_->hold.n; ++i) {
+    ++per_hop[ctx_->hold.f[i].hop_be == ip("10.0.0.11") ? 0 : 1];
+  }
+  EXPECT_EQ(per_hop[0], dp::NeighHold::kPerHop);
+  EXPECT_EQ(per_hop[1], dp::NeighHold::kPerHop);
+}
+
+TEST_F(NeighHoldTest, AFrameNotSentWithinTheHoldTimeIsADropAndASendFailure) {
+  const unsigned free0 = rte_mempool_avail_count(g_pool);
+  ASSERT_EQ(send("late").kind, dp::Verdict::Kind::kHeld);
+  static_cast<void>(events_of(ring_, dp::Event::Type::kNeighMiss));
+  const uint64_t deadline = ctx_->hold.f[0].deadline;
+  rte_mbuf* out[4];
+  EXPECT_EQ(dp::service_held(unresolved_->snap, *ctx_, deadline - 1, out, 4), 0);
+  EXPECT_EQ(ctx_->hold.n, 1);
+  EXPECT_EQ(drops(dp::Drop::kNoNeighbour), 0u);
+  EXPECT_EQ(dp::service_held(unresolved_->snap, *ctx_, deadline, out, 4), 0);
+  EXPECT_EQ(ctx_->hold.n, 0);
+  EXPECT_EQ(drops(dp::Drop::kNoNeighbour), 1u);
+  EXPECT_EQ(counters_.send_failures.read(), 1u);
+  const std::vector<dp::Event> f = events_of(ring_, dp::Event::Type::kSendFailed);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].pad, static_cast<uint8_t>(static_cast<uint8_t>(dp::Drop::kNoNeighbour) |
+                                           dp::kSendFailedWaited));
+  EXPECT_TRUE(f[0].ip_be == ip("10.0.0.11") || f[0].ip_be == ip("10.0.0.12"));
+  EXPECT_EQ(rte_mempool_avail_count(g_pool), free0);  // the frame went back to its pool
+}
+
+TEST_F(NeighHoldTest, WithoutAHoldTimeAMissIsADropAsBefore) {
+  ctx_->neigh_hold_cycles = 0;
+  const dp::Verdict v = send("nohold");
+  ASSERT_TRUE(v.is_drop());
+  EXPECT_EQ(v.drop, dp::Drop::kNoNeighbour);
+  EXPECT_EQ(ctx_->hold.n, 0);
+  EXPECT_EQ(counters_.send_failures.read(), 1u);
+}
+
 // ---- R4: reply_route and onsend_route hooks ----
 
 class RouteHookTest : public PipelineTest {

@@ -185,5 +185,57 @@ TEST_F(WorkerLoop, AStalledRxCallIsNotBusyTime) {
   EXPECT_GT(busy_us(), 0.0);
 }
 
+// A forward to a backend whose MAC no snapshot has is held by the worker, not dropped, and
+// leaves as soon as a snapshot with the MAC is published (what control does on the ARP reply).
+TEST_F(WorkerLoop, AHeldForwardLeavesWhenTheMacIsPublished) {
+  std::string error;
+  auto unresolved = test::make_snapshot(perf::kScript, "1 sip:10.0.0.11:5060\n", "10.0.0.2",
+                                        kOurMac, {{"10.0.0.10", kClientMac}}, error);
+  auto resolved = test::make_snapshot(perf::kScript, "1 sip:10.0.0.11:5060\n", "10.0.0.2",
+                                      kOurMac, {{"10.0.0.10", kClientMac}, {"10.0.0.11", kB1Mac}},
+                                      error);
+  ASSERT_TRUE(unresolved != nullptr && resolved != nullptr) << error;
+  unresolved->snap.generation = 10;
+  resolved->snap.generation = 11;
+  // Waits (up to 5 s) until the worker has run `n` more loop iterations.
+  auto loops = [&](uint64_t n) {
+    const uint64_t want = worker_->counters().loops.read() + n;
+    const uint64_t end = rte_get_tsc_cycles() + 5 * rte_get_tsc_hz();
+    while (worker_->counters().loops.read() < want && rte_get_tsc_cycles() < end) {
+      rte_pause();
+    }
+    return worker_->counters().loops.read() >= want;
+  };
+  slot_.exchange(&unresolved->snap);
+  ASSERT_TRUE(loops(2));  // the worker uses it
+  rte_mbuf* m = rte_pktmbuf_alloc(g_pool);
+  ASSERT_NE(m, nullptr);
+  ASSERT_TRUE(test::fill_udp_frame(m, kClientMac, kOurMac, test::ipv4("10.0.0.10"), 5060,
+                                   test::ipv4("10.0.0.2"), 5060, perf::kInvite));
+  ASSERT_EQ(rte_ring_enqueue(g_rx, m), 0);
+  const uint64_t end = rte_get_tsc_cycles() + 5 * rte_get_tsc_hz();
+  while (worker_->counters().neigh_held.read() == 0 && rte_get_tsc_cycles() < end) {
+    rte_delay_us_sleep(100);
+  }
+  ASSERT_EQ(worker_->counters().neigh_held.read(), 1u);
+  ASSERT_TRUE(loops(100));
+  EXPECT_EQ(rte_ring_count(g_tx), 0u) << "sent without a MAC";
+  EXPECT_EQ(worker_->counters().drops[static_cast<size_t>(dp::Drop::kNoNeighbour)].read(), 0u);
+
+  slot_.exchange(&resolved->snap);
+  while (rte_ring_count(g_tx) == 0 && rte_get_tsc_cycles() < end + 5 * rte_get_tsc_hz()) {
+    rte_delay_us_sleep(100);
+  }
+  rte_mbuf* out = nullptr;
+  ASSERT_EQ(rte_ring_dequeue(g_tx, reinterpret_cast<void**>(&out)), 0);
+  EXPECT_EQ(std::memcmp(rte_pktmbuf_mtod(out, const char*), kB1Mac.b, 6), 0);
+  rte_pktmbuf_free(out);
+  EXPECT_EQ(worker_->counters().neigh_held_sent.read(), 1u);
+  EXPECT_EQ(worker_->counters().tx_packets.read(), 1u);
+  // Back to the fixture's snapshot before these two go away.
+  slot_.exchange(&snap_->snap);
+  ASSERT_TRUE(loops(2));
+}
+
 }  // namespace
 }  // namespace viaduct

@@ -132,7 +132,7 @@ check "the local reply's IPv4 and UDP checksums are valid and non-zero (NIC-comp
     sh -c "echo '$out' | grep -q '^verdict frames=1 ip=ok udp=ok'"
 
 # The backends' MACs: viaduct asks for them at start (ARP, once a second until answered); an
-# INVITE sent before that is dropped as no_neighbour, which is not what this test is about.
+# INVITE sent before that is held until ARP answers, which is not what this test is about.
 for _ in $(seq 1 50); do
     n=$(lab_metric "$(lab_metrics)" viaduct_neighbours || echo 0)
     [ "${n:-0}" -ge 4 ] && break

@@ -269,8 +269,8 @@ class Lab:
 
     def warm_neighbours(self):
         # viaduct learns a neighbour's MAC from any frame it sends; a forward to a next hop whose
-        # MAC is unknown is dropped (no_neighbour) while ARP resolves it. Kamailio's kernel queues
-        # the datagram instead. Each host sends one datagram to the discard port first.
+        # MAC is unknown is held while ARP resolves it (as Kamailio's kernel queues it), which can
+        # outlast a message's window. Each host sends one datagram to the discard port first.
         for s in self.client + [c[0] for c in self.captures[::len(BACKEND_PORTS)]]:
             try:
                 s.sendto(b"warm-up", (self.addrs["LB"], 9))

@@ -186,7 +186,7 @@ n6=$(grep -o 'neighbours6=[0-9]*' "$work/viaduct.log" | tail -1 | cut -d= -f2)
 check "control learned the IPv6 neighbours by ND (neighbours6=${n6:-none}, want >= 3)" \
     test "${n6:-0}" -ge 3
 nn=$(lab_metric "$metrics" viaduct_drops_total 'reason="no_neighbour"')
-echo "no_neighbour drops (first packets before Neighbor Discovery completes): $nn"
+echo "no_neighbour drops (held frames whose next hop ND did not resolve in 3 s): $nn"
 check "no malformed or bad IPv6 drops" \
     test "$(lab_metric "$metrics" viaduct_drops_total 'reason="bad_ipv6"')" = 0 -a \
     "$(lab_metric "$metrics" viaduct_drops_total 'reason="malformed_sip"')" = 0

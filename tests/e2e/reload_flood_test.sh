@@ -10,9 +10,9 @@
 #      Zero loss: the backends receive every datagram the generator sent, viaduct's counters
 #      agree, every reload is counted (and the failed one as a failure).
 #   2. The backends answer (reflect --mode answer): replies are counted per destination and
-#      class. A fourth destination on the link that answers no ARP: the forwards to it fail
-#      (no_neighbour), and once ARP has gone unanswered for 3 s it is blocklisted with
-#      Kamailio's send-error reason (2), counted.
+#      class. A fourth destination on the link that answers no ARP: the forwards to it are held
+#      for its MAC and fail (no_neighbour) once ARP has gone unanswered for 3 s; it is then
+#      blocklisted with Kamailio's send-error reason (2), counted.
 #   usage: reload_flood_test.sh VIADUCT_BINARY VIADUCT_GEN_BINARY
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# End to end: a request whose next hop's MAC is not known yet waits for ARP instead of being
+# lost (the kernel's neighbour queue does this for Kamailio), with viaduct on net_af_packet.
+# - backend 1 answers no ARP at first: the client's INVITE is held (counted), nothing reaches
+#   the backend; once the backend answers ARP (viaduct asks once a second) the held INVITE is
+#   sent to it: the first INVITE is delivered, not dropped as no_neighbour.
+# - backend 2 never answers ARP: an INVITE for it is held for the hold time (3 s), then dropped
+#   as no_neighbour and reported as a send failure, and with use_dst_blocklist the destination
+#   is blocklisted at once (ARP has had its chance).
+#   usage: neighbour_hold_test.sh VIADUCT_BINARY
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+bin=$(realpath "$1")
+
+LAB_NET=${LAB_NET:-71}
+LAB_METRICS_PORT=${LAB_METRICS_PORT:-9471}
+source "$here/lib.sh"
+lab_require curl ip python3
+failures=0
+lab_workdir viaduct-e2e-hold
+
+lab_up
+lab_write_config "$work"
+# Set 1: backend 1; set 2: backend 2 (the request's user "dead" goes there).
+cat > "$work/dispatcher.list" <<LIST
+1 sip:${LAB_B_IPS[0]}:5060 0 0
+2 sip:${LAB_B_IPS[1]}:5060 0 0
+LIST
+python3 - "$work/viaduct.cfg" <<'PY'
+import sys
+p = sys.argv[1]
+s = open(p).read()
+s = s.replace("children=2\n", "children=2\nuse_dst_blocklist=yes\n")
+s = s.replace("    if (!ds_select_dst(DS_SET, DS_ALG)) {",
+              "    $var(set) = 1;\n    if ($rU == \"dead\") {\n        $var(set) = 2;\n    }\n"
+              "    if (!ds_select_dst($var(set), DS_ALG)) {")
+open(p, "w").write(s)
+PY
+b1=${LAB_BACKENDS[0]}
+b2=${LAB_BACKENDS[1]}
+# arp_ignore=8: no ARP reply at all.
+for ns in "$b1" "$b2"; do
+    ip netns exec "$ns" sysctl -qw net.ipv4.conf.all.arp_ignore=8 net.ipv4.conf.eth0.arp_ignore=8
+done
+
+# Backend 1's UDP socket: every datagram's Call-ID and top Via, with the time it came.
+cat > "$work/listen.py" <<'PY'
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 5060))
+s.settimeout(0.2)
+end = time.time() + float(sys.argv[2])
+while time.time() < end:
+    try:
+        data, src = s.recvfrom(65535)
+    except socket.timeout:
+        continue
+    text = data.decode(errors="replace")
+    cid = [l.split(":", 1)[1].strip() for l in text.split("\r\n") if l.lower().startswith("call-id:")]
+    via = [l for l in text.split("\r\n") if l.lower().startswith("via:")]
+    print("got", cid[0] if cid else "-", "via=" + (via[0].replace(" ", "_") if via else "-"),
+          "t=%.3f" % time.time(), flush=True)
+PY
+ip netns exec "$b1" python3 "$work/listen.py" "${LAB_B_IPS[0]}" 30 > "$work/b1.out" 2>&1 &
+LAB_PIDS+=("$!")
+
+lab_start_viaduct "$bin" "$work"
+
+invite() {  # invite USER CALL-ID: one INVITE from the client to viaduct
+    ip netns exec "$LAB_C" python3 - "$LAB_C_IP" "$LAB_LB_IP" "$1" "$2" <<'PY'
+import socket, sys
+src, lb, user, cid = sys.argv[1:5]
+m = ("INVITE sip:%s@%s:5060 SIP/2.0\r\nVia: SIP/2.0/UDP %s:5060;branch=z9hG4bK%s\r\n"
+     "Max-Forwards: 70\r\nFrom: <sip:a@%s>;tag=1\r\nTo: <sip:%s@%s>\r\nCall-ID: %s\r\n"
+     "CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n" % (user, lb, src, cid, src, user, lb, cid))
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((src, 5060))
+s.sendto(m.encode(), (lb, 5060))
+PY
+}
+metric() { lab_metric "$(lab_metrics)" "$@"; }
+
+# ---- 1. held while backend 1 answers no ARP, sent once it does ----
+sleep 1.5  # viaduct has asked for backend 1's MAC at least once, unanswered
+invite svc hold-1
+for _ in $(seq 1 30); do
+    [ "$(metric viaduct_neighbour_held_total)" -ge 1 ] && break
+    sleep 0.1
+done
+check "the INVITE for backend 1 (no ARP answer yet) is held ($(metric viaduct_neighbour_held_total))" \
+    test "$(metric viaduct_neighbour_held_total)" = 1
+sleep 1
+check "nothing reached backend 1 while its MAC is unknown" \
+    test "$(grep -c '^got hold-1' "$work/b1.out" || true)" = 0
+ip netns exec "$b1" sysctl -qw net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.eth0.arp_ignore=0
+for _ in $(seq 1 50); do
+    grep -q '^got hold-1' "$work/b1.out" && break
+    sleep 0.1
+done
+check "backend 1 got the held INVITE once it answered ARP" \
+    test "$(grep -c '^got hold-1' "$work/b1.out" || true)" = 1
+check "with viaduct's Via on top" \
+    grep -q "^got hold-1 via=Via:_SIP/2.0/UDP_${LAB_LB_IP};branch=z9hG4bK" "$work/b1.out"
+text=$(lab_metrics)
+check "counted as sent after the hold ($(lab_metric "$text" viaduct_neighbour_held_sent_total))" \
+    test "$(lab_metric "$text" viaduct_neighbour_held_sent_total)" = 1
+check "no no_neighbour drop" \
+    test "$(lab_metric "$text" viaduct_drops_total 'reason="no_neighbour"')" = 0
+# The next INVITE goes straight out.
+invite svc hold-2
+for _ in $(seq 1 30); do
+    grep -q '^got hold-2' "$work/b1.out" && break
+    sleep 0.1
+done
+check "the next INVITE reaches backend 1 without a hold" grep -q '^got hold-2' "$work/b1.out"
+check "still one frame held in all" test "$(metric viaduct_neighbour_held_total)" = 1
+
+# ---- 2. backend 2 never answers: dropped after the hold time, a send failure, blocklisted ----
+invite dead dead-1
+sleep 1
+text=$(lab_metrics)
+check "the INVITE for backend 2 is held" \
+    test "$(lab_metric "$text" viaduct_neighbour_held_total)" = 2
+check "not yet dropped after 1 s" \
+    test "$(lab_metric "$text" viaduct_drops_total 'reason="no_neighbour"')" = 0
+for _ in $(seq 1 60); do
+    [ "$(metric viaduct_drops_total 'reason="no_neighbour"')" -ge 1 ] && break
+    sleep 0.1
+done
+sleep 0.3
+text=$(lab_metrics)
+check "dropped as no_neighbour once the hold time is over" \
+    test "$(lab_metric "$text" viaduct_drops_total 'reason="no_neighbour"')" = 1
+check "a send failure for the destination" \
+    test "$(lab_metric "$text" viaduct_dispatcher_send_failures_total)" = 1
+check "blocklisted at once as a send error (ARP had its 3 s)" \
+    test "$(lab_metric "$text" viaduct_dst_blocklist_send_failures_total)" = 1
+invite dead dead-2
+sleep 0.3
+text=$(lab_metrics)
+check "the next INVITE for it is refused by the blocklist, not held" \
+    test "$(lab_metric "$text" viaduct_drops_total 'reason="blocklisted"')" = 1 -a \
+    "$(lab_metric "$text" viaduct_neighbour_held_total)" = 2
+
+if [ "$failures" != 0 ]; then
+    cat "$work/b1.out"
+    tail -20 "$work/viaduct.log"
+    exit 1
+fi
+echo "PASS"
