@@ -355,10 +355,13 @@ void neighbours(Checker& c, const toml::table& root, Settings& out) {
   if (t == nullptr) {
     return;
   }
-  c.keys(*t, {"timeout", "static"}, "[neighbours]");
+  c.keys(*t, {"timeout", "hold", "static"}, "[neighbours]");
   int64_t v = 0;
   if (c.integer(*t, "timeout", 0, 86400, v, false, "[neighbours]")) {
     out.neighbour_timeout = static_cast<uint32_t>(v);
+  }
+  if (c.integer(*t, "hold", 0, 60, v, false, "[neighbours]")) {
+    out.neighbour_hold = static_cast<uint32_t>(v);
   }
   const toml::node* st = t->get("static");
   if (st == nullptr) {

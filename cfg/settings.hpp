@@ -51,6 +51,8 @@ struct Settings {
                                          //   included (DPDK's default: 2048 + 128)
   uint16_t burst = 32;                   // [dpdk] burst
   uint32_t neighbour_timeout = 300;      // [neighbours] timeout, seconds; 0: learned MACs stay
+  uint32_t neighbour_hold = 3;           // [neighbours] hold, seconds a frame waits for its next
+                                         //   hop's MAC; 0: no frame waits (a no_neighbour drop)
   std::vector<StaticNeighbour> static_neighbours;  // [neighbours] static
 };
 

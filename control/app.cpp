@@ -359,6 +359,7 @@ bool Daemon::start_dataplane() {
     inject_rings_.push_back(inj);
     workers_.push_back(std::make_unique<dp::Worker>(w, slot_, qsv_, queues[w], ev, inj,
                                                     stop_workers_, settings_.burst));
+    workers_.back()->set_neigh_hold(settings_.neighbour_hold);
     if (!workers_.back()->enable_ip_frag(pool_, kReassemblyDatagrams, kReassemblyTimeoutMs)) {
       VD_LOG("error", "worker=%u cannot set up IPv4 reassembly (memory)", unsigned{w});
       return false;

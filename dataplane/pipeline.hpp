@@ -168,7 +168,8 @@ struct WorkerCtx {
   VmState vm;                     // the script interpreter's $var slots, scratch and log ring
   Ipv4TextCache src_text;
   // Frames waiting for their next hop's MAC; neigh_hold_cycles 0: none are held (a miss is a
-  // no_neighbour drop at once). The worker sets kNeighHoldSeconds in TSC cycles.
+  // no_neighbour drop at once). The worker sets kNeighHoldSeconds in TSC cycles, or the
+  // settings' [neighbours] hold.
   uint64_t neigh_hold_cycles = 0;
   uint32_t neigh_learned = 0;  // bumped when neigh or neigh6 learns a MAC (held frames look again)
   NeighHold hold;

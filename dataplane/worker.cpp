@@ -174,6 +174,10 @@ void Worker::forward_raw(uint16_t port, rte_mbuf** pkts, uint16_t n) noexcept {
   flush_tx();
 }
 
+void Worker::set_neigh_hold(uint32_t seconds) noexcept {
+  ctx_->pipeline.neigh_hold_cycles = rte_get_tsc_hz() * seconds;
+}
+
 bool Worker::enable_ip_frag(rte_mempool* pool, uint32_t max_datagrams,
                             uint32_t timeout_ms) noexcept {
   const std::string big = "vd_big_" + std::to_string(id_);

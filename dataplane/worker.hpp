@@ -60,6 +60,10 @@ class Worker {
   // fragments. Init time, before launch; false when DPDK cannot provide them.
   bool enable_ip_frag(rte_mempool* pool, uint32_t max_datagrams, uint32_t timeout_ms) noexcept;
 
+  // How long a frame whose next hop has no MAC waits for it (WorkerCtx::hold); 0: not at all,
+  // a no_neighbour drop. kNeighHoldSeconds unless set. Init time, before launch.
+  void set_neigh_hold(uint32_t seconds) noexcept;
+
   // Entry point for rte_eal_remote_launch; `arg` is the Worker.
   static int launch(void* arg);
 

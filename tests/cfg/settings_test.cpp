@@ -62,11 +62,13 @@ TEST(Settings, Neighbours) {
   Settings s;
   Diagnostics d;
   ASSERT_TRUE(parse_settings(std::string(kMinimal) +
-                                 "[neighbours]\ntimeout = 60\nstatic = [ { address = \"10.0.0.9\", "
+                                 "[neighbours]\ntimeout = 60\nhold = 1\n"
+                                 "static = [ { address = \"10.0.0.9\", "
                                  "mac = \"02:00:00:0A:0b:09\" } ]\n",
                              "s.toml", s, d))
       << test::joined(d);
   EXPECT_EQ(s.neighbour_timeout, 60u);
+  EXPECT_EQ(s.neighbour_hold, 1u);
   ASSERT_EQ(s.static_neighbours.size(), 1u);
   EXPECT_EQ(s.static_neighbours[0].ip_be, htonl(0x0a000009));
   EXPECT_EQ(s.static_neighbours[0].mac[3], 0x0a);
@@ -74,6 +76,8 @@ TEST(Settings, Neighbours) {
   Settings dflt;
   ASSERT_TRUE(parse_settings(kMinimal, "s.toml", dflt, d));
   EXPECT_EQ(dflt.neighbour_timeout, 300u);
+  EXPECT_EQ(dflt.neighbour_hold, 3u);  // the kernel's three solicitations a second apart
+  EXPECT_FALSE(parse_settings(std::string(kMinimal) + "[neighbours]\nhold = 61\n", "s.toml", s, d));
   EXPECT_TRUE(dflt.static_neighbours.empty());
   EXPECT_FALSE(parse_settings(std::string(kMinimal) +
                                   "[neighbours]\nstatic = [ { address = \"10.0.0.9\", mac = \"02:00\" } ]\n",

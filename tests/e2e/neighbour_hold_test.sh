@@ -8,6 +8,7 @@
 # - backend 2 never answers ARP: an INVITE for it is held for the hold time (3 s), then dropped
 #   as no_neighbour and reported as a send failure, and with use_dst_blocklist the destination
 #   is blocklisted at once (ARP has had its chance).
+# - with [neighbours] hold = 0 nothing waits: such an INVITE is a no_neighbour drop at once.
 #   usage: neighbour_hold_test.sh VIADUCT_BINARY
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -142,6 +143,21 @@ text=$(lab_metrics)
 check "the next INVITE for it is refused by the blocklist, not held" \
     test "$(lab_metric "$text" viaduct_drops_total 'reason="blocklisted"')" = 1 -a \
     "$(lab_metric "$text" viaduct_neighbour_held_total)" = 2
+
+# ---- 3. [neighbours] hold = 0: nothing waits, a miss is a no_neighbour drop at once ----
+kill "$LAB_VIADUCT_PID"
+wait "$LAB_VIADUCT_PID" 2> /dev/null || true
+printf '\n[neighbours]\nhold = 0\n' >> "$work/viaduct.toml"
+lab_start_viaduct "$bin" "$work"
+invite dead dead-3
+for _ in $(seq 1 20); do
+    [ "$(metric viaduct_drops_total 'reason="no_neighbour"')" -ge 1 ] && break
+    sleep 0.1
+done
+text=$(lab_metrics)
+check "with hold = 0 the INVITE for backend 2 is dropped at once, not held" \
+    test "$(lab_metric "$text" viaduct_drops_total 'reason="no_neighbour"')" = 1 -a \
+    "$(lab_metric "$text" viaduct_neighbour_held_total)" = 0
 
 if [ "$failures" != 0 ]; then
     cat "$work/b1.out"
