@@ -8,6 +8,9 @@
 # - backend 2 never answers ARP: an INVITE for it is held for the hold time (3 s), then dropped
 #   as no_neighbour and reported as a send failure, and with use_dst_blocklist the destination
 #   is blocklisted at once (ARP has had its chance).
+# - IPv6: backend 3 has no IPv6 address at first, so no Neighbor Advertisement answers viaduct's
+#   solicitations; an INVITE from the IPv4 client for it (IPv4 in, IPv6 out) is held, and sent
+#   once the address is there and Neighbor Discovery answers.
 # - with [neighbours] hold = 0 nothing waits: such an INVITE is a no_neighbour drop at once.
 #   usage: neighbour_hold_test.sh VIADUCT_BINARY
 set -euo pipefail
@@ -23,23 +26,36 @@ lab_workdir viaduct-e2e-hold
 
 lab_up
 lab_write_config "$work"
-# Set 1: backend 1; set 2: backend 2 (the request's user "dead" goes there).
+# Set 1: backend 1; set 2: backend 2 (the request's user "dead" goes there); set 3: backend 3
+# over IPv6 (user "v6").
+LB6="2001:db8:${LAB_NET}::2"
+B3_6="2001:db8:${LAB_NET}::13"
 cat > "$work/dispatcher.list" <<LIST
 1 sip:${LAB_B_IPS[0]}:5060 0 0
 2 sip:${LAB_B_IPS[1]}:5060 0 0
+3 sip:[${B3_6}]:5060 0 0
 LIST
-python3 - "$work/viaduct.cfg" <<'PY'
+sed -i "s|^address = .*|&\naddress6 = \"${LB6}/64\"|" "$work/viaduct.toml"
+grep -q address6 "$work/viaduct.toml"
+python3 - "$work/viaduct.cfg" "$LB6" <<'PY'
 import sys
 p = sys.argv[1]
 s = open(p).read()
 s = s.replace("children=2\n", "children=2\nuse_dst_blocklist=yes\n")
+s = s.replace("\nchildren=2", "\nlisten=udp:[%s]:5060\nchildren=2" % sys.argv[2])
 s = s.replace("    if (!ds_select_dst(DS_SET, DS_ALG)) {",
               "    $var(set) = 1;\n    if ($rU == \"dead\") {\n        $var(set) = 2;\n    }\n"
+              "    if ($rU == \"v6\") {\n        $var(set) = 3;\n    }\n"
               "    if (!ds_select_dst($var(set), DS_ALG)) {")
 open(p, "w").write(s)
 PY
 b1=${LAB_BACKENDS[0]}
 b2=${LAB_BACKENDS[1]}
+b3=${LAB_BACKENDS[2]}
+# Backend 3: IPv6 on (lib.sh turns it off), but its address B3_6 only later.
+for k in all default eth0; do
+    ip netns exec "$b3" sysctl -qw "net.ipv6.conf.$k.disable_ipv6=0"
+done
 # arp_ignore=8: no ARP reply at all.
 for ns in "$b1" "$b2"; do
     ip netns exec "$ns" sysctl -qw net.ipv4.conf.all.arp_ignore=8 net.ipv4.conf.eth0.arp_ignore=8
@@ -48,7 +64,8 @@ done
 # Backend 1's UDP socket: every datagram's Call-ID and top Via, with the time it came.
 cat > "$work/listen.py" <<'PY'
 import socket, sys, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+family = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(family, socket.SOCK_DGRAM)
 s.bind((sys.argv[1], 5060))
 s.settimeout(0.2)
 end = time.time() + float(sys.argv[2])
@@ -64,6 +81,8 @@ while time.time() < end:
           "t=%.3f" % time.time(), flush=True)
 PY
 ip netns exec "$b1" python3 "$work/listen.py" "${LAB_B_IPS[0]}" 30 > "$work/b1.out" 2>&1 &
+LAB_PIDS+=("$!")
+ip netns exec "$b3" python3 "$work/listen.py" "::" 40 > "$work/b3.out" 2>&1 &
 LAB_PIDS+=("$!")
 
 lab_start_viaduct "$bin" "$work"
@@ -144,7 +163,30 @@ check "the next INVITE for it is refused by the blocklist, not held" \
     test "$(lab_metric "$text" viaduct_drops_total 'reason="blocklisted"')" = 1 -a \
     "$(lab_metric "$text" viaduct_neighbour_held_total)" = 2
 
-# ---- 3. [neighbours] hold = 0: nothing waits, a miss is a no_neighbour drop at once ----
+# ---- 3. IPv6: held until Neighbor Discovery answers ----
+invite v6 v6-1
+for _ in $(seq 1 30); do
+    [ "$(metric viaduct_neighbour_held_total)" -ge 3 ] && break
+    sleep 0.1
+done
+check "the INVITE for backend 3 over IPv6 (no Neighbor Advertisement yet) is held" \
+    test "$(metric viaduct_neighbour_held_total)" = 3
+sleep 1
+check "nothing reached backend 3 while its MAC is unknown" \
+    test "$(grep -c '^got v6-1' "$work/b3.out" || true)" = 0
+ip -n "$b3" addr add "${B3_6}/64" dev eth0 nodad
+for _ in $(seq 1 50); do
+    grep -q '^got v6-1' "$work/b3.out" && break
+    sleep 0.1
+done
+check "backend 3 got the held INVITE once Neighbor Discovery answered" \
+    test "$(grep -c '^got v6-1' "$work/b3.out" || true)" = 1
+check "over IPv6, with viaduct's IPv6 Via on top" \
+    grep -q "^got v6-1 via=Via:_SIP/2.0/UDP_\[${LB6}\];branch=z9hG4bK" "$work/b3.out"
+check "counted as sent after the hold ($(metric viaduct_neighbour_held_sent_total))" \
+    test "$(metric viaduct_neighbour_held_sent_total)" = 2
+
+# ---- 4. [neighbours] hold = 0: nothing waits, a miss is a no_neighbour drop at once ----
 kill "$LAB_VIADUCT_PID"
 wait "$LAB_VIADUCT_PID" 2> /dev/null || true
 printf '\n[neighbours]\nhold = 0\n' >> "$work/viaduct.toml"
@@ -160,7 +202,7 @@ check "with hold = 0 the INVITE for backend 2 is dropped at once, not held" \
     "$(lab_metric "$text" viaduct_neighbour_held_total)" = 0
 
 if [ "$failures" != 0 ]; then
-    cat "$work/b1.out"
+    cat "$work/b1.out" "$work/b3.out"
     tail -20 "$work/viaduct.log"
     exit 1
 fi
