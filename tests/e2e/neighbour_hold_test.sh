@@ -100,26 +100,41 @@ s.sendto(m.encode(), (lb, 5060))
 PY
 }
 metric() { lab_metric "$(lab_metrics)" "$@"; }
+# wait_until TENTHS COMMAND...: COMMAND every 0.1 s until it succeeds, at most TENTHS times.
+wait_until() {
+    local n=$1
+    shift
+    for _ in $(seq 1 "$n"); do
+        "$@" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+held_at_least() { [ "$(metric viaduct_neighbour_held_total)" -ge "$1" ]; }
+no_neighbour_at_least() { [ "$(metric viaduct_drops_total 'reason="no_neighbour"')" -ge "$1" ]; }
+# held_then_sent WHO USER CALL-ID OUT HELD ANSWER...: an INVITE for USER is held (the HELD-th
+# frame held in all), reaches WHO (whose listener writes OUT) in no second while its MAC is
+# unknown, and reaches it once, after ANSWER (the command that makes WHO answer) has run.
+held_then_sent() {
+    local who=$1 user=$2 cid=$3 out=$4 held=$5
+    shift 5
+    invite "$user" "$cid"
+    wait_until 30 held_at_least "$held" || true
+    check "the INVITE for $who (its MAC unknown) is held ($(metric viaduct_neighbour_held_total))" \
+        test "$(metric viaduct_neighbour_held_total)" = "$held"
+    sleep 1
+    check "nothing reached $who while its MAC is unknown" \
+        test "$(grep -c "^got $cid " "$out" || true)" = 0
+    "$@"
+    wait_until 50 grep -q "^got $cid " "$out" || true
+    check "$who got the held INVITE once it answered" \
+        test "$(grep -c "^got $cid " "$out" || true)" = 1
+}
 
 # ---- 1. held while backend 1 answers no ARP, sent once it does ----
 sleep 1.5  # viaduct has asked for backend 1's MAC at least once, unanswered
-invite svc hold-1
-for _ in $(seq 1 30); do
-    [ "$(metric viaduct_neighbour_held_total)" -ge 1 ] && break
-    sleep 0.1
-done
-check "the INVITE for backend 1 (no ARP answer yet) is held ($(metric viaduct_neighbour_held_total))" \
-    test "$(metric viaduct_neighbour_held_total)" = 1
-sleep 1
-check "nothing reached backend 1 while its MAC is unknown" \
-    test "$(grep -c '^got hold-1' "$work/b1.out" || true)" = 0
-ip netns exec "$b1" sysctl -qw net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.eth0.arp_ignore=0
-for _ in $(seq 1 50); do
-    grep -q '^got hold-1' "$work/b1.out" && break
-    sleep 0.1
-done
-check "backend 1 got the held INVITE once it answered ARP" \
-    test "$(grep -c '^got hold-1' "$work/b1.out" || true)" = 1
+held_then_sent "backend 1" svc hold-1 "$work/b1.out" 1 \
+    ip netns exec "$b1" sysctl -qw net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.eth0.arp_ignore=0
 check "with viaduct's Via on top" \
     grep -q "^got hold-1 via=Via:_SIP/2.0/UDP_${LAB_LB_IP};branch=z9hG4bK" "$work/b1.out"
 text=$(lab_metrics)
@@ -129,10 +144,7 @@ check "no no_neighbour drop" \
     test "$(lab_metric "$text" viaduct_drops_total 'reason="no_neighbour"')" = 0
 # The next INVITE goes straight out.
 invite svc hold-2
-for _ in $(seq 1 30); do
-    grep -q '^got hold-2' "$work/b1.out" && break
-    sleep 0.1
-done
+wait_until 30 grep -q '^got hold-2 ' "$work/b1.out" || true
 check "the next INVITE reaches backend 1 without a hold" grep -q '^got hold-2' "$work/b1.out"
 check "still one frame held in all" test "$(metric viaduct_neighbour_held_total)" = 1
 
@@ -144,10 +156,7 @@ check "the INVITE for backend 2 is held" \
     test "$(lab_metric "$text" viaduct_neighbour_held_total)" = 2
 check "not yet dropped after 1 s" \
     test "$(lab_metric "$text" viaduct_drops_total 'reason="no_neighbour"')" = 0
-for _ in $(seq 1 60); do
-    [ "$(metric viaduct_drops_total 'reason="no_neighbour"')" -ge 1 ] && break
-    sleep 0.1
-done
+wait_until 60 no_neighbour_at_least 1 || true
 sleep 0.3
 text=$(lab_metrics)
 check "dropped as no_neighbour once the hold time is over" \
@@ -164,23 +173,9 @@ check "the next INVITE for it is refused by the blocklist, not held" \
     "$(lab_metric "$text" viaduct_neighbour_held_total)" = 2
 
 # ---- 3. IPv6: held until Neighbor Discovery answers ----
-invite v6 v6-1
-for _ in $(seq 1 30); do
-    [ "$(metric viaduct_neighbour_held_total)" -ge 3 ] && break
-    sleep 0.1
-done
-check "the INVITE for backend 3 over IPv6 (no Neighbor Advertisement yet) is held" \
-    test "$(metric viaduct_neighbour_held_total)" = 3
-sleep 1
-check "nothing reached backend 3 while its MAC is unknown" \
-    test "$(grep -c '^got v6-1' "$work/b3.out" || true)" = 0
-ip -n "$b3" addr add "${B3_6}/64" dev eth0 nodad
-for _ in $(seq 1 50); do
-    grep -q '^got v6-1' "$work/b3.out" && break
-    sleep 0.1
-done
-check "backend 3 got the held INVITE once Neighbor Discovery answered" \
-    test "$(grep -c '^got v6-1' "$work/b3.out" || true)" = 1
+# (its address, and so its Neighbor Advertisement, comes after the INVITE)
+held_then_sent "backend 3 over IPv6" v6 v6-1 "$work/b3.out" 3 \
+    ip -n "$b3" addr add "${B3_6}/64" dev eth0 nodad
 check "over IPv6, with viaduct's IPv6 Via on top" \
     grep -q "^got v6-1 via=Via:_SIP/2.0/UDP_\[${LB6}\];branch=z9hG4bK" "$work/b3.out"
 check "counted as sent after the hold ($(metric viaduct_neighbour_held_sent_total))" \
@@ -192,10 +187,7 @@ wait "$LAB_VIADUCT_PID" 2> /dev/null || true
 printf '\n[neighbours]\nhold = 0\n' >> "$work/viaduct.toml"
 lab_start_viaduct "$bin" "$work"
 invite dead dead-3
-for _ in $(seq 1 20); do
-    [ "$(metric viaduct_drops_total 'reason="no_neighbour"')" -ge 1 ] && break
-    sleep 0.1
-done
+wait_until 20 no_neighbour_at_least 1 || true
 text=$(lab_metrics)
 check "with hold = 0 the INVITE for backend 2 is dropped at once, not held" \
     test "$(lab_metric "$text" viaduct_drops_total 'reason="no_neighbour"')" = 1 -a \

@@ -1113,14 +1113,18 @@ TEST_P(GoldenTest, OutputMatches) {
     } else if (v.is_drop()) {
       out.push_back(std::string("drop ") + dp::drop_name(v.drop));
     } else if (v.kind == dp::Verdict::Kind::kHeld) {
-      out.push_back(ctx->hold.n != 0 && ctx->hold.f[ctx->hold.n - 1].m == m
-                        ? "held (waiting for the next hop's MAC)"
-                        : ctx->hold.n != 0 && ctx->n_frags != 0 &&
-                                  ctx->hold.f[ctx->hold.n - 1].m ==
-                                      ctx->frag_out[ctx->n_frags - 1]
-                              ? "held (" + std::to_string(ctx->n_frags) +
-                                    " fragments waiting for the next hop's MAC)"
-                              : "held (waiting for the rest of the datagram)");
+      // The hold's last frame is this one, or the last fragment cut from it; else the
+      // reassembly table keeps it.
+      const rte_mbuf* last = ctx->hold.n != 0 ? ctx->hold.f[ctx->hold.n - 1].m : nullptr;
+      if (last != nullptr && last == m) {
+        out.push_back("held (waiting for the next hop's MAC)");
+      } else if (last != nullptr && ctx->n_frags != 0 &&
+                 last == ctx->frag_out[ctx->n_frags - 1]) {
+        out.push_back("held (" + std::to_string(ctx->n_frags) +
+                      " fragments waiting for the next hop's MAC)");
+      } else {
+        out.push_back("held (waiting for the rest of the datagram)");
+      }
     } else {
       out.push_back("consumed");
     }
