@@ -156,6 +156,23 @@ void Worker::process_burst(const Snapshot& snap, rte_mbuf** pkts, uint16_t n) no
   }
 }
 
+void Worker::send_by_port(rte_mbuf** pkts, uint16_t n) noexcept {
+  for (uint16_t i = 0; i < n; ++i) {
+    const uint16_t p = pkts[i]->port;
+    if (p >= kMaxPorts || !tx_[p].owned) {
+      ctx_->counters[0].drop(Drop::kNoRoute);  // a port this worker has no TX queue on
+      rte_pktmbuf_free(pkts[i]);
+      continue;
+    }
+    TxBuf& t = tx_[p];
+    t.pkts[t.n++] = pkts[i];
+    if (t.n == kMaxBurst * 2) {
+      flush_tx();
+    }
+  }
+  flush_tx();
+}
+
 void Worker::forward_raw(uint16_t port, rte_mbuf** pkts, uint16_t n) noexcept {
   WorkerCounters& c = ctx_->counters[0];
   if (port >= kMaxPorts || !tx_[port].owned) {
@@ -253,21 +270,8 @@ void Worker::run() noexcept {
       // Frames waiting for a next hop's MAC: sent once it is known, dropped when too old.
       const uint64_t t0 = rte_rdtsc();
       const uint16_t n = service_held(snap, ctx_->pipeline, t0, rx, kMaxBurst);
-      for (uint16_t i = 0; i < n; ++i) {
-        const uint16_t p = rx[i]->port;
-        if (p < kMaxPorts && tx_[p].owned) {
-          TxBuf& t = tx_[p];
-          t.pkts[t.n++] = rx[i];
-          if (t.n == kMaxBurst * 2) {
-            flush_tx();
-          }
-        } else {
-          c.drop(Drop::kNoRoute);  // a port this worker has no TX queue on
-          rte_pktmbuf_free(rx[i]);
-        }
-      }
       if (n != 0) {
-        flush_tx();
+        send_by_port(rx, n);
         c.busy_tsc.add(rte_rdtsc() - t0);
       }
     }
@@ -275,17 +279,8 @@ void Worker::run() noexcept {
       // Frames the control thread wants sent (ARP requests), on the queues this worker owns.
       const unsigned n = rte_ring_sc_dequeue_burst(inject_, reinterpret_cast<void**>(rx), kBurst,
                                                    nullptr);
-      for (unsigned i = 0; i < n; ++i) {
-        const uint16_t p = rx[i]->port;
-        if (p < kMaxPorts && tx_[p].owned) {
-          TxBuf& t = tx_[p];
-          t.pkts[t.n++] = rx[i];
-        } else {
-          rte_pktmbuf_free(rx[i]);
-        }
-      }
       if (n != 0) {
-        flush_tx();
+        send_by_port(rx, static_cast<uint16_t>(n));
       }
     }
     c.loops.add();

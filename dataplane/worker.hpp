@@ -82,6 +82,10 @@ class Worker {
   void process_burst(const Snapshot& snap, rte_mbuf** pkts, uint16_t n) noexcept;
   void flush_tx() noexcept;
   void forward_raw(uint16_t port, rte_mbuf** pkts, uint16_t n) noexcept;
+  // Frames that name their TX port in m->port (held frames released, the control thread's
+  // injected ones): queued on the port and sent; a port this worker has no TX queue on is a
+  // no_route drop.
+  void send_by_port(rte_mbuf** pkts, uint16_t n) noexcept;
 
   struct Ctx {
     WorkerCounters counters[1];
