@@ -1447,7 +1447,7 @@ void Daemon::shutdown() {
   if (publisher_) {
     publisher_->synchronize();
   }
-  exposer_.reset();
+  stop_exposer(exposer_, settings_.metrics_listen);
   // Worker-owned DPDK objects (reassembly tables, pools) go before the EAL does.
   workers_.clear();
   std::vector<uint16_t> stopped;  // interfaces on one port (VLANs) share it

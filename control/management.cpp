@@ -12,6 +12,7 @@
 #include <cstring>
 #include <vector>
 
+#include "control/http_stop.hpp"
 #include "control/log.hpp"
 
 namespace viaduct::ctl {
@@ -166,6 +167,7 @@ Result<std::unique_ptr<ManagementServer>> ManagementServer::start(const std::str
       return Error{Error::Code::kIo,
                    "cannot serve the management API on " + http_listen + ": " + why, ""};
     }
+    s->http_listen_ = http_listen;
     mg_set_request_handler(s->http_, "/", &ManagementServer::on_http, s.get());
   }
   if (!socket_path.empty()) {
@@ -203,7 +205,13 @@ Result<std::unique_ptr<ManagementServer>> ManagementServer::start(const std::str
 ManagementServer::~ManagementServer() {
   stop_.store(true);
   if (http_ != nullptr) {
-    mg_stop(http_);
+    std::vector<int> ports;
+    mg_server_port sp[4]{};
+    const int n = mg_get_server_ports(http_, 4, sp);
+    for (int i = 0; i < n; ++i) {
+      ports.push_back(sp[i].port);
+    }
+    stop_listener(http_listen_, ports, [this] { mg_stop(http_); });
   }
   if (dgram_thread_.joinable()) {
     dgram_thread_.join();

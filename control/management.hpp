@@ -66,6 +66,7 @@ class ManagementServer {
 
   RpcInbox& inbox_;
   mg_context* http_ = nullptr;
+  std::string http_listen_;  // for stop_listener
   int dgram_fd_ = -1;
   std::string dgram_path_;
   std::atomic<bool> stop_{false};

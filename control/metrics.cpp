@@ -10,6 +10,8 @@
 
 #include <exception>
 
+#include "control/http_stop.hpp"
+
 namespace viaduct::ctl {
 namespace {
 
@@ -346,6 +348,13 @@ Result<std::unique_ptr<prometheus::Exposer>> start_exposer(
   } catch (const std::exception& e) {
     return Error{Error::Code::kIo, "cannot serve metrics on " + listen + ": " + e.what(), ""};
   }
+}
+
+void stop_exposer(std::unique_ptr<prometheus::Exposer>& exposer, const std::string& listen) {
+  if (!exposer) {
+    return;
+  }
+  stop_listener(listen, exposer->GetListeningPorts(), [&exposer] { exposer.reset(); });
 }
 
 std::string render_text(const prometheus::Collectable& c) {

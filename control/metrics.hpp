@@ -92,6 +92,10 @@ class MetricsCollector : public prometheus::Collectable {
 Result<std::unique_ptr<prometheus::Exposer>> start_exposer(
     const std::string& listen, const std::shared_ptr<MetricsCollector>& collector);
 
+// Stops and destroys `exposer` (started on `listen`) without waiting out civetweb's 2 s poll
+// (control/http_stop.hpp). Nothing happens when it is null.
+void stop_exposer(std::unique_ptr<prometheus::Exposer>& exposer, const std::string& listen);
+
 // The text exposition format of a collector's families (for tests and `viaduct-check`).
 std::string render_text(const prometheus::Collectable& c);
 
