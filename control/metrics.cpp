@@ -106,7 +106,8 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
       {"viaduct_exception_out_total", "Frames from the kernel's exception TAP sent on the wire.",
        &dp::WorkerCounters::exception_out},
       {"viaduct_ip_fragments_sent_total",
-       "IPv4 fragments sent for messages larger than the interface MTU.",
+       "IPv4 and IPv6 fragments sent for messages larger than the MTU (a fragment held for its "
+       "next hop's MAC counts when it leaves).",
        &dp::WorkerCounters::fragments_sent},
       {"viaduct_worker_events_dropped_total", "Worker-to-control events lost to a full ring.",
        &dp::WorkerCounters::events_dropped},

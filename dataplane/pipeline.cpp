@@ -360,8 +360,10 @@ uint16_t egress_mtu(const Snapshot& snap, const Iface& ifc) noexcept {
 
 // The frame in m (Ethernet + IPv4 + payload, built by build_frame) is larger than the MTU:
 // cut it into fragments of at most `mtu` IP bytes, fresh mbufs of ctx.pool, into ctx.frag_out.
-// The caller frees m once they are sent.
-Verdict fragment(rte_mbuf* m, const Iface& ifc, uint16_t mtu, WorkerCtx& ctx) noexcept {
+// The caller frees m once they are sent. sent: false when they are to be held (hold_frames),
+// so fragments_sent counts them only when they leave (service_held).
+Verdict fragment(rte_mbuf* m, const Iface& ifc, uint16_t mtu, WorkerCtx& ctx,
+                 bool sent = true) noexcept {
   const uint16_t port_id = ifc.port_id;
   const size_t l2 = ifc.l2_len();
   const char* eth = rte_pktmbuf_mtod(m, const char*);
@@ -399,7 +401,9 @@ Verdict fragment(rte_mbuf* m, const Iface& ifc, uint16_t mtu, WorkerCtx& ctx) no
     f->port = port_id;
   }
   ctx.n_frags = static_cast<uint16_t>(n);
-  ctx.counters->fragments_sent.add(n);
+  if (sent) {
+    ctx.counters->fragments_sent.add(n);
+  }
   return Verdict::tx_many(port_id);
 }
 
@@ -703,7 +707,8 @@ void build_frame6(rte_mbuf* m, size_t payload_off, size_t payload_len, const Ifa
   udp->dgram_cksum = ipv6_udptcp_cksum(ip, udp);
 }
 
-Verdict fragment6(rte_mbuf* m, const Iface& ifc, uint16_t mtu, WorkerCtx& ctx) noexcept;
+Verdict fragment6(rte_mbuf* m, const Iface& ifc, uint16_t mtu, WorkerCtx& ctx,
+                  bool sent = true) noexcept;
 
 uint16_t parse_port(std::string_view s) noexcept {
   uint32_t v = 0;
@@ -832,6 +837,7 @@ constexpr MacAddr kUnresolvedMac{};
     return Verdict::dropped(Drop::kNoNeighbour);
   }
   h.deadline = rte_rdtsc() + ctx.neigh_hold_cycles;
+  h.fragment = many;
   for (uint16_t k = 0; k < n; ++k) {
     h.m = many ? ctx.frag_out[k] : m;
     h.first = k == 0;
@@ -887,7 +893,8 @@ template <bool kHold>
   }
   build_frame(snap, m, head + kL2L3L4, len, ifc, mac, dst_ip_be, out.port_be, dst_port_be, ctx,
               sum_known ? &sum : nullptr);
-  const Verdict v = len + 28 > mtu ? fragment(m, ifc, mtu, ctx) : Verdict::tx(ifc.port_id);
+  const Verdict v =
+      len + 28 > mtu ? fragment(m, ifc, mtu, ctx, !kHold) : Verdict::tx(ifc.port_id);
   if constexpr (kHold) {
     return hold_frames(snap, ctx, m, v, out_if, dst_ip_be, nullptr, dst_port_be, dest_id);
   } else {
@@ -934,7 +941,8 @@ template <bool kHold>
 // the interface MTU: cut the UDP datagram into fragments (RFC 8200 4.5: a Fragment header after
 // the IPv6 header, offsets in 8-byte units, one identification per datagram), fresh mbufs of
 // ctx.pool, into ctx.frag_out. The caller frees m once they are sent.
-Verdict fragment6(rte_mbuf* m, const Iface& ifc, uint16_t mtu, WorkerCtx& ctx) noexcept {
+Verdict fragment6(rte_mbuf* m, const Iface& ifc, uint16_t mtu, WorkerCtx& ctx,
+                  bool sent) noexcept {
   const size_t l2 = ifc.l2_len();
   const char* eth = rte_pktmbuf_mtod(m, const char*);
   const auto* ip = reinterpret_cast<const rte_ipv6_hdr*>(eth + l2);
@@ -975,7 +983,9 @@ Verdict fragment6(rte_mbuf* m, const Iface& ifc, uint16_t mtu, WorkerCtx& ctx) n
     f->port = ifc.port_id;
   }
   ctx.n_frags = static_cast<uint16_t>(n);
-  ctx.counters->fragments_sent.add(n);
+  if (sent) {
+    ctx.counters->fragments_sent.add(n);
+  }
   return Verdict::tx_many(ifc.port_id);
 }
 
@@ -1012,7 +1022,7 @@ Verdict fragment6(rte_mbuf* m, const Iface& ifc, uint16_t mtu, WorkerCtx& ctx) n
       return Verdict::dropped(Drop::kNeedsSlowPath);
     }
     build_frame6(m, head + kL2L3L4v6, len, ifc, *mac, dst, out.port_be, dst_port_be);
-    const Verdict f = fragment6(m, ifc, ifc.mtu, ctx);
+    const Verdict f = fragment6(m, ifc, ifc.mtu, ctx, mac != &kUnresolvedMac);
     return mac != &kUnresolvedMac ? f
                                   : hold_frames(snap, ctx, m, f, out_if, 0, &dst, dst_port_be,
                                                 dest_id);
@@ -2290,6 +2300,9 @@ uint16_t service_held(const Snapshot& snap, WorkerCtx& ctx, uint64_t now_tsc, rt
       f.m->port = f.tx_port;
       out[n_out++] = f.m;
       ctx.counters->neigh_held_sent.add();
+      if (f.fragment) {
+        ctx.counters->fragments_sent.add();
+      }
       continue;
     }
     if (now_tsc >= f.deadline) {

@@ -131,6 +131,7 @@ struct HeldFrame {
   uint16_t tx_port = 0;
   bool v6 = false;
   bool first = true;         // the datagram's first frame (fragments: one send failure each)
+  bool fragment = false;     // a fragment: fragments_sent counts it when it leaves
   Ip6 hop6;
   Ip6 dst6;                  // v6: the datagram's destination, for a send failure
 };

@@ -836,6 +836,54 @@ TEST_F(NeighHoldTest, AFrameNotSentWithinTheHoldTimeIsADropAndASendFailure) {
   EXPECT_EQ(rte_mempool_avail_count(g_pool), free0);  // the frame went back to its pool
 }
 
+// A datagram above udp4_raw_mtu is held as its fragments; fragments_sent counts them when they
+// leave, and not at all when they expire.
+TEST_F(NeighHoldTest, HeldFragmentsCountAsSentOnlyWhenTheyLeave) {
+  const std::string mtu = "udp4_raw_mtu=576\n";
+  std::string error;
+  auto unknown = test::make_snapshot(mtu + kScript, kList, "10.0.0.2", kOurMac,
+                                     {{"10.0.0.10", kClientMac}}, error);
+  ASSERT_NE(unknown, nullptr) << error;
+  auto known = test::make_snapshot(mtu + kScript, kList, "10.0.0.2", kOurMac,
+                                   {{"10.0.0.10", kClientMac},
+                                    {"10.0.0.11", kB1Mac},
+                                    {"10.0.0.12", kB2Mac}},
+                                   error);
+  ASSERT_NE(known, nullptr) << error;
+  unknown->snap.generation = 1;
+  known->snap.generation = 2;
+  ctx_->pool = g_pool;  // fragments are cut into mbufs of this pool
+  const unsigned free0 = rte_mempool_avail_count(g_pool);
+  const auto big = [this](const std::string& call_id) {
+    return udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5060,
+                     invite(call_id, "Max-Forwards: 70\r\nX-Pad: " + std::string(700, 'x') +
+                                         "\r\n"));
+  };
+  // One held and released: its fragments count once they go.
+  rte_mbuf* m = big("frag-sent");
+  ASSERT_EQ(dp::handle_packet(unknown->snap, m, *ctx_).kind, dp::Verdict::Kind::kHeld);
+  const uint16_t n = ctx_->hold.n;
+  ASSERT_GE(n, 2);
+  EXPECT_EQ(counters_.fragments_sent.read(), 0u);
+  EXPECT_EQ(counters_.neigh_held.read(), n);
+  rte_mbuf* out[8];
+  ASSERT_EQ(dp::service_held(known->snap, *ctx_, rte_rdtsc(), out, 8), n);
+  EXPECT_EQ(counters_.fragments_sent.read(), n);
+  rte_pktmbuf_free_bulk(out, n);
+  // One held and expired: no fragment was sent, each is a no_neighbour drop, one send failure.
+  m = big("frag-late");
+  ASSERT_EQ(dp::handle_packet(unknown->snap, m, *ctx_).kind, dp::Verdict::Kind::kHeld);
+  ASSERT_EQ(ctx_->hold.n, n);
+  const uint64_t failures0 = counters_.send_failures.read();
+  EXPECT_EQ(dp::service_held(unknown->snap, *ctx_, ctx_->hold.f[0].deadline, out, 8), 0);
+  EXPECT_EQ(ctx_->hold.n, 0);
+  EXPECT_EQ(counters_.fragments_sent.read(), n);
+  EXPECT_EQ(drops(dp::Drop::kNoNeighbour), n);
+  EXPECT_EQ(counters_.send_failures.read(), failures0 + 1);
+  EXPECT_EQ(rte_mempool_avail_count(g_pool), free0);
+  ctx_->pool = nullptr;
+}
+
 TEST_F(NeighHoldTest, WithoutAHoldTimeAMissIsADropAsBefore) {
   ctx_->neigh_hold_cycles = 0;
   const dp::Verdict v = send("nohold");
