@@ -3,10 +3,10 @@
 # tools/run-tests.sh: installs dependencies, builds, runs the whole test suite (unit, golden and
 # end-to-end tests, the latter in network namespaces: run as root). Then three more stages: the
 # unit suites (sip, cfg, dataplane, golden) again under ASan + UBSan in ./build-asan, and each
-# SIP fuzz target for VD_FUZZ_SECONDS (30) from a copy of its seed corpus, built with clang in
-# ./build-fuzz; last the per-packet suites again on the production build (tools/build-pgo.sh,
-# ./build-pgo). Arguments go to the main `meson test`. VD_SANITIZE=0 / VD_FUZZ=0 / VD_PGO=0 skip
-# a stage.
+# fuzz target (the SIP scanner, the SIP rewriter, the whole per-packet path) for VD_FUZZ_SECONDS
+# (30) from a copy of its seed corpus, built with clang in ./build-fuzz; last the per-packet
+# suites again on the production build (tools/build-pgo.sh, ./build-pgo). Arguments go to the
+# main `meson test`. VD_SANITIZE=0 / VD_FUZZ=0 / VD_PGO=0 skip a stage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/bootstrap.sh
@@ -70,27 +70,31 @@ if [ "${VD_SANITIZE:-1}" != 0 ]; then
     echo "run-tests: stage asan+ubsan: $((SECONDS - t0)) s"
 fi
 
-# Bounded fuzzing: clang + libFuzzer + ASan/UBSan. Only the fuzz targets are built (clang is not
-# asked to build the DPDK code). Each run starts from a scratch copy of the seed corpus, so new
+# Bounded fuzzing: clang + libFuzzer + ASan/UBSan. Only the fuzz targets are built (and the
+# libraries pipeline_fuzz links, instrumented; DPDK itself is the Debian package's). Each run starts from a scratch copy of the seed corpus, so new
 # inputs never land in the source tree; a crash input is kept in $FUZZ_BUILD/fuzz-artifacts/.
 fuzz_ok=0
 fuzz_bad=0
-FUZZ_TARGETS=(sip_scan_fuzz sip_rewrite_fuzz)
+# target (relative to the build directory) and its seed corpus
+FUZZ_TARGETS=(tests/sip/sip_scan_fuzz:tests/sip/corpus tests/sip/sip_rewrite_fuzz:tests/sip/corpus
+              tests/golden/pipeline_fuzz:tests/golden/corpus)
 fuzz_build() {
     if [ ! -f "$FUZZ_BUILD/build.ninja" ]; then
         CXX=clang++-14 CC=clang-14 meson setup "$FUZZ_BUILD" -Dfuzz=true -Dwerror=true || return 1
     fi
-    ninja -C "$FUZZ_BUILD" "${FUZZ_TARGETS[@]/#/tests/sip/}" || return 1
+    ninja -C "$FUZZ_BUILD" "${FUZZ_TARGETS[@]%%:*}" || return 1
 }
 if [ "${VD_FUZZ:-1}" != 0 ]; then
     t0=$SECONDS
     if fuzz_build; then
         mkdir -p "$FUZZ_BUILD/fuzz-artifacts"
-        for t in "${FUZZ_TARGETS[@]}"; do
+        for entry in "${FUZZ_TARGETS[@]}"; do
+            target=${entry%%:*}
+            t=$(basename "$target")
             work=$(mktemp -d)
-            cp -r tests/sip/corpus/. "$work/"
+            cp -r "${entry#*:}/." "$work/"
             log="$FUZZ_BUILD/$t.log"
-            if "$FUZZ_BUILD/tests/sip/$t" "$work" -dict=tests/sip/sip.dict \
+            if "$FUZZ_BUILD/$target" "$work" -dict=tests/sip/sip.dict \
                 -max_total_time="$FUZZ_SECONDS" -timeout=5 -rss_limit_mb=2048 \
                 -artifact_prefix="$FUZZ_BUILD/fuzz-artifacts/$t-" -print_final_stats=1 \
                 >"$log" 2>&1; then
