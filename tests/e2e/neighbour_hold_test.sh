@@ -9,8 +9,12 @@
 #   as no_neighbour and reported as a send failure, and with use_dst_blocklist the destination
 #   is blocklisted at once (ARP has had its chance).
 # - IPv6: backend 3 has no IPv6 address at first, so no Neighbor Advertisement answers viaduct's
-#   solicitations; an INVITE from the IPv4 client for it (IPv4 in, IPv6 out) is held, and sent
-#   once the address is there and Neighbor Discovery answers.
+#   solicitations; an INVITE from the IPv4 client for it (IPv4 in, IPv6 out), large enough to
+#   leave in two IPv6 fragments, is held as those fragments, and sent once the address is there
+#   and Neighbor Discovery answers (the backend's kernel reassembles it).
+# - IPv6, an address nobody has: the INVITE (two fragments again) is held for the hold time,
+#   then dropped as no_neighbour and blocklisted as a send failure, as over IPv4; its fragments
+#   are not counted as sent.
 # - with [neighbours] hold = 0 nothing waits: such an INVITE is a no_neighbour drop at once.
 #   usage: neighbour_hold_test.sh VIADUCT_BINARY
 set -euo pipefail
@@ -19,6 +23,10 @@ bin=$(realpath "$1")
 
 LAB_NET=${LAB_NET:-71}
 LAB_METRICS_PORT=${LAB_METRICS_PORT:-9471}
+# The large INVITEs of parts 3 and 3b: the af_packet PMD hands viaduct whole datagrams (its
+# fanout group defragments, fragments_test.sh says how), so frames and mbufs of 4 KiB.
+LAB_AFP_ARGS=",framesz=4096,blocksz=4096"
+LAB_DPDK_EXTRA="mbuf_data_room = 4224"
 source "$here/lib.sh"
 lab_require curl ip python3
 failures=0
@@ -34,6 +42,7 @@ cat > "$work/dispatcher.list" <<LIST
 1 sip:${LAB_B_IPS[0]}:5060 0 0
 2 sip:${LAB_B_IPS[1]}:5060 0 0
 3 sip:[${B3_6}]:5060 0 0
+4 sip:[2001:db8:${LAB_NET}::99]:5060 0 0
 LIST
 sed -i "s|^address = .*|&\naddress6 = \"${LB6}/64\"|" "$work/viaduct.toml"
 grep -q address6 "$work/viaduct.toml"
@@ -46,6 +55,7 @@ s = s.replace("\nchildren=2", "\nlisten=udp:[%s]:5060\nchildren=2" % sys.argv[2]
 s = s.replace("    if (!ds_select_dst(DS_SET, DS_ALG)) {",
               "    $var(set) = 1;\n    if ($rU == \"dead\") {\n        $var(set) = 2;\n    }\n"
               "    if ($rU == \"v6\") {\n        $var(set) = 3;\n    }\n"
+              "    if ($rU == \"v6dead\") {\n        $var(set) = 4;\n    }\n"
               "    if (!ds_select_dst($var(set), DS_ALG)) {")
 open(p, "w").write(s)
 PY
@@ -87,13 +97,15 @@ LAB_PIDS+=("$!")
 
 lab_start_viaduct "$bin" "$work"
 
-invite() {  # invite USER CALL-ID: one INVITE from the client to viaduct
-    ip netns exec "$LAB_C" python3 - "$LAB_C_IP" "$LAB_LB_IP" "$1" "$2" <<'PY'
+invite() {  # invite USER CALL-ID [PAD]: one INVITE from the client to viaduct (PAD: bytes of
+            # an X-Pad header, for a datagram above the MTU)
+    ip netns exec "$LAB_C" python3 - "$LAB_C_IP" "$LAB_LB_IP" "$1" "$2" "${3:-0}" <<'PY'
 import socket, sys
-src, lb, user, cid = sys.argv[1:5]
+src, lb, user, cid, pad = sys.argv[1:6]
+pad = "X-Pad: %s\r\n" % ("p" * int(pad)) if int(pad) else ""
 m = ("INVITE sip:%s@%s:5060 SIP/2.0\r\nVia: SIP/2.0/UDP %s:5060;branch=z9hG4bK%s\r\n"
-     "Max-Forwards: 70\r\nFrom: <sip:a@%s>;tag=1\r\nTo: <sip:%s@%s>\r\nCall-ID: %s\r\n"
-     "CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n" % (user, lb, src, cid, src, user, lb, cid))
+     "Max-Forwards: 70\r\nFrom: <sip:a@%s>;tag=1\r\nTo: <sip:%s@%s>\r\nCall-ID: %s\r\n%s"
+     "CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n" % (user, lb, src, cid, src, user, lb, cid, pad))
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind((src, 5060))
 s.sendto(m.encode(), (lb, 5060))
@@ -112,13 +124,14 @@ wait_until() {
 }
 held_at_least() { [ "$(metric viaduct_neighbour_held_total)" -ge "$1" ]; }
 no_neighbour_at_least() { [ "$(metric viaduct_drops_total 'reason="no_neighbour"')" -ge "$1" ]; }
-# held_then_sent WHO USER CALL-ID OUT HELD ANSWER...: an INVITE for USER is held (the HELD-th
-# frame held in all), reaches WHO (whose listener writes OUT) in no second while its MAC is
-# unknown, and reaches it once, after ANSWER (the command that makes WHO answer) has run.
+# held_then_sent WHO USER CALL-ID PAD OUT HELD ANSWER...: an INVITE for USER (PAD: invite's) is
+# held (HELD frames held in all after it), reaches WHO (whose listener writes OUT) in no second
+# while its MAC is unknown, and reaches it once, after ANSWER (the command that makes WHO answer)
+# has run.
 held_then_sent() {
-    local who=$1 user=$2 cid=$3 out=$4 held=$5
-    shift 5
-    invite "$user" "$cid"
+    local who=$1 user=$2 cid=$3 pad=$4 out=$5 held=$6
+    shift 6
+    invite "$user" "$cid" "$pad"
     wait_until 30 held_at_least "$held" || true
     check "the INVITE for $who (its MAC unknown) is held ($(metric viaduct_neighbour_held_total))" \
         test "$(metric viaduct_neighbour_held_total)" = "$held"
@@ -133,7 +146,7 @@ held_then_sent() {
 
 # ---- 1. held while backend 1 answers no ARP, sent once it does ----
 sleep 1.5  # viaduct has asked for backend 1's MAC at least once, unanswered
-held_then_sent "backend 1" svc hold-1 "$work/b1.out" 1 \
+held_then_sent "backend 1" svc hold-1 0 "$work/b1.out" 1 \
     ip netns exec "$b1" sysctl -qw net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.eth0.arp_ignore=0
 check "with viaduct's Via on top" \
     grep -q "^got hold-1 via=Via:_SIP/2.0/UDP_${LAB_LB_IP};branch=z9hG4bK" "$work/b1.out"
@@ -172,14 +185,40 @@ check "the next INVITE for it is refused by the blocklist, not held" \
     test "$(lab_metric "$text" viaduct_drops_total 'reason="blocklisted"')" = 1 -a \
     "$(lab_metric "$text" viaduct_neighbour_held_total)" = 2
 
-# ---- 3. IPv6: held until Neighbor Discovery answers ----
-# (its address, and so its Neighbor Advertisement, comes after the INVITE)
-held_then_sent "backend 3 over IPv6" v6 v6-1 "$work/b3.out" 3 \
+# ---- 3. IPv6: held until Neighbor Discovery answers, as two fragments ----
+# (its address, and so its Neighbor Advertisement, comes after the INVITE; 2,000 bytes of
+# padding: the client's kernel fragments the datagram, viaduct reassembles it and, above the
+# IPv6 MTU of 1,500, cuts it into two fragments, both held)
+held_then_sent "backend 3 over IPv6" v6 v6-1 2000 "$work/b3.out" 4 \
     ip -n "$b3" addr add "${B3_6}/64" dev eth0 nodad
 check "over IPv6, with viaduct's IPv6 Via on top" \
     grep -q "^got v6-1 via=Via:_SIP/2.0/UDP_\[${LB6}\];branch=z9hG4bK" "$work/b3.out"
-check "counted as sent after the hold ($(metric viaduct_neighbour_held_sent_total))" \
-    test "$(metric viaduct_neighbour_held_sent_total)" = 2
+text=$(lab_metrics)
+check "both fragments counted as sent after the hold ($(lab_metric "$text" viaduct_neighbour_held_sent_total))" \
+    test "$(lab_metric "$text" viaduct_neighbour_held_sent_total)" = 3
+check "and as fragments sent, once they left ($(lab_metric "$text" viaduct_ip_fragments_sent_total))" \
+    test "$(lab_metric "$text" viaduct_ip_fragments_sent_total)" = 2
+
+# ---- 3b. IPv6, an address nobody has: dropped after the hold time, blocklisted ----
+# (as two fragments again: they expire without being counted as fragments sent)
+invite v6dead v6dead-1 2000
+wait_until 30 held_at_least 6 || true
+check "the INVITE for an IPv6 address nobody has is held, as two fragments" \
+    test "$(metric viaduct_neighbour_held_total)" = 6
+wait_until 60 no_neighbour_at_least 3 || true
+sleep 0.3
+text=$(lab_metrics)
+check "both dropped as no_neighbour once the hold time is over" \
+    test "$(lab_metric "$text" viaduct_drops_total 'reason="no_neighbour"')" = 3
+check "one send failure, blocklisted at once (Neighbor Discovery had its 3 s)" \
+    test "$(lab_metric "$text" viaduct_dispatcher_send_failures_total)" = 2 -a \
+    "$(lab_metric "$text" viaduct_dst_blocklist_send_failures_total)" = 2
+check "fragments that expired are not counted as sent" \
+    test "$(lab_metric "$text" viaduct_ip_fragments_sent_total)" = 2
+invite v6dead v6dead-2
+sleep 0.3
+check "the next INVITE for it is refused by the blocklist, not held" \
+    test "$(metric viaduct_drops_total 'reason="blocklisted"')" = 2
 
 # ---- 4. [neighbours] hold = 0: nothing waits, a miss is a no_neighbour drop at once ----
 kill "$LAB_VIADUCT_PID"
