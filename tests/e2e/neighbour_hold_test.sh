@@ -144,6 +144,37 @@ held_then_sent() {
         test "$(grep -c "^got $cid " "$out" || true)" = 1
 }
 
+# held_then_expired WHO USER CID PAD HELD NO_NEIGHBOUR N: an INVITE for USER (PAD: invite's;
+# Call-ID CID-1) is held (HELD frames held in all after it), still held after 1 s, and dropped as
+# no_neighbour once the hold time is over (NO_NEIGHBOUR such drops in all); it is the N-th send
+# failure, blocklisted at once as one (the next hop had its 3 s), and the next INVITE for USER
+# (CID-2) is the N-th refused by the blocklist, not held.
+held_then_expired() {
+    local who=$1 user=$2 cid=$3 pad=$4 held=$5 drops=$6 n=$7 text
+    invite "$user" "$cid-1" "$pad"
+    sleep 1
+    text=$(lab_metrics)
+    check "the INVITE for $who is held ($(lab_metric "$text" viaduct_neighbour_held_total))" \
+        test "$(lab_metric "$text" viaduct_neighbour_held_total)" = "$held"
+    check "not yet dropped after 1 s" \
+        test "$(lab_metric "$text" viaduct_drops_total 'reason="no_neighbour"')" -lt "$drops"
+    wait_until 60 no_neighbour_at_least "$drops" || true
+    sleep 0.3
+    text=$(lab_metrics)
+    check "dropped as no_neighbour once the hold time is over" \
+        test "$(lab_metric "$text" viaduct_drops_total 'reason="no_neighbour"')" = "$drops"
+    check "one send failure for the destination" \
+        test "$(lab_metric "$text" viaduct_dispatcher_send_failures_total)" = "$n"
+    check "blocklisted at once as a send error" \
+        test "$(lab_metric "$text" viaduct_dst_blocklist_send_failures_total)" = "$n"
+    invite "$user" "$cid-2"
+    sleep 0.3
+    text=$(lab_metrics)
+    check "the next INVITE for it is refused by the blocklist, not held" \
+        test "$(lab_metric "$text" viaduct_drops_total 'reason="blocklisted"')" = "$n" -a \
+        "$(lab_metric "$text" viaduct_neighbour_held_total)" = "$held"
+}
+
 # ---- 1. held while backend 1 answers no ARP, sent once it does ----
 sleep 1.5  # viaduct has asked for backend 1's MAC at least once, unanswered
 held_then_sent "backend 1" svc hold-1 0 "$work/b1.out" 1 \
@@ -162,28 +193,7 @@ check "the next INVITE reaches backend 1 without a hold" grep -q '^got hold-2' "
 check "still one frame held in all" test "$(metric viaduct_neighbour_held_total)" = 1
 
 # ---- 2. backend 2 never answers: dropped after the hold time, a send failure, blocklisted ----
-invite dead dead-1
-sleep 1
-text=$(lab_metrics)
-check "the INVITE for backend 2 is held" \
-    test "$(lab_metric "$text" viaduct_neighbour_held_total)" = 2
-check "not yet dropped after 1 s" \
-    test "$(lab_metric "$text" viaduct_drops_total 'reason="no_neighbour"')" = 0
-wait_until 60 no_neighbour_at_least 1 || true
-sleep 0.3
-text=$(lab_metrics)
-check "dropped as no_neighbour once the hold time is over" \
-    test "$(lab_metric "$text" viaduct_drops_total 'reason="no_neighbour"')" = 1
-check "a send failure for the destination" \
-    test "$(lab_metric "$text" viaduct_dispatcher_send_failures_total)" = 1
-check "blocklisted at once as a send error (ARP had its 3 s)" \
-    test "$(lab_metric "$text" viaduct_dst_blocklist_send_failures_total)" = 1
-invite dead dead-2
-sleep 0.3
-text=$(lab_metrics)
-check "the next INVITE for it is refused by the blocklist, not held" \
-    test "$(lab_metric "$text" viaduct_drops_total 'reason="blocklisted"')" = 1 -a \
-    "$(lab_metric "$text" viaduct_neighbour_held_total)" = 2
+held_then_expired "backend 2" dead dead 0 2 1 1
 
 # ---- 3. IPv6: held until Neighbor Discovery answers, as two fragments ----
 # (its address, and so its Neighbor Advertisement, comes after the INVITE; 2,000 bytes of
@@ -201,24 +211,9 @@ check "and as fragments sent, once they left ($(lab_metric "$text" viaduct_ip_fr
 
 # ---- 3b. IPv6, an address nobody has: dropped after the hold time, blocklisted ----
 # (as two fragments again: they expire without being counted as fragments sent)
-invite v6dead v6dead-1 2000
-wait_until 30 held_at_least 6 || true
-check "the INVITE for an IPv6 address nobody has is held, as two fragments" \
-    test "$(metric viaduct_neighbour_held_total)" = 6
-wait_until 60 no_neighbour_at_least 3 || true
-sleep 0.3
-text=$(lab_metrics)
-check "both dropped as no_neighbour once the hold time is over" \
-    test "$(lab_metric "$text" viaduct_drops_total 'reason="no_neighbour"')" = 3
-check "one send failure, blocklisted at once (Neighbor Discovery had its 3 s)" \
-    test "$(lab_metric "$text" viaduct_dispatcher_send_failures_total)" = 2 -a \
-    "$(lab_metric "$text" viaduct_dst_blocklist_send_failures_total)" = 2
+held_then_expired "an IPv6 address nobody has" v6dead v6dead 2000 6 3 2
 check "fragments that expired are not counted as sent" \
-    test "$(lab_metric "$text" viaduct_ip_fragments_sent_total)" = 2
-invite v6dead v6dead-2
-sleep 0.3
-check "the next INVITE for it is refused by the blocklist, not held" \
-    test "$(metric viaduct_drops_total 'reason="blocklisted"')" = 2
+    test "$(metric viaduct_ip_fragments_sent_total)" = 2
 
 # ---- 4. [neighbours] hold = 0: nothing waits, a miss is a no_neighbour drop at once ----
 kill "$LAB_VIADUCT_PID"
