@@ -154,12 +154,15 @@ inline const char* frame_fault(const rte_mbuf* m) {
 class PipelineRig {
  public:
   // pool: input frames and fragments (every mbuf in it must be free); big_pool: reassembled
-  // datagrams. `error` says why when ok() is false.
+  // datagrams. `error` says why when ok() is false. The golden cases' snapshots.
   PipelineRig(rte_mempool* pool, rte_mempool* big_pool, std::string& error)
-      : pool_(pool), big_pool_(big_pool) {
-    full_ = golden_snapshot(error);
-    held_ = full_ ? golden_snapshot(error, {"no-neighbour 10.0.0.11", "no-neighbour 2001:db8::11"})
-                  : nullptr;
+      : PipelineRig(pool, big_pool, golden_snapshot(error),
+                    golden_snapshot(error, {"no-neighbour 10.0.0.11", "no-neighbour 2001:db8::11"}),
+                    error) {}
+  // Other snapshots: `full` knows every next hop's MAC, `held` (kRigHold) not all of them.
+  PipelineRig(rte_mempool* pool, rte_mempool* big_pool, std::unique_ptr<ctl::OwnedSnapshot> full,
+              std::unique_ptr<ctl::OwnedSnapshot> held, std::string& error)
+      : pool_(pool), big_pool_(big_pool), full_(std::move(full)), held_(std::move(held)) {
     static int n_rings = 0;
     const std::string name = "rig_ev" + std::to_string(n_rings++);
     events_ = rte_ring_create_elem(name.c_str(), sizeof(dp::Event), 64, 0,
@@ -185,6 +188,9 @@ class PipelineRig {
 
   bool ok() const { return full_ && held_ && events_ != nullptr && death_row_ != nullptr; }
   uint64_t sent() const { return sent_; }
+  // Called with true just before each handle_packet() and service_held() call, with false just
+  // after (pipeline_alloc_test counts the heap allocations in between).
+  void (*around_pipeline)(bool entering) = [](bool) {};
 
   // One input through a fresh worker context. Null: every property held.
   const char* run(const RigInput& in) {
@@ -242,7 +248,9 @@ class PipelineRig {
       if ((in.flags & kRigFixChecksums) != 0) {
         fix_checksums(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m));
       }
+      around_pipeline(true);
       const dp::Verdict v = dp::handle_packet(snap(in), m, ctx);
+      around_pipeline(false);
       const char* fault = nullptr;
       if (v.is_tx()) {
         ++sent_;
@@ -271,7 +279,9 @@ class PipelineRig {
   // service_held() against `s` at `now`: checks and frees what it releases.
   const char* drain_hold(const dp::Snapshot& s, dp::WorkerCtx& ctx, uint64_t now) {
     rte_mbuf* out[dp::NeighHold::kMax];
+    around_pipeline(true);
     const uint16_t n = dp::service_held(s, ctx, now, out, dp::NeighHold::kMax);
+    around_pipeline(false);
     const char* fault = nullptr;
     for (uint16_t i = 0; i < n; ++i) {
       fault = fault != nullptr ? fault : frame_fault(out[i]);

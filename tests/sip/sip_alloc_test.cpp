@@ -13,50 +13,13 @@
 #include "dataplane/sip/sip.hpp"
 #include "tests/sip/sip_test_util.hpp"
 
-extern "C" {
-void* __libc_malloc(size_t size);
-void* __libc_calloc(size_t n, size_t size);
-void* __libc_realloc(void* p, size_t size);
-}
-
 namespace {
 std::atomic<long> g_allocs{0};
 }  // namespace
 
-// The C allocator, so that a malloc hidden in a library call counts too.
-extern "C" void* malloc(size_t size) {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
-  return __libc_malloc(size);
-}
-extern "C" void* calloc(size_t n, size_t size) {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
-  return __libc_calloc(n, size);
-}
-extern "C" void* realloc(void* p, size_t size) {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
-  return __libc_realloc(p, size);
-}
+void count_allocation() noexcept { g_allocs.fetch_add(1, std::memory_order_relaxed); }
 
-void* operator new(size_t size) {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
-  void* p = __libc_malloc(size == 0 ? 1 : size);
-  if (p == nullptr) {
-    std::abort();
-  }
-  return p;
-}
-void* operator new[](size_t size) { return operator new(size); }
-void* operator new(size_t size, const std::nothrow_t&) noexcept {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
-  return __libc_malloc(size == 0 ? 1 : size);
-}
-void* operator new[](size_t size, const std::nothrow_t& tag) noexcept {
-  return operator new(size, tag);
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
-void operator delete[](void* p, size_t) noexcept { std::free(p); }
+#include "tests/support/counting_alloc.hpp"
 
 namespace viaduct::sip {
 namespace {
