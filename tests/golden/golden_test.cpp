@@ -69,6 +69,7 @@
 
 #include "tests/golden/golden_world.hpp"
 #include "tests/golden/pipeline_rig.hpp"
+#include "tests/golden/rig_set.hpp"
 #include "tests/support/packet_builder.hpp"
 
 namespace viaduct::test {
@@ -1199,8 +1200,44 @@ TEST(GoldenMutations, NoCrashNoLeakWellFormedOutput) {
 }
 
 // The pipeline fuzz target's seed corpus (tests/golden/corpus/, pipeline_rig.hpp's encoding):
-// one input per case, its frames in order (flags 0). VD_GOLDEN_UPDATE=1 writes it again.
-TEST(GoldenFuzzCorpus, HoldsEveryCase) {
+// one input per golden case, its frames in order (flags 0), and one per differential script,
+// its messages in order (flags: the script's index in RigSet). VD_GOLDEN_UPDATE=1 writes it
+// again.
+class GoldenFuzzCorpus : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    pool_ = rte_pktmbuf_pool_create("corpus", 2047, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+    ASSERT_NE(pool_, nullptr);
+    std::string error;
+    rigs_ = new RigSet(pool_, GoldenEnv::big_pool, VD_DIFF_DATA, error);
+    ASSERT_TRUE(rigs_->ok()) << error;
+  }
+  static void TearDownTestSuite() {
+    delete rigs_;
+    EXPECT_EQ(rte_mempool_avail_count(pool_), 2047u) << "mbufs leaked";
+    rte_mempool_free(pool_);
+  }
+  // Checks (or with VD_GOLDEN_UPDATE writes) the seed `name` holding `in`.
+  static void expect_seed(const std::string& name, const RigInput& in) {
+    const std::vector<uint8_t> want = encode(in);
+    const fs::path path = fs::path(VD_GOLDEN_CORPUS) / name;
+    if (std::getenv("VD_GOLDEN_UPDATE") != nullptr) {
+      fs::create_directories(VD_GOLDEN_CORPUS);
+      std::ofstream(path, std::ios::binary)
+          .write(reinterpret_cast<const char*>(want.data()),
+                 static_cast<std::streamsize>(want.size()));
+    }
+    std::ifstream is(path, std::ios::binary);
+    const std::vector<uint8_t> got((std::istreambuf_iterator<char>(is)),
+                                   std::istreambuf_iterator<char>());
+    EXPECT_TRUE(got == want) << path << " is not " << name
+                             << "'s frames (VD_GOLDEN_UPDATE=1 writes it)";
+  }
+  static inline rte_mempool* pool_ = nullptr;
+  static inline RigSet* rigs_ = nullptr;
+};
+
+TEST_F(GoldenFuzzCorpus, HoldsEveryCaseAndEveryDifferentialScript) {
   std::string error;
   size_t checked = 0;
   for (const std::string& name : case_names()) {
@@ -1212,50 +1249,44 @@ TEST(GoldenFuzzCorpus, HoldsEveryCase) {
         in.frames.push_back(std::move(b));
       }
     }
-    const std::vector<uint8_t> want = encode(in);
-    const fs::path path = fs::path(VD_GOLDEN_CORPUS) / name;
-    if (std::getenv("VD_GOLDEN_UPDATE") != nullptr) {
-      fs::create_directories(VD_GOLDEN_CORPUS);
-      std::ofstream(path, std::ios::binary)
-          .write(reinterpret_cast<const char*>(want.data()), static_cast<std::streamsize>(want.size()));
-    }
-    std::ifstream is(path, std::ios::binary);
-    const std::vector<uint8_t> got((std::istreambuf_iterator<char>(is)),
-                                   std::istreambuf_iterator<char>());
-    EXPECT_TRUE(got == want) << path << " is not case " << name
-                             << "'s frames (VD_GOLDEN_UPDATE=1 writes it)";
+    expect_seed(name, in);
     ++checked;
   }
   EXPECT_GT(checked, 40u);
+  ASSERT_GE(rigs_->size(), 24u);
+  ASSERT_LT(rigs_->size(), 32u);  // the index fits flags bits 3-7
+  for (size_t i = 1; i < rigs_->size(); ++i) {
+    RigInput in;
+    in.flags = static_cast<uint8_t>(i << 3);
+    const auto& msgs = rigs_->messages(i);
+    in.frames.assign(msgs.begin(), msgs.begin() + std::min(msgs.size(), kRigMaxFrames));
+    expect_seed("diff-" + rigs_->name(i), in);
+  }
 }
 
 // Every file of the corpus (the seeds, and inputs the fuzzer found and were merged in) through
-// the rig with each of its flag combinations: no property broken.
-TEST(GoldenFuzzCorpus, ReplaysCleanWithEveryFlag) {
-  std::string error;
-  rte_mempool* pool = rte_pktmbuf_pool_create("corpus", 2047, 0, 0,
-                                              RTE_MBUF_DEFAULT_BUF_SIZE, 0);
-  ASSERT_NE(pool, nullptr);
+// its script's rig with each combination of the low flags: no property broken.
+TEST_F(GoldenFuzzCorpus, ReplaysCleanWithEveryFlag) {
   size_t files = 0;
-  {
-    PipelineRig rig(pool, GoldenEnv::big_pool, error);
-    ASSERT_TRUE(rig.ok()) << error;
-    for (const auto& e : fs::directory_iterator(VD_GOLDEN_CORPUS)) {
-      std::ifstream is(e.path(), std::ios::binary);
-      const std::vector<uint8_t> data((std::istreambuf_iterator<char>(is)),
-                                      std::istreambuf_iterator<char>());
-      RigInput in = decode(data.data(), data.size());
-      for (uint8_t flags = 0; flags < 8; ++flags) {
-        in.flags = flags;
-        const char* fault = rig.run(in);
-        EXPECT_EQ(fault, nullptr) << fault << ": " << e.path() << " flags " << int{flags};
-      }
-      ++files;
+  uint64_t sent = 0;
+  for (const auto& e : fs::directory_iterator(VD_GOLDEN_CORPUS)) {
+    std::ifstream is(e.path(), std::ios::binary);
+    const std::vector<uint8_t> data((std::istreambuf_iterator<char>(is)),
+                                    std::istreambuf_iterator<char>());
+    RigInput in = decode(data.data(), data.size());
+    const uint8_t script = in.flags & ~uint8_t{7};
+    for (uint8_t low = 0; low < 8; ++low) {
+      in.flags = script | low;
+      PipelineRig& rig = rigs_->rig_for(in.flags);
+      const uint64_t before = rig.sent();
+      const char* fault = rig.run(in);
+      EXPECT_EQ(fault, nullptr) << fault << ": " << e.path() << " flags " << int{in.flags};
+      sent += rig.sent() - before;
     }
-    EXPECT_GT(rig.sent(), files);
+    ++files;
   }
-  EXPECT_GT(files, 40u);
-  rte_mempool_free(pool);
+  EXPECT_GT(files, 70u);
+  EXPECT_GT(sent, files);
 }
 
 }  // namespace

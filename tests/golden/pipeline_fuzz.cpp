@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // tests/golden/pipeline_fuzz.cpp: libFuzzer target for the whole per-packet path (clang,
 // -Dfuzz=true): Ethernet, VLAN, ARP, IPv4 and IPv6 with their extension headers, ICMP, UDP,
-// reassembly, the SIP scanner, the routing script (the golden cases' one), dispatch, the
-// rewrite, fragmentation on the way out and the neighbour hold. Each input is a few frames
-// through one fresh worker context (pipeline_rig.hpp: encoding and properties); a broken
-// property aborts, as a crash or a sanitizer report does. Seed corpus: tests/golden/corpus/
-// (the golden cases' frames), which golden_test replays in every build.
+// reassembly, the SIP scanner, the routing script (the golden cases' one or one of the
+// differential test's 23, picked by the input: rig_set.hpp), dispatch, the rewrite,
+// fragmentation on the way out and the neighbour hold. Each input is a few frames through one
+// fresh worker context (pipeline_rig.hpp: encoding and properties); a broken property aborts,
+// as a crash or a sanitizer report does. Seed corpus: tests/golden/corpus/ (the golden cases'
+// frames, the differential scripts' messages), which golden_test replays in every build.
 #include <rte_eal.h>
 #include <rte_mbuf.h>
 
@@ -13,11 +14,11 @@
 #include <cstdlib>
 #include <iterator>
 
-#include "tests/golden/pipeline_rig.hpp"
+#include "tests/golden/rig_set.hpp"
 
 namespace {
 
-viaduct::test::PipelineRig* g_rig = nullptr;
+viaduct::test::RigSet* g_rigs = nullptr;
 
 }  // namespace
 
@@ -28,13 +29,13 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     std::fprintf(stderr, "pipeline_fuzz: EAL init failed\n");
     std::abort();
   }
-  rte_mempool* pool = rte_pktmbuf_pool_create("fuzz", 1023, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+  rte_mempool* pool = rte_pktmbuf_pool_create("fuzz", 2047, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
   rte_mempool* big = rte_pktmbuf_pool_create("fuzz_big", 15, 0, 0, UINT16_MAX, 0);
   std::string error = "no mempool";
   if (pool != nullptr && big != nullptr) {
-    g_rig = new viaduct::test::PipelineRig(pool, big, error);
+    g_rigs = new viaduct::test::RigSet(pool, big, VD_DIFF_DATA, error);
   }
-  if (g_rig == nullptr || !g_rig->ok()) {
+  if (g_rigs == nullptr || !g_rigs->ok()) {
     std::fprintf(stderr, "pipeline_fuzz: %s\n", error.c_str());
     std::abort();
   }
@@ -42,7 +43,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  if (const char* fault = g_rig->run(viaduct::test::decode(data, size))) {
+  if (const char* fault = g_rigs->run(viaduct::test::decode(data, size))) {
     std::fprintf(stderr, "pipeline_fuzz: property broken: %s\n", fault);
     std::abort();
   }

@@ -18,6 +18,8 @@
 //                are held)
 //   flags bit 2: after the frames, a snapshot that knows every MAC releases what is held
 //                (else the hold expires)
+//   flags bits 3-7: which script (RigSet, rig_set.hpp: 0 the golden cases' one, then the
+//                differential test's); one PipelineRig runs one script
 #pragma once
 
 #include <rte_ip_frag.h>
@@ -41,7 +43,7 @@ struct RigInput {
   std::vector<std::vector<uint8_t>> frames;
 };
 
-inline constexpr size_t kRigMaxFrames = 16;
+inline constexpr size_t kRigMaxFrames = 32;
 inline constexpr uint8_t kRigFixChecksums = 1;
 inline constexpr uint8_t kRigHold = 2;
 inline constexpr uint8_t kRigRelease = 4;
