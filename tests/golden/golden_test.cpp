@@ -1157,36 +1157,9 @@ TEST(GoldenMutations, NoCrashNoLeakWellFormedOutput) {
     const char* seed_env = std::getenv("VD_MUTATION_SEED");
     std::mt19937 rng(seed_env != nullptr ? static_cast<uint32_t>(std::atol(seed_env))
                                          : 20261122u);
-    static constexpr uint8_t kInteresting[] = {0x00, 0xff, 0x7f, 0x80, 0x20, '\r', '\n', ':',
-                                               ';',  ',',  '<',  '>',  '[',  ']',  '0',  '9'};
     for (long it = 0; it < count; ++it) {
       std::vector<uint8_t> f = seeds[rng() % seeds.size()];
-      const int edits = 1 + static_cast<int>(rng() % 4);
-      for (int e = 0; e < edits && !f.empty(); ++e) {
-        // Headers draw most edits (the first 80 bytes hold Ethernet, IP, UDP and the start
-        // line).
-        const size_t span = (rng() % 2 == 0) ? std::min<size_t>(f.size(), 80) : f.size();
-        const size_t at = rng() % span;
-        switch (rng() % 5) {
-          case 0:
-            f[at] ^= static_cast<uint8_t>(1u << (rng() % 8));
-            break;
-          case 1:
-            f[at] = kInteresting[rng() % std::size(kInteresting)];
-            break;
-          case 2:
-            f[at] = static_cast<uint8_t>(rng());
-            break;
-          case 3:
-            f.resize(at);  // truncated
-            break;
-          default:
-            for (size_t k = rng() % 48; k > 0 && f.size() < RTE_MBUF_DEFAULT_DATAROOM; --k) {
-              f.push_back(static_cast<uint8_t>(rng()));
-            }
-            break;
-        }
-      }
+      mutate_frame(f, rng);
       RigInput in;
       in.flags = static_cast<uint8_t>(rng() % 8);
       in.frames.push_back(std::move(f));
@@ -1269,18 +1242,12 @@ TEST_F(GoldenFuzzCorpus, HoldsEveryCaseAndEveryDifferentialScript) {
 TEST_F(GoldenFuzzCorpus, ReplaysCleanWithEveryFlag) {
   size_t files = 0;
   uint64_t sent = 0;
-  for (const auto& e : fs::directory_iterator(VD_GOLDEN_CORPUS)) {
-    std::ifstream is(e.path(), std::ios::binary);
-    const std::vector<uint8_t> data((std::istreambuf_iterator<char>(is)),
-                                    std::istreambuf_iterator<char>());
-    RigInput in = decode(data.data(), data.size());
-    const uint8_t script = in.flags & ~uint8_t{7};
-    for (uint8_t low = 0; low < 8; ++low) {
-      in.flags = script | low;
+  for (const auto& [path, input] : read_corpus(VD_GOLDEN_CORPUS)) {
+    for (const RigInput& in : with_every_low_flag(input)) {
       PipelineRig& rig = rigs_->rig_for(in.flags);
       const uint64_t before = rig.sent();
       const char* fault = rig.run(in);
-      EXPECT_EQ(fault, nullptr) << fault << ": " << e.path() << " flags " << int{in.flags};
+      EXPECT_EQ(fault, nullptr) << fault << ": " << path << " flags " << int{in.flags};
       sent += rig.sent() - before;
     }
     ++files;

@@ -60,11 +60,6 @@ class AllocEnv : public ::testing::Environment {
   static inline rte_mempool* big_pool = nullptr;
 };
 
-std::vector<uint8_t> read_file(const fs::path& p) {
-  std::ifstream is(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(is), std::istreambuf_iterator<char>()};
-}
-
 // Runs `in` through the rig and returns the heap allocations made inside the pipeline's calls.
 long allocs_of(PipelineRig& rig, const RigInput& in, const char*& fault) {
   const long before = g_allocs.load();
@@ -95,15 +90,11 @@ TEST(PipelineAlloc, TheFuzzCorpusWithEveryFlag) {
     rigs.rig(i).around_pipeline = count_inside;
   }
   size_t inputs = 0;
-  for (const auto& e : fs::directory_iterator(VD_GOLDEN_CORPUS)) {
-    const std::vector<uint8_t> data = read_file(e.path());
-    RigInput in = decode(data.data(), data.size());
-    const uint8_t script = in.flags & ~uint8_t{7};
-    for (uint8_t low = 0; low < 8; ++low) {
-      in.flags = script | low;
+  for (const auto& [path, input] : read_corpus(VD_GOLDEN_CORPUS)) {
+    for (const RigInput& in : with_every_low_flag(input)) {
       const char* fault = nullptr;
       EXPECT_EQ(allocs_of(rigs.rig_for(in.flags), in, fault), 0)
-          << e.path() << " flags " << int{in.flags};
+          << path << " flags " << int{in.flags};
       EXPECT_EQ(fault, nullptr) << fault;
       ++inputs;
     }
@@ -117,9 +108,8 @@ TEST(PipelineAlloc, MutatedFrames) {
   ASSERT_TRUE(rig.ok()) << error;
   rig.around_pipeline = count_inside;
   std::vector<std::vector<uint8_t>> seeds;
-  for (const auto& e : fs::directory_iterator(VD_GOLDEN_CORPUS)) {
-    const std::vector<uint8_t> data = read_file(e.path());
-    for (std::vector<uint8_t>& f : decode(data.data(), data.size()).frames) {
+  for (auto& [path, input] : read_corpus(VD_GOLDEN_CORPUS)) {
+    for (std::vector<uint8_t>& f : input.frames) {
       seeds.push_back(std::move(f));
     }
   }
@@ -130,9 +120,7 @@ TEST(PipelineAlloc, MutatedFrames) {
     RigInput in;
     in.flags = static_cast<uint8_t>(rng() % 8);
     std::vector<uint8_t> f = seeds[rng() % seeds.size()];
-    for (int e = 1 + static_cast<int>(rng() % 3); e > 0 && !f.empty(); --e) {
-      f[rng() % std::min<size_t>(f.size(), 200)] = static_cast<uint8_t>(rng());
-    }
+    mutate_frame(f, rng);
     in.frames.push_back(std::move(f));
     const char* fault = nullptr;
     allocs += allocs_of(rig, in, fault);

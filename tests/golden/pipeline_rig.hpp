@@ -29,7 +29,11 @@
 #include <rte_ring_elem.h>
 
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
+#include <random>
 #include <span>
 #include <string>
 #include <vector>
@@ -73,6 +77,60 @@ inline std::vector<uint8_t> encode(const RigInput& in) {
     out.insert(out.end(), f.begin(), f.end());
   }
   return out;
+}
+
+// Every file of a corpus directory, decoded, with its path.
+inline std::vector<std::pair<std::string, RigInput>> read_corpus(
+    const std::filesystem::path& dir) {
+  std::vector<std::pair<std::string, RigInput>> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    std::ifstream is(e.path(), std::ios::binary);
+    const std::vector<uint8_t> data((std::istreambuf_iterator<char>(is)),
+                                    std::istreambuf_iterator<char>());
+    out.emplace_back(e.path().string(), decode(data.data(), data.size()));
+  }
+  return out;
+}
+
+// `in` with each combination of flags bits 0-2, its script (bits 3-7) kept.
+inline std::vector<RigInput> with_every_low_flag(const RigInput& in) {
+  std::vector<RigInput> out(8, in);
+  for (uint8_t low = 0; low < 8; ++low) {
+    out[low].flags = static_cast<uint8_t>((in.flags & ~uint8_t{7}) | low);
+  }
+  return out;
+}
+
+// One to four random edits of a frame: a bit flipped, a byte set to an interesting or a random
+// value, the frame cut short, or random bytes appended. Headers draw half the edits (the first
+// 80 bytes hold Ethernet, IP, UDP and the start line).
+inline void mutate_frame(std::vector<uint8_t>& f, std::mt19937& rng) {
+  static constexpr uint8_t kInteresting[] = {0x00, 0xff, 0x7f, 0x80, 0x20, '\r', '\n', ':',
+                                             ';',  ',',  '<',  '>',  '[',  ']',  '0',  '9'};
+  const int edits = 1 + static_cast<int>(rng() % 4);
+  for (int e = 0; e < edits && !f.empty(); ++e) {
+    const size_t span = (rng() % 2 == 0) ? std::min<size_t>(f.size(), 80) : f.size();
+    const size_t at = rng() % span;
+    switch (rng() % 5) {
+      case 0:
+        f[at] ^= static_cast<uint8_t>(1u << (rng() % 8));
+        break;
+      case 1:
+        f[at] = kInteresting[rng() % std::size(kInteresting)];
+        break;
+      case 2:
+        f[at] = static_cast<uint8_t>(rng());
+        break;
+      case 3:
+        f.resize(at);  // truncated
+        break;
+      default:
+        for (size_t k = rng() % 48; k > 0 && f.size() < RTE_MBUF_DEFAULT_DATAROOM; --k) {
+          f.push_back(static_cast<uint8_t>(rng()));
+        }
+        break;
+    }
+  }
 }
 
 // Null when the frame handle_packet() says to send is well formed, else what is wrong.
