@@ -31,11 +31,15 @@ uint64_t rx_cksum_offloads(uint64_t rx_offload_capa, bool wanted) noexcept {
   return wanted ? rx_offload_capa & kBoth : 0;
 }
 
+std::vector<std::string> eal_argv(const std::vector<std::string>& args) {
+  std::vector<std::string> argv{"viaduct", "--log-level=lib.telemetry:error",
+                                "--log-level=user1:warning"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
+}
+
 Result<std::vector<unsigned>> eal_start(const std::vector<std::string>& args) {
-  std::vector<std::string> storage;
-  storage.reserve(args.size() + 1);
-  storage.emplace_back("viaduct");
-  storage.insert(storage.end(), args.begin(), args.end());
+  std::vector<std::string> storage = eal_argv(args);
   std::vector<char*> argv;
   for (std::string& s : storage) {
     argv.push_back(s.data());

@@ -14,6 +14,12 @@ struct rte_mempool;
 namespace viaduct::dp {
 
 // Starts the EAL with `args` (argv[0] is added). Returns the EAL lcores: main first.
+// The EAL's command line for `args` ([dpdk] eal_args): the program name, then two log levels
+// that keep DPDK's start-up chatter out of viaduct's log (telemetry's warning "TELEMETRY: No
+// legacy callbacks, legacy socket not created": errors only for lib.telemetry; rte_ip_frag's
+// info "USER1: rte_ip_frag_table_create: allocated...": warnings and errors for user1), then
+// `args`, whose own --log-level options come later and win.
+std::vector<std::string> eal_argv(const std::vector<std::string>& args);
 Result<std::vector<unsigned>> eal_start(const std::vector<std::string>& args);
 void eal_stop();
 

@@ -3,7 +3,8 @@
 // net_ring port: its busy-time accounting. A worker polls at 100%, so its CPU-seconds are the
 // TSC cycles of non-empty bursts; a burst whose RX call lasted kRxStallUs or more (the thread
 // was not running: here an RX callback that spins, as a preempted vCPU would look from the
-// TSC) is counted from the RX call's end, and counted as a stall.
+// TSC) is counted from the RX call's end, and counted as a stall. Also dp::eal_start's log levels
+// (EalStart).
 #include <gtest/gtest.h>
 #include <rte_cycles.h>
 #include <rte_eal.h>
@@ -11,6 +12,7 @@
 #include <rte_ethdev.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
+#include <rte_log.h>
 #include <rte_mbuf.h>
 #include <rte_pause.h>
 #include <rte_rcu_qsbr.h>
@@ -19,9 +21,11 @@
 #include <atomic>
 #include <cstdlib>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "dataplane/pipeline.hpp"
+#include "dataplane/port.hpp"
 #include "dataplane/worker.hpp"
 #include "perf/messages.hpp"
 #include "tests/support/packet_builder.hpp"
@@ -42,11 +46,12 @@ class EalEnv : public ::testing::Environment {
  public:
   void SetUp() override {
     // Two lcores: the worker runs on the second (both on CPU 0 where there is one CPU only).
+    // Through viaduct's own start (dp::eal_start), as the daemon does.
     const bool two = sysconf(_SC_NPROCESSORS_ONLN) >= 2;
-    const char* args[] = {"worker_loop_test", "--no-huge",   "-m",        "128",
-                          "--no-pci",         "--no-shconf", "--log-level=error",
-                          "--lcores",         two ? "0@0,1@1" : "0@0,1@0"};
-    ASSERT_GE(rte_eal_init(static_cast<int>(std::size(args)), const_cast<char**>(args)), 0);
+    ASSERT_TRUE(dp::eal_start({"--no-huge", "-m", "128", "--no-pci", "--no-shconf",
+                               "--log-level=error", "--log-level=lib.eal:notice", "--lcores",
+                               two ? "0@0,1@1" : "0@0,1@0"})
+                    .has_value());
     g_pool = rte_pktmbuf_pool_create("loop_pool", 1023, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
     ASSERT_NE(g_pool, nullptr);
     g_rx = rte_ring_create("lrx", 256, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
@@ -235,6 +240,23 @@ TEST_F(WorkerLoop, AHeldForwardLeavesWhenTheMacIsPublished) {
   // Back to the fixture's snapshot before these two go away.
   slot_.exchange(&snap_->snap);
   ASSERT_TRUE(loops(2));
+}
+
+
+// DPDK's start-up chatter (telemetry's "No legacy callbacks" warning, rte_ip_frag's info lines
+// under USER1) is kept out of viaduct's log; telemetry's errors and USER1's warnings still show,
+// and eal_args' own --log-level options win (this test's "lib.eal:notice" and global "error").
+TEST(EalStart, QuietsDpdkStartUpChatterAndKeepsTheOperatorsLevels) {
+  EXPECT_EQ(rte_log_get_level(RTE_LOGTYPE_USER1), static_cast<int>(RTE_LOG_WARNING));
+  const int telemetry = rte_log_register("lib.telemetry");  // its id: already registered
+  ASSERT_GE(telemetry, 0);
+  EXPECT_EQ(rte_log_get_level(static_cast<uint32_t>(telemetry)), static_cast<int>(RTE_LOG_ERR));
+  EXPECT_EQ(rte_log_get_level(RTE_LOGTYPE_EAL), static_cast<int>(RTE_LOG_NOTICE));
+  EXPECT_EQ(rte_log_get_global_level(), static_cast<uint32_t>(RTE_LOG_ERR));
+  const std::vector<std::string> argv = dp::eal_argv({"--log-level=user1:debug"});
+  ASSERT_EQ(argv.size(), 4u);
+  EXPECT_EQ(argv.front(), "viaduct");
+  EXPECT_EQ(argv.back(), "--log-level=user1:debug");  // after the defaults: it wins
 }
 
 }  // namespace

@@ -123,6 +123,9 @@ done
 check "viaduct stops within 5 s of SIGTERM" test "$stopped" = yes
 wait "$LAB_VIADUCT_PID" 2>/dev/null && rc=0 || rc=$?
 check "viaduct exit status 0 after SIGTERM (got $rc)" test "$rc" = 0
+# DPDK's informational start-up lines stay out of the log (dp::eal_argv's log levels).
+check "no DPDK TELEMETRY/USER1 info lines in viaduct's log" \
+    bash -c "! grep -E '^(TELEMETRY|USER1): ' '$work/viaduct.log'"
 
 echo "e2e: $passes passed, $failures failed"
 [ "$failures" = 0 ]
