@@ -575,9 +575,10 @@ std::vector<RpcDestination> Daemon::destinations() const {
     kamailio_order(entries);
     for (const cfg::DsDestination& d : entries) {
       RpcDestination r{d.set, d.uri, d.flags, d.priority, d.attrs};
-      if (const auto it = latency_.find({d.set, d.uri});
-          prober_.config().latency_stats && it != latency_.end() && it->second.count > 0) {
+      r.latency = prober_.config().latency_stats;
+      if (const auto it = latency_.find({d.set, d.uri}); r.latency && it != latency_.end()) {
         r.latency_samples = it->second.count;
+        r.latency_timeouts = it->second.timeouts;
         r.latency_avg = it->second.average;
         r.latency_std = it->second.stdev();
         r.latency_est = it->second.estimate;
@@ -1072,6 +1073,9 @@ void Daemon::probe_tick() {
   bool changed = t.changed;
   for (const ProbeTimeout& to : t.timed_out) {
     counters_.probe_timeouts.fetch_add(1, std::memory_order_relaxed);
+    if (prober_.config().latency_stats) {
+      ++latency_[{to.set, to.uri}].timeouts;  // no sample: apply_latency() ignores it
+    }
     changed = block(to.ip_be, to.port_be, kBlstErrTimeout, to.ip6) || changed;
     if (to.changed) {
       VD_LOG("notice", "dispatcher probe set=%d uri=%s timed out state=%s", to.set,

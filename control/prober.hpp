@@ -100,6 +100,7 @@ struct LatencyStats {
   double m2 = 0;       // sum of squared deviations (Welford), for the standard deviation
   double estimate = 0; // ms
   double max = 0;      // ms
+  uint64_t timeouts = 0;  // probes not answered within the interval (Kamailio's TIMEOUT)
   void add(double ms, int alpha_per_mille, int initial_estimate_ms) noexcept;
   double stdev() const noexcept;
 };

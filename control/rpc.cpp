@@ -167,13 +167,14 @@ Outcome dispatcher_list(ManagedDaemon& d, const Params& p) {
     if (with_attrs && !x.attrs.empty()) {
       dest["ATTRS"] = attrs_json(x.attrs);
     }
-    if (x.latency_samples > 0) {
-      // Kamailio's names; its TIMEOUT count is not kept per destination here.
+    if (x.latency) {
+      // Kamailio's names and order.
       Json lat = Json::object();
       lat["AVG"] = x.latency_avg;
       lat["STD"] = x.latency_std;
       lat["EST"] = x.latency_est;
       lat["MAX"] = x.latency_max;
+      lat["TIMEOUT"] = x.latency_timeouts;
       dest["LATENCY"] = std::move(lat);
     }
     Json item = Json::object();

@@ -27,9 +27,12 @@ struct RpcDestination {
   uint32_t flags = 0;  // cfg::DsFlag bits, the state set through the API included
   int priority = 0;
   std::string attrs;   // as written in the list ("duid=abc;weight=50"), "" when none
-  // ds_ping_latency_stats: the probes' round trips in ms (Kamailio's LATENCY object); shown
-  // only when `latency_samples` > 0.
+  // ds_ping_latency_stats: the probes' round trips in ms and the probes that timed out
+  // (Kamailio's LATENCY object: AVG, STD, EST, MAX, TIMEOUT); shown when `latency` is set (the
+  // modparam is on), zeros before the first sample, as Kamailio's.
+  bool latency = false;
   uint64_t latency_samples = 0;
+  uint64_t latency_timeouts = 0;
   double latency_avg = 0;
   double latency_std = 0;
   double latency_est = 0;

@@ -119,6 +119,42 @@ TEST_F(RpcTest, DispatcherListKeepsKamailiosMemberOrder) {
   EXPECT_LT(r.body.find("\"NRSETS\""), r.body.find("\"RECORDS\""));
 }
 
+// ds_ping_latency_stats on: every destination has Kamailio's LATENCY object, zeros before the
+// first probe round trip, and TIMEOUT counts the probes that went unanswered; off: none has one.
+TEST_F(RpcTest, DispatcherListLatencyAsKamailio) {
+  daemon.dests[0].latency = true;
+  daemon.dests[0].latency_samples = 4;
+  daemon.dests[0].latency_avg = 12.5;
+  daemon.dests[0].latency_std = 1.25;
+  daemon.dests[0].latency_est = 14;
+  daemon.dests[0].latency_max = 20;
+  daemon.dests[0].latency_timeouts = 3;
+  daemon.dests[1].latency = true;  // never answered: timeouts only
+  daemon.dests[1].latency_timeouts = 7;
+  const json r = call("dispatcher.list");
+  SCOPED_TRACE(r.dump());
+  const json& t = r["result"]["RECORDS"][0]["SET"]["TARGETS"];
+  const json& l0 = t[0]["DEST"]["LATENCY"];
+  EXPECT_EQ(l0["AVG"], 12.5);
+  EXPECT_EQ(l0["STD"], 1.25);
+  EXPECT_EQ(l0["EST"], 14.0);
+  EXPECT_EQ(l0["MAX"], 20.0);
+  EXPECT_EQ(l0["TIMEOUT"], 3);
+  const json& l1 = t[1]["DEST"]["LATENCY"];
+  EXPECT_EQ(l1["AVG"], 0.0);
+  EXPECT_EQ(l1["MAX"], 0.0);
+  EXPECT_EQ(l1["TIMEOUT"], 7);
+  EXPECT_FALSE(r["result"]["RECORDS"][1]["SET"]["TARGETS"][0]["DEST"].contains("LATENCY"));
+  // Kamailio's order (the parsed json above sorts its keys, so read the text).
+  const RpcReply raw = rpc.handle(R"({"jsonrpc":"2.0","method":"dispatcher.list","id":1})");
+  size_t at = 0;
+  for (const char* k : {"\"AVG\"", "\"STD\"", "\"EST\"", "\"MAX\"", "\"TIMEOUT\""}) {
+    const size_t next = raw.body.find(k, at);
+    ASSERT_NE(next, std::string::npos) << k;
+    at = next;
+  }
+}
+
 TEST_F(RpcTest, DispatcherListShortLeavesAttrsOut) {
   const json r = call("dispatcher.list", {"short"});
   SCOPED_TRACE(r.dump());
