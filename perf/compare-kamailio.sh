@@ -5,7 +5,14 @@
 # CPU-second for each and their ratio.
 #
 #   perf/compare-kamailio.sh [--json] [--count N] [--rate R] [--kind invite|mix] [--size B]
-#                            [--io af_packet|memif] [--memif-mode zero-copy|copy]
+#                            [--io af_packet|memif] [--memif-mode zero-copy|copy] [--repeat N]
+#
+# --repeat N: N runs one after the other (each a Kamailio phase then a viaduct phase, in a lab
+# of its own), then one line: the medians of the runs' messages per CPU-second and ratios, their
+# spread (min, max) and every run. A run whose viaduct worker was off its CPU for more than a
+# tenth of its busy time is counted in `loaded_runs` (its number measured the machine's load;
+# see viaduct_worker_off_cpu_seconds below); the medians are over every run that gave a result,
+# and `quiet_ratio_median` over the others alone. A run that fails is counted and left out.
 #
 # Lab (tests/e2e/lib.sh): a generator namespace (viaduct-gen send), the load balancer namespace
 # and three backend namespaces (viaduct-gen reflect: a sink for `invite`, a backend that answers
@@ -57,7 +64,15 @@ KIND=invite
 SIZE=900
 IO=af_packet
 MEMIF_MODE=copy
+REPEAT=1
+one_run_args=()
 while [ $# -gt 0 ]; do
+    # What one run of a --repeat gets: every option but --repeat.
+    case $1 in
+        --repeat) REPEAT=${2:-}; shift; shift || true; continue ;;
+        --count|--rate|--kind|--size|--io|--memif-mode) one_run_args+=("$1" "${2:-}") ;;
+        *) one_run_args+=("$1") ;;
+    esac
     case $1 in
         --json) JSON=1 ;;
         --count) COUNT=$2; shift ;;
@@ -67,11 +82,61 @@ while [ $# -gt 0 ]; do
         --io) IO=$2; shift ;;
         --memif-mode) MEMIF_MODE=$2; shift ;;
         *) echo "usage: $0 [--json] [--count N] [--rate R] [--kind invite|mix] [--size B]" \
-                "[--io af_packet|memif] [--memif-mode zero-copy|copy]" >&2
+                "[--io af_packet|memif] [--memif-mode zero-copy|copy] [--repeat N]" >&2
            exit 2 ;;
     esac
     shift
 done
+case $REPEAT in
+    ''|*[!0-9]*|0) echo "compare-kamailio: --repeat takes a count of 1 or more" >&2; exit 2 ;;
+esac
+if [ "$REPEAT" -gt 1 ]; then
+    runs=$(mktemp)
+    trap 'rm -f "$runs"' EXIT
+    failed=0
+    for i in $(seq 1 "$REPEAT"); do
+        echo "compare-kamailio: run $i of $REPEAT" >&2
+        line=$("$0" "${one_run_args[@]}" --json | tail -n 1) || line=""
+        case $line in
+            '{'*) echo "$line" >> "$runs" ;;
+            *) failed=$((failed + 1)); echo "compare-kamailio: run $i gave no result" >&2 ;;
+        esac
+    done
+    python3 - "$runs" "$failed" "$JSON" <<'PY'
+import json, statistics, sys
+runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+failed, as_json = int(sys.argv[2]), sys.argv[3] == "1"
+if not runs:
+    print("compare-kamailio: no run gave a result", file=sys.stderr)
+    sys.exit(1)
+def med(key, rs):
+    vals = [r[key] for r in rs if r.get(key) is not None]
+    return round(statistics.median(vals), 2) if vals else None
+def loaded(r):
+    return r["viaduct_worker_off_cpu_seconds"] > 0.1 * r["viaduct_cpu_seconds"]
+quiet = [r for r in runs if not loaded(r)]
+ratios = [r["ratio"] for r in runs if r.get("ratio") is not None]
+out = {k: runs[0][k] for k in ("io", "memif_mode", "kind", "count", "rate")}
+out.update({"runs": len(runs), "failed_runs": failed,
+            "loaded_runs": len(runs) - len(quiet),
+            "kamailio_msgs_per_cpu_second": med("kamailio_msgs_per_cpu_second", runs),
+            "viaduct_msgs_per_cpu_second": med("viaduct_msgs_per_cpu_second", runs),
+            "ratio": med("ratio", runs),
+            "ratio_min": min(ratios) if ratios else None,
+            "ratio_max": max(ratios) if ratios else None,
+            "quiet_ratio_median": med("ratio", quiet),
+            "per_run": runs})
+if as_json:
+    print(json.dumps(out))
+else:
+    print(f"{len(runs)} runs ({failed} failed, {out['loaded_runs']} loaded): "
+          f"Kamailio median {out['kamailio_msgs_per_cpu_second']:,.0f} msgs/CPU-s   viaduct "
+          f"median {out['viaduct_msgs_per_cpu_second']:,.0f} msgs/CPU-s   ratio median "
+          f"{out['ratio']} ({out['ratio_min']}-{out['ratio_max']}), quiet runs' median "
+          f"{out['quiet_ratio_median']}")
+PY
+    exit
+fi
 case $IO in
     af_packet) ;;
     memif) [ "$KIND" = invite ] || { echo "compare-kamailio: --io memif takes --kind invite only" >&2; exit 2; } ;;
