@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
@@ -15,50 +17,15 @@
 #include "cfg/compile.hpp"
 #include "cfg/program.hpp"
 #include "dataplane/dispatch.hpp"
+#include "tests/control/fake_daemon.hpp"
+#include "tests/control/rpc_properties.hpp"
 
 namespace viaduct::ctl {
 namespace {
 
 using nlohmann::json;
 
-class FakeDaemon : public ManagedDaemon {
- public:
-  std::vector<RpcDestination> dests = {
-      {1, "sip:10.0.0.11:5060", 0, 5, "duid=abc;weight=50"},
-      {1, "sip:10.0.0.12:5060", 8, 0, ""},
-      {2, "sip:10.0.0.13:5060", 4, 0, "foo=bar"},
-  };
-  std::vector<ReloadScope> reloads;
-  Status next_reload = ok();
-  bool ping = true;
-
-  std::vector<RpcDestination> destinations() const override { return dests; }
-  Status reload(ReloadScope scope) override {
-    reloads.push_back(scope);
-    return next_reload;
-  }
-  Result<size_t> set_state(int set, std::string_view uri, uint32_t state) override {
-    size_t n = 0;
-    for (RpcDestination& d : dests) {
-      if (d.set == set && (uri == "all" || d.uri == uri)) {
-        d.flags = (d.flags & ~kDsStateBits) | state;
-        ++n;
-      }
-    }
-    return n;
-  }
-  bool ping_active() const override { return ping; }
-  void set_ping_active(bool on) override { ping = on; }
-  std::vector<RpcBlocklistEntry> blocked;
-  std::vector<RpcBlocklistEntry> blocklist() const override { return blocked; }
-  void clear_blocklist() override { blocked.clear(); }
-  std::vector<RpcStat> statistics() const override {
-    return {{"core", "rcv_requests", 24}, {"core", "fwd_requests", 20}, {"sl", "sent_replies", 4}};
-  }
-  std::chrono::system_clock::time_point started() const override {
-    return std::chrono::system_clock::now() - std::chrono::seconds(42);
-  }
-};
+using test::FakeDaemon;
 
 class RpcTest : public ::testing::Test {
  protected:
@@ -364,7 +331,8 @@ TEST_F(RpcTest, NonUtf8IsReplacedNotThrown) {
   daemon.dests[0].attrs = "x=\xff\xfe";
   const RpcReply r = rpc.handle(R"({"jsonrpc":"2.0","method":"dispatcher.list","id":1})");
   EXPECT_EQ(r.http_status, 200);
-  EXPECT_NO_THROW(json::parse(r.body));
+  json parsed;
+  EXPECT_NO_THROW(parsed = json::parse(r.body));
 }
 
 // The hand-off between server threads and the control thread.
@@ -407,9 +375,10 @@ namespace {
 
 class ShvDaemon : public FakeDaemon {
  public:
-  ShvDaemon() { table.set(1, false, 0, "hello"); }
-  cfg::ShvTable* shv() override { return &table; }
-  cfg::ShvTable table{{"calls", "mode"}};
+  ShvDaemon() {
+    shv_table = std::make_unique<cfg::ShvTable>(std::vector<std::string>{"calls", "mode"});
+    shv_table->set(1, false, 0, "hello");
+  }
 };
 
 class ShvRpcTest : public ::testing::Test {
@@ -446,7 +415,7 @@ TEST_F(ShvRpcTest, SetThenGetOneAndAll) {
   int64_t i = 0;
   char buf[cfg::kShvLen];
   uint32_t len = 0;
-  daemon.table.get(0, is_int, i, buf, len);
+  daemon.shv_table->get(0, is_int, i, buf, len);
   EXPECT_FALSE(is_int);
   EXPECT_EQ(std::string(buf, len), "busy");
 }
@@ -594,3 +563,40 @@ TEST(ShvTable, WorkerAndControlWritesNeverTear) {
 
 }  // namespace
 }  // namespace viaduct::ctl
+
+// ---- The RPC fuzz target's seed corpus (rpc_corpus/, rpc_fuzz.cpp) through its properties ----
+namespace viaduct::test {
+namespace {
+
+TEST(RpcFuzzCorpus, EverySeedKeepsTheProperties) {
+  ASSERT_TRUE(std::filesystem::is_directory(VD_RPC_CORPUS)) << VD_RPC_CORPUS;
+  const std::vector<std::pair<std::string, std::string>> seeds = read_rpc_corpus(VD_RPC_CORPUS);
+  ASSERT_GE(seeds.size(), 20u) << "the seed corpus " << VD_RPC_CORPUS << " is (nearly) empty";
+  for (const auto& [path, text] : seeds) {
+    EXPECT_EQ(check_rpc(text), "") << path;
+  }
+}
+
+TEST(RpcFuzzCorpus, EveryMethodHasASeed) {
+  const std::vector<std::pair<std::string, std::string>> seeds = read_rpc_corpus(VD_RPC_CORPUS);
+  for (const std::string& m : ctl::RpcHandler::methods()) {
+    const std::string want = "\"method\":\"" + m + "\"";
+    const auto calls = [&](const auto& s) { return s.second.find(want) != std::string::npos; };
+    EXPECT_TRUE(std::any_of(seeds.begin(), seeds.end(), calls)) << "no seed calls " << m;
+  }
+}
+
+TEST(RpcFuzzCorpus, ThePropertiesCanFail) {
+  // What check_rpc() compares against: a reply is judged by the request it answers.
+  using nlohmann::json;
+  const std::unique_ptr<FakeDaemon> d = rpc_fuzz_daemon();
+  ctl::RpcHandler rpc(*d);
+  const json rep = json::parse(rpc.handle(R"({"method":"core.version","id":1})").body);
+  EXPECT_EQ(rpc_detail::check_one(json::parse(R"({"method":"core.version","id":2})"), rep),
+            "the reply's id is not the request's 2");
+  EXPECT_NE(rpc_detail::check_one(json::parse(R"({"method":"nosuch","id":1})"), rep), "");
+  EXPECT_NE(rpc_detail::check_envelope(json::parse(R"({"jsonrpc":"2.0","id":1})")), "");
+}
+
+}  // namespace
+}  // namespace viaduct::test
