@@ -506,15 +506,20 @@ Json envelope() {
 
 // One request object -> one response object; `status` takes the HTTP status of a fault.
 Json call_one(ManagedDaemon& d, const Json& req, int& status) {
+  // JSON-RPC 2.0: an id is a string, a number or null, and the reply to a request whose id
+  // cannot be told (not an object, an id of another kind) has a null id. Echoing an array or
+  // an object would copy and print it recursively: a deeply nested one overflows the stack.
   const Json* id = nullptr;
+  bool id_valid = req.is_object();
   if (req.is_object()) {
     auto it = req.find("id");
     if (it != req.end()) {
       id = &*it;
+      id_valid = it->is_string() || it->is_number() || it->is_null();
     }
   }
   Outcome o;
-  if (!req.is_object() || !req.contains("method") || !req["method"].is_string()) {
+  if (!id_valid || !req.contains("method") || !req["method"].is_string()) {
     o = fail(kInvalidRequest, "Invalid Request");
   } else {
     const std::string& name = req["method"].get_ref<const std::string&>();
@@ -543,7 +548,9 @@ Json call_one(ManagedDaemon& d, const Json& req, int& status) {
     r["result"] = std::move(o.result);
   }
   // Kamailio answers a request without an id too, leaving the id out.
-  if (id != nullptr) {
+  if (!id_valid) {
+    r["id"] = nullptr;
+  } else if (id != nullptr) {
     r["id"] = *id;
   }
   return r;

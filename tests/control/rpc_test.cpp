@@ -316,6 +316,44 @@ TEST_F(RpcTest, IdIsEchoedAsSent) {
   EXPECT_TRUE(r["result"].is_string());
 }
 
+TEST_F(RpcTest, InvalidRequestsHaveANullId) {
+  // JSON-RPC 2.0: the id of a request that is not an object cannot be told, its reply's is null
+  // (found by rpc_fuzz: the text "id").
+  json r = raw(R"("id")");
+  EXPECT_EQ(status, 400);
+  EXPECT_EQ(r["error"]["code"], -32600);
+  ASSERT_TRUE(r.contains("id")) << r;
+  EXPECT_TRUE(r["id"].is_null());
+  r = raw("[1,2,3]");  // the specification's example
+  ASSERT_EQ(r.size(), 3u) << r;
+  for (const json& one : r) {
+    EXPECT_EQ(one["error"]["code"], -32600);
+    ASSERT_TRUE(one.contains("id")) << one;
+    EXPECT_TRUE(one["id"].is_null());
+  }
+  // An id that is not a string, a number or null makes the request invalid; it is not echoed.
+  for (const char* id : {R"({"a":[1]})", "[7]", "true"}) {
+    r = raw(std::string(R"({"jsonrpc":"2.0","method":"core.version","id":)") + id + "}");
+    EXPECT_EQ(status, 400) << id;
+    EXPECT_EQ(r["error"]["code"], -32600) << id;
+    ASSERT_TRUE(r.contains("id")) << r;
+    EXPECT_TRUE(r["id"].is_null()) << r;
+  }
+  r = raw(R"({"jsonrpc":"2.0","method":"core.version","id":null})");
+  EXPECT_TRUE(r.contains("result")) << r;
+  EXPECT_TRUE(r["id"].is_null());
+}
+
+TEST_F(RpcTest, DeeplyNestedIdDoesNotOverflowTheStack) {
+  // As large as the HTTP transport takes (1 MiB): an id of 500,000 nested arrays. It used to be
+  // copied into the reply and printed, both recursively: a stack overflow, the daemon gone.
+  std::string req = R"({"jsonrpc":"2.0","method":"core.version","id":)";
+  req += std::string(500000, '[') + std::string(500000, ']') + "}";
+  const json r = raw(req);
+  EXPECT_EQ(r["error"]["code"], -32600);
+  EXPECT_TRUE(r["id"].is_null());
+}
+
 TEST_F(RpcTest, Batch) {
   const json r = raw(R"([{"jsonrpc":"2.0","method":"core.version","id":1},
                          {"jsonrpc":"2.0","method":"nosuch","id":2}])");
