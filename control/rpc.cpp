@@ -83,6 +83,9 @@ class Params {
       return std::nullopt;
     }
     const Request& v = *v_[i];
+    if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
+      return std::nullopt;  // out of range, as the same digits in a string are
+    }
     if (v.is_number_integer()) {
       return v.get<int64_t>();
     }

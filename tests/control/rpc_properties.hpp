@@ -71,6 +71,14 @@ using nlohmann::json;
 
 inline bool valid_id(const json& id) { return id.is_string() || id.is_number() || id.is_null(); }
 
+// Whether `v` is the integer `want` (nlohmann's == takes 2^64 - 1 for -1).
+inline bool same_integer(int64_t v, const json& want) {
+  if (want.is_number_unsigned()) {
+    return v >= 0 && static_cast<uint64_t>(v) == want.get<uint64_t>();
+  }
+  return want.is_number_integer() && v == want.get<int64_t>();
+}
+
 inline bool has_code(const json& rep, int code) {
   return rep.contains("error") && rep["error"]["code"] == code;
 }
@@ -179,7 +187,7 @@ inline std::string check_daemon(const FakeDaemon& d, const json* req, const json
   const json& params = (*req)["params"];
   if (method == "dispatcher.set_state" && params.size() > 1 && params[1].is_number_integer()) {
     for (const FakeDaemon::SetStateCall& c : d.set_state_calls) {
-      if (json(c.set) != params[1]) {
+      if (!same_integer(c.set, params[1])) {
         return "set_state on set " + std::to_string(c.set) + " for group " + params[1].dump();
       }
     }
@@ -196,7 +204,7 @@ inline std::string check_daemon(const FakeDaemon& d, const json* req, const json
       char buf[cfg::kShvLen];
       uint32_t len = 0;
       d.shv_table->get(static_cast<size_t>(k), is_int, i, buf, len);
-      if (!is_int || json(i) != params[2]) {
+      if (!is_int || !same_integer(i, params[2])) {
         return "pv.shvSet stored " + std::to_string(i) + " for " + params[2].dump();
       }
     }

@@ -170,6 +170,22 @@ TEST_F(RpcTest, SetStateErrorsAsKamailio) {
   EXPECT_EQ(daemon.dests[0].flags, 0u);
 }
 
+TEST_F(RpcTest, IntegersBeyondInt64AreOutOfRange) {
+  // nlohmann reads 18446744073709551615 as unsigned; taken as int64_t it was -1: set_state on
+  // set -1, ping_active switched on. The same digits as a string were refused already.
+  json r = call("dispatcher.set_state", {"i", 18446744073709551615u, "all"});
+  EXPECT_EQ(r["error"]["message"], "Invalid Parameters") << r;
+  r = call("dispatcher.set_state", {"i", "18446744073709551615", "all"});
+  EXPECT_EQ(r["error"]["message"], "Invalid Parameters") << r;
+  EXPECT_TRUE(daemon.set_state_calls.empty());
+  daemon.ping = false;
+  r = call("dispatcher.ping_active", {9223372036854775808u});
+  EXPECT_EQ(r["error"]["message"], "Invalid Parameters") << r;
+  EXPECT_FALSE(daemon.ping);
+  r = call("dispatcher.set_state", {"i", 9223372036854775807u, "all"});  // in range, no set
+  EXPECT_EQ(r["error"]["message"], "State Update Failed") << r;
+}
+
 TEST_F(RpcTest, ReloadsShareTheDaemonsPath) {
   json r = call("dispatcher.reload");
   EXPECT_EQ(r["result"], "Ok. Dispatcher successfully reloaded.");
@@ -487,6 +503,8 @@ TEST_F(ShvRpcTest, ErrorsAsKamailio) {
   r = call("pv.shvSet", {"calls"});
   EXPECT_EQ(r["error"]["message"], "Missing parameter type (Parameters: varname type value)");
   r = call("pv.shvSet", {"calls", "int", "x"});
+  EXPECT_EQ(r["error"]["code"], 500);
+  r = call("pv.shvSet", {"calls", "int", 18446744073709551615u});  // was stored as -1
   EXPECT_EQ(r["error"]["code"], 500);
   r = call("pv.shvSet", {"mode", "str", std::string(cfg::kShvLen + 1, 'x')});
   EXPECT_EQ(r["error"]["code"], 500);
