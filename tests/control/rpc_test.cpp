@@ -288,6 +288,18 @@ TEST_F(RpcTest, Statistics) {
   EXPECT_EQ(r["error"]["message"], "Please provide which stats to retrieve");
 }
 
+TEST_F(RpcTest, StatisticsShowEachCounterOnce) {
+  // "all" 100,000 times answered every counter 100,000 times: with the daemon's 27 counters, 1
+  // MiB of request made about 140 MB of reply on the control thread.
+  json r = call("stats.get_statistics", json(std::vector<std::string>(100000, "all")));
+  ASSERT_EQ(r["result"].size(), 3u);
+  EXPECT_EQ(r["result"], json({"core:rcv_requests = 24", "core:fwd_requests = 20",
+                               "sl:sent_replies = 4"}));
+  r = call("stats.get_statistics", {"sl:", "all", "core:fwd_requests", "sent_replies"});
+  EXPECT_EQ(r["result"], json({"sl:sent_replies = 4", "core:rcv_requests = 24",
+                               "core:fwd_requests = 20"}));
+}
+
 TEST_F(RpcTest, UnknownMethodAsKamailio) {
   const json r = call("core.nosuch");
   EXPECT_EQ(status, 500);
