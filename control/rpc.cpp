@@ -572,6 +572,21 @@ std::string text(const Json& j) {
   return j.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
 }
 
+// An error that answers no one request (the text is not JSON, a bad batch, the control thread
+// could not answer): its id is null.
+RpcReply error_reply(int code, std::string message, std::string data = {}) {
+  Json r = envelope();
+  Json e = Json::object();
+  e["code"] = code;
+  e["message"] = std::move(message);
+  if (!data.empty()) {
+    e["data"] = std::move(data);
+  }
+  r["error"] = std::move(e);
+  r["id"] = nullptr;
+  return RpcReply{http_status_of(code), text(r)};
+}
+
 }  // namespace
 
 std::string ds_state_letters(uint32_t flags) {
@@ -628,18 +643,16 @@ RpcReply RpcHandler::handle(std::string_view request) {
   const Request req = Request::parse(request, nullptr, /*allow_exceptions=*/false);
   try {
     if (req.is_discarded()) {
-      Json r = envelope();
-      r["error"] = {{"code", kParseError}, {"message", "Parse error"}};
-      r["id"] = nullptr;
-      return RpcReply{400, text(r)};
+      return error_reply(kParseError, "Parse error");
     }
     int status = 200;
     if (req.is_array()) {
       if (req.empty()) {
-        Json r = envelope();
-        r["error"] = {{"code", kInvalidRequest}, {"message", "Invalid Request"}};
-        r["id"] = nullptr;
-        return RpcReply{400, text(r)};
+        return error_reply(kInvalidRequest, "Invalid Request");
+      }
+      if (req.size() > kMaxBatch) {
+        return error_reply(kInvalidRequest, "Invalid Request",
+                           "a batch of more than " + std::to_string(kMaxBatch) + " requests");
       }
       Json out = Json::array();
       for (const Request& one : req) {
@@ -651,20 +664,12 @@ RpcReply RpcHandler::handle(std::string_view request) {
     const Json r = call_one(daemon_, req, status);
     return RpcReply{status, text(r)};
   } catch (const std::exception& e) {
-    Json r = envelope();
-    r["error"] = {{"code", kInternalError},
-                  {"message", std::string("Internal error: ") + e.what()}};
-    r["id"] = nullptr;
-    return RpcReply{500, text(r)};
+    return error_reply(kInternalError, std::string("Internal error: ") + e.what());
   }
 }
 
 RpcReply rpc_unavailable(std::string_view why) {
-  Json r = Json::object();
-  r["jsonrpc"] = "2.0";
-  r["error"] = {{"code", kKamailioFault}, {"message", std::string(why)}};
-  r["id"] = nullptr;
-  return RpcReply{500, text(r)};
+  return error_reply(kKamailioFault, std::string(why));
 }
 
 }  // namespace viaduct::ctl

@@ -10,9 +10,9 @@
 //     has none (Kamailio answers those too); null when the request is not an object or its id
 //     is not one of those (an invalid request), or the text is not JSON;
 //   - the codes: -32700 for text that is not JSON, -32600 for an invalid request (not an
-//     object, no string "method", a bad id; an empty batch), Kamailio's 500
-//     "Method Not Found" for a method it does not know; the HTTP status 200 with a result, 400
-//     to 599 with an error;
+//     object, no string "method", a bad id; an empty batch or one of more than kMaxBatch),
+//     Kamailio's 500 "Method Not Found" for a method it does not know; the HTTP status 200
+//     with a result, 400 to 599 with an error;
 //   - the reply's size is bounded by the request's (kReplyAllowance a request, beyond what it
 //     echoes): no request makes the control thread build an answer out of proportion;
 //   - the daemon is asked sane things: set_state with state bits only (kDsStateBits), a
@@ -69,6 +69,12 @@ namespace rpc_detail {
 
 using nlohmann::json;
 
+// A value as the messages show it: its first 200 characters.
+inline std::string brief(const json& j) {
+  const std::string s = j.dump();
+  return s.size() <= 200 ? s : s.substr(0, 200) + "...";
+}
+
 inline bool valid_id(const json& id) { return id.is_string() || id.is_number() || id.is_null(); }
 
 // Whether `v` is the integer `want` (nlohmann's == takes 2^64 - 1 for -1).
@@ -86,7 +92,7 @@ inline bool has_code(const json& rep, int code) {
 // The JSON-RPC 2.0 shape of one reply object.
 inline std::string check_envelope(const json& rep) {
   if (!rep.is_object()) {
-    return "a reply is not an object: " + rep.dump();
+    return "a reply is not an object: " + brief(rep);
   }
   for (const auto& [k, v] : rep.items()) {
     if (k != "jsonrpc" && k != "result" && k != "error" && k != "id") {
@@ -103,7 +109,7 @@ inline std::string check_envelope(const json& rep) {
     const json& e = rep["error"];
     if (!e.is_object() || !e.contains("code") || !e["code"].is_number_integer() ||
         !e.contains("message") || !e["message"].is_string()) {
-      return "an error without an integer code and a string message: " + e.dump();
+      return "an error without an integer code and a string message: " + brief(e);
     }
     for (const auto& [k, v] : e.items()) {
       if (k != "code" && k != "message" && k != "data") {
@@ -114,14 +120,14 @@ inline std::string check_envelope(const json& rep) {
   return "";
 }
 
-// A reply to a request whose id cannot be told (not JSON, an empty batch).
+// A reply to a request whose id cannot be told (not JSON, an empty or too large batch).
 inline std::string check_whole_error(const json& rep, int code) {
   std::string f = check_envelope(rep);
   if (!f.empty()) {
     return f;
   }
   if (!has_code(rep, code)) {
-    return "not answered " + std::to_string(code) + ": " + rep.dump();
+    return "not answered " + std::to_string(code) + ": " + brief(rep);
   }
   if (!rep.contains("id") || !rep["id"].is_null()) {
     return "the id of an error without a request id is not null";
@@ -143,7 +149,7 @@ inline std::string check_one(const json& req, const json& rep) {
     }
   } else if (id != nullptr && valid_id(*id)) {
     if (!rep.contains("id") || rep["id"] != *id) {
-      return "the reply's id is not the request's " + id->dump();
+      return "the reply's id is not the request's " + brief(*id);
     }
   } else if (!rep.contains("id") || !rep["id"].is_null()) {
     return "the id of a reply to an invalid request is not null";
@@ -232,7 +238,7 @@ inline std::string check_rpc(std::string_view request) {
   std::string f;
   if (req.is_discarded()) {
     f = check_whole_error(rep, -32700);
-  } else if (req.is_array() && req.empty()) {
+  } else if (req.is_array() && (req.empty() || req.size() > ctl::RpcHandler::kMaxBatch)) {
     f = check_whole_error(rep, -32600);
   } else if (req.is_array()) {
     requests = req.size();
@@ -248,7 +254,7 @@ inline std::string check_rpc(std::string_view request) {
   } else {
     f = check_one(req, rep);
     if (f.empty() && rep.contains("result") != (reply.http_status == 200)) {
-      f = "HTTP status " + std::to_string(reply.http_status) + " with " + rep.dump();
+      f = "HTTP status " + std::to_string(reply.http_status) + " with " + brief(rep);
     }
   }
   if (f.empty() && rep.contains("error") &&

@@ -410,6 +410,28 @@ TEST_F(RpcTest, Batch) {
   EXPECT_EQ(r[1]["error"]["message"], "Method Not Found");
 }
 
+TEST_F(RpcTest, BatchOfAtMostKMaxBatch) {
+  const std::string one =
+      R"({"jsonrpc":"2.0","method":"dispatcher.set_state","params":["i",1,"all"]})";
+  std::string batch = "[" + one;
+  for (size_t i = 1; i < RpcHandler::kMaxBatch; ++i) {
+    batch += "," + one;
+  }
+  json r = raw(batch + "]");
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(r.size(), RpcHandler::kMaxBatch);
+  EXPECT_EQ(daemon.set_state_calls.size(), RpcHandler::kMaxBatch);
+  // One more: refused whole, nothing run.
+  daemon.set_state_calls.clear();
+  r = raw(batch + "," + one + "]");
+  EXPECT_EQ(status, 400);
+  ASSERT_TRUE(r.is_object()) << r;
+  EXPECT_EQ(r["error"]["code"], -32600);
+  EXPECT_EQ(r["error"]["data"], "a batch of more than 100 requests");
+  EXPECT_TRUE(r["id"].is_null());
+  EXPECT_TRUE(daemon.set_state_calls.empty());
+}
+
 TEST_F(RpcTest, NonUtf8IsReplacedNotThrown) {
   daemon.dests[0].attrs = "x=\xff\xfe";
   const RpcReply r = rpc.handle(R"({"jsonrpc":"2.0","method":"dispatcher.list","id":1})");
