@@ -111,6 +111,11 @@ class RpcHandler {
 
   RpcReply handle(std::string_view request);
 
+  // The most requests one batch may hold; a larger one is refused whole (-32600). Every reply
+  // of a batch is held until the last is made: with no bound, 1 MiB of dispatcher.list
+  // requests would have the control thread build 37,000 copies of the list.
+  static constexpr size_t kMaxBatch = 100;
+
   // The method names handle() knows, sorted (system.listMethods).
   static std::vector<std::string> methods();
 

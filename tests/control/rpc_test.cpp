@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
@@ -15,50 +18,15 @@
 #include "cfg/compile.hpp"
 #include "cfg/program.hpp"
 #include "dataplane/dispatch.hpp"
+#include "tests/control/fake_daemon.hpp"
+#include "tests/control/rpc_properties.hpp"
 
 namespace viaduct::ctl {
 namespace {
 
 using nlohmann::json;
 
-class FakeDaemon : public ManagedDaemon {
- public:
-  std::vector<RpcDestination> dests = {
-      {1, "sip:10.0.0.11:5060", 0, 5, "duid=abc;weight=50"},
-      {1, "sip:10.0.0.12:5060", 8, 0, ""},
-      {2, "sip:10.0.0.13:5060", 4, 0, "foo=bar"},
-  };
-  std::vector<ReloadScope> reloads;
-  Status next_reload = ok();
-  bool ping = true;
-
-  std::vector<RpcDestination> destinations() const override { return dests; }
-  Status reload(ReloadScope scope) override {
-    reloads.push_back(scope);
-    return next_reload;
-  }
-  Result<size_t> set_state(int set, std::string_view uri, uint32_t state) override {
-    size_t n = 0;
-    for (RpcDestination& d : dests) {
-      if (d.set == set && (uri == "all" || d.uri == uri)) {
-        d.flags = (d.flags & ~kDsStateBits) | state;
-        ++n;
-      }
-    }
-    return n;
-  }
-  bool ping_active() const override { return ping; }
-  void set_ping_active(bool on) override { ping = on; }
-  std::vector<RpcBlocklistEntry> blocked;
-  std::vector<RpcBlocklistEntry> blocklist() const override { return blocked; }
-  void clear_blocklist() override { blocked.clear(); }
-  std::vector<RpcStat> statistics() const override {
-    return {{"core", "rcv_requests", 24}, {"core", "fwd_requests", 20}, {"sl", "sent_replies", 4}};
-  }
-  std::chrono::system_clock::time_point started() const override {
-    return std::chrono::system_clock::now() - std::chrono::seconds(42);
-  }
-};
+using test::FakeDaemon;
 
 class RpcTest : public ::testing::Test {
  protected:
@@ -238,6 +206,22 @@ TEST_F(RpcTest, SetStateErrorsAsKamailio) {
   EXPECT_EQ(daemon.dests[0].flags, 0u);
 }
 
+TEST_F(RpcTest, IntegersBeyondInt64AreOutOfRange) {
+  // nlohmann reads 18446744073709551615 as unsigned; taken as int64_t it was -1: set_state on
+  // set -1, ping_active switched on. The same digits as a string were refused already.
+  json r = call("dispatcher.set_state", {"i", 18446744073709551615u, "all"});
+  EXPECT_EQ(r["error"]["message"], "Invalid Parameters") << r;
+  r = call("dispatcher.set_state", {"i", "18446744073709551615", "all"});
+  EXPECT_EQ(r["error"]["message"], "Invalid Parameters") << r;
+  EXPECT_TRUE(daemon.set_state_calls.empty());
+  daemon.ping = false;
+  r = call("dispatcher.ping_active", {9223372036854775808u});
+  EXPECT_EQ(r["error"]["message"], "Invalid Parameters") << r;
+  EXPECT_FALSE(daemon.ping);
+  r = call("dispatcher.set_state", {"i", 9223372036854775807u, "all"});  // in range, no set
+  EXPECT_EQ(r["error"]["message"], "State Update Failed") << r;
+}
+
 TEST_F(RpcTest, ReloadsShareTheDaemonsPath) {
   json r = call("dispatcher.reload");
   EXPECT_EQ(r["result"], "Ok. Dispatcher successfully reloaded.");
@@ -340,6 +324,18 @@ TEST_F(RpcTest, Statistics) {
   EXPECT_EQ(r["error"]["message"], "Please provide which stats to retrieve");
 }
 
+TEST_F(RpcTest, StatisticsShowEachCounterOnce) {
+  // "all" 100,000 times answered every counter 100,000 times: with the daemon's 27 counters, 1
+  // MiB of request made about 140 MB of reply on the control thread.
+  json r = call("stats.get_statistics", json(std::vector<std::string>(100000, "all")));
+  ASSERT_EQ(r["result"].size(), 3u);
+  EXPECT_EQ(r["result"], json({"core:rcv_requests = 24", "core:fwd_requests = 20",
+                               "sl:sent_replies = 4"}));
+  r = call("stats.get_statistics", {"sl:", "all", "core:fwd_requests", "sent_replies"});
+  EXPECT_EQ(r["result"], json({"sl:sent_replies = 4", "core:rcv_requests = 24",
+                               "core:fwd_requests = 20"}));
+}
+
 TEST_F(RpcTest, UnknownMethodAsKamailio) {
   const json r = call("core.nosuch");
   EXPECT_EQ(status, 500);
@@ -385,6 +381,60 @@ TEST_F(RpcTest, IdIsEchoedAsSent) {
   EXPECT_TRUE(r["result"].is_string());
 }
 
+TEST_F(RpcTest, InvalidRequestsHaveANullId) {
+  // JSON-RPC 2.0: the id of a request that is not an object cannot be told, its reply's is null
+  // (found by rpc_fuzz: the text "id").
+  json r = raw(R"("id")");
+  EXPECT_EQ(status, 400);
+  EXPECT_EQ(r["error"]["code"], -32600);
+  ASSERT_TRUE(r.contains("id")) << r;
+  EXPECT_TRUE(r["id"].is_null());
+  r = raw("[1,2,3]");  // the specification's example
+  ASSERT_EQ(r.size(), 3u) << r;
+  for (const json& one : r) {
+    EXPECT_EQ(one["error"]["code"], -32600);
+    ASSERT_TRUE(one.contains("id")) << one;
+    EXPECT_TRUE(one["id"].is_null());
+  }
+  // An id that is not a string, a number or null makes the request invalid; it is not echoed.
+  for (const char* id : {R"({"a":[1]})", "[7]", "true"}) {
+    r = raw(std::string(R"({"jsonrpc":"2.0","method":"core.version","id":)") + id + "}");
+    EXPECT_EQ(status, 400) << id;
+    EXPECT_EQ(r["error"]["code"], -32600) << id;
+    ASSERT_TRUE(r.contains("id")) << r;
+    EXPECT_TRUE(r["id"].is_null()) << r;
+  }
+  r = raw(R"({"jsonrpc":"2.0","method":"core.version","id":null})");
+  EXPECT_TRUE(r.contains("result")) << r;
+  EXPECT_TRUE(r["id"].is_null());
+}
+
+TEST_F(RpcTest, DeeplyNestedIdDoesNotOverflowTheStack) {
+  // As large as the HTTP transport takes (1 MiB): an id of 500,000 nested arrays. It used to be
+  // copied into the reply and printed, both recursively: a stack overflow, the daemon gone.
+  std::string req = R"({"jsonrpc":"2.0","method":"core.version","id":)";
+  req += std::string(500000, '[') + std::string(500000, ']') + "}";
+  const json r = raw(req);
+  EXPECT_EQ(r["error"]["code"], -32600);
+  EXPECT_TRUE(r["id"].is_null());
+}
+
+TEST_F(RpcTest, AnObjectOfManyMembersIsReadInLinearTime) {
+  // 1 MiB of distinct members (the HTTP transport's limit), in params and in the request: read
+  // into ordered_json, whose every insertion walks the members before it, this took about
+  // 10 s of the control thread (n^2 / 2 string comparisons, n = 100,000).
+  std::string req = R"({"jsonrpc":"2.0","method":"core.version","id":1,"params":{)";
+  for (int i = 0; req.size() < (1u << 20) - 16; ++i) {
+    req += (i == 0 ? "\"" : ",\"") + std::to_string(i) + "\":0";
+  }
+  req += "}}";
+  const auto start = std::chrono::steady_clock::now();
+  const json r = raw(req);
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_TRUE(r["result"].is_string()) << r;
+  EXPECT_LT(took, std::chrono::seconds(2));
+}
+
 TEST_F(RpcTest, Batch) {
   const json r = raw(R"([{"jsonrpc":"2.0","method":"core.version","id":1},
                          {"jsonrpc":"2.0","method":"nosuch","id":2}])");
@@ -396,11 +446,34 @@ TEST_F(RpcTest, Batch) {
   EXPECT_EQ(r[1]["error"]["message"], "Method Not Found");
 }
 
+TEST_F(RpcTest, BatchOfAtMostKMaxBatch) {
+  const std::string one =
+      R"({"jsonrpc":"2.0","method":"dispatcher.set_state","params":["i",1,"all"]})";
+  std::string batch = "[" + one;
+  for (size_t i = 1; i < RpcHandler::kMaxBatch; ++i) {
+    batch += "," + one;
+  }
+  json r = raw(batch + "]");
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(r.size(), RpcHandler::kMaxBatch);
+  EXPECT_EQ(daemon.set_state_calls.size(), RpcHandler::kMaxBatch);
+  // One more: refused whole, nothing run.
+  daemon.set_state_calls.clear();
+  r = raw(batch + "," + one + "]");
+  EXPECT_EQ(status, 400);
+  ASSERT_TRUE(r.is_object()) << r;
+  EXPECT_EQ(r["error"]["code"], -32600);
+  EXPECT_EQ(r["error"]["data"], "a batch of more than 100 requests");
+  EXPECT_TRUE(r["id"].is_null());
+  EXPECT_TRUE(daemon.set_state_calls.empty());
+}
+
 TEST_F(RpcTest, NonUtf8IsReplacedNotThrown) {
   daemon.dests[0].attrs = "x=\xff\xfe";
   const RpcReply r = rpc.handle(R"({"jsonrpc":"2.0","method":"dispatcher.list","id":1})");
   EXPECT_EQ(r.http_status, 200);
-  EXPECT_NO_THROW(json::parse(r.body));
+  json parsed;
+  EXPECT_NO_THROW(parsed = json::parse(r.body));
 }
 
 // The hand-off between server threads and the control thread.
@@ -443,9 +516,10 @@ namespace {
 
 class ShvDaemon : public FakeDaemon {
  public:
-  ShvDaemon() { table.set(1, false, 0, "hello"); }
-  cfg::ShvTable* shv() override { return &table; }
-  cfg::ShvTable table{{"calls", "mode"}};
+  ShvDaemon() {
+    shv_table = std::make_unique<cfg::ShvTable>(std::vector<std::string>{"calls", "mode"});
+    shv_table->set(1, false, 0, "hello");
+  }
 };
 
 class ShvRpcTest : public ::testing::Test {
@@ -482,7 +556,7 @@ TEST_F(ShvRpcTest, SetThenGetOneAndAll) {
   int64_t i = 0;
   char buf[cfg::kShvLen];
   uint32_t len = 0;
-  daemon.table.get(0, is_int, i, buf, len);
+  daemon.shv_table->get(0, is_int, i, buf, len);
   EXPECT_FALSE(is_int);
   EXPECT_EQ(std::string(buf, len), "busy");
 }
@@ -499,6 +573,8 @@ TEST_F(ShvRpcTest, ErrorsAsKamailio) {
   r = call("pv.shvSet", {"calls"});
   EXPECT_EQ(r["error"]["message"], "Missing parameter type (Parameters: varname type value)");
   r = call("pv.shvSet", {"calls", "int", "x"});
+  EXPECT_EQ(r["error"]["code"], 500);
+  r = call("pv.shvSet", {"calls", "int", 18446744073709551615u});  // was stored as -1
   EXPECT_EQ(r["error"]["code"], 500);
   r = call("pv.shvSet", {"mode", "str", std::string(cfg::kShvLen + 1, 'x')});
   EXPECT_EQ(r["error"]["code"], 500);
@@ -630,3 +706,40 @@ TEST(ShvTable, WorkerAndControlWritesNeverTear) {
 
 }  // namespace
 }  // namespace viaduct::ctl
+
+// ---- The RPC fuzz target's seed corpus (rpc_corpus/, rpc_fuzz.cpp) through its properties ----
+namespace viaduct::test {
+namespace {
+
+TEST(RpcFuzzCorpus, EverySeedKeepsTheProperties) {
+  ASSERT_TRUE(std::filesystem::is_directory(VD_RPC_CORPUS)) << VD_RPC_CORPUS;
+  const std::vector<std::pair<std::string, std::string>> seeds = read_rpc_corpus(VD_RPC_CORPUS);
+  ASSERT_GE(seeds.size(), 20u) << "the seed corpus " << VD_RPC_CORPUS << " is (nearly) empty";
+  for (const auto& [path, text] : seeds) {
+    EXPECT_EQ(check_rpc(text), "") << path;
+  }
+}
+
+TEST(RpcFuzzCorpus, EveryMethodHasASeed) {
+  const std::vector<std::pair<std::string, std::string>> seeds = read_rpc_corpus(VD_RPC_CORPUS);
+  for (const std::string& m : ctl::RpcHandler::methods()) {
+    const std::string want = "\"method\":\"" + m + "\"";
+    const auto calls = [&](const auto& s) { return s.second.find(want) != std::string::npos; };
+    EXPECT_TRUE(std::any_of(seeds.begin(), seeds.end(), calls)) << "no seed calls " << m;
+  }
+}
+
+TEST(RpcFuzzCorpus, ThePropertiesCanFail) {
+  // What check_rpc() compares against: a reply is judged by the request it answers.
+  using nlohmann::json;
+  const std::unique_ptr<FakeDaemon> d = rpc_fuzz_daemon();
+  ctl::RpcHandler rpc(*d);
+  const json rep = json::parse(rpc.handle(R"({"method":"core.version","id":1})").body);
+  EXPECT_EQ(rpc_detail::check_one(json::parse(R"({"method":"core.version","id":2})"), rep),
+            "the reply's id is not the request's 2");
+  EXPECT_NE(rpc_detail::check_one(json::parse(R"({"method":"nosuch","id":1})"), rep), "");
+  EXPECT_NE(rpc_detail::check_envelope(json::parse(R"({"jsonrpc":"2.0","id":1})")), "");
+}
+
+}  // namespace
+}  // namespace viaduct::test
