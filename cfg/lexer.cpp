@@ -178,13 +178,20 @@ class SubstRule {
     return true;
   }
 
-  // Rewrites `s` in place; true when something matched.
-  bool apply(std::string& s) const {
+  // Rewrites `s` in place. The work is paid out of `budget`: each regexec() call the length of
+  // the text it scans plus 64, the result its length. False (and `s` as it was) when the budget
+  // runs out.
+  bool apply(std::string& s, size_t& budget) const {
     std::array<regmatch_t, 10> m{};
     std::string out;
     size_t pos = 0;
     bool matched = false;
     while (pos <= s.size()) {
+      const size_t cost = s.size() - pos + 64;
+      if (cost > budget) {
+        return false;
+      }
+      budget -= cost;
       const int flags = pos == 0 ? 0 : REG_NOTBOL;
       if (regexec(&re_, s.c_str() + pos, m.size(), m.data(), flags) != 0) {
         break;
@@ -199,6 +206,9 @@ class SubstRule {
           out.append(s, pos + static_cast<size_t>(g.rm_so), static_cast<size_t>(g.rm_eo - g.rm_so));
         }
       }
+      if (out.size() > budget) {
+        return false;
+      }
       size_t next = pos + static_cast<size_t>(m[0].rm_eo);
       if (m[0].rm_eo == m[0].rm_so) {  // empty match: copy one char and move on
         if (next < s.size()) {
@@ -212,11 +222,15 @@ class SubstRule {
       }
     }
     if (!matched) {
-      return false;
+      return true;
     }
     if (pos < s.size()) {
       out.append(s, pos, std::string::npos);
     }
+    if (out.size() > budget) {
+      return false;
+    }
+    budget -= out.size();
     s = std::move(out);
     return true;
   }
@@ -240,6 +254,9 @@ struct Context {
   std::vector<std::unique_ptr<SubstRule>> substs;
   std::vector<std::string> include_stack;  // canonical paths of the files being lexed
   bool main_is_file = false;               // include_stack[0] is the main file (not nested)
+  size_t expanded_tokens = 0;              // produced by define expansion (kMaxExpandedTokens)
+  size_t subst_budget = kMaxSubstWork;     // what #!subst rules may still do (SubstRule::apply)
+  bool over_budget = false;                // one of the two above was reported
 };
 
 std::string canonical(const std::string& path) {
@@ -611,12 +628,32 @@ class Lexer {
     warning(loc, "unknown preprocessor directive '#!" + name + "' (read as a comment)");
   }
 
+  // Rewrites `s` with every #!subst rule, in order, within kMaxSubstWork.
+  void apply_substs(std::string& s, const SourceLoc& loc) {
+    for (const auto& rule : ctx_.substs) {
+      if (!rule->apply(s, ctx_.subst_budget)) {
+        ctx_.subst_budget = 0;
+        over_budget(loc, "#!subst rules rewrite too much text (the limit is " +
+                             std::to_string(kMaxSubstWork >> 20) +
+                             " MiB for the whole script: a rule that grows what it rewrites?)");
+        return;
+      }
+    }
+  }
+
+  // The first of the preprocessor's work limits to be reached is reported; the rest of the
+  // script is lexed without that work (the result is an error anyway).
+  void over_budget(const SourceLoc& loc, std::string msg) {
+    if (!ctx_.over_budget) {
+      ctx_.over_budget = true;
+      error(loc, std::move(msg));
+    }
+  }
+
   // Lexes `path` (as written) in place. import: a missing file is not an error.
   void include(const SourceLoc& loc, bool import, std::string path) {
     const char* what = import ? "import_file" : "include_file";
-    for (const auto& rule : ctx_.substs) {
-      rule->apply(path);
-    }
+    apply_substs(path, loc);
     if (path.empty()) {
       error(loc, std::string("empty file name in ") + what);
       return;
@@ -821,9 +858,7 @@ class Lexer {
       t.text += c;
       advance();
     }
-    for (const auto& rule : ctx_.substs) {
-      rule->apply(t.text);
-    }
+    apply_substs(t.text, t.loc);
   }
 
   // After a closing '"': Kamailio joins "a" "b" (whitespace and newlines between) into one
@@ -888,9 +923,7 @@ class Lexer {
       error(t.loc, "'$' must start a pseudo-variable ($name)");
     }
     t.text = std::string(src_.substr(start, pos_ - start));
-    for (const auto& rule : ctx_.substs) {
-      rule->apply(t.text);
-    }
+    apply_substs(t.text, t.loc);
   }
 
   // @name.name[index].name: a select.
@@ -952,9 +985,20 @@ void Lexer::expand_into(const Token& ident, std::vector<Token>& out,
     error(ident.loc, "define '" + stack.front() + "' expands too deeply (recursive define?)");
     return;
   }
+  // Each expansion counts, the ones that produce nothing too (A is "B B", B is empty).
+  ctx_.expanded_tokens += 1;
+  if (ctx_.expanded_tokens > kMaxExpandedTokens) {
+    over_budget(ident.loc, "define '" + (stack.empty() ? ident.text : stack.front()) +
+                               "' expands too much (the limit is " +
+                               std::to_string(kMaxExpandedTokens) +
+                               " tokens and expansions for the whole script: defines that use "
+                               "each other twice?)");
+    return;
+  }
   stack.push_back(ident.text);
   // Lexed in fragment mode (no expansion): expansion happens here, where the recursion guard is.
   std::vector<Token> raw = Lexer(it->second.value, ident.loc, ctx_).run();
+  ctx_.expanded_tokens += raw.size();
   bool first = true;
   for (Token& t : raw) {
     t.loc = ident.loc;

@@ -193,5 +193,55 @@ TEST(Preprocessor, CommandLineRedefinitionIsAnError) {
                 "1:1: 'X' is already defined on the command line (use #!redefine or #!trydef)"});
 }
 
+
+// A runaway define is one error, not a hang: A30 is A29 twice, ... 2^30 tokens without the limit.
+// A chain of empty defines does no less work (2^30 expansions of nothing).
+TEST(Preprocessor, DefineExpansionIsBounded) {
+  for (const char* base : {"#!define A0 x\n", "#!define A0\n"}) {
+    std::string text = base;
+    for (int i = 1; i <= 30; ++i) {
+      text += "#!define A" + std::to_string(i) + " A" + std::to_string(i - 1) + " A" +
+              std::to_string(i - 1) + "\n";
+    }
+    text += "a A30 b A30\n";
+    const Lexed l = lex(text);
+    EXPECT_EQ(brief(l.diags),
+              std::vector<std::string>{"32:3: define 'A30' expands too much (the limit is 100000 "
+                                       "tokens and expansions for the whole script: defines that "
+                                       "use each other twice?)"});
+    EXPECT_LE(l.toks.size(), kMaxExpandedTokens + 4);
+  }
+  // Below the limit nothing changes: 2^14 tokens (and 2^15 - 1 expansions).
+  std::string text = "#!define A0 x\n";
+  for (int i = 1; i <= 14; ++i) {
+    text += "#!define A" + std::to_string(i) + " A" + std::to_string(i - 1) + " A" +
+            std::to_string(i - 1) + "\n";
+  }
+  const Lexed l = lex(text + "A14\n");
+  EXPECT_TRUE(l.diags.empty()) << test::joined(l.diags);
+  EXPECT_EQ(l.toks.size(), (size_t{1} << 14) + 1);
+}
+
+// #!subst rules that grow what they rewrite are one error, not gigabytes: 25 doubling rules in a
+// row (2^25 bytes from one), a 30,000-byte replacement of each of 30,000 characters (900 MB).
+TEST(Preprocessor, SubstWorkIsBounded) {
+  std::string doubling;  // A -> BB, B -> CC, ..., Y -> ZZ: "A" would be 2^25 Zs
+  for (char c = 'A'; c < 'Z'; ++c) {
+    doubling += "#!subst \"/" + std::string(1, c) + "/" + std::string(2, c + 1) + "/g\"\n";
+  }
+  const std::string limit =
+      ": #!subst rules rewrite too much text (the limit is 16 MiB for the whole script: a rule "
+      "that grows what it rewrites?)";
+  EXPECT_EQ(brief(lex(doubling + "x(\"A\", \"A\")\n").diags),
+            std::vector<std::string>{"26:3" + limit});
+  const std::string wide = "#!subst \"/a/" + std::string(30000, 'b') + "/g\"\n\"" +
+                           std::string(30000, 'a') + "\"\n";
+  EXPECT_EQ(brief(lex(wide).diags), std::vector<std::string>{"2:1" + limit});
+  // What fits is rewritten as before.
+  const Lexed l = lex("#!subst \"/a/aa/g\"\n#!subst \"/a/aa/g\"\n\"a\" $a\n");
+  EXPECT_TRUE(l.diags.empty()) << test::joined(l.diags);
+  EXPECT_EQ(spelled(l.toks), "\"aaaa\" $aaaa");
+}
+
 }  // namespace
 }  // namespace viaduct::cfg
