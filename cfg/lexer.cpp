@@ -9,6 +9,8 @@
 #include <system_error>
 #include <utility>
 
+#include "cfg/regex.hpp"
+
 namespace viaduct::cfg {
 namespace {
 
@@ -144,6 +146,10 @@ class SubstRule {
     }
     if (name.empty()) {
       err = "empty regular expression";
+      return false;
+    }
+    if (std::string why = regcomp_limits(name, false); !why.empty()) {
+      err = "bad regular expression: " + why;
       return false;
     }
     const int rc = regcomp(&re_, name.c_str(), cflags);

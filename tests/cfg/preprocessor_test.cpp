@@ -243,5 +243,25 @@ TEST(Preprocessor, SubstWorkIsBounded) {
   EXPECT_EQ(spelled(l.toks), "\"aaaa\" $aaaa");
 }
 
+// A #!subst regular expression that glibc's regcomp() cannot take (stack, memory) or that
+// regexec() could take exponential time on is an error before regcomp() sees it.
+TEST(Preprocessor, SubstRegexLimits) {
+  const std::string deep = std::string(100000, '(') + "a" + std::string(100000, ')');
+  EXPECT_EQ(brief(lex("#!subst \"/" + deep + "/x/\"\n").diags),
+            std::vector<std::string>{"1:1: #!subst: bad regular expression: parentheses nested "
+                                     "too deeply (the limit is 100 levels)"});
+  EXPECT_EQ(brief(lex("#!subst \"/a{255}{255}{255}/x/\"\n").diags),
+            std::vector<std::string>{"1:1: #!subst: bad regular expression: too large once its "
+                                     "repetitions are expanded (the limit is 5000 atoms)"});
+  EXPECT_EQ(brief(lex("#!subst \"/(a*)*b\\\\1/x/\"\n").diags),
+            std::vector<std::string>{"1:1: #!subst: bad regular expression: back-references "
+                                     "(\\1) are not supported (matching them can take "
+                                     "exponential time)"});
+  // Back-references in the replacement are fine.
+  const Lexed l = lex("#!subst \"/(b+)c/<\\\\1>/\"\n\"abbc\"\n");
+  EXPECT_TRUE(l.diags.empty()) << test::joined(l.diags);
+  EXPECT_EQ(spelled(l.toks), "\"a<bb>\"");
+}
+
 }  // namespace
 }  // namespace viaduct::cfg
