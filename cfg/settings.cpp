@@ -16,6 +16,26 @@
 namespace viaduct::cfg {
 namespace {
 
+// The prefix length after the '/' of an address: decimal, as many digits as `hi` has at most,
+// in [lo, hi]. False when it is not; `out` is then left alone.
+bool prefix_length(std::string_view p, int lo, int hi, uint8_t& out) {
+  if (p.empty() || p.size() > (hi < 100 ? 2u : 3u)) {
+    return false;
+  }
+  int v = 0;
+  for (char ch : p) {
+    if (ch < '0' || ch > '9') {
+      return false;
+    }
+    v = v * 10 + (ch - '0');
+  }
+  if (v < lo || v > hi) {
+    return false;
+  }
+  out = static_cast<uint8_t>(v);
+  return true;
+}
+
 class Checker {
  public:
   Checker(const std::string& name, Diagnostics& diags) : name_(name), diags_(diags) {}
@@ -188,15 +208,7 @@ void interface(Checker& c, const toml::table& t, Settings& out) {
     const size_t slash = addr.find('/');
     bool good = true;
     if (slash != std::string_view::npos) {
-      const std::string_view p = addr.substr(slash + 1);
-      int prefix = 0;
-      good = !p.empty() && p.size() <= 2;
-      for (char ch : p) {
-        good = good && ch >= '0' && ch <= '9';
-        prefix = prefix * 10 + (ch - '0');
-      }
-      good = good && prefix <= 32;
-      s.prefix_len = static_cast<uint8_t>(prefix);
+      good = prefix_length(addr.substr(slash + 1), 0, 32, s.prefix_len);
       addr = addr.substr(0, slash);
     }
     if (!good || !parse_ipv4(addr, s.ip_be)) {
@@ -223,15 +235,7 @@ void interface(Checker& c, const toml::table& t, Settings& out) {
     const size_t slash = addr.find('/');
     bool good = true;
     if (slash != std::string_view::npos) {
-      const std::string_view p = addr.substr(slash + 1);
-      int prefix = 0;
-      good = !p.empty() && p.size() <= 3;
-      for (char ch : p) {
-        good = good && ch >= '0' && ch <= '9';
-        prefix = prefix * 10 + (ch - '0');
-      }
-      good = good && prefix >= 1 && prefix <= 128;
-      s.prefix6_len = static_cast<uint8_t>(prefix);
+      good = prefix_length(addr.substr(slash + 1), 1, 128, s.prefix6_len);
       addr = addr.substr(0, slash);
     }
     const std::string a(addr);

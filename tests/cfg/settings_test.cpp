@@ -215,6 +215,17 @@ const BadCase kBad[] = {
      "address6 = \"2001:db8::2/129\"\n",
      {"6:12: 'address6' must be a unicast, non-link-local IPv6 address with an optional prefix "
       "length (\"2001:db8::2/64\"), not \"2001:db8::2/129\""}},
+    // A long tail after the '/' (cfg_fuzz found this one): an error, no signed overflow
+    // (UBSan) from reading every character as a digit.
+    {"BadAddressPrefixTail",
+     "[dpdk]\neal_args = []\n[[interface]]\nport = \"p\"\naddress = \"10.0.0.1/6.0.1>80809\"\n",
+     {"5:11: 'address' must be an IPv4 address with an optional prefix length (\"10.0.0.2/24\"), "
+      "not \"10.0.0.1/6.0.1>80809\""}},
+    {"BadAddress6PrefixTail",
+     "[dpdk]\neal_args = []\n[[interface]]\nport = \"p\"\naddress = \"10.0.0.1\"\n"
+     "address6 = \"2001:db8::2/6.0.1>8080\"\n",
+     {"6:12: 'address6' must be a unicast, non-link-local IPv6 address with an optional prefix "
+      "length (\"2001:db8::2/64\"), not \"2001:db8::2/6.0.1>8080\""}},
     {"Address6IsIpv4",
      "[dpdk]\neal_args = []\n[[interface]]\nport = \"p\"\naddress = \"10.0.0.1\"\n"
      "address6 = \"10.0.0.1\"\n",
