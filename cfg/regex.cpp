@@ -458,7 +458,7 @@ int on_match(unsigned int id, unsigned long long /*from*/, unsigned long long /*
 
 }  // namespace
 
-std::string regcomp_limits(std::string_view p, bool allow_backrefs) {
+std::string regcomp_limits(std::string_view p, bool allow_backrefs, RegexCost* cost) {
   // Per level of parentheses: the size of the alternatives closed so far, of the current one,
   // and of its last atom (what a repetition copies). Sizes saturate just past the limit.
   struct Level {
@@ -467,6 +467,7 @@ std::string regcomp_limits(std::string_view p, bool allow_backrefs) {
     uint64_t last = 0;
   };
   std::vector<Level> levels(1);
+  uint64_t repeated = 0;
   const auto cap = [](uint64_t v) { return v > kMaxRegexSize ? kMaxRegexSize + 1 : v; };
   const auto atom = [&](uint64_t n) {
     levels.back().seq = cap(levels.back().seq + n);
@@ -475,6 +476,7 @@ std::string regcomp_limits(std::string_view p, bool allow_backrefs) {
   const auto repeat = [&](uint64_t copies) {  // copies <= 2^20: no overflow
     Level& l = levels.back();
     const uint64_t grown = cap(l.last * copies);
+    repeated = cap(repeated + grown - std::min(grown, l.last));
     l.seq = cap(l.seq - l.last + grown);
     l.last = grown;
   };
@@ -553,6 +555,13 @@ std::string regcomp_limits(std::string_view p, bool allow_backrefs) {
       return "too large once its repetitions are expanded (the limit is " +
              std::to_string(kMaxRegexSize) + " atoms)";
     }
+  }
+  if (cost != nullptr) {
+    cost->atoms = 0;
+    for (const Level& l : levels) {
+      cost->atoms = cap(cost->atoms + l.done + l.seq);
+    }
+    cost->repeated = repeated;
   }
   return {};
 }

@@ -121,7 +121,17 @@ inline constexpr uint64_t kMaxRegexRepeat = 255;  // an interval's counts (POSIX
 // also make Hyperscan's compile take seconds), else why not (lower case, for a diagnostic). With
 // `allow_backrefs` false a back-reference (..\9) is refused too: regexec() can take exponential
 // time on them. Every caller of regcomp() on a script's pattern asks it first.
-std::string regcomp_limits(std::string_view pattern, bool allow_backrefs);
+// `cost`, when given, receives what the pattern weighs (when it is within the limits).
+struct RegexCost {
+  uint64_t atoms = 0;     // with repetitions expanded (at most kMaxRegexSize)
+  uint64_t repeated = 0;  // of those, the copies that intervals and '+' make
+};
+std::string regcomp_limits(std::string_view pattern, bool allow_backrefs,
+                           RegexCost* cost = nullptr);
+
+// The copies repetitions make, summed over all the regexes of a script: Hyperscan's compile
+// time grows with them (200 patterns of [ab]{255}: over 20 s), so the compiler bounds the sum.
+inline constexpr uint64_t kMaxRegexRepeatedTotal = 5000;
 
 // Translates one POSIX extended pattern with `flags` to Hyperscan's dialect. On success fills
 // `hs_pattern` (what hs_compile reads) and `hs_flags` (HS_FLAG_* bits, HS_FLAG_SINGLEMATCH and
