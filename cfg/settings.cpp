@@ -36,6 +36,29 @@ bool prefix_length(std::string_view p, int lo, int hi, uint8_t& out) {
   return true;
 }
 
+// Where a parse error lies, moved inside `text`: toml++ puts the end of a text that ends with a
+// newline one column past that newline ("a = [1,\n": 1:9), where the text ends at 2:1.
+void inside(std::string_view text, uint32_t& line, uint32_t& col) {
+  size_t start = 0;
+  for (uint32_t l = 1; l < line; ++l) {
+    const size_t nl = text.find('\n', start);
+    if (nl == std::string_view::npos) {
+      return;
+    }
+    start = nl + 1;
+  }
+  const size_t end = text.find('\n', start);
+  const size_t len = (end == std::string_view::npos ? text.size() : end) - start;
+  if (line != 0 && col > len + 1) {
+    if (end != std::string_view::npos) {
+      ++line;
+      col = 1;
+    } else {
+      col = static_cast<uint32_t>(len + 1);
+    }
+  }
+}
+
 class Checker {
  public:
   Checker(const std::string& name, Diagnostics& diags) : name_(name), diags_(diags) {}
@@ -434,8 +457,11 @@ bool parse_settings(const std::string& text, const std::string& name, Settings& 
   try {
     root = toml::parse(text, name);
   } catch (const toml::parse_error& e) {
-    diags.push_back(Diagnostic{Diagnostic::Severity::kError, name, e.source().begin.line,
-                               e.source().begin.column, std::string(e.description())});
+    uint32_t line = e.source().begin.line;
+    uint32_t col = e.source().begin.column;
+    inside(text, line, col);
+    diags.push_back(
+        Diagnostic{Diagnostic::Severity::kError, name, line, col, std::string(e.description())});
     return false;
   }
   Settings s;
