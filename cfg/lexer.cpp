@@ -148,10 +148,12 @@ class SubstRule {
       err = "empty regular expression";
       return false;
     }
-    if (std::string why = regcomp_limits(name, false); !why.empty()) {
+    RegexCost cost;
+    if (std::string why = regcomp_limits(name, false, &cost); !why.empty()) {
       err = "bad regular expression: " + why;
       return false;
     }
+    weight_ = 1 + cost.atoms / 32;
     const int rc = regcomp(&re_, name.c_str(), cflags);
     if (rc != 0) {
       std::array<char, 128> buf{};
@@ -185,15 +187,15 @@ class SubstRule {
   }
 
   // Rewrites `s` in place. The work is paid out of `budget`: each regexec() call the length of
-  // the text it scans plus 64, the result its length. False (and `s` as it was) when the budget
-  // runs out.
+  // the text it scans plus 64, times weight_ (1, and 1 more per 32 atoms of the pattern), the
+  // result its length. False (and `s` as it was) when the budget runs out.
   bool apply(std::string& s, size_t& budget) const {
     std::array<regmatch_t, 10> m{};
     std::string out;
     size_t pos = 0;
     bool matched = false;
     while (pos <= s.size()) {
-      const size_t cost = s.size() - pos + 64;
+      const size_t cost = (s.size() - pos + 64) * weight_;
       if (cost > budget) {
         return false;
       }
@@ -249,6 +251,7 @@ class SubstRule {
   regex_t re_{};
   bool compiled_ = false;
   bool global_ = false;
+  size_t weight_ = 1;  // what a scanned byte costs: regexec() slows down as the pattern grows
   std::vector<Part> parts_;
 };
 

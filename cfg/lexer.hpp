@@ -50,7 +50,8 @@ inline constexpr size_t kMaxIncludeDepth = 10;  // Kamailio's MAX_INCLUDE_DEPTH
 // plus one per expansion (defines whose values use the previous define twice double at each
 // level: 30 levels make a billion tokens, or as many expansions when the first is empty).
 // kMaxSubstWork: bytes #!subst rules scan and write (each regexec() counts the text it scans
-// plus 64, each rewrite its result; doubling rules in a row grow a string exponentially).
+// plus 64, once more per 32 atoms of the rule's pattern; each rewrite counts its result;
+// doubling rules in a row grow a string exponentially, and their patterns too).
 inline constexpr size_t kMaxExpandedTokens = 100000;
 inline constexpr size_t kMaxSubstWork = size_t{16} << 20;
 

@@ -237,6 +237,14 @@ TEST(Preprocessor, SubstWorkIsBounded) {
   const std::string wide = "#!subst \"/a/" + std::string(30000, 'b') + "/g\"\n\"" +
                            std::string(30000, 'a') + "\"\n";
   EXPECT_EQ(brief(lex(wide).diags), std::vector<std::string>{"2:1" + limit});
+  // A large pattern's scans cost more (regexec() slows down with it; cfg_fuzz timed out on
+  // doubling rules whose patterns doubled too): 3,200 atoms weigh 101, so the 81st of these
+  // 2,000-byte strings passes the limit where the bytes alone would not.
+  std::string big = "#!subst \"/" + std::string(3200, 'b') + "/x/\"\n";
+  for (int i = 0; i < 100; ++i) {
+    big += "\"" + std::string(2000, 'a') + "\";\n";  // ';': strings in a row would be joined
+  }
+  EXPECT_EQ(brief(lex(big).diags), std::vector<std::string>{"82:1" + limit});
   // What fits is rewritten as before.
   const Lexed l = lex("#!subst \"/a/aa/g\"\n#!subst \"/a/aa/g\"\n\"a\" $a\n");
   EXPECT_TRUE(l.diags.empty()) << test::joined(l.diags);
