@@ -5,6 +5,7 @@
 
 #include <array>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <system_error>
 #include <utility>
@@ -264,6 +265,14 @@ struct Context {
   std::vector<std::string> include_stack;  // canonical paths of the files being lexed
   bool main_is_file = false;               // include_stack[0] is the main file (not nested)
   size_t expanded_tokens = 0;              // produced by define expansion (kMaxExpandedTokens)
+  // Each define's value as last lexed, for the value and the #!subst rules then in force:
+  // expansions copy it instead of lexing the value again (and repeating its errors).
+  struct LexedValue {
+    std::string value;
+    size_t substs = 0;
+    std::vector<Token> tokens;
+  };
+  std::map<std::string, LexedValue, std::less<>> lexed_values{};
   size_t subst_budget = kMaxSubstWork;     // what #!subst rules may still do (SubstRule::apply)
   bool over_budget = false;                // one of the two above was reported
 };
@@ -1006,7 +1015,15 @@ void Lexer::expand_into(const Token& ident, std::vector<Token>& out,
   }
   stack.push_back(ident.text);
   // Lexed in fragment mode (no expansion): expansion happens here, where the recursion guard is.
-  std::vector<Token> raw = Lexer(it->second.value, ident.loc, ctx_).run();
+  // Once per value: a value's lexing errors are reported at its first use, not at every one (a
+  // define used a million times through other defines would repeat each a million times).
+  Context::LexedValue& lexed = ctx_.lexed_values[ident.text];
+  if (lexed.value != it->second.value || lexed.substs != ctx_.substs.size()) {
+    lexed.value = it->second.value;
+    lexed.substs = ctx_.substs.size();
+    lexed.tokens = Lexer(lexed.value, ident.loc, ctx_).run();
+  }
+  std::vector<Token> raw = lexed.tokens;
   ctx_.expanded_tokens += raw.size();
   bool first = true;
   for (Token& t : raw) {

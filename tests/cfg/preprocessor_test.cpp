@@ -222,6 +222,24 @@ TEST(Preprocessor, DefineExpansionIsBounded) {
   EXPECT_EQ(l.toks.size(), (size_t{1} << 14) + 1);
 }
 
+// A define's value is lexed once: its errors are reported at its first use, not at each of its
+// 2,048 uses here (cfg_fuzz timed out on a value of 128 bad bytes used through doubling defines:
+// millions of diagnostics, then sorted).
+TEST(Preprocessor, DefineValueErrorsOnce) {
+  std::string text = "#!define A0 x `\n";
+  for (int i = 1; i <= 10; ++i) {
+    text += "#!define A" + std::to_string(i) + " A" + std::to_string(i - 1) + " A" +
+            std::to_string(i - 1) + "\n";
+  }
+  const Lexed l = lex(text + "A10 A10\n");
+  EXPECT_EQ(brief(l.diags), std::vector<std::string>{"12:1: unexpected character '`'"});
+  EXPECT_EQ(l.toks.size(), 2049u);  // 2,048 x and the end
+  // A value lexed again when it changes (#!redefine) or when a #!subst rule came since.
+  const Lexed r = lex("#!define V \"a\"\nV\n#!subst \"/a/b/\"\nV\n#!redefine V \"c\"\nV V\n");
+  EXPECT_TRUE(r.diags.empty()) << test::joined(r.diags);
+  EXPECT_EQ(spelled(r.toks), "\"a\" \"b\" \"c\" \"c\"");
+}
+
 // #!subst rules that grow what they rewrite are one error, not gigabytes: 25 doubling rules in a
 // row (2^25 bytes from one), a 30,000-byte replacement of each of 30,000 characters (900 MB).
 TEST(Preprocessor, SubstWorkIsBounded) {
