@@ -256,13 +256,13 @@ TEST(Preprocessor, SubstWorkIsBounded) {
                            std::string(30000, 'a') + "\"\n";
   EXPECT_EQ(brief(lex(wide).diags), std::vector<std::string>{"2:1" + limit});
   // A large pattern's scans cost more (regexec() slows down with it; cfg_fuzz timed out on
-  // doubling rules whose patterns doubled too): 3,200 atoms weigh 101, so the 81st of these
+  // doubling rules whose patterns doubled too): 1,600 atoms weigh 51, so the 160th of these
   // 2,000-byte strings passes the limit where the bytes alone would not.
-  std::string big = "#!subst \"/" + std::string(3200, 'b') + "/x/\"\n";
-  for (int i = 0; i < 100; ++i) {
+  std::string big = "#!subst \"/" + std::string(1600, 'b') + "/x/\"\n";
+  for (int i = 0; i < 200; ++i) {
     big += "\"" + std::string(2000, 'a') + "\";\n";  // ';': strings in a row would be joined
   }
-  EXPECT_EQ(brief(lex(big).diags), std::vector<std::string>{"82:1" + limit});
+  EXPECT_EQ(brief(lex(big).diags), std::vector<std::string>{"161:1" + limit});
   // What fits is rewritten as before.
   const Lexed l = lex("#!subst \"/a/aa/g\"\n#!subst \"/a/aa/g\"\n\"a\" $a\n");
   EXPECT_TRUE(l.diags.empty()) << test::joined(l.diags);
@@ -278,7 +278,7 @@ TEST(Preprocessor, SubstRegexLimits) {
                                      "too deeply (the limit is 100 levels)"});
   EXPECT_EQ(brief(lex("#!subst \"/a{255}{255}{255}/x/\"\n").diags),
             std::vector<std::string>{"1:1: #!subst: bad regular expression: too large once its "
-                                     "repetitions are expanded (the limit is 5000 atoms)"});
+                                     "repetitions are expanded (the limit is 2000 atoms)"});
   EXPECT_EQ(brief(lex("#!subst \"/(a*)*b\\\\1/x/\"\n").diags),
             std::vector<std::string>{"1:1: #!subst: bad regular expression: back-references "
                                      "(\\1) are not supported (matching them can take "
