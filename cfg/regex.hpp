@@ -113,16 +113,16 @@ inline constexpr size_t kMaxRegexNesting = 100;  // parentheses inside each othe
 inline constexpr uint64_t kMaxRegexSize = 2000;   // atoms, with repetitions expanded
 inline constexpr uint64_t kMaxRegexRepeat = 255;  // an interval's counts (POSIX RE_DUP_MAX)
 
-// Whether glibc's regcomp() can take `pattern` (POSIX extended) without running out of stack or
-// memory, judged from its text: regcomp() recurses once per level of parentheses, and copies an
-// atom once per count of an interval and once for '+' (a{255}{255}{255} is 16 million copies,
-// gigabytes; ((a+)+)+... doubles at each level, and the epsilon closures regcomp() computes
-// grow with the square of the atoms: (((()+)+)+...) of 4,103 atoms took it 1.6 s, of 2,047 atoms
-// 0.4 s). Empty when the pattern is within
-// kMaxRegexNesting, kMaxRegexSize and kMaxRegexRepeat (glibc allows counts up to 32767, which
-// also make Hyperscan's compile take seconds), else why not (lower case, for a diagnostic). With
-// `allow_backrefs` false a back-reference (..\9) is refused too: regexec() can take exponential
-// time on them. Every caller of regcomp() on a script's pattern asks it first.
+// Whether glibc's regcomp() can take `pattern` (POSIX extended) without running out of stack,
+// memory or time, judged from its text: regcomp() recurses once per level of parentheses; it
+// copies an atom once per count of an interval and once for '+' (a{255}{255}{255} is 16 million
+// copies, gigabytes; ((a+)+)+... doubles at each level); the epsilon closures it computes grow
+// with the square of the atoms ((((()+)+)+...) of 4,103 atoms took it 1.6 s, of 2,047 atoms
+// 0.4 s). Empty when the pattern is within kMaxRegexNesting, kMaxRegexSize and kMaxRegexRepeat
+// (glibc allows counts up to 32767, which also make Hyperscan's compile take seconds), else why
+// not (lower case, for a diagnostic). With `allow_backrefs` false a back-reference (\1..\9) is
+// refused too: regexec() can take exponential time on them. Every caller of regcomp() on a
+// script's pattern asks it first.
 // `cost`, when given, receives what the pattern weighs (when it is within the limits).
 struct RegexCost {
   uint64_t atoms = 0;     // with repetitions expanded (at most kMaxRegexSize)
