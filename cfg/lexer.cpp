@@ -676,6 +676,10 @@ class Lexer {
       error(loc, std::string("empty file name in ") + what);
       return;
     }
+    if (path.find('\0') != std::string::npos) {  // the system would read up to it only
+      error(loc, std::string("NUL byte in the file name of ") + what);
+      return;
+    }
     namespace fs = std::filesystem;
     std::error_code ec;
     std::string found;

@@ -180,6 +180,15 @@ TEST_P(PpErrorTest, Diagnostics) {
 INSTANTIATE_TEST_SUITE_P(Cases, PpErrorTest, ::testing::ValuesIn(kPpErrors),
                          [](const auto& info) { return std::string(info.param.name); });
 
+// A NUL byte in an include's name: the system would open what comes before it (cfg_fuzz found
+// diagnostics then named after the whole string, NULs and all).
+TEST(Preprocessor, NulInIncludeName) {
+  const std::string text("include_file \"t.cfg\0x\"\nimport_file \"\0\"\n", 39);
+  EXPECT_EQ(brief(lex(text).diags),
+            (std::vector<std::string>{"1:1: NUL byte in the file name of include_file",
+                                      "2:1: NUL byte in the file name of import_file"}));
+}
+
 TEST(Preprocessor, RecursiveDefineKeepsTheName) {
   const Lexed l = lex("#!define A B\n#!define B A\nA");
   EXPECT_EQ(spelled(l.toks), "A");
