@@ -52,6 +52,7 @@ struct Expr {
   std::vector<Expr> kids;
   PvarRef pv;              // kPvar only
   bool no_parens = false;  // kCall written without "()" (core actions such as force_rport)
+  uint32_t depth = 1;      // levels of the tree from here down; the parser bounds it (kMaxNesting)
 };
 
 struct Stmt {

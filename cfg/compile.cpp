@@ -1891,6 +1891,21 @@ class Compiler {
                        " regular expressions applied to " + operand);
         return false;
       }
+      RegexCost cost;  // a pattern regcomp_limits() refuses is reported by compile_regexes()
+      if (regcomp_limits(pattern, true, &cost).empty()) {
+        const bool first = regex_repeated_ <= kMaxRegexRepeatedTotal;
+        regex_repeated_ += cost.repeated;
+        if (regex_repeated_ > kMaxRegexRepeatedTotal) {
+          if (!first) {
+            return false;  // reported at the pattern that passed the limit
+          }
+          error(loc, "the script's regular expressions repeat too much together (the limit is " +
+                         std::to_string(kMaxRegexRepeatedTotal) +
+                         " copies made by intervals and '+', all patterns counted: Hyperscan's "
+                         "compile time grows with them)");
+          return false;
+        }
+      }
       grp.patterns.push_back(pattern);
       grp.locs.push_back(loc);
     }
@@ -3015,6 +3030,7 @@ class Compiler {
   bool has_hash_pvar_ = false;           // modparam("dispatcher", "hash_pvar", ...) is set
   std::vector<Breakable> breakables_;    // enclosing switch/while, innermost last
   std::vector<RegexGroup> regex_groups_;
+  uint64_t regex_repeated_ = 0;  // RegexCost::repeated of every pattern (kMaxRegexRepeatedTotal)
   std::vector<std::string> shv_names_;  // $shv names, in order of first use
   std::vector<ShvInit> shv_inits_;      // modparam("pv", "shvset", ...)
   std::map<std::string, int64_t, std::less<>> flag_names_;  // flags NAME:BIT declarations

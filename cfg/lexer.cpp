@@ -5,9 +5,12 @@
 
 #include <array>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <system_error>
 #include <utility>
+
+#include "cfg/regex.hpp"
 
 namespace viaduct::cfg {
 namespace {
@@ -146,6 +149,12 @@ class SubstRule {
       err = "empty regular expression";
       return false;
     }
+    RegexCost cost;
+    if (std::string why = regcomp_limits(name, false, &cost); !why.empty()) {
+      err = "bad regular expression: " + why;
+      return false;
+    }
+    weight_ = 1 + cost.atoms / 32;
     const int rc = regcomp(&re_, name.c_str(), cflags);
     if (rc != 0) {
       std::array<char, 128> buf{};
@@ -178,13 +187,20 @@ class SubstRule {
     return true;
   }
 
-  // Rewrites `s` in place; true when something matched.
-  bool apply(std::string& s) const {
+  // Rewrites `s` in place. The work is paid out of `budget`: each regexec() call the length of
+  // the text it scans plus 64, times weight_ (1, and 1 more per 32 atoms of the pattern), the
+  // result its length. False (and `s` as it was) when the budget runs out.
+  bool apply(std::string& s, size_t& budget) const {
     std::array<regmatch_t, 10> m{};
     std::string out;
     size_t pos = 0;
     bool matched = false;
     while (pos <= s.size()) {
+      const size_t cost = (s.size() - pos + 64) * weight_;
+      if (cost > budget) {
+        return false;
+      }
+      budget -= cost;
       const int flags = pos == 0 ? 0 : REG_NOTBOL;
       if (regexec(&re_, s.c_str() + pos, m.size(), m.data(), flags) != 0) {
         break;
@@ -199,6 +215,9 @@ class SubstRule {
           out.append(s, pos + static_cast<size_t>(g.rm_so), static_cast<size_t>(g.rm_eo - g.rm_so));
         }
       }
+      if (out.size() > budget) {
+        return false;
+      }
       size_t next = pos + static_cast<size_t>(m[0].rm_eo);
       if (m[0].rm_eo == m[0].rm_so) {  // empty match: copy one char and move on
         if (next < s.size()) {
@@ -212,11 +231,15 @@ class SubstRule {
       }
     }
     if (!matched) {
-      return false;
+      return true;
     }
     if (pos < s.size()) {
       out.append(s, pos, std::string::npos);
     }
+    if (out.size() > budget) {
+      return false;
+    }
+    budget -= out.size();
     s = std::move(out);
     return true;
   }
@@ -229,6 +252,7 @@ class SubstRule {
   regex_t re_{};
   bool compiled_ = false;
   bool global_ = false;
+  size_t weight_ = 1;  // what a scanned byte costs: regexec() slows down as the pattern grows
   std::vector<Part> parts_;
 };
 
@@ -240,6 +264,17 @@ struct Context {
   std::vector<std::unique_ptr<SubstRule>> substs;
   std::vector<std::string> include_stack;  // canonical paths of the files being lexed
   bool main_is_file = false;               // include_stack[0] is the main file (not nested)
+  size_t expanded_tokens = 0;              // produced by define expansion (kMaxExpandedTokens)
+  // Each define's value as last lexed, for the value and the #!subst rules then in force:
+  // expansions copy it instead of lexing the value again (and repeating its errors).
+  struct LexedValue {
+    std::string value;
+    size_t substs = 0;
+    std::vector<Token> tokens;
+  };
+  std::map<std::string, LexedValue, std::less<>> lexed_values{};
+  size_t subst_budget = kMaxSubstWork;     // what #!subst rules may still do (SubstRule::apply)
+  bool over_budget = false;                // one of the two above was reported
 };
 
 std::string canonical(const std::string& path) {
@@ -611,14 +646,38 @@ class Lexer {
     warning(loc, "unknown preprocessor directive '#!" + name + "' (read as a comment)");
   }
 
+  // Rewrites `s` with every #!subst rule, in order, within kMaxSubstWork.
+  void apply_substs(std::string& s, const SourceLoc& loc) {
+    for (const auto& rule : ctx_.substs) {
+      if (!rule->apply(s, ctx_.subst_budget)) {
+        ctx_.subst_budget = 0;
+        over_budget(loc, "#!subst rules rewrite too much text (the limit is " +
+                             std::to_string(kMaxSubstWork >> 20) +
+                             " MiB for the whole script: a rule that grows what it rewrites?)");
+        return;
+      }
+    }
+  }
+
+  // The first of the preprocessor's work limits to be reached is reported; the rest of the
+  // script is lexed without that work (the result is an error anyway).
+  void over_budget(const SourceLoc& loc, std::string msg) {
+    if (!ctx_.over_budget) {
+      ctx_.over_budget = true;
+      error(loc, std::move(msg));
+    }
+  }
+
   // Lexes `path` (as written) in place. import: a missing file is not an error.
   void include(const SourceLoc& loc, bool import, std::string path) {
     const char* what = import ? "import_file" : "include_file";
-    for (const auto& rule : ctx_.substs) {
-      rule->apply(path);
-    }
+    apply_substs(path, loc);
     if (path.empty()) {
       error(loc, std::string("empty file name in ") + what);
+      return;
+    }
+    if (path.find('\0') != std::string::npos) {  // the system would read up to it only
+      error(loc, std::string("NUL byte in the file name of ") + what);
       return;
     }
     namespace fs = std::filesystem;
@@ -821,9 +880,7 @@ class Lexer {
       t.text += c;
       advance();
     }
-    for (const auto& rule : ctx_.substs) {
-      rule->apply(t.text);
-    }
+    apply_substs(t.text, t.loc);
   }
 
   // After a closing '"': Kamailio joins "a" "b" (whitespace and newlines between) into one
@@ -888,9 +945,7 @@ class Lexer {
       error(t.loc, "'$' must start a pseudo-variable ($name)");
     }
     t.text = std::string(src_.substr(start, pos_ - start));
-    for (const auto& rule : ctx_.substs) {
-      rule->apply(t.text);
-    }
+    apply_substs(t.text, t.loc);
   }
 
   // @name.name[index].name: a select.
@@ -952,9 +1007,28 @@ void Lexer::expand_into(const Token& ident, std::vector<Token>& out,
     error(ident.loc, "define '" + stack.front() + "' expands too deeply (recursive define?)");
     return;
   }
+  // Each expansion counts, the ones that produce nothing too (A is "B B", B is empty).
+  ctx_.expanded_tokens += 1;
+  if (ctx_.expanded_tokens > kMaxExpandedTokens) {
+    over_budget(ident.loc, "define '" + (stack.empty() ? ident.text : stack.front()) +
+                               "' expands too much (the limit is " +
+                               std::to_string(kMaxExpandedTokens) +
+                               " tokens and expansions for the whole script: defines that use "
+                               "each other twice?)");
+    return;
+  }
   stack.push_back(ident.text);
   // Lexed in fragment mode (no expansion): expansion happens here, where the recursion guard is.
-  std::vector<Token> raw = Lexer(it->second.value, ident.loc, ctx_).run();
+  // Once per value: a value's lexing errors are reported at its first use, not at every one (a
+  // define used a million times through other defines would repeat each a million times).
+  Context::LexedValue& lexed = ctx_.lexed_values[ident.text];
+  if (lexed.value != it->second.value || lexed.substs != ctx_.substs.size()) {
+    lexed.value = it->second.value;
+    lexed.substs = ctx_.substs.size();
+    lexed.tokens = Lexer(lexed.value, ident.loc, ctx_).run();
+  }
+  std::vector<Token> raw = lexed.tokens;
+  ctx_.expanded_tokens += raw.size();
   bool first = true;
   for (Token& t : raw) {
     t.loc = ident.loc;

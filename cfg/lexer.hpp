@@ -45,6 +45,15 @@ using Defines = std::map<std::string, Define, std::less<>>;
 
 inline constexpr size_t kMaxDefines = 256;      // Kamailio 5.3's documented limit
 inline constexpr size_t kMaxIncludeDepth = 10;  // Kamailio's MAX_INCLUDE_DEPTH
+// Bounds on the work of one preprocess() run (the script and its includes), so that a runaway
+// script is an error, not a hang. kMaxExpandedTokens: the tokens #!define expansion produces,
+// plus one per expansion (defines whose values use the previous define twice double at each
+// level: 30 levels make a billion tokens, or as many expansions when the first is empty).
+// kMaxSubstWork: bytes #!subst rules scan and write (each regexec() counts the text it scans
+// plus 64, once more per 32 atoms of the rule's pattern; each rewrite counts its result;
+// doubling rules in a row grow a string exponentially, and their patterns too).
+inline constexpr size_t kMaxExpandedTokens = 100000;
+inline constexpr size_t kMaxSubstWork = size_t{16} << 20;
 
 // Preprocesses and lexes `text`, the contents of `file`. `defines` holds the -A defines on entry
 // and every define seen on return (plus the predefined KAMAILIO_5 and KAMAILIO_5_6). Identifiers

@@ -17,6 +17,7 @@ namespace {
 struct SyntaxError {
   SourceLoc loc;
   std::string message;
+  bool too_deep = false;  // past kMaxNesting: the enclosing block is skipped, not resynced
 };
 
 // Counts the enclosing switch/while statements for the duration of a scope.
@@ -599,11 +600,28 @@ class Parser {
         b.body.push_back(stmt());
       } catch (const SyntaxError& e) {
         report(e);
-        sync_stmt(start);
+        recover(e, start);
       }
     }
     take();
     return b;
+  }
+
+  // After a statement error: resync at the next statement, or after nesting past the limit skip
+  // to the '}' that closes the enclosing block (one error, not one per level or per "else").
+  void recover(const SyntaxError& e, size_t start) {
+    if (!e.too_deep) {
+      sync_stmt(start);
+      return;
+    }
+    int depth = 0;
+    for (; cur().kind != Tok::kEof; take()) {
+      if (cur().is("{")) {
+        ++depth;
+      } else if (cur().is("}") && --depth < 0) {
+        return;
+      }
+    }
   }
 
   void end_stmt() {
@@ -627,6 +645,7 @@ class Parser {
   }
 
   Stmt stmt() {
+    const Nested nested(*this, stmt_nesting_, "statement");
     const Token& t = cur();
     Stmt s;
     s.loc = t.loc;
@@ -786,7 +805,7 @@ class Parser {
           body.body.push_back(stmt());
         } catch (const SyntaxError& e) {
           report(e);
-          sync_stmt(start);
+          recover(e, start);
         }
       }
       if (!body.exprs.empty()) {
@@ -820,15 +839,54 @@ class Parser {
 
   // ---- expressions ----
 
-  static Expr binary(const Token& op, std::string name, Expr l, Expr r) {
+  Expr binary(const Token& op, std::string name, Expr l, Expr r) const {
     Expr e;
     e.kind = Expr::Kind::kBinary;
     e.loc = op.loc;
     e.op = std::move(name);
     e.kids.push_back(std::move(l));
     e.kids.push_back(std::move(r));
+    set_depth(e, op);
     return e;
   }
+
+  // e.depth from its kids'; an error past kMaxNesting (at `at`).
+  void set_depth(Expr& e, const Token& at) const {
+    uint32_t d = 0;
+    for (const Expr& k : e.kids) {
+      d = std::max(d, k.depth);
+    }
+    e.depth = d + 1;
+    if (e.depth > kMaxNesting) {
+      too_deep(at, "expression");
+    }
+  }
+
+  [[noreturn]] void too_deep(const Token& at, std::string_view what) const {
+    throw SyntaxError{at.loc,
+                      std::string(what) + " nested too deeply (the limit is " +
+                          std::to_string(kMaxNesting) +
+                          " levels: blocks, else-if chains, parentheses and chains of operators)",
+                      true};
+  }
+
+  // One level of statement or expression nesting for the duration of a scope (parsing them
+  // recurses); an error past kMaxNesting.
+  class Nested {
+   public:
+    Nested(Parser& p, uint32_t& level, std::string_view what) : level_(level) {
+      if (++level_ > kMaxNesting) {
+        --level_;
+        p.too_deep(p.cur(), what);
+      }
+    }
+    ~Nested() { --level_; }
+    Nested(const Nested&) = delete;
+    Nested& operator=(const Nested&) = delete;
+
+   private:
+    uint32_t& level_;
+  };
 
   // The operator at the current token for `level`, or "" (words are normalised).
   std::string op_at(int level) const {
@@ -872,16 +930,29 @@ class Parser {
 
   Expr expr() { return binary_level(kLOr); }
 
-  Expr binary_level(int level) {
-    if (level >= kUnaryLevel) {
-      return unary_expr();
+  // The level of the binary operator at the current token (kUnaryLevel when there is none),
+  // its name in `name`.
+  int op_level(std::string& name) const {
+    for (int level = kLOr; level < kUnaryLevel; ++level) {
+      name = op_at(level);
+      if (!name.empty()) {
+        return level;
+      }
     }
-    Expr l = binary_level(level + 1);
-    for (std::string op = op_at(level); !op.empty(); op = op_at(level)) {
+    return kUnaryLevel;
+  }
+
+  // The operators of `level` and tighter ones, left-associative. Precedence climbing: the right
+  // operand of an operator takes only tighter operators. One call per operand rather than one
+  // per level, so that nesting (parentheses) costs little stack.
+  Expr binary_level(int level) {
+    Expr l = unary_expr();
+    std::string op;
+    for (int at = op_level(op); at >= level && at < kUnaryLevel; at = op_level(op)) {
       const Token& t = take();
-      Expr r = binary_level(level + 1);
+      Expr r = binary_level(at + 1);
       l = binary(t, op, std::move(l), std::move(r));
-      if ((level == kEquality || level == kRelation) && !op_at(level).empty()) {
+      if ((at == kEquality || at == kRelation) && op_level(op) == at) {
         fail(cur(), "comparisons cannot be chained; use parentheses and && or ||");
       }
     }
@@ -890,16 +961,18 @@ class Parser {
 
   static bool adjacent(const Token& t) { return !t.space_before; }
 
-  Expr unary(const Token& op, std::string name, Expr kid) {
+  Expr unary(const Token& op, std::string name, Expr kid) const {
     Expr e;
     e.kind = Expr::Kind::kUnary;
     e.loc = op.loc;
     e.op = std::move(name);
     e.kids.push_back(std::move(kid));
+    set_depth(e, op);
     return e;
   }
 
   Expr unary_expr() {
+    const Nested nested(*this, expr_nesting_, "expression");
     const Token& t = cur();
     if (t.is("!") || t.is_ident("not")) {
       take();
@@ -1103,6 +1176,7 @@ class Parser {
       }
     }
     expect(")");
+    set_depth(e, t);
     return e;
   }
 
@@ -1110,6 +1184,8 @@ class Parser {
   Diagnostics& diags_;
   size_t pos_ = 0;
   int breakable_ = 0;
+  uint32_t stmt_nesting_ = 0;  // statements being parsed inside each other (Nested)
+  uint32_t expr_nesting_ = 0;  // same for unary_expr(): parentheses, unary operators, calls
   bool no_address_ = false;  // inside a case label: "1:" is a number and a colon
   bool bare_ok_ = false;     // a bare name is a value (function arguments, keyword compares)
   Script script_;

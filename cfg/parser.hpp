@@ -2,6 +2,7 @@
 // cfg/parser.hpp: recursive-descent parser of the routing-script language.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -11,6 +12,13 @@
 #include "cfg/lexer.hpp"
 
 namespace viaduct::cfg {
+
+// How deeply statements, and expressions, may nest: blocks, if/else-if chains, while and
+// switch bodies; parentheses, unary operators, call arguments, and chains of binary operators
+// (1+1+...+1 is a tree as deep as the chain is long). Deeper input is an error at the point
+// where it passes the limit: the parser, the compiler and the tree's destructor all recurse
+// and would otherwise run out of stack.
+inline constexpr uint32_t kMaxNesting = 100;
 
 // Parses the preprocessed token stream (ending in kEof). Syntax errors go to `diags`; the parser
 // recovers at the next statement or top-level item and keeps going, so one run reports every

@@ -34,9 +34,11 @@
 #include <hs/hs.h>
 #include <regex.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
 namespace viaduct::cfg {
@@ -399,6 +401,9 @@ std::string hyperscan_message(const std::string& msg) {
 
 // glibc's opinion of the pattern, with Kamailio's flags. Empty when valid.
 std::string posix_check(const std::string& pattern, RegexFlags flags) {
+  if (std::string why = regcomp_limits(pattern, true); !why.empty()) {
+    return "invalid regular expression: " + why;
+  }
   int cflags = REG_EXTENDED | REG_NOSUB;
   if (flags & kRegexIcase) {
     cflags |= REG_ICASE;
@@ -452,6 +457,114 @@ int on_match(unsigned int id, unsigned long long /*from*/, unsigned long long /*
 }
 
 }  // namespace
+
+std::string regcomp_limits(std::string_view p, bool allow_backrefs, RegexCost* cost) {
+  // Per level of parentheses: the size of the alternatives closed so far, of the current one,
+  // and of its last atom (what a repetition copies). Sizes saturate just past the limit.
+  struct Level {
+    uint64_t done = 0;
+    uint64_t seq = 0;
+    uint64_t last = 0;
+  };
+  std::vector<Level> levels(1);
+  uint64_t repeated = 0;
+  const auto cap = [](uint64_t v) { return v > kMaxRegexSize ? kMaxRegexSize + 1 : v; };
+  const auto atom = [&](uint64_t n) {
+    levels.back().seq = cap(levels.back().seq + n);
+    levels.back().last = n;
+  };
+  const auto repeat = [&](uint64_t copies) {  // copies <= 2^20: no overflow
+    Level& l = levels.back();
+    const uint64_t grown = cap(l.last * copies);
+    repeated = cap(repeated + grown - std::min(grown, l.last));
+    l.seq = cap(l.seq - l.last + grown);
+    l.last = grown;
+  };
+  const auto digits = [&p](size_t& j, uint64_t& v) {
+    const size_t start = j;
+    for (; j < p.size() && p[j] >= '0' && p[j] <= '9'; ++j) {
+      v = std::min<uint64_t>(v * 10 + static_cast<uint64_t>(p[j] - '0'), uint64_t{1} << 20);
+    }
+    return j != start;
+  };
+  for (size_t i = 0; i < p.size(); ++i) {
+    const char c = p[i];
+    if (c == '\\' && i + 1 < p.size()) {
+      if (!allow_backrefs && p[i + 1] >= '1' && p[i + 1] <= '9') {
+        return "back-references (\\" + std::string(1, p[i + 1]) +
+               ") are not supported (matching them can take exponential time)";
+      }
+      ++i;
+      atom(1);
+    } else if (c == '[') {  // to the closing ']': a ']' first is literal, [:x:] [=x=] [.x.]
+      size_t j = i + 1;
+      j += j < p.size() && p[j] == '^' ? 1 : 0;
+      j += j < p.size() && p[j] == ']' ? 1 : 0;
+      while (j < p.size() && p[j] != ']') {
+        if (p[j] == '[' && j + 1 < p.size() && (p[j + 1] == ':' || p[j + 1] == '=' ||
+                                                p[j + 1] == '.')) {
+          const size_t end = p.find(std::string{p[j + 1], ']'}, j + 2);
+          j = end == std::string_view::npos ? p.size() : end + 2;
+        } else {
+          ++j;
+        }
+      }
+      i = j;
+      atom(1);
+    } else if (c == '(') {
+      if (levels.size() > kMaxRegexNesting) {
+        return "parentheses nested too deeply (the limit is " +
+               std::to_string(kMaxRegexNesting) + " levels)";
+      }
+      levels.emplace_back();
+    } else if (c == ')' && levels.size() > 1) {
+      const Level l = levels.back();
+      levels.pop_back();
+      atom(cap(l.done + l.seq + 1));
+    } else if (c == '|') {
+      Level& l = levels.back();
+      l.done = cap(l.done + l.seq);
+      l.seq = 0;
+      l.last = 0;
+    } else if (c == '+') {
+      repeat(2);
+    } else if (c == '*' || c == '?') {
+      // no copy
+    } else if (c == '{') {  // {m} {m,} {m,n} {,n}; anything else is a literal '{'
+      size_t j = i + 1;
+      uint64_t m = 0;
+      uint64_t n = 0;
+      const bool has_m = digits(j, m);
+      const bool comma = j < p.size() && p[j] == ',';
+      j += comma ? 1 : 0;
+      const bool has_n = comma && digits(j, n);
+      if (j < p.size() && p[j] == '}' && (has_m || has_n)) {
+        if (m > kMaxRegexRepeat || n > kMaxRegexRepeat) {
+          return "repetition count above " + std::to_string(kMaxRegexRepeat) +
+                 " (POSIX's RE_DUP_MAX) in '" + std::string(p.substr(i, j + 1 - i)) + "'";
+        }
+        repeat(std::max<uint64_t>(!comma ? m : has_n ? n : m + 1, 1));
+        i = j;
+      } else {
+        atom(1);
+      }
+    } else {
+      atom(1);
+    }
+    if (levels.back().done + levels.back().seq > kMaxRegexSize) {
+      return "too large once its repetitions are expanded (the limit is " +
+             std::to_string(kMaxRegexSize) + " atoms)";
+    }
+  }
+  if (cost != nullptr) {
+    cost->atoms = 0;
+    for (const Level& l : levels) {
+      cost->atoms = cap(cost->atoms + l.done + l.seq);
+    }
+    cost->repeated = repeated;
+  }
+  return {};
+}
 
 bool regex_translate(std::string_view posix, RegexFlags flags, std::string& hs_pattern,
                      unsigned& hs_flags, std::string& error) {

@@ -108,6 +108,33 @@ struct RegexError {
   std::string message;  // lower case, no location: "back-references (\1) are not supported"
 };
 
+// Bounds on a pattern handed to glibc's regcomp() (regcomp_limits).
+inline constexpr size_t kMaxRegexNesting = 100;  // parentheses inside each other
+inline constexpr uint64_t kMaxRegexSize = 2000;   // atoms, with repetitions expanded
+inline constexpr uint64_t kMaxRegexRepeat = 255;  // an interval's counts (POSIX RE_DUP_MAX)
+
+// Whether glibc's regcomp() can take `pattern` (POSIX extended) without running out of stack,
+// memory or time, judged from its text: regcomp() recurses once per level of parentheses; it
+// copies an atom once per count of an interval and once for '+' (a{255}{255}{255} is 16 million
+// copies, gigabytes; ((a+)+)+... doubles at each level); the epsilon closures it computes grow
+// with the square of the atoms ((((()+)+)+...) of 4,103 atoms took it 1.6 s, of 2,047 atoms
+// 0.4 s). Empty when the pattern is within kMaxRegexNesting, kMaxRegexSize and kMaxRegexRepeat
+// (glibc allows counts up to 32767, which also make Hyperscan's compile take seconds), else why
+// not (lower case, for a diagnostic). With `allow_backrefs` false a back-reference (\1..\9) is
+// refused too: regexec() can take exponential time on them. Every caller of regcomp() on a
+// script's pattern asks it first.
+// `cost`, when given, receives what the pattern weighs (when it is within the limits).
+struct RegexCost {
+  uint64_t atoms = 0;     // with repetitions expanded (at most kMaxRegexSize)
+  uint64_t repeated = 0;  // of those, the copies that intervals and '+' make
+};
+std::string regcomp_limits(std::string_view pattern, bool allow_backrefs,
+                           RegexCost* cost = nullptr);
+
+// The copies repetitions make, summed over all the regexes of a script: Hyperscan's compile
+// time grows with them (200 patterns of [ab]{255}: over 20 s), so the compiler bounds the sum.
+inline constexpr uint64_t kMaxRegexRepeatedTotal = 5000;
+
 // Translates one POSIX extended pattern with `flags` to Hyperscan's dialect. On success fills
 // `hs_pattern` (what hs_compile reads) and `hs_flags` (HS_FLAG_* bits, HS_FLAG_SINGLEMATCH and
 // HS_FLAG_ALLOWEMPTY included) and returns true; otherwise fills `error` and returns false.

@@ -16,6 +16,49 @@
 namespace viaduct::cfg {
 namespace {
 
+// The prefix length after the '/' of an address: decimal, as many digits as `hi` has at most,
+// in [lo, hi]. False when it is not; `out` is then left alone.
+bool prefix_length(std::string_view p, int lo, int hi, uint8_t& out) {
+  if (p.empty() || p.size() > (hi < 100 ? 2u : 3u)) {
+    return false;
+  }
+  int v = 0;
+  for (char ch : p) {
+    if (ch < '0' || ch > '9') {
+      return false;
+    }
+    v = v * 10 + (ch - '0');
+  }
+  if (v < lo || v > hi) {
+    return false;
+  }
+  out = static_cast<uint8_t>(v);
+  return true;
+}
+
+// Where a parse error lies, moved inside `text`: toml++ puts the end of a text that ends with a
+// newline one column past that newline ("a = [1,\n": 1:9), where the text ends at 2:1.
+void inside(std::string_view text, uint32_t& line, uint32_t& col) {
+  size_t start = 0;
+  for (uint32_t l = 1; l < line; ++l) {
+    const size_t nl = text.find('\n', start);
+    if (nl == std::string_view::npos) {
+      return;
+    }
+    start = nl + 1;
+  }
+  const size_t end = text.find('\n', start);
+  const size_t len = (end == std::string_view::npos ? text.size() : end) - start;
+  if (line != 0 && col > len + 1) {
+    if (end != std::string_view::npos) {
+      ++line;
+      col = 1;
+    } else {
+      col = static_cast<uint32_t>(len + 1);
+    }
+  }
+}
+
 class Checker {
  public:
   Checker(const std::string& name, Diagnostics& diags) : name_(name), diags_(diags) {}
@@ -188,15 +231,7 @@ void interface(Checker& c, const toml::table& t, Settings& out) {
     const size_t slash = addr.find('/');
     bool good = true;
     if (slash != std::string_view::npos) {
-      const std::string_view p = addr.substr(slash + 1);
-      int prefix = 0;
-      good = !p.empty() && p.size() <= 2;
-      for (char ch : p) {
-        good = good && ch >= '0' && ch <= '9';
-        prefix = prefix * 10 + (ch - '0');
-      }
-      good = good && prefix <= 32;
-      s.prefix_len = static_cast<uint8_t>(prefix);
+      good = prefix_length(addr.substr(slash + 1), 0, 32, s.prefix_len);
       addr = addr.substr(0, slash);
     }
     if (!good || !parse_ipv4(addr, s.ip_be)) {
@@ -223,15 +258,7 @@ void interface(Checker& c, const toml::table& t, Settings& out) {
     const size_t slash = addr.find('/');
     bool good = true;
     if (slash != std::string_view::npos) {
-      const std::string_view p = addr.substr(slash + 1);
-      int prefix = 0;
-      good = !p.empty() && p.size() <= 3;
-      for (char ch : p) {
-        good = good && ch >= '0' && ch <= '9';
-        prefix = prefix * 10 + (ch - '0');
-      }
-      good = good && prefix >= 1 && prefix <= 128;
-      s.prefix6_len = static_cast<uint8_t>(prefix);
+      good = prefix_length(addr.substr(slash + 1), 1, 128, s.prefix6_len);
       addr = addr.substr(0, slash);
     }
     const std::string a(addr);
@@ -430,8 +457,11 @@ bool parse_settings(const std::string& text, const std::string& name, Settings& 
   try {
     root = toml::parse(text, name);
   } catch (const toml::parse_error& e) {
-    diags.push_back(Diagnostic{Diagnostic::Severity::kError, name, e.source().begin.line,
-                               e.source().begin.column, std::string(e.description())});
+    uint32_t line = e.source().begin.line;
+    uint32_t col = e.source().begin.column;
+    inside(text, line, col);
+    diags.push_back(
+        Diagnostic{Diagnostic::Severity::kError, name, line, col, std::string(e.description())});
     return false;
   }
   Settings s;

@@ -754,7 +754,7 @@ TEST(CompileRoutes, FunctionsCheckedAgainstTheRouteKind) {
                          "onsend_route { forward(); }\n"
                          "branch_route[B] { sethost(\"a\"); }\n");
   EXPECT_FALSE(c.ok);
-  EXPECT_EQ(test::brief(c.diags),
+  EXPECT_EQ(brief(c.diags),
             (std::vector<std::string>{
                 "7:17: function 'record_route' cannot be used in route[SHARED] (reached from "
                 "reply_route)",
@@ -773,7 +773,7 @@ TEST(CompileRoutes, DynamicRouteCallsReachEverySubRoute) {
                          "route[B] { record_route(); }\n"
                          "reply_route { $var(r) = \"A\"; route($var(r)); }\n");
   EXPECT_FALSE(c.ok);
-  EXPECT_EQ(test::brief(c.diags),
+  EXPECT_EQ(brief(c.diags),
             (std::vector<std::string>{
                 "8:12: function 'record_route' cannot be used in route[B] (reached from "
                 "reply_route)",
@@ -793,7 +793,7 @@ TEST(CompileRoutes, EffectsTheFastPathDoesNotApplyAreRefused) {
                          "reply_route { sethost(\"a\"); forward(); }\n"
                          "onsend_route { append_hf(\"X: y\\r\\n\"); }\n");
   EXPECT_FALSE(c.ok);
-  EXPECT_EQ(test::brief(c.diags),
+  EXPECT_EQ(brief(c.diags),
             (std::vector<std::string>{
                 "7:15: function 'sethost' is not supported yet in reply_route (viaduct would not "
                 "apply its effect)",
@@ -812,7 +812,7 @@ TEST(CompileRoutes, DuplicateRouteBlocks) {
                          "failure_route[F] { exit; }\nfailure_route[F] { exit; }\n"
                          "onsend_route { exit; }\nonsend_route { exit; }\n");
   EXPECT_FALSE(c.ok);
-  EXPECT_EQ(test::brief(c.diags),
+  EXPECT_EQ(brief(c.diags),
             (std::vector<std::string>{
                 "8:1: duplicate reply_route (first defined at t.cfg:7:1)",
                 "10:1: duplicate failure_route[F] (first defined at t.cfg:9:1)",
@@ -882,6 +882,31 @@ TEST(CompileRr, ModparamsShapeTheRecordRoute) {
   ASSERT_EQ(c.diags.size(), 1u);  // the others still warn
   EXPECT_EQ(c.diags[0].str(),
             "t.cfg:3:1: warning: modparam(\"rr\", \"ignore_sips\") is ignored by viaduct");
+}
+
+
+// Hyperscan's compile time grows with the copies repetitions make: 200 patterns of [ab]{255}
+// (each one within the per-pattern limits) took over 20 s. The sum over the script is bounded:
+// one error at the pattern that passes it.
+TEST(CompileRegex, RepetitionsAreBoundedTogether) {
+  std::string body;
+  for (int i = 0; i < 200; ++i) {
+    body += "  if ($ru =~ \"[ab]{255}x" + std::to_string(i) + "\") { drop; }\n";
+  }
+  const test::Compiled c = compile("request_route {\n" + body + "}\n");
+  EXPECT_FALSE(c.ok);
+  EXPECT_EQ(brief(c.diags),
+            std::vector<std::string>{
+                "21:14: the script's regular expressions repeat too much together (the limit is "
+                "5000 copies made by intervals and '+', all patterns counted: Hyperscan's compile "
+                "time grows with them)"});
+  // Up to the limit they compile: 19 x 254 copies.
+  body.clear();
+  for (int i = 0; i < 19; ++i) {
+    body += "  if ($ru =~ \"[ab]{255}x" + std::to_string(i) + "\") { drop; }\n";
+  }
+  const test::Compiled ok = compile("request_route {\n" + body + "}\n");
+  EXPECT_TRUE(ok.ok) << test::joined(ok.diags);
 }
 
 }  // namespace

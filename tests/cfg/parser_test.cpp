@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cfg/lexer.hpp"
@@ -245,6 +246,94 @@ TEST(Parser, RecoveryKeepsLaterRoutes) {
   ASSERT_EQ(p.script.routes.size(), 2u);
   EXPECT_EQ(p.script.routes[0].body.body.size(), 1u);  // c();
   EXPECT_EQ(p.script.routes[1].name, "X");
+}
+
+
+// Nesting past kMaxNesting is one error where the input passes the limit, never a stack overflow
+// (in the parser, the compiler, the tree dump or the tree's destructor): 100,000 levels of each
+// kind, through the whole front end (compile_string), the syntax-only one and dump().
+struct DeepCase {
+  const char* name;
+  std::string text;
+  const char* error;  // the limit's diagnostic, "line:col: what"
+};
+
+std::string times(std::string_view s, size_t n) {
+  std::string out;
+  out.reserve(s.size() * n);
+  for (size_t i = 0; i < n; ++i) {
+    out += s;
+  }
+  return out;
+}
+
+constexpr size_t kDeep = 100000;
+constexpr std::string_view kLimit =
+    " nested too deeply (the limit is 100 levels: blocks, else-if chains, parentheses and chains "
+    "of operators)";
+
+std::vector<DeepCase> deep_cases() {
+  const std::string pv = "loadmodule \"pv.so\"\n";
+  return {
+      {"Parentheses", pv + "request_route { if (" + times("(", kDeep) + "1" + times(")", kDeep) +
+                          ") { drop; } }\n",
+       "2:120: expression"},
+      {"Blocks", pv + "request_route " + times("{", kDeep) + times("}", kDeep) + "\n",
+       "2:116: statement"},
+      {"UnclosedBlocks", pv + "request_route " + times("{", kDeep), "2:116: statement"},
+      {"OperatorChain", pv + "request_route { $var(x) = 1" + times("+1", kDeep) + "; }\n",
+       "2:226: expression"},
+      {"Nots", pv + "request_route { if (" + times("!", kDeep) + "$var(x)) { drop; } }\n",
+       "2:120: expression"},
+      {"Calls", pv + "request_route { $var(x) = " + times("strlen(", kDeep) + "$var(y)" +
+                    times(")", kDeep) + "; }\n",
+       "2:727: expression"},
+      {"ElseIfChain", pv + "request_route { if ($var(a) == 0) drop;" +
+                          times(" else if ($var(a) == 1) drop;", kDeep) + " }\n",
+       "2:2906: statement"},
+      {"Whiles", pv + "request_route { " + times("while ($var(a) < 3) ", kDeep) + "break; }\n",
+       "2:2017: statement"},
+  };
+}
+
+TEST(Parser, NestingPastTheLimitIsAnError) {
+  for (const DeepCase& c : deep_cases()) {
+    SCOPED_TRACE(c.name);
+    const test::Compiled compiled = test::compile(c.text);
+    EXPECT_FALSE(compiled.ok);
+    Script script;
+    Diagnostics diags;
+    EXPECT_FALSE(parse_string(c.text, "t.cfg", {}, script, diags));
+    EXPECT_FALSE(dump(script).empty());
+    for (const Diagnostics* d : {&compiled.diags, static_cast<const Diagnostics*>(&diags)}) {
+      size_t found = 0;
+      for (const std::string& b : brief(*d)) {
+        found += b == c.error + std::string(kLimit) ? 1 : 0;
+      }
+      EXPECT_EQ(found, 1u) << test::joined(*d);
+      EXPECT_LE(d->size(), 102u) << test::joined(*d);  // and one per unclosed block
+    }
+  }
+}
+
+// At the limit everything still compiles: 99 blocks in the route's, 100 levels of expression.
+TEST(Parser, NestingUpToTheLimitCompiles) {
+  const std::string in = times("{", 99) + " $var(x) = ";
+  const std::string out = "; " + times("}", 99);
+  for (const std::string& e : {times("(", 99) + "1" + times(")", 99), "1" + times("+1", 99),
+                               times("- ", 99) + "$var(y)", times("strlen(", 99) + "$var(y)" +
+                               times(")", 99)}) {
+    const test::Compiled c =
+        test::compile("loadmodule \"pv.so\"\nrequest_route " + in + e + out + "\n");
+    EXPECT_TRUE(c.ok) << e << "\n" << test::joined(c.diags);
+  }
+  std::string chain = "if ($var(a) == 0) drop;";
+  for (int i = 0; i < 98; ++i) {  // the last one's body is the 100th level
+    chain += " else if ($var(a) == " + std::to_string(i + 1) + ") drop;";
+  }
+  const test::Compiled c =
+      test::compile("loadmodule \"pv.so\"\nrequest_route { " + chain + " }\n");
+  EXPECT_TRUE(c.ok) << test::joined(c.diags);
 }
 
 }  // namespace

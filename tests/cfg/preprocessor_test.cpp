@@ -180,6 +180,15 @@ TEST_P(PpErrorTest, Diagnostics) {
 INSTANTIATE_TEST_SUITE_P(Cases, PpErrorTest, ::testing::ValuesIn(kPpErrors),
                          [](const auto& info) { return std::string(info.param.name); });
 
+// A NUL byte in an include's name: the system would open what comes before it (cfg_fuzz found
+// diagnostics then named after the whole string, NULs and all).
+TEST(Preprocessor, NulInIncludeName) {
+  const std::string text("include_file \"t.cfg\0x\"\nimport_file \"\0\"\n", 39);
+  EXPECT_EQ(brief(lex(text).diags),
+            (std::vector<std::string>{"1:1: NUL byte in the file name of include_file",
+                                      "2:1: NUL byte in the file name of import_file"}));
+}
+
 TEST(Preprocessor, RecursiveDefineKeepsTheName) {
   const Lexed l = lex("#!define A B\n#!define B A\nA");
   EXPECT_EQ(spelled(l.toks), "A");
@@ -191,6 +200,102 @@ TEST(Preprocessor, CommandLineRedefinitionIsAnError) {
   EXPECT_EQ(brief(lex("#!define X 2\n", d).diags),
             std::vector<std::string>{
                 "1:1: 'X' is already defined on the command line (use #!redefine or #!trydef)"});
+}
+
+
+// A runaway define is one error, not a hang: A30 is A29 twice, ... 2^30 tokens without the limit.
+// A chain of empty defines does no less work (2^30 expansions of nothing).
+TEST(Preprocessor, DefineExpansionIsBounded) {
+  for (const char* base : {"#!define A0 x\n", "#!define A0\n"}) {
+    std::string text = base;
+    for (int i = 1; i <= 30; ++i) {
+      text += "#!define A" + std::to_string(i) + " A" + std::to_string(i - 1) + " A" +
+              std::to_string(i - 1) + "\n";
+    }
+    text += "a A30 b A30\n";
+    const Lexed l = lex(text);
+    EXPECT_EQ(brief(l.diags),
+              std::vector<std::string>{"32:3: define 'A30' expands too much (the limit is 100000 "
+                                       "tokens and expansions for the whole script: defines that "
+                                       "use each other twice?)"});
+    EXPECT_LE(l.toks.size(), kMaxExpandedTokens + 4);
+  }
+  // Below the limit nothing changes: 2^14 tokens (and 2^15 - 1 expansions).
+  std::string text = "#!define A0 x\n";
+  for (int i = 1; i <= 14; ++i) {
+    text += "#!define A" + std::to_string(i) + " A" + std::to_string(i - 1) + " A" +
+            std::to_string(i - 1) + "\n";
+  }
+  const Lexed l = lex(text + "A14\n");
+  EXPECT_TRUE(l.diags.empty()) << test::joined(l.diags);
+  EXPECT_EQ(l.toks.size(), (size_t{1} << 14) + 1);
+}
+
+// A define's value is lexed once: its errors are reported at its first use, not at each of its
+// 2,048 uses here (cfg_fuzz timed out on a value of 128 bad bytes used through doubling defines:
+// millions of diagnostics, then sorted).
+TEST(Preprocessor, DefineValueErrorsOnce) {
+  std::string text = "#!define A0 x `\n";
+  for (int i = 1; i <= 10; ++i) {
+    text += "#!define A" + std::to_string(i) + " A" + std::to_string(i - 1) + " A" +
+            std::to_string(i - 1) + "\n";
+  }
+  const Lexed l = lex(text + "A10 A10\n");
+  EXPECT_EQ(brief(l.diags), std::vector<std::string>{"12:1: unexpected character '`'"});
+  EXPECT_EQ(l.toks.size(), 2049u);  // 2,048 x and the end
+  // A value lexed again when it changes (#!redefine) or when a #!subst rule came since.
+  const Lexed r = lex("#!define V \"a\"\nV\n#!subst \"/a/b/\"\nV\n#!redefine V \"c\"\nV V\n");
+  EXPECT_TRUE(r.diags.empty()) << test::joined(r.diags);
+  EXPECT_EQ(spelled(r.toks), "\"a\" \"b\" \"c\" \"c\"");
+}
+
+// #!subst rules that grow what they rewrite are one error, not gigabytes: 25 doubling rules in a
+// row (2^25 bytes from one), a 30,000-byte replacement of each of 30,000 characters (900 MB).
+TEST(Preprocessor, SubstWorkIsBounded) {
+  std::string doubling;  // A -> BB, B -> CC, ..., Y -> ZZ: "A" would be 2^25 Zs
+  for (char c = 'A'; c < 'Z'; ++c) {
+    doubling += "#!subst \"/" + std::string(1, c) + "/" + std::string(2, c + 1) + "/g\"\n";
+  }
+  const std::string limit =
+      ": #!subst rules rewrite too much text (the limit is 16 MiB for the whole script: a rule "
+      "that grows what it rewrites?)";
+  EXPECT_EQ(brief(lex(doubling + "x(\"A\", \"A\")\n").diags),
+            std::vector<std::string>{"26:3" + limit});
+  const std::string wide = "#!subst \"/a/" + std::string(30000, 'b') + "/g\"\n\"" +
+                           std::string(30000, 'a') + "\"\n";
+  EXPECT_EQ(brief(lex(wide).diags), std::vector<std::string>{"2:1" + limit});
+  // A large pattern's scans cost more (regexec() slows down with it; cfg_fuzz timed out on
+  // doubling rules whose patterns doubled too): 1,600 atoms weigh 51, so the 160th of these
+  // 2,000-byte strings passes the limit where the bytes alone would not.
+  std::string big = "#!subst \"/" + std::string(1600, 'b') + "/x/\"\n";
+  for (int i = 0; i < 200; ++i) {
+    big += "\"" + std::string(2000, 'a') + "\";\n";  // ';': strings in a row would be joined
+  }
+  EXPECT_EQ(brief(lex(big).diags), std::vector<std::string>{"161:1" + limit});
+  // What fits is rewritten as before.
+  const Lexed l = lex("#!subst \"/a/aa/g\"\n#!subst \"/a/aa/g\"\n\"a\" $a\n");
+  EXPECT_TRUE(l.diags.empty()) << test::joined(l.diags);
+  EXPECT_EQ(spelled(l.toks), "\"aaaa\" $aaaa");
+}
+
+// A #!subst regular expression that glibc's regcomp() cannot take (stack, memory) or that
+// regexec() could take exponential time on is an error before regcomp() sees it.
+TEST(Preprocessor, SubstRegexLimits) {
+  const std::string deep = std::string(100000, '(') + "a" + std::string(100000, ')');
+  EXPECT_EQ(brief(lex("#!subst \"/" + deep + "/x/\"\n").diags),
+            std::vector<std::string>{"1:1: #!subst: bad regular expression: parentheses nested "
+                                     "too deeply (the limit is 100 levels)"});
+  EXPECT_EQ(brief(lex("#!subst \"/a{255}{255}{255}/x/\"\n").diags),
+            std::vector<std::string>{"1:1: #!subst: bad regular expression: too large once its "
+                                     "repetitions are expanded (the limit is 2000 atoms)"});
+  EXPECT_EQ(brief(lex("#!subst \"/(a*)*b\\\\1/x/\"\n").diags),
+            std::vector<std::string>{"1:1: #!subst: bad regular expression: back-references "
+                                     "(\\1) are not supported (matching them can take "
+                                     "exponential time)"});
+  // Back-references in the replacement are fine.
+  const Lexed l = lex("#!subst \"/(b+)c/<\\\\1>/\"\n\"abbc\"\n");
+  EXPECT_TRUE(l.diags.empty()) << test::joined(l.diags);
+  EXPECT_EQ(spelled(l.toks), "\"a<bb>\"");
 }
 
 }  // namespace

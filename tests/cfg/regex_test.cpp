@@ -633,5 +633,52 @@ TEST(RegexSetMove, MovedSetKeepsItsDatabase) {
   EXPECT_TRUE(m.test(0));
 }
 
+
+// Patterns glibc's regcomp() cannot take (deep nesting overflows its stack; repetitions of
+// repetitions take gigabytes; ((a+)+)+... doubles per level) and intervals that make Hyperscan's
+// compile take seconds are errors before either sees them.
+TEST(RegexCompile, RegcompLimits) {
+  const std::string deep = std::string(100000, '(') + "a" + std::string(100000, ')');
+  std::string plus = "a";
+  for (int i = 0; i < 30; ++i) {
+    plus = "(" + plus + "+)";
+  }
+  const std::string_view pats[] = {deep, "a{255}{255}{255}", plus, "(ab|cd){2000}", "ok"};
+  std::vector<RegexError> errors;
+  EXPECT_FALSE(RegexSet::compile(pats, kRegexCfgMatch, errors).has_value());
+  ASSERT_EQ(errors.size(), 4u);
+  EXPECT_EQ(errors[0].message,
+            "invalid regular expression: parentheses nested too deeply (the limit is 100 levels)");
+  EXPECT_EQ(errors[1].message,
+            "invalid regular expression: too large once its repetitions are expanded (the limit "
+            "is 2000 atoms)");
+  EXPECT_EQ(errors[2].message, errors[1].message);
+  EXPECT_EQ(errors[3].message,
+            "invalid regular expression: repetition count above 255 (POSIX's RE_DUP_MAX) in "
+            "'{2000}'");
+}
+
+TEST(RegexCompile, RegcompLimitsCountWhatRegcompCopies) {
+  EXPECT_EQ(regcomp_limits("^sip:[0-9]{1,15}@(a|b)+\\.example\\.com$", false), "");
+  EXPECT_EQ(regcomp_limits(std::string(100, '(') + std::string(100, ')'), true), "");
+  EXPECT_NE(regcomp_limits(std::string(101, '(') + std::string(101, ')'), true), "");
+  EXPECT_EQ(regcomp_limits("(a{99}){20}", true), "");  // (99 + the group) x 20 = 2000
+  EXPECT_NE(regcomp_limits("(a{99}){21}", true), "");
+  // Empty groups repeated inside each other: cfg_fuzz timed out in regcomp() on 11 levels.
+  std::string empty = "()";
+  for (int i = 0; i < 11; ++i) {
+    empty = "(" + empty + "+)";
+  }
+  EXPECT_NE(regcomp_limits(empty, true), "");
+  EXPECT_EQ(regcomp_limits("[{]{255}x{,255}y{2,}", true), "");  // '{' in brackets is literal
+  EXPECT_NE(regcomp_limits("a{256}", true), "");
+  EXPECT_EQ(regcomp_limits("a{256", true), "");   // not an interval: a literal '{'
+  EXPECT_EQ(regcomp_limits("[]{(]{255}", true), "");  // ']' first in brackets is literal
+  EXPECT_EQ(regcomp_limits("[[:digit:]]{255}", true), "");
+  EXPECT_EQ(regcomp_limits("(a)\\1", true), "");
+  EXPECT_NE(regcomp_limits("(a)\\1", false), "");
+  EXPECT_EQ(regcomp_limits("[\\1]", false), "");  // a backslash and a 1 in brackets
+}
+
 }  // namespace
 }  // namespace viaduct::cfg

@@ -154,7 +154,7 @@ struct BadCase {
 const BadCase kBad[] = {
     {"TomlSyntax",
      "[dpdk]\neal_args = [\"a\"\n",
-     {"2:17: Error while parsing array: encountered end-of-file"}},
+     {"3:1: Error while parsing array: encountered end-of-file"}},  // toml++: 2:17
     {"UnknownTopKey",
      "[dpdk]\neal_args = []\n[[interface]]\nport = \"p\"\naddress = \"10.0.0.1\"\n[extra]\nx = 1\n",
      {"6:2: unknown key 'extra'"}},
@@ -215,6 +215,27 @@ const BadCase kBad[] = {
      "address6 = \"2001:db8::2/129\"\n",
      {"6:12: 'address6' must be a unicast, non-link-local IPv6 address with an optional prefix "
       "length (\"2001:db8::2/64\"), not \"2001:db8::2/129\""}},
+    // A long tail after the '/' (cfg_fuzz found this one): an error, no signed overflow
+    // (UBSan) from reading every character as a digit.
+    {"BadAddressPrefixTail",
+     "[dpdk]\neal_args = []\n[[interface]]\nport = \"p\"\naddress = \"10.0.0.1/6.0.1>80809\"\n",
+     {"5:11: 'address' must be an IPv4 address with an optional prefix length (\"10.0.0.2/24\"), "
+      "not \"10.0.0.1/6.0.1>80809\""}},
+    {"BadAddress6PrefixTail",
+     "[dpdk]\neal_args = []\n[[interface]]\nport = \"p\"\naddress = \"10.0.0.1\"\n"
+     "address6 = \"2001:db8::2/6.0.1>8080\"\n",
+     {"6:12: 'address6' must be a unicast, non-link-local IPv6 address with an optional prefix "
+      "length (\"2001:db8::2/64\"), not \"2001:db8::2/6.0.1>8080\""}},
+    // toml++ says 1:9 (past the newline) for the end of this text (cfg_fuzz found it).
+    {"EndOfFileAfterNewline",
+     "a = [1,\n",
+     {"2:1: Error while parsing array: encountered end-of-file"}},
+    {"EndOfFileWithoutNewline",
+     "a = [1,",
+     {"1:8: Error while parsing array: encountered end-of-file"}},
+    {"EndOfFileAfterEmptyLine",
+     "a = [\n\n",
+     {"3:1: Error while parsing array: encountered end-of-file"}},
     {"Address6IsIpv4",
      "[dpdk]\neal_args = []\n[[interface]]\nport = \"p\"\naddress = \"10.0.0.1\"\n"
      "address6 = \"10.0.0.1\"\n",
