@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # tools/run-tests.sh: installs dependencies, builds, runs the whole test suite (unit, golden and
 # end-to-end tests, the latter in network namespaces: run as root). Then three more stages: the
-# unit suites (sip, cfg, dataplane, golden) again under ASan + UBSan in ./build-asan, and each
-# fuzz target (the SIP scanner, the SIP rewriter, the whole per-packet path) for VD_FUZZ_SECONDS
+# unit suites (sip, cfg, dataplane, golden, control) again under ASan + UBSan in ./build-asan,
+# and each fuzz target (the SIP scanner, the SIP rewriter, the whole per-packet path, the
+# management API's JSON-RPC layer, the configuration front end) for VD_FUZZ_SECONDS
 # (30) from a copy of its seed corpus, built with clang in ./build-fuzz; last the per-packet
 # suites again on the production build (tools/build-pgo.sh, ./build-pgo). Arguments go to the
 # main `meson test`. VD_SANITIZE=0 / VD_FUZZ=0 / VD_PGO=0 skip a stage.
@@ -36,7 +37,8 @@ for t in json.load(sys.stdin):
 }
 
 # ASan + UBSan. Only the gtest binaries of the unit suites that see untrusted bytes: the parsers
-# (sip, cfg), the per-packet path (dataplane, and golden with its mutated frames); they run EAL
+# (sip, cfg), the per-packet path (dataplane, and golden with its mutated frames), the management
+# API (control: JSON-RPC requests from the network, the HTTP servers); they run EAL
 # with --no-huge, whose memory is plain mmap, so the sanitizers see it. Tests that run a script
 # around a DPDK-linked daemon stay out. Only those test binaries are built.
 asan_broken=0
@@ -48,7 +50,7 @@ sanitize_stage() {
             -Dcpp_args=-fno-sanitize-recover=undefined || return 1
     fi
     local list targets=()
-    list=$(suite_tests "$ASAN_BUILD" sip cfg dataplane golden) || return 1
+    list=$(suite_tests "$ASAN_BUILD" sip cfg dataplane golden control) || return 1
     [ -n "$list" ] || return 1  # an empty list would make meson test run everything
     while read -r target name; do
         targets+=("$target")
@@ -75,9 +77,12 @@ fi
 # inputs never land in the source tree; a crash input is kept in $FUZZ_BUILD/fuzz-artifacts/.
 fuzz_ok=0
 fuzz_bad=0
-# target (relative to the build directory) and its seed corpus
-FUZZ_TARGETS=(tests/sip/sip_scan_fuzz:tests/sip/corpus tests/sip/sip_rewrite_fuzz:tests/sip/corpus
-              tests/golden/pipeline_fuzz:tests/golden/corpus)
+# target (relative to the build directory), its seed corpus and its dictionary
+FUZZ_TARGETS=(tests/sip/sip_scan_fuzz:tests/sip/corpus:tests/sip/sip.dict
+              tests/sip/sip_rewrite_fuzz:tests/sip/corpus:tests/sip/sip.dict
+              tests/golden/pipeline_fuzz:tests/golden/corpus:tests/sip/sip.dict
+              tests/control/rpc_fuzz:tests/control/rpc_corpus:tests/control/rpc.dict
+              tests/cfg/cfg_fuzz:tests/cfg/fuzz_corpus:tests/cfg/cfg.dict)
 fuzz_build() {
     if [ ! -f "$FUZZ_BUILD/build.ninja" ]; then
         CXX=clang++-14 CC=clang-14 meson setup "$FUZZ_BUILD" -Dfuzz=true -Dwerror=true || return 1
@@ -89,12 +94,12 @@ if [ "${VD_FUZZ:-1}" != 0 ]; then
     if fuzz_build; then
         mkdir -p "$FUZZ_BUILD/fuzz-artifacts"
         for entry in "${FUZZ_TARGETS[@]}"; do
-            target=${entry%%:*}
+            IFS=: read -r target corpus dict <<< "$entry"
             t=$(basename "$target")
             work=$(mktemp -d)
-            cp -r "${entry#*:}/." "$work/"
+            cp -r "$corpus/." "$work/"
             log="$FUZZ_BUILD/$t.log"
-            if "$FUZZ_BUILD/$target" "$work" -dict=tests/sip/sip.dict \
+            if "$FUZZ_BUILD/$target" "$work" -dict="$dict" \
                 -max_total_time="$FUZZ_SECONDS" -timeout=5 -rss_limit_mb=2048 \
                 -artifact_prefix="$FUZZ_BUILD/fuzz-artifacts/$t-" -print_final_stats=1 \
                 >"$log" 2>&1; then
