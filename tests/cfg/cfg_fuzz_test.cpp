@@ -12,31 +12,21 @@
 #include <vector>
 
 #include "tests/cfg/cfg_properties.hpp"
+#include "tests/support/corpus.hpp"
 
 namespace viaduct::cfg::fuzz {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::vector<fs::path> corpus_files() {
-  std::vector<fs::path> files;
-  std::error_code ec;
-  for (const fs::directory_entry& e : fs::directory_iterator(VD_FUZZ_CORPUS, ec)) {
-    if (e.is_regular_file()) {
-      files.push_back(e.path());
-    }
-  }
-  std::sort(files.begin(), files.end());
-  return files;
-}
-
 TEST(CfgFuzzCorpus, EverySeedKeepsTheProperties) {
-  const std::vector<fs::path> files = corpus_files();
+  const std::vector<viaduct::test::CorpusFile> files =
+      viaduct::test::read_corpus_dir(VD_FUZZ_CORPUS);
   ASSERT_GE(files.size(), 10u) << "seed corpus missing or nearly empty: " << VD_FUZZ_CORPUS;
   int kinds[3] = {0, 0, 0};
-  for (const fs::path& f : files) {
-    std::ifstream in(f, std::ios::binary);
-    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const viaduct::test::CorpusFile& file : files) {
+    const fs::path& f = file.path;
+    const std::string& bytes = file.bytes;
     ASSERT_FALSE(bytes.empty()) << f;
     ASSERT_LE(bytes.size() - 1, kMaxInput) << f << ": larger than the target reads";
     ++kinds[static_cast<int>(kind_of(static_cast<uint8_t>(bytes[0])))];

@@ -271,17 +271,4 @@ inline std::string check_rpc(std::string_view request) {
   return f;
 }
 
-// Every file of a seed corpus: its path and its text.
-inline std::vector<std::pair<std::string, std::string>> read_rpc_corpus(
-    const std::filesystem::path& dir) {
-  std::vector<std::pair<std::string, std::string>> out;
-  for (const auto& e : std::filesystem::directory_iterator(dir)) {
-    std::ifstream is(e.path(), std::ios::binary);
-    out.emplace_back(e.path().string(), std::string((std::istreambuf_iterator<char>(is)),
-                                                    std::istreambuf_iterator<char>()));
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
 }  // namespace viaduct::test

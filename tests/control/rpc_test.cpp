@@ -15,6 +15,7 @@
 
 #include "control/management.hpp"
 #include "control/rpc.hpp"
+#include "tests/support/corpus.hpp"
 #include "cfg/compile.hpp"
 #include "cfg/program.hpp"
 #include "dataplane/dispatch.hpp"
@@ -727,18 +728,18 @@ namespace {
 
 TEST(RpcFuzzCorpus, EverySeedKeepsTheProperties) {
   ASSERT_TRUE(std::filesystem::is_directory(VD_RPC_CORPUS)) << VD_RPC_CORPUS;
-  const std::vector<std::pair<std::string, std::string>> seeds = read_rpc_corpus(VD_RPC_CORPUS);
+  const std::vector<CorpusFile> seeds = read_corpus_dir(VD_RPC_CORPUS);
   ASSERT_GE(seeds.size(), 20u) << "the seed corpus " << VD_RPC_CORPUS << " is (nearly) empty";
-  for (const auto& [path, text] : seeds) {
-    EXPECT_EQ(check_rpc(text), "") << path;
+  for (const CorpusFile& f : seeds) {
+    EXPECT_EQ(check_rpc(f.bytes), "") << f.path;
   }
 }
 
 TEST(RpcFuzzCorpus, EveryMethodHasASeed) {
-  const std::vector<std::pair<std::string, std::string>> seeds = read_rpc_corpus(VD_RPC_CORPUS);
+  const std::vector<CorpusFile> seeds = read_corpus_dir(VD_RPC_CORPUS);
   for (const std::string& m : ctl::RpcHandler::methods()) {
     const std::string want = "\"method\":\"" + m + "\"";
-    const auto calls = [&](const auto& s) { return s.second.find(want) != std::string::npos; };
+    const auto calls = [&](const CorpusFile& f) { return f.bytes.find(want) != std::string::npos; };
     EXPECT_TRUE(std::any_of(seeds.begin(), seeds.end(), calls)) << "no seed calls " << m;
   }
 }

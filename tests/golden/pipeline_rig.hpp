@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "tests/golden/golden_world.hpp"
+#include "tests/support/corpus.hpp"
 
 namespace viaduct::test {
 
@@ -83,11 +84,9 @@ inline std::vector<uint8_t> encode(const RigInput& in) {
 inline std::vector<std::pair<std::string, RigInput>> read_corpus(
     const std::filesystem::path& dir) {
   std::vector<std::pair<std::string, RigInput>> out;
-  for (const auto& e : std::filesystem::directory_iterator(dir)) {
-    std::ifstream is(e.path(), std::ios::binary);
-    const std::vector<uint8_t> data((std::istreambuf_iterator<char>(is)),
-                                    std::istreambuf_iterator<char>());
-    out.emplace_back(e.path().string(), decode(data.data(), data.size()));
+  for (const CorpusFile& f : read_corpus_dir(dir)) {
+    out.emplace_back(f.path.string(),
+                     decode(reinterpret_cast<const uint8_t*>(f.bytes.data()), f.bytes.size()));
   }
   return out;
 }

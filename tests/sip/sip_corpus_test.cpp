@@ -13,30 +13,20 @@
 
 #include "dataplane/sip/sip.hpp"
 #include "tests/sip/sip_properties.hpp"
+#include "tests/support/corpus.hpp"
 #include "tests/sip/sip_test_util.hpp"
 
 namespace viaduct::sip::test {
 namespace {
 
-std::vector<std::filesystem::path> corpus_files() {
-  std::vector<std::filesystem::path> files;
-  for (const auto& e : std::filesystem::directory_iterator(VD_SIP_CORPUS)) {
-    if (e.is_regular_file()) {
-      files.push_back(e.path());
-    }
-  }
-  std::sort(files.begin(), files.end());
-  return files;
-}
-
 TEST(SipCorpus, EveryFileKeepsTheScanAndRewriteProperties) {
-  const std::vector<std::filesystem::path> files = corpus_files();
+  const std::vector<viaduct::test::CorpusFile> files =
+      viaduct::test::read_corpus_dir(VD_SIP_CORPUS);
   ASSERT_GE(files.size(), 50u) << "corpus missing or truncated: " << VD_SIP_CORPUS;
   size_t scanned = 0;
   size_t requests = 0;
   size_t responses = 0;
-  for (const auto& path : files) {
-    const std::string data = read_file(path.string());
+  for (const auto& [path, data] : files) {
     // An exact-size heap copy, so the sanitizer build catches a read one byte past the end.
     std::unique_ptr<char[]> msg(new char[std::max<size_t>(data.size(), 1)]);
     std::memcpy(msg.get(), data.data(), data.size());
