@@ -53,6 +53,15 @@ struct Expr {
   PvarRef pv;              // kPvar only
   bool no_parens = false;  // kCall written without "()" (core actions such as force_rport)
   uint32_t depth = 1;      // levels of the tree from here down; the parser bounds it (kMaxNesting)
+
+  Expr() = default;
+  Expr(const Expr&) = default;
+  Expr(Expr&&) noexcept = default;
+  Expr& operator=(const Expr&) = default;
+  Expr& operator=(Expr&&) noexcept = default;
+  // Frees the tree without recursing (ast.cpp): it may be as deep as the nesting limit, and a
+  // Script is destroyed on its caller's stack, not the front end's (deep_stack.hpp).
+  ~Expr();
 };
 
 struct Stmt {
@@ -77,6 +86,13 @@ struct Stmt {
   bool inside_breakable = false;
   std::vector<Expr> exprs;
   std::vector<Stmt> body;
+
+  Stmt() = default;
+  Stmt(const Stmt&) = default;
+  Stmt(Stmt&&) noexcept = default;
+  Stmt& operator=(const Stmt&) = default;
+  Stmt& operator=(Stmt&&) noexcept = default;
+  ~Stmt();  // without recursing, as ~Expr
 };
 
 enum class RouteKind : uint8_t {

@@ -2,6 +2,7 @@
 // cfg/ast_dump.cpp: dump() of parser.hpp, a stable text form of the syntax tree.
 #include <string>
 
+#include "cfg/deep_stack.hpp"
 #include "cfg/parser.hpp"
 
 namespace viaduct::cfg {
@@ -43,12 +44,68 @@ std::string where(const SourceLoc& loc) {
   return std::to_string(loc.line) + ":" + std::to_string(loc.col);
 }
 
+// Appends e's text to out (appending: a chain of n operators is O(n), not O(n^2), to dump).
+void put_expr(std::string& out, const Expr& e) {
+  switch (e.kind) {
+    case Expr::Kind::kInt:
+      out += std::to_string(e.num);
+      return;
+    case Expr::Kind::kString:
+      out += quote(e.text);
+      return;
+    case Expr::Kind::kIdent:
+    case Expr::Kind::kSelect:
+    case Expr::Kind::kPvar:
+      out += e.text;
+      return;
+    case Expr::Kind::kAddress:
+      out += "addr:";
+      out += e.text;
+      return;
+    case Expr::Kind::kCall:
+      out += e.text;
+      if (e.no_parens) {
+        return;
+      }
+      out += '(';
+      for (size_t i = 0; i < e.kids.size(); ++i) {
+        out += i == 0 ? "" : ", ";
+        put_expr(out, e.kids[i]);
+      }
+      out += ')';
+      return;
+    case Expr::Kind::kUnary:
+      out += '(';
+      out += e.op;
+      out += ' ';
+      put_expr(out, e.kids[0]);
+      out += ')';
+      return;
+    case Expr::Kind::kBinary:
+      out += '(';
+      put_expr(out, e.kids[0]);
+      out += ' ';
+      out += e.op;
+      out += ' ';
+      put_expr(out, e.kids[1]);
+      out += ')';
+      return;
+  }
+  out += '?';
+}
+
+std::string expr_text(const Expr& e) {
+  std::string out;
+  put_expr(out, e);
+  return out;
+}
+
 void dump_stmt(std::string& out, int depth, const Stmt& s) {
   const std::string at = " @" + where(s.loc);
   auto exprs = [&s]() {
     std::string r;
     for (const Expr& e : s.exprs) {
-      r += " " + dump(e);
+      r += " " + expr_text(e);
     }
     return r;
   };
@@ -96,7 +153,7 @@ void dump_stmt(std::string& out, int depth, const Stmt& s) {
       dump_stmt(out, depth + 1, s.body[0]);
       return;
     case Stmt::Kind::kAssign:
-      line(out, depth, "assign " + dump(s.exprs[0]) + " " + s.op + " " + dump(s.exprs[1]) + at);
+      line(out, depth, "assign " + expr_text(s.exprs[0]) + " " + s.op + " " + expr_text(s.exprs[1]) + at);
       return;
   }
 }
@@ -123,40 +180,7 @@ const char* route_kind(RouteKind k) {
   return "?";
 }
 
-}  // namespace
-
-std::string dump(const Expr& e) {
-  switch (e.kind) {
-    case Expr::Kind::kInt:
-      return std::to_string(e.num);
-    case Expr::Kind::kString:
-      return quote(e.text);
-    case Expr::Kind::kIdent:
-    case Expr::Kind::kSelect:
-      return e.text;
-    case Expr::Kind::kPvar:
-      return e.text;
-    case Expr::Kind::kAddress:
-      return "addr:" + e.text;
-    case Expr::Kind::kCall: {
-      if (e.no_parens) {
-        return e.text;
-      }
-      std::string s = e.text + "(";
-      for (size_t i = 0; i < e.kids.size(); ++i) {
-        s += (i == 0 ? "" : ", ") + dump(e.kids[i]);
-      }
-      return s + ")";
-    }
-    case Expr::Kind::kUnary:
-      return "(" + e.op + " " + dump(e.kids[0]) + ")";
-    case Expr::Kind::kBinary:
-      return "(" + dump(e.kids[0]) + " " + e.op + " " + dump(e.kids[1]) + ")";
-  }
-  return "?";
-}
-
-std::string dump(const Script& s) {
+std::string script_text(const Script& s) {
   std::string out;
   for (const CoreParamDef& p : s.params) {
     std::string v;
@@ -167,7 +191,7 @@ std::string dump(const Script& s) {
   }
   for (const CustomParamDef& c : s.custom_params) {
     line(out, 0,
-         "custom " + c.group + "." + c.name + " = " + dump(c.value) +
+         "custom " + c.group + "." + c.name + " = " + expr_text(c.value) +
              (c.desc.empty() ? "" : " desc " + quote(c.desc)) + " @" + where(c.loc));
   }
   for (const FlagDecl& f : s.flags) {
@@ -186,7 +210,7 @@ std::string dump(const Script& s) {
   }
   for (const ModParamDef& m : s.modparams) {
     line(out, 0,
-         "modparam " + quote(m.module) + " " + quote(m.name) + " " + dump(m.value) + " @" +
+         "modparam " + quote(m.module) + " " + quote(m.name) + " " + expr_text(m.value) + " @" +
              where(m.loc));
   }
   for (const RouteDef& r : s.routes) {
@@ -197,6 +221,21 @@ std::string dump(const Script& s) {
       dump_stmt(out, 1, b);
     }
   }
+  return out;
+}
+
+}  // namespace
+
+// Both on the front end's deep stack: a tree may be as deep as the nesting limit.
+std::string dump(const Expr& e) {
+  std::string out;
+  run_on_deep_stack([&] { put_expr(out, e); });
+  return out;
+}
+
+std::string dump(const Script& s) {
+  std::string out;
+  run_on_deep_stack([&] { out = script_text(s); });
   return out;
 }
 

@@ -16,10 +16,12 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 #include "cfg/ast.hpp"
 #include "cfg/builtins.hpp"
+#include "cfg/deep_stack.hpp"
 #include "cfg/dslist.hpp"
 #include "cfg/dspvar.hpp"
 #include "cfg/lexer.hpp"
@@ -3039,10 +3041,10 @@ class Compiler {
   std::string route_desc_;
 };
 
-}  // namespace
 
-bool compile_string(const std::string& text, const std::string& name, const std::string& base_dir,
-                    const CompileOptions& opts, Program& out, Diagnostics& diags) {
+bool compile_on_this_stack(const std::string& text, const std::string& name,
+                           const std::string& base_dir, const CompileOptions& opts, Program& out,
+                           Diagnostics& diags) {
   const size_t first_diag = diags.size();
   Defines defines;
   // Predefined, so a script can hold viaduct-only settings that Kamailio skips:
@@ -3076,6 +3078,22 @@ bool compile_string(const std::string& text, const std::string& name, const std:
   }
   out = std::move(prog);
   return true;
+}
+
+}  // namespace
+
+// The front end recurses as deep as the script nests: on a stack of its own (deep_stack.hpp).
+bool compile_string(const std::string& text, const std::string& name, const std::string& base_dir,
+                    const CompileOptions& opts, Program& out, Diagnostics& diags) {
+  bool ok = false;
+  try {
+    run_on_deep_stack([&] { ok = compile_on_this_stack(text, name, base_dir, opts, out, diags); });
+  } catch (const std::system_error& e) {
+    diags.push_back(Diagnostic{Diagnostic::Severity::kError, "", 0, 0,
+                               std::string("cannot run the compiler: ") + e.what()});
+    return false;
+  }
+  return ok;
 }
 
 bool compile_file(const std::string& path, const CompileOptions& opts, Program& out,

@@ -5,10 +5,14 @@
 #include <array>
 #include <cctype>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string_view>
+#include <system_error>
 #include <tuple>
 #include <utility>
+
+#include "cfg/deep_stack.hpp"
 
 namespace viaduct::cfg {
 namespace {
@@ -241,6 +245,7 @@ class Parser {
   }
 
   [[noreturn]] void fail(const Token& at, std::string msg) const {
+    before_throw();
     throw SyntaxError{at.loc, std::move(msg)};
   }
   [[noreturn]] void unexpected(std::string_view wanted) const {
@@ -863,6 +868,7 @@ class Parser {
   }
 
   [[noreturn]] void too_deep(const Token& at, std::string_view what) const {
+    before_throw();
     throw SyntaxError{at.loc,
                       std::string(what) + " nested too deeply (the limit is " +
                           std::to_string(kMaxNesting) +
@@ -1527,8 +1533,10 @@ void sort_diagnostics(Diagnostics& diags, size_t first) {
                    });
 }
 
+Script parse_tokens(const std::vector<Token>& tokens, Diagnostics& diags);
+
 bool finish_parse(const std::vector<Token>& toks, Script& out, Diagnostics& diags, size_t first) {
-  out = parse(toks, diags);
+  out = parse_tokens(toks, diags);
   check_kamailio_core_params(out, diags);
   sort_diagnostics(diags, first);
   for (size_t i = first; i < diags.size(); ++i) {
@@ -1539,31 +1547,57 @@ bool finish_parse(const std::vector<Token>& toks, Script& out, Diagnostics& diag
   return true;
 }
 
-}  // namespace
-
-Script parse(const std::vector<Token>& tokens, Diagnostics& diags) {
+Script parse_tokens(const std::vector<Token>& tokens, Diagnostics& diags) {
   if (tokens.empty()) {
     return {};
   }
   return Parser(tokens, diags).run();
 }
 
+// `fn` on the front end's deep stack; false, with an error, when that stack cannot be had.
+bool on_deep_stack(Diagnostics& diags, const std::function<bool()>& fn) {
+  bool ok = false;
+  try {
+    run_on_deep_stack([&] { ok = fn(); });
+  } catch (const std::system_error& e) {
+    diags.push_back(Diagnostic{Diagnostic::Severity::kError, "", 0, 0,
+                               std::string("cannot run the parser: ") + e.what()});
+    return false;
+  }
+  return ok;
+}
+
+}  // namespace
+
+Script parse(const std::vector<Token>& tokens, Diagnostics& diags) {
+  Script script;
+  on_deep_stack(diags, [&] {
+    script = parse_tokens(tokens, diags);
+    return true;
+  });
+  return script;
+}
+
 bool parse_file(const std::string& path, const ParseOptions& opts, Script& out,
                 Diagnostics& diags) {
-  const size_t first = diags.size();
-  Defines defines;
-  add_command_line_defines(opts.defines, defines, diags);
-  const std::vector<Token> toks = preprocess_file(path, defines, diags);
-  return finish_parse(toks, out, diags, first);
+  return on_deep_stack(diags, [&] {
+    const size_t first = diags.size();
+    Defines defines;
+    add_command_line_defines(opts.defines, defines, diags);
+    const std::vector<Token> toks = preprocess_file(path, defines, diags);
+    return finish_parse(toks, out, diags, first);
+  });
 }
 
 bool parse_string(const std::string& text, const std::string& name, const ParseOptions& opts,
                   Script& out, Diagnostics& diags) {
-  const size_t first = diags.size();
-  Defines defines;
-  add_command_line_defines(opts.defines, defines, diags);
-  const std::vector<Token> toks = preprocess(text, name, defines, diags);
-  return finish_parse(toks, out, diags, first);
+  return on_deep_stack(diags, [&] {
+    const size_t first = diags.size();
+    Defines defines;
+    add_command_line_defines(opts.defines, defines, diags);
+    const std::vector<Token> toks = preprocess(text, name, defines, diags);
+    return finish_parse(toks, out, diags, first);
+  });
 }
 
 }  // namespace viaduct::cfg

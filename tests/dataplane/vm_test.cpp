@@ -786,6 +786,37 @@ TEST(Vm, VarTooLongIsACountedError) {
   EXPECT_EQ(h.state().var_overflow, 1u);
 }
 
+// Generated configs chain thousands of branches; Kamailio's parser takes else-if chains of up to
+// ~2,500 and `||` chains of 10,000 terms and more (measured with 5.6.3, `kamailio -c -M 512`).
+// Both compile here, and the flat program decides as the chain says on every branch tried.
+TEST(Vm, LongElseIfAndOrChainsAsKamailio) {
+  constexpr int kBranches = 2500;
+  constexpr int kTerms = 5000;
+  std::string s = "request_route {\n  if ($rU == \"u0\") { sl_send_reply(\"200\", \"b0\"); }\n";
+  for (int i = 1; i < kBranches; ++i) {
+    s += "  else if ($rU == \"u" + std::to_string(i) + "\") { sl_send_reply(\"200\", \"b" +
+         std::to_string(i) + "\"); }\n";
+  }
+  s += "  else if ($rU == \"x0\"";
+  for (int i = 1; i < kTerms; ++i) {
+    s += " || $rU == \"x" + std::to_string(i) + "\"";
+  }
+  s += ") { sl_send_reply(\"201\", \"or\"); }\n  else { sl_send_reply(\"404\", \"none\"); }\n}\n";
+  Harness h(s);
+  ASSERT_TRUE(h.ok()) << h.diags().substr(0, 2000);
+  const auto to = [](const std::string& user) {
+    return invite("sip:" + user + "@10.0.0.2:5060");
+  };
+  for (const int i : {0, 1, 1234, kBranches - 1}) {
+    EXPECT_EQ(h.run(to("u" + std::to_string(i))), reply(200, "b" + std::to_string(i))) << i;
+  }
+  for (const int i : {0, 1, 2500, kTerms - 1}) {
+    EXPECT_EQ(h.run(to("x" + std::to_string(i))), reply(201, "or")) << i;
+  }
+  EXPECT_EQ(h.run(to("u2500")), reply(404, "none"));
+  EXPECT_EQ(h.run(to("x5000")), reply(404, "none"));
+}
+
 TEST(Vm, XlogWritesTheRingAndCountsDrops) {
   Harness h("request_route { xlog(\"L_INFO\", \"m=$rm u=$rU n=$avp(x)\\n\"); }");
   ASSERT_TRUE(h.ok()) << h.diags();
