@@ -866,6 +866,9 @@ class Compiler {
     for (const auto& [name, r] : sub_routes_) {
       route_calls(r->body, calls[name]);
     }
+    // Kinds for which a computed route() has already reached every sub-route: each further one
+    // adds nothing (without this, N sub-routes that each compute a route() cost N^2).
+    uint8_t reached_all = 0;
     for (const RouteDef* top : order_) {
       if (top->kind == RouteKind::kSub) {
         continue;
@@ -883,6 +886,10 @@ class Compiler {
         if (name == kAnyRoute) {
           // Checked as reached from here, every one of them (a check-time answer for what
           // only the run decides).
+          if ((reached_all & bit) != 0) {
+            continue;
+          }
+          reached_all |= bit;
           for (const auto& [n, r] : sub_routes_) {
             if ((sub_kinds_[n] & bit) == 0) {
               todo.push_back(n);
