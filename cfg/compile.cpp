@@ -16,7 +16,6 @@
 #include <sstream>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <vector>
 
 #include "cfg/ast.hpp"
@@ -3048,7 +3047,6 @@ class Compiler {
   std::string route_desc_;
 };
 
-
 bool compile_on_this_stack(const std::string& text, const std::string& name,
                            const std::string& base_dir, const CompileOptions& opts, Program& out,
                            Diagnostics& diags) {
@@ -3092,15 +3090,9 @@ bool compile_on_this_stack(const std::string& text, const std::string& name,
 // The front end recurses as deep as the script nests: on a stack of its own (deep_stack.hpp).
 bool compile_string(const std::string& text, const std::string& name, const std::string& base_dir,
                     const CompileOptions& opts, Program& out, Diagnostics& diags) {
-  bool ok = false;
-  try {
-    run_on_deep_stack([&] { ok = compile_on_this_stack(text, name, base_dir, opts, out, diags); });
-  } catch (const std::system_error& e) {
-    diags.push_back(Diagnostic{Diagnostic::Severity::kError, "", 0, 0,
-                               std::string("cannot run the compiler: ") + e.what()});
-    return false;
-  }
-  return ok;
+  return run_on_deep_stack("compiler", diags, [&] {
+    return compile_on_this_stack(text, name, base_dir, opts, out, diags);
+  });
 }
 
 bool compile_file(const std::string& path, const CompileOptions& opts, Program& out,

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <exception>
+#include <string>
 #include <system_error>
 #include <vector>
 
@@ -127,6 +128,18 @@ void run_on_deep_stack(const std::function<void()>& fn) {
   if (call.error) {
     std::rethrow_exception(call.error);
   }
+}
+
+bool run_on_deep_stack(const char* what, Diagnostics& diags, const std::function<bool()>& fn) {
+  bool ok = false;
+  try {
+    run_on_deep_stack([&] { ok = fn(); });
+  } catch (const std::system_error& e) {
+    diags.push_back(Diagnostic{Diagnostic::Severity::kError, "", 0, 0,
+                               std::string("cannot run the ") + what + ": " + e.what()});
+    return false;
+  }
+  return ok;
 }
 
 #ifdef VD_ASAN

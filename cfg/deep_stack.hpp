@@ -14,6 +14,8 @@
 #include <cstddef>
 #include <functional>
 
+#include "cfg/diagnostic.hpp"
+
 namespace viaduct::cfg {
 
 // The stack reserved for the front end (address space, not memory).
@@ -23,6 +25,10 @@ inline constexpr size_t kDeepStackBytes = size_t{1} << 30;
 // is rethrown here. Called on such a thread, runs `fn` there. Throws std::system_error when the
 // stack or the thread cannot be had.
 void run_on_deep_stack(const std::function<void()>& fn);
+
+// run_on_deep_stack(fn) for the front end's entry points: fn's result, or false with an error
+// in `diags` ("cannot run the <what>: ...") when the stack or the thread cannot be had.
+bool run_on_deep_stack(const char* what, Diagnostics& diags, const std::function<bool()>& fn);
 
 // Under AddressSanitizer an exception thrown more than 64 MiB of stack below a frame it unwinds
 // leaves the unwound frames' red zones poisoned (ASan skips its own clean-up past that size, with

@@ -5,10 +5,8 @@
 #include <array>
 #include <cctype>
 #include <cstdint>
-#include <functional>
 #include <map>
 #include <string_view>
-#include <system_error>
 #include <tuple>
 #include <utility>
 
@@ -1554,24 +1552,11 @@ Script parse_tokens(const std::vector<Token>& tokens, Diagnostics& diags) {
   return Parser(tokens, diags).run();
 }
 
-// `fn` on the front end's deep stack; false, with an error, when that stack cannot be had.
-bool on_deep_stack(Diagnostics& diags, const std::function<bool()>& fn) {
-  bool ok = false;
-  try {
-    run_on_deep_stack([&] { ok = fn(); });
-  } catch (const std::system_error& e) {
-    diags.push_back(Diagnostic{Diagnostic::Severity::kError, "", 0, 0,
-                               std::string("cannot run the parser: ") + e.what()});
-    return false;
-  }
-  return ok;
-}
-
 }  // namespace
 
 Script parse(const std::vector<Token>& tokens, Diagnostics& diags) {
   Script script;
-  on_deep_stack(diags, [&] {
+  run_on_deep_stack("parser", diags, [&] {
     script = parse_tokens(tokens, diags);
     return true;
   });
@@ -1580,7 +1565,7 @@ Script parse(const std::vector<Token>& tokens, Diagnostics& diags) {
 
 bool parse_file(const std::string& path, const ParseOptions& opts, Script& out,
                 Diagnostics& diags) {
-  return on_deep_stack(diags, [&] {
+  return run_on_deep_stack("parser", diags, [&] {
     const size_t first = diags.size();
     Defines defines;
     add_command_line_defines(opts.defines, defines, diags);
@@ -1591,7 +1576,7 @@ bool parse_file(const std::string& path, const ParseOptions& opts, Script& out,
 
 bool parse_string(const std::string& text, const std::string& name, const ParseOptions& opts,
                   Script& out, Diagnostics& diags) {
-  return on_deep_stack(diags, [&] {
+  return run_on_deep_stack("parser", diags, [&] {
     const size_t first = diags.size();
     Defines defines;
     add_command_line_defines(opts.defines, defines, diags);

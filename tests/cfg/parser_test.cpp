@@ -4,6 +4,9 @@
 #include "cfg/parser.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <string>
@@ -356,6 +359,46 @@ TEST(Parser, NestingUpToTheLimitCompiles) {
               kDeepStackBytes / 1024);
   EXPECT_LT(deep_stack_peak_bytes(), kDeepStackBytes / 2);
   EXPECT_GT(deep_stack_peak_bytes(), 0u);
+}
+
+// Where the front end's stack cannot be had (an address-space limit below 1 GiB more), a compile
+// or a parse is an error that says so, not a crash. In a child process with RLIMIT_AS set just
+// above what it uses. Not under ASan, whose shadow memory such a limit breaks.
+TEST(Parser, NoRoomForTheStackIsAnError) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "RLIMIT_AS and ASan do not mix";
+#else
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    size_t vm_kib = 0;
+    std::FILE* f = std::fopen("/proc/self/status", "r");
+    char line[256];
+    while (f != nullptr && std::fgets(line, sizeof line, f) != nullptr) {
+      std::sscanf(line, "VmSize: %zu kB", &vm_kib);
+    }
+    if (f != nullptr) {
+      std::fclose(f);
+    }
+    const rlim_t limit = (vm_kib + 256 * 1024) * 1024;  // 256 MiB more than now
+    const rlimit rl{limit, limit};
+    if (vm_kib == 0 || setrlimit(RLIMIT_AS, &rl) != 0) {
+      _exit(2);
+    }
+    const test::Compiled c = test::compile("loadmodule \"pv.so\"\nrequest_route { drop; }\n");
+    Script script;
+    Diagnostics diags;
+    const bool parsed = parse_string("request_route { drop; }\n", "t.cfg", {}, script, diags);
+    const bool said = !c.ok && !c.diags.empty() &&
+                      c.diags[0].message.rfind("cannot run the compiler: ", 0) == 0 && !parsed &&
+                      !diags.empty() && diags[0].message.rfind("cannot run the parser: ", 0) == 0;
+    _exit(said ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "the child crashed: status " << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+#endif
 }
 
 }  // namespace
