@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
@@ -79,11 +80,20 @@ class Stack {
 
   void* base() const { return base_; }
 
-  // Bytes of the mapping touched so far (resident pages; the stack grows down from the top).
+  // Bytes of the mapping touched so far: resident pages, counted in a window from the top (the
+  // stack grows down) that doubles while its lowest page is resident, so that a shallow run does
+  // not pay for reading the residency of the whole gigabyte.
   size_t used() const {
-    std::vector<unsigned char> resident(kDeepStackBytes / page_);
-    if (mincore(base_, kDeepStackBytes, resident.data()) != 0) {
-      return 0;
+    auto* const top = static_cast<unsigned char*>(base_) + kDeepStackBytes;
+    std::vector<unsigned char> resident;
+    for (size_t window = 64 * page_;; window = std::min(window * 2, kDeepStackBytes)) {
+      resident.assign(window / page_, 0);
+      if (mincore(top - window, window, resident.data()) != 0) {
+        return 0;
+      }
+      if ((resident[0] & 1u) == 0 || window == kDeepStackBytes) {
+        break;
+      }
     }
     size_t n = 0;
     for (const unsigned char r : resident) {
