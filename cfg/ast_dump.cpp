@@ -153,7 +153,8 @@ void dump_stmt(std::string& out, int depth, const Stmt& s) {
       dump_stmt(out, depth + 1, s.body[0]);
       return;
     case Stmt::Kind::kAssign:
-      line(out, depth, "assign " + expr_text(s.exprs[0]) + " " + s.op + " " + expr_text(s.exprs[1]) + at);
+      line(out, depth,
+           "assign " + expr_text(s.exprs[0]) + " " + s.op + " " + expr_text(s.exprs[1]) + at);
       return;
   }
 }

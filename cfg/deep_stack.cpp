@@ -66,12 +66,12 @@ class Stack {
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (base_ == MAP_FAILED) {
       base_ = nullptr;
-      throw std::system_error(errno, std::generic_category(), "the compiler's stack (mmap)");
+      throw std::system_error(errno, std::generic_category(), "the front end's stack (mmap)");
     }
     if (mprotect(base_, page_, PROT_NONE) != 0) {
       const int err = errno;
       munmap(base_, kDeepStackBytes);
-      throw std::system_error(err, std::generic_category(), "the compiler's stack (mprotect)");
+      throw std::system_error(err, std::generic_category(), "the front end's stack (mprotect)");
     }
   }
   ~Stack() { munmap(base_, kDeepStackBytes); }
@@ -118,7 +118,7 @@ void run_on_deep_stack(const std::function<void()>& fn) {
   pthread_attr_t attr;
   int rc = pthread_attr_init(&attr);
   if (rc != 0) {
-    throw std::system_error(rc, std::generic_category(), "the compiler's thread (attributes)");
+    throw std::system_error(rc, std::generic_category(), "the front end's thread (attributes)");
   }
   rc = pthread_attr_setstack(&attr, stack.base(), kDeepStackBytes);
   Call call{&fn, stack.base(), nullptr};
@@ -128,7 +128,7 @@ void run_on_deep_stack(const std::function<void()>& fn) {
   }
   pthread_attr_destroy(&attr);
   if (rc != 0) {
-    throw std::system_error(rc, std::generic_category(), "the compiler's thread");
+    throw std::system_error(rc, std::generic_category(), "the front end's thread");
   }
   pthread_join(thread, nullptr);
   const size_t used = stack.used();

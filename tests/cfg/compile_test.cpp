@@ -795,7 +795,8 @@ TEST(CompileRoutes, DynamicRouteCallsReachEverySubRoute) {
 // 4x the routes must cost well under 16x.
 TEST(CompileRoutes, ComputedRouteCallsAreCheckedInLinearTime) {
   const auto script = [](int n) {
-    std::string s = std::string(kRouteMods) + "request_route { $var(x) = \"R0\"; route($var(x)); }\n";
+    std::string s =
+        std::string(kRouteMods) + "request_route { $var(x) = \"R0\"; route($var(x)); }\n";
     for (int i = 0; i < n; ++i) {
       s += "route[R" + std::to_string(i) + "] { if ($var(d) < 9) { $var(d) = $var(d) + 1; " +
            "$var(x) = \"R" + std::to_string((i + 1) % n) + "\"; route($var(x)); } }\n";
