@@ -2890,7 +2890,7 @@ class Compiler {
       // core does the same; a name that matches no route is an error there, logged, and the
       // script goes on: measured on 5.6.3).
       value(a);
-      emit(Op::kCallRouteDyn, 0, 0, e.loc);
+      emit(Op::kCallRouteDyn, 0, static_cast<uint16_t>(temps_used_), e.loc);
       return;
     }
     const auto it = route_index_.find(target);
@@ -2898,7 +2898,8 @@ class Compiler {
       error(a.loc, "unknown route '" + target + "'");
       return;
     }
-    emit(Op::kCallRoute, it->second, 0, e.loc);
+    // b: the counters in use here; the callee's go above them (they stay live in its run).
+    emit(Op::kCallRoute, it->second, static_cast<uint16_t>(temps_used_), e.loc);
   }
 
   void is_method(const Expr& e) {

@@ -35,7 +35,8 @@ enum class Op : uint8_t {
   kJumpIfTrue,     // if rc > 0: pc = a
   kNot,            // rc = rc > 0 ? -1 : 1
   kSetRc,          // rc = (int32_t)a
-  kCallRoute,      // push pc+1, pc = routes[a].entry; depth bounded by kMaxRouteDepth
+  kCallRoute,      // push pc+1, pc = routes[a].entry; depth bounded by kMaxRouteDepth; b: the
+                   //   while counters live here (the callee's start above them)
   kReturn,         // rc = (int32_t)a; pop pc (in the top-level route: ends the script like exit)
   kExit,           // end of script; keeps the pending action (a forward already asked for)
   kDrop,           // end of script; cancels the implicit action
@@ -64,7 +65,8 @@ enum class Op : uint8_t {
   kStoreTemp,      // pop v into temp a (switch subjects; per run)
   kLoadTemp,       // push temp a
   kLoopInit,       // loop counter a = 0
-  kLoopStep,       // ++loop counter a; past max_while_loops: the run ends with an error
+  kLoopStep,       // ++loop counter b; past max_while_loops: rc = -1, pc = a (the loop is left
+                   //   and the script goes on, as Kamailio 5.6; counted)
   kCallFn,         // calls[a]: a module or core function (Fn); rc = its return value
   kRegexMatch,     // pop v; rc = pattern b of regex->sets[a] matches v ? 1 : -1 (one scan of
                    //   the set per subject and message)
@@ -72,7 +74,7 @@ enum class Op : uint8_t {
                    //   $retcode alone (a `case "NAME":` of `switch ($rm)`, lowered). b != 0:
                    //   strings[a] is the name of sip::Method b, compared as the scanner's value
   kCallRouteDyn,   // pop v; route(v): the route[NAME] named v's text (Program::named_routes),
-                   //   as kCallRoute; none of that name: rc = -1, $retcode left alone, counted
+                   //   as kCallRoute (b too); none of that name: rc = -1, $retcode left alone, counted
                    //   (Kamailio 5.6.3 logs "route ... not found" and the script goes on)
   kMethodSwitch,   // the `case` labels of `switch ($rm)` (kMethodEq b != 0; kJumpIfTrue pairs)
                    //   that start here in one step: pc = method_tables[c].to[the scanner's

@@ -302,8 +302,11 @@ struct Run {
   // Not initialised here (written before read): a run must not pay for clearing them.
   VmVal stack[cfg::kVmStackDepth];
   uint32_t sp = 0;
-  VmVal temps[cfg::kVmTemps];
-  uint32_t loops[cfg::kVmTemps];
+  VmVal temps[cfg::kVmTemps];  // switch subjects: dead once a case's body runs
+  // while counters, a route's own above its caller's: a counter stays live while its loop's
+  // body calls routes, so each route() moves the callee's up past those live at the call
+  // (kCallRoute's b). 256 calls of at most 16 each: no bound to check per call.
+  uint32_t loops[cfg::kMaxRouteDepth * cfg::kVmTemps];
   VmVal avps[cfg::kMaxScriptAvps];  // the script's slots are set to $null at the start
   int32_t retcode = 1;
   std::string_view ruri;  // the current Request-URI (after rewrites)
@@ -2079,12 +2082,24 @@ bool code_is_closed(const cfg::Program& prog) noexcept {
       case Op::kJumpIfFalse:
       case Op::kJumpIfTrue:
       case Op::kLoopStep:
-        if (in.a >= n) {
+        if (in.a >= n || (in.op == Op::kLoopStep && in.b >= cfg::kVmTemps)) {
           return false;
         }
         break;
       case Op::kCallRoute:
-        if (in.a >= prog.routes.size()) {
+        if (in.a >= prog.routes.size() || in.b > cfg::kVmTemps) {
+          return false;
+        }
+        break;
+      case Op::kCallRouteDyn:
+        if (in.b > cfg::kVmTemps) {
+          return false;  // r.loops is sized for kVmTemps a call
+        }
+        break;
+      case Op::kStoreTemp:
+      case Op::kLoadTemp:
+      case Op::kLoopInit:
+        if (in.a >= cfg::kVmTemps) {
           return false;
         }
         break;
@@ -2201,7 +2216,9 @@ bool code_is_closed(const cfg::Program& prog) noexcept {
   }
   // pc points at the next instruction (an index costs a shift and an add per step).
   const cfg::Insn* stack[cfg::kMaxRouteDepth];
+  uint16_t loop_bases[cfg::kMaxRouteDepth];  // the caller's loop_base, per call
   uint32_t depth = 0;
+  uint32_t loop_base = 0;  // where this route's while counters start in r.loops
   const cfg::Insn* pc = code + prog.routes[route].entry;
   int32_t rc = 1;
   // No bounds check on pc: the program is closed (code_is_closed()). One down-counter bounds the
@@ -2246,6 +2263,8 @@ bool code_is_closed(const cfg::Program& prog) noexcept {
           out.error = true;
           return;
         }
+        loop_bases[depth] = static_cast<uint16_t>(loop_base);
+        loop_base += in.b;
         stack[depth++] = pc;
         pc = code + prog.routes[in.a].entry;
         continue;
@@ -2257,6 +2276,7 @@ bool code_is_closed(const cfg::Program& prog) noexcept {
           return;  // return in the main route, or return(0): the script ends
         }
         pc = stack[--depth];
+        loop_base = loop_bases[depth];
         break;
       case Op::kExit:
         return;
@@ -2392,12 +2412,12 @@ bool code_is_closed(const cfg::Program& prog) noexcept {
         r.push(r.temps[in.a]);
         break;
       case Op::kLoopInit:
-        r.loops[in.a] = 0;
+        r.loops[loop_base + in.a] = 0;
         continue;
       case Op::kLoopStep:
         // Kamailio 5.6, measured: past max_while_loops it logs "runaway while", leaves the
         // loop and the script goes on after it. Counted here.
-        if (prog.max_while_loops != 0 && ++r.loops[in.b] > prog.max_while_loops) {
+        if (prog.max_while_loops != 0 && ++r.loops[loop_base + in.b] > prog.max_while_loops) {
           ++st.while_limit;
           rc = -1;
           pc = code + in.a;
@@ -2488,6 +2508,8 @@ bool code_is_closed(const cfg::Program& prog) noexcept {
           out.error = true;
           return;
         }
+        loop_bases[depth] = static_cast<uint16_t>(loop_base);
+        loop_base += in.b;
         stack[depth++] = pc;
         pc = code + prog.routes[static_cast<uint32_t>(to)].entry;
         break;

@@ -284,6 +284,27 @@ std::vector<Case> cases() {
                "request_route { $var(i) = 0; while ($var(i) < 5) { $var(i) = $var(i) + 1; }"
                " sl_send_reply(\"200\", \"i=$var(i)\"); }",
                invite(), reply(200, "i=5")});
+  // A sub-route's own while must not restart the caller's loop count: max_while_loops bounds
+  // each while on its own (Kamailio keeps the count per while statement being run).
+  c.push_back({"WhileBoundNotResetBySubRouteLoop",
+               "request_route { $var(n) = 0; while (1) { $var(n) = $var(n) + 1; route(B); }"
+               " sl_send_reply(\"200\", \"n=$var(n)\"); }\n"
+               "route[B] { $var(j) = 0; while ($var(j) < 1) { $var(j) = $var(j) + 1; } }",
+               invite(), reply(200, "n=5"), "max_while_loops=5\n"});
+  c.push_back({"WhileBoundNotResetByComputedRouteLoop",
+               "request_route { $var(n) = 0; $var(r) = \"B\"; while (1) {"
+               " $var(n) = $var(n) + 1; route($var(r)); }"
+               " sl_send_reply(\"200\", \"n=$var(n)\"); }\n"
+               "route[B] { $var(j) = 0; while ($var(j) < 1) { $var(j) = $var(j) + 1; } }",
+               invite(), reply(200, "n=5"), "max_while_loops=5\n"});
+  // Each while has its bound, the callee's runaway loops included: 5 outer turns, each with
+  // a sub-route whose endless loop stops at 5 (Kamailio: "runaway while" and on).
+  c.push_back({"WhileBoundsPerLoopAcrossRouteCalls",
+               "request_route { $var(n) = 0; $var(t) = 0; while (1) { $var(n) = $var(n) + 1;"
+               " switch ($var(n)) { case 2: route(B); break; default: route(B); } }"
+               " sl_send_reply(\"200\", \"n=$var(n) t=$var(t)\"); }\n"
+               "route[B] { while (1) { $var(t) = $var(t) + 1; } }",
+               invite(), reply(200, "n=5 t=25"), "max_while_loops=5\n"});
   c.push_back({"WhileBreak",
                "request_route { $var(i) = 0; while (1) { $var(i) = $var(i) + 1;"
                " if ($var(i) >= 3) break; } sl_send_reply(\"200\", \"i=$var(i)\"); }",
