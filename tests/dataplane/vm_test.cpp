@@ -940,8 +940,8 @@ TEST(VmDispatcher, TheListIsBuiltWhereTheScriptReadsIt) {
   EXPECT_EQ(plain.run(invite()).action, kFwd);
   const char* readers[] = {
       "request_route { ds_select_dst(1, 4); sl_send_reply(200, \"n=$xavp(_dsctx_=>cnt)\"); }",
-      "request_route { ds_select_dst(1, 4); $var(u) = $(xavp(_dsdst_[2]=>uri){s.len});"
-      " sl_send_reply(200, \"n=$var(u)\"); }",
+      ("request_route { ds_select_dst(1, 4); $var(u) = $(xavp(_dsdst_[2]=>uri){s.len});"
+       " sl_send_reply(200, \"n=$var(u)\"); }"),
       "request_route { ds_select_dst(1, 4); if (ds_next_dst()) { sl_send_reply(200, \"n\"); } }",
   };
   for (const char* script : readers) {
