@@ -129,7 +129,7 @@ constexpr std::array kFunctions = {
                  kInReply},
     FunctionInfo{"xlog", "xlog", 1, 2, Fn::kXlog, kInAny, "ss"},
     FunctionInfo{"log", "", 1, 2, Fn::kXlog, kInAny, "ss"},
-    FunctionInfo{"is_myself", "", 1, 1, Fn::kIsMyselfFn, kInAny, "s"},
+    FunctionInfo{"is_myself", "kex", 1, 1, Fn::kIsMyselfFn, kInAny, "s"},
     FunctionInfo{"search", "textops", 1, 1, Fn::kSearch, kInAny, "c"},
     FunctionInfo{"ds_select_domain", "dispatcher", 2, 3, Fn::kDsSelect, kRF, "III"},
     FunctionInfo{"ds_select", "dispatcher", 2, 3, Fn::kDsSelect, kInAny, "III"},

@@ -1779,21 +1779,23 @@ int32_t fn_ds_next(Run& r, const cfg::FnCall& c) noexcept {
 }
 
 int32_t fn_ds_set(Run& r, const cfg::FnCall& c) noexcept {
-  if (r.ds_cur >= r.ds_n) {
+  // ds_set_dst/ds_set_domain read $xavp(_dsdst_), which Kamailio fills only with failover on
+  // (modparam flags 2): without it they change nothing and return false, after ds_select as
+  // after ds_select_dst (measured on 5.6.3, differential script 25).
+  if (!r.snap.dispatcher.failover || r.ds_cur >= r.ds_n) {
     return -1;
   }
   return ds_apply(r, static_cast<cfg::DsApply>(c.aux), r.ds_list[r.ds_cur]);
 }
 
 int32_t fn_ds_mark_dst(Run& r, const cfg::FnCall& c) noexcept {
-  // The last used destination: the failover list's current entry, else $du when it is one.
-  int32_t d = r.ds_cur < r.ds_n ? r.ds_list[r.ds_cur] : -1;
-  if (d < 0 && r.out.du_uri.empty()) {
-    d = r.out.du;
-  }
-  if (d < 0) {
+  // The last used destination: the failover list's current entry ($xavp(_dsdst_)'s first).
+  // Kamailio 5.6 reads it from the xavp alone, which exists only with failover on (modparam
+  // flags 2): without it, or with $du set by hand, it marks nothing and returns false.
+  if (!r.snap.dispatcher.failover || r.ds_cur >= r.ds_n) {
     return -1;
   }
+  const int32_t d = r.ds_list[r.ds_cur];
   r.out.mark_dst = d;
   r.out.mark_state = static_cast<uint32_t>(c.aux);
   return 1;

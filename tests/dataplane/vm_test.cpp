@@ -32,7 +32,7 @@ constexpr const char* kHeader =
     "alias=sip.example.com:5080\n"
     "loadmodule \"sl.so\"\nloadmodule \"textops.so\"\nloadmodule \"maxfwd.so\"\n"
     "loadmodule \"dispatcher.so\"\nloadmodule \"siputils.so\"\nloadmodule \"rr.so\"\n"
-    "loadmodule \"sanity.so\"\nloadmodule \"ipops.so\"\nloadmodule \"xlog.so\"\n"
+    "loadmodule \"sanity.so\"\nloadmodule \"ipops.so\"\nloadmodule \"xlog.so\"\nloadmodule \"kex.so\"\n"
     "modparam(\"dispatcher\", \"list_file\", \"unused.list\")\n";
 
 constexpr const char* kList = "1 sip:10.0.0.11:5060\n2 sip:10.0.0.12:5080\n";
@@ -1048,6 +1048,34 @@ TEST(VmDispatcher, MarkDstReportsTheCurrentEntryAndState) {
   ASSERT_TRUE(none.ok()) << none.diags();
   none.run(invite());
   EXPECT_EQ(none.last_mark_dst, -1) << "no destination in use: nothing to mark";
+  // Kamailio 5.6 marks the failover list's entry ($xavp(_dsdst_)) only: without failover
+  // there is none, and a $du set by hand is not one.
+  Harness off("request_route { ds_select_dst(1, 4); if (ds_mark_dst(\"ip\")) exit; forward(); }",
+              "", kFailoverList);
+  ASSERT_TRUE(off.ok()) << off.diags();
+  EXPECT_EQ(off.run(invite()).action, kFwd);
+  EXPECT_EQ(off.last_mark_dst, -1) << "failover off: nothing to mark";
+  Harness by_hand("request_route { $du = \"sip:10.0.0.11:5060\"; if (ds_mark_dst()) exit;"
+                  " forward(); }",
+                  "", kFailoverList, failover_on());
+  ASSERT_TRUE(by_hand.ok()) << by_hand.diags();
+  EXPECT_EQ(by_hand.run(invite()).action, kFwd);
+  EXPECT_EQ(by_hand.last_mark_dst, -1) << "a $du set by hand is no list entry";
+}
+
+TEST(VmDispatcher, SetDstNeedsTheFailoverList) {
+  // Kamailio 5.6 (differential script 25): ds_set_dst/ds_set_domain read $xavp(_dsdst_),
+  // which only failover fills; without it they return false and change nothing.
+  for (const char* fn : {"ds_set_dst", "ds_set_domain"}) {
+    Harness h(std::string("request_route { ds_select(1, 4); if (") + fn +
+                  "()) { sl_send_reply(500, \"set\"); exit; } forward(); }",
+              "", kFailoverList);
+    ASSERT_TRUE(h.ok()) << h.diags();
+    const Outcome o = h.run(invite());
+    EXPECT_EQ(o.action, kFwd) << fn << " " << o;
+    EXPECT_EQ(o.du, -1) << fn;
+    EXPECT_TRUE(o.new_ruri.empty()) << fn << " " << o.new_ruri;
+  }
 }
 
 TEST(VmDispatcher, MarkAddrMarksTheNamedDestination) {
@@ -2060,7 +2088,7 @@ TEST(VmTransform, CheckTimeErrors) {
     return h.diags();
   };
   EXPECT_NE(diag("request_route { $var(a) = $(ru{s.nope}); }\n")
-                .find("t.cfg:13:27: error: unknown or unsupported transformation '{s.nope}'"),
+                .find("t.cfg:14:27: error: unknown or unsupported transformation '{s.nope}'"),
             std::string::npos)
       << diag("request_route { $var(a) = $(ru{s.nope}); }\n");
   EXPECT_NE(diag("request_route { xlog(\"$(ru{uri.bogus})\"); }\n")
