@@ -515,19 +515,8 @@ VmVal step(const cfg::Program& prog, const cfg::TrStep& st, const VmVal& in, std
           return str_val(span_in(t, na.uri));
         case TrKind::kToBodyTag:
           return str_val(na.tag.empty() ? std::string_view(t.data(), 0) : span_in(t, na.tag));
-        case TrKind::kToBodyDisplay: {
-          if (na.display.empty()) {
-            return str_val(std::string_view(t.data(), 0));
-          }
-          // Kamailio keeps the quotes of a quoted display name.
-          size_t b = na.display.off;
-          size_t e = b + na.display.len;
-          if (b > 0 && t[b - 1] == '"' && e < t.size() && t[e] == '"') {
-            --b;
-            ++e;
-          }
-          return str_val(t.substr(b, e - b));
-        }
+        case TrKind::kToBodyDisplay:
+          return str_val(span_in(t, sip::display_as_written(t.data(), t.size(), na)));
         default: {
           const std::string_view us = span_in(t, na.uri);
           sip::Uri u;

@@ -519,7 +519,9 @@ VmVal pv_get(Run& r, const cfg::PvRef& pv, char* tmp) noexcept {
       const sip::Hdr h = from ? sip::Hdr::kFrom : sip::Hdr::kTo;
       if (pv.kind == PvKind::kFromName || pv.kind == PvKind::kToName) {
         sip::NameAddr na;
-        return name_addr(msg, v[h], na) ? span_val(msg, na.display) : VmVal{};
+        // Kamailio 5.6 keeps a quoted display name's quotes (measured: '"Carol"').
+        return name_addr(msg, v[h], na) ? span_val(msg, sip::display_as_written(msg, v.len, na))
+                                        : VmVal{};
       }
       const sip::Span addr = header_addr(msg, v, h);
       if (addr.empty()) {

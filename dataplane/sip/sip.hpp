@@ -198,6 +198,16 @@ struct NameAddr {
 // quotes or <, a quoted display name without <...>, an empty URI, a bad parameter).
 bool parse_name_addr(const char* msg, Span value, NameAddr& out) noexcept;
 
+// The display name as Kamailio gives it ($fn, $tn, {tobody.display}): with its quotes when
+// quoted ('"Bob"'), as written when bare; empty when there is none. `msg` holds `size` bytes.
+inline Span display_as_written(const char* msg, size_t size, const NameAddr& na) noexcept {
+  const Span d = na.display;
+  if (!d.empty() && d.off > 0 && msg[d.off - 1] == '"' && d.end() < size && msg[d.end()] == '"') {
+    return Span{static_cast<uint16_t>(d.off - 1), static_cast<uint16_t>(d.len + 2)};
+  }
+  return d;
+}
+
 // The addr-spec inside a name-addr header value ("Bob" <sip:b@x>;tag=1 -> sip:b@x), or the bare
 // addr-spec up to its params. Empty span when malformed.
 Span header_uri(const char* msg, Span value) noexcept;
