@@ -132,11 +132,6 @@ int64_t to_int(const VmVal& v) noexcept {
 
 // The compact letter of a long header name (sip::compact_form), or 0 (a one-letter name
 // matches only itself here).
-char compact_form(std::string_view name) noexcept {
-  std::string_view full;
-  return name.size() > 1 ? sip::compact_form(name, full) : 0;
-}
-
 bool name_matches(std::string_view field, std::string_view name, char compact) noexcept {
   return iequal(field, name) || (compact != 0 && field.size() == 1 && lower(field[0]) == compact);
 }
@@ -215,7 +210,11 @@ void for_each_line(const char* msg, const char* end, F&& fn) noexcept {
 
 bool find_header(const char* msg, const sip::SipView& v, std::string_view name, int index,
                  sip::Span& out, uint32_t* count = nullptr) noexcept {
-  const char compact = compact_form(name);
+  // Either spelling names both: "Via" finds v: fields and "v" finds Via: ones (Kamailio 5.6
+  // parses the name given, $hdr(f) is the From header, measured: differential script 27).
+  std::string_view full;
+  const char compact = sip::compact_form(name, full);
+  name = full;
   const char first = lower(name.empty() ? '\0' : name[0]);
   const char* const end = msg + v.headers_end;
   uint32_t n = 0;

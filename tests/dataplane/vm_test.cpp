@@ -1573,6 +1573,20 @@ TEST(VmUaSlot, ValueAbsentEmptyAndFirst) {
             reply(200, "ua=one scanner", bits({1, 4})));
 }
 
+TEST(VmHeaders, CompactNamesFindLongFieldsAndBack) {
+  // Kamailio 5.6 parses the name a script gives: $hdr(f) is the From field, is_present_hf("v")
+  // finds Via:, remove_hf("l") removes Content-Length:; and a long name finds compact fields
+  // (differential script 27).
+  Harness h("request_route { $var(r) = \"\"; if (is_present_hf(\"v\")) $var(r) = \"v \";"
+            " if (is_present_hf(\"k\")) $var(r) = $var(r) + \"k \";"
+            " if (remove_hf(\"l\")) $var(r) = $var(r) + \"l \";"
+            " if (remove_hf(\"Subject\")) $var(r) = $var(r) + \"s \";"
+            " sl_send_reply(200, \"r=$var(r)f=$hdr(f) i=$(hdr(i)[0]) s=$hdr(Subject)\"); }");
+  ASSERT_TRUE(h.ok()) << h.diags();
+  EXPECT_EQ(h.run(invite("sip:bob@10.0.0.2:5060", "s: hello\r\n")).reason,
+            "r=v l s f=\"Alice\" <sip:alice@example.org>;tag=ft1 i=abc@192.0.2.10 s=hello");
+}
+
 TEST(VmUaSlot, FromAndToFromTheScannersAddrSpecs) {
   Harness h("request_route { sl_send_reply(200, \"f=$fu $fU $fd $fn $tu $tU $td\"); }");
   ASSERT_TRUE(h.ok()) << h.diags();
