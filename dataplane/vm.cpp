@@ -1263,10 +1263,9 @@ int32_t fn_strip(Run& r, const cfg::FnCall& c) noexcept {
     return -1;
   }
   std::string_view user = u.uri.user.in(u.base);
-  if (static_cast<size_t>(n) > user.size()) {
-    return -1;  // Kamailio: "too long strip"
-  }
-  user.remove_prefix(static_cast<size_t>(n));
+  // Past the user's length Kamailio 5.6 logs "too long strip asked; deleting username" and
+  // removes it all, '@' included, and the action succeeds (measured: differential script 29).
+  user.remove_prefix(std::min(static_cast<size_t>(n), user.size()));
   return rewrite_part(r, UriPart::kUser, user);
 }
 int32_t fn_revert_uri(Run& r, const cfg::FnCall&) noexcept {

@@ -451,6 +451,13 @@ std::vector<Case> cases() {
                  "request_route { prefix(\"+0049\"); strip(1); rewritehostport(\"1.2.3.4:5070\");"
                  " }",
                  invite("sip:bob@10.0.0.2:5060;transport=udp"), o});
+    // A strip past the user's length deletes the user, '@' and all, and succeeds (Kamailio
+    // 5.6: "too long strip asked; deleting username"; differential script 29).
+    o.new_ruri = "sip:10.0.0.2:5060";
+    o.flags = bits({2});
+    c.push_back({"StripPastTheUserDeletesIt",
+                 "request_route { if (strip(9)) setflag(2); }", invite("sip:bob@10.0.0.2:5060"),
+                 o});
     o.new_ruri = "sip:carol@h.example";
     o.flags = bits({1});
     c.push_back({"RuriWholeAndRead",
