@@ -1770,7 +1770,13 @@ int32_t fn_ds_select(Run& r, const cfg::FnCall& c) noexcept {
 
 int32_t fn_ds_next(Run& r, const cfg::FnCall& c) noexcept {
   if (r.ds_cur + 1u >= r.ds_n) {
-    return -1;  // no further destination
+    // No further destination. Kamailio removes the current entry before it looks for the
+    // next, so past the last one the list is empty: $xavp(_dsdst_) is $null and
+    // ds_set_dst/ds_mark_dst return false ($du stays; measured: differential script 30).
+    if (r.snap.dispatcher.failover && r.ds_cur < r.ds_n) {
+      r.ds_cur = r.ds_n;
+    }
+    return -1;
   }
   ++r.ds_cur;
   const int32_t d = r.ds_list[r.ds_cur];

@@ -1070,6 +1070,21 @@ TEST(VmDispatcher, MarkDstReportsTheCurrentEntryAndState) {
   EXPECT_EQ(by_hand.last_mark_dst, -1) << "a $du set by hand is no list entry";
 }
 
+TEST(VmDispatcher, PastTheLastEntryTheListIsEmpty) {
+  // Kamailio removes the current entry before it looks for the next one: once ds_next_dst()
+  // fails, $xavp(_dsdst_) is $null and ds_set_dst() false, while $du keeps the last entry
+  // (differential script 30).
+  Harness h("request_route { ds_select_dst(1, 4); while (ds_next_dst()) { $var(n) = 1; }"
+            " if (ds_set_dst()) { sl_send_reply(500, \"set\"); exit; }"
+            " if ($xavp(_dsdst_=>uri) != $null) { sl_send_reply(500, \"xavp\"); exit; }"
+            " forward(); }",
+            "", kFailoverList, failover_on());
+  ASSERT_TRUE(h.ok()) << h.diags();
+  const Outcome o = h.run(invite());
+  EXPECT_EQ(o.action, kFwd) << o;
+  EXPECT_GE(o.du, 0) << "$du stays on the last entry";
+}
+
 TEST(VmDispatcher, SetDstNeedsTheFailoverList) {
   // Kamailio 5.6 (differential script 25): ds_set_dst/ds_set_domain read $xavp(_dsdst_),
   // which only failover fills; without it they return false and change nothing.
