@@ -502,6 +502,21 @@ Verdict reassembled(const Snapshot& snap, rte_mbuf*& m, rte_mbuf* whole, WorkerC
   return handle_packet(snap, m, ctx);
 }
 
+// A next hop without a MAC (cold). One of our own addresses never gets one: a datagram to
+// ourselves (a script that forwards to its own socket, a reply whose next Via is ours) is a
+// routing loop, which Kamailio runs again until Max-Forwards or its buffer runs out. viaduct
+// drops it at once, counted, rather than ask the wire who has our address and hold it 3 s.
+[[gnu::noinline, gnu::cold]] Drop next_hop_miss(const Snapshot& snap, WorkerCtx& ctx,
+                                                uint16_t iface_idx, uint32_t hop) noexcept {
+  for (const Iface& i : snap.ifaces) {
+    if (i.ip_be == hop && hop != 0) {
+      return Drop::kToSelf;
+    }
+  }
+  post_event(ctx, Event::Type::kNeighMiss, iface_idx, hop, MacAddr{});
+  return Drop::kNoNeighbour;
+}
+
 // Next-hop MAC for dst_ip_be out of ifc, or nullptr (and a resolution request to control).
 // Inlined into rewrite_and_frame (a call cost ~10 instructions per forward).
 [[gnu::always_inline]] inline const MacAddr* next_hop(const Snapshot& snap, WorkerCtx& ctx,
@@ -520,9 +535,8 @@ Verdict reassembled(const Snapshot& snap, rte_mbuf*& m, rte_mbuf* whole, WorkerC
   if (mac == nullptr) {
     mac = ctx.neigh.find(hop);
   }
-  if (mac == nullptr) {
-    post_event(ctx, Event::Type::kNeighMiss, iface_idx, hop, MacAddr{});
-    why = Drop::kNoNeighbour;
+  if (mac == nullptr) [[unlikely]] {
+    why = next_hop_miss(snap, ctx, iface_idx, hop);
   }
   return mac;
 }
@@ -647,6 +661,12 @@ const MacAddr* next_hop6(const Snapshot& snap, WorkerCtx& ctx, uint16_t iface_id
     mac = ctx.neigh6.find(*hop);
   }
   if (mac == nullptr) {
+    for (const Iface& i : snap.ifaces) {
+      if (i.is_ours6(*hop)) {
+        why = Drop::kToSelf;  // a datagram to ourselves: next_hop_miss()
+        return nullptr;
+      }
+    }
     post_event6(ctx, Event::Type::kNeigh6Miss, iface_idx, *hop, MacAddr{});
     why = Drop::kNoNeighbour;
   }

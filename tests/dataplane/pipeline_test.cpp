@@ -397,6 +397,39 @@ TEST_F(PipelineTest, ReplyLosesOurViaAndGoesToTheNextVia) {
   EXPECT_EQ(counters_.replies_forwarded.read(), 1u);
 }
 
+TEST_F(PipelineTest, DatagramsToOurOwnAddressAreDroppedAsToSelf) {
+  // A reply whose next Via is ours, and a script that forwards to its own socket: a routing
+  // loop (Kamailio runs it again until Max-Forwards or its buffer runs out). Dropped at once as
+  // to_self, with no ARP request for our own address (no neighbour-miss event).
+  const Out fwd = run(udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5060, invite("s1")));
+  ASSERT_FALSE(fwd.v.is_drop());
+  std::string vias = fwd.sip.substr(fwd.sip.find("Via:"),
+                                    fwd.sip.find("From:") - fwd.sip.find("Via:"));
+  const std::string client_via = "10.0.0.10:5060";
+  ASSERT_NE(vias.find(client_via), std::string::npos) << vias;
+  vias.replace(vias.find(client_via), client_via.size(), "10.0.0.2:5060");
+  const std::string reply = "SIP/2.0 180 Ringing\r\n" + vias +
+                            "From: <sip:a@x>;tag=1\r\nTo: <sip:b@x>;tag=2\r\nCall-ID: s1\r\n"
+                            "CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+  const Out rep = run(udp_frame(kB1Mac, "10.0.0.11", 5060, "10.0.0.2", 5060, reply));
+  ASSERT_TRUE(rep.v.is_drop());
+  EXPECT_EQ(rep.v.drop, dp::Drop::kToSelf) << dp::drop_name(rep.v.drop);
+
+  std::string error;
+  owned_ = test::make_snapshot(
+      "listen=udp:10.0.0.2:5060\nrequest_route { forward(\"10.0.0.2\", 5060); }\n", kList,
+      "10.0.0.2", kOurMac, {{"10.0.0.10", kClientMac}, {"10.0.0.11", kB1Mac}}, error);
+  ASSERT_NE(owned_, nullptr) << error;
+  const Out req = run(udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5060, invite("s2")));
+  ASSERT_TRUE(req.v.is_drop());
+  EXPECT_EQ(req.v.drop, dp::Drop::kToSelf) << dp::drop_name(req.v.drop);
+  dp::Event ev;
+  while (rte_ring_sc_dequeue_elem(ring_, &ev, sizeof(ev)) == 0) {
+    EXPECT_NE(ev.type, dp::Event::Type::kNeighMiss) << "asked the wire for our own address";
+  }
+  EXPECT_STREQ(dp::drop_name(dp::Drop::kToSelf), "to_self");
+}
+
 TEST_F(PipelineTest, ReplyWhoseTopViaIsNotOursIsDropped) {
   const std::string reply =
       "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 10.0.0.99:5060;branch=z9hG4bKx\r\n"
