@@ -744,12 +744,15 @@ uint64_t ds_key_hash(const DsKey& key) noexcept { return key_hash(key); }
 
 bool ds_uri_key(const char* buf, Span uri, bool user_only, DsKey& out) noexcept {
   const UriParts p = parse(buf, uri);
-  if (!p.ok || p.uri.host.empty()) {
+  // A tel: URI has no host: Kamailio's parse_uri moves the number to the user and leaves an
+  // empty host, so its key is the number alone (measured: a tel: From hashes, 5.6.3).
+  const bool tel = sip::iequal(p.uri.scheme.in(buf), "tel");
+  if (!p.ok || (p.uri.host.empty() && !tel)) {
     return false;
   }
   out.first = p.uri.user.in(buf);
   out.second = {};
-  if (!user_only) {
+  if (!user_only && !tel) {
     const bool sips = p.uri.scheme.len == 4;  // parse_uri accepts sip, sips and tel only
     const uint16_t default_port = sips ? 5061 : 5060;
     const Span hostport = !p.uri.port.empty() && p.uri.port_num != default_port
