@@ -772,13 +772,13 @@ uint16_t parse_port(std::string_view s) noexcept {
 Verdict send_local_reply(const Snapshot& snap, rte_mbuf* m, const rte_ether_hdr* eth,
                          const PacketInfo& pi, const char* msg, const sip::SipView& v,
                          uint16_t code, std::string_view reason, bool force_rport,
-                         WorkerCtx& ctx) noexcept {
+                         WorkerCtx& ctx, std::string_view extra_hdrs) noexcept {
   char src_ip[48];
   const size_t src_ip_len =
       pi.v6 ? format_ipv6(pi.src_ip6, src_ip) : format_ipv4(pi.src_ip_be, src_ip);
   const size_t n = sip::build_reply(msg, v, code, reason, {src_ip, src_ip_len},
                                     be16(pi.src_port_be), ctx.reply_buf,
-                                    sizeof(ctx.reply_buf), force_rport);
+                                    sizeof(ctx.reply_buf), force_rport, extra_hdrs);
   const size_t payload_off = RTE_PKTMBUF_HEADROOM + (pi.v6 ? kL2L3L4v6 : kL2L3L4);
   if (n == 0 || payload_off + n > m->buf_len) {
     return Verdict::dropped(Drop::kTooBig);
@@ -1457,7 +1457,7 @@ constexpr size_t kRrLineMax = 320;
   }
   if (r.action == VmResult::Action::kReply) {
     return send_local_reply(snap, m, eth, pi, msg, v, r.reply_code, r.reply_reason,
-                            r.force_rport, ctx);
+                            r.force_rport, ctx, r.reply_hdrs);
   }
   if (r.action != VmResult::Action::kForward) {
     return Verdict::dropped(Drop::kScriptDrop);  // implicit action of request_route: drop

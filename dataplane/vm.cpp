@@ -208,13 +208,9 @@ void for_each_line(const char* msg, const char* end, F&& fn) noexcept {
   }
 }
 
-bool find_header(const char* msg, const sip::SipView& v, std::string_view name, int index,
-                 sip::Span& out, uint32_t* count = nullptr) noexcept {
-  // Either spelling names both: "Via" finds v: fields and "v" finds Via: ones (Kamailio 5.6
-  // parses the name given, $hdr(f) is the From header, measured: differential script 27).
-  std::string_view full;
-  const char compact = sip::compact_form(name, full);
-  name = full;
+// find_header() with the name's compact letter (0: none) already known: no table lookup.
+bool find_field(const char* msg, const sip::SipView& v, std::string_view name, char compact,
+                int index, sip::Span& out, uint32_t* count = nullptr) noexcept {
   const char first = lower(name.empty() ? '\0' : name[0]);
   const char* const end = msg + v.headers_end;
   uint32_t n = 0;
@@ -260,6 +256,15 @@ bool find_header(const char* msg, const sip::SipView& v, std::string_view name, 
     *count = n;
   }
   return found;
+}
+
+bool find_header(const char* msg, const sip::SipView& v, std::string_view name, int index,
+                 sip::Span& out, uint32_t* count = nullptr) noexcept {
+  // Either spelling names both: "Via" finds v: fields and "v" finds Via: ones (Kamailio 5.6
+  // parses the name given, $hdr(f) is the From header, measured: differential script 27).
+  std::string_view full;
+  const char compact = sip::compact_form(name, full);
+  return find_field(msg, v, full, compact, index, out, count);
 }
 
 struct UriParts {
@@ -1562,6 +1567,57 @@ int32_t fn_is_in_subnet(Run& r, const cfg::FnCall& c) noexcept {
 // 4096 duplicated To tags, 8192 Authorization. The scan already refuses a bad request line,
 // missing headers, a bad Via or CSeq and a wrong Content-Length (1, 4, 8, 16, 32, 64, 128);
 // 2 and 1024 are checked here; the others are not checked on the fast path.
+// sanity's checks 256 (the first Expires: at most 10 digits, up to 2^32) and 512 (the first
+// Proxy-Require: viaduct supports no extension, so any option is answered 420 with an
+// Unsupported: line naming the first one), with Kamailio 5.6.3's replies (differential script
+// 11). False when the request failed one (and was answered where sl answers). Out of line:
+// neither field is one the scanner keeps, so each costs a walk of the header lines.
+[[gnu::noinline]] bool sanity_expires_proxy_require(Run& r, uint32_t mask) noexcept {
+  sip::Span sp;
+  if ((mask & 256u) != 0 && find_field(r.msg, r.v, "Expires", 0, 0, sp)) {
+    const std::string_view t = sp.in(r.msg);
+    if (t.empty()) {
+      send_reply(r, 400, "Missing number in Expires header");
+      return false;
+    }
+    uint64_t n = 0;
+    bool ok = t.size() <= 10;
+    for (size_t i = 0; ok && i < t.size(); ++i) {
+      ok = t[i] >= '0' && t[i] <= '9';
+      n = n * 10 + static_cast<uint64_t>(t[i] - '0');
+    }
+    // Kamailio's str2valid_uint compares with "4294967296" and lets that value itself pass.
+    if (!ok || n > uint64_t{UINT32_MAX} + 1) {
+      send_reply(r, 400, "Expires value is illegal");
+      return false;
+    }
+  }
+  if ((mask & 512u) != 0 && find_field(r.msg, r.v, "Proxy-Require", 0, 0, sp)) {
+    std::string_view opt = sp.in(r.msg);
+    opt = opt.substr(0, opt.find(','));
+    while (!opt.empty() && (opt.back() == ' ' || opt.back() == '\t')) {
+      opt.remove_suffix(1);
+    }
+    if (opt.empty()) {
+      send_reply(r, 400, "Bad Proxy Require Header");
+      return false;
+    }
+    constexpr std::string_view kName = "Unsupported: ";
+    char* line = r.alloc(kName.size() + opt.size() + 2);
+    if (line == nullptr) {
+      return false;  // the arena is full: a run error, as for any string result
+    }
+    std::memcpy(line, kName.data(), kName.size());
+    std::memcpy(line + kName.size(), opt.data(), opt.size());
+    std::memcpy(line + kName.size() + opt.size(), "\r\n", 2);
+    if (send_reply(r, 420, "Bad Proxy Require Extension") > 0) {
+      r.out.reply_hdrs = {line, kName.size() + opt.size() + 2};
+    }
+    return false;
+  }
+  return true;
+}
+
 int32_t fn_sanity_check(Run& r, const cfg::FnCall& c) noexcept {
   // cfg/compile.cpp packs msg_checks (low 16 bits) and uri_checks (1 R-URI, 2 From, 4 To,
   // 8 Contact: which URIs check 1024 parses).
@@ -1578,6 +1634,14 @@ int32_t fn_sanity_check(Run& r, const cfg::FnCall& c) noexcept {
   }
   if ((mask & 32u) != 0 && v.cseq_method_mismatch) {
     send_reply(r, 400, "CSeq method does not match request method");
+    return -1;
+  }
+  // Checks 256 and 512 look for Expires and Proxy-Require, names the view keeps nothing of:
+  // only when such a field name starts with E or P (the scanner's names_seen) is there one to
+  // walk to.
+  const uint32_t ep = ((mask & 256u) != 0 ? sip::name_bit('E') : 0u) |
+                      ((mask & 512u) != 0 ? sip::name_bit('P') : 0u);
+  if ((v.names_seen & ep) != 0 && !sanity_expires_proxy_require(r, mask)) [[unlikely]] {
     return -1;
   }
   if (parse_uris) {

@@ -51,6 +51,7 @@ struct VmResult {
   bool error = false;          // a run-time limit was hit (route depth, step budget)
   uint16_t reply_code = 0;
   std::string_view reply_reason;  // sl_send_reply / send_reply reason phrase
+  std::string_view reply_hdrs;    // whole header lines the reply carries (sanity's Unsupported:)
   int32_t du = -1;             // $du: index into snapshot.destinations, -1 when unset
   MaxFwd maxfwd = MaxFwd::kLeave;
   uint32_t maxfwd_value = 0;   // the value to write (decremented or inserted)

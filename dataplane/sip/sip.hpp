@@ -109,6 +109,12 @@ struct Via {
   Span rport_param;        // the whole ";rport[=...]" parameter, from its ';' (rewriting)
 };
 
+// The bit a field name's first byte sets in SipView::names_seen: its low five bits, so a
+// letter's two cases share one.
+constexpr uint32_t name_bit(char c) noexcept {
+  return uint32_t{1} << (static_cast<uint8_t>(c) & 31u);
+}
+
 struct SipView {
   bool is_request = false;
   Method method = Method::kOther;  // requests: from the request line; responses: from CSeq
@@ -119,6 +125,9 @@ struct SipView {
 
   Span hdr[static_cast<size_t>(Hdr::kCount)];  // value (trimmed) of the first occurrence
   uint16_t hdr_count = 0;          // number of header lines (fields)
+  uint32_t names_seen = 0;         // name_bit() of the first byte of every field name hdr[]
+                                   //   does not cover (Expires, Subject, X-...): such a name
+                                   //   whose bit is clear is in no field (a lookup can stop)
 
   uint8_t via_count = 0;           // Via values (comma-joined ones counted), saturates at 255
   Span top_via_line;               // whole header line holding the top Via, name to CRLF
@@ -413,8 +422,9 @@ size_t remove_header_edits(const char* msg, const SipView& v, std::string_view n
 // The To-tag is derived deterministically from the request (retransmissions get the same one).
 // force_rport: the top Via gets rport=<src_port> as if it had asked (ForceRport::kReply).
 // Returns the length, or 0 when it does not fit in cap.
+// `extra`: whole header lines ("Name: value\r\n") put before Server, as Kamailio's reply lumps.
 size_t build_reply(const char* req, const SipView& v, uint16_t code, std::string_view reason,
                    std::string_view src_ip, uint16_t src_port, char* out, size_t cap,
-                   bool force_rport = false) noexcept;
+                   bool force_rport = false, std::string_view extra = {}) noexcept;
 
 }  // namespace viaduct::sip

@@ -792,7 +792,8 @@ TEST(CompileRoutes, DynamicRouteCallsReachEverySubRoute) {
 // Sub-routes that each call a computed route(): every one is reached once per route kind, so the
 // check grows with the number of routes, not its square (3,000 such routes took 1.3 s to check,
 // 6 s of it under ASan at 1,500, before each kind's expansion was done once). Fastest of three,
-// 4x the routes must cost well under 16x.
+// 8x the routes must cost well under 64x: under 24x, a margin wide enough for a loaded machine
+// (a 4x/8x version of this test failed once while a fuzzer ran beside it).
 TEST(CompileRoutes, ComputedRouteCallsAreCheckedInLinearTime) {
   const auto script = [](int n) {
     std::string s =
@@ -815,8 +816,8 @@ TEST(CompileRoutes, ComputedRouteCallsAreCheckedInLinearTime) {
     return best;
   };
   const double small = fastest(script(500));
-  const double large = fastest(script(2000));
-  EXPECT_LT(large, 8 * small) << "500 routes: " << small << " s, 2,000: " << large << " s";
+  const double large = fastest(script(4000));
+  EXPECT_LT(large, 24 * small) << "500 routes: " << small << " s, 4,000: " << large << " s";
 }
 
 TEST(CompileRoutes, EffectsTheFastPathDoesNotApplyAreRefused) {

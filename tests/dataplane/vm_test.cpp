@@ -127,7 +127,8 @@ class Harness {
   const cfg::Program& program() const { return prog_; }
   cfg::Program& mutable_program() { return prog_; }  // before the first run only
 
-  Outcome run(const std::string& msg, uint32_t route = 0, int32_t du = -1) {
+  // The run's raw result (its views valid until the next run).
+  VmResult run_raw(const std::string& msg, uint32_t route = 0, int32_t du = -1) {
     sip::SipView v;
     EXPECT_EQ(sip::scan(msg.data(), msg.size(), v), sip::ScanStatus::kOk) << msg;
     VmResult r;
@@ -138,6 +139,10 @@ class Harness {
     pkt.dst_ip_be = htonl_(0x0A000002);  // 10.0.0.2
     pkt.dst_port = 5060;
     dp::vm_run(*snap_, msg.data(), v, pkt, *st_, *ds_, counters_, r, route);
+    return r;
+  }
+  Outcome run(const std::string& msg, uint32_t route = 0, int32_t du = -1) {
+    const VmResult r = run_raw(msg, route, du);
     Outcome o;
     o.action = r.action;
     o.dropped = r.dropped;
@@ -1453,6 +1458,37 @@ Outcome sanity_outcome(const std::string& mask, const std::string& msg) {
   Harness h("request_route { if (!sanity_check(\"" + mask + "\", \"7\")) exit; setflag(1); }");
   EXPECT_TRUE(h.ok()) << h.diags();
   return h.run(msg);
+}
+
+TEST(VmSanityFast, ExpiresAndProxyRequireAsKamailio) {
+  // Kamailio 5.6.3 (differential script 11): check 256 wants the first Expires to be at most
+  // ten digits up to 4294967296 (its str2valid_uint lets that one pass); check 512 answers any
+  // Proxy-Require 420 (no extension is supported), naming the first option in Unsupported:.
+  const std::string ruri = "sip:bob@10.0.0.2:5060";
+  const std::string from = "<sip:alice@example.org>;tag=ft1";
+  const std::string to = "<sip:bob@example.com>";
+  const auto with = [&](const std::string& extra) {
+    return sanity_msg(ruri, from, to, "INVITE", extra);
+  };
+  const Outcome pass = flags(bits({1}));
+  EXPECT_EQ(sanity_outcome("256", with("")), pass);
+  EXPECT_EQ(sanity_outcome("256", with("Expires: 3600\r\n")), pass);
+  EXPECT_EQ(sanity_outcome("256", with("expires: 4294967296\r\n")), pass);
+  EXPECT_EQ(sanity_outcome("256", with("Expires: 4294967297\r\n")),
+            reply(400, "Expires value is illegal"));
+  EXPECT_EQ(sanity_outcome("256", with("Expires: soon\r\n")),
+            reply(400, "Expires value is illegal"));
+  EXPECT_EQ(sanity_outcome("256", with("Expires:  \r\n")),
+            reply(400, "Missing number in Expires header"));
+  EXPECT_EQ(sanity_outcome("512", with("Expires: soon\r\n")), pass) << "not check 512's";
+  EXPECT_EQ(sanity_outcome("512", with("Privacy: id\r\n")), pass) << "a P field, not it";
+  EXPECT_EQ(sanity_outcome("512", with("Proxy-Require: foo, bar\r\n")),
+            reply(420, "Bad Proxy Require Extension"));
+  EXPECT_EQ(sanity_outcome("256", with("Proxy-Require: foo\r\n")), pass);
+  Harness h("request_route { if (!sanity_check(\"512\", \"7\")) exit; }");
+  ASSERT_TRUE(h.ok()) << h.diags();
+  EXPECT_EQ(std::string(h.run_raw(with("Proxy-Require: foo , bar\r\n")).reply_hdrs),
+            "Unsupported: foo\r\n");
 }
 
 TEST(VmSanityFast, EachCheckBitRefusesItsOwnFaultOnly) {

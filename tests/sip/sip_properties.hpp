@@ -483,6 +483,25 @@ inline Violation check_scan(const char* msg, size_t size) {
           v.call_id.len == v[Hdr::kCallId].len);
   VD_PROP(v.has_max_forwards == !v.max_forwards_value.empty());
   VD_PROP(v.hdr_count >= 5);
+  {
+    // names_seen holds name_bit() of the first byte of every field (continuation lines, which
+    // start with SP or HT, are not fields) whose name hdr[] does not cover: sanity_check skips
+    // its Expires and Proxy-Require walks on it.
+    uint32_t seen = 0;
+    const char* nl = static_cast<const char*>(std::memchr(msg, '\n', v.headers_end));
+    for (size_t p = nl == nullptr ? v.headers_end : static_cast<size_t>(nl - msg) + 1;
+         p < v.headers_end;) {
+      if (msg[p] != ' ' && msg[p] != '\t') {
+        size_t name_end = p;
+        if (detail::header_name(msg, p, v.headers_end, v.headers_end, name_end) == Hdr::kCount) {
+          seen |= name_bit(msg[p]);
+        }
+      }
+      const void* e = std::memchr(msg + p, '\n', v.headers_end - p);
+      p = e == nullptr ? v.headers_end : static_cast<size_t>(static_cast<const char*>(e) - msg) + 1;
+    }
+    VD_PROP(v.names_seen == seen);
+  }
   // Vias: the top one lies in the top Via line, which lies in the header section.
   VD_PROP(v.via_count >= 1 && !v.via1.value.empty() && !v.via1.transport.empty() &&
           !v.via1.host.empty());

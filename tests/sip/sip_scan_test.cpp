@@ -581,6 +581,9 @@ TEST(SipScan, SippInviteFieldsAndSpans) {
   EXPECT_EQ(v[Hdr::kVia].in(m), v.via1.value.in(m));
   EXPECT_TRUE(v[Hdr::kRoute].empty());
   EXPECT_EQ(v.hdr_count, 10);
+  // The fields hdr[] does not cover: Subject, Content-Type.
+  EXPECT_EQ(v.names_seen, sip::name_bit('S') | sip::name_bit('C'));
+  EXPECT_EQ(v.names_seen & sip::name_bit('e'), 0u) << "no name starts with E";
   EXPECT_EQ(msg.substr(v.body_off), test::kSdp);
   EXPECT_EQ(msg.substr(v.headers_end, 2), "\r\n");
   EXPECT_EQ(v.len, msg.size());
