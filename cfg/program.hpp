@@ -74,8 +74,9 @@ enum class Op : uint8_t {
                    //   $retcode alone (a `case "NAME":` of `switch ($rm)`, lowered). b != 0:
                    //   strings[a] is the name of sip::Method b, compared as the scanner's value
   kCallRouteDyn,   // pop v; route(v): the route[NAME] named v's text (Program::named_routes),
-                   //   as kCallRoute (b too); none of that name: rc = -1, $retcode left alone, counted
-                   //   (Kamailio 5.6.3 logs "route ... not found" and the script goes on)
+                   //   as kCallRoute (b too); none of that name: rc = -1, $retcode left
+                   //   alone, counted (Kamailio 5.6.3 logs "route ... not found" and the
+                   //   script goes on)
   kMethodSwitch,   // the `case` labels of `switch ($rm)` (kMethodEq b != 0; kJumpIfTrue pairs)
                    //   that start here in one step: pc = method_tables[c].to[the scanner's
                    //   method]; rc = 1 when a case matched, else -1. Written over the first

@@ -130,8 +130,7 @@ int64_t to_int(const VmVal& v) noexcept {
   return 0;
 }
 
-// The compact letter of a long header name (sip::compact_form), or 0 (a one-letter name
-// matches only itself here).
+// A field's name against a long name and its compact letter (0: none), ignoring case.
 bool name_matches(std::string_view field, std::string_view name, char compact) noexcept {
   return iequal(field, name) || (compact != 0 && field.size() == 1 && lower(field[0]) == compact);
 }
@@ -309,8 +308,9 @@ struct Run {
   VmVal temps[cfg::kVmTemps];  // switch subjects: dead once a case's body runs
   // while counters, a route's own above its caller's: a counter stays live while its loop's
   // body calls routes, so each route() moves the callee's up past those live at the call
-  // (kCallRoute's b). 256 calls of at most 16 each: no bound to check per call.
-  uint32_t loops[cfg::kMaxRouteDepth * cfg::kVmTemps];
+  // (kCallRoute's b). The top route and 256 nested calls, 16 each at most: no bound to check
+  // per call.
+  uint32_t loops[(cfg::kMaxRouteDepth + 1) * cfg::kVmTemps];
   VmVal avps[cfg::kMaxScriptAvps];  // the script's slots are set to $null at the start
   int32_t retcode = 1;
   std::string_view ruri;  // the current Request-URI (after rewrites)

@@ -127,7 +127,8 @@ struct SipView {
   uint16_t hdr_count = 0;          // number of header lines (fields)
   uint32_t names_seen = 0;         // name_bit() of the first byte of every field name hdr[]
                                    //   does not cover (Expires, Subject, X-...): such a name
-                                   //   whose bit is clear is in no field (a lookup can stop)
+                                   //   whose bit is clear is in no field (a lookup can stop);
+                                   //   the start line's first byte may add one more bit
 
   uint8_t via_count = 0;           // Via values (comma-joined ones counted), saturates at 255
   Span top_via_line;               // whole header line holding the top Via, name to CRLF

@@ -32,7 +32,8 @@ constexpr const char* kHeader =
     "alias=sip.example.com:5080\n"
     "loadmodule \"sl.so\"\nloadmodule \"textops.so\"\nloadmodule \"maxfwd.so\"\n"
     "loadmodule \"dispatcher.so\"\nloadmodule \"siputils.so\"\nloadmodule \"rr.so\"\n"
-    "loadmodule \"sanity.so\"\nloadmodule \"ipops.so\"\nloadmodule \"xlog.so\"\nloadmodule \"kex.so\"\n"
+    "loadmodule \"sanity.so\"\nloadmodule \"ipops.so\"\nloadmodule \"xlog.so\"\n"
+    "loadmodule \"kex.so\"\n"
     "modparam(\"dispatcher\", \"list_file\", \"unused.list\")\n";
 
 constexpr const char* kList = "1 sip:10.0.0.11:5060\n2 sip:10.0.0.12:5080\n";
@@ -381,7 +382,8 @@ std::vector<Case> cases() {
   // ---- pseudo-variables and keywords ----
   c.push_back({"MessagePvs",
                "request_route { if ($rm == \"INVITE\" && method == \"INVITE\") setflag(1);"
-               " if ($fU == \"alice\" && $fd == \"example.org\" && $fn == \"\\\"Alice\\\"\") setflag(2);"
+               " if ($fU == \"alice\" && $fd == \"example.org\" &&"
+               " $fn == \"\\\"Alice\\\"\") setflag(2);"
                " if ($ft == \"ft1\" && $tt == $null && $tU == \"bob\") setflag(3);"
                " if ($ci == \"abc@192.0.2.10\" && $cs == 1) setflag(4);"
                " if ($si == \"192.0.2.10\" && $sp == 5070 && $Ri == \"10.0.0.2\" && $Rp == 5060)"
@@ -1073,6 +1075,21 @@ TEST(VmDispatcher, MarkDstReportsTheCurrentEntryAndState) {
   ASSERT_TRUE(by_hand.ok()) << by_hand.diags();
   EXPECT_EQ(by_hand.run(invite()).action, kFwd);
   EXPECT_EQ(by_hand.last_mark_dst, -1) << "a $du set by hand is no list entry";
+}
+
+TEST(VmLimits, LoopCountersOfTheDeepestRecursionStayInTheirArray) {
+  // The worst case for the per-call loop-counter bases: request_route and a route that calls
+  // itself, each from inside 16 nested whiles, down to the route-depth limit (every frame's
+  // counters sit above its caller's 16, the deepest at 256 x 16). It ends as a depth-limit error; ASan builds check no counter is out of
+  // bounds on the way.
+  std::string body = "route(R);";
+  for (uint32_t i = 0; i < cfg::kVmTemps; ++i) {
+    body = "while (1) { " + body + " }";
+  }
+  Harness h("request_route { " + body + " }\nroute[R] { " + body + " }\n");
+  ASSERT_TRUE(h.ok()) << h.diags();
+  EXPECT_TRUE(h.run(invite()).error);
+  EXPECT_EQ(h.state().depth_limit, 1u);
 }
 
 TEST(VmDispatcher, PastTheLastEntryTheListIsEmpty) {

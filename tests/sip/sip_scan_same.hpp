@@ -37,7 +37,8 @@ inline const char* view_diff(const SipView& a, const SipView& b) {
       return "hdr[]";
     }
   }
-  VD_SAME(hdr_count) VD_SAME(names_seen) VD_SAME(via_count) VD_SAME_SPAN(top_via_line) VD_SAME(top_via_alone)
+  VD_SAME(hdr_count) VD_SAME(names_seen)
+  VD_SAME(via_count) VD_SAME_SPAN(top_via_line) VD_SAME(top_via_alone)
   if (via_diff(a.via1, b.via1) != nullptr) {
     return "via1";
   }
