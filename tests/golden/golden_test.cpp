@@ -1173,9 +1173,9 @@ TEST(GoldenMutations, NoCrashNoLeakWellFormedOutput) {
 }
 
 // The pipeline fuzz target's seed corpus (tests/golden/corpus/, pipeline_rig.hpp's encoding):
-// one input per golden case, its frames in order (flags 0), and one per differential script,
-// its messages in order (flags: the script's index in RigSet). VD_GOLDEN_UPDATE=1 writes it
-// again.
+// one input per golden case, its frames in order (flags 0, script 0), and one per differential
+// script, its messages in order (script byte: the script's index in RigSet). VD_GOLDEN_UPDATE=1
+// writes it again.
 class GoldenFuzzCorpus : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -1227,10 +1227,10 @@ TEST_F(GoldenFuzzCorpus, HoldsEveryCaseAndEveryDifferentialScript) {
   }
   EXPECT_GT(checked, 40u);
   ASSERT_GE(rigs_->size(), 24u);
-  ASSERT_LE(rigs_->size(), 32u);  // the index fits flags bits 3-7 (0-31): full at 31 scripts
+  ASSERT_LE(rigs_->size(), 256u);  // the index is the input's script byte
   for (size_t i = 1; i < rigs_->size(); ++i) {
     RigInput in;
-    in.flags = static_cast<uint8_t>(i << 3);
+    in.script = static_cast<uint8_t>(i);
     const auto& msgs = rigs_->messages(i);
     in.frames.assign(msgs.begin(), msgs.begin() + std::min(msgs.size(), kRigMaxFrames));
     expect_seed("diff-" + rigs_->name(i), in);
@@ -1244,10 +1244,10 @@ TEST_F(GoldenFuzzCorpus, ReplaysCleanWithEveryFlag) {
   uint64_t sent = 0;
   for (const auto& [path, input] : read_corpus(VD_GOLDEN_CORPUS)) {
     for (const RigInput& in : with_every_low_flag(input)) {
-      PipelineRig& rig = rigs_->rig_for(in.flags);
+      PipelineRig& rig = rigs_->rig_for(in);
       const uint64_t before = rig.sent();
       const char* fault = rig.run(in);
-      EXPECT_EQ(fault, nullptr) << fault << ": " << path << " flags " << int{in.flags};
+      EXPECT_EQ(fault, nullptr) << fault << ": " << path << " flags " << int{in.flags} << " script " << int{in.script};
       sent += rig.sent() - before;
     }
     ++files;

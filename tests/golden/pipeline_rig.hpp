@@ -11,15 +11,18 @@
 //   - no mbuf lost: both pools are full again after the input.
 // A crash or a sanitizer report is the other way to fail.
 //
-// Fuzz input encoding (encode() writes it): byte 0 flags, then frames, each a 2-byte big-endian
-// length and that many bytes (a length past the end takes what is left). At most kMaxFrames.
+// Fuzz input encoding (encode() writes it): byte 0 flags, byte 1 the script, then frames, each a
+// 2-byte big-endian length and that many bytes (a length past the end takes what is left). At
+// most kMaxFrames.
 //   flags bit 0: checksums put right again (fix_checksums) before each frame goes in
 //   flags bit 1: the snapshot does not know 10.0.0.11's nor 2001:db8::11's MAC (frames to them
 //                are held)
 //   flags bit 2: after the frames, a snapshot that knows every MAC releases what is held
 //                (else the hold expires)
-//   flags bits 3-7: which script (RigSet, rig_set.hpp: 0 the golden cases' one, then the
-//                differential test's); one PipelineRig runs one script
+//   flags bits 3-7: unused
+//   script: which script (RigSet, rig_set.hpp: 0 the golden cases' one, then the differential
+//           test's, modulo their count); one PipelineRig runs one script. (Until session 20 it
+//           was flags bits 3-7, which held 32 scripts.)
 #pragma once
 
 #include <rte_ip_frag.h>
@@ -45,6 +48,7 @@ namespace viaduct::test {
 
 struct RigInput {
   uint8_t flags = 0;
+  uint8_t script = 0;
   std::vector<std::vector<uint8_t>> frames;
 };
 
@@ -59,7 +63,11 @@ inline RigInput decode(const uint8_t* data, size_t size) {
     return in;
   }
   in.flags = data[0];
-  size_t at = 1;
+  if (size == 1) {
+    return in;
+  }
+  in.script = data[1];
+  size_t at = 2;
   while (at + 2 <= size && in.frames.size() < kRigMaxFrames) {
     size_t len = static_cast<size_t>(data[at] << 8 | data[at + 1]);
     at += 2;
@@ -71,7 +79,7 @@ inline RigInput decode(const uint8_t* data, size_t size) {
 }
 
 inline std::vector<uint8_t> encode(const RigInput& in) {
-  std::vector<uint8_t> out{in.flags};
+  std::vector<uint8_t> out{in.flags, in.script};
   for (const std::vector<uint8_t>& f : in.frames) {
     out.push_back(static_cast<uint8_t>(f.size() >> 8));
     out.push_back(static_cast<uint8_t>(f.size()));
@@ -91,7 +99,7 @@ inline std::vector<std::pair<std::string, RigInput>> read_corpus(
   return out;
 }
 
-// `in` with each combination of flags bits 0-2, its script (bits 3-7) kept.
+// `in` with each combination of flags bits 0-2, its script kept.
 inline std::vector<RigInput> with_every_low_flag(const RigInput& in) {
   std::vector<RigInput> out(8, in);
   for (uint8_t low = 0; low < 8; ++low) {

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // tests/golden/rig_set.hpp: PipelineRigs for more scripts than the golden cases' one. The
-// differential test's scripts and messages (tests/e2e/data/diff: 31 scripts, 20 shared requests
+// differential test's scripts and messages (tests/e2e/data/diff: 33 scripts, 20 shared requests
 // and some replies, rendered as tests/e2e/diff_kamailio.py renders them, with this file's
 // addresses) give the pipeline regex, xlog, transformations, $shv, pike, reply_route,
 // onsend_route, record_route, sanity and the dispatcher's algorithms and failover. RigSet holds
 // one rig per script: index 0 the golden cases' script, 1..n the differential scripts in name
-// order; an input's flags bits 3-7 pick it (modulo the count), as the fuzz corpus's seeds do.
+// order; an input's script byte picks it (modulo the count), as the fuzz corpus's seeds do.
 #pragma once
 
 #include <algorithm>
@@ -172,7 +172,7 @@ inline std::vector<DiffScript> load_diff_scripts(const std::filesystem::path& di
   return out;
 }
 
-// Index 0: the golden cases' rig; 1..n: one per differential script. run() picks by flags >> 3.
+// Index 0: the golden cases' rig; 1..n: one per differential script. run() picks by the input's script byte.
 class RigSet {
  public:
   RigSet(rte_mempool* pool, rte_mempool* big_pool, const std::filesystem::path& diff_dir,
@@ -191,8 +191,8 @@ class RigSet {
   bool ok() const { return ok_; }
   size_t size() const { return rigs_.size(); }
   PipelineRig& rig(size_t i) { return *rigs_[i]; }
-  PipelineRig& rig_for(uint8_t flags) { return *rigs_[(flags >> 3) % rigs_.size()]; }
-  const char* run(const RigInput& in) { return rig_for(in.flags).run(in); }
+  PipelineRig& rig_for(const RigInput& in) { return *rigs_[in.script % rigs_.size()]; }
+  const char* run(const RigInput& in) { return rig_for(in).run(in); }
   // Differential script i (1-based, as rig(i)): its name and messages.
   const std::string& name(size_t i) const { return names_[i - 1]; }
   const std::vector<std::vector<uint8_t>>& messages(size_t i) const { return messages_[i - 1]; }
