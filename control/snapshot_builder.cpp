@@ -81,7 +81,6 @@ void selection_fields(const cfg::DsDestination& e, dp::Destination& d) {
   d.port_be = htons(e.port);
   d.flags = e.flags;
   d.uri = e.uri;
-  d.duid = e.duid;    // $xavp(_dsdst_=>dstid)
   d.attrs = e.attrs;  // $xavp(_dsdst_=>attrs)
   d.priority = e.priority;
   d.weight = e.weight;

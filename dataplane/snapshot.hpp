@@ -151,7 +151,6 @@ struct Destination {
   int latency_priority = 0;  // algorithm 13: priority lowered by the latency estimate
   int16_t socket = -1;       // `socket` attribute: index into Snapshot::listeners; -1: none
   std::string ping_from;     // `ping_from` attribute: the From of its probes; "": modparam
-  std::string duid;          // `duid` attribute ($xavp(_dsdst_=>dstid)); "": none
   std::string attrs;         // the attributes as written ($xavp(_dsdst_=>attrs)); "": none
   bool v6 = false;           // an IPv6 destination: ip6 holds its address, ip_be is 0
   Ip6 ip6;

@@ -694,7 +694,9 @@ VmVal pv_extra(Run& r, const cfg::PvRef& pv) noexcept {
     case cfg::XavpDsField::kGrp:
       return int_val(d.set);
     case cfg::XavpDsField::kDstId:
-      return d.duid.empty() ? VmVal{} : str_val(d.duid);
+      // Kamailio fills dstid (the duid attribute) for the call-load algorithm (10) only, which
+      // viaduct does not run (measured, 5.6.3: $null after algorithms 0-5 and 7).
+      return {};
     case cfg::XavpDsField::kAttrs:
       return d.attrs.empty() ? VmVal{} : str_val(d.attrs);
     case cfg::XavpDsField::kSock:
