@@ -66,6 +66,11 @@ constexpr std::array kModParams = {
     ModParamInfo{"dispatcher", "xavp_dst", false},
     ModParamInfo{"dispatcher", "xavp_ctx", false},
     ModParamInfo{"dispatcher", "hash_pvar", false},
+    ModParamInfo{"dispatcher", "force_dst", true},
+    ModParamInfo{"dispatcher", "xavp_dst_mode", true},
+    ModParamInfo{"dispatcher", "xavp_ctx_mode", true},
+    ModParamInfo{"dispatcher", "ds_attrs_none", true},
+    ModParamInfo{"dispatcher", "ds_default_socket", false},
     // viaduct's own: "maglev" (default) or "kamailio" (see dataplane/snapshot.hpp DsHashMode).
     // Kamailio rejects it: guard it with #!ifdef VIADUCT in a script both must run.
     ModParamInfo{"dispatcher", "ds_hash_mode", false},

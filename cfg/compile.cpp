@@ -595,6 +595,9 @@ class Compiler {
                      "does not log)");
       return;
     }
+    if (mod == "dispatcher" && dispatcher_param_elsewhere(m)) {
+      return;
+    }
     const ModParamInfo* p = find_modparam(mod, m.name);
     if (p == nullptr) {
       error(m.name_loc, "unknown parameter '" + m.name + "' of module '" + mod + "'");
@@ -645,6 +648,9 @@ class Compiler {
         return;
       }
     }
+    if (mod == "dispatcher" && m.name == "force_dst") {
+      ds_force_dst_ = std::stoll(out.value) != 0;
+    }
     if (mod == "dispatcher" && m.name == "list_file") {
       if (out.value.empty()) {
         error(m.value.loc, "empty dispatcher list_file");
@@ -658,6 +664,67 @@ class Compiler {
       has_list_file = true;
     }
     out_.modparams.push_back(std::move(out));
+  }
+
+  // Kamailio 5.6's dispatcher parameters viaduct does not take (true when `m` is one): those
+  // that change nothing a stateless worker decides are accepted with a warning; those that ask
+  // for what viaduct does not do are refused, saying why.
+  bool dispatcher_param_elsewhere(const ModParamDef& m) {
+    struct Param {
+      std::string_view name;
+      bool refused;
+      std::string_view why;
+    };
+    static constexpr std::string_view kCallLoad =
+        "the call-load table of algorithm 10, which viaduct does not run";
+    static constexpr std::string_view kDns =
+        "destinations are resolved once, when the list is loaded";
+    static constexpr std::string_view kDb =
+        "viaduct reads the destinations from list_file, not from a database";
+    static constexpr std::string_view kPvName =
+        "ds_is_from_list() does not set a variable in viaduct yet";
+    static constexpr Param kParams[] = {
+        {"ds_hash_size", false, kCallLoad},
+        {"ds_hash_expire", false, kCallLoad},
+        {"ds_hash_initexpire", false, kCallLoad},
+        {"ds_hash_check_interval", false, kCallLoad},
+        {"ds_timer_mode", false, "viaduct's probes run on its control thread"},
+        {"reload_delta", false, "viaduct applies every reload (it builds a new snapshot)"},
+        {"ds_load_mode", false,
+         "viaduct refuses a list with a bad entry at start and keeps the running one on reload"},
+        {"ds_dns_mode", false, kDns},
+        {"ds_dns_interval", false, kDns},
+        {"ds_dns_ttl", false, kDns},
+        {"db_url", true, kDb},
+        {"table_name", true, kDb},
+        {"setid_col", true, kDb},
+        {"destination_col", true, kDb},
+        {"flags_col", true, kDb},
+        {"priority_col", true, kDb},
+        {"attrs_col", true, kDb},
+        {"ds_db_extra_attrs", true, kDb},
+        {"setid_pvname", true, kPvName},
+        {"attrs_pvname", true, kPvName},
+        {"outbound_proxy", true, "viaduct sends its probes straight to each destination"},
+        {"ds_default_sockname", true,
+         "listen names are not supported; use ds_default_socket with the socket's address"},
+        {"event_callback", true,
+         "KEMI is not supported; use event_route[dispatcher:dst-down] and [dispatcher:dst-up]"},
+    };
+    for (const Param& p : kParams) {
+      if (m.name != p.name) {
+        continue;
+      }
+      if (p.refused) {
+        error(m.name_loc, "modparam(\"dispatcher\", \"" + m.name + "\") is not supported: " +
+                              std::string(p.why));
+      } else {
+        warning(m.loc, "modparam(\"dispatcher\", \"" + m.name + "\") is ignored by viaduct: " +
+                           std::string(p.why));
+      }
+      return true;
+    }
+    return false;
   }
 
   // rr's parameters that change the Record-Route forward() writes (Kamailio 5.6.3's rr:
@@ -2678,6 +2745,9 @@ class Compiler {
         c.aux = static_cast<int32_t>(n == "ds_select_dst"      ? DsApply::kDst
                                      : n == "ds_select_domain" ? DsApply::kDomain
                                                                : DsApply::kNone);
+        if (n == "ds_select_dst" && !ds_force_dst_) {
+          c.fn = Fn::kDsSelectUnlessDu;
+        }
         if (!int_in(0, 0, std::numeric_limits<int32_t>::max(), "the set id")) {
           return;
         }
@@ -2736,7 +2806,7 @@ class Compiler {
         break;
     }
     out_.calls.push_back(c);
-    emit(Op::kCallFn, static_cast<uint32_t>(out_.calls.size() - 1), static_cast<uint16_t>(f.fn),
+    emit(Op::kCallFn, static_cast<uint32_t>(out_.calls.size() - 1), static_cast<uint16_t>(c.fn),
          e.loc);
   }
 
@@ -3037,6 +3107,7 @@ class Compiler {
   std::map<std::string, uint32_t, std::less<>> route_index_;
   std::vector<const RouteDef*> order_;  // order_[i] compiles to out_.routes[i]
   bool has_hash_pvar_ = false;           // modparam("dispatcher", "hash_pvar", ...) is set
+  bool ds_force_dst_ = true;             // modparam force_dst; 0: Fn::kDsSelectUnlessDu
   std::vector<Breakable> breakables_;    // enclosing switch/while, innermost last
   std::vector<RegexGroup> regex_groups_;
   uint64_t regex_repeated_ = 0;  // RegexCost::repeated of every pattern (kMaxRegexRepeatedTotal)

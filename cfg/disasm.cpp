@@ -58,7 +58,7 @@ const char* fn_name(Fn f) {
       "append_hf", "remove_hf", "record_route", "loose_route", "is_in_subnet", "sanity_check",
       "xlog", "is_myself", "search", "ds_select", "ds_next", "ds_set", "ds_mark_dst",
       "ds_is_from_list", "ds_list_exists", "ds_is_active", "pike_check_req", "ds_mark_addr",
-      "pike_check_ip", "insert_hf",
+      "pike_check_ip", "insert_hf", "ds_select_unless_du",
   };
   static_assert(std::size(kNames) == static_cast<size_t>(Fn::kCount));
   const auto i = static_cast<size_t>(f);
@@ -452,13 +452,17 @@ std::string disassemble(const Program& p, bool with_locs) {
     line.insert(0, line.size() < 4 ? 4 - line.size() : 0, ' ');
     line += "  ";
     std::string ops;
-    if (in.op == Op::kCallFn && in.a < p.calls.size() && p.calls[in.a].fn == Fn::kDsSelect &&
+    if (in.op == Op::kCallFn && in.a < p.calls.size() &&
+        (p.calls[in.a].fn == Fn::kDsSelect || p.calls[in.a].fn == Fn::kDsSelectUnlessDu) &&
         p.calls[in.a].args[0].kind == Operand::Kind::kInt &&
         p.calls[in.a].args[1].kind == Operand::Kind::kInt) {
       // The dispatcher's selections read as the script wrote them.
       const FnCall& c = p.calls[in.a];
       static const char* const kNames[] = {"ds_select_dst", "ds_select_domain", "ds_select"};
       line += kNames[static_cast<size_t>(c.aux) % 3];
+      if (c.fn == Fn::kDsSelectUnlessDu) {
+        line += " unless $du";
+      }
       ops = "set=" + std::to_string(c.args[0].i) + " alg=" + std::to_string(c.args[1].i);
       if (c.nargs > 2) {
         ops += c.args[2].kind == Operand::Kind::kInt ? " limit=" + std::to_string(c.args[2].i)

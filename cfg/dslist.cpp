@@ -303,6 +303,9 @@ bool parse_dispatcher_list(const std::string& text, const std::string& name,
     }
     if (fields.size() > 4) {
       d.attrs = std::string(fields[4].text);
+      if (!d.attrs.empty() && d.attrs.back() == ';') {
+        d.attrs.pop_back();  // as Kamailio keeps them: one trailing ';' dropped
+      }
       uint32_t err_col = fields[4].col;
       if (!parse_attrs(fields[4].text, fields[4].col, d, err_col, why)) {
         error(line_no, err_col, "bad attributes: " + why);

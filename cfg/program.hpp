@@ -197,6 +197,8 @@ enum class Fn : uint16_t {
   kDsMarkAddr,       // ds_mark_addr(state, group, uri): aux = state bits (DsFlag)
   kPikeCheckIp,      // pike_check_ip(ip): pike_check_req's count for that IPv4 address
   kInsertHf,         // insert_hf(line[, name]): VmResult::append_top / append_at
+  kDsSelectUnlessDu, // ds_select_dst under modparam force_dst 0: false while $du is set, else
+                     //   kDsSelect (a hook of its own keeps the check off the usual path)
   kCount,
 };
 

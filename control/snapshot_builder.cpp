@@ -88,6 +88,29 @@ void selection_fields(const cfg::DsDestination& e, dp::Destination& d) {
   d.latency_priority = latency_priority(e.priority, e.latency, e.congestion_control);
 }
 
+// socket=[udp:]IP[:PORT] (Kamailio's form, as force_send_socket): the index of that listener,
+// -1 when it is none of ours.
+int16_t listener_of(const std::vector<dp::Listener>& listeners, const std::string& socket) {
+  cfg::SocketSpec spec;
+  std::string why;
+  uint32_t ip_be = 0;
+  dp::Ip6 sock6;
+  bool v6 = false;
+  if (!cfg::parse_socket_spec(socket, spec, why) ||
+      (spec.has_proto && spec.proto != cfg::Proto::kUdp) ||
+      !(dp::parse_ipv4(spec.host, ip_be) || (v6 = dp::parse_ipv6(spec.host, sock6)))) {
+    return -1;
+  }
+  const uint16_t port = spec.port != 0 ? spec.port : 5060;
+  for (size_t i = 0; i < listeners.size(); ++i) {
+    const dp::Listener& li = listeners[i];
+    if (li.v6 == v6 && (v6 ? li.ip6 == sock6 : li.ip_be == ip_be) && ntohs(li.port_be) == port) {
+      return static_cast<int16_t>(i);
+    }
+  }
+  return -1;
+}
+
 }  // namespace
 
 uint32_t DestinationIds::id_for(int set, const std::string& uri) {
@@ -232,6 +255,8 @@ Result<std::unique_ptr<OwnedSnapshot>> build_snapshot(const BuildInputs& in, Des
   s.ttl = static_cast<uint8_t>(prog.udp4_raw_ttl > 0 ? prog.udp4_raw_ttl : 64);
   s.tos = static_cast<uint8_t>(prog.tos);
   s.raw_mtu = static_cast<uint16_t>(prog.udp4_raw_mtu);
+  bool attrs_none = false;
+  std::string default_socket;
   for (const cfg::ModParam& mp : prog.modparams) {
     if (mp.module == "maxfwd" && mp.name == "max_limit") {
       const long v = std::strtol(mp.value.c_str(), nullptr, 10);
@@ -257,6 +282,18 @@ Result<std::unique_ptr<OwnedSnapshot>> build_snapshot(const BuildInputs& in, Des
       }
       s.dispatcher.hash_user_only = (v & 1) != 0;
       s.dispatcher.failover = (v & 2) != 0;
+    }
+    if (mp.module == "dispatcher" && mp.name == "xavp_dst_mode") {
+      s.dispatcher.xavp_dst_attrs = (std::strtol(mp.value.c_str(), nullptr, 10) & 1) == 0;
+    }
+    if (mp.module == "dispatcher" && mp.name == "xavp_ctx_mode") {
+      s.dispatcher.xavp_ctx_cnt = (std::strtol(mp.value.c_str(), nullptr, 10) & 1) == 0;
+    }
+    if (mp.module == "dispatcher" && mp.name == "ds_attrs_none") {
+      attrs_none = std::strtol(mp.value.c_str(), nullptr, 10) != 0;
+    }
+    if (mp.module == "dispatcher" && mp.name == "ds_default_socket") {
+      default_socket = mp.value;
     }
     if (mp.module == "dispatcher" && mp.name == "ds_hash_mode") {
       s.dispatcher.mode =
@@ -305,30 +342,24 @@ Result<std::unique_ptr<OwnedSnapshot>> build_snapshot(const BuildInputs& in, Des
                      ""};
       }
       selection_fields(e, d);
+      if (attrs_none && d.attrs.empty()) {
+        d.attrs = "none=yes";  // Kamailio's ds_attrs_none
+      }
       d.ping_from = e.ping_from;
       if (!e.socket.empty()) {
-        // socket=[udp:]IP[:PORT] (Kamailio's form, as force_send_socket): one of our listeners.
-        cfg::SocketSpec spec;
-        std::string why;
-        uint32_t ip_be = 0;
-        dp::Ip6 sock6;
-        bool v6 = false;
-        if (cfg::parse_socket_spec(e.socket, spec, why) &&
-            (!spec.has_proto || spec.proto == cfg::Proto::kUdp) &&
-            (dp::parse_ipv4(spec.host, ip_be) || (v6 = dp::parse_ipv6(spec.host, sock6)))) {
-          const uint16_t port = spec.port != 0 ? spec.port : 5060;
-          for (size_t i = 0; i < s.listeners.size(); ++i) {
-            const dp::Listener& li = s.listeners[i];
-            if (li.v6 == v6 && (v6 ? li.ip6 == sock6 : li.ip_be == ip_be) &&
-                ntohs(li.port_be) == port) {
-              d.socket = static_cast<int16_t>(i);
-              break;
-            }
-          }
-        }
+        d.socket = listener_of(s.listeners, e.socket);
         if (d.socket < 0) {
           return Error{Error::Code::kInvalidConfig,
                        "destination " + e.uri + ": socket=" + e.socket +
+                           " is not one of the script's udp listen sockets",
+                       ""};
+        }
+      } else if (!default_socket.empty()) {
+        // ds_default_socket: the socket of every destination without a socket= of its own.
+        d.socket = listener_of(s.listeners, default_socket);
+        if (d.socket < 0) {
+          return Error{Error::Code::kInvalidConfig,
+                       "modparam dispatcher ds_default_socket " + default_socket +
                            " is not one of the script's udp listen sockets",
                        ""};
         }

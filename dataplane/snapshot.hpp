@@ -221,6 +221,10 @@ struct DsConfig {
   bool use_default = false;                 // modparam use_default: each set's last entry is
                                             //   its default (DestSet::pool)
   std::vector<cfg::DsPvPart> hash_pvar;     // modparam hash_pvar; empty when unset
+  bool xavp_dst_attrs = true;               // modparam xavp_dst_mode bit 1 clears it: no
+                                            //   $xavp(_dsdst_=>attrs)
+  bool xavp_ctx_cnt = true;                 // modparam xavp_ctx_mode bit 1 clears it: no
+                                            //   $xavp(_dsctx_=>cnt)
 };
 
 // Keys of the neighbour tables: an IPv4 address (network order) or an IPv6 one; zero is no

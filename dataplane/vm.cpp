@@ -681,7 +681,9 @@ VmVal pv_extra(Run& r, const cfg::PvRef& pv) noexcept {
   // Without the failover flag (modparam flags 2) Kamailio keeps no list: _dsdst_ is absent and
   // _dsctx_=>cnt is 0 (measured, 5.6.3).
   if (pv.kind == PvKind::kXavpDsCtx) {
-    return r.ds_n == 0 ? VmVal{} : int_val(r.snap.dispatcher.failover ? r.ds_n : 0);
+    return r.ds_n == 0 || !r.snap.dispatcher.xavp_ctx_cnt
+               ? VmVal{}
+               : int_val(r.snap.dispatcher.failover ? r.ds_n : 0);
   }
   const size_t at = size_t{r.ds_cur} + static_cast<size_t>(pv.index);
   if (!r.snap.dispatcher.failover || pv.index < 0 || at >= r.ds_n) {
@@ -698,7 +700,7 @@ VmVal pv_extra(Run& r, const cfg::PvRef& pv) noexcept {
       // viaduct does not run (measured, 5.6.3: $null after algorithms 0-5 and 7).
       return {};
     case cfg::XavpDsField::kAttrs:
-      return d.attrs.empty() ? VmVal{} : str_val(d.attrs);
+      return d.attrs.empty() || !r.snap.dispatcher.xavp_dst_attrs ? VmVal{} : str_val(d.attrs);
     case cfg::XavpDsField::kSock:
       return dst_socket(r, d);
   }
@@ -1834,6 +1836,15 @@ int32_t fn_ds_select(Run& r, const cfg::FnCall& c) noexcept {
   return ds_apply(r, static_cast<cfg::DsApply>(c.aux), d);
 }
 
+// ds_select_dst under modparam force_dst 0: Kamailio's "destination already set" while $du is
+// set (false, nothing changed: neither the list nor a round-robin cursor).
+int32_t fn_ds_select_unless_du(Run& r, const cfg::FnCall& c) noexcept {
+  if (r.out.du >= 0 || !r.out.du_uri.empty()) {
+    return -1;
+  }
+  return fn_ds_select(r, c);
+}
+
 int32_t fn_ds_next(Run& r, const cfg::FnCall& c) noexcept {
   if (r.ds_cur + 1u >= r.ds_n) {
     // No further destination. Kamailio removes the current entry before it looks for the
@@ -1998,7 +2009,7 @@ constexpr FnHook kFnHooks[] = {
     fn_is_myself,       fn_search,            fn_ds_select,       fn_ds_next,
     fn_ds_set,          fn_ds_mark_dst,       fn_ds_is_from_list, fn_ds_list_exists,
     fn_ds_is_active,    fn_pike_check_req,    fn_ds_mark_addr,    fn_pike_check_ip,
-    fn_insert_hf,
+    fn_insert_hf,       fn_ds_select_unless_du,
 };
 static_assert(std::size(kFnHooks) == static_cast<size_t>(Fn::kCount),
               "one run hook per cfg::Fn, in order");

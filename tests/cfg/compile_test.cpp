@@ -275,6 +275,38 @@ TEST(Compile, IgnoredModuleParamsWarn) {
             "t.cfg:2:1: warning: modparam(\"jsonrpcs\", \"transport\") is ignored by viaduct");
 }
 
+TEST(Compile, KamailioDispatcherParamsWarnOrAreRefusedWithTheReason) {
+  // Kamailio 5.6's dispatcher parameters: read (no warning), accepted without effect (a
+  // warning saying why) or refused (an error saying why); a name Kamailio lacks is unknown.
+  const auto ok = compile(
+      "loadmodule \"dispatcher.so\"\n"
+      "modparam(\"dispatcher\", \"force_dst\", 0)\n"
+      "modparam(\"dispatcher\", \"xavp_dst_mode\", 1)\n"
+      "modparam(\"dispatcher\", \"ds_hash_size\", 9)\n"
+      "modparam(\"dispatcher\", \"ds_dns_mode\", 1)\nrequest_route { }\n");
+  ASSERT_TRUE(ok.ok) << test::joined(ok.diags);
+  ASSERT_EQ(ok.diags.size(), 2u) << test::joined(ok.diags);
+  EXPECT_EQ(ok.diags[0].str(),
+            "t.cfg:4:1: warning: modparam(\"dispatcher\", \"ds_hash_size\") is ignored by "
+            "viaduct: the call-load table of algorithm 10, which viaduct does not run");
+  EXPECT_EQ(ok.diags[1].str(),
+            "t.cfg:5:1: warning: modparam(\"dispatcher\", \"ds_dns_mode\") is ignored by "
+            "viaduct: destinations are resolved once, when the list is loaded");
+  const auto bad = compile(
+      "loadmodule \"dispatcher.so\"\n"
+      "modparam(\"dispatcher\", \"db_url\", \"mysql://k@localhost/k\")\n"
+      "modparam(\"dispatcher\", \"setid_pvname\", \"$var(s)\")\n"
+      "modparam(\"dispatcher\", \"ds_frobs\", 1)\nrequest_route { }\n");
+  EXPECT_FALSE(bad.ok);
+  EXPECT_EQ(brief(bad.diags),
+            (std::vector<std::string>{
+                "2:24: modparam(\"dispatcher\", \"db_url\") is not supported: viaduct reads the "
+                "destinations from list_file, not from a database",
+                "3:24: modparam(\"dispatcher\", \"setid_pvname\") is not supported: "
+                "ds_is_from_list() does not set a variable in viaduct yet",
+                "4:24: unknown parameter 'ds_frobs' of module 'dispatcher'"}));
+}
+
 TEST(Compile, CoreParametersAccepted) {
   const auto c = compile(
       "debug=-1\nlog_stderror=yes\nlog_facility=LOG_LOCAL0\nfork=no\nauto_aliases=off\n"

@@ -146,7 +146,8 @@ TEST(DsList, SpecialAttributesAreParsedAndTheStringKept) {
   EXPECT_EQ(out[0].rweight, 7u);
   EXPECT_EQ(out[0].latency, 40);
   EXPECT_TRUE(out[0].congestion_control);
-  EXPECT_EQ(out[0].attrs, "DUID=gw1;Weight=250;rweight=7;latency=40;cc=1;socket=udp:1.2.3.4:5060;");
+  // As written but for the trailing ';', which Kamailio 5.6.3 drops too (differential script 34).
+  EXPECT_EQ(out[0].attrs, "DUID=gw1;Weight=250;rweight=7;latency=40;cc=1;socket=udp:1.2.3.4:5060");
   EXPECT_EQ(out[0].socket, "udp:1.2.3.4:5060");
   EXPECT_EQ(out[1].duid, "a;b");
   EXPECT_EQ(out[1].ping_from, "sip:probe@lb.example");

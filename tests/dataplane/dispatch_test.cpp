@@ -1627,4 +1627,72 @@ TEST(DestinationAttributes, SocketIsOneOfOurListenersAndPingFromIsKept) {
       << error;
 }
 
+TEST(DestinationAttributes, DefaultSocketAttrsNoneAndATrailingSemicolon) {
+  // ds_default_socket: the socket of destinations without socket=; ds_attrs_none: none=yes for
+  // a destination without attributes; a trailing ';' is dropped, as Kamailio's ds_set_attrs.
+  const std::string head =
+      "listen=udp:10.0.0.2:5060\nlisten=udp:10.0.0.2:5070\nloadmodule \"sl.so\"\n"
+      "loadmodule \"dispatcher.so\"\n";
+  const std::string body = "request_route { ds_select_dst(1, 4); forward(); }\n";
+  const std::string list =
+      "1 sip:10.0.0.11 0 0 socket=udp:10.0.0.2:5060;duid=x;\n1 sip:10.0.0.12\n";
+  std::string error;
+  auto s = test::make_snapshot(
+      head + "modparam(\"dispatcher\", \"ds_default_socket\", \"udp:10.0.0.2:5070\")\n"
+             "modparam(\"dispatcher\", \"ds_attrs_none\", 1)\n" + body,
+      list, "10.0.0.2", {}, {}, error);
+  ASSERT_NE(s, nullptr) << error;
+  const auto find = [&](const char* uri) -> const dp::Destination& {
+    for (const dp::Destination& d : s->snap.destinations) {
+      if (d.uri == uri) {
+        return d;
+      }
+    }
+    ADD_FAILURE() << uri;
+    return s->snap.destinations.front();
+  };
+  const dp::Destination& own = find("sip:10.0.0.11");
+  const dp::Destination& def = find("sip:10.0.0.12");
+  ASSERT_GE(own.socket, 0);
+  ASSERT_GE(def.socket, 0);
+  EXPECT_EQ(ntohs(s->snap.listeners[static_cast<size_t>(own.socket)].port_be), 5060);
+  EXPECT_EQ(ntohs(s->snap.listeners[static_cast<size_t>(def.socket)].port_be), 5070);
+  EXPECT_EQ(own.attrs, "socket=udp:10.0.0.2:5060;duid=x");
+  EXPECT_EQ(def.attrs, "none=yes");
+  auto plain = test::make_snapshot(head + body, list, "10.0.0.2", {}, {}, error);
+  ASSERT_NE(plain, nullptr) << error;
+  for (const dp::Destination& d : plain->snap.destinations) {
+    EXPECT_EQ(d.attrs, d.uri == "sip:10.0.0.12" ? "" : "socket=udp:10.0.0.2:5060;duid=x");
+    EXPECT_EQ(d.socket, d.uri == "sip:10.0.0.12" ? -1 : 0);
+  }
+  EXPECT_EQ(test::make_snapshot(
+                head + "modparam(\"dispatcher\", \"ds_default_socket\", \"udp:10.0.0.3:5060\")\n" +
+                    body,
+                list, "10.0.0.2", {}, {}, error),
+            nullptr);
+  EXPECT_NE(error.find("ds_default_socket udp:10.0.0.3:5060 is not one of the script's udp "
+                       "listen sockets"),
+            std::string::npos)
+      << error;
+}
+
+TEST(DestinationAttributes, DispatcherXavpModesReachTheSnapshot) {
+  const std::string head = "listen=udp:10.0.0.2:5060\nloadmodule \"dispatcher.so\"\n";
+  const std::string body = "request_route { ds_select_dst(1, 4); forward(); }\n";
+  std::string error;
+  auto d = test::make_snapshot(head + body, "1 sip:10.0.0.11\n", "10.0.0.2", {}, {}, error);
+  ASSERT_NE(d, nullptr) << error;
+  EXPECT_TRUE(d->snap.dispatcher.xavp_dst_attrs);
+  EXPECT_TRUE(d->snap.dispatcher.xavp_ctx_cnt);
+  auto s = test::make_snapshot(head +
+                                   "modparam(\"dispatcher\", \"force_dst\", 0)\n"
+                                   "modparam(\"dispatcher\", \"xavp_dst_mode\", 3)\n"
+                                   "modparam(\"dispatcher\", \"xavp_ctx_mode\", 1)\n" +
+                                   body,
+                               "1 sip:10.0.0.11\n", "10.0.0.2", {}, {}, error);
+  ASSERT_NE(s, nullptr) << error;
+  EXPECT_FALSE(s->snap.dispatcher.xavp_dst_attrs);
+  EXPECT_FALSE(s->snap.dispatcher.xavp_ctx_cnt);
+}
+
 }  // namespace viaduct

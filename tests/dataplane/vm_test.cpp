@@ -2277,6 +2277,54 @@ TEST(VmShv, BadShvsetIsACheckTimeError) {
 namespace viaduct {
 namespace {
 
+TEST(VmXavpDispatcher, ModesLeaveOutAttrsAndCount) {
+  // modparam xavp_dst_mode 1: no =>attrs; xavp_ctx_mode 1: no _dsctx_=>cnt (Kamailio 5.6.3,
+  // differential scripts 34 and 35).
+  const char* list = "1 sip:10.0.0.11:5060 0 0 duid=a1\n";
+  const char* script =
+      "request_route { ds_select_dst(1, 4);"
+      " sl_send_reply(200, \"r $xavp(_dsdst_=>attrs) $xavp(_dsctx_=>cnt) $xavp(_dsdst_=>uri)\");"
+      " }\n";
+  for (int mode = 0; mode < 4; ++mode) {
+    dp::DsConfig c;
+    c.failover = true;
+    c.xavp_dst_attrs = (mode & 1) == 0;
+    c.xavp_ctx_cnt = (mode & 2) == 0;
+    Harness h(script, "", list, c);
+    ASSERT_TRUE(h.ok()) << h.diags();
+    EXPECT_EQ(h.run(invite()).reason,
+              std::string("r ") + ((mode & 1) == 0 ? "duid=a1" : "<null>") + " " +
+                  ((mode & 2) == 0 ? "1" : "<null>") + " sip:10.0.0.11:5060")
+        << mode;
+  }
+}
+
+TEST(VmDispatcher, ForceDstZeroKeepsADuTheScriptSet) {
+  // modparam force_dst 0: ds_select_dst fails while $du is set (Kamailio: "destination already
+  // set"), works once $du = $null; ds_select_domain and ds_select do not look at $du.
+  const char* list = "1 sip:10.0.0.11:5060\n";
+  const std::string script =
+      "request_route {"
+      " $du = \"sip:10.0.0.99:5090\";"
+      " if (ds_select_dst(1, 4)) { $var(a) = \"sel\"; } else { $var(a) = \"no\"; }"
+      " $var(a) = $var(a) + \" \" + $du;"
+      " if (ds_select(1, 4)) { $var(a) = $var(a) + \" x\"; }"
+      " if (ds_select_domain(1, 4)) { $var(a) = $var(a) + \" \" + $rd; }"
+      " $du = $null;"
+      " if (ds_select_dst(1, 4)) { $var(a) = $var(a) + \" \" + $du; }"
+      " sl_send_reply(200, \"r $var(a)\"); }\n";
+  Harness h("modparam(\"dispatcher\", \"force_dst\", 0)\n" + script, "", list);
+  ASSERT_TRUE(h.ok()) << h.diags();
+  EXPECT_EQ(h.run(invite()).reason,
+            "r no sip:10.0.0.99:5090 x 10.0.0.11 sip:10.0.0.11:5060");
+  for (const char* spelled : {"", "modparam(\"dispatcher\", \"force_dst\", 1)\n"}) {
+    Harness d(spelled + script, "", list);  // force_dst 1, the default: $du replaced
+    ASSERT_TRUE(d.ok()) << d.diags();
+    EXPECT_EQ(d.run(invite()).reason,
+              "r sel sip:10.0.0.11:5060 x 10.0.0.11 sip:10.0.0.11:5060");
+  }
+}
+
 TEST(VmXavpDispatcher, WithoutFailoverFlagNoListAndCountZero) {
   // Kamailio 5.6.3 without modparam flags 2: $xavp(_dsdst_) is absent, _dsctx_=>cnt is 0;
   // before any selection both are absent.
