@@ -909,17 +909,27 @@ void Daemon::send_probe(const ProbeTarget& t, uint32_t seq) {
   if (live == nullptr || live->snap.listeners.empty()) {
     return;
   }
-  if (t.ip_be == 0) {
-    // An IPv6 destination (its IPv4 field is 0): found in the snapshot by set and URI.
-    for (const dp::Destination& d : live->snap.destinations) {
-      if (d.v6 && d.set == t.set && d.uri == t.uri) {
+  const dp::Listener* own = nullptr;  // the destination's socket (socket=, ds_default_socket)
+  for (const dp::Destination& d : live->snap.destinations) {
+    if (d.set == t.set && d.uri == t.uri) {
+      if (d.v6) {
+        // An IPv6 destination (its IPv4 field is 0).
         send_probe6(t, d.ip6, seq);
-        break;
+        return;
       }
+      if (d.socket >= 0 && static_cast<size_t>(d.socket) < live->snap.listeners.size() &&
+          !live->snap.listeners[static_cast<size_t>(d.socket)].v6) {
+        own = &live->snap.listeners[static_cast<size_t>(d.socket)];
+      }
+      break;
     }
+  }
+  if (t.ip_be == 0) {
     return;
   }
-  uint16_t out_if = UINT16_MAX;
+  // As a forward: from the destination's own socket, out of its iface (Kamailio probes from
+  // it too); else from the iface toward the destination (mhomed).
+  uint16_t out_if = own != nullptr ? own->iface : UINT16_MAX;
   for (uint16_t i = 0; i < ifaces_.size() && out_if == UINT16_MAX; ++i) {
     if (ifaces_[i].on_link(t.ip_be)) {
       out_if = i;
@@ -930,18 +940,21 @@ void Daemon::send_probe(const ProbeTarget& t, uint32_t seq) {
       out_if = i;
     }
   }
-  if (out_if == UINT16_MAX) {
+  if (out_if == UINT16_MAX || out_if >= ifaces_.size()) {
     return;
   }
-  const dp::Listener* lst = &live->snap.listeners.front();
-  for (const dp::Listener& l : live->snap.listeners) {
-    if (l.iface == out_if) {
-      lst = &l;
+  const dp::Listener* lst = own != nullptr ? own : &live->snap.listeners.front();
+  for (size_t i = 0; own == nullptr && i < live->snap.listeners.size(); ++i) {
+    if (live->snap.listeners[i].iface == out_if) {
+      lst = &live->snap.listeners[i];
       break;
     }
   }
   const dp::Iface& ifc = ifaces_[out_if];
   const uint32_t hop = ifc.on_link(t.ip_be) ? t.ip_be : ifc.gateway_be;
+  if (hop == 0) {
+    return;  // the socket's iface has no way to the destination (a forward drops as no_route)
+  }
   auto nb = neighbours_.find(hop);
   if (nb == neighbours_.end()) {
     if (wanted_.count(hop) == 0) {

@@ -8,6 +8,8 @@
 #     and into dst_blocklist.view (ICMP reason 8) and the blocklist metric.
 #   - b2 killed: it shows IP within a few seconds and new calls avoid it.
 #   - dispatcher.ping_active 0 stops probing (b2 back up stays IP); 1 brings it back to AP.
+#   - ds_default_socket udp:LB:5070 (a second listen socket): the probes leave from it, as
+#     Kamailio's, and their replies come back to it.
 #   usage: probe_test.sh VIADUCT_BINARY VIADUCT_GEN_BINARY
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -69,9 +71,12 @@ B3="sip:${LAB_B_IPS[2]}:5060"
 
 lab_up
 lab_write_config "$work"
-sed -i 's/^children=2$/children=2\nuse_dst_blocklist=yes\ndst_blocklist_expire=30/' "$work/viaduct.cfg"
+sed -i "s/^children=2\$/children=2\nuse_dst_blocklist=yes\ndst_blocklist_expire=30\nlisten=udp:${LAB_LB_IP}:5070/" "$work/viaduct.cfg"
 sed -i 's/^modparam("dispatcher", "list_file", "dispatcher.list")$/&\nmodparam("dispatcher", "ds_ping_interval", 1)\nmodparam("dispatcher", "ds_probing_mode", 1)/' \
     "$work/viaduct.cfg"
+sed -i "s/^modparam(\"dispatcher\", \"ds_probing_mode\", 1)\$/&\nmodparam(\"dispatcher\", \"ds_default_socket\", \"udp:${LAB_LB_IP}:5070\")/" \
+    "$work/viaduct.cfg"
+grep -q "ds_default_socket" "$work/viaduct.cfg" || { echo "FAIL - cfg not patched"; exit 1; }
 # Kamailio's dispatcher events, run by the control thread on each transition.
 cat >> "$work/viaduct.cfg" <<'CFG'
 loadmodule "xlog.so"
@@ -92,6 +97,27 @@ start_reflector 0
 start_reflector 1
 lab_start_viaduct "$bin" "$work"
 
+# The source ports of the OPTIONS b1 gets in 2.5 s (a packet socket in its namespace).
+probe_ports=$(ip netns exec "${LAB_BACKENDS[0]}" timeout 10 python3 -c '
+import socket, struct, time
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(0x0800))
+s.settimeout(0.2)
+end, ports = time.time() + 2.5, set()
+while time.time() < end:
+    try:
+        f = s.recv(65535)
+    except socket.timeout:
+        continue
+    ip = f[14:]
+    if len(ip) < 28 or ip[9] != 17:
+        continue
+    udp = ip[(ip[0] & 15) * 4:]
+    sport, dport = struct.unpack("!HH", udp[:4])
+    if dport == 5060 and udp[8:16] == b"OPTIONS ":
+        ports.add(sport)
+print(" ".join(str(p) for p in sorted(ports)))' 2>&1 || true)
+check "probes leave from ds_default_socket's port 5070 (seen: $probe_ports)" \
+    test "$probe_ports" = 5070
 check "b1 probed and active (AP)" wait_state "$B1" AP 6
 check "b2 probed and active (AP)" wait_state "$B2" AP 6
 check "b3 (ICMP port unreachable) inactive (IP)" wait_state "$B3" IP 6
