@@ -132,6 +132,8 @@ constexpr std::array kFunctions = {
     FunctionInfo{"is_in_subnet", "ipops", 2, 2, Fn::kIsInSubnet, kInAny, "sc"},
     FunctionInfo{"sanity_check", "sanity", 0, 2, Fn::kSanityCheck, kInRequest | kInReply, "ii",
                  kInReply},
+    FunctionInfo{"sanity_reply", "sanity", 0, 0, Fn::kSanityReply, kInRequest | kInReply, "",
+                 kInReply},
     FunctionInfo{"xlog", "xlog", 1, 2, Fn::kXlog, kInAny, "ss"},
     FunctionInfo{"log", "", 1, 2, Fn::kXlog, kInAny, "ss"},
     FunctionInfo{"is_myself", "kex", 1, 1, Fn::kIsMyselfFn, kInAny, "s"},

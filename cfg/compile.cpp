@@ -31,6 +31,7 @@ namespace viaduct::cfg {
 namespace {
 
 constexpr std::string_view kDefaultDsListFile = "/etc/kamailio/dispatcher.list";
+constexpr int64_t kSanityMaxChecks = (1 << 15) - 1;  // sanity's checks: 1 .. 1 << 14
 constexpr uint32_t kRcTrue = 1;
 constexpr uint32_t kRcFalse = static_cast<uint32_t>(-1);
 
@@ -586,6 +587,9 @@ class Compiler {
     if (mod == "rr" && rr_modparam(m)) {
       return;
     }
+    if (mod == "sanity" && sanity_modparam(m)) {
+      return;
+    }
     if (!info->checks_params) {
       warning(m.loc, "modparam(\"" + mod + "\", \"" + m.name + "\") is ignored by viaduct");
       return;
@@ -725,6 +729,60 @@ class Compiler {
       return true;
     }
     return false;
+  }
+
+  // sanity's parameters (Kamailio 5.6.3: default_checks, uri_checks, autodrop, noreply,
+  // proxy_require); true when `m` was one of them (set, or an error at its value).
+  bool sanity_modparam(const ModParamDef& m) {
+    if (m.name == "proxy_require") {
+      if (m.value.kind != Expr::Kind::kString) {
+        error(m.value.loc, "parameter 'proxy_require' of module 'sanity' expects a string");
+        return true;
+      }
+      // A comma-separated list, each token trimmed (Kamailio's parse_str_list).
+      std::string_view rest = m.value.text;
+      while (!rest.empty()) {
+        const size_t comma = rest.find(',');
+        std::string_view t = rest.substr(0, comma);
+        rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+        while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) {
+          t.remove_prefix(1);
+        }
+        while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) {
+          t.remove_suffix(1);
+        }
+        if (!t.empty()) {
+          out_.sanity_proxy_require.emplace_back(t);
+        }
+      }
+      return true;
+    }
+    const bool checks = m.name == "default_checks";
+    const bool uris = m.name == "uri_checks";
+    if (!checks && !uris && m.name != "autodrop" && m.name != "noreply") {
+      return false;
+    }
+    int64_t n = 0;
+    if (!int_value(m.value, n)) {
+      error(m.value.loc, "parameter '" + m.name + "' of module 'sanity' expects an integer");
+      return true;
+    }
+    const int64_t max = checks ? kSanityMaxChecks : uris ? 15 : INT32_MAX;
+    if (n < (checks || uris ? 1 : 0) || n > max) {
+      error(m.value.loc, m.name + " must be " + (checks || uris ? "1" : "0") + ".." +
+                             std::to_string(max) + ", not " + std::to_string(n));
+      return true;
+    }
+    if (checks) {
+      sanity_checks_ = static_cast<int32_t>(n);
+    } else if (uris) {
+      sanity_uris_ = static_cast<int32_t>(n);
+    } else if (m.name == "autodrop") {
+      sanity_autodrop_ = n != 0;
+    } else {
+      sanity_noreply_ = n != 0;
+    }
+    return true;
   }
 
   // rr's parameters that change the Record-Route forward() writes (Kamailio 5.6.3's rr:
@@ -2712,21 +2770,27 @@ class Compiler {
         break;
       }
       case Fn::kSanityCheck:
-        // Kamailio's default msg_checks (999) and uri_checks (7) when not given; packed for
-        // the VM: msg_checks in the low 16 bits (its highest check is 1 << 13), uri_checks
-        // (1 R-URI, 2 From, 4 To, 8 Contact) above.
+        // The module's default_checks (Kamailio 5.6.3: 3047, digest credentials included:
+        // measured) and uri_checks (7) when not given; packed for the VM (dataplane/vm.cpp,
+        // fn_sanity_check): msg_checks in bits 0-14 (the highest check is 1 << 14),
+        // uri_checks (1 R-URI, 2 From, 4 To, 8 Contact) in 16-19, autodrop bit 24, noreply 25.
         for (size_t i = 0; i < c.nargs; ++i) {
           if (c.args[i].kind != Operand::Kind::kInt) {
             error(e.kids[i].loc, "the checks of 'sanity_check' must be integer constants here");
             return;
           }
         }
-        if ((c.nargs > 0 && !int_in(0, 0, (1 << 14) - 1, "msg_checks")) ||
-            (c.nargs > 1 && !int_in(1, 0, 15, "uri_checks"))) {
+        if ((c.nargs > 0 && !int_in(0, 1, kSanityMaxChecks, "msg_checks")) ||
+            (c.nargs > 1 && !int_in(1, 1, 15, "uri_checks"))) {
           return;
         }
-        c.aux = static_cast<int32_t>((c.nargs > 0 ? c.args[0].i : 999) |
-                                     ((c.nargs > 1 ? c.args[1].i : 7) << 16));
+        c.aux = static_cast<int32_t>((c.nargs > 0 ? c.args[0].i : sanity_checks_) |
+                                     ((c.nargs > 1 ? c.args[1].i : sanity_uris_) << 16) |
+                                     (sanity_autodrop_ ? 1 << 24 : 0) |
+                                     (sanity_noreply_ ? 1 << 25 : 0));
+        break;
+      case Fn::kSanityReply:
+        c.aux = sanity_noreply_ ? 1 : 0;
         break;
       case Fn::kXlog: {
         // xlog([level,] format), log([level,] text): the last argument is the text.
@@ -3108,6 +3172,10 @@ class Compiler {
   std::vector<const RouteDef*> order_;  // order_[i] compiles to out_.routes[i]
   bool has_hash_pvar_ = false;           // modparam("dispatcher", "hash_pvar", ...) is set
   bool ds_force_dst_ = true;             // modparam force_dst; 0: Fn::kDsSelectUnlessDu
+  int32_t sanity_checks_ = 3047;         // sanity's default_checks, uri_checks, autodrop and
+  int32_t sanity_uris_ = 7;              //   noreply (Kamailio 5.6.3's defaults)
+  bool sanity_autodrop_ = true;
+  bool sanity_noreply_ = false;
   std::vector<Breakable> breakables_;    // enclosing switch/while, innermost last
   std::vector<RegexGroup> regex_groups_;
   uint64_t regex_repeated_ = 0;  // RegexCost::repeated of every pattern (kMaxRegexRepeatedTotal)

@@ -58,7 +58,7 @@ const char* fn_name(Fn f) {
       "append_hf", "remove_hf", "record_route", "loose_route", "is_in_subnet", "sanity_check",
       "xlog", "is_myself", "search", "ds_select", "ds_next", "ds_set", "ds_mark_dst",
       "ds_is_from_list", "ds_list_exists", "ds_is_active", "pike_check_req", "ds_mark_addr",
-      "pike_check_ip", "insert_hf", "ds_select_unless_du",
+      "pike_check_ip", "insert_hf", "ds_select_unless_du", "sanity_reply",
   };
   static_assert(std::size(kNames) == static_cast<size_t>(Fn::kCount));
   const auto i = static_cast<size_t>(f);

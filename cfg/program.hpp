@@ -199,6 +199,7 @@ enum class Fn : uint16_t {
   kInsertHf,         // insert_hf(line[, name]): VmResult::append_top / append_at
   kDsSelectUnlessDu, // ds_select_dst under modparam force_dst 0: false while $du is set, else
                      //   kDsSelect (a hook of its own keeps the check off the usual path)
+  kSanityReply,      // sanity_reply(): aux = modparam noreply
   kCount,
 };
 
@@ -530,6 +531,8 @@ struct Program {
   uint8_t rr_double = 1;
   bool rr_full_lr = false;
   bool rr_append_fromtag = true;
+  // sanity's modparam proxy_require: the extensions a Proxy-Require may name (check 512).
+  std::vector<std::string> sanity_proxy_require;
   bool use_dst_blocklist = false;   // use_dst_blocklist (or use_dst_blacklist)
   // The script reads the dispatcher's failover list past its first entry: ds_next_dst /
   // ds_next_domain, $xavp(_dsdst_[...]=>...) or $xavp(_dsctx_=>cnt) anywhere (a route, a

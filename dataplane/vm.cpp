@@ -1563,25 +1563,53 @@ int32_t fn_is_in_subnet(Run& r, const cfg::FnCall& c) noexcept {
   return ip_in(r.prog.nets[static_cast<size_t>(c.aux)], ip) ? 1 : -1;
 }
 
-// sanity: the checks a stateless front end needs, with the replies Kamailio's sanity module
-// sends (it replies itself and returns false).
-// Kamailio's sanity bits: 1 R-URI SIP version, 2 R-URI scheme, 4 required headers, 8 Via SIP
-// version, 16 Via protocol, 32 CSeq method, 64 CSeq value, 128 Content-Length, 256 Expires,
-// 512 Proxy-Require, 1024 parse the URIs (R-URI, From, To), 2048 digest credentials,
-// 4096 duplicated To tags, 8192 Authorization. The scan already refuses a bad request line,
-// missing headers, a bad Via or CSeq and a wrong Content-Length (1, 4, 8, 16, 32, 64, 128);
-// 2 and 1024 are checked here; the others are not checked on the fast path.
-// sanity's checks 256 (the first Expires: at most 10 digits, up to 2^32) and 512 (the first
-// Proxy-Require: viaduct supports no extension, so any option is answered 420 with an
-// Unsupported: line naming the first one), with Kamailio 5.6.3's replies (differential script
-// 11). False when the request failed one (and was answered where sl answers). Out of line:
-// neither field is one the scanner keeps, so each costs a walk of the header lines.
-[[gnu::noinline]] bool sanity_expires_proxy_require(Run& r, uint32_t mask) noexcept {
+// sanity: the checks a stateless front end needs, with the replies Kamailio 5.6.3's sanity
+// module sends (measured: differential scripts 11, 19, 36 and 37). Its bits: 1 R-URI SIP
+// version, 2 R-URI scheme, 4 required headers, 8 Via SIP version, 16 Via protocol, 32 CSeq
+// method, 64 CSeq value, 128 Content-Length, 256 Expires, 512 Proxy-Require, 1024 parse the
+// URIs, 2048 digest credentials, 4096 duplicated tags, 8192 Authorization, 16384 the first Via.
+// The scan already refuses a bad request line, missing headers, a bad first Via or CSeq and a
+// wrong Content-Length (1, 4, 8, 16, 64, 128, 16384); the others are checked here.
+// cfg/compile.cpp packs the call: msg_checks in bits 0-14, uri_checks (1 R-URI, 2 From, 4 To,
+// 8 Contact: which URIs check 1024 parses) in bits 16-19, then the module's autodrop and
+// noreply parameters.
+constexpr uint32_t kSanityAutodrop = 1u << 24;
+constexpr uint32_t kSanityNoreply = 1u << 25;
+
+// Under noreply the answer a failed check keeps for sanity_reply() sits in the result's reply
+// code and reason while no reply is decided (action kNone: the pipeline reads neither then), so
+// a run pays nothing for it. Code 0: none kept; kSanitySilent: a check failed without an answer
+// (Kamailio's FL_MSG_NOREPLY: sanity_reply() sends nothing either).
+constexpr uint16_t kSanitySilent = 1;
+
+// A failed check's answer: sent, or under noreply kept for sanity_reply() (Kamailio's
+// sanity_reply(): never to an ACK).
+void sanity_answer(Run& r, uint32_t aux, uint16_t code, std::string_view reason) noexcept {
+  if ((aux & kSanityNoreply) == 0) {
+    send_reply(r, code, reason);
+  } else if (r.v.method != sip::Method::kAck && r.out.action == VmResult::Action::kNone) {
+    r.out.reply_code = code;
+    r.out.reply_reason = reason;
+  }
+}
+
+bool sanity_silent_fail(Run& r) noexcept {
+  if (r.out.action == VmResult::Action::kNone) {
+    r.out.reply_code = kSanitySilent;
+  }
+  return false;
+}
+
+// Checks 256 (the first Expires: at most 10 digits, up to 2^32) and 512 (the options of the
+// first Proxy-Require, each in modparam proxy_require or answered 420 with an Unsupported:
+// line naming it). Out of line: neither field is one the scanner keeps, so each costs a walk of
+// the header lines.
+[[gnu::noinline]] bool sanity_expires_proxy_require(Run& r, uint32_t aux) noexcept {
   sip::Span sp;
-  if ((mask & 256u) != 0 && find_field(r.msg, r.v, "Expires", 0, 0, sp)) {
+  if ((aux & 256u) != 0 && find_field(r.msg, r.v, "Expires", 0, 0, sp)) {
     const std::string_view t = sp.in(r.msg);
     if (t.empty()) {
-      send_reply(r, 400, "Missing number in Expires header");
+      sanity_answer(r, aux, 400, "Missing number in Expires header");
       return false;
     }
     uint64_t n = 0;
@@ -1592,20 +1620,39 @@ int32_t fn_is_in_subnet(Run& r, const cfg::FnCall& c) noexcept {
     }
     // Kamailio's str2valid_uint compares with "4294967296" and lets that value itself pass.
     if (!ok || n > uint64_t{UINT32_MAX} + 1) {
-      send_reply(r, 400, "Expires value is illegal");
+      sanity_answer(r, aux, 400, "Expires value is illegal");
       return false;
     }
   }
-  if ((mask & 512u) != 0 && find_field(r.msg, r.v, "Proxy-Require", 0, 0, sp)) {
-    std::string_view opt = sp.in(r.msg);
-    opt = opt.substr(0, opt.find(','));
+  if ((aux & 512u) == 0 || !find_field(r.msg, r.v, "Proxy-Require", 0, 0, sp)) {
+    return true;
+  }
+  std::string_view rest = sp.in(r.msg);
+  for (bool first = true; !rest.empty() || first; first = false) {
+    const size_t comma = rest.find(',');
+    std::string_view opt = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    while (!opt.empty() && (opt.front() == ' ' || opt.front() == '\t')) {
+      opt.remove_prefix(1);
+    }
     while (!opt.empty() && (opt.back() == ' ' || opt.back() == '\t')) {
       opt.remove_suffix(1);
     }
     if (opt.empty()) {
-      send_reply(r, 400, "Bad Proxy Require Header");
-      return false;
+      if (first) {
+        sanity_answer(r, aux, 400, "Bad Proxy Require Header");
+        return false;
+      }
+      continue;
     }
+    bool supported = false;
+    for (const std::string& ext : r.prog.sanity_proxy_require) {
+      supported = supported || opt == ext;  // Kamailio compares them case-sensitively
+    }
+    if (supported) {
+      continue;
+    }
+    // Kamailio adds the Unsupported: line to whatever reply the request gets next.
     constexpr std::string_view kName = "Unsupported: ";
     char* line = r.alloc(kName.size() + opt.size() + 2);
     if (line == nullptr) {
@@ -1614,39 +1661,114 @@ int32_t fn_is_in_subnet(Run& r, const cfg::FnCall& c) noexcept {
     std::memcpy(line, kName.data(), kName.size());
     std::memcpy(line + kName.size(), opt.data(), opt.size());
     std::memcpy(line + kName.size() + opt.size(), "\r\n", 2);
-    if (send_reply(r, 420, "Bad Proxy Require Extension") > 0) {
+    if (r.out.action == VmResult::Action::kNone) {
       r.out.reply_hdrs = {line, kName.size() + opt.size() + 2};
     }
+    sanity_answer(r, aux, 420, "Bad Proxy Require Extension");
     return false;
   }
   return true;
 }
 
-int32_t fn_sanity_check(Run& r, const cfg::FnCall& c) noexcept {
-  // cfg/compile.cpp packs msg_checks (low 16 bits) and uri_checks (1 R-URI, 2 From, 4 To,
-  // 8 Contact: which URIs check 1024 parses).
-  const uint32_t mask = static_cast<uint32_t>(c.aux) & 0xffffu;
-  const uint32_t uris = static_cast<uint32_t>(c.aux) >> 16;
+// Checks 2048 (digest credentials) and 8192 (Authorization): every Authorization, then every
+// Proxy-Authorization, parsed as Kamailio's check_digest_only() does. A scheme other than
+// Digest stops the walk: check 2048 then fails without an answer, 8192 passes.
+[[gnu::noinline]] bool sanity_credentials(Run& r, uint32_t aux) noexcept {
+  for (const std::string_view name : {std::string_view("Authorization"),
+                                      std::string_view("Proxy-Authorization")}) {
+    sip::Span sp;
+    for (int i = 0; find_field(r.msg, r.v, name, 0, i, sp); ++i) {
+      sip::DigestCred cred;
+      switch (sip::parse_digest_cred(sp.in(r.msg), cred)) {
+        case sip::CredScheme::kOther:
+          return (aux & 2048u) == 0;
+        case sip::CredScheme::kMalformed:
+          sanity_answer(r, aux, 400, "Bad Auth Header");
+          return false;
+        case sip::CredScheme::kDigest:
+          break;
+      }
+      using F = sip::DigestCred;
+      const std::string_view qop = cred.value[F::kQop];
+      const bool qop_auth = sip::iequal(qop, "auth") || sip::iequal(qop, "auth-int");
+      if (!cred.has(F::kUsername) || !cred.has(F::kRealm) || !cred.has(F::kNonce) ||
+          !cred.has(F::kUri) || !cred.has(F::kResponse) ||
+          (qop_auth && (!cred.has(F::kCnonce) || !cred.has(F::kNc)))) {
+        sanity_answer(r, aux, 400, "Bad Auth Credentials");
+        return false;
+      }
+      if (cred.value[F::kUsername].empty()) {
+        sanity_answer(r, aux, 400, "Auth Empty User");
+        return false;
+      }
+      if (cred.value[F::kNonce].empty()) {
+        sanity_answer(r, aux, 400, "Auth Empty Nonce");
+        return false;
+      }
+      if (cred.value[F::kResponse].empty()) {
+        sanity_answer(r, aux, 400, "Auth Empty Response");
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+// Check 4096: more than one tag parameter in From or To ("Many From Tag Params", "Many To Tag
+// Params").
+[[gnu::noinline]] bool sanity_duplicate_tags(Run& r, uint32_t aux) noexcept {
+  for (const sip::Hdr h : {sip::Hdr::kFrom, sip::Hdr::kTo}) {
+    sip::NameAddr na;
+    if (r.v[h].empty() || !sip::parse_name_addr(r.msg, r.v[h], na)) {
+      return sanity_silent_fail(r);
+    }
+    std::string_view params = na.params.in(r.msg);
+    int tags = 0;
+    while (!params.empty()) {
+      const size_t semi = params.find(';');
+      std::string_view name = params.substr(0, semi).substr(0, params.substr(0, semi).find('='));
+      while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) {
+        name.remove_suffix(1);
+      }
+      while (!name.empty() && (name.front() == ' ' || name.front() == '\t')) {
+        name.remove_prefix(1);
+      }
+      tags += sip::iequal(name, "tag") ? 1 : 0;
+      params = semi == std::string_view::npos ? std::string_view() : params.substr(semi + 1);
+    }
+    if (tags > 1) {
+      sanity_answer(r, aux, 400, h == sip::Hdr::kFrom ? "Many From Tag Params"
+                                                      : "Many To Tag Params");
+      return false;
+    }
+  }
+  return true;
+}
+
+// The checks; false when one failed (answered, or kept for sanity_reply()).
+bool sanity_passes(Run& r, uint32_t aux) noexcept {
+  const uint32_t mask = aux & 0x7fffu;
+  const uint32_t uris = (aux >> 16) & 0xfu;
   const sip::SipView& v = r.v;
   const char* msg = r.msg;
   const bool parse_uris = (mask & 1024u) != 0;
   if ((mask & 2u) != 0 || (parse_uris && (uris & 1u) != 0)) {
     if (!r.cur_ruri().ok) {
-      send_reply(r, 400, "Bad Request URI");
-      return -1;
+      sanity_answer(r, aux, 400, "Bad Request URI");
+      return false;
     }
   }
   if ((mask & 32u) != 0 && v.cseq_method_mismatch) {
-    send_reply(r, 400, "CSeq method does not match request method");
-    return -1;
+    sanity_answer(r, aux, 400, "CSeq method does not match request method");
+    return false;
   }
-  // Checks 256 and 512 look for Expires and Proxy-Require, names the view keeps nothing of:
-  // only when such a field name starts with E or P (the scanner's names_seen) is there one to
-  // walk to.
+  // Checks 256 and 512 look for Expires and Proxy-Require, 2048 and 8192 for Authorization and
+  // Proxy-Authorization, names the view keeps nothing of: only when such a field name starts
+  // with E, P or A (the scanner's names_seen) is there one to walk to.
   const uint32_t ep = ((mask & 256u) != 0 ? sip::name_bit('E') : 0u) |
                       ((mask & 512u) != 0 ? sip::name_bit('P') : 0u);
-  if ((v.names_seen & ep) != 0 && !sanity_expires_proxy_require(r, mask)) [[unlikely]] {
-    return -1;
+  if ((v.names_seen & ep) != 0 && !sanity_expires_proxy_require(r, aux)) [[unlikely]] {
+    return false;
   }
   if (parse_uris) {
     // The reason phrases are Kamailio 5.6.3's, measured ("Ivalid" included). Without the
@@ -1656,20 +1778,20 @@ int32_t fn_sanity_check(Run& r, const cfg::FnCall& c) noexcept {
     // loop over a table of them cost ~15 instructions a request).
     if ((uris & 2u) != 0) {
       if (v[sip::Hdr::kFrom].empty()) {
-        return -1;
+        return sanity_silent_fail(r);
       }
       if (!sip::uri_valid(msg, header_addr(msg, v, sip::Hdr::kFrom), v.len)) {
-        send_reply(r, 400, "Invalid From Header");
-        return -1;
+        sanity_answer(r, aux, 400, "Invalid From Header");
+        return false;
       }
     }
     if ((uris & 4u) != 0) {
       if (v[sip::Hdr::kTo].empty()) {
-        return -1;
+        return sanity_silent_fail(r);
       }
       if (!sip::uri_valid(msg, header_addr(msg, v, sip::Hdr::kTo), v.len)) {
-        send_reply(r, 400, "Ivalid To Header");
-        return -1;
+        sanity_answer(r, aux, 400, "Ivalid To Header");
+        return false;
       }
     }
     if ((uris & 8u) != 0 && !v[sip::Hdr::kContact].empty()) {
@@ -1686,17 +1808,55 @@ int32_t fn_sanity_check(Run& r, const cfg::FnCall& c) noexcept {
       if (text != "*") {
         sip::NameAddr na;
         if (!sip::parse_name_addr(msg, cv, na) && (na.end == 0 || msg[na.end] != ',')) {
-          send_reply(r, 400, "Bad Contact Header");
-          return -1;
+          sanity_answer(r, aux, 400, "Bad Contact Header");
+          return false;
         }
         if (!sip::uri_valid(msg, na.uri, v.len)) {
-          send_reply(r, 400, "Bad Contact URI");
-          return -1;
+          sanity_answer(r, aux, 400, "Bad Contact URI");
+          return false;
         }
       }
     }
   }
-  return 1;
+  const uint32_t auth = (mask & (2048u | 8192u)) != 0
+                            ? sip::name_bit('A') | sip::name_bit('P')
+                            : 0u;
+  if ((v.names_seen & auth) != 0 && !sanity_credentials(r, aux)) [[unlikely]] {
+    return false;
+  }
+  return (mask & 4096u) == 0 || sanity_duplicate_tags(r, aux);
+}
+
+int32_t fn_sanity_check(Run& r, const cfg::FnCall& c) noexcept {
+  const auto aux = static_cast<uint32_t>(c.aux);
+  if ((aux & kSanityNoreply) != 0 && r.out.action == VmResult::Action::kNone &&
+      r.out.reply_code != kSanitySilent) {
+    r.out.reply_code = 0;  // Kamailio's ksr_sanity_info_init()
+  }
+  if (sanity_passes(r, aux)) {
+    return 1;
+  }
+  // autodrop (the default): 0 ends the script, as any function returning 0 does.
+  return (aux & kSanityAutodrop) != 0 ? 0 : -1;
+}
+
+// sanity_reply(): under modparam noreply 1, the answer the last failed sanity_check() kept
+// (500 "Server Sanity Failure" when it kept none; nothing after a check that fails without an
+// answer); without noreply, or for an ACK, nothing. aux: the noreply parameter.
+int32_t fn_sanity_reply(Run& r, const cfg::FnCall& c) noexcept {
+  if (c.aux == 0 || r.v.method == sip::Method::kAck) {
+    return 1;
+  }
+  if (r.out.action != VmResult::Action::kNone) {
+    return -1;  // one answer per request
+  }
+  if (r.out.reply_code == kSanitySilent) {
+    return 1;
+  }
+  if (r.out.reply_code == 0) {
+    return send_reply(r, 500, "Server Sanity Failure") > 0 ? 1 : -1;
+  }
+  return send_reply(r, r.out.reply_code, r.out.reply_reason) > 0 ? 1 : -1;
 }
 
 int32_t fn_xlog(Run& r, const cfg::FnCall& c) noexcept {
@@ -2009,7 +2169,7 @@ constexpr FnHook kFnHooks[] = {
     fn_is_myself,       fn_search,            fn_ds_select,       fn_ds_next,
     fn_ds_set,          fn_ds_mark_dst,       fn_ds_is_from_list, fn_ds_list_exists,
     fn_ds_is_active,    fn_pike_check_req,    fn_ds_mark_addr,    fn_pike_check_ip,
-    fn_insert_hf,       fn_ds_select_unless_du,
+    fn_insert_hf,       fn_ds_select_unless_du, fn_sanity_reply,
 };
 static_assert(std::size(kFnHooks) == static_cast<size_t>(Fn::kCount),
               "one run hook per cfg::Fn, in order");

@@ -208,6 +208,22 @@ struct NameAddr {
 // quotes or <, a quoted display name without <...>, an empty URI, a bad parameter).
 bool parse_name_addr(const char* msg, Span value, NameAddr& out) noexcept;
 
+// Digest credentials (an Authorization or Proxy-Authorization value, RFC 2617 3.2.2) as
+// Kamailio's parse_digest_cred() reads them: the parameters it keeps, with their values
+// (unquoted); a parameter given twice keeps the last.
+struct DigestCred {
+  enum Field : uint8_t { kUsername, kRealm, kNonce, kUri, kResponse, kCnonce, kNc, kQop, kCount };
+  std::string_view value[kCount];
+  uint16_t present = 0;  // bit per Field
+  bool has(Field f) const noexcept { return ((present >> f) & 1u) != 0; }
+};
+enum class CredScheme : uint8_t {
+  kDigest,     // parsed into the DigestCred
+  kOther,      // not "Digest" (Basic...), or shorter than "Digest " (Kamailio: unknown scheme)
+  kMalformed,  // Digest, but a parameter without '=', an empty token or an unterminated quote
+};
+CredScheme parse_digest_cred(std::string_view value, DigestCred& out) noexcept;
+
 // The display name as Kamailio gives it ($fn, $tn, {tobody.display}): with its quotes when
 // quoted ('"Bob"'), as written when bare; empty when there is none. `msg` holds `size` bytes.
 inline Span display_as_written(const char* msg, size_t size, const NameAddr& na) noexcept {

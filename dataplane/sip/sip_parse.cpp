@@ -904,6 +904,77 @@ bool parse_uri_general(const char* msg, Span uri, Uri& out) noexcept {
 
 }  // namespace detail
 
+CredScheme parse_digest_cred(std::string_view s, DigestCred& out) noexcept {
+  out = DigestCred{};
+  const auto lws = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  const auto trim_leading = [&](std::string_view& t) {
+    while (!t.empty() && lws(t.front())) {
+      t.remove_prefix(1);
+    }
+  };
+  trim_leading(s);
+  constexpr std::string_view kDigest = "digest";
+  if (s.size() < kDigest.size() + 1 || !iequal(s.substr(0, kDigest.size()), kDigest) ||
+      !(lws(s[kDigest.size()]) || s[kDigest.size()] == ',')) {
+    return CredScheme::kOther;
+  }
+  s.remove_prefix(kDigest.size() + 1);
+  trim_leading(s);
+  static constexpr std::string_view kNames[DigestCred::kCount] = {
+      "username", "realm", "nonce", "uri", "response", "cnonce", "nc", "qop"};
+  while (true) {
+    // name [LWS] '=' [LWS] (quoted-string | token), then on to the next ',' (Kamailio skips
+    // whatever stands before it).
+    size_t i = 0;
+    while (i < s.size() && s[i] != '=' && !lws(s[i])) {
+      ++i;
+    }
+    const std::string_view name = s.substr(0, i);
+    s.remove_prefix(i);
+    trim_leading(s);
+    if (s.empty() || s.front() != '=') {
+      return CredScheme::kMalformed;
+    }
+    s.remove_prefix(1);
+    trim_leading(s);
+    if (s.empty()) {
+      return CredScheme::kMalformed;
+    }
+    std::string_view value;
+    if (s.front() == '"') {
+      const size_t close = s.size() < 2 ? std::string_view::npos : s.find('"', 1);
+      if (close == std::string_view::npos) {
+        return CredScheme::kMalformed;
+      }
+      value = s.substr(1, close - 1);
+      s.remove_prefix(close + 1);
+    } else {
+      size_t n = 0;
+      while (n < s.size() && !lws(s[n]) && s[n] != ',') {
+        ++n;
+      }
+      if (n == 0) {
+        return CredScheme::kMalformed;
+      }
+      value = s.substr(0, n);
+      s.remove_prefix(n);
+    }
+    for (uint8_t f = 0; f < DigestCred::kCount; ++f) {
+      if (iequal(name, kNames[f])) {
+        out.value[f] = value;
+        out.present = static_cast<uint16_t>(out.present | (1u << f));
+        break;
+      }
+    }
+    const size_t comma = s.find(',');
+    if (comma == std::string_view::npos) {
+      return CredScheme::kDigest;
+    }
+    s.remove_prefix(comma + 1);
+    trim_leading(s);
+  }
+}
+
 Span header_uri(const char* msg, Span value) noexcept {
   NameAddr na;
   if (!parse_name_addr(msg, value, na)) {

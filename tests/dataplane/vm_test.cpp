@@ -1627,6 +1627,152 @@ TEST(VmSanityFast, NonConstantChecksAreRefused) {
   EXPECT_FALSE(h2.ok());
 }
 
+// Kamailio 5.6.3's last sanity checks (differential scripts 36 and 37): 2048 digest
+// credentials, 8192 Authorization, 4096 duplicated tags, 16384 the first Via (the scanner's).
+TEST(VmSanityFast, CredentialsTagsAndTheFirstVia) {
+  const std::string ruri = "sip:bob@10.0.0.2:5060";
+  const std::string from = "<sip:alice@example.org>;tag=ft1";
+  const std::string to = "<sip:bob@example.com>";
+  const auto with = [&](const std::string& extra) {
+    return sanity_msg(ruri, from, to, "INVITE", extra);
+  };
+  const auto cred = [](const std::string& field, const std::string& params) {
+    return field + ": Digest " + params + "\r\n";
+  };
+  const std::string full = "username=\"bob\", realm=\"r\", nonce=\"n\", uri=\"sip:x\", "
+                           "response=\"0123\"";
+  const Outcome pass = flags(bits({1}));
+  const Outcome none;  // failed without an answer; autodrop ended the script
+  EXPECT_EQ(sanity_outcome("2048", with("")), pass);
+  EXPECT_EQ(sanity_outcome("2048", with(cred("Authorization", full))), pass);
+  EXPECT_EQ(sanity_outcome("2048", with(cred("Authorization", "username=bob,realm=r, nonce=n, "
+                                                              "uri=\"sip:x\",response=12"))),
+            pass);
+  EXPECT_EQ(sanity_outcome("2048", with(cred("Authorization", "username=\"\", realm=\"r\", "
+                                                              "nonce=\"n\", uri=\"u\", "
+                                                              "response=\"1\""))),
+            reply(400, "Auth Empty User"));
+  EXPECT_EQ(sanity_outcome("2048", with(cred("Authorization", "username=\"b\", realm=\"r\", "
+                                                              "nonce=\"\", uri=\"u\", "
+                                                              "response=\"1\""))),
+            reply(400, "Auth Empty Nonce"));
+  // Every Authorization, then every Proxy-Authorization.
+  EXPECT_EQ(sanity_outcome("2048", with(cred("Authorization", full) +
+                                        cred("Proxy-Authorization",
+                                             "username=\"b\", realm=\"r\", nonce=\"n\", "
+                                             "uri=\"u\", response=\"\""))),
+            reply(400, "Auth Empty Response"));
+  EXPECT_EQ(sanity_outcome("2048", with(cred("Authorization", "username=\"b\", nonce=\"n\", "
+                                                              "uri=\"u\", response=\"1\""))),
+            reply(400, "Bad Auth Credentials"));  // no realm
+  EXPECT_EQ(sanity_outcome("2048", with(cred("Authorization", full + ", qop=auth, nc=1"))),
+            reply(400, "Bad Auth Credentials"));  // qop=auth wants cnonce and nc
+  EXPECT_EQ(sanity_outcome("2048", with(cred("Authorization", full + ", qop=other"))), pass);
+  EXPECT_EQ(sanity_outcome("2048", with(cred("Authorization", "username=\"bob"))),
+            reply(400, "Bad Auth Header"));
+  EXPECT_EQ(sanity_outcome("2048", with(cred("Authorization", "username"))),
+            reply(400, "Bad Auth Header"));
+  // Another scheme: check 2048 fails without an answer, 8192 passes.
+  EXPECT_EQ(sanity_outcome("2048", with("Authorization: Basic Ym9iOnNlY3JldA==\r\n")), none);
+  EXPECT_EQ(sanity_outcome("8192", with("Authorization: Basic Ym9iOnNlY3JldA==\r\n")), pass);
+  EXPECT_EQ(sanity_outcome("8192", with(cred("Proxy-Authorization", "username=\"\", realm=r, "
+                                                                    "nonce=n, uri=u, "
+                                                                    "response=1"))),
+            reply(400, "Auth Empty User"));
+  EXPECT_EQ(sanity_outcome("1024", with(cred("Authorization", "username=\"\""))), pass);
+  // Duplicated tags.
+  EXPECT_EQ(sanity_outcome("4096", with("")), pass);
+  EXPECT_EQ(sanity_outcome("4096", sanity_msg(ruri, from, to + ";tag=a;x=1;TAG=b")),
+            reply(400, "Many To Tag Params"));
+  EXPECT_EQ(sanity_outcome("4096", sanity_msg(ruri, from + ";tag=x", to)),
+            reply(400, "Many From Tag Params"));
+  EXPECT_EQ(sanity_outcome("4096", sanity_msg(ruri, from, to + ";tag=a;tagx=b")), pass);
+  // The first Via: every request the scanner passes has one.
+  EXPECT_EQ(sanity_outcome("16384", with("")), pass);
+  // The default checks (3047) include 2048.
+  Harness d("request_route { sanity_check(); setflag(1); }");
+  ASSERT_TRUE(d.ok()) << d.diags();
+  EXPECT_EQ(d.run(with(cred("Authorization", "username=\"\", realm=r, nonce=n, uri=u, "
+                                             "response=1"))),
+            reply(400, "Auth Empty User"));
+}
+
+// The sanity module's parameters: autodrop (a failed check ends the script; 0: false, the
+// script goes on), noreply (nothing sent; sanity_reply() sends it), default_checks,
+// uri_checks, proxy_require (Kamailio 5.6.3, differential scripts 36 and 37).
+TEST(VmSanityFast, ModuleParameters) {
+  const std::string ruri = "sip:bob@10.0.0.2:5060";
+  const std::string from = "<sip:alice@example.org>;tag=ft1";
+  const std::string to = "<sip:bob@example.com>";
+  const std::string bad_cseq = sanity_msg(ruri, from, to, "BYE");
+  const std::string script =
+      "request_route { if (!sanity_check(\"32\")) { setflag(2);"
+      " if (is_present_hf(\"X-Reply\")) { sanity_reply(); exit; } }"
+      " setflag(1); sl_send_reply(299, \"after\"); }\n";
+  const Outcome cseq = reply(400, "CSeq method does not match request method");
+  Harness dflt(script);  // autodrop 1: nothing after the failed check runs
+  ASSERT_TRUE(dflt.ok()) << dflt.diags();
+  EXPECT_EQ(dflt.run(bad_cseq), cseq);
+  EXPECT_EQ(dflt.run(sanity_msg(ruri, from, to)), reply(299, "after", bits({1})));
+  Harness go("modparam(\"sanity\", \"autodrop\", 0)\n" + script);
+  ASSERT_TRUE(go.ok()) << go.diags();
+  EXPECT_EQ(go.run(bad_cseq), reply(400, "CSeq method does not match request method",
+                                    bits({1, 2})));  // one answer per request: sanity's
+  Harness quiet("modparam(\"sanity\", \"autodrop\", 0)\nmodparam(\"sanity\", \"noreply\", 1)\n" +
+                script);
+  ASSERT_TRUE(quiet.ok()) << quiet.diags();
+  EXPECT_EQ(quiet.run(bad_cseq), reply(299, "after", bits({1, 2})));
+  EXPECT_EQ(quiet.run(sanity_msg(ruri, from, to, "BYE", "X-Reply: 1\r\n")),
+            reply(400, "CSeq method does not match request method", bits({2})));
+  // sanity_reply() without a kept answer: 500; without noreply: nothing.
+  Harness kept("modparam(\"sanity\", \"noreply\", 1)\n"
+               "request_route { sanity_reply(); }\n");
+  ASSERT_TRUE(kept.ok()) << kept.diags();
+  EXPECT_EQ(kept.run(sanity_msg(ruri, from, to)), reply(500, "Server Sanity Failure"));
+  Harness plain("request_route { sanity_reply(); setflag(1); }\n");
+  ASSERT_TRUE(plain.ok()) << plain.diags();
+  EXPECT_EQ(plain.run(sanity_msg(ruri, from, to)), flags(bits({1})));
+  // default_checks and uri_checks: what sanity_check() without arguments runs.
+  Harness defaults("modparam(\"sanity\", \"default_checks\", 1024)\n"
+                   "modparam(\"sanity\", \"uri_checks\", 4)\n"
+                   "request_route { sanity_check(); setflag(1); }\n");
+  ASSERT_TRUE(defaults.ok()) << defaults.diags();
+  EXPECT_EQ(defaults.run(bad_cseq), flags(bits({1})));
+  EXPECT_EQ(defaults.run(sanity_msg(ruri, "<sip:a@>;tag=1", to)), flags(bits({1})));
+  EXPECT_EQ(defaults.run(sanity_msg(ruri, from, "<sip:b@>")), reply(400, "Ivalid To Header"));
+  // proxy_require: the extensions a Proxy-Require may name; the Unsupported: line goes with
+  // the request's next answer, sanity's or the script's.
+  const std::string pr =
+      "modparam(\"sanity\", \"proxy_require\", \" foo ,bar\")\n"
+      "modparam(\"sanity\", \"autodrop\", 0)\nmodparam(\"sanity\", \"noreply\", 1)\n"
+      "request_route { if (!sanity_check(\"512\")) { sl_send_reply(299, \"failed\"); exit; }"
+      " setflag(1); }\n";
+  Harness ext(pr);
+  ASSERT_TRUE(ext.ok()) << ext.diags();
+  const auto with_pr = [&](const std::string& v) {
+    return sanity_msg(ruri, from, to, "INVITE", "Proxy-Require: " + v + "\r\n");
+  };
+  EXPECT_EQ(ext.run(with_pr("bar, foo")), flags(bits({1})));
+  EXPECT_EQ(ext.run(with_pr("foo, baz")), reply(299, "failed"));
+  EXPECT_EQ(std::string(ext.run_raw(with_pr("foo, baz")).reply_hdrs), "Unsupported: baz\r\n");
+  EXPECT_EQ(ext.run(with_pr("Foo")), reply(299, "failed"));  // compared case-sensitively
+}
+
+TEST(VmSanityFast, ParameterValuesAreChecked) {
+  for (const char* bad : {"modparam(\"sanity\", \"default_checks\", 0)\n",
+                          "modparam(\"sanity\", \"default_checks\", 32768)\n",
+                          "modparam(\"sanity\", \"uri_checks\", 16)\n",
+                          "modparam(\"sanity\", \"autodrop\", \"yes\")\n",
+                          "modparam(\"sanity\", \"proxy_require\", 1)\n"}) {
+    Harness h(std::string(bad) + "request_route { sanity_check(); }\n");
+    EXPECT_FALSE(h.ok()) << bad;
+  }
+  Harness zero("request_route { sanity_check(\"0\"); }\n");  // Kamailio: an error at each call
+  EXPECT_FALSE(zero.ok());
+  Harness top("request_route { sanity_check(\"17895\", \"7\"); }\n");  // kamailio.cfg's
+  EXPECT_TRUE(top.ok()) << top.diags();
+}
+
 TEST(VmUaSlot, ValueAbsentEmptyAndFirst) {
   Harness h("request_route { if (defined $ua) setflag(1); if ($ua == \"\") setflag(2);"
             " if ($ua =~ \"^$\") setflag(3); if ($ua =~ \"scanner\") setflag(4);"
