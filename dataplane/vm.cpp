@@ -1576,6 +1576,17 @@ int32_t fn_is_in_subnet(Run& r, const cfg::FnCall& c) noexcept {
 constexpr uint32_t kSanityAutodrop = 1u << 24;
 constexpr uint32_t kSanityNoreply = 1u << 25;
 
+// `s` without the spaces and tabs around it.
+std::string_view trim_blank(std::string_view s) noexcept {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
 // Under noreply the answer a failed check keeps for sanity_reply() sits in the result's reply
 // code and reason while no reply is decided (action kNone: the pipeline reads neither then), so
 // a run pays nothing for it. Code 0: none kept; kSanitySilent: a check failed without an answer
@@ -1630,14 +1641,8 @@ bool sanity_silent_fail(Run& r) noexcept {
   std::string_view rest = sp.in(r.msg);
   for (bool first = true; !rest.empty() || first; first = false) {
     const size_t comma = rest.find(',');
-    std::string_view opt = rest.substr(0, comma);
+    const std::string_view opt = trim_blank(rest.substr(0, comma));
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-    while (!opt.empty() && (opt.front() == ' ' || opt.front() == '\t')) {
-      opt.remove_prefix(1);
-    }
-    while (!opt.empty() && (opt.back() == ' ' || opt.back() == '\t')) {
-      opt.remove_suffix(1);
-    }
     if (opt.empty()) {
       if (first) {
         sanity_answer(r, aux, 400, "Bad Proxy Require Header");
@@ -1726,14 +1731,8 @@ bool sanity_silent_fail(Run& r) noexcept {
     int tags = 0;
     while (!params.empty()) {
       const size_t semi = params.find(';');
-      std::string_view name = params.substr(0, semi).substr(0, params.substr(0, semi).find('='));
-      while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) {
-        name.remove_suffix(1);
-      }
-      while (!name.empty() && (name.front() == ' ' || name.front() == '\t')) {
-        name.remove_prefix(1);
-      }
-      tags += sip::iequal(name, "tag") ? 1 : 0;
+      const std::string_view param = params.substr(0, semi);
+      tags += sip::iequal(trim_blank(param.substr(0, param.find('='))), "tag") ? 1 : 0;
       params = semi == std::string_view::npos ? std::string_view() : params.substr(semi + 1);
     }
     if (tags > 1) {
@@ -1798,14 +1797,7 @@ bool sanity_passes(Run& r, uint32_t aux) noexcept {
       // The first Contact: `*`, or a name-addr whose URI parses (later values are not looked
       // at by this check).
       const sip::Span cv = v[sip::Hdr::kContact];
-      std::string_view text = cv.in(msg);
-      while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) {
-        text.remove_prefix(1);
-      }
-      while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) {
-        text.remove_suffix(1);
-      }
-      if (text != "*") {
+      if (trim_blank(cv.in(msg)) != "*") {
         sip::NameAddr na;
         if (!sip::parse_name_addr(msg, cv, na) && (na.end == 0 || msg[na.end] != ',')) {
           sanity_answer(r, aux, 400, "Bad Contact Header");
