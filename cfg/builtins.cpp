@@ -20,6 +20,7 @@ constexpr std::array kCoreParams = {
     CoreParamInfo{"memlog", ValueKind::kInt},
     CoreParamInfo{"mhomed", ValueKind::kBool},
     CoreParamInfo{"server_header", ValueKind::kString},
+    CoreParamInfo{"server_signature", ValueKind::kBool},
     CoreParamInfo{"user_agent_header", ValueKind::kString},
     CoreParamInfo{"sip_warning", ValueKind::kBool},
     CoreParamInfo{"tcp_children", ValueKind::kInt},

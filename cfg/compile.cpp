@@ -444,16 +444,27 @@ class Compiler {
           error(first.loc, "'" + p.name + "' expects yes/no (or an integer)");
           return;
         }
+        const bool yes = is_int ? num != 0
+                                : (first.text == "yes" || first.text == "on" ||
+                                   first.text == "true" || first.text == "enable");
         if (p.name == "use_dst_blocklist" || p.name == "use_dst_blacklist") {
-          out_.use_dst_blocklist = is_int ? num != 0
-                                          : (first.text == "yes" || first.text == "on" ||
-                                             first.text == "true" || first.text == "enable");
+          out_.use_dst_blocklist = yes;
+        } else if (p.name == "server_signature") {
+          out_.server_signature = yes;
         }
         return;
       }
       case ValueKind::kString:
         if (v.size() != 1 || first.kind != Tok::kString) {
           error(first.loc, "'" + p.name + "' expects a string");
+          return;
+        }
+        if (p.name == "server_header") {
+          if (first.text.find_first_of("\r\n") != std::string::npos || first.text.size() > 255) {
+            error(first.loc, "'server_header' must be one header line of at most 255 characters");
+            return;
+          }
+          out_.server_header = first.text;
         }
         return;
       case ValueKind::kWord:

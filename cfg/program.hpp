@@ -534,6 +534,10 @@ struct Program {
   // sanity's modparam proxy_require: the extensions a Proxy-Require may name (check 512).
   std::vector<std::string> sanity_proxy_require;
   bool use_dst_blocklist = false;   // use_dst_blocklist (or use_dst_blacklist)
+  // The Server line of local replies: server_signature (default yes) and server_header (the
+  // whole header, "Server: name"; empty: viaduct's own, sip::kServerLine).
+  bool server_signature = true;
+  std::string server_header;
   // The script reads the dispatcher's failover list past its first entry: ds_next_dst /
   // ds_next_domain, $xavp(_dsdst_[...]=>...) or $xavp(_dsctx_=>cnt) anywhere (a route, a
   // transformation, a format string). Without them ds_select_* keeps the selection alone, even

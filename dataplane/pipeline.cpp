@@ -778,7 +778,9 @@ Verdict send_local_reply(const Snapshot& snap, rte_mbuf* m, const rte_ether_hdr*
       pi.v6 ? format_ipv6(pi.src_ip6, src_ip) : format_ipv4(pi.src_ip_be, src_ip);
   const size_t n = sip::build_reply(msg, v, code, reason, {src_ip, src_ip_len},
                                     be16(pi.src_port_be), ctx.reply_buf,
-                                    sizeof(ctx.reply_buf), force_rport, extra_hdrs);
+                                    sizeof(ctx.reply_buf), force_rport, extra_hdrs,
+                                    snap.server_default ? std::string_view()
+                                                        : std::string_view(snap.server_line));
   const size_t payload_off = RTE_PKTMBUF_HEADROOM + (pi.v6 ? kL2L3L4v6 : kL2L3L4);
   if (n == 0 || payload_off + n > m->buf_len) {
     return Verdict::dropped(Drop::kTooBig);

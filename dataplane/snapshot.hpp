@@ -15,6 +15,7 @@
 
 #include "cfg/dspvar.hpp"
 #include "cfg/program.hpp"
+#include "dataplane/sip/sip.hpp"
 
 namespace viaduct::dp {
 
@@ -311,6 +312,10 @@ struct Snapshot {
   NeighTable6 neigh6;
   uint32_t maxfwd_limit = 70;             // modparam("maxfwd", "max_limit")
   uint8_t ttl = 64;                       // udp4_raw_ttl
+  // The Server line of local replies (sip::build_reply) when the script set server_header or
+  // server_signature=no (then empty); viaduct's own (sip::kServerLine) while server_default.
+  bool server_default = true;
+  std::string server_line;
   uint8_t tos = 0x10;                     // tos
   uint16_t raw_mtu = 1500;                // udp4_raw_mtu: fragments above it (and the iface's)
   DsConfig dispatcher;                    // modparam("dispatcher", ...) the selection reads

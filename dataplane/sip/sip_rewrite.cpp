@@ -658,7 +658,8 @@ size_t remove_header_edits(const char* msg, const SipView& v, std::string_view n
 
 size_t build_reply(const char* req, const SipView& v, uint16_t code, std::string_view reason,
                    std::string_view src_ip, uint16_t src_port, char* out, size_t cap,
-                   bool force_rport, std::string_view extra) noexcept {
+                   bool force_rport, std::string_view extra,
+                   std::string_view server) noexcept {
   if (code < 100 || code > 699 || v.via_count == 0) {
     return 0;
   }
@@ -745,7 +746,12 @@ size_t build_reply(const char* req, const SipView& v, uint16_t code, std::string
     p = end;
   }
   w.put(extra);
-  w.put("Server: viaduct\r\nContent-Length: 0\r\n\r\n");
+  if (server.data() == nullptr) {
+    w.put("Server: viaduct\r\nContent-Length: 0\r\n\r\n");  // kServerLine, in one copy
+  } else {
+    w.put(server);
+    w.put("Content-Length: 0\r\n\r\n");
+  }
   return w.ok() ? w.size() : 0;
 }
 

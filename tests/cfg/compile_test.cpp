@@ -307,6 +307,19 @@ TEST(Compile, KamailioDispatcherParamsWarnOrAreRefusedWithTheReason) {
                 "4:24: unknown parameter 'ds_frobs' of module 'dispatcher'"}));
 }
 
+TEST(Compile, ServerHeaderAndSignatureAreRead) {
+  auto c = compile("server_signature=off\nserver_header=\"Server: edge\"\nrequest_route { }\n");
+  ASSERT_TRUE(c.ok) << test::joined(c.diags);
+  EXPECT_TRUE(c.diags.empty()) << test::joined(c.diags);  // read: no "no effect" warning
+  EXPECT_FALSE(c.prog.server_signature);
+  EXPECT_EQ(c.prog.server_header, "Server: edge");
+  c = compile("request_route { }\n");
+  EXPECT_TRUE(c.prog.server_signature);
+  EXPECT_EQ(c.prog.server_header, "");
+  c = compile("server_header=\"Server: a\\r\\nX-Injected: 1\"\nrequest_route { }\n");
+  EXPECT_FALSE(c.ok);
+}
+
 TEST(Compile, CoreParametersAccepted) {
   const auto c = compile(
       "debug=-1\nlog_stderror=yes\nlog_facility=LOG_LOCAL0\nfork=no\nauto_aliases=off\n"

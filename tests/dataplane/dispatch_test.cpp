@@ -1676,6 +1676,23 @@ TEST(DestinationAttributes, DefaultSocketAttrsNoneAndATrailingSemicolon) {
       << error;
 }
 
+TEST(Snapshot, ServerLineFollowsServerHeaderAndSignature) {
+  const std::string head = "listen=udp:10.0.0.2:5060\nloadmodule \"sl.so\"\n";
+  const std::string body = "request_route { sl_send_reply(200, \"ok\"); }\n";
+  std::string error;
+  auto d = test::make_snapshot(head + body, "", "10.0.0.2", {}, {}, error);
+  ASSERT_NE(d, nullptr) << error;
+  EXPECT_EQ(d->snap.server_line, "Server: viaduct\r\n");
+  auto h = test::make_snapshot(head + "server_header=\"Server: edge-lb 1\"\n" + body, "",
+                               "10.0.0.2", {}, {}, error);
+  ASSERT_NE(h, nullptr) << error;
+  EXPECT_EQ(h->snap.server_line, "Server: edge-lb 1\r\n");
+  auto n = test::make_snapshot(head + "server_header=\"Server: x\"\nserver_signature=no\n" + body,
+                               "", "10.0.0.2", {}, {}, error);
+  ASSERT_NE(n, nullptr) << error;
+  EXPECT_EQ(n->snap.server_line, "");
+}
+
 TEST(DestinationAttributes, DispatcherXavpModesReachTheSnapshot) {
   const std::string head = "listen=udp:10.0.0.2:5060\nloadmodule \"dispatcher.so\"\n";
   const std::string body = "request_route { ds_select_dst(1, 4); forward(); }\n";

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // tests/golden/pipeline_alloc_test.cpp: the per-packet path makes no heap allocation (issue 6's
 // goal), measured over the whole of it: handle_packet() and service_held() on every input of the
-// pipeline fuzz corpus (the golden cases' frames with their script, the differential test's 37
+// pipeline fuzz corpus (the golden cases' frames with their script, the differential test's 38
 // scripts with their messages: regex, xlog, transformations, $shv, pike, reply_route,
 // onsend_route, record_route, sanity, the dispatcher's algorithms and failover) with every rig
 // flag (checksums, the hold, its release and expiry), on random mutations of the golden frames,

@@ -2,7 +2,7 @@
 // tests/golden/pipeline_fuzz.cpp: libFuzzer target for the whole per-packet path (clang,
 // -Dfuzz=true): Ethernet, VLAN, ARP, IPv4 and IPv6 with their extension headers, ICMP, UDP,
 // reassembly, the SIP scanner, the routing script (the golden cases' one or one of the
-// differential test's 37, picked by the input: rig_set.hpp), dispatch, the rewrite,
+// differential test's 38, picked by the input: rig_set.hpp), dispatch, the rewrite,
 // fragmentation on the way out and the neighbour hold. Each input is a few frames through one
 // fresh worker context (pipeline_rig.hpp: encoding and properties); a broken property aborts,
 // as a crash or a sanitizer report does. Seed corpus: tests/golden/corpus/ (the golden cases'

@@ -659,6 +659,17 @@ TEST(BuildReply, KeepsAnExistingToTagAndFolding) {
             "Server: viaduct\r\n"
             "Content-Length: 0\r\n\r\n");
   EXPECT_EQ(build_reply(req.data(), v, 99, "Odd", "192.0.2.1", 5060, out, sizeof out), 0u);
+  // The Server line as the script sets it (server_header), or none (server_signature=no).
+  const std::string_view tail = "CSeq: 3 BYE\r\nContent-Length: 0\r\n\r\n";
+  size_t m = build_reply(req.data(), v, 200, "OK", "192.0.2.1", 5060, out, sizeof out, false, {},
+                         "");
+  ASSERT_GE(m, tail.size());
+  EXPECT_EQ(std::string_view(out + m - tail.size(), tail.size()), tail);
+  m = build_reply(req.data(), v, 200, "OK", "192.0.2.1", 5060, out, sizeof out, false,
+                  "Unsupported: x\r\n", "Server: edge\r\n");
+  const std::string_view tail2 = "Unsupported: x\r\nServer: edge\r\nContent-Length: 0\r\n\r\n";
+  ASSERT_GE(m, tail2.size());
+  EXPECT_EQ(std::string_view(out + m - tail2.size(), tail2.size()), tail2);
 }
 
 // Names are matched ignoring case, whole: a longer token that starts like a copied name (other
