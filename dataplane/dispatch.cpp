@@ -281,69 +281,26 @@ bool find_header(const char* msg, const sip::SipView& v, std::string_view name,
   return false;
 }
 
-// The user part of the digest username in a credentials value ("Digest username="bob",
-// realm=..."), as Kamailio's parse_credentials() + parse_username() give it.
-bool digest_user(std::string_view c, std::string_view& user) noexcept {
-  size_t i = 0;
-  auto skip_ws = [&] {
-    while (i < c.size() && is_ws(c[i])) {
-      ++i;
-    }
-  };
-  skip_ws();
-  const size_t scheme = i;
-  while (i < c.size() && !is_ws(c[i])) {
-    ++i;
-  }
-  if (!sip::iequal(c.substr(scheme, i - scheme), "Digest")) {
-    return false;
-  }
-  while (i < c.size()) {
-    while (i < c.size() && (is_ws(c[i]) || c[i] == ',')) {
-      ++i;
-    }
-    const size_t name = i;
-    while (i < c.size() && c[i] != '=' && c[i] != ',' && !is_ws(c[i])) {
-      ++i;
-    }
-    const std::string_view pname = c.substr(name, i - name);
-    skip_ws();
-    if (i >= c.size() || c[i] != '=') {
+// Kamailio's ds_hash_authusername(): the first Proxy-Authorization's credentials when they
+// parse as Digest, else the first Authorization's; the user part of their username (before
+// '@', as its parse_username()), trimmed. False (algorithm 5 falls back to round robin) when
+// neither parses or the user is empty: a parsed Proxy-Authorization with an empty user does
+// not fall back to the Authorization.
+bool auth_username(const char* msg, const sip::SipView& v, std::string_view& user) noexcept {
+  for (const std::string_view name : {std::string_view("Proxy-Authorization"),
+                                      std::string_view("Authorization")}) {
+    std::string_view value;
+    sip::DigestCred cred;
+    if (!find_header(msg, v, name, value) ||
+        sip::parse_digest_cred(value, cred) != sip::CredScheme::kDigest) {
       continue;
     }
-    ++i;
-    skip_ws();
-    std::string_view pval;
-    if (i < c.size() && c[i] == '"') {
-      const size_t open = ++i;
-      while (i < c.size() && c[i] != '"') {
-        i += (c[i] == '\\' && i + 1 < c.size()) ? 2 : 1;
-      }
-      pval = c.substr(open, (i < c.size() ? i : c.size()) - open);
-      ++i;
-    } else {
-      const size_t start = i;
-      while (i < c.size() && c[i] != ',' && !is_ws(c[i])) {
-        ++i;
-      }
-      pval = c.substr(start, i - start);
-    }
-    if (sip::iequal(pname, "username")) {
-      const size_t at = pval.find('@');
-      user = trim(at == std::string_view::npos ? pval : pval.substr(0, at));
-      return !user.empty();
-    }
+    const std::string_view whole = cred.value[sip::DigestCred::kUsername];
+    const size_t at = whole.size() > 2 ? whole.find('@') : std::string_view::npos;
+    user = trim(whole.substr(0, at));
+    return !user.empty();
   }
   return false;
-}
-
-// Kamailio's ds_hash_authusername(): Proxy-Authorization first, then Authorization.
-bool auth_username(const char* msg, const sip::SipView& v, std::string_view& user) noexcept {
-  std::string_view value;
-  if (find_header(msg, v, "Proxy-Authorization", value) && digest_user(value, user)) {
-    return true;
-  }
-  return find_header(msg, v, "Authorization", value) && digest_user(value, user);
 }
 
 struct UriParts {

@@ -723,6 +723,27 @@ TEST(Keys, EachHashAlgorithmReadsKamailiosInput) {
   EXPECT_EQ(request_key(r, 7), "error");
 }
 
+// Kamailio's ds_hash_authusername(): a Proxy-Authorization that parses as Digest is the one
+// read, even with an empty user (no fall back to the Authorization: differential script 32,
+// message 29); one that does not parse (Basic) gives way to the Authorization (message 30).
+TEST(Keys, AuthUsernameReadsTheFirstDigestCredentials) {
+  const auto with = [](const std::string& auth) {
+    return scanned(
+        "INVITE sip:bob@b.example.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.10;branch=z9hG4bK-2\r\n"
+        "From: <sip:a@a.example.com>;tag=1\r\nTo: <sip:bob@b.example.com>\r\nCall-ID: x\r\n"
+        "CSeq: 1 INVITE\r\n" + auth + "Content-Length: 0\r\n\r\n");
+  };
+  EXPECT_EQ(request_key(with("Proxy-Authorization: Digest username=\"\", realm=r\r\n"
+                             "Authorization: Digest username=\"gina\", realm=r\r\n"), 5),
+            "no key");
+  EXPECT_EQ(request_key(with("Proxy-Authorization: Basic Z2luYTpzZWNyZXQ=\r\n"
+                             "Authorization: Digest username=\"hank\", realm=r\r\n"), 5),
+            "hank|");
+  EXPECT_EQ(request_key(with("Authorization: Digest username=\"ivan@example.com\"\r\n"), 5),
+            "ivan|");
+  EXPECT_EQ(request_key(with("Authorization: Digest username=\"ivan\r\n"), 5), "no key");
+}
+
 TEST(Keys, AuthUsernameFallsBackToRoundRobin) {
   const Scanned none = scanned(
       "INVITE sip:bob@b.example.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.10;branch=z9hG4bK-2\r\n"
