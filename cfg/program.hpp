@@ -535,7 +535,7 @@ struct Program {
   std::vector<std::string> sanity_proxy_require;
   bool use_dst_blocklist = false;   // use_dst_blocklist (or use_dst_blacklist)
   // The Server line of local replies: server_signature (default yes) and server_header (the
-  // whole header, "Server: name"; empty: viaduct's own, sip::kServerLine).
+  // whole header, "Server: name"; empty: viaduct's own, "Server: viaduct").
   bool server_signature = true;
   std::string server_header;
   // The script reads the dispatcher's failover list past its first entry: ds_next_dst /

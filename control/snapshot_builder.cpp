@@ -254,9 +254,9 @@ Result<std::unique_ptr<OwnedSnapshot>> build_snapshot(const BuildInputs& in, Des
   }
   s.ttl = static_cast<uint8_t>(prog.udp4_raw_ttl > 0 ? prog.udp4_raw_ttl : 64);
   s.server_default = prog.server_signature && prog.server_header.empty();
-  s.server_line = !prog.server_signature        ? std::string()
-                  : prog.server_header.empty() ? std::string(sip::kServerLine)
-                                                : prog.server_header + "\r\n";
+  if (prog.server_signature && !s.server_default) {
+    s.server_line = prog.server_header + "\r\n";
+  }
   s.tos = static_cast<uint8_t>(prog.tos);
   s.raw_mtu = static_cast<uint16_t>(prog.udp4_raw_mtu);
   bool attrs_none = false;

@@ -15,7 +15,6 @@
 
 #include "cfg/dspvar.hpp"
 #include "cfg/program.hpp"
-#include "dataplane/sip/sip.hpp"
 
 namespace viaduct::dp {
 
@@ -312,8 +311,9 @@ struct Snapshot {
   NeighTable6 neigh6;
   uint32_t maxfwd_limit = 70;             // modparam("maxfwd", "max_limit")
   uint8_t ttl = 64;                       // udp4_raw_ttl
-  // The Server line of local replies (sip::build_reply) when the script set server_header or
-  // server_signature=no (then empty); viaduct's own (sip::kServerLine) while server_default.
+  // The Server line of local replies (sip::build_reply) when the script set server_header
+  // ("Server: name\r\n") or server_signature=no (empty); unused while server_default
+  // (viaduct's own line).
   bool server_default = true;
   std::string server_line;
   uint8_t tos = 0x10;                     // tos

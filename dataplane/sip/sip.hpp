@@ -436,12 +436,11 @@ size_t remove_header_edits(const char* msg, const SipView& v, std::string_view n
 // fields, and its Record-Route fields in a 180..299 reply, copied as received and in the
 // request's order (compact names, spacing and folding kept, as Kamailio's sl does), then
 // `server` (the Server line, "Server: name\r\n", or empty for none; a null view: viaduct's own,
-// kServerLine), Content-Length: 0.
+// "Server: viaduct"), Content-Length: 0.
 // The To-tag is derived deterministically from the request (retransmissions get the same one).
 // force_rport: the top Via gets rport=<src_port> as if it had asked (ForceRport::kReply).
 // Returns the length, or 0 when it does not fit in cap.
 // `extra`: whole header lines ("Name: value\r\n") put before Server, as Kamailio's reply lumps.
-inline constexpr std::string_view kServerLine = "Server: viaduct\r\n";
 size_t build_reply(const char* req, const SipView& v, uint16_t code, std::string_view reason,
                    std::string_view src_ip, uint16_t src_port, char* out, size_t cap,
                    bool force_rport = false, std::string_view extra = {},

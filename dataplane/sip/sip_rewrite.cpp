@@ -747,7 +747,7 @@ size_t build_reply(const char* req, const SipView& v, uint16_t code, std::string
   }
   w.put(extra);
   if (server.data() == nullptr) {
-    w.put("Server: viaduct\r\nContent-Length: 0\r\n\r\n");  // kServerLine, in one copy
+    w.put("Server: viaduct\r\nContent-Length: 0\r\n\r\n");  // viaduct's own, in one copy
   } else {
     w.put(server);
     w.put("Content-Length: 0\r\n\r\n");

@@ -1703,14 +1703,16 @@ TEST(Snapshot, ServerLineFollowsServerHeaderAndSignature) {
   std::string error;
   auto d = test::make_snapshot(head + body, "", "10.0.0.2", {}, {}, error);
   ASSERT_NE(d, nullptr) << error;
-  EXPECT_EQ(d->snap.server_line, "Server: viaduct\r\n");
+  EXPECT_TRUE(d->snap.server_default);
   auto h = test::make_snapshot(head + "server_header=\"Server: edge-lb 1\"\n" + body, "",
                                "10.0.0.2", {}, {}, error);
   ASSERT_NE(h, nullptr) << error;
+  EXPECT_FALSE(h->snap.server_default);
   EXPECT_EQ(h->snap.server_line, "Server: edge-lb 1\r\n");
   auto n = test::make_snapshot(head + "server_header=\"Server: x\"\nserver_signature=no\n" + body,
                                "", "10.0.0.2", {}, {}, error);
   ASSERT_NE(n, nullptr) << error;
+  EXPECT_FALSE(n->snap.server_default);
   EXPECT_EQ(n->snap.server_line, "");
 }
 
