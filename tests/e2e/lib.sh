@@ -267,12 +267,14 @@ lab_wait_socket() {
 # from lab_write_memif_settings with WORK/memif.sock) and the memif peer (PEER_CMD: the peer with
 # its arguments, after any timeout/nice prefix), started in the order MODE needs; BEFORE_GO (a
 # command run in this shell: the caller reads its counters) runs once viaduct is up and before
-# the first INVITE. Waits for the peer: its stdout in OUT, stderr in ERR; returns its status.
-# copy: viaduct serves the socket, the peer (client) starts after it. zero-copy: the peer serves
-# the socket and is started first, and sends once WORK/go exists; it keeps the link up after
-# printing its counters until lab_stop_memif_peer, which the caller runs after stopping viaduct:
-# DPDK 22.11's memif client (viaduct here) can crash when the server leaves under its polling
-# worker (seen in e2e-memif, a SIGSEGV inside the PMD's RX; README, Operations).
+# the first INVITE. Waits until the peer has printed its counters (stdout in OUT, stderr in
+# ERR); returns 0 when it has. copy: viaduct serves the socket, the peer (client) starts after
+# it. zero-copy: the peer serves the socket and is started first, and sends once WORK/go exists.
+# In both, the peer keeps the link up after printing its counters until lab_stop_memif_peer,
+# which the caller runs after stopping viaduct: with DPDK 22.11's memif driver, the end that
+# sees the other leave unmaps the shared rings from its interrupt thread under its polling
+# worker, which can crash it (a SIGSEGV inside the PMD's RX: seen with viaduct as zero-copy
+# client, and in CI with viaduct as server in copy mode; README, Operations).
 LAB_MEMIF_PEER_PID=
 lab_run_memif_peer() {
     local mode=$1 bin=$2 work=$3 out=$4 err=$5 before=$6
@@ -287,18 +289,22 @@ lab_run_memif_peer() {
         lab_start_viaduct "$bin" "$work"
         $before
         touch "$work/go"
-        # Until the peer has printed its counters (or has exited).
-        while kill -0 "$LAB_MEMIF_PEER_PID" 2>/dev/null && ! grep -q '^{.*}$' "$out"; do
-            sleep 0.05
-        done
-        grep -q '^{.*}$' "$out" || lab_stop_memif_peer "$work"
     else
         lab_start_viaduct "$bin" "$work"
         $before
-        ip netns exec "$LAB_LB" "$@" > "$out" 2> "$err"
+        ip netns exec "$LAB_LB" "$@" --hold "$work/release" > "$out" 2> "$err" &
+        LAB_MEMIF_PEER_PID=$!
+        LAB_PIDS+=("$LAB_MEMIF_PEER_PID")
     fi
+    # Until the peer has printed its counters (or has exited).
+    while kill -0 "$LAB_MEMIF_PEER_PID" 2>/dev/null && ! grep -q '^{.*}$' "$out"; do
+        sleep 0.05
+    done
+    grep -q '^{.*}$' "$out" && return 0
+    lab_stop_memif_peer "$work"
+    return 1
 }
-# lab_stop_memif_peer WORK: lets a holding zero-copy peer go and waits for it; its status (0
+# lab_stop_memif_peer WORK: lets the holding peer go and waits for it; its status (0
 # when there is none).
 lab_stop_memif_peer() {
     [ -n "$LAB_MEMIF_PEER_PID" ] || return 0

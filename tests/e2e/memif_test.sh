@@ -87,8 +87,9 @@ echo "$metrics" > "$work/metrics-$mode.txt"  # one file per mode: kept with the 
 fwd=$(lab_metric "$metrics" viaduct_sip_requests_forwarded_total)
 check "viaduct counted $fwd requests forwarded, $COUNT sent" test "$fwd" = "$COUNT"
 drops=$(lab_metric "$metrics" viaduct_drops_total)
-# The reasons, named in the line: a rare single loss in copy mode (CI, 2026-11-23: 1 of 3000,
-# after the forward was counted, so a TX-side drop) was not reproduced in 10 runs here.
+# The reasons, named in the line. A single tx_full in copy mode (CI, 2026-11-23: 1 of 3000)
+# was the peer sending before its first RX, which is what gives viaduct's TX ring its free
+# slots (perf/memif_peer.cpp, run()); reproduced under CPU load, fixed in the peer.
 reasons=$(awk '$1 ~ /^viaduct_drops_total\{/ && $2 != 0 { printf "%s%s %s", sep, $1, $2; sep = ", " }' \
     <<< "$metrics")
 check "viaduct dropped nothing ($drops${reasons:+: $reasons})" test "$drops" = 0
