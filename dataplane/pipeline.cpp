@@ -1390,14 +1390,18 @@ constexpr size_t kRrLineMax = 320;
     const size_t n = format_uint(r.maxfwd_value, mf_buf);
     edits[n_edits++] = {v.max_forwards_value.off, v.max_forwards_value.len, {mf_buf, n}};
   }
-  // The script's own edits. At most 1 + 1 + 8 here, and the remove_hf fields below are
+  // The script's own edits. At most 1 + 4 + 8 here, and the remove_hf fields below are
   // bounded by the array: more is a counted drop, never a partial rewrite.
   if (!r.new_ruri.empty()) {
     edits[n_edits++] = sip::ruri_edit(v, r.new_ruri);
   }
   bool cut_in_quote = false;
-  if (r.route_pop && !r.route_pop2.empty()) [[unlikely]] {
-    n_edits += sip::route_pop_two_edits(msg, v, r.route_pop2, edits + n_edits, &cut_in_quote);
+  if (r.route_cuts != 0) [[unlikely]] {
+    n_edits += sip::route_cut_edits(msg, v, r.route_cut.v, r.route_cuts & 3u, edits + n_edits,
+                                    &cut_in_quote);
+    if ((r.route_cuts & VmResult::kRouteCutLast) != 0) {
+      edits[n_edits++] = {r.route_cut[3].off, r.route_cut[3].len, {}};
+    }
   } else if (r.route_pop) {
     bool has_route = false;
     const sip::Edit pop = sip::route_pop_edit(msg, v, has_route, &cut_in_quote);

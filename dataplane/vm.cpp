@@ -1463,70 +1463,244 @@ int32_t fn_record_route(Run& r, const cfg::FnCall& c) noexcept {
   return 1;
 }
 
-// rr's loose_route, stateless: the top Route is ours -> it goes; the next Route (if any) is
-// the next hop. The top Route is somebody else's -> it is the next hop. No Route -> -1; only
-// our Route on a request without To-tag -> -1 (after removing it).
-// A Route value of ours written for a double Record-Route: its URI carries ;r2=on.
-bool is_double_rr(const char* msg, const sip::NameAddr& na) noexcept {
-  sip::Uri u;
-  if (!sip::parse_uri(msg, na.uri, u)) {
-    return false;
-  }
-  bool found = false;
-  return iequal(sip::uri_param(u.params.in(msg), "r2", found), "on") && found;
-}
+// rr's loose_route, stateless, as Kamailio 5.6.3's rr module does it (RFC 3261 16.4, 16.6
+// step 6):
+// - after a loose router (the usual case): the top Route is ours -> it goes (with the value
+//   after it when it is our double Record-Route's, ;r2=on); the Route then on top is the next
+//   hop. No Route -> -1; only our Route(s) on a request without To-tag -> -1 (after removing
+//   them). A next hop without ;lr is a strict router: its URI becomes the R-URI, its value goes,
+//   and the R-URI as received is kept in a "Route: <...>" line after the last header.
+// - after a strict router (an in-dialog request whose R-URI is ours): the top Route (past our
+//   double Record-Route's value) is the next hop. Without ;lr it becomes the R-URI and goes;
+//   with ;lr it is the destination and the last Route value moves back into the R-URI (the
+//   remote target the strict router had put there), removed from the Route set.
+// A URI with a maddr parameter is taken as "sip:" maddr [":" port] (rr's get_maddr_uri).
+// A Route value and where it is: the value (from its start to its field's value end), parsed,
+// and the number of its Route field (0 is the first).
+struct RouteAt {
+  sip::Span val;
+  sip::NameAddr na;
+  int field = 0;
+};
 
-// The Route value after the one ending at `end` in `field`: after a comma in that field, else
-// the Route field numbered `next_field` (0 is the first). Empty when there is none.
-sip::Span route_after(const Run& r, sip::Span field, uint16_t end, int next_field) noexcept {
+// Moves `at` to the next Route value: after a comma in its field, else the next Route field's
+// first. False (at unchanged) when there is none or it does not parse.
+bool next_route(const Run& r, RouteAt& at) noexcept {
   sip::Span next;
-  if (end < field.end()) {
-    uint16_t off = static_cast<uint16_t>(end + 1);
-    while (off < field.end() && (r.msg[off] == ' ' || r.msg[off] == '\t')) {
+  int field = at.field;
+  if (at.na.end < at.val.end()) {
+    uint16_t off = static_cast<uint16_t>(at.na.end + 1);
+    while (off < at.val.end() && (r.msg[off] == ' ' || r.msg[off] == '\t')) {
       ++off;
     }
-    next = sip::Span{off, static_cast<uint16_t>(field.end() - off)};
+    next = sip::Span{off, static_cast<uint16_t>(at.val.end() - off)};
   } else {
-    find_header(r.msg, r.v, "Route", next_field, next);
+    ++field;
+    find_header(r.msg, r.v, "Route", field, next);
   }
-  return next;
+  sip::NameAddr na;
+  if (next.empty() || !sip::parse_name_addr(r.msg, next, na)) {
+    return false;
+  }
+  at = RouteAt{next, na, field};
+  return true;
+}
+
+// A Route value's URI as rr reads it, parsed once (in place: Route values are in the message):
+// ours (check_self_uri), ours for a double Record-Route (;r2=on), a strict router (is_strict: no
+// lr parameter; a URI that does not parse is taken as loose, and then fails as the destination
+// on its own), and its maddr parameter (get_maddr_uri).
+struct RouteUri {
+  std::string_view text;
+  bool mine = false;
+  bool r2 = false;
+  bool strict = false;
+  std::string_view maddr;  // the value; null data(): no maddr parameter
+  std::string_view port;
+};
+RouteUri route_uri(const Run& r, sip::Span uri) noexcept {
+  RouteUri h;
+  h.text = uri.in(r.msg);
+  sip::Uri u;
+  if (!sip::parse_uri(r.msg, uri, u, r.v.len)) {
+    return h;
+  }
+  uint16_t port = u.port_num;
+  if (port == 0) {
+    port = iequal(u.scheme.in(r.msg), "sips") ? 5061 : 5060;
+  }
+  h.mine = host_is_myself(r.snap, u.host.in(r.msg), port);
+  h.port = u.port.in(r.msg);
+  // One walk over the parameters for the three rr reads.
+  const std::string_view params = u.params.in(r.msg);
+  bool lr = false;
+  size_t i = 0;
+  while (i < params.size()) {
+    size_t e = params.find(';', i);
+    if (e == std::string_view::npos) {
+      e = params.size();
+    }
+    const std::string_view item = params.substr(i, e - i);
+    const size_t eq = item.find('=');
+    const std::string_view name = item.substr(0, eq);
+    const std::string_view value =
+        eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1);
+    if (iequal(name, "lr")) {
+      lr = true;
+    } else if (iequal(name, "r2")) {
+      h.r2 = iequal(value, "on");
+    } else if (iequal(name, "maddr") && h.maddr.data() == nullptr) {
+      h.maddr = eq == std::string_view::npos ? item.substr(item.size()) : value;
+    }
+    i = e + 1;
+  }
+  h.strict = !lr;
+  return h;
+}
+
+// Where rr sends to or what it writes into the R-URI for a Route URI: "sip:" maddr [":" port]
+// with a maddr parameter, else the URI. `own`: to be written into the message (the R-URI),
+// which is edited in place: a copy in the scratch arena, never a view of the message's bytes.
+std::string_view route_target(Run& r, const RouteUri& h, bool own) noexcept {
+  if (h.maddr.data() == nullptr) {
+    return own ? r.keep(h.text) : h.text;
+  }
+  char* p = r.alloc(4 + h.maddr.size() + 1 + h.port.size());
+  if (p == nullptr) {
+    return {};
+  }
+  size_t n = 0;
+  std::memcpy(p, "sip:", 4);
+  n += 4;
+  std::memcpy(p + n, h.maddr.data(), h.maddr.size());
+  n += h.maddr.size();
+  if (!h.port.empty()) {
+    p[n++] = ':';
+    std::memcpy(p + n, h.port.data(), h.port.size());
+    n += h.port.size();
+  }
+  return {p, n};
+}
+
+// The current R-URI names us (rr's check_self_uri on the parsed R-URI); parsed once per run.
+bool ruri_is_myself(Run& r) noexcept {
+  const UriParts& u = r.cur_ruri();
+  if (!u.ok) {
+    return false;
+  }
+  uint16_t port = u.uri.port_num;
+  if (port == 0) {
+    port = iequal(u.uri.scheme.in(u.base), "sips") ? 5061 : 5060;
+  }
+  return host_is_myself(r.snap, u.uri.host.in(u.base), port);
+}
+
+// What loose_route removes from the top of the Route set: vals[0, n) (VmResult::route_cut;
+// set the last value's cut first).
+void cut_routes(Run& r, const sip::Span* vals, uint8_t n) noexcept {
+  if (n == 0) {
+    return;
+  }
+  r.out.route_pop = true;
+  if (n == 1 && r.out.route_cuts == 0) {
+    return;  // the top value alone: sip::route_pop_edit, the common path
+  }
+  for (uint8_t i = 0; i < n; ++i) {
+    r.out.route_cut[i] = vals[i];
+  }
+  r.out.route_cuts = static_cast<uint8_t>((r.out.route_cuts & VmResult::kRouteCutLast) | n);
+}
+
+// after_strict: the R-URI is ours on an in-dialog request (a strict router sent it here).
+int32_t loose_route_after_strict(Run& r, RouteAt at) noexcept {
+  sip::Span vals[3];
+  uint8_t nv = 0;
+  RouteUri hop = route_uri(r, at.na.uri);
+  if (r.prog.rr_double != 0 && hop.r2 && hop.mine) {
+    vals[nv++] = at.val;
+    if (!next_route(r, at)) {
+      cut_routes(r, vals, nv);
+      return -1;
+    }
+    hop = route_uri(r, at.na.uri);
+  }
+  if (hop.strict) {
+    // The next hop is a strict router too: it goes into the R-URI, its value goes.
+    set_ruri(r, route_target(r, hop, true));
+    vals[nv++] = at.val;
+  } else {
+    r.out.du_uri = route_target(r, hop, false);
+    r.out.du = -1;
+    sip::Span last_field;
+    sip::Span last_uri;
+    sip::Edit cut;
+    if (!find_header(r.msg, r.v, "Route", -1, last_field) ||
+        !sip::route_last_value(r.msg, r.v, last_field, last_uri, cut)) {
+      return -1;
+    }
+    set_ruri(r, route_target(r, route_uri(r, last_uri), true));
+    r.out.route_cut[3] = sip::Span{cut.off, cut.del};
+    r.out.route_cuts = VmResult::kRouteCutLast;
+  }
+  cut_routes(r, vals, nv);
+  return 1;
 }
 
 int32_t fn_loose_route(Run& r, const cfg::FnCall&) noexcept {
   const sip::Span first = r.v[sip::Hdr::kRoute];
-  if (first.empty()) {
+  RouteAt at;
+  if (first.empty() || !sip::parse_name_addr(r.msg, first, at.na)) {
     return -1;
   }
-  sip::NameAddr na;
-  if (!sip::parse_name_addr(r.msg, first, na)) {
-    return -1;
+  at.val = first;
+  const bool preloaded = r.v.to_tag.empty();
+  if (!preloaded && ruri_is_myself(r)) [[unlikely]] {
+    return loose_route_after_strict(r, at);
   }
-  const std::string_view top = na.uri.in(r.msg);
-  if (!uri_text_is_myself(r.snap, top)) {
-    r.out.du_uri = top;
+  sip::Span vals[3];
+  uint8_t nv = 0;
+  RouteUri hop = route_uri(r, at.na.uri);
+  if (hop.mine) {
+    vals[nv++] = at.val;
+    // Our double Record-Route (Kamailio reads ;r2=on on ours and skips the value after it).
+    const bool two = r.prog.rr_double != 0 && hop.r2;
+    bool more = next_route(r, at);
+    if (more && two) {
+      vals[nv++] = at.val;
+      more = next_route(r, at);
+    }
+    if (!more) {
+      // Our Route(s) were the only ones: they go either way; a preloaded Route (an initial
+      // request, no To-tag) is "not RR driven" and the function is false (Kamailio's rr, as
+      // the differential test measured: the INVITE is then forwarded by its R-URI).
+      cut_routes(r, vals, nv);
+      return preloaded ? -1 : 1;
+    }
+    hop = route_uri(r, at.na.uri);
+  }
+  if (hop.strict) [[unlikely]] {
+    // rr's handle_sr: the R-URI as received is kept in a Route line after the last header, the
+    // strict router's URI becomes the R-URI, and its value goes.
+    const std::string_view ruri = r.v.ruri.in(r.msg);
+    const size_t mark = r.used;
+    char* p = r.alloc(8 + ruri.size() + 3);
+    if (p == nullptr) {
+      return -1;
+    }
+    std::memcpy(p, "Route: <", 8);
+    std::memcpy(p + 8, ruri.data(), ruri.size());
+    std::memcpy(p + 8 + ruri.size(), ">\r\n", 3);
+    if (!add_header_line(r, {p, 8 + ruri.size() + 3}, 0, false, mark)) {
+      return -1;
+    }
+    set_ruri(r, route_target(r, hop, true));
+    vals[nv++] = at.val;
+  } else {
+    r.out.du_uri = route_target(r, hop, false);
     r.out.du = -1;
-    return 1;
   }
-  r.out.route_pop = true;
-  const sip::Span next = route_after(r, first, na.end, 1);
-  sip::NameAddr nn;
-  bool parsed = !next.empty() && sip::parse_name_addr(r.msg, next, nn);
-  if (parsed && is_double_rr(r.msg, na) && uri_text_is_myself(r.snap, nn.uri.in(r.msg))) {
-    // Our double Record-Route (two sockets, ;r2=on): Kamailio's rr removes both of our Routes
-    // (measured, 5.6.3, an in-dialog BYE) and routes by what follows them.
-    r.out.route_pop2 = next;
-    const sip::Span third = route_after(r, next, nn.end, na.end < first.end() ? 1 : 2);
-    parsed = !third.empty() && sip::parse_name_addr(r.msg, third, nn);
-  }
-  if (parsed) {
-    r.out.du_uri = nn.uri.in(r.msg);
-    r.out.du = -1;
-    return 1;
-  }
-  // Our Route(s) were the only ones: they go either way; a preloaded Route (an initial request,
-  // no To-tag) is "not RR driven" and the function is false (Kamailio's rr, as the differential
-  // test measured: the INVITE is then forwarded by its R-URI).
-  return r.v.to_tag.empty() ? -1 : 1;
+  cut_routes(r, vals, nv);
+  return 1;
 }
 
 // An IPv6 address (text, brackets allowed) in one of the set's IPv6 networks.

@@ -73,9 +73,16 @@ struct VmResult {
   uint8_t n_remove = 0;
   bool record_route = false;    // record_route(): our Record-Route (;lr) on top
   bool route_pop = false;       // loose_route() matched: the top Route (ours) is removed
-  // loose_route() on our double Record-Route (the top Route ours with ;r2=on, the next one ours
-  // too): that second value, removed as well (sip::route_pop_two_edits); empty otherwise.
-  sip::Span route_pop2;
+  // loose_route() removing more than that, as Kamailio's rr does: route_cut[0, route_cuts & 3)
+  // are Route values removed from the top, contiguous (sip::route_cut_edits; route_cut[0] is
+  // the top): our double Record-Route's second value, a strict router's value (RFC 3261 16.6
+  // step 6: its URI went into the R-URI). With kRouteCutLast, route_cut[3] is the bytes that
+  // remove the last Route value (sip::route_last_value: after a strict router, RFC 3261 16.4,
+  // it went back into the R-URI). route_cuts 0: route_pop alone says what goes (one test on
+  // the common path, and nothing else here to clear per message).
+  static constexpr uint8_t kRouteCutLast = 4;
+  UninitArray<sip::Span, 4> route_cut;
+  uint8_t route_cuts = 0;
   bool force_rport = false;     // force_rport(): act as if the top Via had ;rport
   bool add_local_rport = false; // add_local_rport(): our Via carries ;rport
   std::string_view adv_addr;    // set_advertised_address(): host in our Via / Record-Route

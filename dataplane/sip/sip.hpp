@@ -414,12 +414,24 @@ size_t first_header_offset(const char* msg, const SipView& v) noexcept;
 Edit route_pop_edit(const char* msg, const SipView& v, bool& has_route,
                     bool* cut_in_quote = nullptr) noexcept;
 
-// loose_route() on our double Record-Route (two values of ours, ;r2=on): the edits that remove
-// the first two Route values; `second` is the second value (from its start to the end of its
-// field's value). Returns 1 or 2 edits (their fields, or values and commas, in order), 0 when
-// there is no Route or `second` does not parse. `cut_in_quote` as route_pop_edit's.
-size_t route_pop_two_edits(const char* msg, const SipView& v, Span second, Edit out[2],
-                           bool* cut_in_quote = nullptr) noexcept;
+// loose_route() removing more than the top Route value, as Kamailio's rr does: our double
+// Record-Route (two values of ours, ;r2=on), a strict router's value (RFC 3261 16.6 step 6).
+// `vals` are Route values in order from the first one, contiguous (vals[0] the top), each from
+// its start to the end of its field's value; n at most 3. The edits that remove them all: per
+// field, the whole line when nothing follows its last removed value, else from the field's
+// first value to the next value (commas and LWS with them). Returns how many (at most n, in
+// order); 0 when there is no Route or a value does not parse. `cut_in_quote` as
+// route_pop_edit's.
+size_t route_cut_edits(const char* msg, const SipView& v, const Span* vals, size_t n, Edit* out,
+                       bool* cut_in_quote = nullptr) noexcept;
+
+// The last Route value (the last value of the last Route field, `field` that field's value):
+// its URI in `uri`, and the edit that removes it (Kamailio's rr after a strict router, the
+// remote target moved back into the R-URI): from the end of the value before it in the field
+// through its own end, or the whole field line when it is the field's only value. False when
+// a value of the field does not parse.
+bool route_last_value(const char* msg, const SipView& v, Span field, Span& uri,
+                      Edit& cut) noexcept;
 
 // append_hf: inserts `line` ("Name: value\r\n") after the last header field.
 Edit append_header_edit(const SipView& v, std::string_view line) noexcept;

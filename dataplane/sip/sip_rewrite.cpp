@@ -586,35 +586,64 @@ Edit route_pop_edit(const char* msg, const SipView& v, bool& has_route,
   return Edit{static_cast<uint16_t>(from), static_cast<uint16_t>(to - from), {}};
 }
 
-size_t route_pop_two_edits(const char* msg, const SipView& v, Span second, Edit out[2],
-                           bool* cut_in_quote) noexcept {
-  const Span route = v[Hdr::kRoute];
-  NameAddr na;
-  if (route.empty() || second.empty() || second.end() > v.headers_end ||
-      !parse_name_addr(msg, second, na)) {
+size_t route_cut_edits(const char* msg, const SipView& v, const Span* vals, size_t n, Edit* out,
+                       bool* cut_in_quote) noexcept {
+  if (v[Hdr::kRoute].empty() || n == 0) {
     return 0;
   }
-  // Removing from `from` through the second value: with its comma and the LWS after it when
-  // another value follows in its field, else the whole field (from that field's start).
-  const bool more = na.end < second.end() && msg[na.end] == ',';
-  const auto through_second = [&](size_t from) {
-    from = more ? from : field_start(msg, from);
-    const size_t to = more ? skip_lws(msg, size_t{na.end} + 1, second.end())
+  size_t k = 0;
+  for (size_t i = 0; i < n;) {
+    if (vals[i].empty() || vals[i].end() > v.headers_end) {
+      return 0;
+    }
+    // vals[i..j]: the removed values of one field, vals[i] its first value.
+    const size_t from_line = field_start(msg, vals[i].off);
+    size_t j = i;
+    while (j + 1 < n && !vals[j + 1].empty() && field_start(msg, vals[j + 1].off) == from_line) {
+      ++j;
+    }
+    NameAddr na;
+    if (!parse_name_addr(msg, vals[j], na)) {
+      return 0;
+    }
+    const bool more = na.end < vals[j].end() && msg[na.end] == ',';
+    const size_t from = more ? vals[i].off : from_line;
+    const size_t to = more ? skip_lws(msg, size_t{na.end} + 1, vals[j].end())
                            : field_end(msg, na.end, v.headers_end);
     if (more && cut_in_quote != nullptr && quote_state(msg, from, to)) [[unlikely]] {
-      *cut_in_quote = true;  // from: a field's value start here, outside quotes
+      *cut_in_quote = true;  // from: a field's value start, outside quotes
     }
-    return Edit{static_cast<uint16_t>(from), static_cast<uint16_t>(to - from), {}};
-  };
-  if (second.off < route.end()) {
-    out[0] = through_second(route.off);  // both in the first field: <a>, <b>[, <c>]
-    return 1;
+    out[k++] = Edit{static_cast<uint16_t>(from), static_cast<uint16_t>(to - from), {}};
+    i = j + 1;
   }
-  // The first value alone in the first Route field, the second in another field.
-  bool has_route = false;
-  out[0] = route_pop_edit(msg, v, has_route, cut_in_quote);
-  out[1] = through_second(second.off);
-  return 2;
+  return k;
+}
+
+bool route_last_value(const char* msg, const SipView& v, Span field, Span& uri,
+                      Edit& cut) noexcept {
+  NameAddr na;
+  size_t prev_end = 0;  // 0: the value is the field's first
+  Span cur = field;
+  for (;;) {
+    if (cur.empty() || !parse_name_addr(msg, cur, na)) {
+      return false;
+    }
+    if (na.end >= cur.end() || msg[na.end] != ',') {
+      break;
+    }
+    prev_end = na.end;
+    const size_t next = skip_lws(msg, size_t{na.end} + 1, field.end());
+    cur = Span{static_cast<uint16_t>(next), static_cast<uint16_t>(field.end() - next)};
+  }
+  uri = na.uri;
+  if (prev_end != 0) {
+    cut = Edit{static_cast<uint16_t>(prev_end), static_cast<uint16_t>(na.end - prev_end), {}};
+  } else {
+    const size_t from = field_start(msg, field.off);
+    const size_t to = field_end(msg, na.end, v.headers_end);
+    cut = Edit{static_cast<uint16_t>(from), static_cast<uint16_t>(to - from), {}};
+  }
+  return true;
 }
 
 Edit append_header_edit(const SipView& v, std::string_view line) noexcept {

@@ -544,7 +544,28 @@ std::vector<Case> cases() {
     pre.flags = bits({1});
     c.push_back({"LooseRouteInDialogOnlyOurs",
                  "request_route { if (loose_route()) setflag(1); else setflag(2); }",
-                 with_to_tag(invite("sip:bob@10.0.0.2", "Route: <sip:10.0.0.2;lr>\r\n")), pre});
+                 with_to_tag(invite("sip:bob@10.0.0.12", "Route: <sip:10.0.0.2;lr>\r\n")), pre});
+    // After a strict router (an in-dialog R-URI of ours): the top Route is the destination and
+    // the last one goes back into the R-URI (Kamailio's rr, differential script 39).
+    Outcome strict;
+    strict.du_uri = "sip:10.5.5.5;lr";
+    strict.new_ruri = "sip:bob@10.0.0.12";
+    strict.flags = bits({1});
+    c.push_back({"LooseRouteAfterAStrictRouter",
+                 "request_route { if (loose_route()) setflag(1); else setflag(2); }",
+                 with_to_tag(invite("sip:10.0.0.2",
+                                    "Route: <sip:10.5.5.5;lr>, <sip:bob@10.0.0.12>\r\n")),
+                 strict});
+    // To a strict router (no ;lr): its URI is the R-URI, the R-URI kept in a Route line.
+    strict.du_uri = "";
+    strict.new_ruri = "sip:10.5.5.5";
+    strict.route_pop = true;
+    strict.append = {"Route: <sip:bob@10.0.0.12>\r\n"};
+    c.push_back({"LooseRouteToAStrictRouter",
+                 "request_route { if (loose_route()) setflag(1); else setflag(2); }",
+                 with_to_tag(invite("sip:bob@10.0.0.12",
+                                    "Route: <sip:10.0.0.2;lr>, <sip:10.5.5.5>\r\n")),
+                 strict});
   }
   // ---- regular expressions (Hyperscan; Kamailio's =~ is case-insensitive) ----
   c.push_back({"RegexOperators",

@@ -875,6 +875,74 @@ TEST(ProxyEdits, RoutePopTakesOneValueThenTheWholeLine) {
   EXPECT_EQ(none.del, 0);
 }
 
+// loose_route()'s removals past the top value (Kamailio's rr, RFC 3261 16.6 step 6): values
+// contiguous from the top, per field the whole line when nothing follows, else up to the next
+// value; and the last value (a strict router's remote target) with the comma before it.
+TEST(ProxyEdits, RouteCutRemovesValuesFromTheTopAcrossFields) {
+  const std::string head = "BYE sip:10.0.0.2 SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n"
+                           "From: <sip:a@e>;tag=1\r\nTo: <sip:b@e>;tag=2\r\nCall-ID: c\r\n"
+                           "CSeq: 2 BYE\r\n";
+  const auto at = [](const std::string& m, std::string_view text) {
+    const size_t off = m.find(text);
+    const size_t eol = m.find("\r\n", off);
+    return Span{static_cast<uint16_t>(off), static_cast<uint16_t>(eol - off)};
+  };
+  // Three values in one field, two cut: the third stays.
+  std::string m = head + "Route: <sip:o;r2=on;lr>, <sip:t>, <sip:x;lr>\r\n\r\n";
+  SipView v = scanned(m);
+  Span vals[3] = {v[Hdr::kRoute], at(m, "<sip:t>"), {}};
+  Edit e[3];
+  ASSERT_EQ(route_cut_edits(m.data(), v, vals, 2, e), 1u);
+  std::string out = oracle(m, {e[0]});
+  EXPECT_EQ(out, head + "Route: <sip:x;lr>\r\n\r\n");
+  // One per field, the third value first in the third field with another after it.
+  m = head + "Route: <sip:o;lr>\r\nRoute: <sip:o2;lr>\r\nRoute: <sip:t>, <sip:x;lr>\r\n\r\n";
+  v = scanned(m);
+  vals[0] = v[Hdr::kRoute];
+  vals[1] = at(m, "<sip:o2;lr>");
+  vals[2] = at(m, "<sip:t>");
+  ASSERT_EQ(route_cut_edits(m.data(), v, vals, 3, e), 3u);
+  out = oracle(m, {e[0], e[1], e[2]});
+  EXPECT_EQ(out, head + "Route: <sip:x;lr>\r\n\r\n");
+  // The two first values in one field, nothing after the second: the line goes.
+  m = head + "Route: <sip:o;lr>, <sip:t>\r\nRoute: <sip:x;lr>\r\n\r\n";
+  v = scanned(m);
+  vals[0] = v[Hdr::kRoute];
+  vals[1] = at(m, "<sip:t>");
+  ASSERT_EQ(route_cut_edits(m.data(), v, vals, 2, e), 1u);
+  EXPECT_EQ(oracle(m, {e[0]}), head + "Route: <sip:x;lr>\r\n\r\n");
+  // Nothing to cut: no Route, or a value that does not parse.
+  m = head + "\r\n";
+  v = scanned(m);
+  EXPECT_EQ(route_cut_edits(m.data(), v, vals, 2, e), 0u);
+}
+
+TEST(ProxyEdits, RouteLastValueTakesItsCommaOrItsLine) {
+  const std::string head = "BYE sip:10.0.0.2 SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n"
+                           "From: <sip:a@e>;tag=1\r\nTo: <sip:b@e>;tag=2\r\nCall-ID: c\r\n"
+                           "CSeq: 2 BYE\r\n";
+  std::string m = head + "Route: <sip:p;lr>, <sip:q;lr>, <sip:alice@h:5070>\r\n\r\n";
+  SipView v = scanned(m);
+  Span uri;
+  Edit cut;
+  ASSERT_TRUE(route_last_value(m.data(), v, v[Hdr::kRoute], uri, cut));
+  EXPECT_EQ(uri.in(m.data()), "sip:alice@h:5070");
+  EXPECT_EQ(oracle(m, {cut}), head + "Route: <sip:p;lr>, <sip:q;lr>\r\n\r\n");
+  // Alone in its field: the field's line.
+  m = head + "Route: <sip:p;lr>\r\nRoute: \"Bob\" <sip:bob@h>;x=1\r\n\r\n";
+  v = scanned(m);
+  const size_t off = m.find("\"Bob\"");
+  const Span last{static_cast<uint16_t>(off),
+                  static_cast<uint16_t>(m.find("\r\n", off) - off)};
+  ASSERT_TRUE(route_last_value(m.data(), v, last, uri, cut));
+  EXPECT_EQ(uri.in(m.data()), "sip:bob@h");
+  EXPECT_EQ(oracle(m, {cut}), head + "Route: <sip:p;lr>\r\n\r\n");
+  // A value that does not parse: nothing.
+  m = head + "Route: <sip:p;lr>, <sip:q\r\n\r\n";
+  v = scanned(m);
+  EXPECT_FALSE(route_last_value(m.data(), v, v[Hdr::kRoute], uri, cut));
+}
+
 // A '"' inside the first Route's <URI> opens a quoted string for the scanner (not for the
 // name-addr parser): popping that value would leave the rest of the field to scan outside the
 // quotes, where the control byte a quoted-pair carried is refused. The cut is reported (the
@@ -893,7 +961,8 @@ TEST(ProxyEdits, RoutePopReportsACutInsideAQuotedString) {
   EXPECT_TRUE(cut);
   Edit two[2];
   cut = false;
-  route_pop_two_edits(bad.data(), v, v[Hdr::kRoute], two, &cut);
+  const Span top[1] = {v[Hdr::kRoute]};
+  route_cut_edits(bad.data(), v, top, 1, two, &cut);
   EXPECT_TRUE(cut);
   // Without the report the cut would produce what the scanner refuses.
   const std::string popped = oracle(bad, {route_pop_edit(bad.data(), v, has)});
