@@ -429,7 +429,8 @@ size_t route_cut_edits(const char* msg, const SipView& v, const Span* vals, size
 // its URI in `uri`, and the edit that removes it (Kamailio's rr after a strict router, the
 // remote target moved back into the R-URI): from the end of the value before it in the field
 // through its own end, or the whole field line when it is the field's only value. False when
-// a value of the field does not parse.
+// a value of the field does not parse, or when the cut would change the scanner's quote state
+// (a '"' inside a <URI>: the rest of the field would scan differently).
 bool route_last_value(const char* msg, const SipView& v, Span field, Span& uri,
                       Edit& cut) noexcept;
 

@@ -637,6 +637,11 @@ bool route_last_value(const char* msg, const SipView& v, Span field, Span& uri,
   }
   uri = na.uri;
   if (prev_end != 0) {
+    // A '"' inside a <URI> (not a quote to the name-addr parser, one to the scanner): the cut
+    // must leave the scanner's quote state where it was, or the rest would scan differently.
+    if (quote_state(msg, field.off, prev_end) != quote_state(msg, field.off, na.end)) {
+      return false;
+    }
     cut = Edit{static_cast<uint16_t>(prev_end), static_cast<uint16_t>(na.end - prev_end), {}};
   } else {
     const size_t from = field_start(msg, field.off);

@@ -937,6 +937,10 @@ TEST(ProxyEdits, RouteLastValueTakesItsCommaOrItsLine) {
   ASSERT_TRUE(route_last_value(m.data(), v, last, uri, cut));
   EXPECT_EQ(uri.in(m.data()), "sip:bob@h");
   EXPECT_EQ(oracle(m, {cut}), head + "Route: <sip:p;lr>\r\n\r\n");
+  // A '"' inside the last <URI> and one before it: cutting it would leave a quote open.
+  m = head + "Route: <sip:p;x=\"a;lr>, <sip:q;y=b\">\r\n\r\n";
+  v = scanned(m);
+  EXPECT_FALSE(route_last_value(m.data(), v, v[Hdr::kRoute], uri, cut));
   // A value that does not parse: nothing.
   m = head + "Route: <sip:p;lr>, <sip:q\r\n\r\n";
   v = scanned(m);
