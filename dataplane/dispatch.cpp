@@ -282,8 +282,8 @@ bool find_header(const char* msg, const sip::SipView& v, std::string_view name,
 }
 
 // Kamailio's ds_hash_authusername(): the first Proxy-Authorization's credentials when they
-// parse as Digest, else the first Authorization's; the user part of their username (before
-// '@', as its parse_username()), trimmed. False (algorithm 5 falls back to round robin) when
+// parse as Digest, else the first Authorization's; the user part of their username (as its
+// parse_username(): no "@domain", no "scheme:"), trimmed. False (algorithm 5 falls back to round robin) when
 // neither parses or the user is empty: a parsed Proxy-Authorization with an empty user does
 // not fall back to the Authorization.
 bool auth_username(const char* msg, const sip::SipView& v, std::string_view& user) noexcept {
@@ -295,9 +295,17 @@ bool auth_username(const char* msg, const sip::SipView& v, std::string_view& use
         sip::parse_digest_cred(value, cred) != sip::CredScheme::kDigest) {
       continue;
     }
-    const std::string_view whole = cred.value[sip::DigestCred::kUsername];
-    const size_t at = whole.size() > 2 ? whole.find('@') : std::string_view::npos;
-    user = trim(whole.substr(0, at));
+    // parse_username(): a username of more than 2 bytes loses "@domain", then anything up to
+    // a ':' ("sip:bob@example.com" is "bob"; measured, differential script 32).
+    user = cred.value[sip::DigestCred::kUsername];
+    if (user.size() > 2) {
+      user = user.substr(0, user.find('@'));
+      const size_t colon = user.find(':');
+      if (colon != std::string_view::npos) {
+        user.remove_prefix(colon + 1);
+      }
+    }
+    user = trim(user);
     return !user.empty();
   }
   return false;

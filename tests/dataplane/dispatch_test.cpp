@@ -742,6 +742,13 @@ TEST(Keys, AuthUsernameReadsTheFirstDigestCredentials) {
   EXPECT_EQ(request_key(with("Authorization: Digest username=\"ivan@example.com\"\r\n"), 5),
             "ivan|");
   EXPECT_EQ(request_key(with("Authorization: Digest username=\"ivan\r\n"), 5), "no key");
+  // parse_username() drops a scheme too, with or without a domain (messages 32 and 33); a
+  // username of 2 bytes or less is kept whole.
+  EXPECT_EQ(request_key(with("Authorization: Digest username=\"sip:judy@example.com\"\r\n"), 5),
+            "judy|");
+  EXPECT_EQ(request_key(with("Authorization: Digest username=\"sip:walter\"\r\n"), 5),
+            "walter|");
+  EXPECT_EQ(request_key(with("Authorization: Digest username=\"a@\"\r\n"), 5), "a@|");
 }
 
 TEST(Keys, AuthUsernameFallsBackToRoundRobin) {
