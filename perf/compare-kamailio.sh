@@ -5,7 +5,8 @@
 # CPU-second for each and their ratio.
 #
 #   perf/compare-kamailio.sh [--json] [--count N] [--rate R] [--kind invite|mix] [--size B]
-#                            [--io af_packet|memif] [--memif-mode zero-copy|copy] [--repeat N]
+#                            [--io af_packet|memif] [--memif-mode zero-copy|copy] [--huge]
+#                            [--repeat N]
 #
 # --repeat N: N runs one after the other (each a Kamailio phase then a viaduct phase, in a lab
 # of its own), then one line: the medians of the runs' messages per CPU-second and ratios, their
@@ -32,6 +33,9 @@
 # each forward from viaduct's mbuf, as a NIC's DMA would, and its CPU is not counted (it is
 # the NIC). Not the default: 2 of 17 zero-copy runs ended without a result (perf/RESULTS.md,
 # (A12) "viaduct's cost per message over memif"), and it measured no better than copy here.
+# --huge (--io memif, copy mode): viaduct's EAL memory on 2 MiB hugepages (--in-memory), as it
+# runs in production, instead of --no-huge's 4 KiB pages; needs 128 free hugepages (reserve them
+# first: echo 256 > /proc/sys/vm/nr_hugepages). "viaduct_memory" in the JSON says which.
 # Kamailio's phase is unchanged: its kernel socket I/O is part of what it costs
 # in production, where viaduct's NIC costs no syscall.
 #
@@ -64,6 +68,7 @@ KIND=invite
 SIZE=900
 IO=af_packet
 MEMIF_MODE=copy
+HUGE=0
 REPEAT=1
 one_run_args=()
 while [ $# -gt 0 ]; do
@@ -75,6 +80,7 @@ while [ $# -gt 0 ]; do
     esac
     case $1 in
         --json) JSON=1 ;;
+        --huge) HUGE=1 ;;
         --count) COUNT=$2; shift ;;
         --rate) RATE=$2; shift ;;
         --kind) KIND=$2; shift ;;
@@ -82,7 +88,7 @@ while [ $# -gt 0 ]; do
         --io) IO=$2; shift ;;
         --memif-mode) MEMIF_MODE=$2; shift ;;
         *) echo "usage: $0 [--json] [--count N] [--rate R] [--kind invite|mix] [--size B]" \
-                "[--io af_packet|memif] [--memif-mode zero-copy|copy] [--repeat N]" >&2
+                "[--io af_packet|memif] [--memif-mode zero-copy|copy] [--huge] [--repeat N]" >&2
            exit 2 ;;
     esac
     shift
@@ -116,7 +122,7 @@ def loaded(r):
     return r["viaduct_worker_off_cpu_seconds"] > 0.1 * r["viaduct_cpu_seconds"]
 quiet = [r for r in runs if not loaded(r)]
 ratios = [r["ratio"] for r in runs if r.get("ratio") is not None]
-out = {k: runs[0][k] for k in ("io", "memif_mode", "kind", "count", "rate")}
+out = {k: runs[0][k] for k in ("io", "memif_mode", "viaduct_memory", "kind", "count", "rate")}
 out.update({"runs": len(runs), "failed_runs": failed,
             "loaded_runs": len(runs) - len(quiet),
             "kamailio_msgs_per_cpu_second": med("kamailio_msgs_per_cpu_second", runs),
@@ -146,6 +152,15 @@ case $MEMIF_MODE in
     zero-copy|copy) ;;
     *) echo "compare-kamailio: --memif-mode zero-copy|copy" >&2; exit 2 ;;
 esac
+if [ "$HUGE" = 1 ]; then
+    [ "$IO" = memif ] && [ "$MEMIF_MODE" = copy ] ||
+        { echo "compare-kamailio: --huge takes --io memif (copy mode)" >&2; exit 2; }
+    free_huge=$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)
+    [ "${free_huge:-0}" -ge 128 ] ||
+        { echo "compare-kamailio: --huge needs 128 free hugepages, $free_huge free" \
+               "(echo 256 > /proc/sys/vm/nr_hugepages)" >&2; exit 2; }
+    export LAB_HUGE=1
+fi
 GEN=$BUILD/tools/viaduct-gen
 VIADUCT=$BUILD/tools/viaduct
 PEER=$BUILD/perf/viaduct-memif-peer
@@ -368,14 +383,16 @@ log "   forwarded $vd_fwd messages, CPU ${vd_cpu} s (worker off its CPU ${vd_off
 mode=none
 [ "$IO" = memif ] && mode=$MEMIF_MODE
 python3 - "$COUNT" "$RATE" "$KIND" "$kam_fwd" "$kam_cpu" "$vd_fwd" "$vd_cpu" "$JSON" "$IO" "$vd_off" \
-    "$mode" <<'PY'
+    "$mode" "$HUGE" <<'PY'
 import json, sys
 count, rate, kind = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
 io, off, memif_mode = sys.argv[9], float(sys.argv[10]), sys.argv[11]
 kf, kc, vf, vc = int(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6]), float(sys.argv[7])
 k = kf / kc if kc > 0 else 0.0
 v = vf / vc if vc > 0 else 0.0
-out = {"io": io, "memif_mode": memif_mode, "kind": kind, "count": count, "rate": rate,
+memory = "hugepages" if sys.argv[12] == "1" else "4k"
+out = {"io": io, "memif_mode": memif_mode, "viaduct_memory": memory, "kind": kind,
+       "count": count, "rate": rate,
        "kamailio_forwarded": kf, "kamailio_cpu_seconds": round(kc, 3),
        "kamailio_msgs_per_cpu_second": round(k, 1),
        "viaduct_forwarded": vf, "viaduct_cpu_seconds": round(vc, 6),

@@ -218,12 +218,15 @@ TOML
 # copy (the default): viaduct is role=server and copies every frame in and out of the shared
 # memory; perf/memif_peer.cpp is the client (--role client, started after viaduct). zero-copy:
 # viaduct is role=client,zero-copy=yes; the peer is the server (--role server, started first).
-# The backends' MACs are static (the peer answers no ARP).
+# The backends' MACs are static (the peer answers no ARP). LAB_HUGE=1 (copy mode): viaduct's
+# EAL memory on hugepages (--in-memory; 128 free 2 MiB pages needed), as in production.
 LAB_MEMIF_LB_MAC=02:00:00:00:00:02
 LAB_MEMIF_B_MACS=(02:00:00:00:00:11 02:00:00:00:00:12 02:00:00:00:00:13)
 lab_write_memif_settings() {
     local dir=$1 sock=$2 mode=${3:-copy} vdev mbufs=4095 eal_extra=""
+    local eal_mem='"--no-huge", "-m", "256", "--no-shconf",'
     vdev="role=server,socket=${sock},socket-abstract=no,rsize=12"
+    [ "${LAB_HUGE:-0}" = 1 ] && eal_mem='"--in-memory", "-m", "256",'
     if [ "$mode" = zero-copy ]; then
         # viaduct is the client and shares its own mbuf memory (EAL --no-huge memory is a memfd):
         # the peer (role=server) writes received frames into viaduct's mbufs and reads the sent
@@ -235,7 +238,7 @@ lab_write_memif_settings() {
     fi
     cat > "$dir/viaduct.toml" <<TOML
 [dpdk]
-eal_args = ["--no-huge", "-m", "256", "--no-pci", "--no-shconf", "--log-level=lib.eal:error", ${eal_extra}
+eal_args = [${eal_mem} "--no-pci", "--log-level=lib.eal:error", ${eal_extra}
             "--vdev=net_memif0,${vdev},mac=${LAB_MEMIF_LB_MAC}",
             "--lcores", "${LAB_LCORES:-0-1}"]
 mbufs = ${mbufs}
