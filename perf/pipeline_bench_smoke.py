@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
 # perf/pipeline_bench_smoke.py BENCH: viaduct-pipeline-bench runs, briefly, every case (and once
-# with --saturated --tx-cksum nic), and its --json line holds what perf/RESULTS.md reads, with
+# with --saturated --tx-cksum nic, once with --generators), and its --json line holds what perf/RESULTS.md reads, with
 # values that agree with each other. Not a speed test: nothing here depends on how fast the
 # machine is.
 import json
@@ -73,17 +73,25 @@ for c in d["cases"]:
     check(f"{n}: stall time only with stalls ({c['worker_stalls']}, {c['worker_stall_ms']} ms)",
           (c["worker_stalls"] == 0) == (c["worker_stall_ms"] == 0))
 
+def run_json(what, args):
+    """The bench with ARGS: its JSON line, parsed, or None (said as a failure)."""
+    r = subprocess.run([bench, "--seconds", "0.2", "--json"] + args,
+                       capture_output=True, text=True, timeout=120)
+    check(f"{what}: the bench exited 0 ({r.returncode})", r.returncode == 0)
+    json_lines = [l for l in r.stdout.splitlines() if l.startswith("{")]
+    check(f"{what}: it printed one JSON line", len(json_lines) == 1)
+    if len(json_lines) != 1:
+        print(r.stdout, r.stderr)
+        return None
+    return json.loads(json_lines[0])
+
+
 # --saturated: a third phase, its fields present and consistent, every frame out; with the
 # port marked as offloading the TX checksums (--tx-cksum nic), the path a NIC port takes.
-sat = subprocess.run([bench, "--seconds", "0.2", "--cases", "invite", "--saturated",
-                      "--tx-cksum", "nic", "--json"],
-                     capture_output=True, text=True, timeout=120)
-check(f"--saturated: the bench exited 0 ({sat.returncode})", sat.returncode == 0)
-lines = [l for l in sat.stdout.splitlines() if l.startswith("{")]
-check("--saturated: it printed one JSON line", len(lines) == 1)
-if len(lines) == 1:
-    check("--tx-cksum nic is in the JSON", json.loads(lines[0]).get("tx_cksum") == "nic")
-    c = json.loads(lines[0])["cases"][0]
+sat = run_json("--saturated", ["--cases", "invite", "--saturated", "--tx-cksum", "nic"])
+if sat is not None:
+    check("--tx-cksum nic is in the JSON", sat.get("tx_cksum") == "nic")
+    c = sat["cases"][0]
     check(f"--tx-cksum nic: what was processed came out ({c['out']} of {c['processed']})",
           c["out"] == c["processed"] and c["drops"] == 0)
     check(f"--saturated: frames processed ({c.get('saturated_processed')})",
@@ -93,9 +101,30 @@ if len(lines) == 1:
     check(f"--saturated: no drops ({c.get('saturated_drops')})", c.get("saturated_drops") == 0)
     check("--saturated: saturated_ns_per_msg is 1e9 / saturated_msgs_per_sec_per_worker",
           abs(c["saturated_ns_per_msg"] * c["saturated_msgs_per_sec_per_worker"] / 1e9 - 1) < 0.01)
-else:
-    print(sat.stdout, sat.stderr)
 # Without the flag the phase does not run.
 check("no saturated fields without --saturated",
       not any(k.startswith("saturated") for k in d["cases"][0]))
+check("no parallel fields without --generators",
+      not any(k.startswith("parallel") for k in d["cases"][0]))
+
+# --generators: two workers fed by two generator lcores of their own (five lcores: on a small
+# machine they share its CPUs, which the bench allows and says). Every frame a generator
+# offered was processed and came back to it, whichever worker took it.
+par = run_json("--generators", ["--cases", "invite,mix", "--workers", "2", "--generators", "2"])
+if par is not None:
+    for c in par["cases"]:
+        n = c["name"]
+        check(f"--generators {n}: two generators ({c.get('generators')})",
+              c.get("generators") == 2)
+        check(f"--generators {n}: frames offered ({c.get('parallel_offered')})",
+              c.get("parallel_offered", 0) > 0)
+        check(f"--generators {n}: all came back ({c.get('parallel_out')} of "
+              f"{c.get('parallel_offered')})", c.get("parallel_out") == c.get("parallel_offered"))
+        check(f"--generators {n}: no drops ({c.get('parallel_drops')})",
+              c.get("parallel_drops") == 0)
+        check(f"--generators {n}: rates positive", c.get("parallel_wall_msgs_per_sec", 0) > 0
+              and c.get("parallel_msgs_per_sec_per_worker", 0) > 0)
+check("--generators more than --workers is refused",
+      subprocess.run([bench, "--workers", "1", "--generators", "2"], capture_output=True,
+                     timeout=60).returncode == 2)
 sys.exit(1 if failures else 0)

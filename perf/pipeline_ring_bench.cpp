@@ -6,9 +6,10 @@
 //
 //   viaduct-pipeline-bench [--workers N] [--seconds S] [--cases invite,options,reply,mix]
 //                          [--load F] [--burst B] [--rx-cksum nic|sw|none] [--tx-cksum sw|nic]
-//                          [--saturated] [--json]
+//                          [--saturated] [--generators G] [--huge] [--json]
 //
-// Per case, two phases (three with --saturated: see Bench::run_saturated()):
+// Per case, two phases (three with --saturated: see Bench::run_saturated(); one more with
+// --generators G: see Bench::run_parallel()):
 //   1. capacity: the generator offers as much as it can; msgs_per_sec_per_worker is what the
 //      workers processed divided by the TSC time they spent on non-empty bursts (their
 //      busy_tsc counter), i.e. messages per second of worker CPU.
@@ -231,6 +232,10 @@ struct Options {
   // `echo 1024 > /proc/sys/vm/nr_hugepages`), as viaduct runs in production. The mbufs then
   // sit on a few TLB entries instead of thousands.
   bool huge = false;
+  // A fourth phase per case with this many generator lcores of their own (0: none), each
+  // feeding and draining the rings of every G-th worker: the workers' aggregate rate when one
+  // generator no longer caps it (needs workers + generators + 1 CPUs).
+  unsigned generators = 0;
   // A third phase per case: the workers saturated (run_saturated()).
   bool saturated = false;
 };
@@ -559,7 +564,89 @@ class Bench {
     return r;
   }
 
+  // The workers fed by generators of their own (--generators G, on the lcores gen_lcores):
+  // generator g offers full bursts, as fast as it can, to the RX rings of workers g, g + G,
+  // ... in turn and drains their TX rings. The main lcore only waits. wall_processed over
+  // wall_s is the workers' aggregate rate; out counts what the generators drained.
+  PhaseResult run_parallel(const Case& c, const std::vector<unsigned>& gen_lcores) {
+    PhaseResult r;
+    const uint64_t hz = rte_get_tsc_hz();
+    const Counts start = counts();
+    const uint64_t t0 = rte_rdtsc();
+    const uint64_t end = t0 + static_cast<uint64_t>(o_.seconds * static_cast<double>(hz));
+    std::vector<GenArg> args(gen_lcores.size());
+    for (size_t g = 0; g < args.size(); ++g) {
+      args[g] = GenArg{this, &c, static_cast<unsigned>(g),
+                       static_cast<unsigned>(gen_lcores.size()), end, 0, 0};
+      rte_eal_remote_launch(&Bench::gen_main, &args[g], gen_lcores[g]);
+    }
+    while (rte_rdtsc() < end) {
+      rte_delay_us_sleep(500);  // the main lcore's CPU left to others (a shared small machine)
+    }
+    offered_until_now(r, start, t0);
+    for (const unsigned l : gen_lcores) {
+      rte_eal_wait_lcore(l);  // each drains until its frames are out, 2 s at most
+    }
+    for (const GenArg& a : args) {
+      r.offered += a.offered;
+      r.out += a.out;
+    }
+    since(start, r);
+    return r;
+  }
+
  private:
+  struct GenArg {
+    Bench* bench;
+    const Case* c;
+    unsigned g;
+    unsigned n;
+    uint64_t end;
+    uint64_t offered;
+    uint64_t out;
+  };
+  static int gen_main(void* p) {
+    auto* a = static_cast<GenArg*>(p);
+    a->bench->gen_loop(*a);
+    return 0;
+  }
+  void gen_loop(GenArg& a) const {
+    std::vector<size_t> mine;
+    for (size_t q = a.g; q < rx_.size(); q += a.n) {
+      mine.push_back(q);
+    }
+    size_t next = (a.g * 37) % a.c->frames.size();
+    rte_mbuf* burst[dp::kMaxBurst];
+    const unsigned want = std::min<unsigned>(o_.burst, dp::kMaxBurst);
+    auto drain_mine = [&] {
+      rte_mbuf* out[dp::kMaxBurst];
+      for (const size_t q : mine) {
+        const unsigned n = rte_ring_dequeue_burst(tx_[q], reinterpret_cast<void**>(out),
+                                                  dp::kMaxBurst, nullptr);
+        a.out += n;
+        rte_pktmbuf_free_bulk(out, n);
+      }
+    };
+    size_t k = 0;
+    while (rte_rdtsc() < a.end) {
+      if (rte_pktmbuf_alloc_bulk(pool_, burst, want) == 0) {
+        fill(*a.c, next, burst, want);
+        const unsigned n =
+            rte_ring_enqueue_burst(rx_[mine[k]], reinterpret_cast<void**>(burst), want, nullptr);
+        if (n < want) {
+          rte_pktmbuf_free_bulk(burst + n, want - n);
+        }
+        a.offered += n;
+        k = k + 1 == mine.size() ? 0 : k + 1;
+      }
+      drain_mine();
+    }
+    const uint64_t give_up = rte_rdtsc() + 2 * rte_get_tsc_hz();
+    while (a.out < a.offered && rte_rdtsc() < give_up) {
+      drain_mine();
+    }
+  }
+
   // Let the workers finish what is queued, then stop counting: 200 ms of draining, then on
   // until every frame offered has come out, 2 s at most (a worker that dropped frames, or a
   // loaded host that did not run it).
@@ -732,6 +819,11 @@ int main(int argc, char** argv) {
                  "sw (filled in, checked in software), none (UDP checksum 0)")
       ->check(CLI::IsMember({"nic", "sw", "none"}));
   app.add_flag("--json", o.json, "print one JSON line");
+  app.add_option("--generators", o.generators,
+                 "a fourth phase per case: this many generator lcores of their own, each "
+                 "feeding every G-th worker (parallel_wall_msgs_per_sec: the aggregate rate); "
+                 "needs workers + generators + 1 CPUs")
+      ->check(CLI::Range(0u, 64u));
   app.add_flag("--huge", o.huge,
                "EAL memory on hugepages (--in-memory; reserve 2 MiB pages first) instead of "
                "--no-huge");
@@ -753,9 +845,29 @@ int main(int argc, char** argv) {
       o.cases.push_back(c);
     }
   }
-  const std::string lcores = "0-" + std::to_string(o.workers);
+  if (o.generators > o.workers) {
+    std::fprintf(stderr, "viaduct-pipeline-bench: --generators %u is more than --workers %u\n",
+                 o.generators, o.workers);
+    return 2;
+  }
+  // lcore i on CPU i; with more lcores than CPUs (a smoke test on a small machine), lcore i on
+  // CPU i mod CPUs, said on stderr: the rates then measure the sharing.
+  const unsigned n_lcores = o.workers + o.generators + 1;
+  const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  std::string lcores = "0-" + std::to_string(n_lcores - 1);
+  const char* lcore_flag = "-l";
+  if (cpus > 0 && n_lcores > static_cast<unsigned long>(cpus)) {
+    std::fprintf(stderr, "viaduct-pipeline-bench: %u lcores on %ld CPUs: they share CPUs\n",
+                 n_lcores, cpus);
+    lcore_flag = "--lcores";
+    lcores.clear();
+    for (unsigned i = 0; i < n_lcores; ++i) {
+      lcores += (i == 0 ? "" : ",") + std::to_string(i) + "@" +
+                std::to_string(i % static_cast<unsigned long>(cpus));
+    }
+  }
   std::vector<const char*> eal = {"viaduct-pipeline-bench", "-m", "1024", "--no-pci",
-                                  "--log-level=error", "-l", lcores.c_str()};
+                                  "--log-level=error", lcore_flag, lcores.c_str()};
   if (o.huge) {
     eal.push_back("--in-memory");
   } else {
@@ -846,9 +958,12 @@ int main(int argc, char** argv) {
   }
   unsigned w = 0;
   unsigned lcore = 0;
+  std::vector<unsigned> gen_lcores;
   RTE_LCORE_FOREACH_WORKER(lcore) {
     if (w < workers.size()) {
       rte_eal_remote_launch(&dp::Worker::launch, workers[w++].get(), lcore);
+    } else if (gen_lcores.size() < o.generators) {
+      gen_lcores.push_back(lcore);
     }
   }
 
@@ -873,6 +988,10 @@ int main(int argc, char** argv) {
       const double sat_busy_s =
           static_cast<double>(sat.busy_tsc) / static_cast<double>(rte_get_tsc_hz());
       sat_per_worker = sat_busy_s > 0 ? static_cast<double>(sat.processed) / sat_busy_s : 0;
+    }
+    PhaseResult par;
+    if (o.generators > 0) {
+      par = bench.run_parallel(c, gen_lcores);
     }
     PhaseResult lat = bench.run(c, offered, true);
     const double p50 = percentile(lat.lat_cycles, 0.50);
@@ -972,6 +1091,22 @@ int main(int argc, char** argv) {
                     static_cast<unsigned long long>(sat_drops));
       json += sbuf;
     }
+    if (o.generators > 0) {
+      const double par_busy_s =
+          static_cast<double>(par.busy_tsc) / static_cast<double>(rte_get_tsc_hz());
+      char pbuf[300];
+      std::snprintf(pbuf, sizeof pbuf,
+                    ", \"generators\": %u, \"parallel_wall_msgs_per_sec\": %.0f, "
+                    "\"parallel_msgs_per_sec_per_worker\": %.0f, \"parallel_offered\": %llu, "
+                    "\"parallel_out\": %llu, \"parallel_drops\": %llu",
+                    o.generators,
+                    par.wall_s > 0 ? static_cast<double>(par.wall_processed) / par.wall_s : 0.0,
+                    par_busy_s > 0 ? static_cast<double>(par.processed) / par_busy_s : 0.0,
+                    static_cast<unsigned long long>(par.offered),
+                    static_cast<unsigned long long>(par.out),
+                    static_cast<unsigned long long>(par.drops_total()));
+      json += pbuf;
+    }
     json += stall_json;
     if (!o.json) {
       std::printf("%-8s %5zu B  %10.0f msgs/s per worker (%6.1f ns/msg)  wall %10.0f msgs/s  "
@@ -1002,6 +1137,16 @@ int main(int argc, char** argv) {
                     sat_per_worker, sat_per_worker > 0 ? 1e9 / sat_per_worker : 0.0,
                     static_cast<unsigned long long>(sat.processed),
                     static_cast<unsigned long long>(sat.out));
+      }
+      if (o.generators > 0) {
+        const double pb = static_cast<double>(par.busy_tsc) / hz;
+        std::printf("         %u generators of their own: %10.0f msgs/s in all (%.0f msgs/s per "
+                    "worker CPU-second), %llu offered, %llu out\n",
+                    o.generators,
+                    par.wall_s > 0 ? static_cast<double>(par.wall_processed) / par.wall_s : 0.0,
+                    pb > 0 ? static_cast<double>(par.processed) / pb : 0.0,
+                    static_cast<unsigned long long>(par.offered),
+                    static_cast<unsigned long long>(par.out));
       }
       if (cap.out < cap.processed) {
         std::printf("         (%llu of %llu processed frames did not come out; the workers "
