@@ -226,7 +226,8 @@ lab_write_memif_settings() {
     local dir=$1 sock=$2 mode=${3:-copy} vdev mbufs=4095 eal_extra=""
     local eal_mem='"--no-huge", "-m", "256", "--no-shconf",'
     vdev="role=server,socket=${sock},socket-abstract=no,rsize=12"
-    [ "${LAB_HUGE:-0}" = 1 ] && eal_mem='"--in-memory", "-m", "256",'
+    # Zero-copy shares viaduct's memory with the peer as one --no-huge memfd: 4 KiB pages there.
+    [ "${LAB_HUGE:-0}" = 1 ] && [ "$mode" = copy ] && eal_mem='"--in-memory", "-m", "256",'
     if [ "$mode" = zero-copy ]; then
         # viaduct is the client and shares its own mbuf memory (EAL --no-huge memory is a memfd):
         # the peer (role=server) writes received frames into viaduct's mbufs and reads the sent
