@@ -5,6 +5,7 @@
 # that cannot install them: the device machine of perf/RESULTS.md's multi-core entries).
 #
 #   perf/bundle.sh OUT [BUILD:PREFIX ...]      e.g. perf/bundle.sh /tmp/b build: build-pgo:pgo-
+#   (BUILD relative to the repository root; OUT to the current directory)
 #
 # OUT/<PREFIX>build/{tools,perf}/NAME: a wrapper per program (the daemon, viaduct-gen, the
 #   memif peer, the pipeline benches) that runs the stripped binary in OUT/bin with
@@ -23,10 +24,15 @@
 #   `kamailio` find them as they do here.
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: $0 OUT [BUILD:PREFIX ...]" >&2; exit 2; }
-out=$1
+out=$(realpath -m "$1")  # before the cd below: OUT is relative to the caller's directory
 shift
 [ $# -gt 0 ] || set -- build:
 cd "$(dirname "$0")/.."
+# OUT is emptied first: only a folder that is empty, absent or an earlier bundle.
+if [ -e "$out" ] && [ -n "$(ls -A "$out" 2>/dev/null)" ] && [ ! -f "$out/install.sh" ]; then
+    echo "bundle: $out is neither empty nor an earlier bundle; not overwritten" >&2
+    exit 2
+fi
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/lib"
 multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)
