@@ -33,6 +33,15 @@ if [ -e "$out" ] && [ -n "$(ls -A "$out" 2>/dev/null)" ] && [ ! -f "$out/install
     echo "bundle: $out is neither empty nor an earlier bundle; not overwritten" >&2
     exit 2
 fi
+# DPDK's EAL refuses a plugin with a world-writable folder on its path (such as /tmp).
+d=$(dirname "$out")
+while [ "$d" != / ]; do
+    if [ -d "$d" ] && [ -n "$(find "$d" -maxdepth 0 -perm -o+w)" ]; then
+        echo "bundle: warning: $d is world-writable: the EAL will not load the drivers from $out" >&2
+        break
+    fi
+    d=$(dirname "$d")
+done
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/lib"
 multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)
