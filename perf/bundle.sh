@@ -21,7 +21,8 @@
 # OUT/iproute2/wrap: ip and ss, for a target without iproute2 (see below).
 # OUT/install.sh: run on the target as root: puts DPDK's plugin folder and Kamailio where the
 #   Debian packages put them (those paths must not exist there yet), so that the EAL and
-#   `kamailio` find them as they do here.
+#   `kamailio` find them as they do here. It refuses a bundle with a world-writable folder on
+#   its path there (such as /tmp): the EAL would not load its drivers.
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: $0 OUT [BUILD:PREFIX ...]" >&2; exit 2; }
 out=$(realpath -m "$1")  # before the cd below: OUT is relative to the caller's directory
@@ -33,15 +34,6 @@ if [ -e "$out" ] && [ -n "$(ls -A "$out" 2>/dev/null)" ] && [ ! -f "$out/install
     echo "bundle: $out is neither empty nor an earlier bundle; not overwritten" >&2
     exit 2
 fi
-# DPDK's EAL refuses a plugin with a world-writable folder on its path (such as /tmp).
-d=$(dirname "$out")
-while [ "$d" != / ]; do
-    if [ -d "$d" ] && [ -n "$(find "$d" -maxdepth 0 -perm -o+w)" ]; then
-        echo "bundle: warning: $d is world-writable: the EAL will not load the drivers from $out" >&2
-        break
-    fi
-    d=$(dirname "$d")
-done
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/lib"
 multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)
@@ -53,12 +45,14 @@ programs=(tools/viaduct tools/viaduct-gen perf/viaduct-memif-peer perf/viaduct-p
 pmds=(librte_bus_vdev librte_mempool_ring librte_net_ring librte_net_memif librte_net_af_packet
       librte_net_null)
 
-copy_libs() {  # the non-glibc libraries FILE loads
+copy_libs() {  # copy_libs FILE [DIR]: the non-glibc libraries FILE loads, into DIR (OUT/lib)
+    local dest=${2:-$out/lib}
     ldd "$1" | awk '$3 ~ /^\// {print $3}' | while read -r lib; do
         case $(basename "$lib") in
-            libc.so.*|libm.so.*|libpthread.so.*|libdl.so.*|librt.so.*|ld-linux*) continue ;;
+            libc.so.*|libm.so.*|libpthread.so.*|libdl.so.*|librt.so.*|libresolv.so.*|ld-linux*)
+                continue ;;
         esac
-        [ -e "$out/lib/$(basename "$lib")" ] || cp -L "$lib" "$out/lib/"
+        [ -e "$dest/$(basename "$lib")" ] || cp -L "$lib" "$dest/"
     done
 }
 
@@ -105,10 +99,7 @@ mkdir -p "$out/iproute2/real" "$out/iproute2/lib" "$out/iproute2/wrap"
 for t in ip ss; do
     p=$(command -v "$t") || continue
     cp "$p" "$out/iproute2/real/"
-    ldd "$p" | awk '$3 ~ /^\// {print $3}' | while read -r lib; do
-        case $(basename "$lib") in libc.so.*|libm.so.*|libresolv.so.*|ld-linux*) continue ;; esac
-        cp -L "$lib" "$out/iproute2/lib/"
-    done
+    copy_libs "$p" "$out/iproute2/lib"
     cat > "$out/iproute2/wrap/$t" <<WRAP
 #!/bin/sh
 b=\$(cd "\$(dirname "\$0")/.." && pwd)
@@ -122,6 +113,15 @@ cat > "$out/install.sh" <<EOF
 # Run as root on the target machine: DPDK's plugin folder and Kamailio at Debian's paths.
 set -eu
 b=\$(cd "\$(dirname "\$0")" && pwd)
+# The EAL refuses a driver with a world-writable folder on its path (/tmp, say): say so here.
+d=\$b
+while [ "\$d" != / ]; do
+    if [ -n "\$(find "\$d" -maxdepth 0 -perm -o+w)" ]; then
+        echo "install.sh: \$d is world-writable: the EAL would not load the drivers; move the bundle" >&2
+        exit 1
+    fi
+    d=\$(dirname "\$d")
+done
 mkdir -p "$pmd_dir"
 for p in ${pmd_names[*]}; do ln -sf "\$b/lib/\$p" "$pmd_dir/\${p%.*}"; done
 if [ -d "\$b/kamailio" ]; then

@@ -58,10 +58,15 @@ kam_dir=/usr/lib/$multiarch/kamailio
 chmod 755 "$work/kamailio.bin"  # install.sh's cp keeps the mode of the file it writes over
 # In a mount namespace: empty folders over DPDK's plugin folder and Kamailio's, a file of ours
 # over /usr/sbin/kamailio; install.sh fills them; the bundle runs from them.
+# First an install.sh in a world-writable folder: it must refuse, before it changes anything.
 unshare -m bash -euo pipefail -c '
     mount -t tmpfs none "$1"
     if [ -d "$2" ]; then mount -t tmpfs none "$2"; fi
     if [ -e /usr/sbin/kamailio ]; then mount --bind "$3/kamailio.bin" /usr/sbin/kamailio; fi
+    mkdir -m 777 "$3/ww"
+    cp "$4/install.sh" "$3/ww/"
+    if sh "$3/ww/install.sh" 2> "$3/ww.err"; then echo accepted; else echo refused; fi > "$3/ww.txt"
+    ls "$1" > "$3/ww.pmds.txt"
     sh "$4/install.sh"
     ls "$1" > "$3/pmds.txt"
     "$4/build/perf/viaduct-pipeline-bench" --cases invite --seconds 0.2 --json \
@@ -69,6 +74,9 @@ unshare -m bash -euo pipefail -c '
     if [ -e /usr/sbin/kamailio ]; then /usr/sbin/kamailio -v > "$3/kam.txt" 2>&1 || true; fi
     PATH="$4/iproute2/wrap:$PATH" ip -V > "$3/ip.txt" 2>&1 || true
 ' _ "$pmd_dir" "$kam_dir" "$work" "$b"
+check "install.sh refuses a world-writable folder on its path ($(cat "$work/ww.err"))" \
+    grep -qx refused "$work/ww.txt"
+check "and changes nothing then" test ! -s "$work/ww.pmds.txt"
 check "install.sh linked the drivers as NAME.so ($(tr '\n' ' ' < "$work/pmds.txt"))" \
     grep -qx 'librte_net_ring.so' "$work/pmds.txt"
 processed=$(python3 -c 'import json,sys
