@@ -84,15 +84,17 @@ bool dispatcher_loaded(const cfg::Program& p) {
 struct Loaded {
   std::shared_ptr<const cfg::Program> program;
   std::vector<cfg::DsDestination> destinations;
+  HostAddrs hosts;  // the destinations' host names, resolved when the list was read
 };
 
-// The dispatcher list `prog` names, when it loads the dispatcher module.
-bool load_list(const cfg::Program& prog, std::vector<cfg::DsDestination>& out,
-               cfg::Diagnostics& diags) {
+// The dispatcher list `prog` names, when it loads the dispatcher module, and the addresses of
+// its host names: resolved here, at start-up and reload only, never when a snapshot is built.
+bool load_list(const cfg::Program& prog, Loaded& out, cfg::Diagnostics& diags) {
   if (!dispatcher_loaded(prog) || prog.ds_list_file.empty()) {
     return true;
   }
-  return cfg::load_dispatcher_list(prog.ds_list_file, out, diags);
+  return cfg::load_dispatcher_list(prog.ds_list_file, out.destinations, diags) &&
+         resolve_hosts(out.destinations, prog.ds_list_file, out.hosts, diags);
 }
 
 // Compiles the script and reads its list. Diagnostics go to `diags`, for the caller to print.
@@ -100,8 +102,7 @@ bool load_script(const AppOptions& o, Loaded& out, cfg::Diagnostics& diags) {
   cfg::CompileOptions copt;
   copt.defines = o.defines;
   auto prog = std::make_shared<cfg::Program>();
-  if (!cfg::compile_file(o.script, copt, *prog, diags) ||
-      !load_list(*prog, out.destinations, diags)) {
+  if (!cfg::compile_file(o.script, copt, *prog, diags) || !load_list(*prog, out, diags)) {
     return false;
   }
   out.program = std::move(prog);
@@ -403,6 +404,8 @@ Status Daemon::publish(const Loaded& l) {
   }
   in.neighbours = neighbours_;
   in.neighbours6 = neighbours6_;
+  in.hosts = &l.hosts;
+  in.previous = publisher_->live() != nullptr ? &publisher_->live()->snap : nullptr;
   auto snap = build_snapshot(in, ids_);
   if (!snap) {
     prober_.configure(old_probe_config);
@@ -507,7 +510,7 @@ Status Daemon::do_reload(ReloadScope scope, const char* by) {
     }
   } else {
     next.program = loaded_.program;
-    loaded = load_list(*next.program, next.destinations, diags);
+    loaded = load_list(*next.program, next, diags);
   }
   print(diags);
   Status s = loaded ? publish(next) : Status(Error{Error::Code::kInvalidConfig,
@@ -1607,6 +1610,7 @@ int run_check(const AppOptions& o) {
       in.program = loaded.program;
       in.ifaces = ifaces_from_settings(s);
       in.destinations = loaded.destinations;
+      in.hosts = &loaded.hosts;
       DestinationIds ids;
       auto snap = build_snapshot(in, ids);
       if (!snap) {

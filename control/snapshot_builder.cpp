@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <set>
 
 #include "cfg/dspvar.hpp"
 #include "cfg/net.hpp"
@@ -26,11 +27,8 @@ std::string lower(std::string s) {
   return s;
 }
 
-// An IPv4 literal, or a host name resolved now (start-up and reload only, as Kamailio does).
-bool resolve_ipv4(const std::string& host, uint32_t& ip_be) {
-  if (dp::parse_ipv4(host, ip_be)) {
-    return true;
-  }
+// A host name resolved to IPv4 now (getaddrinfo).
+bool lookup_ipv4(const std::string& host, uint32_t& ip_be) {
   addrinfo hints;
   std::memset(&hints, 0, sizeof(hints));
   hints.ai_family = AF_INET;
@@ -41,6 +39,23 @@ bool resolve_ipv4(const std::string& host, uint32_t& ip_be) {
   }
   ip_be = reinterpret_cast<sockaddr_in*>(res->ai_addr)->sin_addr.s_addr;
   freeaddrinfo(res);
+  return true;
+}
+
+// An IPv4 literal, else a host name: from `hosts` when given (resolved when the list was
+// loaded), else resolved now.
+bool resolve_ipv4(const std::string& host, const HostAddrs* hosts, uint32_t& ip_be) {
+  if (dp::parse_ipv4(host, ip_be)) {
+    return true;
+  }
+  if (hosts == nullptr) {
+    return lookup_ipv4(host, ip_be);
+  }
+  const auto it = hosts->find(host);
+  if (it == hosts->end()) {
+    return false;
+  }
+  ip_be = it->second;
   return true;
 }
 
@@ -160,6 +175,32 @@ void kamailio_order(std::vector<cfg::DsDestination>& e) {
                                           const cfg::DsDestination& b) {
     return a.priority > b.priority;
   });
+}
+
+bool resolve_hosts(const std::vector<cfg::DsDestination>& destinations, const std::string& file,
+                   HostAddrs& out, cfg::Diagnostics& diags, HostLookup lookup) {
+  if (lookup == nullptr) {
+    lookup = lookup_ipv4;
+  }
+  bool ok = true;
+  std::set<std::string> failed;  // each name asked once; each of its lines reported
+  for (const cfg::DsDestination& e : destinations) {
+    uint32_t ip_be = 0;
+    // Other transports are refused by build_snapshot(); IPv6 hosts are literals.
+    if (e.proto != cfg::Proto::kUdp || cfg::is_ipv6(e.host) || dp::parse_ipv4(e.host, ip_be) ||
+        out.count(e.host) != 0) {
+      continue;
+    }
+    if (failed.count(e.host) != 0 || !lookup(e.host, ip_be)) {
+      failed.insert(e.host);
+      diags.push_back({cfg::Diagnostic::Severity::kError, file, e.line, 1,
+                       "destination " + e.uri + ": cannot resolve host '" + e.host + "' to IPv4"});
+      ok = false;
+      continue;
+    }
+    out.emplace(e.host, ip_be);
+  }
+  return ok;
 }
 
 Result<std::unique_ptr<OwnedSnapshot>> build_snapshot(const BuildInputs& in, DestinationIds& ids) {
@@ -333,7 +374,7 @@ Result<std::unique_ptr<OwnedSnapshot>> build_snapshot(const BuildInputs& in, Des
                        "destination " + e.uri + ": bad IPv6 address '" + e.host + "'", ""};
         }
         d.v6 = true;
-      } else if (!resolve_ipv4(e.host, d.ip_be)) {
+      } else if (!resolve_ipv4(e.host, in.hosts, d.ip_be)) {
         return Error{Error::Code::kInvalidConfig,
                      "destination " + e.uri + ": cannot resolve host '" + e.host + "' to IPv4",
                      ""};
@@ -377,7 +418,7 @@ Result<std::unique_ptr<OwnedSnapshot>> build_snapshot(const BuildInputs& in, Des
     }
     s.sets.push_back(std::move(ds));
   }
-  build_dispatch_tables(s);
+  build_dispatch_tables(s, in.previous);
 
   s.neigh = dp::NeighTable(in.neighbours.size());
   for (const auto& [ip, mac] : in.neighbours) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "cfg/diagnostic.hpp"
 #include "cfg/dslist.hpp"
 #include "cfg/program.hpp"
 #include "cfg/result.hpp"
@@ -27,12 +28,32 @@ class DestinationIds {
   uint32_t next_ = 1;
 };
 
+// The IPv4 addresses of the dispatcher list's host names (IP literals need none), resolved
+// once when the list is loaded: at start-up and on reload, as Kamailio's dispatcher does. The
+// daemon builds a snapshot for every change the workers must see (a probe's verdict, a
+// neighbour learned, an API state change), and must neither wait on DNS there nor see a name
+// move to another address between two of them.
+using HostAddrs = std::map<std::string, uint32_t>;  // host -> IPv4, network order
+
+// Resolves every host name of the UDP destinations, each name once, with `lookup` (null:
+// getaddrinfo, IPv4). A name that does not resolve is an error at each line of the list file
+// that names it (`file`: the list's path).
+using HostLookup = bool (*)(const std::string& host, uint32_t& ip_be);
+bool resolve_hosts(const std::vector<cfg::DsDestination>& destinations, const std::string& file,
+                   HostAddrs& out, cfg::Diagnostics& diags, HostLookup lookup = nullptr);
+
 struct BuildInputs {
   std::shared_ptr<const cfg::Program> program;
   std::vector<dp::Iface> ifaces;                // port ids and MACs of the started ports
   std::vector<cfg::DsDestination> destinations; // as read from dispatcher.list
   std::map<uint32_t, dp::MacAddr> neighbours;   // learned next hops, by IPv4 (network order)
   std::map<dp::Ip6, dp::MacAddr> neighbours6;   // learned IPv6 next hops (Neighbor Discovery)
+  // Host names of `destinations` already resolved (resolve_hosts); a name missing from it is
+  // an error. Null: names are resolved now (tools, `viaduct -c`).
+  const HostAddrs* hosts = nullptr;
+  // The live snapshot, if any: what does not depend on what changed is taken from it (each
+  // set's Maglev table, see build_dispatch_tables()).
+  const dp::Snapshot* previous = nullptr;
 };
 
 // Interfaces as the settings describe them (port ids in order, MACs zero until the ports start).

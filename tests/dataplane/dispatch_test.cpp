@@ -122,7 +122,18 @@ struct Dest {
   std::string attrs;
 };
 
-// The snapshot the control thread would build for these destinations of set 1.
+// The dispatcher part of the snapshot the control thread would build for a dispatcher.list.
+std::unique_ptr<dp::Snapshot> list_snapshot(const std::string& list,
+                                            DsHashMode mode = DsHashMode::kMaglev) {
+  std::vector<cfg::DsDestination> parsed;
+  cfg::Diagnostics diags;
+  EXPECT_TRUE(cfg::parse_dispatcher_list(list, "t.list", parsed, diags));
+  dp::DsConfig conf;
+  conf.mode = mode;
+  return ctl::dispatcher_snapshot(parsed, conf);
+}
+
+// The same for these destinations of set 1.
 std::unique_ptr<dp::Snapshot> snapshot(const std::vector<Dest>& dests,
                                        DsHashMode mode = DsHashMode::kMaglev) {
   std::string list;
@@ -130,12 +141,7 @@ std::unique_ptr<dp::Snapshot> snapshot(const std::vector<Dest>& dests,
     list += "1 " + d.uri + " " + std::to_string(d.flags) + " " + std::to_string(d.priority) +
             (d.attrs.empty() ? "" : " " + d.attrs) + "\n";
   }
-  std::vector<cfg::DsDestination> parsed;
-  cfg::Diagnostics diags;
-  EXPECT_TRUE(cfg::parse_dispatcher_list(list, "t.list", parsed, diags));
-  dp::DsConfig conf;
-  conf.mode = mode;
-  return ctl::dispatcher_snapshot(parsed, conf);
+  return list_snapshot(list, mode);
 }
 
 std::vector<Dest> plain(int n) {
@@ -310,6 +316,69 @@ TEST(Maglev, TableIsBalancedAndIndependentOfListOrder) {
   for (size_t i = 0; i < t.size(); ++i) {
     ASSERT_EQ(names[t[i]], rev[r[i]]) << i;
   }
+}
+
+// A publication that changes no set's membership (a probe's verdict, an API state) copies each
+// set's Maglev table from the live snapshot; a set whose pool changed, or changed order, gets a
+// new one. Every table equals what a build from nothing gives.
+TEST(Maglev, TablesOfUnchangedSetsAreTakenFromThePreviousSnapshot) {
+  auto build = [](const std::string& list, DsHashMode mode = DsHashMode::kMaglev) {
+    return list_snapshot(list, mode);
+  };
+  auto same_tables = [](const dp::Snapshot& a, const dp::Snapshot& b) {
+    if (a.sets.size() != b.sets.size()) {
+      return false;
+    }
+    for (size_t i = 0; i < a.sets.size(); ++i) {
+      if (a.sets[i].maglev != b.sets[i].maglev) {
+        return false;
+      }
+    }
+    return true;
+  };
+  const std::string base =
+      "1 sip:10.0.0.1\n1 sip:10.0.0.2\n1 sip:10.0.0.3\n2 sip:10.0.1.1\n2 sip:10.0.1.2\n"
+      "3 sip:10.0.2.1\n";
+  const auto live = build(base);
+  ASSERT_EQ(live->sets.size(), 3u);
+
+  // A destination of set 1 down: nothing built, the tables are the live ones.
+  auto next = build("1 sip:10.0.0.1\n1 sip:10.0.0.2 1\n1 sip:10.0.0.3\n2 sip:10.0.1.1\n"
+                    "2 sip:10.0.1.2\n3 sip:10.0.2.1\n");
+  EXPECT_EQ(ctl::build_dispatch_tables(*next, live.get()), 0u);
+  EXPECT_TRUE(same_tables(*next, *live));
+  EXPECT_EQ(next->sets[0].pool_usable, 2u);  // the rest is still built from this snapshot
+
+  // Set 1 loses 10.0.0.3 and gains 10.0.0.4: set 1's table built (a fresh build's), set 2's
+  // copied; set 3 (one destination) has none.
+  const std::string changed =
+      "1 sip:10.0.0.1\n1 sip:10.0.0.2\n1 sip:10.0.0.4\n2 sip:10.0.1.1\n2 sip:10.0.1.2\n"
+      "3 sip:10.0.2.1\n";
+  next = build(changed);
+  const auto fresh = build(changed);
+  EXPECT_EQ(ctl::build_dispatch_tables(*next, live.get()), 1u);
+  EXPECT_TRUE(same_tables(*next, *fresh));
+  EXPECT_NE(next->sets[0].maglev, live->sets[0].maglev);
+  EXPECT_EQ(next->sets[1].maglev, live->sets[1].maglev);
+  EXPECT_TRUE(next->sets[2].maglev.empty());
+
+  // The same URIs in another index order (priorities): the slots hold indexes, so a new table.
+  next = build("1 sip:10.0.0.1 0 5\n1 sip:10.0.0.2\n1 sip:10.0.0.3\n2 sip:10.0.1.1\n"
+               "2 sip:10.0.1.2\n3 sip:10.0.2.1\n");
+  EXPECT_EQ(ctl::build_dispatch_tables(*next, live.get()), 1u);
+  for (size_t slot = 0; slot < next->sets[0].maglev.size(); ++slot) {
+    const uint32_t a = next->sets[0].first + next->sets[0].maglev[slot];
+    const uint32_t b = live->sets[0].first + live->sets[0].maglev[slot];
+    ASSERT_EQ(next->destinations[a].uri, live->destinations[b].uri) << slot;
+  }
+
+  // A set id that was not there, and a previous snapshot in Kamailio's hash mode (no tables).
+  next = build(base + "4 sip:10.0.3.1\n4 sip:10.0.3.2\n");
+  EXPECT_EQ(ctl::build_dispatch_tables(*next, live.get()), 1u);
+  const auto kam = build(base, DsHashMode::kKamailio);
+  next = build(base);
+  EXPECT_EQ(ctl::build_dispatch_tables(*next, kam.get()), 2u);
+  EXPECT_TRUE(same_tables(*next, *live));
 }
 
 TEST(Maglev, KeysSpreadEvenly) {

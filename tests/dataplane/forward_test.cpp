@@ -870,5 +870,67 @@ TEST(DualStackSnapshot, ListenersDestinationsAndLinkLocal) {
   EXPECT_FALSE(ctl::build_snapshot(in, ids));
 }
 
+// Host names in dispatcher.list are resolved when the list is loaded (start-up, reload), each
+// once; a snapshot built later (every probe verdict, neighbour, API change) takes the addresses
+// from there and never asks DNS.
+int g_lookups = 0;
+bool fake_lookup(const std::string& host, uint32_t& ip_be) {
+  ++g_lookups;
+  if (host == "sbc1.example") {
+    ip_be = test::ipv4("10.0.0.77");
+    return true;
+  }
+  return false;
+}
+
+TEST(SnapshotHosts, NamesAreResolvedAtLoadOnceAndNeverWhenBuilding) {
+  cfg::Diagnostics diags;
+  std::vector<cfg::DsDestination> list;
+  ASSERT_TRUE(cfg::parse_dispatcher_list(
+      "1 sip:sbc1.example:5060\n1 sip:10.0.0.12\n2 sip:sbc1.example:5070\n"
+      "3 sip:sbc2.example\n3 sip:sbc1.example;transport=tcp\n",
+      "t.list", list, diags));
+  ctl::HostAddrs hosts;
+  g_lookups = 0;
+  EXPECT_FALSE(ctl::resolve_hosts(list, "t.list", hosts, diags, fake_lookup));
+  EXPECT_EQ(g_lookups, 2);  // sbc1 once for its three lines, sbc2
+  ASSERT_EQ(diags.size(), 1u);
+  EXPECT_EQ(diags[0].str(),
+            "t.list:4:1: error: destination sip:sbc2.example: cannot resolve host "
+            "'sbc2.example' to IPv4");
+  ASSERT_EQ(hosts.size(), 1u);
+  EXPECT_EQ(hosts.at("sbc1.example"), test::ipv4("10.0.0.77"));
+
+  auto prog = std::make_shared<cfg::Program>();
+  ASSERT_TRUE(cfg::compile_string("listen=udp:10.0.0.2:5060\nrequest_route { drop; }\n",
+                                  "t.cfg", "/tmp", {}, *prog, diags));
+  ctl::BuildInputs in;
+  in.program = prog;
+  dp::Iface f;
+  f.ip_be = test::ipv4("10.0.0.2");
+  f.mask_be = htonl(0xffffff00u);
+  in.ifaces = {f};
+  list.erase(list.begin() + 3, list.end());  // the UDP lines that resolved
+  in.destinations = list;
+  in.hosts = &hosts;
+  ctl::DestinationIds ids;
+  g_lookups = 0;
+  auto snap = ctl::build_snapshot(in, ids);
+  ASSERT_TRUE(snap) << snap.error().str();
+  ASSERT_EQ((*snap)->snap.destinations.size(), 3u);
+  for (const dp::Destination& d : (*snap)->snap.destinations) {
+    EXPECT_EQ(d.ip_be, d.uri == "sip:10.0.0.12" ? test::ipv4("10.0.0.12")
+                                                : test::ipv4("10.0.0.77"))
+        << d.uri;
+  }
+  EXPECT_EQ(g_lookups, 0);
+
+  // A name the load did not resolve is an error, not a lookup: "localhost" would resolve.
+  ASSERT_TRUE(cfg::parse_dispatcher_list("4 sip:localhost\n", "t.list", in.destinations, diags));
+  auto bad = ctl::build_snapshot(in, ids);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("cannot resolve host 'localhost'"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace viaduct
