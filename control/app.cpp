@@ -427,6 +427,12 @@ Status Daemon::publish(const Loaded& l) {
       before.emplace(std::make_pair(d.set, d.uri), d.usable());
     }
   }
+  // Destinations new to the list may have taken ids earlier ones counted on (DestinationIds):
+  // their series start from what those counters hold now, before any worker counts for them.
+  const std::vector<uint32_t> fresh = ids_.take_fresh();
+  if (metrics_) {
+    metrics_->rebase(fresh);
+  }
   publisher_->publish(std::move(*snap));
   if (!before.empty()) {
     run_dispatcher_events(before);

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <iterator>
+#include <memory>
 #include <utility>
 
 #include "cfg/dslist.hpp"
@@ -195,10 +196,10 @@ namespace {
 
 // The Maglev table `previous` built for set `set_id` over exactly `names` (in that order) with
 // `m` slots, or null. The table depends on nothing else, so a publication that changes no
-// set's membership (a probe's verdict, an API state, a neighbour learned) copies every table
-// instead of building it again (~0.8 ms each).
-const std::vector<uint16_t>* reusable_maglev(const dp::Snapshot* previous, int set_id,
-                                             const std::vector<std::string>& names, uint32_t m) {
+// set's membership (a probe's verdict, an API state, a neighbour learned)
+// shares it instead of building it again (~0.8 ms each).
+std::shared_ptr<const std::vector<uint16_t>> reusable_maglev(
+    const dp::Snapshot* previous, int set_id, const std::vector<std::string>& names, uint32_t m) {
   if (previous == nullptr || previous->dispatcher.mode != dp::DsHashMode::kMaglev) {
     return nullptr;
   }
@@ -213,14 +214,17 @@ const std::vector<uint16_t>* reusable_maglev(const dp::Snapshot* previous, int s
       return nullptr;
     }
   }
-  return &it->maglev;
+  const size_t index = static_cast<size_t>(it - previous->sets.begin());
+  return index < previous->maglev_tables.size() ? previous->maglev_tables[index] : nullptr;
 }
 
 }  // namespace
 
 size_t build_dispatch_tables(dp::Snapshot& s, const dp::Snapshot* previous) {
   size_t built = 0;
-  for (dp::DestSet& set : s.sets) {
+  s.maglev_tables.assign(s.sets.size(), nullptr);
+  for (size_t set_index = 0; set_index < s.sets.size(); ++set_index) {
+    dp::DestSet& set = s.sets[set_index];
     // use_default: the last entry is the default, outside everything the algorithms choose
     // from (Maglev table, weight lines); a set of one has no default (Kamailio: nr != 1).
     set.pool = s.dispatcher.use_default && set.count > 1 ? set.count - 1 : set.count;
@@ -248,15 +252,16 @@ size_t build_dispatch_tables(dp::Snapshot& s, const dp::Snapshot* previous) {
     }
     set.pool_usable = static_cast<uint32_t>(usable.size());
     // Kamailio mode hashes with modulo; a pool of one needs no table (dispatch.cpp).
-    set.maglev.clear();
+    set.maglev = {};
     if (s.dispatcher.mode == dp::DsHashMode::kMaglev && set.pool > 1) {
       const uint32_t m = maglev_table_size(set.pool);
-      if (const std::vector<uint16_t>* t = reusable_maglev(previous, set.id, names, m)) {
-        set.maglev = *t;
-      } else {
-        set.maglev = maglev_table(names, m);
+      auto table = reusable_maglev(previous, set.id, names, m);
+      if (table == nullptr) {
+        table = std::make_shared<const std::vector<uint16_t>>(maglev_table(names, m));
         ++built;
       }
+      set.maglev = *table;
+      s.maglev_tables[set_index] = std::move(table);
     }
 
     // A set where no destination carries the attribute shares evenly.

@@ -3,6 +3,7 @@
 
 #include <cstring>
 #include <limits>
+#include <set>
 
 #include <prometheus/exposer.h>
 #include <prometheus/text_serializer.h>
@@ -47,6 +48,26 @@ MetricsCollector::MetricsCollector(std::vector<const dp::WorkerCounters*> worker
 void MetricsCollector::set_destinations(std::vector<DestinationLabel> d) {
   std::lock_guard<std::mutex> lock(mu_);
   dests_ = std::move(d);
+  std::set<std::pair<int, std::string>> present;
+  for (const DestinationLabel& x : dests_) {
+    present.emplace(x.set, x.uri);
+  }
+  std::erase_if(rtt_, [&](const auto& e) { return present.count(e.first) == 0; });
+}
+
+void MetricsCollector::rebase(const std::vector<uint32_t>& ids) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (uint32_t id : ids) {
+    Base& b = base_[id % dp::kMaxDestinations];
+    b = Base{};
+    for (const dp::WorkerCounters* w : workers_) {
+      b.selected += w->selected[id % dp::kMaxDestinations].read();
+      b.forwarded += w->forwarded_to[id % dp::kMaxDestinations].read();
+      for (size_t c = 0; c < dp::kReplyClasses; ++c) {
+        b.replies[c] += w->replies_from[id % dp::kMaxDestinations][c].read();
+      }
+    }
+  }
 }
 
 void MetricsCollector::observe_probe_rtt(int set, const std::string& uri, double seconds) {
@@ -209,12 +230,15 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
                               "Round-trip time of health probes answered, per destination.",
                               MetricType::Histogram);
     for (const DestinationLabel& d : dests_) {
+      const Base& b = base_[d.id % dp::kMaxDestinations];
       uint64_t s = 0;
       uint64_t f = 0;
       for (const dp::WorkerCounters* w : workers_) {
         s += w->selected[d.id % dp::kMaxDestinations].read();
         f += w->forwarded_to[d.id % dp::kMaxDestinations].read();
       }
+      s -= b.selected;
+      f -= b.forwarded;
       std::vector<ClientMetric::Label> labels = {{"set", std::to_string(d.set)}, {"uri", d.uri}};
       add(sel, static_cast<double>(s), labels);
       add(fwd, static_cast<double>(f), labels);
@@ -223,6 +247,7 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
         for (const dp::WorkerCounters* w : workers_) {
           r += w->replies_from[d.id % dp::kMaxDestinations][c].read();
         }
+        r -= b.replies[c];
         std::vector<ClientMetric::Label> l = labels;
         l.push_back({"class", std::to_string(c + 1) + "xx"});
         add(replies, static_cast<double>(r), std::move(l));

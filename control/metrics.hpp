@@ -65,8 +65,14 @@ class MetricsCollector : public prometheus::Collectable {
  public:
   MetricsCollector(std::vector<const dp::WorkerCounters*> workers, const ControlCounters& ctl);
 
-  // Control thread, after each publish: the destinations the labels come from.
+  // Control thread, after each publish: the destinations the labels come from. Probe
+  // histograms of destinations no longer among them are dropped.
   void set_destinations(std::vector<DestinationLabel> d);
+
+  // Control thread, before publishing a snapshot that gives these ids to destinations new to
+  // the list (ctl::DestinationIds::take_fresh()): an id may have counted for an earlier
+  // destination, so the new one's series count from what the workers hold now, from 0.
+  void rebase(const std::vector<uint32_t>& ids);
 
   // Control thread: one probe round trip of a destination.
   void observe_probe_rtt(int set, const std::string& uri, double seconds);
@@ -86,6 +92,12 @@ class MetricsCollector : public prometheus::Collectable {
     double sum = 0;
   };
   std::map<std::pair<int, std::string>, Rtt> rtt_;  // guarded by mu_
+  struct Base {  // what an id's counters held when it was given to its destination
+    uint64_t selected = 0;
+    uint64_t forwarded = 0;
+    uint64_t replies[dp::kReplyClasses] = {};
+  };
+  std::vector<Base> base_ = std::vector<Base>(dp::kMaxDestinations);  // by id; guarded by mu_
 };
 
 // Starts the HTTP exposer on "host:port" serving /metrics from `collector`.

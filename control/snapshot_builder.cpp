@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <set>
+#include <utility>
 
 #include "cfg/dspvar.hpp"
 #include "cfg/net.hpp"
@@ -128,16 +129,49 @@ int16_t listener_of(const std::vector<dp::Listener>& listeners, const std::strin
 
 }  // namespace
 
+void DestinationIds::keep_only(const std::vector<cfg::DsDestination>& next,
+                               const dp::Snapshot* live) {
+  std::vector<std::pair<int, std::string_view>> keep;
+  keep.reserve(next.size() + (live != nullptr ? live->destinations.size() : 0));
+  for (const cfg::DsDestination& d : next) {
+    keep.emplace_back(d.set, d.uri);
+  }
+  if (live != nullptr) {
+    for (const dp::Destination& d : live->destinations) {
+      keep.emplace_back(d.set, d.uri);
+    }
+  }
+  std::sort(keep.begin(), keep.end(), KeyLess{});
+  for (auto it = ids_.begin(); it != ids_.end();) {
+    if (std::binary_search(keep.begin(), keep.end(), it->first, KeyLess{})) {
+      ++it;
+      continue;
+    }
+    used_[it->second] = false;
+    it = ids_.erase(it);
+  }
+}
+
 uint32_t DestinationIds::id_for(int set, const std::string& uri) {
-  const std::string key = std::to_string(set) + " " + uri;
-  auto it = ids_.find(key);
-  if (it != ids_.end()) {
+  if (const auto it = ids_.find(std::pair<int, std::string_view>(set, uri)); it != ids_.end()) {
     return it->second;
   }
-  const uint32_t id = next_++;
-  ids_.emplace(key, id);
+  if (used_.empty()) {
+    used_.assign(dp::kMaxDestinations, false);
+    used_[0] = true;  // 0: no destination
+  }
+  const auto free = std::find(used_.begin(), used_.end(), false);
+  if (free == used_.end()) {
+    return 0;
+  }
+  const auto id = static_cast<uint32_t>(free - used_.begin());
+  *free = true;
+  ids_.emplace(std::make_pair(set, uri), id);
+  fresh_.push_back(id);
   return id;
 }
+
+std::vector<uint32_t> DestinationIds::take_fresh() { return std::exchange(fresh_, {}); }
 
 std::vector<dp::Iface> ifaces_from_settings(const cfg::Settings& s) {
   std::vector<dp::Iface> out;
@@ -356,6 +390,7 @@ Result<std::unique_ptr<OwnedSnapshot>> build_snapshot(const BuildInputs& in, Des
     s.myself.push_back({lower(a.host), a.port});
   }
 
+  ids.keep_only(in.destinations, in.previous);
   for (auto& [id, entries] : group_sets(in.destinations)) {
     dp::DestSet ds;
     ds.id = id;
@@ -380,10 +415,10 @@ Result<std::unique_ptr<OwnedSnapshot>> build_snapshot(const BuildInputs& in, Des
                      ""};
       }
       d.id = ids.id_for(e.set, e.uri);
-      if (d.id >= dp::kMaxDestinations) {
+      if (d.id == 0) {
         return Error{Error::Code::kExhausted,
                      "more than " + std::to_string(dp::kMaxDestinations - 1) +
-                         " distinct destinations",
+                         " destinations in this list and the running one together",
                      ""};
       }
       selection_fields(e, d);

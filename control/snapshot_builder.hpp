@@ -7,6 +7,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "cfg/diagnostic.hpp"
@@ -18,14 +20,37 @@
 
 namespace viaduct::ctl {
 
-// Stable destination ids (> 0) by set + URI, so per-destination counters survive a reload.
+// Destination ids (1 .. dp::kMaxDestinations - 1: the index of the workers' per-destination
+// counters) by set + URI. A destination keeps its id while it stays in the list, so its
+// counters survive reloads and health changes. Once it has left both the running snapshot and
+// the list being built, its id is free for another: a daemon that sees thousands of
+// destinations come and go over its life (backends renumbered by each deployment) never runs
+// out. A recycled id's counters hold what its earlier destination counted; take_fresh() tells
+// the caller which ids to take a new starting point for (the daemon's metrics subtract it).
 class DestinationIds {
  public:
+  // Before a build: forgets the set + URIs in neither `next` nor `live` (the snapshot workers
+  // may still read; null when there is none), freeing their ids.
+  void keep_only(const std::vector<cfg::DsDestination>& next, const dp::Snapshot* live);
+  // The id of set + URI: its own while it is known, else the lowest free one; 0 when none is
+  // free (more than kMaxDestinations - 1 in the list and the running snapshot together).
   uint32_t id_for(int set, const std::string& uri);
+  // The ids given to a set + URI not known before, since the last call.
+  std::vector<uint32_t> take_fresh();
 
  private:
-  std::map<std::string, uint32_t> ids_;
-  uint32_t next_ = 1;
+  // Orders (set, URI) pairs whatever holds the URI (a string or a view): lookups build no key.
+  struct KeyLess {
+    using is_transparent = void;
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const {
+      return a.first != b.first ? a.first < b.first
+                                : std::string_view(a.second) < std::string_view(b.second);
+    }
+  };
+  std::map<std::pair<int, std::string>, uint32_t, KeyLess> ids_;
+  std::vector<bool> used_;  // by id; sized on first use
+  std::vector<uint32_t> fresh_;
 };
 
 // The IPv4 addresses of the dispatcher list's host names (IP literals need none), resolved

@@ -78,7 +78,8 @@ class Counter {
   std::atomic<uint64_t> v_{0};
 };
 
-// Destinations get a stable id (0 reserved) for per-destination counters.
+// Destinations get an id (0 reserved) for per-destination counters, kept while they stay in
+// the list and given again once they have left it (ctl::DestinationIds).
 inline constexpr size_t kMaxDestinations = 1024;
 // Reply classes counted per destination: 1xx .. 6xx.
 inline constexpr size_t kReplyClasses = 6;

@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -187,7 +189,9 @@ struct DestSet {
   // further slots (dispatch.cpp).
   // Its size is a prime from a fixed ladder (>= 100 x count), so adding a destination does not
   // change it and moves only about 1/N of the keys. Empty in Kamailio mode and for a pool of one.
-  std::vector<uint16_t> maglev;
+  // The slots are Snapshot::maglev_tables[this set's index], shared with every snapshot whose
+  // set had the same members (a publication for a state change copies no table).
+  std::span<const uint16_t> maglev;
 
   // Exact weights over the usable destinations of the pool: `weight` (algorithm 9), `rweight`
   // (11), and `weight` within the lowest usable priority value (15). Destinations without the
@@ -307,6 +311,8 @@ struct Snapshot {
   std::vector<MyselfEntry> myself;
   std::vector<Destination> destinations;  // grouped by set, in Kamailio's index order
   std::vector<DestSet> sets;              // sorted by id
+  // Owners of the sets' Maglev slots (DestSet::maglev), by set index; null where a set has none.
+  std::vector<std::shared_ptr<const std::vector<uint16_t>>> maglev_tables;
   NeighTable neigh;
   NeighTable6 neigh6;
   uint32_t maxfwd_limit = 70;             // modparam("maxfwd", "max_limit")

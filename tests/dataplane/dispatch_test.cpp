@@ -330,7 +330,7 @@ TEST(Maglev, TablesOfUnchangedSetsAreTakenFromThePreviousSnapshot) {
       return false;
     }
     for (size_t i = 0; i < a.sets.size(); ++i) {
-      if (a.sets[i].maglev != b.sets[i].maglev) {
+      if (!std::ranges::equal(a.sets[i].maglev, b.sets[i].maglev)) {
         return false;
       }
     }
@@ -347,6 +347,8 @@ TEST(Maglev, TablesOfUnchangedSetsAreTakenFromThePreviousSnapshot) {
                     "2 sip:10.0.1.2\n3 sip:10.0.2.1\n");
   EXPECT_EQ(ctl::build_dispatch_tables(*next, live.get()), 0u);
   EXPECT_TRUE(same_tables(*next, *live));
+  EXPECT_EQ(next->sets[0].maglev.data(), live->sets[0].maglev.data());  // shared, not copied
+  EXPECT_EQ(next->maglev_tables[0], live->maglev_tables[0]);
   EXPECT_EQ(next->sets[0].pool_usable, 2u);  // the rest is still built from this snapshot
 
   // Set 1 loses 10.0.0.3 and gains 10.0.0.4: set 1's table built (a fresh build's), set 2's
@@ -358,9 +360,10 @@ TEST(Maglev, TablesOfUnchangedSetsAreTakenFromThePreviousSnapshot) {
   const auto fresh = build(changed);
   EXPECT_EQ(ctl::build_dispatch_tables(*next, live.get()), 1u);
   EXPECT_TRUE(same_tables(*next, *fresh));
-  EXPECT_NE(next->sets[0].maglev, live->sets[0].maglev);
-  EXPECT_EQ(next->sets[1].maglev, live->sets[1].maglev);
+  EXPECT_FALSE(std::ranges::equal(next->sets[0].maglev, live->sets[0].maglev));
+  EXPECT_EQ(next->sets[1].maglev.data(), live->sets[1].maglev.data());
   EXPECT_TRUE(next->sets[2].maglev.empty());
+  EXPECT_EQ(next->maglev_tables[2], nullptr);
 
   // The same URIs in another index order (priorities): the slots hold indexes, so a new table.
   next = build("1 sip:10.0.0.1 0 5\n1 sip:10.0.0.2\n1 sip:10.0.0.3\n2 sip:10.0.1.1\n"

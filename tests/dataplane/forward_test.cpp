@@ -14,6 +14,8 @@
 #include <rte_udp.h>
 
 #include <cstring>
+#include <map>
+#include <set>
 #include <memory>
 #include <string>
 
@@ -870,6 +872,21 @@ TEST(DualStackSnapshot, ListenersDestinationsAndLinkLocal) {
   EXPECT_FALSE(ctl::build_snapshot(in, ids));
 }
 
+// Build inputs of a script listening on 10.0.0.2, on an interface 10.0.0.2/8, no destinations.
+ctl::BuildInputs listen_10_0_0_2() {
+  auto prog = std::make_shared<cfg::Program>();
+  cfg::Diagnostics diags;
+  EXPECT_TRUE(cfg::compile_string("listen=udp:10.0.0.2:5060\nrequest_route { drop; }\n",
+                                  "t.cfg", "/tmp", {}, *prog, diags));
+  ctl::BuildInputs in;
+  in.program = prog;
+  dp::Iface f;
+  f.ip_be = test::ipv4("10.0.0.2");
+  f.mask_be = htonl(0xff000000u);
+  in.ifaces = {f};
+  return in;
+}
+
 // Host names in dispatcher.list are resolved when the list is loaded (start-up, reload), each
 // once; a snapshot built later (every probe verdict, neighbour, API change) takes the addresses
 // from there and never asks DNS.
@@ -901,15 +918,7 @@ TEST(SnapshotHosts, NamesAreResolvedAtLoadOnceAndNeverWhenBuilding) {
   ASSERT_EQ(hosts.size(), 1u);
   EXPECT_EQ(hosts.at("sbc1.example"), test::ipv4("10.0.0.77"));
 
-  auto prog = std::make_shared<cfg::Program>();
-  ASSERT_TRUE(cfg::compile_string("listen=udp:10.0.0.2:5060\nrequest_route { drop; }\n",
-                                  "t.cfg", "/tmp", {}, *prog, diags));
-  ctl::BuildInputs in;
-  in.program = prog;
-  dp::Iface f;
-  f.ip_be = test::ipv4("10.0.0.2");
-  f.mask_be = htonl(0xffffff00u);
-  in.ifaces = {f};
+  ctl::BuildInputs in = listen_10_0_0_2();
   list.erase(list.begin() + 3, list.end());  // the UDP lines that resolved
   in.destinations = list;
   in.hosts = &hosts;
@@ -930,6 +939,48 @@ TEST(SnapshotHosts, NamesAreResolvedAtLoadOnceAndNeverWhenBuilding) {
   auto bad = ctl::build_snapshot(in, ids);
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().message.find("cannot resolve host 'localhost'"), std::string::npos);
+}
+
+// Destination ids (the index of the per-destination counters) are kept by set + URI while a
+// destination stays in the list, and given again once it has left both the running list and
+// the one being built: a daemon that sees thousands of destinations come and go over its life
+// (backends renumbered by each deployment) never runs out of the 1,023.
+TEST(DestinationIds, IdsOfDestinationsThatLeftAreGivenAgain) {
+  cfg::Diagnostics diags;
+  ctl::BuildInputs in = listen_10_0_0_2();
+  ctl::DestinationIds ids;
+  std::unique_ptr<ctl::OwnedSnapshot> live;
+  std::map<std::string, uint32_t> kept_id;  // the URIs every list has, and their first id
+  for (int round = 0; round < 120; ++round) {
+    std::string list = "1 sip:10.1.0.1\n1 sip:10.1.0.2\n";  // in every list
+    for (int i = 0; i < 20; ++i) {  // 20 new destinations each time: 2,400 in all
+      list += "1 sip:10.2." + std::to_string(round) + "." + std::to_string(i + 1) + "\n";
+    }
+    in.destinations.clear();
+    ASSERT_TRUE(cfg::parse_dispatcher_list(list, "t.list", in.destinations, diags));
+    in.previous = live ? &live->snap : nullptr;
+    auto snap = ctl::build_snapshot(in, ids);
+    ASSERT_TRUE(snap) << "round " << round << ": " << snap.error().str();
+    std::set<uint32_t> seen;
+    for (const dp::Destination& d : (*snap)->snap.destinations) {
+      EXPECT_GT(d.id, 0u);
+      EXPECT_LT(d.id, dp::kMaxDestinations);
+      EXPECT_TRUE(seen.insert(d.id).second) << "round " << round << ": id " << d.id << " twice";
+      if (d.uri.rfind("sip:10.1.", 0) == 0) {
+        EXPECT_EQ(kept_id.emplace(d.uri, d.id).first->second, d.id) << d.uri;
+      } else if (live) {
+        // A destination new to this list never takes an id the running snapshot uses: a worker
+        // still reading that snapshot would count into the new one.
+        for (const dp::Destination& old : live->snap.destinations) {
+          EXPECT_FALSE(old.id == d.id && old.uri != d.uri) << "round " << round;
+        }
+      }
+    }
+    live = std::move(*snap);
+  }
+  // Each destination new to the list was handed out once (its counters' new starting point).
+  EXPECT_EQ(ids.take_fresh().size(), 120u * 20 + 2);
+  EXPECT_TRUE(ids.take_fresh().empty());
 }
 
 }  // namespace

@@ -13,6 +13,9 @@
 #      class. A fourth destination on the link that answers no ARP: the forwards to it are held
 #      for its MAC and fail (no_neighbour) once ARP has gone unanswered for 3 s; it is then
 #      blocklisted with Kamailio's send-error reason (2), counted.
+#   3. 60 reloads with 20 destinations never seen before each, then the backends again: every
+#      reload applies (destination ids are given again) and the backends' per-destination
+#      series count from 0.
 #   usage: reload_flood_test.sh VIADUCT_BINARY VIADUCT_GEN_BINARY
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -208,6 +211,45 @@ check "forwards to it were refused once blocked (blocklisted drops)" \
 for ip in "${LAB_B_IPS[@]}"; do
     check "backend $ip not blocklisted" test -z "$(rpc_http '{"jsonrpc":"2.0","method":"dst_blocklist.view","id":4}' | grep -o "\"$ip\"" || true)"
 done
+
+# ---- 3. destinations come and go: their ids are given again ----
+# 60 lists of 20 destinations never seen before (1,200; the workers count per destination in
+# 1,023 slots), then the three backends again: every reload applies, and the backends'
+# series count from 0, not from what they or the ids' other destinations counted before.
+churn_failed=0
+for r in $(seq 1 60); do
+    for i in $(seq 1 20); do
+        echo "1 sip:10.${LAB_NET}.${r}.${i}:5060"
+    done > "$work/dispatcher.list"
+    reply=$(rpc_http '{"jsonrpc":"2.0","method":"dispatcher.reload","id":5}')
+    if ! grep -q '"result"' <<< "$reply"; then
+        churn_failed=$((churn_failed + 1))
+        [ "$churn_failed" = 1 ] && echo "  reload $r: $reply"
+    fi
+done
+check "60 reloads of 20 new destinations each all applied ($churn_failed failed)" \
+    test "$churn_failed" = 0
+write_list 0
+rpc_http '{"jsonrpc":"2.0","method":"dispatcher.reload","id":6}' > /dev/null
+sleep 0.3
+start_backends sink
+rc=0
+ip netns exec "$LAB_C" timeout 60 "$gen" send --target "${LAB_LB_IP}:5060" \
+    --bind "${LAB_C_IP}:5060" --kind invite --size 400 --count 30 --rate 100 \
+    --linger 1 --json > "$work/send3.json" 2> "$work/send3.err" || rc=$?
+sleep 0.3
+stop_backends
+got=0
+for i in 0 1 2; do
+    got=$((got + $(json_field "$work/sink$i.json" received)))
+done
+text=$(lab_metrics)
+counted=0
+for ip in "${LAB_B_IPS[@]}"; do
+    counted=$((counted + $(lab_metric "$text" viaduct_dispatcher_forwarded_total "sip:${ip}:5060")))
+done
+check "the backends got the 30 INVITEs sent after the churn ($got)" test "$got" = 30
+check "their forwarded series start from 0 again: 30 counted ($counted)" test "$counted" = 30
 
 echo "passes=$passes failures=$failures"
 [ "$failures" = 0 ]
