@@ -160,15 +160,20 @@ uint32_t DestinationIds::id_for(int set, const std::string& uri) {
     used_.assign(dp::kMaxDestinations, false);
     used_[0] = true;  // 0: no destination
   }
-  const auto free = std::find(used_.begin(), used_.end(), false);
-  if (free == used_.end()) {
-    return 0;
+  // Next fit: the free id after the last one given, so a freed id waits for every other free
+  // one to be given first. What may still carry it (a worker's event, the destination a
+  // CANCEL/ACK follows, remembered up to 3 minutes) is then most likely gone: only a list
+  // churning about a thousand new destinations in that time brings an id back sooner.
+  for (size_t n = 0; n < used_.size(); ++n) {
+    cursor_ = cursor_ + 1 < used_.size() ? cursor_ + 1 : 1;
+    if (!used_[cursor_]) {
+      used_[cursor_] = true;
+      ids_.emplace(std::make_pair(set, uri), cursor_);
+      fresh_.push_back(cursor_);
+      return cursor_;
+    }
   }
-  const auto id = static_cast<uint32_t>(free - used_.begin());
-  *free = true;
-  ids_.emplace(std::make_pair(set, uri), id);
-  fresh_.push_back(id);
-  return id;
+  return 0;
 }
 
 std::vector<uint32_t> DestinationIds::take_fresh() { return std::exchange(fresh_, {}); }

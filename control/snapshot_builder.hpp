@@ -32,8 +32,9 @@ class DestinationIds {
   // Before a build: forgets the set + URIs in neither `next` nor `live` (the snapshot workers
   // may still read; null when there is none), freeing their ids.
   void keep_only(const std::vector<cfg::DsDestination>& next, const dp::Snapshot* live);
-  // The id of set + URI: its own while it is known, else the lowest free one; 0 when none is
-  // free (more than kMaxDestinations - 1 in the list and the running snapshot together).
+  // The id of set + URI: its own while it is known, else the next free one after the last
+  // given (wrapping); 0 when none is free (more than kMaxDestinations - 1 in the list and the
+  // running snapshot together).
   uint32_t id_for(int set, const std::string& uri);
   // The ids given to a set + URI not known before, since the last call.
   std::vector<uint32_t> take_fresh();
@@ -50,6 +51,7 @@ class DestinationIds {
   };
   std::map<std::pair<int, std::string>, uint32_t, KeyLess> ids_;
   std::vector<bool> used_;  // by id; sized on first use
+  uint32_t cursor_ = 0;     // the id last given
   std::vector<uint32_t> fresh_;
 };
 
