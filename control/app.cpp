@@ -201,12 +201,20 @@ class Daemon final : public ManagedDaemon {
   std::set<uint32_t> static_neighbours_;
   std::chrono::steady_clock::time_point last_ageing_;
   bool age_neighbours();
-  std::map<uint32_t, std::pair<uint16_t, std::chrono::steady_clock::time_point>> wanted_;
+  // A next hop to resolve: its iface, when it was last asked and how often. Destinations' and
+  // gateways' next hops are asked once a second until they answer; others (a worker's miss, a
+  // probe's) are given up after a few unanswered requests, until traffic wants them again.
+  struct Wanted {
+    uint16_t iface = 0;
+    std::chrono::steady_clock::time_point last{};
+    uint32_t asked = 0;
+  };
+  std::map<uint32_t, Wanted> wanted_;
   // IPv6 next hops (Neighbor Discovery), kept the same way as the IPv4 ones above.
   std::map<dp::Ip6, dp::MacAddr> neighbours6_;
   std::map<dp::Ip6, NeighAge> neigh_age6_;
   std::set<dp::Ip6> static_neighbours6_;
-  std::map<dp::Ip6, std::pair<uint16_t, std::chrono::steady_clock::time_point>> wanted6_;
+  std::map<dp::Ip6, Wanted> wanted6_;
   template <class Addr, class Ask, class Format>
   bool age_table(std::chrono::steady_clock::time_point now, std::map<Addr, dp::MacAddr>& table,
                  std::map<Addr, NeighAge>& ages, const std::set<Addr>& statics, const char* what,
@@ -787,6 +795,8 @@ void Daemon::send_neighbor_solicitation(uint16_t iface_idx, const dp::Ip6& targe
 void Daemon::resolve_next_hops(bool force) {
   const auto now = std::chrono::steady_clock::now();
   const OwnedSnapshot* live = publisher_->live();
+  std::set<uint32_t> standing;  // next hops of destinations and gateways
+  std::set<dp::Ip6> standing6;
   if (live != nullptr) {
     auto want = [&](uint32_t ip) {
       for (uint16_t i = 0; i < ifaces_.size(); ++i) {
@@ -797,8 +807,9 @@ void Daemon::resolve_next_hops(bool force) {
           }
           hop = ifaces_[i].gateway_be;
         }
+        standing.insert(hop);
         if (neighbours_.count(hop) == 0 && wanted_.count(hop) == 0) {
-          wanted_[hop] = {i, now - std::chrono::seconds(10)};
+          wanted_[hop] = {i, now - std::chrono::seconds(10), 0};
         }
         return;
       }
@@ -812,8 +823,9 @@ void Daemon::resolve_next_hops(bool force) {
             continue;
           }
           const dp::Ip6 hop = pass == 0 ? ip : f.gateway6;
+          standing6.insert(hop);
           if (neighbours6_.count(hop) == 0 && wanted6_.count(hop) == 0) {
-            wanted6_[hop] = {i, now - std::chrono::seconds(10)};
+            wanted6_[hop] = {i, now - std::chrono::seconds(10), 0};
           }
           return;
         }
@@ -835,25 +847,42 @@ void Daemon::resolve_next_hops(bool force) {
       }
     }
   }
+  // A next hop nothing stands for is asked as often as a held frame waits for it (at least the
+  // kernel's three solicitations), then forgotten: without that, every on-link address a worker
+  // ever missed, and every next hop of a destination since removed, was asked once a second
+  // for the life of the process.
+  const uint32_t give_up = std::max<uint32_t>(3, settings_.neighbour_hold);
   for (auto it = wanted6_.begin(); it != wanted6_.end();) {
+    Wanted& w = it->second;
     if (neighbours6_.count(it->first) != 0) {
       it = wanted6_.erase(it);
       continue;
     }
-    if (force || now - it->second.second >= std::chrono::seconds(1)) {
-      send_neighbor_solicitation(it->second.first, it->first);
-      it->second.second = now;
+    if (force || now - w.last >= std::chrono::seconds(1)) {
+      if (w.asked >= give_up && standing6.count(it->first) == 0) {
+        it = wanted6_.erase(it);
+        continue;
+      }
+      send_neighbor_solicitation(w.iface, it->first);
+      w.last = now;
+      ++w.asked;
     }
     ++it;
   }
   for (auto it = wanted_.begin(); it != wanted_.end();) {
+    Wanted& w = it->second;
     if (neighbours_.count(it->first) != 0) {
       it = wanted_.erase(it);
       continue;
     }
-    if (force || now - it->second.second >= std::chrono::seconds(1)) {
-      send_arp_request(it->second.first, it->first);
-      it->second.second = now;
+    if (force || now - w.last >= std::chrono::seconds(1)) {
+      if (w.asked >= give_up && standing.count(it->first) == 0) {
+        it = wanted_.erase(it);
+        continue;
+      }
+      send_arp_request(w.iface, it->first);
+      w.last = now;
+      ++w.asked;
     }
     ++it;
   }
@@ -967,7 +996,7 @@ void Daemon::send_probe(const ProbeTarget& t, uint32_t seq) {
   auto nb = neighbours_.find(hop);
   if (nb == neighbours_.end()) {
     if (wanted_.count(hop) == 0) {
-      wanted_[hop] = {out_if, std::chrono::steady_clock::time_point{}};
+      wanted_[hop] = {out_if, std::chrono::steady_clock::time_point{}, 0};
     }
     return;
   }
@@ -1040,7 +1069,7 @@ void Daemon::send_probe6(const ProbeTarget& t, const dp::Ip6& dst, uint32_t seq)
   auto nb = neighbours6_.find(hop);
   if (nb == neighbours6_.end()) {
     if (wanted6_.count(hop) == 0) {
-      wanted6_[hop] = {out_if, std::chrono::steady_clock::time_point{}};
+      wanted6_[hop] = {out_if, std::chrono::steady_clock::time_point{}, 0};
     }
     return;
   }
@@ -1210,7 +1239,7 @@ void Daemon::drain_events() {
           }
           case dp::Event::Type::kNeighMiss:
             if (neighbours_.count(ev[i].ip_be) == 0 && wanted_.count(ev[i].ip_be) == 0) {
-              wanted_[ev[i].ip_be] = {ev[i].iface, std::chrono::steady_clock::time_point{}};
+              wanted_[ev[i].ip_be] = {ev[i].iface, std::chrono::steady_clock::time_point{}, 0};
             }
             break;
           case dp::Event::Type::kNeigh6Learned: {
@@ -1232,7 +1261,7 @@ void Daemon::drain_events() {
             dp::Ip6 ip;
             std::memcpy(ip.b, ev[i].ip6, 16);
             if (neighbours6_.count(ip) == 0 && wanted6_.count(ip) == 0) {
-              wanted6_[ip] = {ev[i].iface, std::chrono::steady_clock::time_point{}};
+              wanted6_[ip] = {ev[i].iface, std::chrono::steady_clock::time_point{}, 0};
             }
             break;
           }
