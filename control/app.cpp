@@ -215,6 +215,12 @@ class Daemon final : public ManagedDaemon {
   std::map<dp::Ip6, NeighAge> neigh_age6_;
   std::set<dp::Ip6> static_neighbours6_;
   std::map<dp::Ip6, Wanted> wanted6_;
+  // One wanted table asked (resolve_next_hops): what became `known` is dropped, the rest asked
+  // once a second, given up after `give_up` requests unless `standing` holds it.
+  template <class Addr, class Ask>
+  void ask_wanted(std::map<Addr, Wanted>& wanted, const std::map<Addr, dp::MacAddr>& known,
+                  const std::set<Addr>& standing, bool force,
+                  std::chrono::steady_clock::time_point now, uint32_t give_up, Ask ask);
   template <class Addr, class Ask, class Format>
   bool age_table(std::chrono::steady_clock::time_point now, std::map<Addr, dp::MacAddr>& table,
                  std::map<Addr, NeighAge>& ages, const std::set<Addr>& statics, const char* what,
@@ -852,35 +858,28 @@ void Daemon::resolve_next_hops(bool force) {
   // ever missed, and every next hop of a destination since removed, was asked once a second
   // for the life of the process.
   const uint32_t give_up = std::max<uint32_t>(3, settings_.neighbour_hold);
-  for (auto it = wanted6_.begin(); it != wanted6_.end();) {
+  ask_wanted(wanted6_, neighbours6_, standing6, force, now, give_up,
+             [this](uint16_t iface, const dp::Ip6& ip) { send_neighbor_solicitation(iface, ip); });
+  ask_wanted(wanted_, neighbours_, standing, force, now, give_up,
+             [this](uint16_t iface, uint32_t ip) { send_arp_request(iface, ip); });
+}
+
+template <class Addr, class Ask>
+void Daemon::ask_wanted(std::map<Addr, Wanted>& wanted, const std::map<Addr, dp::MacAddr>& known,
+                        const std::set<Addr>& standing, bool force,
+                        std::chrono::steady_clock::time_point now, uint32_t give_up, Ask ask) {
+  for (auto it = wanted.begin(); it != wanted.end();) {
     Wanted& w = it->second;
-    if (neighbours6_.count(it->first) != 0) {
-      it = wanted6_.erase(it);
-      continue;
-    }
-    if (force || now - w.last >= std::chrono::seconds(1)) {
-      if (w.asked >= give_up && standing6.count(it->first) == 0) {
-        it = wanted6_.erase(it);
-        continue;
-      }
-      send_neighbor_solicitation(w.iface, it->first);
-      w.last = now;
-      ++w.asked;
-    }
-    ++it;
-  }
-  for (auto it = wanted_.begin(); it != wanted_.end();) {
-    Wanted& w = it->second;
-    if (neighbours_.count(it->first) != 0) {
-      it = wanted_.erase(it);
+    if (known.count(it->first) != 0) {
+      it = wanted.erase(it);
       continue;
     }
     if (force || now - w.last >= std::chrono::seconds(1)) {
       if (w.asked >= give_up && standing.count(it->first) == 0) {
-        it = wanted_.erase(it);
+        it = wanted.erase(it);
         continue;
       }
-      send_arp_request(w.iface, it->first);
+      ask(w.iface, it->first);
       w.last = now;
       ++w.asked;
     }
