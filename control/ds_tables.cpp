@@ -196,8 +196,8 @@ namespace {
 
 // The Maglev table `previous` built for set `set_id` over exactly `names` (in that order) with
 // `m` slots, or null. The table depends on nothing else, so a publication that changes no
-// set's membership (a probe's verdict, an API state, a neighbour learned)
-// shares it instead of building it again (~0.8 ms each).
+// set's membership (a probe's verdict, an API state, a neighbour learned) shares every table
+// instead of building it again (~0.8 ms each).
 std::shared_ptr<const std::vector<uint16_t>> reusable_maglev(
     const dp::Snapshot* previous, int set_id, const std::vector<std::string>& names, uint32_t m) {
   if (previous == nullptr || previous->dispatcher.mode != dp::DsHashMode::kMaglev) {

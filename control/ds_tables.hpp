@@ -34,7 +34,8 @@ int latency_priority(int priority, int latency, bool congestion_control);
 // arrays, round-robin-serial flag) from s.destinations, whose flags say which are usable now,
 // and s.dispatcher (with use_default the Maglev table and the weight lines leave out each
 // set's last entry). A set whose pool has the same URIs in the same order as the same set of
-// `previous` (the live snapshot) shares its Maglev table, which depends on nothing else. Returns the number of Maglev tables built (tests, the bench).
+// `previous` (the live snapshot) shares its Maglev table, which depends on nothing else.
+// Returns the number of Maglev tables built (tests, the bench).
 size_t build_dispatch_tables(dp::Snapshot& s, const dp::Snapshot* previous = nullptr);
 
 }  // namespace viaduct::ctl

@@ -56,7 +56,7 @@ class DestinationIds {
 };
 
 // The IPv4 addresses of the dispatcher list's host names (IP literals need none), resolved
-// once when the list is loaded: at start-up and on reload, as Kamailio's dispatcher does. The
+// once when the list is loaded: at start-up and on reload. The
 // daemon builds a snapshot for every change the workers must see (a probe's verdict, a
 // neighbour learned, an API state change), and must neither wait on DNS there nor see a name
 // move to another address between two of them.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # End to end: a host name in dispatcher.list is resolved when the list is loaded (start-up and
-# reload, as Kamailio's dispatcher does), never when a snapshot is published, with viaduct in
+# reload), never when a snapshot is published, with viaduct in
 # the namespace lab. The name comes from the lab's own hosts file: `ip netns exec` mounts
 # /etc/netns/<namespace>/hosts over /etc/hosts, and resolv.conf points at an address with no
 # server, so nothing leaves the lab.
