@@ -28,7 +28,7 @@ std::string lower(std::string s) {
   return s;
 }
 
-// A host name resolved to IPv4 now (getaddrinfo).
+// A host name resolved to IPv4 now (getaddrinfo): resolve_hosts() only.
 bool lookup_ipv4(const std::string& host, uint32_t& ip_be) {
   addrinfo hints;
   std::memset(&hints, 0, sizeof(hints));
@@ -43,14 +43,14 @@ bool lookup_ipv4(const std::string& host, uint32_t& ip_be) {
   return true;
 }
 
-// An IPv4 literal, else a host name: from `hosts` when given (resolved when the list was
-// loaded), else resolved now.
+// An IPv4 literal, else a host name resolved when the list was loaded (`hosts`): a snapshot
+// build never asks DNS.
 bool resolve_ipv4(const std::string& host, const HostAddrs* hosts, uint32_t& ip_be) {
   if (dp::parse_ipv4(host, ip_be)) {
     return true;
   }
   if (hosts == nullptr) {
-    return lookup_ipv4(host, ip_be);
+    return false;
   }
   const auto it = hosts->find(host);
   if (it == hosts->end()) {

@@ -75,8 +75,8 @@ struct BuildInputs {
   std::vector<cfg::DsDestination> destinations; // as read from dispatcher.list
   std::map<uint32_t, dp::MacAddr> neighbours;   // learned next hops, by IPv4 (network order)
   std::map<dp::Ip6, dp::MacAddr> neighbours6;   // learned IPv6 next hops (Neighbor Discovery)
-  // Host names of `destinations` already resolved (resolve_hosts); a name missing from it is
-  // an error. Null: names are resolved now (tools, `viaduct -c`).
+  // Host names of `destinations`, resolved when the list was loaded (resolve_hosts); a name
+  // missing from it, or any name when it is null, is an error: a build never asks DNS.
   const HostAddrs* hosts = nullptr;
   // The live snapshot, if any: what does not depend on what changed is taken from it (each
   // set's Maglev table, see build_dispatch_tables()).

@@ -318,13 +318,10 @@ TEST(Maglev, TableIsBalancedAndIndependentOfListOrder) {
   }
 }
 
-// A publication that changes no set's membership (a probe's verdict, an API state) copies each
-// set's Maglev table from the live snapshot; a set whose pool changed, or changed order, gets a
+// A publication that changes no set's membership (a probe's verdict, an API state) shares each
+// set's Maglev table with the live snapshot; a set whose pool changed, or changed order, gets a
 // new one. Every table equals what a build from nothing gives.
 TEST(Maglev, TablesOfUnchangedSetsAreTakenFromThePreviousSnapshot) {
-  auto build = [](const std::string& list, DsHashMode mode = DsHashMode::kMaglev) {
-    return list_snapshot(list, mode);
-  };
   auto same_tables = [](const dp::Snapshot& a, const dp::Snapshot& b) {
     if (a.sets.size() != b.sets.size()) {
       return false;
@@ -339,11 +336,11 @@ TEST(Maglev, TablesOfUnchangedSetsAreTakenFromThePreviousSnapshot) {
   const std::string base =
       "1 sip:10.0.0.1\n1 sip:10.0.0.2\n1 sip:10.0.0.3\n2 sip:10.0.1.1\n2 sip:10.0.1.2\n"
       "3 sip:10.0.2.1\n";
-  const auto live = build(base);
+  const auto live = list_snapshot(base);
   ASSERT_EQ(live->sets.size(), 3u);
 
   // A destination of set 1 down: nothing built, the tables are the live ones.
-  auto next = build("1 sip:10.0.0.1\n1 sip:10.0.0.2 1\n1 sip:10.0.0.3\n2 sip:10.0.1.1\n"
+  auto next = list_snapshot("1 sip:10.0.0.1\n1 sip:10.0.0.2 1\n1 sip:10.0.0.3\n2 sip:10.0.1.1\n"
                     "2 sip:10.0.1.2\n3 sip:10.0.2.1\n");
   EXPECT_EQ(ctl::build_dispatch_tables(*next, live.get()), 0u);
   EXPECT_TRUE(same_tables(*next, *live));
@@ -352,12 +349,12 @@ TEST(Maglev, TablesOfUnchangedSetsAreTakenFromThePreviousSnapshot) {
   EXPECT_EQ(next->sets[0].pool_usable, 2u);  // the rest is still built from this snapshot
 
   // Set 1 loses 10.0.0.3 and gains 10.0.0.4: set 1's table built (a fresh build's), set 2's
-  // copied; set 3 (one destination) has none.
+  // shared; set 3 (one destination) has none.
   const std::string changed =
       "1 sip:10.0.0.1\n1 sip:10.0.0.2\n1 sip:10.0.0.4\n2 sip:10.0.1.1\n2 sip:10.0.1.2\n"
       "3 sip:10.0.2.1\n";
-  next = build(changed);
-  const auto fresh = build(changed);
+  next = list_snapshot(changed);
+  const auto fresh = list_snapshot(changed);
   EXPECT_EQ(ctl::build_dispatch_tables(*next, live.get()), 1u);
   EXPECT_TRUE(same_tables(*next, *fresh));
   EXPECT_FALSE(std::ranges::equal(next->sets[0].maglev, live->sets[0].maglev));
@@ -366,7 +363,7 @@ TEST(Maglev, TablesOfUnchangedSetsAreTakenFromThePreviousSnapshot) {
   EXPECT_EQ(next->maglev_tables[2], nullptr);
 
   // The same URIs in another index order (priorities): the slots hold indexes, so a new table.
-  next = build("1 sip:10.0.0.1 0 5\n1 sip:10.0.0.2\n1 sip:10.0.0.3\n2 sip:10.0.1.1\n"
+  next = list_snapshot("1 sip:10.0.0.1 0 5\n1 sip:10.0.0.2\n1 sip:10.0.0.3\n2 sip:10.0.1.1\n"
                "2 sip:10.0.1.2\n3 sip:10.0.2.1\n");
   EXPECT_EQ(ctl::build_dispatch_tables(*next, live.get()), 1u);
   for (size_t slot = 0; slot < next->sets[0].maglev.size(); ++slot) {
@@ -376,10 +373,10 @@ TEST(Maglev, TablesOfUnchangedSetsAreTakenFromThePreviousSnapshot) {
   }
 
   // A set id that was not there, and a previous snapshot in Kamailio's hash mode (no tables).
-  next = build(base + "4 sip:10.0.3.1\n4 sip:10.0.3.2\n");
+  next = list_snapshot(base + "4 sip:10.0.3.1\n4 sip:10.0.3.2\n");
   EXPECT_EQ(ctl::build_dispatch_tables(*next, live.get()), 1u);
-  const auto kam = build(base, DsHashMode::kKamailio);
-  next = build(base);
+  const auto kam = list_snapshot(base, DsHashMode::kKamailio);
+  next = list_snapshot(base);
   EXPECT_EQ(ctl::build_dispatch_tables(*next, kam.get()), 2u);
   EXPECT_TRUE(same_tables(*next, *live));
 }

@@ -15,8 +15,8 @@
 
 #include <cstring>
 #include <map>
-#include <set>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "dataplane/pipeline.hpp"
