@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # End to end: a host name in dispatcher.list is resolved when the list is loaded (start-up and
-# reload), never when a snapshot is published, with viaduct in
-# the namespace lab. The name comes from the lab's own hosts file: `ip netns exec` mounts
+# reload), never when a snapshot is published, with viaduct in the namespace lab. The name
+# comes from the lab's own hosts file: `ip netns exec` mounts
 # /etc/netns/<namespace>/hosts over /etc/hosts, and resolv.conf points at an address with no
 # server, so nothing leaves the lab.
 #   1. sbc.lab -> b1: INVITEs reach b1.
@@ -28,12 +28,6 @@ passes=0
 lab_workdir viaduct-dns
 NETNS_ETC="/etc/netns/$LAB_LB"
 lab_cleanup_more() { rm -rf "$NETNS_ETC"; rmdir /etc/netns 2> /dev/null || true; }
-rpc_http() {
-    ip netns exec "$LAB_LB" curl -s --max-time 10 -H 'Content-Type: application/json' \
-        -d "$1" "http://127.0.0.1:${MGMT_PORT}/RPC"
-}
-metric() { lab_metric "$(lab_metrics)" "$@"; }
-json_field() { python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])[sys.argv[2]])' "$1" "$2"; }
 
 # Written in place (not replaced): the bind mount holds the file, not its name.
 set_hosts() { printf '127.0.0.1 localhost\n%s sbc.lab\n' "$1" > "$NETNS_ETC/hosts"; }
@@ -61,7 +55,7 @@ send_round() {
         kill -TERM "${SINK_PID[$i]}" 2> /dev/null || true
         wait "${SINK_PID[$i]}" 2> /dev/null || true
     done
-    echo "$(json_field "$work/sink$1-0.json" received) $(json_field "$work/sink$1-1.json" received)"
+    echo "$(lab_json_field "$work/sink$1-0.json" received) $(lab_json_field "$work/sink$1-1.json" received)"
 }
 
 mkdir -p "$NETNS_ETC"
@@ -83,32 +77,32 @@ check "sbc.lab resolved at start-up: b1 got the INVITEs ($b1 and $b2 of $COUNT)"
     test "$b1" = "$COUNT" -a "$b2" = 0
 
 set_hosts "${LAB_B_IPS[1]}"
-gen0=$(metric viaduct_snapshot_generation)
+gen0=$(lab_metric_now viaduct_snapshot_generation)
 for state in i a i a; do
-    rpc_http "{\"jsonrpc\":\"2.0\",\"method\":\"dispatcher.set_state\",\"params\":[\"$state\",2,\"sip:${LAB_B_IPS[2]}:5060\"],\"id\":1}" > /dev/null
+    lab_rpc "{\"jsonrpc\":\"2.0\",\"method\":\"dispatcher.set_state\",\"params\":[\"$state\",2,\"sip:${LAB_B_IPS[2]}:5060\"],\"id\":1}" > /dev/null
 done
 sleep 0.2
-gen1=$(metric viaduct_snapshot_generation)
+gen1=$(lab_metric_now viaduct_snapshot_generation)
 check "the API's state changes published snapshots (generation $gen0 -> $gen1)" \
     test "$gen1" -ge $((gen0 + 4))
 read -r b1 b2 < <(send_round 2)
 check "publications do not resolve again: b1 still gets them ($b1 and $b2 of $COUNT)" \
     test "$b1" = "$COUNT" -a "$b2" = 0
 
-rpc_http '{"jsonrpc":"2.0","method":"dispatcher.reload","id":2}' > "$work/reload.json"
+lab_rpc '{"jsonrpc":"2.0","method":"dispatcher.reload","id":2}' > "$work/reload.json"
 sleep 0.2
 read -r b1 b2 < <(send_round 3)
 check "dispatcher.reload resolves the name again: b2 gets them ($b1 and $b2 of $COUNT)" \
     test "$b1" = 0 -a "$b2" = "$COUNT"
 
-fails0=$(metric viaduct_config_reload_failures_total)
+fails0=$(lab_metric_now viaduct_config_reload_failures_total)
 printf '1 sip:sbc.lab:5060 0 0\n1 sip:nowhere.lab:5060 0 0\n' > "$work/dispatcher.list"
-reply=$(rpc_http '{"jsonrpc":"2.0","method":"dispatcher.reload","id":3}')
+reply=$(lab_rpc '{"jsonrpc":"2.0","method":"dispatcher.reload","id":3}')
 sleep 0.2
 check "a name that does not resolve fails the reload (reply: $reply)" \
     grep -q '"error"' <<< "$reply"
 check "the failure is counted" \
-    test "$(metric viaduct_config_reload_failures_total)" = $((fails0 + 1))
+    test "$(lab_metric_now viaduct_config_reload_failures_total)" = $((fails0 + 1))
 check "the log names the list's line" \
     grep -q "dispatcher.list:2:1: error: destination sip:nowhere.lab:5060: cannot resolve host 'nowhere.lab' to IPv4" \
     "$work/viaduct.log"

@@ -364,6 +364,21 @@ lab_metric() {
         END { printf "%d\n", s }' <<< "$text"
 }
 
+# lab_metric_now NAME [FILTER]: lab_metric over a scrape taken now.
+lab_metric_now() { lab_metric "$(lab_metrics)" "$@"; }
+
+# lab_rpc JSON [PATH]: one JSON-RPC request to viaduct's management API over HTTP
+# (127.0.0.1:MGMT_PORT in viaduct's namespace, PATH /RPC unless given); prints the reply.
+lab_rpc() {
+    ip netns exec "$LAB_LB" curl -s --max-time 10 -H 'Content-Type: application/json' \
+        -d "$1" "http://127.0.0.1:${MGMT_PORT}${2:-/RPC}"
+}
+
+# lab_json_field FILE KEY: KEY of the JSON object on FILE's last line (viaduct-gen --json).
+lab_json_field() {
+    python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])[sys.argv[2]])' "$1" "$2"
+}
+
 # lab_start_uas DIR: one sipp UAS per backend, logging every message.
 lab_start_uas() {
     local dir=$1 i

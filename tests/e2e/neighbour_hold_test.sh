@@ -111,7 +111,6 @@ s.bind((src, 5060))
 s.sendto(m.encode(), (lb, 5060))
 PY
 }
-metric() { lab_metric "$(lab_metrics)" "$@"; }
 # wait_until TENTHS COMMAND...: COMMAND every 0.1 s until it succeeds, at most TENTHS times.
 wait_until() {
     local n=$1
@@ -122,8 +121,8 @@ wait_until() {
     done
     return 1
 }
-held_at_least() { [ "$(metric viaduct_neighbour_held_total)" -ge "$1" ]; }
-no_neighbour_at_least() { [ "$(metric viaduct_drops_total 'reason="no_neighbour"')" -ge "$1" ]; }
+held_at_least() { [ "$(lab_metric_now viaduct_neighbour_held_total)" -ge "$1" ]; }
+no_neighbour_at_least() { [ "$(lab_metric_now viaduct_drops_total 'reason="no_neighbour"')" -ge "$1" ]; }
 # held_then_sent WHO USER CALL-ID PAD OUT HELD ANSWER...: an INVITE for USER (PAD: invite's) is
 # held (HELD frames held in all after it), reaches WHO (whose listener writes OUT) in no second
 # while its MAC is unknown, and reaches it once, after ANSWER (the command that makes WHO answer)
@@ -133,8 +132,8 @@ held_then_sent() {
     shift 6
     invite "$user" "$cid" "$pad"
     wait_until 30 held_at_least "$held" || true
-    check "the INVITE for $who (its MAC unknown) is held ($(metric viaduct_neighbour_held_total))" \
-        test "$(metric viaduct_neighbour_held_total)" = "$held"
+    check "the INVITE for $who (its MAC unknown) is held ($(lab_metric_now viaduct_neighbour_held_total))" \
+        test "$(lab_metric_now viaduct_neighbour_held_total)" = "$held"
     sleep 1
     check "nothing reached $who while its MAC is unknown" \
         test "$(grep -c "^got $cid " "$out" || true)" = 0
@@ -190,7 +189,7 @@ check "no no_neighbour drop" \
 invite svc hold-2
 wait_until 30 grep -q '^got hold-2 ' "$work/b1.out" || true
 check "the next INVITE reaches backend 1 without a hold" grep -q '^got hold-2' "$work/b1.out"
-check "still one frame held in all" test "$(metric viaduct_neighbour_held_total)" = 1
+check "still one frame held in all" test "$(lab_metric_now viaduct_neighbour_held_total)" = 1
 
 # ---- 2. backend 2 never answers: dropped after the hold time, a send failure, blocklisted ----
 held_then_expired "backend 2" dead dead 0 2 1 1
@@ -213,7 +212,7 @@ check "and as fragments sent, once they left ($(lab_metric "$text" viaduct_ip_fr
 # (as two fragments again: they expire without being counted as fragments sent)
 held_then_expired "an IPv6 address nobody has" v6dead v6dead 2000 6 3 2
 check "fragments that expired are not counted as sent" \
-    test "$(metric viaduct_ip_fragments_sent_total)" = 2
+    test "$(lab_metric_now viaduct_ip_fragments_sent_total)" = 2
 
 # ---- 4. [neighbours] hold = 0: nothing waits, a miss is a no_neighbour drop at once ----
 kill "$LAB_VIADUCT_PID"

@@ -24,13 +24,9 @@ lab_require sipp curl ip python3
 failures=0
 passes=0
 lab_workdir viaduct-probe
-rpc_http() {
-    ip netns exec "$LAB_LB" curl -s --max-time 10 -H 'Content-Type: application/json' \
-        -d "$1" "http://127.0.0.1:${MGMT_PORT}/RPC"
-}
 # state URI: the FLAGS dispatcher.list shows for URI ("" when absent).
 state() {
-    rpc_http '{"jsonrpc":"2.0","method":"dispatcher.list","id":1}' | python3 -c '
+    lab_rpc '{"jsonrpc":"2.0","method":"dispatcher.list","id":1}' | python3 -c '
 import json, sys
 r = json.loads(sys.stdin.read())
 for rec in r["result"]["RECORDS"]:
@@ -50,14 +46,13 @@ wait_state() {
 }
 # blocked IP: prints the flags of IP's dst_blocklist.view entry ("" when none).
 blocked() {
-    rpc_http '{"jsonrpc":"2.0","method":"dst_blocklist.view","id":2}' | python3 -c '
+    lab_rpc '{"jsonrpc":"2.0","method":"dst_blocklist.view","id":2}' | python3 -c '
 import json, sys
 r = json.loads(sys.stdin.read())["result"]
 for e in (r if isinstance(r, list) else []):
     if e["ip"] == sys.argv[1] and e["port"] == 5060 and e["protocol"] == "udp":
         print(e["flags"])' "$1"
 }
-metric() { lab_metric "$(lab_metrics)" "$@"; }
 start_reflector() {  # start_reflector I (0-based)
     ip netns exec "${LAB_BACKENDS[$1]}" "$gen" reflect --bind "${LAB_B_IPS[$1]}:5060" \
         --mode answer > "$work/refl$1.out" 2>&1 &
@@ -125,47 +120,47 @@ b3flags=$(blocked "${LAB_B_IPS[2]}")
 check "b3 in dst_blocklist.view with the ICMP reason (flags=$b3flags)" \
     test -n "$b3flags" -a $(( ${b3flags:-0} & 8 )) = 8
 check "b1 not blocklisted" test -z "$(blocked "${LAB_B_IPS[0]}")"
-check "viaduct_dst_blocklist_entries >= 1" test "$(metric viaduct_dst_blocklist_entries)" -ge 1
-check "ICMP unreachable counted" test "$(metric viaduct_icmp_unreachable_received_total)" -ge 1
-check "probes sent counted" test "$(metric viaduct_dispatcher_probes_sent_total)" -ge 3
-check "probe replies counted" test "$(metric viaduct_dispatcher_probe_replies_total)" -ge 2
+check "viaduct_dst_blocklist_entries >= 1" test "$(lab_metric_now viaduct_dst_blocklist_entries)" -ge 1
+check "ICMP unreachable counted" test "$(lab_metric_now viaduct_icmp_unreachable_received_total)" -ge 1
+check "probes sent counted" test "$(lab_metric_now viaduct_dispatcher_probes_sent_total)" -ge 3
+check "probe replies counted" test "$(lab_metric_now viaduct_dispatcher_probe_replies_total)" -ge 2
 check "probe RTT histogram has b1 samples" \
-    test "$(metric viaduct_dispatcher_probe_rtt_seconds_count "$B1")" -ge 1
+    test "$(lab_metric_now viaduct_dispatcher_probe_rtt_seconds_count "$B1")" -ge 1
 check "state gauge: b3 inactive" \
-    test "$(metric viaduct_dispatcher_destination_state "uri=\"$B3\",state=\"inactive\"")" = 1
+    test "$(lab_metric_now viaduct_dispatcher_destination_state "uri=\"$B3\",state=\"inactive\"")" = 1
 
 # b2 goes away: the probe times out, b2 turns inactive within an interval or two.
 kill "${REFL_PID[1]}"
 check "b2 inactive after its reflector stopped" wait_state "$B2" IP 5
-check "probe timeouts counted" test "$(metric viaduct_dispatcher_probe_timeouts_total)" -ge 1
+check "probe timeouts counted" test "$(lab_metric_now viaduct_dispatcher_probe_timeouts_total)" -ge 1
 check "event_route[dispatcher:dst-down] ran for b2" \
     grep -q "Destination down: OPTIONS $B2 ($B2)" "$work/viaduct.log"
-b2_before=$(metric viaduct_dispatcher_forwarded_total "$B2")
-b1_before=$(metric viaduct_dispatcher_forwarded_total "$B1")
+b2_before=$(lab_metric_now viaduct_dispatcher_forwarded_total "$B2")
+b1_before=$(lab_metric_now viaduct_dispatcher_forwarded_total "$B1")
 rc=0
 ip netns exec "$LAB_C" timeout 60 sipp -sn uac "${LAB_LB_IP}:5060" -i "$LAB_C_IP" -p 5060 \
     -m 20 -r 20 -d 100 -nostdin -timeout 30 -timeout_error > "$work/uac.out" 2>&1 || rc=$?
 check "20 calls complete through b1 alone (sipp rc=$rc)" test "$rc" = 0
-check "no call went to b2" test "$(metric viaduct_dispatcher_forwarded_total "$B2")" = "$b2_before"
-check "no call went to b3" test "$(metric viaduct_dispatcher_forwarded_total "$B3")" = 0
-check "calls went to b1" test "$(metric viaduct_dispatcher_forwarded_total "$B1")" -ge $(( b1_before + 20 ))
+check "no call went to b2" test "$(lab_metric_now viaduct_dispatcher_forwarded_total "$B2")" = "$b2_before"
+check "no call went to b3" test "$(lab_metric_now viaduct_dispatcher_forwarded_total "$B3")" = 0
+check "calls went to b1" test "$(lab_metric_now viaduct_dispatcher_forwarded_total "$B1")" -ge $(( b1_before + 20 ))
 
 # dispatcher.ping_active 0: no probing, so b2 coming back stays inactive...
-rpc_http '{"jsonrpc":"2.0","method":"dispatcher.ping_active","params":[0],"id":3}' > /dev/null
-sent=$(metric viaduct_dispatcher_probes_sent_total)
+lab_rpc '{"jsonrpc":"2.0","method":"dispatcher.ping_active","params":[0],"id":3}' > /dev/null
+sent=$(lab_metric_now viaduct_dispatcher_probes_sent_total)
 start_reflector 1
 sleep 2.5
-check "ping_active 0: no probe sent" test "$(metric viaduct_dispatcher_probes_sent_total)" = "$sent"
+check "ping_active 0: no probe sent" test "$(lab_metric_now viaduct_dispatcher_probes_sent_total)" = "$sent"
 check "ping_active 0: b2 stays IP" test "$(state "$B2")" = IP
 # ...until probing is back on.
-rpc_http '{"jsonrpc":"2.0","method":"dispatcher.ping_active","params":[1],"id":4}' > /dev/null
+lab_rpc '{"jsonrpc":"2.0","method":"dispatcher.ping_active","params":[1],"id":4}' > /dev/null
 check "ping_active 1: b2 back to AP" wait_state "$B2" AP 5
 check "event_route[dispatcher:dst-up] ran for b2" \
     grep -q "Destination up: OPTIONS $B2" "$work/viaduct.log"
 check "b2 answering again is out of the blocklist" test -z "$(blocked "${LAB_B_IPS[1]}")"
 
 # dst_blocklist.delete_all empties the list (b3 comes back at its next probe).
-out=$(rpc_http '{"jsonrpc":"2.0","method":"dst_blocklist.delete_all","id":5}')
+out=$(lab_rpc '{"jsonrpc":"2.0","method":"dst_blocklist.delete_all","id":5}')
 check "dst_blocklist.delete_all answers {}" test "$(python3 -c 'import json,sys; print(json.dumps(json.loads(sys.argv[1])["result"]))' "$out")" = '{}'
 
 # A reload keeps the learned state (b3 stays IP right after it).

@@ -26,11 +26,7 @@ lab_workdir viaduct-rpc
 kam() {
     timeout 20 kamcli --no-default-configs -c "$work/kamcli.ini" "$@" 2>> "$work/kamcli.err"
 }
-# rpc_http JSON [PATH]: one POST to the HTTP listener (inside the lb namespace).
-rpc_http() {
-    ip netns exec "$LAB_LB" curl -s --max-time 10 -H 'Content-Type: application/json' \
-        -d "$1" "http://127.0.0.1:${MGMT_PORT}${2:-/RPC}"
-}
+# lab_rpc JSON [PATH]: one POST to the HTTP listener (inside the lb namespace).
 # jget EXPR: evaluates a Python expression over the JSON on stdin (bound to r); prints it.
 jget() {
     python3 -c '
@@ -54,12 +50,11 @@ for rec in r["result"]["RECORDS"]:
 }
 # calls_to I: distinct calls backend I (1-3) has seen so far.
 calls_to() { sipp_call_ids "$work/uas$1.msg" 2> /dev/null || true; }  # grep finds none: 0
-metric() { lab_metric "$(lab_metrics)" "$@"; }
 # wait_metric NAME MIN: waits (5 s at most) until NAME >= MIN.
 wait_metric() {
     local i
     for i in $(seq 1 50); do
-        [ "$(metric "$1")" -ge "$2" ] && return 0
+        [ "$(lab_metric_now "$1")" -ge "$2" ] && return 0
         sleep 0.1
     done
     return 1
@@ -107,7 +102,7 @@ check "kamcli rpc dispatcher.set_state i 1 $B1" \
 check "dispatcher list shows $B1 inactive (IX)" \
     grep -qx "1 $B1 IX" <<< "$(kam dispatcher list | dests)"
 check "viaduct_dispatcher_destination_up is 0 for $B1" \
-    test "$(metric viaduct_dispatcher_destination_up "uri=\"$B1\"")" = 0
+    test "$(lab_metric_now viaduct_dispatcher_destination_up "uri=\"$B1\"")" = 0
 out=$(kam rpc dispatcher.set_state i i:1 sip:10.255.0.1:5060)
 check "set_state of an unknown destination: 500 State Update Failed" \
     test "$(jget '[r["error"]["code"], r["error"]["message"]]' <<< "$out")" = '[500, "State Update Failed"]'
@@ -126,7 +121,7 @@ echo "== SIGHUP with a new dispatcher.list"
     echo "1 $B2 0 0"
     echo "2 $B3 0 0"
 } > "$work/dispatcher.list"
-reloads=$(metric viaduct_config_reloads_total)
+reloads=$(lab_metric_now viaduct_config_reloads_total)
 kill -HUP "$LAB_VIADUCT_PID"
 check "SIGHUP reload applied" wait_metric viaduct_config_reloads_total "$((reloads + 1))"
 out=$(kam dispatcher list)
@@ -141,23 +136,23 @@ check "set 1 is now {b1 inactive, b2}: b2 got every call ($got1/$got2/$got3)" \
     test "$got2" = "$CALLS" -a "$got1" = 0 -a "$got3" = 0
 
 echo "== broken script"
-generation=$(metric viaduct_snapshot_generation)
-failed=$(metric viaduct_config_reload_failures_total)
+generation=$(lab_metric_now viaduct_snapshot_generation)
+failed=$(lab_metric_now viaduct_config_reload_failures_total)
 cp "$work/viaduct.cfg" "$work/viaduct.cfg.good"
 printf 'route[BROKEN] {\n    no_such_function();\n}\n' >> "$work/viaduct.cfg"
 kill -HUP "$LAB_VIADUCT_PID"
 check "SIGHUP with a broken script counted as a failed reload" \
     wait_metric viaduct_config_reload_failures_total "$((failed + 1))"
 check "the generation did not change ($generation)" \
-    test "$(metric viaduct_snapshot_generation)" = "$generation"
+    test "$(lab_metric_now viaduct_snapshot_generation)" = "$generation"
 check "the log names the error with file:line:col" \
     grep -qE "viaduct\.cfg:[0-9]+:[0-9]+: error" "$work/viaduct.log"
-out=$(rpc_http '{"jsonrpc":"2.0","method":"cfg.reload","id":1}')
+out=$(lab_rpc '{"jsonrpc":"2.0","method":"cfg.reload","id":1}')
 echo "$out" > "$work/cfg_reload_broken.json"
 check "cfg.reload with the broken script: an error naming viaduct.cfg:line:col" \
     grep -qE '"message":"Reload Failed: [^"]*viaduct\.cfg:[0-9]+:[0-9]+: error' <<< "$out"
 check "the generation still did not change" \
-    test "$(metric viaduct_snapshot_generation)" = "$generation"
+    test "$(lab_metric_now viaduct_snapshot_generation)" = "$generation"
 before2=$(calls_to 2)
 rc=0
 lab_run_uac "$work" 20 "$RATE" || rc=$?
@@ -168,7 +163,7 @@ out=$(kam rpc cfg.reload)
 check "kamcli rpc cfg.reload with the script fixed" \
     test "$(jget 'r["result"]' <<< "$out")" = "Ok. Configuration successfully reloaded."
 check "a new generation is published" \
-    test "$(metric viaduct_snapshot_generation)" -gt "$generation"
+    test "$(lab_metric_now viaduct_snapshot_generation)" -gt "$generation"
 
 echo "== dispatcher.reload, set_state a"
 echo "1 $B1 0 0" > "$work/dispatcher.list"
@@ -190,10 +185,10 @@ check "set_state a brings b1 back (AX)" \
     grep -qx "1 $B1 AX" <<< "$(kam dispatcher list | dests)"
 
 echo "== HTTP"
-out=$(rpc_http '{"jsonrpc":"2.0","method":"dispatcher.list","id":"x"}')
+out=$(lab_rpc '{"jsonrpc":"2.0","method":"dispatcher.list","id":"x"}')
 check "POST /RPC dispatcher.list, id echoed" \
     test "$(jget '[r["id"], r["result"]["NRSETS"]]' <<< "$out")" = '["x", 1]'
-out=$(rpc_http '{"jsonrpc":"2.0","method":"core.version","id":2}' /)
+out=$(lab_rpc '{"jsonrpc":"2.0","method":"core.version","id":2}' /)
 check "POST / core.version" grep -q '"result":"viaduct ' <<< "$out"
 code=$(ip netns exec "$LAB_LB" curl -s -o "$work/nosuch.json" -w '%{http_code}' --max-time 10 \
     -d '{"jsonrpc":"2.0","method":"no.such","id":3}' "http://127.0.0.1:${MGMT_PORT}/RPC")
@@ -203,14 +198,14 @@ check "unknown method: HTTP 500, 500 Method Not Found" \
 code=$(ip netns exec "$LAB_LB" curl -s -o /dev/null -w '%{http_code}' --max-time 10 \
     -d 'x' "http://127.0.0.1:${MGMT_PORT}/metrics")
 check "other paths: 404" test "$code" = 404
-out=$(rpc_http '{"jsonrpc":"2.0","method":"dispatcher.hash","params":[4,"abc"],"id":4}')
+out=$(lab_rpc '{"jsonrpc":"2.0","method":"dispatcher.hash","params":[4,"abc"],"id":4}')
 check "dispatcher.hash 4 abc as Kamailio 5.6 answers it" \
     test "$(jget 'r["result"]' <<< "$out")" = '{"hashid": 7167810, "slot": 2}'
-out=$(rpc_http '{"jsonrpc":"2.0","method":"dst_blocklist.view","id":5}')
+out=$(lab_rpc '{"jsonrpc":"2.0","method":"dst_blocklist.view","id":5}')
 check "dst_blocklist.view: empty (the lab does not turn use_dst_blocklist on)" test "$(jget 'r["result"]' <<< "$out")" = '{}'
-out=$(rpc_http '{"jsonrpc":"2.0","method":"dst_blocklist.delete_all","id":6}')
+out=$(lab_rpc '{"jsonrpc":"2.0","method":"dst_blocklist.delete_all","id":6}')
 check "dst_blocklist.delete_all: success" test "$(jget 'r["result"]' <<< "$out")" = '{}'
-fwd=$(metric viaduct_sip_requests_forwarded_total)
+fwd=$(lab_metric_now viaduct_sip_requests_forwarded_total)
 out=$(kam stats core:)
 check "kamcli stats core: fwd_requests agrees with /metrics ($fwd)" \
     grep -qx "core:fwd_requests = $fwd" <<< "$(jget '"\n".join(r["result"])' <<< "$out")"
