@@ -56,8 +56,20 @@ namespace {
 
 // IPv4 reassembly per worker: datagrams in flight at once, and how long a partial one waits
 // for its missing fragments (Linux's ipfrag_time is 30 s; SIP retransmits after 0.5 s).
+// A partial datagram holds up to RTE_LIBRTE_IP_FRAG_MAX_FRAG (8) mbufs of the RX pool, which
+// also fills every RX ring: all workers' tables together may hold at most a quarter of the
+// pool (kReassemblyPoolShare), else fragments that never complete (an attacker's, or a
+// lossy path's) would leave the NIC nothing to receive into. Complete datagrams leave the
+// table at once, so a smaller table only limits how many may wait for a lost fragment.
 constexpr uint32_t kReassemblyDatagrams = 4096;
+constexpr uint32_t kReassemblyMinDatagrams = 16;
+constexpr uint32_t kReassemblyPoolShare = 4;
 constexpr uint32_t kReassemblyTimeoutMs = 2000;
+
+uint32_t reassembly_datagrams(uint32_t mbufs, uint32_t workers) {
+  const uint32_t fit = mbufs / kReassemblyPoolShare / std::max(workers, 1u) / 8;
+  return std::clamp(fit, kReassemblyMinDatagrams, kReassemblyDatagrams);
+}
 
 volatile std::sig_atomic_t g_stop = 0;
 volatile std::sig_atomic_t g_reload = 0;
@@ -336,6 +348,14 @@ bool Daemon::start_dataplane() {
     for (uint16_t q = 0; q < info->queues; ++q) {
       queues[q % n_workers].push_back({info->port_id, q});
     }
+    if (info->queues < n_workers) {
+      // A worker sends only on the ports where it polls a queue: with more ports than one,
+      // what a worker without a queue here has to send on this port is dropped (no_route).
+      VD_LOG("warning",
+             "port=%s has %u queues for %u workers: workers %u-%u cannot send on it (frames "
+             "they route to it are dropped as no_route)",
+             pc.name.c_str(), info->queues, n_workers, info->queues, n_workers - 1u);
+    }
     if (!start_exception_tap(i, *info, queues)) {
       return false;
     }
@@ -375,7 +395,8 @@ bool Daemon::start_dataplane() {
     workers_.push_back(std::make_unique<dp::Worker>(w, slot_, qsv_, queues[w], ev, inj,
                                                     stop_workers_, settings_.burst));
     workers_.back()->set_neigh_hold(settings_.neighbour_hold);
-    if (!workers_.back()->enable_ip_frag(pool_, kReassemblyDatagrams, kReassemblyTimeoutMs)) {
+    if (!workers_.back()->enable_ip_frag(pool_, reassembly_datagrams(settings_.mbufs, n_workers),
+                                         kReassemblyTimeoutMs)) {
       VD_LOG("error", "worker=%u cannot set up IPv4 reassembly (memory)", unsigned{w});
       return false;
     }

@@ -48,7 +48,8 @@ namespace viaduct::dp {
   X(kIpv6BadExt, "ipv6_bad_ext")                           \
   X(kIpv4BadChecksum, "ipv4_bad_checksum")                 \
   X(kUdpBadChecksum, "udp_bad_checksum")                   \
-  X(kToSelf, "to_self")
+  X(kToSelf, "to_self")                                    \
+  X(kFragmentDiscarded, "fragment_discarded")
 
 enum class Drop : uint8_t {
 #define VD_X(e, s) e,

@@ -176,24 +176,44 @@ Verdict punt_or_drop(const Iface& ifc, Drop why, WorkerCtx& ctx) noexcept {
   return Verdict::tx(ifc.exception_port);
 }
 
-// learn() when the snapshot does not have the sender's MAC: the worker's own table, and an
-// event to control when the sender is new there too.
-void learn_new(WorkerCtx& ctx, uint16_t iface_idx, uint32_t ip_be,
-               const rte_ether_addr& mac) noexcept {
+// learn() when the snapshot does not have the sender's MAC, or has another: the worker's own
+// table, and an event to control when the sender is new there too. Never our own address, the
+// subnet's network or broadcast address (a frame claiming them is forged or broken), nor a
+// multicast or zero MAC. from_arp: only ARP may change a MAC already known (in the snapshot or
+// this worker's table); any other frame may only teach a new neighbour. Otherwise one forged
+// UDP datagram with the gateway's address as its source would move the gateway to the
+// sender's MAC, past the switch's ARP inspection (which looks at ARP only). Linux learns from
+// ARP alone.
+[[gnu::noinline, gnu::cold]] void learn_new(const Snapshot& snap, WorkerCtx& ctx,
+                                             uint16_t iface_idx, uint32_t ip_be,
+                                             const rte_ether_addr& mac, bool from_arp) noexcept {
+  const Iface& ifc = snap.ifaces[iface_idx];
+  const bool known = snap.neigh.find(ip_be) != nullptr;
+  const uint32_t host_mask = rte_be_to_cpu_32(~ifc.mask_be);
+  const uint32_t host = rte_be_to_cpu_32(ip_be) & host_mask;
+  const bool net_or_bcast = host_mask > 1 && (host == 0 || host == host_mask);  // not /31, /32
+  if (ip_be == ifc.ip_be || net_or_bcast || !rte_is_unicast_ether_addr(&mac) ||
+      rte_is_zero_ether_addr(&mac)) {
+    return;
+  }
   const MacAddr m = to_mac(mac);
   const MacAddr* local = ctx.neigh.find(ip_be);
   if (local != nullptr && std::memcmp(local->b, m.b, 6) == 0) {
     return;  // already told control; its snapshot is on the way
+  }
+  if ((known || local != nullptr) && !from_arp) {
+    return;
   }
   ctx.neigh.put(ip_be, m);
   ++ctx.neigh_learned;
   post_event(ctx, Event::Type::kNeighLearned, iface_idx, ip_be, m);
 }
 
-// Learns the sender of a frame addressed to us when it is on our link and not yet known.
-// Inlined: per packet the sender is known (a call cost ~10 instructions).
+// Learns the sender of a frame addressed to us when it is on our link and not yet known (see
+// learn_new). Inlined: per packet the sender is known (a call cost ~10 instructions).
 [[gnu::always_inline]] inline void learn(const Snapshot& snap, WorkerCtx& ctx, uint16_t iface_idx,
-                                         uint32_t ip_be, const rte_ether_addr& mac) noexcept {
+                                         uint32_t ip_be, const rte_ether_addr& mac,
+                                         bool from_arp = false) noexcept {
   const Iface& ifc = snap.ifaces[iface_idx];
   if (ip_be == 0 || !ifc.on_link(ip_be)) {
     return;
@@ -203,10 +223,10 @@ void learn_new(WorkerCtx& ctx, uint16_t iface_idx, uint32_t ip_be,
   if (known != nullptr && std::memcmp(known->b, mac.addr_bytes, 6) == 0) {
     return;
   }
-  learn_new(ctx, iface_idx, ip_be, mac);
+  learn_new(snap, ctx, iface_idx, ip_be, mac, from_arp);
 }
 
-Verdict handle_arp(const Snapshot& snap, rte_mbuf* m, rte_ether_hdr* eth, size_t l2,
+[[gnu::noinline]] Verdict handle_arp(const Snapshot& snap, rte_mbuf* m, rte_ether_hdr* eth, size_t l2,
                    uint16_t iface_idx, WorkerCtx& ctx) noexcept {
   if (rte_pktmbuf_data_len(m) < l2 + sizeof(rte_arp_hdr)) {
     return Verdict::dropped(Drop::kRuntFrame);
@@ -222,9 +242,22 @@ Verdict handle_arp(const Snapshot& snap, rte_mbuf* m, rte_ether_hdr* eth, size_t
   const uint32_t sip = arp->arp_data.arp_sip;
   const uint32_t tip = arp->arp_data.arp_tip;
   if (tip != ifc.ip_be) {
+    // Gratuitous ARP (sender and target address the same, a request or a reply): a
+    // neighbour we already know announcing its MAC, as a router does after a failover
+    // (keepalived, a replaced box). Taken for a known neighbour only, as Linux takes it
+    // (arp_accept 0): not a way to add new ones.
+    if (sip == tip && sip != 0 && sip != ifc.ip_be && ifc.on_link(sip) &&
+        (snap.neigh.find(sip) != nullptr || ctx.neigh.find(sip) != nullptr) &&
+        (op == RTE_ARP_OP_REQUEST || op == RTE_ARP_OP_REPLY)) {
+      learn(snap, ctx, iface_idx, sip, arp->arp_data.arp_sha, true);
+      post_event(ctx, Event::Type::kNeighLearned, iface_idx, sip,
+                 to_mac(arp->arp_data.arp_sha));  // confirms it, as below
+      return ifc.exception_port == UINT16_MAX ? Verdict::consumed()
+                                              : punt_or_drop(ifc, Drop::kArpIgnored, ctx);
+    }
     return Verdict::dropped(Drop::kArpIgnored);
   }
-  learn(snap, ctx, iface_idx, sip, arp->arp_data.arp_sha);
+  learn(snap, ctx, iface_idx, sip, arp->arp_data.arp_sha, true);
   if (sip != 0 && ifc.on_link(sip) && snap.neigh.find(sip) != nullptr) {
     // ARP from a neighbour we know confirms it (control ages learned MACs out): tell control
     // even when nothing changed. ARP is rare next to SIP, so this costs nothing that matters.
@@ -255,9 +288,12 @@ Verdict handle_arp(const Snapshot& snap, rte_mbuf* m, rte_ether_hdr* eth, size_t
   return Verdict::tx(ifc.port_id);
 }
 
+Verdict fragment(rte_mbuf* m, const Iface& ifc, uint16_t mtu, WorkerCtx& ctx, bool sent) noexcept;
+
 // ICMP to our address: an echo request is answered in place (same payload, so the reply fits
-// the frame it came in); anything else is dropped and counted (no socket behind us wants it).
-Verdict handle_icmp(const Snapshot& snap, rte_mbuf* m, rte_ether_hdr* eth, rte_ipv4_hdr* ip,
+// the frame it came in; a reassembled one above the interface's MTU leaves in fragments, as
+// Linux answers it); anything else is dropped and counted (no socket behind us wants it).
+[[gnu::noinline]] Verdict handle_icmp(const Snapshot& snap, rte_mbuf* m, rte_ether_hdr* eth, rte_ipv4_hdr* ip,
                     size_t ihl, size_t ip_len, uint16_t iface_idx, WorkerCtx& ctx) noexcept {
   if (ip_len < ihl + sizeof(rte_icmp_hdr)) {
     return Verdict::dropped(Drop::kIcmpIgnored);
@@ -268,13 +304,21 @@ Verdict handle_icmp(const Snapshot& snap, rte_mbuf* m, rte_ether_hdr* eth, rte_i
       (icmp->icmp_code == kIcmpHostUnreachable || icmp->icmp_code == kIcmpPortUnreachable)) {
     // The error quotes the IPv4 header and the first 8 bytes (the UDP header) of the datagram
     // that caused it. When we sent it (our address, a listener's port), control blocklists
-    // the quoted destination.
+    // the quoted destination. Only an error from whoever could have sent it counts: the
+    // destination itself (port unreachable comes from the host whose port is closed), or,
+    // for host unreachable about an off-link destination, our gateway. The quoted addresses
+    // and ports are no secret, so an error from anywhere else is what anyone on the Internet
+    // could forge to blocklist a backend; routers further out are not believed either.
     const size_t quoted = ip_len - ihl - sizeof(rte_icmp_hdr);
     const auto* qip = reinterpret_cast<const rte_ipv4_hdr*>(icmp + 1);
     const size_t qihl =
         quoted >= sizeof(rte_ipv4_hdr) ? static_cast<size_t>(qip->version_ihl & 0x0f) * 4 : 0;
+    const bool from_gateway = qihl != 0 && icmp->icmp_code == kIcmpHostUnreachable &&
+                              ifc.gateway_be != 0 && ip->src_addr == ifc.gateway_be &&
+                              !ifc.on_link(qip->dst_addr);
     if (qihl >= sizeof(rte_ipv4_hdr) && quoted >= qihl + sizeof(rte_udp_hdr) &&
-        qip->next_proto_id == IPPROTO_UDP && qip->src_addr == ifc.ip_be) {
+        qip->next_proto_id == IPPROTO_UDP && qip->src_addr == ifc.ip_be &&
+        (ip->src_addr == qip->dst_addr || from_gateway)) {
       const auto* qudp =
           reinterpret_cast<const rte_udp_hdr*>(reinterpret_cast<const char*>(qip) + qihl);
       for (const Listener& l : snap.listeners) {
@@ -305,6 +349,18 @@ Verdict handle_icmp(const Snapshot& snap, rte_mbuf* m, rte_ether_hdr* eth, rte_i
                                       ip_len);  // drop Ethernet padding
   m->pkt_len = m->data_len;
   m->ol_flags = 0;
+  if (ip_len > ifc.mtu) [[unlikely]] {
+    // A reassembled request (ping -s 3000): the reply would be one frame above the MTU.
+    // fragment() cuts datagrams with a plain 20-byte header only.
+    if (ihl != sizeof(rte_ipv4_hdr)) {
+      return Verdict::dropped(Drop::kTooBig);
+    }
+    const Verdict v = fragment(m, ifc, ifc.mtu, ctx, true);
+    if (v.kind == Verdict::Kind::kTxMany) {
+      ctx.counters->icmp_echo_replies.add();
+    }
+    return v;
+  }
   ctx.counters->icmp_echo_replies.add();
   return Verdict::tx(ifc.port_id);
 }
@@ -434,6 +490,38 @@ rte_mbuf* linearize(rte_mbuf* chain, WorkerCtx& ctx) noexcept {
   return flat;
 }
 
+}  // namespace
+
+void drain_death_row(WorkerCtx& ctx) noexcept {
+  if (ctx.death_row == nullptr || ctx.death_row->cnt == 0) {
+    return;
+  }
+  ctx.counters->drops[static_cast<size_t>(Drop::kFragmentDiscarded)].add(ctx.death_row->cnt);
+  rte_ip_frag_free_death_row(ctx.death_row, 0);
+}
+
+uint32_t expire_fragments(WorkerCtx& ctx, uint64_t now_tsc) noexcept {
+  if (ctx.frag_tbl == nullptr || ctx.death_row == nullptr) {
+    return 0;
+  }
+  drain_death_row(ctx);
+  // DPDK stops when the death row has no room for the next datagram's fragments: a round
+  // frees at most ~288 mbufs. A full table of 4096 datagrams of 8 needs ~114 rounds.
+  uint32_t freed = 0;
+  for (int round = 0; round < 256; ++round) {
+    rte_ip_frag_table_del_expired_entries(ctx.frag_tbl, ctx.death_row, now_tsc);
+    const uint32_t n = ctx.death_row->cnt;
+    if (n == 0) {
+      break;
+    }
+    freed += n;
+    drain_death_row(ctx);
+  }
+  return freed;
+}
+
+namespace {
+
 // ---- received checksums -------------------------------------------------------------------
 // A frame's checksums are trusted as the port reports them (RX offload: port.cpp) and summed
 // here when it does not: a carrier edge must not launder corruption by forwarding a damaged
@@ -483,7 +571,13 @@ rte_mbuf* linearize(rte_mbuf* chain, WorkerCtx& ctx) noexcept {
 
 // What a reassembly table returned for the fragment `m`: nothing yet (the table keeps the
 // fragment), or the whole datagram, flattened into one mbuf and handled as any other frame.
+// The fragments the call gave up on (invalid, overlapping, past the table's room, an older
+// datagram's timed-out or evicted ones) are on the death row: freed and counted here, after
+// every call. The row holds RTE_IP_FRAG_DEATH_ROW_MBUF_LEN (288) mbufs and DPDK adds to it
+// without a bound check: freeing it once per burst, with bursts above 32, let a burst of
+// crafted fragments write past its end.
 Verdict reassembled(const Snapshot& snap, rte_mbuf*& m, rte_mbuf* whole, WorkerCtx& ctx) noexcept {
+  drain_death_row(ctx);
   if (whole == nullptr) {
     return Verdict::held();  // kept by the table (or queued on the death row when invalid)
   }
@@ -1638,7 +1732,9 @@ constexpr size_t kRrLineMax = 320;
 // packet as fits), address or port unreachable, quoting a UDP datagram one of our IPv6
 // listeners on this iface sent: control blocklists the quoted destination, as for IPv4's ICMP.
 // True when it was one (consumed).
-bool icmp6_unreachable(const Snapshot& snap, const uint8_t* icmp, size_t plen,
+// As handle_icmp's: believed from the quoted destination itself, or for address unreachable
+// about an off-link destination from the interface's gateway (`from`: the error's source).
+bool icmp6_unreachable(const Snapshot& snap, const uint8_t* icmp, size_t plen, const Ip6& from,
                        uint16_t iface_idx, WorkerCtx& ctx) noexcept {
   if (icmp[1] != kIcmp6AddrUnreachable && icmp[1] != kIcmp6PortUnreachable) {
     return false;
@@ -1652,6 +1748,13 @@ bool icmp6_unreachable(const Snapshot& snap, const uint8_t* icmp, size_t plen,
   if (!snap.ifaces[iface_idx].is_ours6(qsrc)) {
     return false;
   }
+  const Ip6 qdst = ip6_at(q + 24);
+  const Iface& ifc = snap.ifaces[iface_idx];
+  const bool from_gateway = icmp[1] == kIcmp6AddrUnreachable && ifc.has_gateway6 &&
+                            from == ifc.gateway6 && !ifc.on_link6(qdst);
+  if (!(from == qdst) && !from_gateway) {
+    return false;
+  }
   const uint8_t* qudp = q + sizeof(rte_ipv6_hdr);
   uint16_t sport_be = 0;
   uint16_t dport_be = 0;
@@ -1659,8 +1762,7 @@ bool icmp6_unreachable(const Snapshot& snap, const uint8_t* icmp, size_t plen,
   std::memcpy(&dport_be, qudp + 2, 2);
   for (const Listener& l : snap.listeners) {
     if (l.v6 && l.port_be == sport_be && l.ip6 == qsrc) {
-      post_event6(ctx, Event::Type::kIcmpUnreachable, iface_idx, ip6_at(q + 24), MacAddr{},
-                  dport_be);
+      post_event6(ctx, Event::Type::kIcmpUnreachable, iface_idx, qdst, MacAddr{}, dport_be);
       ctx.counters->icmp_unreachable.add();
       return true;
     }
@@ -1701,7 +1803,8 @@ Verdict handle_icmp6(const Snapshot& snap, rte_mbuf* m, rte_ether_hdr* eth, size
     ctx.counters->icmp_echo_replies.add();
     return Verdict::tx(ifc.port_id);
   }
-  if (type == kIcmp6DestUnreachable && icmp6_unreachable(snap, icmp, plen, iface_idx, ctx)) {
+  if (type == kIcmp6DestUnreachable &&
+      icmp6_unreachable(snap, icmp, plen, src, iface_idx, ctx)) {
     return Verdict::consumed();
   }
   if (type != kNdSolicit && type != kNdAdvert) {

@@ -220,6 +220,17 @@ uint16_t service_held(const Snapshot& snap, WorkerCtx& ctx, uint64_t now_tsc, rt
 // Frees every held frame without counting it (the worker stops).
 void free_held(WorkerCtx& ctx) noexcept;
 
+// Frees the mbufs on ctx.death_row, counted as fragment_discarded drops: fragments the
+// reassembly table gave up on. handle_packet drains it after every fragment.
+void drain_death_row(WorkerCtx& ctx) noexcept;
+// Frees the partial datagrams of ctx.frag_tbl older than the table's timeout (DPDK frees a
+// timed-out datagram only when a later fragment lands in its bucket, or the table is full:
+// without this call, fragments that never complete would keep their mbufs after the traffic
+// stopped). Counted as fragment_discarded; returns the number of fragments freed. Worker,
+// every kFragExpiryMs or so; cheap when nothing is due (one look at the oldest datagram).
+uint32_t expire_fragments(WorkerCtx& ctx, uint64_t now_tsc) noexcept;
+inline constexpr uint32_t kFragExpiryMs = 100;
+
 // Where a received SIP message sits and who sent it, as handle_packet() found it.
 struct PacketInfo {
   uint16_t iface = 0;                 // receiving iface (index into snapshot.ifaces)

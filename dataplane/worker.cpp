@@ -151,9 +151,7 @@ void Worker::process_burst(const Snapshot& snap, rte_mbuf** pkts, uint16_t n) no
     rte_pktmbuf_free_bulk(dropped, n_dropped);
   }
   flush_tx();
-  if (ctx_->pipeline.death_row != nullptr) {
-    rte_ip_frag_free_death_row(ctx_->pipeline.death_row, kPrefetchAhead);
-  }
+  drain_death_row(ctx_->pipeline);  // handle_packet leaves it empty; kept as a backstop
 }
 
 void Worker::send_by_port(rte_mbuf** pkts, uint16_t n) noexcept {
@@ -273,6 +271,15 @@ void Worker::run() noexcept {
       if (n != 0) {
         send_by_port(rx, n);
         c.busy_tsc.add(rte_rdtsc() - t0);
+      }
+    }
+    if (ctx_->pipeline.frag_tbl != nullptr && (++expiry_poll_ & 255u) == 0) {
+      // Partial datagrams past their time: DPDK frees them only when a later fragment lands
+      // in their bucket, so without this a flood of fragments that never complete would keep
+      // the mbuf pool's buffers for good. The clock is read every 256th iteration.
+      if (const uint64_t now = rte_rdtsc(); now >= next_frag_expiry_) {
+        next_frag_expiry_ = now + rte_get_tsc_hz() / 1000 * kFragExpiryMs;
+        expire_fragments(ctx_->pipeline, now);
       }
     }
     if (inject_ != nullptr) {

@@ -105,6 +105,8 @@ class Worker {
   rte_ring* inject_;
   uint16_t burst_;
   uint64_t rx_stall_cycles_;  // kRxStallUs in TSC cycles
+  uint64_t next_frag_expiry_ = 0;  // TSC of the next expire_fragments()
+  uint32_t expiry_poll_ = 0;       // loop iterations, to read the clock for it now and then
   const std::atomic<bool>& stop_;
   std::unique_ptr<Ctx> ctx_;  // large (reply scratch), cache-line aligned
   rte_mempool* big_pool_ = nullptr;

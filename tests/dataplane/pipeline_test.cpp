@@ -6,8 +6,12 @@
 #include <gtest/gtest.h>
 #include <rte_arp.h>
 #include <rte_eal.h>
+#include <rte_cycles.h>
 #include <rte_ether.h>
+#include <rte_icmp.h>
 #include <rte_ip.h>
+#include <rte_ip_frag.h>
+#include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
@@ -1081,6 +1085,197 @@ TEST_F(RouteHookTest, OnsendRouteSeesTheRequestsFlags) {
   o = run(udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5060, invite("osf2")));
   ASSERT_FALSE(o.v.is_drop()) << dp::drop_name(o.v.drop);
   EXPECT_EQ(o.dst_ip, ip("10.0.0.11"));
+}
+
+// ---- the network layer under attack or at its edges -------------------------------------------
+
+// An IPv4 fragment from the client: `payload` bytes at `offset` (a multiple of 8) of datagram
+// `id`, more to come or not.
+rte_mbuf* ipv4_fragment(uint16_t id, size_t offset, bool more, size_t payload) {
+  rte_mbuf* m = rte_pktmbuf_alloc(g_pool);
+  char* l4 = m == nullptr ? nullptr
+                          : test::fill_ipv4_frame(m, kClientMac, kOurMac, ip("10.0.0.10"),
+                                                  ip("10.0.0.2"), IPPROTO_UDP, payload, id,
+                                                  static_cast<uint16_t>(
+                                                      offset / 8 | (more ? RTE_IPV4_HDR_MF_FLAG : 0)));
+  if (l4 == nullptr) {
+    ADD_FAILURE() << "no mbuf or no room for a fragment";
+    return m;
+  }
+  std::memset(l4, 'x', payload);
+  return m;
+}
+
+// A worker's reassembly table, as enable_ip_frag() makes one (smaller), on the fixture's ctx.
+class FragmentTest : public PipelineTest {
+ protected:
+  void SetUp() override {
+    PipelineTest::SetUp();
+    tbl_ = rte_ip_frag_table_create(16, 8, 64, rte_get_tsc_hz() / 1000, 0);  // 1 ms
+    dr_ = static_cast<rte_ip_frag_death_row*>(
+        rte_zmalloc(nullptr, sizeof(rte_ip_frag_death_row), RTE_CACHE_LINE_SIZE));
+    ASSERT_TRUE(tbl_ != nullptr && dr_ != nullptr);
+    ctx_->frag_tbl = tbl_;
+    ctx_->death_row = dr_;
+  }
+  void TearDown() override {
+    rte_ip_frag_free_death_row(dr_, 0);
+    rte_ip_frag_table_destroy(tbl_);
+    rte_free(dr_);
+    PipelineTest::TearDown();
+  }
+  uint64_t discarded() const {
+    return counters_.drops[static_cast<size_t>(dp::Drop::kFragmentDiscarded)].read();
+  }
+  rte_ip_frag_tbl* tbl_ = nullptr;
+  rte_ip_frag_death_row* dr_ = nullptr;
+};
+
+// The table gives up on a datagram at its ninth piece (RTE_LIBRTE_IP_FRAG_MAX_FRAG is 8) and
+// puts all eight on the death row, which holds 288 mbufs and which DPDK fills without a bound
+// check. 40 such datagrams without the row being freed in between (one burst of 320 frames, or
+// a worker with `burst` above 32) overran it. Each call now leaves it empty, its fragments
+// counted and back in the pool.
+TEST_F(FragmentTest, FragmentsTheTableGivesUpOnAreFreedAtOnceAndCounted) {
+  const unsigned free0 = rte_mempool_avail_count(g_pool);
+  for (uint16_t id = 1; id <= 40; ++id) {
+    for (size_t k = 0; k < 8; ++k) {
+      rte_mbuf* m = ipv4_fragment(id, k * 8, true, 8);
+      const dp::Verdict v = dp::handle_packet(owned_->snap, m, *ctx_);
+      ASSERT_EQ(v.kind, dp::Verdict::Kind::kHeld) << "datagram " << id << " piece " << k;
+      ASSERT_EQ(dr_->cnt, 0u) << "datagram " << id << " piece " << k;
+    }
+  }
+  EXPECT_EQ(discarded(), 320u);
+  EXPECT_EQ(counters_.fragments_received.read(), 320u);
+  EXPECT_EQ(rte_mempool_avail_count(g_pool), free0);
+}
+
+// DPDK frees a timed-out datagram only when a later fragment lands in its bucket: the worker
+// calls expire_fragments(), which frees every partial datagram past its time, counted.
+TEST_F(FragmentTest, PartialDatagramsPastTheirTimeGoBackToThePool) {
+  const unsigned free0 = rte_mempool_avail_count(g_pool);
+  for (uint16_t id = 100; id < 110; ++id) {
+    rte_mbuf* m = ipv4_fragment(id, 0, true, 64);
+    ASSERT_EQ(dp::handle_packet(owned_->snap, m, *ctx_).kind, dp::Verdict::Kind::kHeld);
+  }
+  EXPECT_EQ(rte_mempool_avail_count(g_pool), free0 - 10);
+  EXPECT_EQ(dp::expire_fragments(*ctx_, rte_rdtsc()), 0u);  // not yet (1 ms)
+  EXPECT_EQ(dp::expire_fragments(*ctx_, rte_rdtsc() + rte_get_tsc_hz()), 10u);
+  EXPECT_EQ(rte_mempool_avail_count(g_pool), free0);
+  EXPECT_EQ(discarded(), 10u);
+  EXPECT_EQ(dp::expire_fragments(*ctx_, rte_rdtsc() + rte_get_tsc_hz()), 0u);
+}
+
+// A router that failed over (keepalived, a replaced box) announces its address with its new
+// MAC in a gratuitous ARP (sender and target address the same, request or reply): a known
+// neighbour's MAC moves. An unknown address announcing itself teaches nothing (Linux's
+// arp_accept 0).
+TEST_F(PipelineTest, GratuitousArpFromAKnownNeighbourMovesItsMac) {
+  const dp::MacAddr moved{{2, 0, 0, 0, 0, 0x77}};
+  for (const uint16_t op : {RTE_ARP_OP_REQUEST, RTE_ARP_OP_REPLY}) {
+    rte_mbuf* m = arp_frame(op, moved, "10.0.0.11", "10.0.0.11");
+    const dp::Verdict v = dp::handle_packet(owned_->snap, m, *ctx_);
+    rte_pktmbuf_free(m);
+    EXPECT_EQ(v.kind, dp::Verdict::Kind::kConsumed) << "op " << op;
+    const auto ev = events_of(ring_, dp::Event::Type::kNeighLearned);
+    ASSERT_FALSE(ev.empty()) << "op " << op;
+    for (const dp::Event& e : ev) {
+      EXPECT_EQ(e.ip_be, ip("10.0.0.11"));
+      EXPECT_TRUE(e.mac == moved);
+    }
+  }
+  rte_mbuf* m = arp_frame(RTE_ARP_OP_REQUEST, moved, "10.0.0.77", "10.0.0.77");
+  const dp::Verdict v = dp::handle_packet(owned_->snap, m, *ctx_);
+  rte_pktmbuf_free(m);
+  EXPECT_EQ(v.drop, dp::Drop::kArpIgnored);
+  EXPECT_TRUE(events_of(ring_, dp::Event::Type::kNeighLearned).empty());
+}
+
+// A UDP datagram may teach a new neighbour (a new client's reply then goes out at once), but
+// never move a known one to another MAC (one forged datagram with the gateway's address would
+// take its traffic, past the switch's ARP inspection), nor teach our own address or the
+// subnet's broadcast address.
+TEST_F(PipelineTest, AnIpFrameTeachesNewNeighboursButMovesNoKnownOne) {
+  const dp::MacAddr other{{2, 0, 0, 0, 0, 0x66}};
+  for (const char* src : {"10.0.0.11", "10.0.0.2", "10.0.0.255", "10.0.0.0"}) {
+    run(udp_frame(other, src, 5060, "10.0.0.2", 5060, invite(std::string("spoof-") + src)));
+    EXPECT_TRUE(events_of(ring_, dp::Event::Type::kNeighLearned).empty()) << src;
+  }
+  run(udp_frame(other, "10.0.0.66", 5060, "10.0.0.2", 5060, invite("new-host")));
+  const auto ev = events_of(ring_, dp::Event::Type::kNeighLearned);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].ip_be, ip("10.0.0.66"));
+  EXPECT_TRUE(ev[0].mac == other);
+  // ARP may still move a known one (the backend's new NIC asks for us first).
+  rte_mbuf* m = arp_frame(RTE_ARP_OP_REQUEST, other, "10.0.0.12", "10.0.0.2");
+  ASSERT_TRUE(dp::handle_packet(owned_->snap, m, *ctx_).is_tx());
+  rte_pktmbuf_free(m);
+  const auto moved = events_of(ring_, dp::Event::Type::kNeighLearned);
+  ASSERT_FALSE(moved.empty());
+  EXPECT_EQ(moved[0].ip_be, ip("10.0.0.12"));
+  EXPECT_TRUE(moved[0].mac == other);
+}
+
+// The quoted datagram's addresses and ports are no secret: an unreachable error believed from
+// anyone would let any host on the Internet blocklist a backend. Port unreachable counts from
+// the destination itself; host unreachable about an off-link destination from our gateway.
+TEST_F(PipelineTest, IcmpUnreachableFromAThirdPartyIsNotBelieved) {
+  const Out o = run(icmp_unreachable(3, "10.0.0.99", "10.0.0.2", 5060, "10.0.0.11", 5060));
+  EXPECT_EQ(o.v.drop, dp::Drop::kIcmpIgnored);
+  const Out o2 = run(icmp_unreachable(1, "10.0.0.99", "10.0.0.2", 5060, "10.0.0.11", 5060));
+  EXPECT_EQ(o2.v.drop, dp::Drop::kIcmpIgnored);
+  EXPECT_TRUE(events_of(ring_, dp::Event::Type::kIcmpUnreachable).empty());
+  // With 10.0.0.1 as the gateway: its host unreachable about 192.0.2.7 counts, about an
+  // on-link host (which the gateway does not reach for us) it does not.
+  owned_->snap.ifaces[0].gateway_be = ip("10.0.0.1");
+  const Out o3 = run(icmp_unreachable(1, "10.0.0.1", "10.0.0.2", 5060, "10.0.0.11", 5060));
+  EXPECT_EQ(o3.v.drop, dp::Drop::kIcmpIgnored);
+  const Out o4 = run(icmp_unreachable(1, "10.0.0.1", "10.0.0.2", 5060, "192.0.2.7", 5060));
+  EXPECT_EQ(o4.v.kind, dp::Verdict::Kind::kConsumed);
+  const auto ev = events_of(ring_, dp::Event::Type::kIcmpUnreachable);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].ip_be, ip("192.0.2.7"));
+  EXPECT_EQ(counters_.icmp_unreachable.read(), 1u);
+}
+
+// A ping larger than the interface's MTU (reassembled, or a jumbo frame on a smaller MTU) is
+// answered in fragments, never with one frame above the MTU.
+TEST_F(PipelineTest, AnEchoReplyAboveTheMtuLeavesInFragments) {
+  ctx_->pool = g_pool;
+  const size_t icmp_len = 1800;
+  rte_mbuf* m = rte_pktmbuf_alloc(g_pool);
+  char* l4 = test::fill_ipv4_frame(m, kClientMac, kOurMac, ip("10.0.0.10"), ip("10.0.0.2"),
+                                   IPPROTO_ICMP, icmp_len);
+  ASSERT_NE(l4, nullptr);
+  std::memset(l4, 0x5a, icmp_len);
+  auto* icmp = reinterpret_cast<rte_icmp_hdr*>(l4);
+  icmp->icmp_type = RTE_IP_ICMP_ECHO_REQUEST;
+  icmp->icmp_code = 0;
+  icmp->icmp_cksum = 0;
+  icmp->icmp_cksum = static_cast<uint16_t>(~rte_raw_cksum(icmp, icmp_len));
+  m->port = 0;
+  const unsigned free0 = rte_mempool_avail_count(g_pool);
+  const dp::Verdict v = dp::handle_packet(owned_->snap, m, *ctx_);
+  ASSERT_EQ(v.kind, dp::Verdict::Kind::kTxMany);
+  ASSERT_EQ(ctx_->n_frags, 2);
+  size_t carried = 0;
+  for (uint16_t k = 0; k < ctx_->n_frags; ++k) {
+    const rte_mbuf* f = ctx_->frag_out[k];
+    EXPECT_LE(rte_pktmbuf_data_len(f), sizeof(rte_ether_hdr) + 1500u);
+    rte_ipv4_hdr h;
+    std::memcpy(&h, rte_pktmbuf_mtod_offset(f, const char*, sizeof(rte_ether_hdr)), sizeof h);
+    EXPECT_EQ(h.src_addr, ip("10.0.0.2"));
+    EXPECT_EQ(h.dst_addr, ip("10.0.0.10"));
+    EXPECT_EQ(rte_ipv4_cksum(&h), 0);
+    carried += ntohs(h.total_length) - 20u;
+  }
+  EXPECT_EQ(carried, icmp_len);
+  EXPECT_EQ(counters_.icmp_echo_replies.read(), 1u);
+  rte_pktmbuf_free_bulk(ctx_->frag_out, ctx_->n_frags);
+  rte_pktmbuf_free(m);
+  EXPECT_EQ(rte_mempool_avail_count(g_pool), free0 + 1);  // the request's mbuf freed too
+  ctx_->pool = nullptr;
 }
 
 }  // namespace

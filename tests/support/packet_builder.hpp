@@ -28,15 +28,16 @@ inline uint32_t ipv4(const char* s) {
   return v;
 }
 
-// Writes an Ethernet/IPv4/UDP frame carrying `payload` into m (which must be empty), with its
-// IPv4 header checksum and no UDP checksum (0: none, RFC 768).
-inline bool fill_udp_frame(rte_mbuf* m, const dp::MacAddr& src_mac, const dp::MacAddr& dst_mac,
-                           uint32_t src_be, uint16_t sport, uint32_t dst_be, uint16_t dport,
-                           std::string_view payload) {
-  const size_t len = sizeof(rte_ether_hdr) + 20 + 8 + payload.size();
+// Appends an Ethernet/IPv4 header and `l4_len` bytes after it to m (which must be empty):
+// protocol `proto`, identification `id`, fragment field `frag` (flags and offset, host order),
+// TTL 64, the header checksum set. Returns where the `l4_len` bytes go, or null without room.
+inline char* fill_ipv4_frame(rte_mbuf* m, const dp::MacAddr& src_mac, const dp::MacAddr& dst_mac,
+                             uint32_t src_be, uint32_t dst_be, uint8_t proto, size_t l4_len,
+                             uint16_t id = 0, uint16_t frag = 0) {
+  const size_t len = sizeof(rte_ether_hdr) + 20 + l4_len;
   char* p = rte_pktmbuf_append(m, static_cast<uint16_t>(len));
   if (p == nullptr) {
-    return false;
+    return nullptr;
   }
   auto* eth = reinterpret_cast<rte_ether_hdr*>(p);
   std::memcpy(eth->dst_addr.addr_bytes, dst_mac.b, 6);
@@ -45,19 +46,33 @@ inline bool fill_udp_frame(rte_mbuf* m, const dp::MacAddr& src_mac, const dp::Ma
   auto* iph = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
   std::memset(iph, 0, 20);
   iph->version_ihl = RTE_IPV4_VHL_DEF;
-  iph->total_length = htons(static_cast<uint16_t>(28 + payload.size()));
+  iph->total_length = htons(static_cast<uint16_t>(20 + l4_len));
+  iph->packet_id = htons(id);
+  iph->fragment_offset = htons(frag);
   iph->time_to_live = 64;
-  iph->next_proto_id = IPPROTO_UDP;
+  iph->next_proto_id = proto;
   iph->src_addr = src_be;
   iph->dst_addr = dst_be;
   iph->hdr_checksum = rte_ipv4_cksum(iph);
-  auto* udp = reinterpret_cast<rte_udp_hdr*>(iph + 1);
+  m->port = 0;
+  return reinterpret_cast<char*>(iph + 1);
+}
+
+// Writes an Ethernet/IPv4/UDP frame carrying `payload` into m (which must be empty), with its
+// IPv4 header checksum and no UDP checksum (0: none, RFC 768).
+inline bool fill_udp_frame(rte_mbuf* m, const dp::MacAddr& src_mac, const dp::MacAddr& dst_mac,
+                           uint32_t src_be, uint16_t sport, uint32_t dst_be, uint16_t dport,
+                           std::string_view payload) {
+  char* l4 = fill_ipv4_frame(m, src_mac, dst_mac, src_be, dst_be, IPPROTO_UDP, 8 + payload.size());
+  if (l4 == nullptr) {
+    return false;
+  }
+  auto* udp = reinterpret_cast<rte_udp_hdr*>(l4);
   udp->src_port = htons(sport);
   udp->dst_port = htons(dport);
   udp->dgram_len = htons(static_cast<uint16_t>(8 + payload.size()));
   udp->dgram_cksum = 0;
   std::memcpy(udp + 1, payload.data(), payload.size());
-  m->port = 0;
   return true;
 }
 
