@@ -394,6 +394,21 @@ Result<std::unique_ptr<OwnedSnapshot>> build_snapshot(const BuildInputs& in, Des
   for (const cfg::Alias& a : prog.aliases) {
     s.myself.push_back({lower(a.host), a.port});
   }
+  // The Via hosts and ports set_advertised_address() / set_advertised_port() can write (their
+  // arguments are constants): replies come back with them on top (handle_reply).
+  for (const cfg::FnCall& c : prog.calls) {
+    if (c.fn == cfg::Fn::kSetAdvAddress && c.nargs == 1) {
+      const std::string& h = prog.strings[c.args[0].idx];
+      if (std::find(s.adv_hosts.begin(), s.adv_hosts.end(), h) == s.adv_hosts.end()) {
+        s.adv_hosts.push_back(h);
+      }
+    } else if (c.fn == cfg::Fn::kSetAdvPort && c.nargs == 1) {
+      const auto port = static_cast<uint16_t>(c.args[0].i);
+      if (std::find(s.adv_ports.begin(), s.adv_ports.end(), port) == s.adv_ports.end()) {
+        s.adv_ports.push_back(port);
+      }
+    }
+  }
 
   ids.keep_only(in.destinations, in.previous);
   for (auto& [id, entries] : group_sets(in.destinations)) {

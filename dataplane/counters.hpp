@@ -103,6 +103,7 @@ struct alignas(64) WorkerCounters {
   Counter requests_forwarded;
   Counter replies_forwarded;
   Counter local_replies;          // sl_send_reply
+  Counter sl_filtered_acks;       // ACKs of local replies, absorbed before the script (sl)
   Counter events_dropped;         // worker -> control ring full
   Counter probe_replies;          // replies to the control thread's probes, handed to control
   Counter icmp_unreachable;       // ICMP port/host unreachable about our datagrams, to control

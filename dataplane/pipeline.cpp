@@ -1575,6 +1575,14 @@ constexpr size_t kRrLineMax = 320;
                                                      WorkerCtx& ctx) noexcept {
   WorkerCounters& c = *ctx.counters;
   c.sip_requests.add();
+  if (v.method == sip::Method::kAck && v.to_tag.len == sip::kLocalToTagLen) [[unlikely]] {
+    // The ACK of a local non-2xx reply ends there, before the script, as Kamailio's sl
+    // filters it: run through the script it would be forwarded as a stray ACK.
+    if (sip::is_local_reply_ack(msg, v)) {
+      c.sl_filtered_acks.add();
+      return Verdict::consumed();
+    }
+  }
   VmResult r;
   const VmPacket pkt = vm_packet(pi, ctx.worker_id);
   vm_run(snap, msg, v, pkt, ctx.vm, ctx.dispatch, c, r);
@@ -1588,6 +1596,21 @@ constexpr size_t kRrLineMax = 320;
                d.port_be);
   }
   return apply_result(snap, m, eth, pi, msg, v, r, ctx);
+}
+
+// A top Via the script's set_advertised_address() / set_advertised_port() could have written:
+// its host a listener's or an advertised one, its port a listener's or an advertised one.
+[[gnu::noinline]] bool advertised_via(const Snapshot& snap, std::string_view host,
+                                      uint16_t port) noexcept {
+  bool host_ok = std::find(snap.adv_hosts.begin(), snap.adv_hosts.end(), host) !=
+                 snap.adv_hosts.end();
+  bool port_ok = std::find(snap.adv_ports.begin(), snap.adv_ports.end(), port) !=
+                 snap.adv_ports.end();
+  for (const Listener& l : snap.listeners) {
+    host_ok = host_ok || host == std::string_view(l.via_host);
+    port_ok = port_ok || port == l.via_port;
+  }
+  return host_ok && port_ok;
 }
 
 [[gnu::always_inline]] inline Verdict handle_reply(const Snapshot& snap, rte_mbuf* m,
@@ -1606,6 +1629,9 @@ constexpr size_t kRrLineMax = 320;
       ours = true;
       break;
     }
+  }
+  if (!ours && (!snap.adv_hosts.empty() || !snap.adv_ports.empty())) [[unlikely]] {
+    ours = advertised_via(snap, host, via_port);
   }
   if (!ours) {
     return Verdict::dropped(Drop::kReplyNotOurs);

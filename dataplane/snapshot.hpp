@@ -308,6 +308,11 @@ struct Snapshot {
   const cfg::Program* program = nullptr;  // never null once published
   std::vector<Iface> ifaces;
   std::vector<Listener> listeners;
+  // What the script's set_advertised_address() / set_advertised_port() may write into our Via
+  // in place of a listener's (their arguments are constants): a reply's top Via with them is
+  // ours too.
+  std::vector<std::string> adv_hosts;
+  std::vector<uint16_t> adv_ports;
   std::vector<MyselfEntry> myself;
   std::vector<Destination> destinations;  // grouped by set, in Kamailio's index order
   std::vector<DestSet> sets;              // sorted by id

@@ -48,14 +48,15 @@ constexpr char lower(char c) noexcept { return sip::ascii_lower(c); }
 
 int32_t max_forwards(const sip::SipView& v, uint32_t insert_value, uint32_t max_limit,
                      VmResult& out) noexcept {
-  // maxfwd module: absent -> insert the given value (capped at max_limit); 0 -> -1 (the
-  // script answers 483); otherwise decrement, capped at max_limit.
+  // maxfwd module: absent -> insert the given value as it is (Kamailio 5.6.3 caps only the
+  // decrement: mf_process_maxfwd_header("100") with max_limit 70 inserts 100, measured);
+  // 0 -> -1 (the script answers 483); otherwise decrement, capped at max_limit.
   if (!v.has_max_forwards) {
     if (out.maxfwd != VmResult::MaxFwd::kInsert) {
       out.mf_seq = ++out.n_top;  // its place among what goes on top
     }
     out.maxfwd = VmResult::MaxFwd::kInsert;
-    out.maxfwd_value = insert_value > max_limit ? max_limit : insert_value;
+    out.maxfwd_value = insert_value;
     return 2;
   }
   if (v.max_forwards == 0) {

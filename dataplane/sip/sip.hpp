@@ -459,4 +459,13 @@ size_t build_reply(const char* req, const SipView& v, uint16_t code, std::string
                    bool force_rport = false, std::string_view extra = {},
                    std::string_view server = {}) noexcept;
 
+// The To-tag build_reply() gives a local reply (from 180 on) to `req`: "vd" and 16 hex digits
+// of a hash of the Call-ID, the From-tag, the CSeq number and the top Via's branch.
+inline constexpr size_t kLocalToTagLen = 18;
+void local_to_tag(const char* req, const SipView& v, char (&tag)[kLocalToTagLen]) noexcept;
+// An ACK for one of our local replies: its To-tag is the one local_to_tag() gave the reply (the
+// ACK of a non-2xx keeps the INVITE's Call-ID, From-tag, CSeq number and top Via branch, RFC
+// 3261 17.1.1.3). Kamailio's sl absorbs such an ACK before the script runs (sl_filter_ACK).
+bool is_local_reply_ack(const char* msg, const SipView& v) noexcept;
+
 }  // namespace viaduct::sip

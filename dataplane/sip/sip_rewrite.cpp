@@ -690,6 +690,26 @@ size_t remove_header_edits(const char* msg, const SipView& v, std::string_view n
   return found;
 }
 
+void local_to_tag(const char* req, const SipView& v, char (&tag)[kLocalToTagLen]) noexcept {
+  FieldHash h(kToTagSeed);
+  h.add(v.call_id.in(req));
+  h.add(v.from_tag.in(req));
+  h.add(v.cseq_num);
+  h.add(v.via1.branch.in(req));
+  tag[0] = 'v';
+  tag[1] = 'd';
+  write_hex16(tag + 2, h.value());
+}
+
+bool is_local_reply_ack(const char* msg, const SipView& v) noexcept {
+  if (v.method != Method::kAck || v.to_tag.len != kLocalToTagLen) {
+    return false;
+  }
+  char tag[kLocalToTagLen];
+  local_to_tag(msg, v, tag);
+  return std::memcmp(msg + v.to_tag.off, tag, kLocalToTagLen) == 0;
+}
+
 size_t build_reply(const char* req, const SipView& v, uint16_t code, std::string_view reason,
                    std::string_view src_ip, uint16_t src_port, char* out, size_t cap,
                    bool force_rport, std::string_view extra,
@@ -746,8 +766,9 @@ size_t build_reply(const char* req, const SipView& v, uint16_t code, std::string
       w.put(std::string_view(req + at, end - at));
     } else if (!to_done && kind == Hdr::kTo) {
       to_done = true;
-      if (v.to_tag.empty()) {
-        // The tag goes at the end of the field, before its line break.
+      if (v.to_tag.empty() && code >= 180) {
+        // Kamailio's sl adds a To-tag from 180 on (sl_funcs.c: code >= 180), so a 100 Trying
+        // goes without one. The tag goes at the end of the field, before its line break.
         size_t cut = field.size();
         if (cut > 0 && field[cut - 1] == '\n') {
           --cut;
@@ -755,13 +776,8 @@ size_t build_reply(const char* req, const SipView& v, uint16_t code, std::string
         if (cut > 0 && field[cut - 1] == '\r') {
           --cut;
         }
-        FieldHash h(kToTagSeed);
-        h.add(v.call_id.in(req));
-        h.add(v.from_tag.in(req));
-        h.add(v.cseq_num);
-        h.add(v.via1.branch.in(req));
-        char tag[2 + 16] = {'v', 'd'};
-        write_hex16(tag + 2, h.value());
+        char tag[kLocalToTagLen];
+        local_to_tag(req, v, tag);
         w.put(field.substr(0, cut));
         w.put(";tag=");
         w.put(std::string_view(tag, sizeof tag));

@@ -115,13 +115,8 @@ rte_mbuf* arp_frame(uint16_t op, const dp::MacAddr& sha, const char* sip, const 
 class PipelineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string error;
-    owned_ = test::make_snapshot(kScript, kList, "10.0.0.2", kOurMac,
-                                 {{"10.0.0.10", kClientMac},
-                                  {"10.0.0.11", kB1Mac},
-                                  {"10.0.0.12", kB2Mac}},
-                                 error);
-    ASSERT_NE(owned_, nullptr) << error;
+    use_own_script(kScript);
+    ASSERT_NE(owned_, nullptr);
     ctx_ = std::make_unique<dp::WorkerCtx>();
     ctx_->counters = &counters_;
     static int n = 0;
@@ -176,6 +171,18 @@ class PipelineTest : public ::testing::Test {
     }
     rte_pktmbuf_free(m);
     return o;
+  }
+
+  // The snapshot of `script` in place of kScript's (same list, address and neighbours).
+  void use_own_script(const std::string& script) {
+    std::string error;
+    auto snap = test::make_snapshot(script, kList, "10.0.0.2", kOurMac,
+                                    {{"10.0.0.10", kClientMac},
+                                     {"10.0.0.11", kB1Mac},
+                                     {"10.0.0.12", kB2Mac}},
+                                    error);
+    ASSERT_NE(snap, nullptr) << error;
+    owned_.swap(snap);
   }
 
   std::unique_ptr<ctl::OwnedSnapshot> owned_;
@@ -593,15 +600,9 @@ TEST_F(PipelineTest, RawTtlTosAndMtuComeFromTheScript) {
   }
   std::string script = kScript;
   script.insert(0, "udp4_raw_ttl=17\ntos=0xb8\nudp4_raw_mtu=576\n");
-  std::string error;
-  auto snap = test::make_snapshot(script, kList, "10.0.0.2", kOurMac,
-                                  {{"10.0.0.10", kClientMac},
-                                   {"10.0.0.11", kB1Mac},
-                                   {"10.0.0.12", kB2Mac}},
-                                  error);
-  ASSERT_NE(snap, nullptr) << error;
+  use_own_script(script);
   rte_mbuf* m = udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5060, invite("raw"));
-  ASSERT_TRUE(dp::handle_packet(snap->snap, m, *ctx_).is_tx());
+  ASSERT_TRUE(dp::handle_packet(owned_->snap, m, *ctx_).is_tx());
   const auto* iph = rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, sizeof(rte_ether_hdr));
   EXPECT_EQ(iph->time_to_live, 17);
   EXPECT_EQ(iph->type_of_service, 0xb8);
@@ -610,7 +611,7 @@ TEST_F(PipelineTest, RawTtlTosAndMtuComeFromTheScript) {
   // so the datagram is refused as too_big instead of going out whole.
   m = udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5060,
                 invite("big", "Max-Forwards: 70\r\nX-Pad: " + std::string(700, 'x') + "\r\n"));
-  const dp::Verdict v = dp::handle_packet(snap->snap, m, *ctx_);
+  const dp::Verdict v = dp::handle_packet(owned_->snap, m, *ctx_);
   ASSERT_TRUE(v.is_drop());
   EXPECT_EQ(v.drop, dp::Drop::kTooBig);
   rte_pktmbuf_free(m);
@@ -934,16 +935,7 @@ TEST_F(NeighHoldTest, WithoutAHoldTimeAMissIsADropAsBefore) {
 
 class RouteHookTest : public PipelineTest {
  protected:
-  void use_script(const std::string& extra) {
-    std::string error;
-    hooked_ = test::make_snapshot(std::string(kScript) + extra, kList, "10.0.0.2", kOurMac,
-                                  {{"10.0.0.10", kClientMac},
-                                   {"10.0.0.11", kB1Mac},
-                                   {"10.0.0.12", kB2Mac}},
-                                  error);
-    ASSERT_NE(hooked_, nullptr) << error;
-    owned_.swap(hooked_);
-  }
+  void use_script(const std::string& extra) { use_own_script(std::string(kScript) + extra); }
   // The backend's reply (`status`, plus `extra` header lines) to an INVITE forwarded for `cid`.
   std::string reply_to(const std::string& cid, const std::string& status,
                        const std::string& extra) {
@@ -956,7 +948,6 @@ class RouteHookTest : public PipelineTest {
            "To: service <sip:service@10.0.0.2:5060>;tag=xyz\r\n"
            "Call-ID: " + cid + "\r\nCSeq: 1 INVITE\r\n" + extra + "Content-Length: 0\r\n\r\n";
   }
-  std::unique_ptr<ctl::OwnedSnapshot> hooked_;
 };
 
 TEST_F(RouteHookTest, ReplyRouteDropsSomeRepliesAndEditsTheOthers) {
@@ -1276,6 +1267,113 @@ TEST_F(PipelineTest, AnEchoReplyAboveTheMtuLeavesInFragments) {
   rte_pktmbuf_free(m);
   EXPECT_EQ(rte_mempool_avail_count(g_pool), free0 + 1);  // the request's mbuf freed too
   ctx_->pool = nullptr;
+}
+
+// A request sent after set_advertised_address() / set_advertised_port() carries that host or
+// port in our Via; the backend's reply comes back with it on top and is ours (RFC 3261 16.11:
+// the proxy relays a reply whose top Via it inserted), not reply_not_ours. A Via no listener and
+// no advertised name or port could have written stays somebody else's.
+TEST_F(PipelineTest, RepliesToRequestsWithAnAdvertisedViaAreRelayed) {
+  use_own_script(R"(
+listen=udp:10.0.0.2:5060
+loadmodule "textops.so"
+loadmodule "dispatcher.so"
+modparam("dispatcher", "list_file", "unused.list")
+request_route {
+    if ($hdr(X-Adv) == "host") {
+        set_advertised_address("edge.example.com");
+    }
+    if ($hdr(X-Adv) == "port") {
+        set_advertised_port(5070);
+    }
+    ds_select_dst("1", "0");
+    forward();
+}
+)");
+  const auto reply_for = [this](const std::string& cid, const std::string& how,
+                                std::string* top_via) {
+    const Out fwd = run(udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5060,
+                                  invite(cid, "Max-Forwards: 70\r\nX-Adv: " + how + "\r\n")));
+    EXPECT_FALSE(fwd.v.is_drop()) << dp::drop_name(fwd.v.drop);
+    const size_t pos = fwd.sip.find("Via:");
+    const size_t end = fwd.sip.find("From:");
+    *top_via = fwd.sip.substr(pos, fwd.sip.find("\r\n", pos) - pos);
+    return "SIP/2.0 200 OK\r\n" + fwd.sip.substr(pos, end - pos) +
+           "From: sipp <sip:sipp@10.0.0.10:5060>;tag=1\r\n"
+           "To: service <sip:service@10.0.0.2:5060>;tag=xyz\r\n"
+           "Call-ID: " + cid + "\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+  };
+  for (const char* how : {"host", "port"}) {
+    std::string via;
+    const std::string reply = reply_for(std::string("adv-") + how, how, &via);
+    EXPECT_NE(via.find(std::string(how) == "host" ? "edge.example.com" : "10.0.0.2:5070"),
+              std::string::npos)
+        << via;
+    const Out o = run(udp_frame(kB1Mac, "10.0.0.11", 5060, "10.0.0.2", 5060, reply));
+    ASSERT_TRUE(o.v.is_tx()) << how << ": " << dp::drop_name(o.v.drop);
+    EXPECT_EQ(o.dst_ip, ip("10.0.0.10"));
+    EXPECT_EQ(scan_ok(o.sip).via_count, 1);
+  }
+  std::string via;
+  std::string other = reply_for("adv-other", "host", &via);
+  other.replace(other.find("edge.example.com"), 16, "else.example.com");
+  const Out o = run(udp_frame(kB1Mac, "10.0.0.11", 5060, "10.0.0.2", 5060, other));
+  EXPECT_EQ(o.v.drop, dp::Drop::kReplyNotOurs);
+}
+
+// The ACK of one of our local non-2xx replies (here the 483 for Max-Forwards 0) carries the
+// reply's To-tag and the INVITE's Call-ID, From-tag, CSeq number and branch: it ends at viaduct,
+// as Kamailio's sl absorbs it before the script (sl_filter_ACK), and is counted. An ACK with a
+// To-tag we did not give still runs the script (here: forwarded).
+TEST_F(PipelineTest, TheAckOfOurLocalReplyIsAbsorbed) {
+  const Out r = run(udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5060,
+                              invite("ack-483", "Max-Forwards: 0\r\n")));
+  ASSERT_TRUE(r.v.is_tx());
+  const sip::SipView rv = scan_ok(r.sip);
+  ASSERT_EQ(rv.status, 483);
+  const std::string tag(rv.to_tag.in(r.sip.data()));
+  ASSERT_EQ(tag.size(), sip::kLocalToTagLen);
+  const auto ack = [](const std::string& to_tag) {
+    std::string a = invite("ack-483", "Max-Forwards: 70\r\n", "ACK");
+    const std::string to = "To: service <sip:service@10.0.0.2:5060>";
+    a.replace(a.find(to), to.size(), to + ";tag=" + to_tag);
+    return a;
+  };
+  const uint64_t forwarded = counters_.requests_forwarded.read();
+  const Out o = run(udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5060, ack(tag)));
+  EXPECT_EQ(o.v.kind, dp::Verdict::Kind::kConsumed);
+  EXPECT_EQ(counters_.sl_filtered_acks.read(), 1u);
+  EXPECT_EQ(counters_.requests_forwarded.read(), forwarded);
+  std::string other = tag;
+  other[5] = other[5] == '0' ? '1' : '0';
+  const Out o2 = run(udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5060, ack(other)));
+  EXPECT_TRUE(o2.v.is_tx()) << dp::drop_name(o2.v.drop);
+  EXPECT_EQ(counters_.sl_filtered_acks.read(), 1u);
+  EXPECT_EQ(counters_.requests_forwarded.read(), forwarded + 1);
+}
+
+// mf_process_maxfwd_header("100") on a request without Max-Forwards inserts 100 even above
+// max_limit (70 by default): Kamailio 5.6.3 caps only the decrement (measured).
+TEST_F(PipelineTest, AnInsertedMaxForwardsIsTheFunctionsArgumentNotCapped) {
+  use_own_script(R"(
+listen=udp:10.0.0.2:5060
+loadmodule "maxfwd.so"
+loadmodule "dispatcher.so"
+modparam("dispatcher", "list_file", "unused.list")
+request_route {
+    mf_process_maxfwd_header("100");
+    ds_select_dst("1", "0");
+    forward();
+}
+)");
+  const Out o = run(udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5060,
+                              invite("mf-insert", "")));
+  ASSERT_TRUE(o.v.is_tx()) << dp::drop_name(o.v.drop);
+  EXPECT_EQ(scan_ok(o.sip).max_forwards, 100u);
+  const Out d = run(udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5060,
+                              invite("mf-decrement", "Max-Forwards: 100\r\n")));
+  ASSERT_TRUE(d.v.is_tx()) << dp::drop_name(d.v.drop);
+  EXPECT_EQ(scan_ok(d.sip).max_forwards, 70u);
 }
 
 }  // namespace

@@ -755,6 +755,13 @@ TEST(BuildReply, CopiesFieldsAsReceivedInTheirOrder) {
             std::string_view::npos);
   n = build_reply(req.data(), v, 179, "Early", "127.0.0.2", 5070, out, sizeof out);
   EXPECT_EQ(std::string_view(out, n).find("Record-Route"), std::string_view::npos);
+  // A To-tag from 180 on only, as Kamailio's sl (a 100 Trying or 179 has none, measured).
+  EXPECT_EQ(std::string_view(out, n).find(";tag=vd"), std::string_view::npos);
+  n = build_reply(req.data(), v, 100, "Trying", "127.0.0.2", 5070, out, sizeof out);
+  ASSERT_NE(n, 0u);
+  EXPECT_EQ(std::string_view(out, n).find(";tag=vd"), std::string_view::npos);
+  n = build_reply(req.data(), v, 180, "Ringing", "127.0.0.2", 5070, out, sizeof out);
+  EXPECT_NE(std::string_view(out, n).find(";tag=vd"), std::string_view::npos);
 }
 
 // ---- proxy edits: R-URI, Record-Route, Route pop, header append and remove ---------------
