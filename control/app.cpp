@@ -251,8 +251,9 @@ class Daemon final : public ManagedDaemon {
     dp::WorkerCounters counters;
   };
   std::unique_ptr<EventVm> event_vm_;
-  // ds_ping_latency_stats: per destination (set, URI), kept across reloads.
-  std::map<std::pair<int, std::string>, LatencyStats> latency_;
+  // ds_ping_latency_stats: per destination (set, URI) of the loaded list, kept across reloads
+  // for the destinations the new list still has.
+  LatencyTable latency_;
   uint64_t events_run_ = 0;
   // (set, URI) -> usable, of the snapshot a publication replaces.
   using Usability = std::map<std::pair<int, std::string>, bool>;
@@ -427,13 +428,14 @@ Status Daemon::publish(const Loaded& l) {
   in.program = l.program;
   in.ifaces = ifaces_;
   const ProbeConfig old_probe_config = prober_.config();
-  prober_.configure(probe_config(*l.program));  // the mode decides how states show (P)
+  // Probing switched off, or another ds_probing_mode, forgets what probing learned.
+  prober_.configure(probe_config(*l.program));
   in.destinations = with_admin_state(l.destinations);
   for (cfg::DsDestination& d : in.destinations) {
     d.flags = prober_.apply(d.set, d.uri, d.flags);
     if (prober_.config().latency_stats) {
-      if (const auto it = latency_.find({d.set, d.uri}); it != latency_.end()) {
-        apply_latency(it->second, d);
+      if (const LatencyStats* ls = latency_.find(d.set, d.uri); ls != nullptr) {
+        apply_latency(*ls, d);
       }
     }
   }
@@ -554,10 +556,17 @@ Status Daemon::do_reload(ReloadScope scope, const char* by) {
     loaded = load_list(*next.program, next, diags);
   }
   print(diags);
+  // What probing learned about a destination whose state bits the new file changes ends here,
+  // before the list is published (Prober::list_loaded); a failed reload keeps it all.
+  const Prober prober_before = prober_;
+  if (loaded) {
+    prober_.list_loaded(next.destinations);
+  }
   Status s = loaded ? publish(next) : Status(Error{Error::Code::kInvalidConfig,
                                                    error_lines(diags), ""});
   const char* what = scope == ReloadScope::kAll ? "reload" : "dispatcher list reload";
   if (!s) {
+    prober_ = prober_before;
     counters_.reload_failures.fetch_add(1);
     VD_LOG("error", "%s (%s) failed; generation=%lu keeps serving", what, by,
            static_cast<unsigned long>(publisher_->generation()));
@@ -573,6 +582,7 @@ Status Daemon::do_reload(ReloadScope scope, const char* by) {
     }
     it = keep ? std::next(it) : admin_state_.erase(it);
   }
+  latency_.list_loaded(loaded_.destinations);  // statistics of destinations that left end
   counters_.reloads.fetch_add(1);
   VD_LOG("notice", "%s (%s) applied", what, by);
   return s;
@@ -620,13 +630,13 @@ std::vector<RpcDestination> Daemon::destinations() const {
     for (const cfg::DsDestination& d : entries) {
       RpcDestination r{d.set, d.uri, d.flags, d.priority, d.attrs};
       r.latency = prober_.config().latency_stats;
-      if (const auto it = latency_.find({d.set, d.uri}); r.latency && it != latency_.end()) {
-        r.latency_samples = it->second.count;
-        r.latency_timeouts = it->second.timeouts;
-        r.latency_avg = it->second.average;
-        r.latency_std = it->second.stdev();
-        r.latency_est = it->second.estimate;
-        r.latency_max = it->second.max;
+      if (const LatencyStats* ls = latency_.find(d.set, d.uri); r.latency && ls != nullptr) {
+        r.latency_samples = ls->count;
+        r.latency_timeouts = ls->timeouts;
+        r.latency_avg = ls->average;
+        r.latency_std = ls->stdev();
+        r.latency_est = ls->estimate;
+        r.latency_max = ls->max;
       }
       out.push_back(std::move(r));
     }
@@ -1145,7 +1155,10 @@ void Daemon::probe_tick() {
   for (const ProbeTimeout& to : t.timed_out) {
     counters_.probe_timeouts.fetch_add(1, std::memory_order_relaxed);
     if (prober_.config().latency_stats) {
-      ++latency_[{to.set, to.uri}].timeouts;  // no sample: apply_latency() ignores it
+      // No sample: apply_latency() ignores it. None for a destination a reload took away.
+      if (LatencyStats* ls = latency_.at(to.set, to.uri); ls != nullptr) {
+        ++ls->timeouts;
+      }
     }
     changed = block(to.ip_be, to.port_be, kBlstErrTimeout, to.ip6) || changed;
     if (to.changed) {
@@ -1301,7 +1314,7 @@ void Daemon::drain_events() {
                   if (d.set != r.set || d.uri != r.uri) {
                     continue;
                   }
-                  LatencyStats& ls = latency_[{d.set, d.uri}];
+                  LatencyStats& ls = *latency_.at(d.set, d.uri);  // in the list: never null
                   // Algorithms 11 (cc=1) and 13 follow the statistics: publish when what they
                   // read changes.
                   cfg::DsDestination was = d;
@@ -1561,6 +1574,8 @@ int Daemon::run(const AppOptions& o) {
     shutdown();
     return 1;
   }
+  prober_.list_loaded(loaded_.destinations);
+  latency_.list_loaded(loaded_.destinations);
   // The first snapshot is published before any worker starts, so current() is never null.
   if (!publish(loaded_) || !start_management()) {
     shutdown();

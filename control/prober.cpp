@@ -17,6 +17,8 @@ namespace viaduct::ctl {
 namespace {
 
 constexpr uint32_t kStateBits = cfg::kDsInactive | cfg::kDsTrying | cfg::kDsProbing;
+// The state bits of a list file's line that decide whether learned state still stands.
+constexpr uint32_t kFileStateBits = kStateBits | cfg::kDsDisabled;
 
 int to_int(const std::string& s, int fallback) {
   char* end = nullptr;
@@ -24,7 +26,17 @@ int to_int(const std::string& s, int fallback) {
   return end != s.c_str() && *end == '\0' ? static_cast<int>(v) : fallback;
 }
 
-// "class=2;code=403;code=488" (Kamailio's ds_ping_reply_codes).
+std::string_view trim(std::string_view s) {
+  const size_t b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string_view::npos) {
+    return {};
+  }
+  return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
+}
+
+// "class=2;code=403;code=488" (Kamailio's ds_ping_reply_codes). Kamailio splits it with
+// parse_params, which skips the whitespace around names, '=' and values: "class=3; code=404"
+// and "code=404 ;class=3" both accept 404.
 void parse_reply_codes(const std::string& s, ProbeConfig& c) {
   size_t at = 0;
   while (at <= s.size()) {
@@ -32,11 +44,11 @@ void parse_reply_codes(const std::string& s, ProbeConfig& c) {
     if (end == std::string::npos) {
       end = s.size();
     }
-    const std::string item = s.substr(at, end - at);
+    const std::string_view item = std::string_view(s).substr(at, end - at);
     const size_t eq = item.find('=');
-    if (eq != std::string::npos) {
-      const std::string name = item.substr(0, eq);
-      const int v = to_int(item.substr(eq + 1), -1);
+    if (eq != std::string_view::npos) {
+      const std::string name(trim(item.substr(0, eq)));
+      const int v = to_int(std::string(trim(item.substr(eq + 1))), -1);
       if (v >= 0 && strcasecmp(name.c_str(), "class") == 0) {
         c.reply_classes.push_back(v);
       } else if (v >= 0 && strcasecmp(name.c_str(), "code") == 0) {
@@ -86,6 +98,29 @@ void apply_latency(const LatencyStats& s, cfg::DsDestination& d) noexcept {
 
 double LatencyStats::stdev() const noexcept {
   return count > 1 ? std::sqrt(m2 / static_cast<double>(count - 1)) : 0.0;
+}
+
+void LatencyTable::list_loaded(const std::vector<cfg::DsDestination>& list) {
+  listed_.clear();
+  for (const cfg::DsDestination& d : list) {
+    listed_.emplace(d.set, d.uri);
+  }
+  for (auto it = stats_.begin(); it != stats_.end();) {
+    it = listed_.count(it->first) != 0 ? std::next(it) : stats_.erase(it);
+  }
+}
+
+const LatencyStats* LatencyTable::find(int set, const std::string& uri) const {
+  const auto it = stats_.find({set, uri});
+  return it != stats_.end() ? &it->second : nullptr;
+}
+
+LatencyStats* LatencyTable::at(int set, const std::string& uri) {
+  Key key{set, uri};
+  if (listed_.count(key) == 0) {
+    return nullptr;
+  }
+  return &stats_[std::move(key)];
 }
 
 ProbeConfig probe_config(const cfg::Program& p) {
@@ -140,10 +175,32 @@ std::string build_probe_request(const ProbeConfig& c, std::string_view uri,
   return m;
 }
 
-uint32_t Prober::apply(int set, const std::string& uri, uint32_t flags) const {
-  if (cfg_.mode == 1 && cfg_.interval_s > 0 && (flags & cfg::kDsNoPing) == 0) {
-    flags |= cfg::kDsProbing;
+void Prober::configure(const ProbeConfig& c) {
+  if (c.interval_s <= 0 || c.mode != cfg_.mode) {
+    learned_.clear();
+    pending_.clear();
+    next_round_.reset();
   }
+  cfg_ = c;
+}
+
+void Prober::list_loaded(const std::vector<cfg::DsDestination>& file) {
+  std::map<std::pair<int, std::string>, uint32_t> bits;
+  for (const cfg::DsDestination& d : file) {
+    bits.emplace(std::make_pair(d.set, d.uri), d.flags & kFileStateBits);
+  }
+  for (auto it = learned_.begin(); it != learned_.end();) {
+    const auto f = bits.find(it->first);
+    const bool keep = f != bits.end() && f->second == it->second.file_state;
+    it = keep ? std::next(it) : learned_.erase(it);
+  }
+  file_ = std::move(bits);
+}
+
+// Kamailio sets P only through probe results (ds_options_callback), never for showing the
+// mode: before its first probe a destination shows the list's flags (mode 1: AX for a line
+// with flags 0, DX for a disabled one).
+uint32_t Prober::apply(int set, const std::string& uri, uint32_t flags) const {
   if ((flags & cfg::kDsDisabled) != 0) {
     return flags;
   }
@@ -186,6 +243,10 @@ bool Prober::result(const std::pair<int, std::string>& key, uint32_t flags, bool
   Learned& l = it->second;
   if (fresh) {
     l.state = flags & kStateBits;
+    // The list's bits it is learned against (list_loaded); a prober never told the list takes
+    // the flags it was given.
+    const auto f = file_.find(key);
+    l.file_state = f != file_.end() ? f->second : flags & kFileStateBits;
   }
   const uint32_t before = fresh ? flags & kStateBits : l.state;
   if (ok) {
@@ -198,12 +259,20 @@ bool Prober::result(const std::pair<int, std::string>& key, uint32_t flags, bool
     } else {
       l.state &= ~cfg::kDsTrying;
     }
-    if (cfg_.mode == 0 && (l.state & cfg::kDsInactive) == 0) {
-      l.state &= ~cfg::kDsProbing;  // mode 0: the flag is cleared once the probe succeeded
+    // Kamailio's ds_options_callback: a success sets P in mode 1 and keeps it in mode 3 (only
+    // flagged destinations are probed there); in modes 0 and 2 the active state it sets has no
+    // P. One still inactive below ds_inactive_threshold keeps its P (ds_update_state).
+    if (cfg_.mode == 1) {
+      l.state |= cfg::kDsProbing;
+    } else if (cfg_.mode != 3 && (l.state & cfg::kDsInactive) == 0) {
+      l.state &= ~cfg::kDsProbing;
     }
   } else {
     l.successes = 0;
     ++l.failures;
+    // Kamailio sets P on a failure only when ds_probing_mode is not 0, so in mode 0 a failed
+    // destination is never probed again; viaduct keeps probing it, and brings it back when it
+    // answers (a deliberate difference, README "ds_probing_mode").
     l.state |= cfg::kDsProbing;
     if ((l.state & cfg::kDsInactive) == 0) {
       if (l.failures >= cfg_.probing_threshold) {

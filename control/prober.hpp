@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -112,6 +113,26 @@ struct LatencyStats {
 // Nothing changes before the first sample.
 void apply_latency(const LatencyStats& s, cfg::DsDestination& d) noexcept;
 
+// The latency statistics of the destinations of the loaded list, by set + URI. Kept across
+// reloads for the destinations the new list still has; those it no longer has are erased, and
+// none is made for a destination not in the list (a probe sent before a reload that took the
+// destination away may still time out after it).
+class LatencyTable {
+ public:
+  using Key = std::pair<int, std::string>;
+  // A list was loaded: statistics of destinations it does not have are erased.
+  void list_loaded(const std::vector<cfg::DsDestination>& list);
+  // A destination's statistics, nullptr before its first sample or timeout.
+  const LatencyStats* find(int set, const std::string& uri) const;
+  // A destination's statistics, made at its first use; nullptr for one not in the list.
+  LatencyStats* at(int set, const std::string& uri);
+  size_t size() const noexcept { return stats_.size(); }
+
+ private:
+  std::set<Key> listed_;
+  std::map<Key, LatencyStats> stats_;
+};
+
 struct ProbeReplyResult {
   bool matched = false;  // a probe we are waiting for (late and unknown replies are not)
   bool changed = false;  // a destination's effective state changed: publish
@@ -130,13 +151,23 @@ struct ProbeReplyResult {
 class Prober {
  public:
   Prober();
-  void configure(const ProbeConfig& c) { cfg_ = c; }
+  // A configuration that turns probing off (ds_ping_interval 0) or changes ds_probing_mode
+  // forgets what probing learned, and the probes in flight: learned states would otherwise
+  // override the list for good (nothing probes them back), or stand for another mode's rules.
+  // Kamailio reads these modparams only at start, when it has learned nothing.
+  void configure(const ProbeConfig& c);
   const ProbeConfig& config() const noexcept { return cfg_; }
+
+  // A list file was loaded (start, dispatcher.reload, cfg.reload): `file` are its destinations
+  // as the file has them. What probing learned about a destination is kept only while the
+  // file's state bits for it (I, T, D, P) are those it had when the state was learned: a
+  // reload that changes them takes the destination's state from the file, as Kamailio's
+  // reload takes every flag from it. Call it before the list is published.
+  void list_loaded(const std::vector<cfg::DsDestination>& file);
 
   // The flags a destination has with what probing learned: `flags` (the list's, or the state
   // set through the API) with its inactive/trying/probing bits replaced by the learned ones.
-  // A disabled destination keeps its flags (probes never override DISABLED). In mode 1 every
-  // destination not flagged "never ping" (32) shows P.
+  // A disabled destination keeps its flags (probes never override DISABLED).
   uint32_t apply(int set, const std::string& uri, uint32_t flags) const;
 
   // Forgets what probing learned about a destination (dispatcher.set_state replaced it).
@@ -157,6 +188,7 @@ class Prober {
  private:
   struct Learned {
     uint32_t state = 0;    // kDsInactive | kDsTrying | kDsProbing, as learned
+    uint32_t file_state = 0;  // the list file's I/T/D/P bits when it was learned
     int failures = 0;      // consecutive failed probes (Kamailio's probing_count)
     int successes = 0;     // consecutive successes while inactive
   };
@@ -173,6 +205,7 @@ class Prober {
 
   ProbeConfig cfg_;
   std::map<std::pair<int, std::string>, Learned> learned_;
+  std::map<std::pair<int, std::string>, uint32_t> file_;  // the loaded file's I/T/D/P bits
   std::map<std::pair<int, std::string>, uint32_t> flags_;  // effective flags at the last tick
   std::map<uint32_t, Pending> pending_;  // by sequence number
   uint32_t seq_ = 0;  // starts at a random value: sequence numbers are not guessable

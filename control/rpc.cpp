@@ -153,6 +153,9 @@ Outcome dispatcher_list(ManagedDaemon& d, const Params& p) {
   const std::string mode = p.str(0).value_or("");
   const bool with_attrs = mode != "short";
   const std::vector<RpcDestination> dests = d.destinations();
+  if (dests.empty()) {
+    return fail(kKamailioFault, "No Destination Sets");  // Kamailio's dispatcher_rpc_list
+  }
   Json records = Json::array();
   Json* targets = nullptr;
   int current = 0;
@@ -229,7 +232,7 @@ Outcome cfg_reload(ManagedDaemon& d, const Params&) {
   return ok("Ok. Configuration successfully reloaded.");
 }
 
-// dispatcher.set_state <a|i|d|t[p]> <group> <uri|all>
+// dispatcher.set_state <0-3|a|i|d|t[p]> <group> <uri|all>
 Outcome dispatcher_set_state(ManagedDaemon& d, const Params& p) {
   const std::optional<std::string> state = p.str(0);
   const std::optional<int64_t> group = p.integer(1);
@@ -607,29 +610,30 @@ int ds_parse_state(std::string_view s) {
   if (s.empty()) {
     return -1;
   }
-  uint32_t bits = 0;
-  for (char c : s) {
-    switch (std::tolower(static_cast<unsigned char>(c))) {
-      case 'a':
-        bits &= ~kDsStateBits;
-        break;
-      case 'i':
-        bits |= cfg::kDsInactive;
-        break;
-      case 't':
-        bits |= cfg::kDsTrying;
-        break;
-      case 'd':
-        bits |= cfg::kDsDisabled;
-        break;
-      case 'p':
-        bits |= cfg::kDsProbing;
-        break;
-      default:
-        return -1;
-    }
+  // Kamailio's dispatcher_rpc_set_state_helper: the first character names the state (0-3 or
+  // its letter), a P or p second one adds probing except to D, and what follows is ignored.
+  const bool probing = s.size() > 1 && (s[1] == 'p' || s[1] == 'P');
+  const uint32_t p = probing ? uint32_t{cfg::kDsProbing} : 0u;
+  switch (s[0]) {
+    case '0':
+    case 'i':
+    case 'I':
+      return static_cast<int>(cfg::kDsInactive | p);
+    case '1':
+    case 'a':
+    case 'A':
+      return static_cast<int>(p);
+    case '2':
+    case 'd':
+    case 'D':
+      return static_cast<int>(cfg::kDsDisabled);
+    case '3':
+    case 't':
+    case 'T':
+      return static_cast<int>(cfg::kDsTrying | p);
+    default:
+      return -1;
   }
-  return static_cast<int>(bits);
 }
 
 std::vector<std::string> RpcHandler::methods() {

@@ -127,8 +127,10 @@ class RpcHandler {
 // P(robing) or X. Inactive wins over disabled, disabled over trying (dispatcher.list's FLAGS).
 std::string ds_state_letters(uint32_t flags);
 
-// Kamailio's ds_parse_flags(): "a", "i", "d", "t", each with an optional "p", any case, into
-// state bits; -1 for anything else.
+// dispatcher.set_state's state, as Kamailio 5.6's RPC reads it: the first character is the
+// state (0/i inactive, 1/a active, 2/d disabled, 3/t trying, any case), a second "p" or "P" adds
+// probing (not to disabled: "dp" is D), the rest is ignored ("inactive" is I); -1 for an
+// unknown first character or an empty string.
 int ds_parse_state(std::string_view s);
 
 // The answer the server threads give when the control thread cannot take a request (shutdown,

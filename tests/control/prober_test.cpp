@@ -58,6 +58,18 @@ class ProberTest : public ::testing::Test {
     return prober_.apply(base_[i].set, base_[i].uri, base_[i].flags);
   }
   std::string letters(size_t i) const { return ds_state_letters(state(i)); }
+  // The list file's lines for base_ (what the daemon passes to list_loaded at a reload).
+  std::vector<cfg::DsDestination> file() const {
+    std::vector<cfg::DsDestination> f;
+    for (const ProbeTarget& t : base_) {
+      cfg::DsDestination d;
+      d.set = t.set;
+      d.uri = t.uri;
+      d.flags = t.flags;
+      f.push_back(d);
+    }
+    return f;
+  }
   uint32_t ip_of(size_t target) const { return base_[target].ip_be; }
   // Answers every probe of the last round with `code`, except those to target `skip`.
   void answer(int code, size_t skip = SIZE_MAX) {
@@ -168,6 +180,23 @@ TEST_F(ProberTest, ReplyCodesDefaultToTwoHundredClassAndAcceptConfiguredOnes) {
   EXPECT_FALSE(pc.accepts(500));
 }
 
+TEST_F(ProberTest, ReplyCodesIgnoreSpacesAsKamailiosParseParams) {
+  for (const char* v : {"class=3; code=404", "code=404 ;class=3", " code = 404 ; class = 3 ",
+                        "class=3;\tcode=404"}) {
+    cfg::Program p;
+    p.modparams.push_back({"dispatcher", "ds_ping_reply_codes", v, false});
+    const ProbeConfig pc = probe_config(p);
+    EXPECT_TRUE(pc.accepts(404)) << v;
+    EXPECT_TRUE(pc.accepts(302)) << v;
+    EXPECT_FALSE(pc.accepts(403)) << v;
+  }
+  cfg::Program p;
+  p.modparams.push_back({"dispatcher", "ds_ping_reply_codes", "code=40 4;class=x", false});
+  const ProbeConfig pc = probe_config(p);
+  EXPECT_FALSE(pc.accepts(404));  // a value that is not a number still counts for nothing
+  EXPECT_TRUE(pc.reply_classes.empty());
+}
+
 TEST_F(ProberTest, RejectedReplyIsAFailureAndProvisionalIsIgnored) {
   round();
   round();
@@ -203,7 +232,8 @@ TEST_F(ProberTest, DisabledIsNeverProbedNorOverridden) {
   const ProbeTick t = round();
   ASSERT_EQ(t.send.size(), 1u);
   EXPECT_EQ(t.send[0].target, 1u);
-  EXPECT_EQ(letters(0), "DP");
+  // Was "DP": Kamailio sets P only through probe results, and never probes a disabled one.
+  EXPECT_EQ(letters(0), "DX");
 }
 
 TEST_F(ProberTest, NoPingFlagIsNeverProbed) {
@@ -248,7 +278,8 @@ TEST_F(ProberTest, ModeTwoProbesOnlyInactiveAndProbing) {
   ASSERT_EQ(t.send.size(), 1u);
   EXPECT_EQ(t.send[0].target, 0u);
   answer(200);
-  EXPECT_EQ(letters(0), "AP");
+  // Was "AP": Kamailio's ds_options_callback sets an active state without P in mode 2.
+  EXPECT_EQ(letters(0), "AX");
   EXPECT_TRUE(round().send.empty());
 }
 
@@ -270,7 +301,8 @@ TEST_F(ProberTest, PingInactiveStopsProbingAndForgetsPendingProbes) {
   EXPECT_TRUE(t.send.empty());
   EXPECT_TRUE(t.timed_out.empty());
   EXPECT_EQ(prober_.outstanding(), 0u);
-  EXPECT_EQ(letters(0), "AP");
+  // Was "AP": no probe result yet, and Kamailio shows mode 1's P only after one.
+  EXPECT_EQ(letters(0), "AX");
   round();
   EXPECT_TRUE(last_.send.empty());
   active_ = true;
@@ -288,14 +320,14 @@ TEST_F(ProberTest, LearnedStateSurvivesAReloadBySetAndUri) {
   base_ = {{1, "sip:10.0.0.13:5060", 0, 13, 5060, "", {}},
            {1, "sip:10.0.0.12:5060", 0, 12, 5060, "", {}}};
   EXPECT_EQ(letters(1), "IP");
-  EXPECT_EQ(letters(0), "AP");
+  EXPECT_EQ(letters(0), "AX");  // was "AP": not probed yet (Kamailio shows P after a result)
   round();
   EXPECT_EQ(letters(1), "IP");
   // A destination that left the list loses its learned state.
   base_ = {{1, "sip:10.0.0.13:5060", 0, 13, 5060, "", {}}};
   round();
   base_.push_back({1, "sip:10.0.0.12:5060", 0, 12, 5060, "", {}});
-  EXPECT_EQ(letters(1), "AP");
+  EXPECT_EQ(letters(1), "AX");  // was "AP", as above
 }
 
 TEST_F(ProberTest, ForgetHandsTheStateBackToTheApi) {
@@ -304,9 +336,107 @@ TEST_F(ProberTest, ForgetHandsTheStateBackToTheApi) {
   round();
   EXPECT_EQ(letters(0), "IP");
   prober_.forget(1, "SIP:10.0.0.11:5060");
-  EXPECT_EQ(letters(0), "AP");
+  EXPECT_EQ(letters(0), "AX");  // was "AP": the list's flags, no P before a probe result
   prober_.forget(1, "all");
-  EXPECT_EQ(letters(1), "AP");
+  EXPECT_EQ(letters(1), "AX");
+}
+
+TEST_F(ProberTest, AReloadThatChangesALinesStateTakesItFromTheFile) {
+  // Mode 3, a destination flagged 8 answers a probe; the operator sets its line to 1
+  // (inactive) and reloads: Kamailio's reload takes every flag from the file.
+  configure(3);
+  base_[0].flags = kP;
+  base_[1].flags = kP;
+  prober_.list_loaded(file());
+  round();
+  round();
+  answer(200, /*skip=*/1);
+  round();  // target 1 timed out: learned inactive
+  EXPECT_EQ(letters(0), "AP");
+  EXPECT_EQ(letters(1), "IP");
+  base_[0].flags = kI;
+  prober_.list_loaded(file());
+  EXPECT_EQ(letters(0), "IX");
+  // The line whose bits did not change keeps what probing learned (carried across reloads).
+  EXPECT_EQ(letters(1), "IP");
+  // What is learned after the reload is held against the new line, and kept while it stays.
+  base_[0].flags = kI | kP;
+  prober_.list_loaded(file());
+  EXPECT_EQ(letters(0), "IP");
+  configure(3);
+  round();
+  round();
+  answer(200);
+  EXPECT_EQ(letters(0), "AP");
+  prober_.list_loaded(file());
+  EXPECT_EQ(letters(0), "AP");
+}
+
+TEST_F(ProberTest, AReloadThatDisablesAndReenablesALineForgetsLearnedState) {
+  prober_.list_loaded(file());
+  round();
+  round();
+  round();  // both time out
+  EXPECT_EQ(letters(0), "IP");
+  base_[0].flags = kD;
+  prober_.list_loaded(file());
+  EXPECT_EQ(letters(0), "DX");
+  base_[0].flags = 0;
+  prober_.list_loaded(file());
+  EXPECT_EQ(letters(0), "AX");  // the file's state, not the inactive learned before
+  EXPECT_EQ(letters(1), "IP");
+}
+
+TEST_F(ProberTest, ProbingTurnedOffForgetsLearnedStateAndProbes) {
+  round();
+  round();
+  round();  // both time out; new probes go out
+  EXPECT_EQ(letters(0), "IP");
+  ASSERT_EQ(prober_.outstanding(), 2u);
+  ProbeConfig off = prober_.config();
+  off.interval_s = 0;  // cfg.reload with ds_ping_interval 0
+  prober_.configure(off);
+  EXPECT_EQ(letters(0), "AX");
+  EXPECT_EQ(letters(1), "AX");
+  EXPECT_EQ(prober_.outstanding(), 0u);
+  round();
+  EXPECT_TRUE(last_.send.empty());
+  EXPECT_EQ(letters(0), "AX");
+}
+
+TEST_F(ProberTest, AnotherProbingModeForgetsLearnedState) {
+  round();
+  round();
+  round();
+  EXPECT_EQ(letters(0), "IP");
+  configure(1);  // the same configuration again keeps it
+  EXPECT_EQ(letters(0), "IP");
+  EXPECT_EQ(prober_.outstanding(), 2u);
+  configure(3);
+  EXPECT_EQ(letters(0), "AX");
+  EXPECT_EQ(prober_.outstanding(), 0u);
+}
+
+TEST_F(ProberTest, FlagsTextAsKamailiosProbeResults) {
+  // Mode 1 before the first probe: the list's flags.
+  EXPECT_EQ(letters(0), "AX");
+  round();
+  round();
+  answer(200, /*skip=*/1);
+  EXPECT_EQ(letters(0), "AP");  // mode 1: a success sets P
+  round();
+  EXPECT_EQ(letters(1), "IP");
+  // Mode 2: still inactive below ds_inactive_threshold keeps P, active again has none.
+  configure(2, 1, /*inactive_threshold=*/2);
+  base_[0].flags = kI | kP;
+  round();
+  round();
+  answer(200);
+  EXPECT_EQ(letters(0), "IP");
+  round();
+  answer(200);
+  EXPECT_EQ(letters(0), "AX");
+  EXPECT_TRUE(round().send.empty());  // routing as before: active is not probed in mode 2
 }
 
 TEST(ProbeRequest, IsAnOptionsWithOurViaAndTheSequenceInTheBranch) {
@@ -495,6 +625,35 @@ TEST(LatencyStats, WhatTheStatisticsChangeInADestination) {
   cc.weight = 5;
   apply_latency(s, cc);
   EXPECT_EQ(cc.rweight, 0u);  // never below 0
+}
+
+TEST(LatencyTable, HoldsOnlyTheDestinationsOfTheLoadedList) {
+  auto dest = [](int set, const char* uri) {
+    cfg::DsDestination d;
+    d.set = set;
+    d.uri = uri;
+    return d;
+  };
+  LatencyTable t;
+  t.list_loaded({dest(1, "sip:a"), dest(1, "sip:b")});
+  EXPECT_EQ(t.find(1, "sip:a"), nullptr);  // nothing before the first sample or timeout
+  ASSERT_NE(t.at(1, "sip:a"), nullptr);
+  t.at(1, "sip:a")->add(10, 900, 0);
+  ++t.at(1, "sip:b")->timeouts;
+  // A probe to a destination no longer in the list times out: no entry is made for it.
+  EXPECT_EQ(t.at(2, "sip:a"), nullptr);
+  EXPECT_EQ(t.at(1, "sip:c"), nullptr);
+  EXPECT_EQ(t.size(), 2u);
+  // A reload: kept for the destination still there, erased for the one that left.
+  t.list_loaded({dest(1, "sip:a"), dest(1, "sip:c")});
+  EXPECT_EQ(t.size(), 1u);
+  ASSERT_NE(t.find(1, "sip:a"), nullptr);
+  EXPECT_EQ(t.find(1, "sip:a")->count, 1u);
+  EXPECT_EQ(t.find(1, "sip:b"), nullptr);
+  EXPECT_EQ(t.at(1, "sip:b"), nullptr);
+  EXPECT_NE(t.at(1, "sip:c"), nullptr);
+  t.list_loaded({});
+  EXPECT_EQ(t.size(), 0u);
 }
 
 TEST(LatencyStats, ModparamsReachTheProbeConfig) {

@@ -10,6 +10,8 @@
 #   - dispatcher.ping_active 0 stops probing (b2 back up stays IP); 1 brings it back to AP.
 #   - ds_default_socket udp:LB:5070 (a second listen socket): the probes leave from it, as
 #     Kamailio's, and their replies come back to it.
+#   - a dispatcher.reload that changes b3's flags shows the new line, not the learned state; a
+#     cfg.reload with ds_ping_interval 0 forgets all learned state.
 #   usage: probe_test.sh VIADUCT_BINARY VIADUCT_GEN_BINARY
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -168,6 +170,24 @@ ip netns exec "$LAB_LB" kill -HUP "$LAB_VIADUCT_PID" 2> /dev/null || kill -HUP "
 sleep 0.3
 check "after SIGHUP b3 is still IP" test "$(state "$B3")" = IP
 check "after SIGHUP b1 is still AP" test "$(state "$B1")" = AP
+
+# A reload takes a destination's state from the file when the file changed its line's flags
+# (Kamailio's reload takes every flag from the file); a line left alone keeps what probing
+# learned. Probing is paused first, so no probe result races the checks.
+lab_rpc '{"jsonrpc":"2.0","method":"dispatcher.ping_active","params":[0],"id":6}' > /dev/null
+sed -i "s|^1 ${B3} 0 0\$|1 ${B3} 8 0|" "$work/dispatcher.list"
+out=$(lab_rpc '{"jsonrpc":"2.0","method":"dispatcher.reload","id":7}')
+check "dispatcher.reload with b3's flags changed to 8" grep -q "successfully reloaded" <<< "$out"
+check "b3 shows its new line (AP), not the learned IP" test "$(state "$B3")" = AP
+check "b1's line unchanged: its learned AP is kept" test "$(state "$B1")" = AP
+# A cfg.reload that turns probing off forgets what probing learned: the list's flags hold.
+sed -i 's/^modparam("dispatcher", "ds_ping_interval", 1)$/modparam("dispatcher", "ds_ping_interval", 0)/' \
+    "$work/viaduct.cfg"
+lab_rpc '{"jsonrpc":"2.0","method":"dispatcher.ping_active","params":[1],"id":8}' > /dev/null
+out=$(lab_rpc '{"jsonrpc":"2.0","method":"cfg.reload","id":9}')
+check "cfg.reload with ds_ping_interval 0" grep -q "successfully reloaded" <<< "$out"
+check "probing off: b1 shows its line's AX" test "$(state "$B1")" = AX
+check "probing off: b3 shows its line's AP" test "$(state "$B3")" = AP
 
 echo "passes=$passes failures=$failures"
 [ "$failures" = 0 ]

@@ -183,6 +183,11 @@ check "and changes nothing" \
 out=$(kam rpc dispatcher.set_state a i:1 "$B1")
 check "set_state a brings b1 back (AX)" \
     grep -qx "1 $B1 AX" <<< "$(kam dispatcher list | dests)"
+# Kamailio's other spellings: the digits 0-3, and only the first two characters count.
+out=$(kam rpc dispatcher.set_state inactive i:1 "$B1")
+check "set_state inactive is i (IX)" grep -qx "1 $B1 IX" <<< "$(kam dispatcher list | dests)"
+out=$(kam rpc dispatcher.set_state 1 i:1 "$B1")
+check "set_state 1 is a (AX)" grep -qx "1 $B1 AX" <<< "$(kam dispatcher list | dests)"
 
 echo "== HTTP"
 out=$(lab_rpc '{"jsonrpc":"2.0","method":"dispatcher.list","id":"x"}')
