@@ -396,6 +396,7 @@ bool Daemon::start_dataplane() {
     workers_.push_back(std::make_unique<dp::Worker>(w, slot_, qsv_, queues[w], ev, inj,
                                                     stop_workers_, settings_.burst));
     workers_.back()->set_neigh_hold(settings_.neighbour_hold);
+    workers_.back()->set_ip_id_space(w, n_workers);
     if (!workers_.back()->enable_ip_frag(pool_, reassembly_datagrams(settings_.mbufs, n_workers),
                                          kReassemblyTimeoutMs)) {
       VD_LOG("error", "worker=%u cannot set up IPv4 reassembly (memory)", unsigned{w});

@@ -384,7 +384,8 @@ Verdict fragment(rte_mbuf* m, const Iface& ifc, uint16_t mtu, WorkerCtx& ctx, bo
   ip->version_ihl = RTE_IPV4_VHL_DEF;
   ip->type_of_service = snap.tos;
   ip->total_length = be16(static_cast<uint16_t>(payload_len + 28));
-  ip->packet_id = be16(ctx.ip_id++);
+  ip->packet_id = be16(ctx.ip_id);
+  ctx.ip_id = static_cast<uint16_t>(ctx.ip_id + ctx.ip_id_step);
   ip->fragment_offset = 0;
   ip->time_to_live = snap.ttl;
   ip->next_proto_id = IPPROTO_UDP;

@@ -149,7 +149,12 @@ struct WorkerCtx {
   uint16_t worker_id = 0;
   WorkerCounters* counters = nullptr;
   rte_ring* events = nullptr;     // single producer (this worker), single consumer (control)
+  // IPv4 Identification of what this worker sends: ip_id, then ip_id + ip_id_step... The
+  // worker takes its index and steps by the number of workers (Worker::set_ip_id_space), so
+  // two workers never give one destination the same ID at once: a backend reassembling
+  // fragments of two datagrams with one ID would drop both.
   uint16_t ip_id = 0;
+  uint16_t ip_id_step = 1;
   DispatchState dispatch;
   LocalNeighbours neigh;
   LocalNeighbours6 neigh6;

@@ -189,6 +189,11 @@ void Worker::forward_raw(uint16_t port, rte_mbuf** pkts, uint16_t n) noexcept {
   flush_tx();
 }
 
+void Worker::set_ip_id_space(uint16_t first, uint16_t step) noexcept {
+  ctx_->pipeline.ip_id = first;
+  ctx_->pipeline.ip_id_step = step == 0 ? 1 : step;
+}
+
 void Worker::set_neigh_hold(uint32_t seconds) noexcept {
   ctx_->pipeline.neigh_hold_cycles = rte_get_tsc_hz() * seconds;
 }

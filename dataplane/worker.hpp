@@ -63,6 +63,9 @@ class Worker {
   // How long a frame whose next hop has no MAC waits for it (WorkerCtx::hold); 0: not at all,
   // a no_neighbour drop. kNeighHoldSeconds unless set. Init time, before launch.
   void set_neigh_hold(uint32_t seconds) noexcept;
+  // IPv4 Identifications first, first + step, ... (this worker's index, and the number of
+  // workers: no two workers hand out the same ID until they wrap).
+  void set_ip_id_space(uint16_t first, uint16_t step) noexcept;
 
   // Entry point for rte_eal_remote_launch; `arg` is the Worker.
   static int launch(void* arg);

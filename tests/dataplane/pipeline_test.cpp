@@ -1376,5 +1376,23 @@ request_route {
   EXPECT_EQ(scan_ok(d.sip).max_forwards, 70u);
 }
 
+// Each worker hands out IPv4 Identifications from its own index, stepping by the number of
+// workers (Worker::set_ip_id_space): two workers sending large INVITEs to one backend never
+// give it one ID at once (its reassembly would mix the two datagrams and drop both).
+TEST_F(PipelineTest, IpIdsStepThroughTheWorkersOwnSpace) {
+  ctx_->ip_id = 1;
+  ctx_->ip_id_step = 4;  // worker 1 of 4
+  std::vector<uint16_t> ids;
+  for (const char* cid : {"id-1", "id-2", "id-3"}) {
+    rte_mbuf* m = udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5060, invite(cid));
+    ASSERT_TRUE(dp::handle_packet(owned_->snap, m, *ctx_).is_tx());
+    rte_ipv4_hdr h;
+    std::memcpy(&h, rte_pktmbuf_mtod_offset(m, const char*, sizeof(rte_ether_hdr)), sizeof h);
+    ids.push_back(ntohs(h.packet_id));
+    rte_pktmbuf_free(m);
+  }
+  EXPECT_EQ(ids, (std::vector<uint16_t>{1, 5, 9}));
+}
+
 }  // namespace
 }  // namespace viaduct
