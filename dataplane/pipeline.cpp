@@ -2050,11 +2050,28 @@ ExtWalk walk_ext6(const uint8_t* p, size_t plen, uint8_t& next, size_t& len) noe
       if (ctx.frag_tbl == nullptr || ip->dst_addr[0] == 0xff || plen < sizeof(rte_ipv6_fragment_ext)) {
         return Verdict::dropped(Drop::kIpFragment);
       }
+      auto* fh = reinterpret_cast<rte_ipv6_fragment_ext*>(ip + 1);
+      if ((be16(fh->frag_data) & ~uint16_t{6}) == 0) [[unlikely]] {
+        // An atomic fragment (offset 0, no more to come: a sender told to fragment by a
+        // Packet Too Big below 1280). RFC 6946: processed on its own, never with other
+        // fragments; the reassembly table would wait for a rest that never comes. The
+        // Fragment header goes, and the datagram is handled as it is.
+        const uint8_t next = fh->next_header;
+        if (next == kProtoFragment6) {
+          return Verdict::dropped(Drop::kIpv6BadExt);  // a chain of them: one level only
+        }
+        char* start = rte_pktmbuf_mtod(m, char*);
+        std::memmove(start + sizeof(rte_ipv6_fragment_ext), start, l2 + sizeof(rte_ipv6_hdr));
+        rte_pktmbuf_adj(m, sizeof(rte_ipv6_fragment_ext));
+        auto* whole = rte_pktmbuf_mtod_offset(m, rte_ipv6_hdr*, l2);
+        whole->proto = next;
+        whole->payload_len = be16(static_cast<uint16_t>(plen - sizeof(rte_ipv6_fragment_ext)));
+        return handle_packet(snap, m, ctx);
+      }
       ctx.counters->fragments_received.add();
       m->l2_len = static_cast<uint16_t>(l2);
       m->l3_len = sizeof(rte_ipv6_hdr) + sizeof(rte_ipv6_fragment_ext);
       rte_pktmbuf_trim(m, static_cast<uint16_t>(frame_len - l2 - sizeof(rte_ipv6_hdr) - plen));
-      auto* fh = reinterpret_cast<rte_ipv6_fragment_ext*>(ip + 1);
       return reassembled(
           snap, m,
           rte_ipv6_frag_reassemble_packet(ctx.frag_tbl, ctx.death_row, m, rte_rdtsc(), ip, fh),
