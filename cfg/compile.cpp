@@ -4,6 +4,7 @@
 #include <arpa/inet.h>  // inet_pton: IPv6 networks
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -28,6 +29,11 @@
 #include "cfg/parser.hpp"
 
 namespace viaduct::cfg {
+
+uint64_t next_program_serial() noexcept {
+  static std::atomic<uint64_t> last{0};
+  return last.fetch_add(1, std::memory_order_relaxed) + 1;
+}
 namespace {
 
 constexpr std::string_view kDefaultDsListFile = "/etc/kamailio/dispatcher.list";

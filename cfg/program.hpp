@@ -319,8 +319,10 @@ struct ModParam {
 
 // Every constant regular expression of the script, grouped by the operand they are applied to
 // (all `$ua =~ ...` form one set, all search() another), compiled with Hyperscan, and the
-// per-worker scratch (worker w uses pool.get(w); kMaxRegexWorkers of them).
+// per-worker scratch (worker w uses pool.get(w); kMaxRegexWorkers of them). The last one is the
+// control thread's (the event routes it runs): at most kMaxRegexWorkers - 1 workers.
 inline constexpr unsigned kMaxRegexWorkers = 64;
+inline constexpr unsigned kControlRegexScratch = kMaxRegexWorkers - 1;
 struct RegexTables {
   std::vector<RegexSet> sets;
   std::vector<std::string> operands;  // what each set is applied to ("$ua", "message")
@@ -485,7 +487,13 @@ struct ShvTable {
   }
 };
 
+// A number no Program of this process had before (1, 2, ...): the VM and the pike table notice
+// a new script by it, not by its address, which the allocator may hand a later program once a
+// reload freed the old one.
+uint64_t next_program_serial() noexcept;
+
 struct Program {
+  uint64_t serial = next_program_serial();
   std::vector<Insn> code;
   std::vector<SourceLoc> locs;      // parallel to code
   std::vector<std::string> strings; // operand pool

@@ -293,6 +293,13 @@ bool Daemon::start_dataplane() {
                     "lcore runs the control thread");
     return false;
   }
+  if (worker_lcores_.size() > cfg::kControlRegexScratch) {
+    // Each worker, and the control thread, has a Hyperscan scratch of its own in every
+    // snapshot; a worker past them would fail every regex match (script_error).
+    VD_LOG("error", "%zu worker lcores: at most %u are supported", worker_lcores_.size(),
+           cfg::kControlRegexScratch);
+    return false;
+  }
   auto pool = dp::make_pool("vd_pool", settings_.mbufs, settings_.mbuf_data_room);
   if (!pool) {
     VD_LOG("error", "%s", pool.error().message.c_str());
@@ -524,6 +531,9 @@ void Daemon::run_dispatcher_events(const Usability& before) {
     dp::VmPacket pkt;
     pkt.src_ip_be = d.ip_be;
     pkt.src_port = ntohs(d.port_be);
+    // The control thread's own Hyperscan scratch: worker 0's (the default) is in use by worker
+    // 0 at the same time, and a scratch shared by two threads fails scans or corrupts them.
+    pkt.worker = cfg::kControlRegexScratch;
     dp::VmResult r;
     r.du = static_cast<int32_t>(i);  // $du: the destination
     dp::vm_run(snap, msg.data(), v, pkt, event_vm_->vm, event_vm_->ds, event_vm_->counters, r,
@@ -1537,8 +1547,9 @@ void Daemon::shutdown() {
     publisher_->synchronize();
   }
   stop_exposer(exposer_, settings_.metrics_listen);
-  // Worker-owned DPDK objects (reassembly tables, pools) go before the EAL does.
-  workers_.clear();
+  // The ports stop first: a NIC frees the mbufs still in its TX ring when it stops, and some of
+  // them come from a worker's pool (a reassembled datagram forwarded whole); the workers'
+  // pools and reassembly tables go after, before the EAL does.
   std::vector<uint16_t> stopped;  // interfaces on one port (VLANs) share it
   for (const dp::Iface& f : ifaces_) {
     if (f.mac.is_zero() ||
@@ -1551,6 +1562,7 @@ void Daemon::shutdown() {
   for (uint16_t p : tap_ports_) {
     dp::port_stop(p);
   }
+  workers_.clear();
   dp::eal_stop();
 }
 

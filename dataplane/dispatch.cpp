@@ -515,7 +515,10 @@ bool expired(uint32_t expires, uint32_t now) noexcept {
 // random transactions collide 2^-64 of the time. It is no keyed hash, but neither was XXH3 with
 // a fixed seed: whoever can make a CANCEL match another INVITE's key knows that transaction,
 // and could send its real CANCEL.
-[[gnu::always_inline]] inline uint64_t affinity_key(uint32_t set_index, const char* msg,
+// `set_id`: the set's id from the list (DestSet::id), not its index in the snapshot: a reload
+// that adds or removes a set with a lower id shifts the indexes, and the CANCELs of INVITEs
+// sent before it would miss.
+[[gnu::always_inline]] inline uint64_t affinity_key(uint32_t set_id, const char* msg,
                                                     const sip::SipView& v) noexcept {
   const std::string_view cid = v.call_id.in(msg);
   const std::string_view branch = v.via1.branch.in(msg);
@@ -524,7 +527,7 @@ bool expired(uint32_t expires, uint32_t now) noexcept {
                                   ~0u, v.cseq_num | static_cast<uint64_t>(cid.size()) << 32)),
                               cid);
   const uint32_t b = crc_text(static_cast<uint32_t>(_mm_crc32_u64(
-                                  ~0u, set_index | static_cast<uint64_t>(branch.size()) << 32)),
+                                  ~0u, set_id | static_cast<uint64_t>(branch.size()) << 32)),
                               branch);
   return static_cast<uint64_t>(a) << 32 | b;
 #else
@@ -533,7 +536,7 @@ bool expired(uint32_t expires, uint32_t now) noexcept {
   // chain of two XXH3 calls on every INVITE).
   constexpr uint64_t kCseqMul = 0xC2B2AE3D27D4EB4Full;
   const uint64_t h = XXH3_64bits_withSeed(
-      cid.data(), cid.size(), kKeySeed + set_index * kGolden + uint64_t{v.cseq_num} * kCseqMul);
+      cid.data(), cid.size(), kKeySeed + set_id * kGolden + uint64_t{v.cseq_num} * kCseqMul);
   const uint64_t b = XXH3_64bits_withSeed(branch.data(), branch.size(), kKeySeed ^ kCseqMul);
   return h ^ ((b << 31) | (b >> 33));
 #endif
@@ -611,10 +614,10 @@ int select_in_pool(const Snapshot& snap, const DestSet& s, uint32_t set_index, u
 
 // A CANCEL or ACK: the destination its INVITE was given, when remembered and still usable;
 // -1 otherwise (it is then dispatched anew). Out of line: the INVITE path stays short.
-[[gnu::noinline]] int affinity_follow(const Snapshot& snap, const DestSet& set, uint32_t set_index,
-                                      const char* msg, const sip::SipView& v,
+[[gnu::noinline]] int affinity_follow(const Snapshot& snap, const DestSet& set, const char* msg,
+                                      const sip::SipView& v,
                                       DispatchState& st) noexcept {
-  if (const uint32_t id = affinity_lookup(st, affinity_key(set_index, msg, v)); id != 0) {
+  if (const uint32_t id = affinity_lookup(st, affinity_key(static_cast<uint32_t>(set.id), msg, v)); id != 0) {
     if (const int d = usable_by_id(snap, set, id); d >= 0) {
       ++st.affinity_hits;
       return d;
@@ -635,7 +638,7 @@ int select_in_pool(const Snapshot& snap, const DestSet& s, uint32_t set_index, u
                                                        const sip::SipView& v,
                                                        DispatchState& st) noexcept {
   if (v.method == sip::Method::kCancel || v.method == sip::Method::kAck) [[unlikely]] {
-    if (const int d = affinity_follow(snap, set, set_index, msg, v, st); d >= 0) {
+    if (const int d = affinity_follow(snap, set, msg, v, st); d >= 0) {
       return d;
     }
   }
@@ -648,7 +651,7 @@ int select_in_pool(const Snapshot& snap, const DestSet& s, uint32_t set_index, u
     d = default_entry(snap, set);
   }
   if (d >= 0 && v.method == sip::Method::kInvite) {
-    affinity_remember(st, affinity_key(set_index, msg, v),
+    affinity_remember(st, affinity_key(static_cast<uint32_t>(set.id), msg, v),
                       snap.destinations[static_cast<size_t>(d)].id);
   }
   return d;
@@ -904,7 +907,7 @@ namespace {
     }
   }
   if (v.method == sip::Method::kInvite) {
-    affinity_remember(st, affinity_key(set_index, msg, v),
+    affinity_remember(st, affinity_key(static_cast<uint32_t>(set.id), msg, v),
                       snap.destinations[static_cast<size_t>(d)].id);
   }
   out[0] = d;

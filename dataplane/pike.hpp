@@ -76,7 +76,7 @@ class PikeTable {
 
   uint64_t fake_ms = 0;
   uint64_t evictions = 0;  // a live entry replaced because its probe run was full
-  const void* configured_for = nullptr;  // the cfg::Program the params were read from
+  uint64_t configured_for = 0;  // the serial of the cfg::Program the params were read from
 
  private:
   PikeParams params_;

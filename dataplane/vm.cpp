@@ -2291,9 +2291,9 @@ int32_t fn_ds_mark_addr(Run& r, const cfg::FnCall& c) noexcept {
 
 int32_t fn_pike_check_req(Run& r, const cfg::FnCall&) noexcept {
   PikeTable& t = r.st.pike;
-  if (t.configured_for != &r.prog) {
+  if (t.configured_for != r.prog.serial) {
     t.configure(pike_params(r.prog));
-    t.configured_for = &r.prog;
+    t.configured_for = r.prog.serial;
   }
   uint32_t key = r.pkt.src_ip_be;
   if (r.pkt.src_ip6 != nullptr) [[unlikely]] {
@@ -2310,9 +2310,9 @@ int32_t fn_pike_check_req(Run& r, const cfg::FnCall&) noexcept {
 // value that is not an IPv4 address is a run-time error (-1).
 int32_t fn_pike_check_ip(Run& r, const cfg::FnCall& c) noexcept {
   PikeTable& t = r.st.pike;
-  if (t.configured_for != &r.prog) {
+  if (t.configured_for != r.prog.serial) {
     t.configure(pike_params(r.prog));
-    t.configured_for = &r.prog;
+    t.configured_for = r.prog.serial;
   }
   uint32_t ip_be = 0;
   if (!parse_ipv4(r.to_str(operand(r, c.args[0])), ip_be)) {
@@ -2600,13 +2600,13 @@ bool code_is_closed(const cfg::Program& prog) noexcept {
                                               uint32_t route) noexcept {
   const cfg::Program& prog = *snap.program;
   const cfg::Insn* code = prog.code.data();
-  if (st.program != &prog) [[unlikely]] {
+  if (st.program_serial != prog.serial) [[unlikely]] {
     // A new script (or the first run): its $var slots start at 0; what the runs check of it
     // is worked out once.
     for (VmState::Var& var : st.vars) {
       var.v = int_val(0);
     }
-    st.program = &prog;
+    st.program_serial = prog.serial;
     st.program_closed = code_is_closed(prog);
     st.program_routes = static_cast<uint32_t>(prog.routes.size());
   }

@@ -211,7 +211,9 @@ struct VmState {
   uint64_t stack_overflow = 0;    // expression deeper than kVmStackDepth
   uint64_t regex_errors = 0;      // a Hyperscan scan failed (or no scratch for this worker)
   uint64_t other_errors = 0;      // division by zero, bad run-time argument, step budget
-  const cfg::Program* program = nullptr;  // vars reset when the program changes (reload)
+  // The serial of the program last run (cfg::Program::serial, never 0): vars reset when it
+  // changes (reload). Not its address: a freed program's address may come back.
+  uint64_t program_serial = 0;
   bool program_closed = false;            // code_is_closed(*program) (vm.cpp)
   uint32_t program_routes = 0;            // program->routes.size()
   PikeTable pike;  // pike_check_req(): this worker's sources (dataplane/pike.hpp)

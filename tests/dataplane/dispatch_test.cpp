@@ -1054,6 +1054,44 @@ TEST(Affinity, ADownDestinationIsNotKeptAndEntriesExpire) {
   EXPECT_EQ(st->affinity_hits, hits);  // expired: dispatched by round robin, not the cache
 }
 
+// A reload that adds a set with a lower id moves set 2 from index 0 to index 1 of the
+// snapshot's sets. The CANCELs of INVITEs sent before it must still find their INVITE's
+// destination: the affinity key holds the set's id, not its index (with the index, 0 of 6
+// found it).
+TEST(Affinity, AReloadThatShiftsTheSetsKeepsTheirCancelsWithTheirInvites) {
+  const std::string set2 = "2 sip:10.0.2.1:5060\n2 sip:10.0.2.2:5060\n2 sip:10.0.2.3:5060\n";
+  const auto before = list_snapshot(set2);
+  auto after = list_snapshot("1 sip:10.0.1.1:5060\n" + set2);
+  ASSERT_EQ(after->sets.size(), 2u);
+  ASSERT_EQ(after->sets[1].id, 2);
+  // The daemon keeps a destination's id across reloads (ctl::DestinationIds): so here.
+  for (dp::Destination& d : after->destinations) {
+    d.id = 99;
+    for (const dp::Destination& o : before->destinations) {
+      if (o.set == d.set && o.uri == d.uri) {
+        d.id = o.id;
+      }
+    }
+  }
+  auto st = std::make_unique<dp::DispatchState>();
+  st->tsc_hz = 1000000000;
+  st->fake_tsc = 5ull << 40;
+  std::vector<std::string> invited;
+  for (int k = 1; k <= 6; ++k) {
+    const Scanned inv = request("INVITE", k);
+    const int d = dp::select_destination(*before, 0, 4, inv.msg.data(), inv.v, *st);
+    ASSERT_GE(d, 0);
+    invited.push_back(before->destinations[static_cast<size_t>(d)].uri);
+  }
+  for (int k = 1; k <= 6; ++k) {
+    const Scanned cancel = request("CANCEL", k);
+    const int d = dp::select_destination(*after, 1, 4, cancel.msg.data(), cancel.v, *st);
+    ASSERT_GE(d, 0);
+    EXPECT_EQ(after->destinations[static_cast<size_t>(d)].uri, invited[static_cast<size_t>(k - 1)])
+        << "CANCEL " << k;
+  }
+}
+
 // The worker's per-burst clock (DispatchState::burst_tsc) is the affinity records' clock when
 // set: the same expiry as above, driven by it (no fake clock).
 TEST(Affinity, TheBurstClockDrivesExpiry) {

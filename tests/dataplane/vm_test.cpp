@@ -2793,5 +2793,24 @@ TEST(VmAppendMany, OnsendRouteRunsAboveTheRequestsArena) {
   EXPECT_EQ(req.append_hf[0], "X-Req: INVITE abc@192.0.2.10\r\n");
 }
 
+// A reload frees the old program; the allocator may give the new one the old one's address. The
+// worker must still see a new script: its $var slots start again at 0 (and its routes, pike
+// limits). It told them apart by address, so a program compiled into the old one's storage kept
+// the old $var values.
+TEST(VmProgram, ANewProgramAtTheOldOnesAddressStartsFresh) {
+  const std::string routes =
+      "request_route { $var(n) = $var(n) + 1; sl_send_reply(\"200\", \"n=$var(n)\"); }";
+  Harness h(routes);
+  ASSERT_TRUE(h.ok()) << h.diags();
+  EXPECT_EQ(h.run(invite()).reason, "n=1");
+  EXPECT_EQ(h.run(invite()).reason, "n=2");
+  cfg::Program& p = h.mutable_program();
+  p.~Program();
+  new (&p) cfg::Program();  // the reload's program, where the old one was
+  cfg::Diagnostics d;
+  ASSERT_TRUE(cfg::compile_string(std::string(kHeader) + routes, "t.cfg", "/tmp", {}, p, d));
+  EXPECT_EQ(h.run(invite()).reason, "n=1");
+}
+
 }  // namespace
 }  // namespace viaduct
