@@ -1827,6 +1827,14 @@ Verdict handle_icmp6(const Snapshot& snap, rte_mbuf* m, rte_ether_hdr* eth, size
     m->data_len = static_cast<uint16_t>(l2 + sizeof(rte_ipv6_hdr) + plen);  // drop padding
     m->pkt_len = m->data_len;
     m->ol_flags = 0;
+    if (sizeof(rte_ipv6_hdr) + plen > ifc.mtu) [[unlikely]] {
+      // A reassembled request above the MTU: the reply leaves in fragments, as the IPv4 one.
+      const Verdict v = fragment6(m, ifc, ifc.mtu, ctx);
+      if (v.kind == Verdict::Kind::kTxMany) {
+        ctx.counters->icmp_echo_replies.add();
+      }
+      return v;
+    }
     ctx.counters->icmp_echo_replies.add();
     return Verdict::tx(ifc.port_id);
   }
