@@ -20,6 +20,8 @@ namespace {
 
 // A reload compiles the script and resolves destination names: give the control thread time.
 constexpr std::chrono::milliseconds kAnswerTimeout{30000};
+constexpr const char* kHttpThreads = "8";
+constexpr const char* kHttpTimeoutMs = "5000";
 constexpr size_t kMaxRequest = 1 << 20;   // HTTP body
 constexpr size_t kMaxDatagram = 65536;    // one unix datagram request
 constexpr int kDgramSendBuf = 4 << 20;    // replies go out in one datagram
@@ -133,12 +135,16 @@ void ManagementServer::datagram_loop() {
     if (!can_answer) {
       continue;
     }
-    if (sendto(dgram_fd_, r.body.data(), r.body.size(), 0, reinterpret_cast<sockaddr*>(&from),
-               from_len) < 0 &&
+    // Never blocking: a client that does not read its replies fills its queue (10 datagrams by
+    // default, net.unix.max_dgram_qlen), and a blocking sendto() then waited for it for good,
+    // with this thread, every other kamcli and the daemon's shutdown behind it. Its reply is
+    // dropped instead.
+    if (sendto(dgram_fd_, r.body.data(), r.body.size(), MSG_DONTWAIT,
+               reinterpret_cast<sockaddr*>(&from), from_len) < 0 &&
         errno == EMSGSIZE) {
       r = rpc_unavailable("Reply too large for one datagram; use the HTTP transport");
-      sendto(dgram_fd_, r.body.data(), r.body.size(), 0, reinterpret_cast<sockaddr*>(&from),
-             from_len);
+      sendto(dgram_fd_, r.body.data(), r.body.size(), MSG_DONTWAIT,
+             reinterpret_cast<sockaddr*>(&from), from_len);
     }
   }
 }
@@ -148,9 +154,12 @@ Result<std::unique_ptr<ManagementServer>> ManagementServer::start(const std::str
                                                                   RpcInbox& inbox) {
   std::unique_ptr<ManagementServer> s(new ManagementServer(inbox));
   if (!http_listen.empty()) {
+    // Threads and a short socket timeout (for reading a request and writing its answer; the
+    // answer itself may wait kAnswerTimeout for the control thread): with 2 threads and 35 s,
+    // two or three idle connections locked the API out for 35 s.
     const char* options[] = {"listening_ports",    http_listen.c_str(),
-                             "num_threads",        "2",
-                             "request_timeout_ms", "35000",
+                             "num_threads",        kHttpThreads,
+                             "request_timeout_ms", kHttpTimeoutMs,
                              nullptr};
     mg_callbacks callbacks{};
     mg_init_data init{};
@@ -184,7 +193,21 @@ Result<std::unique_ptr<ManagementServer>> ManagementServer::start(const std::str
         return Error{Error::Code::kIo,
                      "management socket " + socket_path + " exists and is not a socket", ""};
       }
-      unlink(socket_path.c_str());  // left by a previous run
+      // Left by a previous run, or the socket of one running now (a second instance with the
+      // same settings): only a socket nobody listens on (connect() refused) is removed.
+      const int probe = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      const bool live =
+          probe >= 0 && connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+      if (probe >= 0) {
+        ::close(probe);
+      }
+      if (live) {
+        return Error{Error::Code::kIo,
+                     "management socket " + socket_path +
+                         " is in use by a running process (another viaduct?)",
+                     ""};
+      }
+      unlink(socket_path.c_str());
     }
     s->dgram_fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (s->dgram_fd_ < 0 ||
@@ -195,6 +218,11 @@ Result<std::unique_ptr<ManagementServer>> ManagementServer::start(const std::str
                    ""};
     }
     s->dgram_path_ = socket_path;
+    struct stat mine{};
+    if (stat(socket_path.c_str(), &mine) == 0) {
+      s->dgram_dev_ = mine.st_dev;
+      s->dgram_ino_ = mine.st_ino;
+    }
     chmod(socket_path.c_str(), 0660);
     setsockopt(s->dgram_fd_, SOL_SOCKET, SO_SNDBUF, &kDgramSendBuf, sizeof(kDgramSendBuf));
     s->dgram_thread_ = std::thread([srv = s.get()] { srv->datagram_loop(); });
@@ -219,7 +247,10 @@ ManagementServer::~ManagementServer() {
   if (dgram_fd_ >= 0) {
     ::close(dgram_fd_);
   }
-  if (!dgram_path_.empty()) {
+  // Ours only: not a socket another process bound at the path since.
+  struct stat st{};
+  if (!dgram_path_.empty() && stat(dgram_path_.c_str(), &st) == 0 && st.st_dev == dgram_dev_ &&
+      st.st_ino == dgram_ino_) {
     unlink(dgram_path_.c_str());
   }
 }

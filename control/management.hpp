@@ -6,6 +6,8 @@
 // RpcInbox and wait for its answer.
 #pragma once
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <chrono>
 #include <deque>
@@ -69,6 +71,8 @@ class ManagementServer {
   std::string http_listen_;  // for stop_listener
   int dgram_fd_ = -1;
   std::string dgram_path_;
+  dev_t dgram_dev_ = 0;  // the socket file we bound: the destructor removes that one only
+  ino_t dgram_ino_ = 0;
   std::atomic<bool> stop_{false};
   std::thread dgram_thread_;
 };

@@ -371,7 +371,10 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
 Result<std::unique_ptr<prometheus::Exposer>> start_exposer(
     const std::string& listen, const std::shared_ptr<MetricsCollector>& collector) {
   try {
-    auto exposer = std::make_unique<prometheus::Exposer>(listen, 1);
+    // Several threads and a short socket timeout: with one thread, one connection that sent
+    // half a request held /metrics for civetweb's 30 s default (a scrape then fails).
+    auto exposer = std::make_unique<prometheus::Exposer>(std::vector<std::string>{
+        "listening_ports", listen, "num_threads", "4", "request_timeout_ms", "5000"});
     exposer->RegisterCollectable(collector);
     return exposer;
   } catch (const std::exception& e) {

@@ -36,7 +36,10 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; any usage error 2, as the README says (CLI11's own codes
+    // are 100 and up).
+    const int r = app.exit(e);
+    return r == 0 ? 0 : 2;
   }
   for (const std::string& d : defines) {
     o.defines.push_back(viaduct::ctl::split_define(d));

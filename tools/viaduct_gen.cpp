@@ -412,10 +412,16 @@ int main(int argc, char** argv) {
   send->add_option("--bind", bind_send, "local IP:PORT (the Via and Contact use it)")->required();
   send->add_option("--kind", so.kind, "invite | options | register | mix (calls)")
       ->check(CLI::IsMember({"invite", "options", "register", "mix"}));
-  send->add_option("--count", so.count, "requests (calls for mix) to start");
-  send->add_option("--rate", so.rate, "starts per second; 0 = as fast as possible");
-  send->add_option("--size", so.size, "INVITE size in bytes (SDP padded)");
-  send->add_option("--linger", so.linger, "seconds to wait for replies after the last one");
+  // Checked as text, before the conversion: "-5" into the unsigned count wrapped to 2^64 - 5
+  // (a send that ran until killed).
+  send->add_option("--count", so.count, "requests (calls for mix) to start")
+      ->check(CLI::NonNegativeNumber);
+  send->add_option("--rate", so.rate, "starts per second; 0 = as fast as possible")
+      ->check(CLI::NonNegativeNumber);
+  send->add_option("--size", so.size, "INVITE size in bytes (SDP padded)")
+      ->check(CLI::NonNegativeNumber);
+  send->add_option("--linger", so.linger, "seconds to wait for replies after the last one")
+      ->check(CLI::NonNegativeNumber);
   send->add_flag("--json", so.json, "print one JSON object");
   ReflectOptions ro;
   std::string bind_reflect;
@@ -423,7 +429,8 @@ int main(int argc, char** argv) {
   refl->add_option("--bind", bind_reflect, "local IP:PORT")->required();
   refl->add_option("--mode", ro.mode, "answer | sink")
       ->check(CLI::IsMember({"answer", "sink"}));
-  refl->add_option("--duration", ro.duration, "seconds to run; 0 = until SIGTERM");
+  refl->add_option("--duration", ro.duration, "seconds to run; 0 = until SIGTERM")
+      ->check(CLI::NonNegativeNumber);
   refl->add_flag("--json", ro.json, "print one JSON object at the end");
   try {
     app.parse(argc, argv);

@@ -10,14 +10,17 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "cfg/settings.hpp"
 #include "control/management.hpp"
+#include "tests/support/sockets.hpp"
 
 namespace viaduct::ctl {
 namespace {
@@ -47,28 +50,11 @@ class Serving {
 
 // One HTTP/1.0 exchange with 127.0.0.1:port; returns the whole response ("" on error).
 std::string http(uint16_t port, const std::string& request) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string out;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
-      send(fd, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size())) {
-    char buf[4096];
-    for (int i = 0; i < 100; ++i) {
-      pollfd p{fd, POLLIN, 0};
-      if (poll(&p, 1, 5000) <= 0) {
-        break;
-      }
-      const ssize_t n = recv(fd, buf, sizeof(buf), 0);
-      if (n <= 0) {
-        break;
-      }
-      out.append(buf, static_cast<size_t>(n));
-    }
+  const int fd = test::connect_loopback(port);
+  const std::string out = test::send_all(fd, request) ? test::recv_all(fd, 5000) : "";
+  if (fd >= 0) {
+    close(fd);
   }
-  close(fd);
   return out;
 }
 
@@ -131,6 +117,35 @@ class TempDir {
   std::string path_;
 };
 
+// A unix datagram client bound to an address, for the tests below.
+struct DgramClient {
+  DgramClient(const std::string& path) : fd(socket(AF_UNIX, SOCK_DGRAM, 0)) {
+    sockaddr_un me{};
+    me.sun_family = AF_UNIX;
+    std::strcpy(me.sun_path, path.c_str());
+    ok = fd >= 0 && bind(fd, reinterpret_cast<sockaddr*>(&me), sizeof(me)) == 0;
+  }
+  ~DgramClient() { close(fd); }
+  bool send_to(const std::string& srv, const std::string& req) const {
+    sockaddr_un to{};
+    to.sun_family = AF_UNIX;
+    std::strcpy(to.sun_path, srv.c_str());
+    return sendto(fd, req.data(), req.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)) ==
+           static_cast<ssize_t>(req.size());
+  }
+  std::string reply(int timeout_ms) const {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, timeout_ms) != 1) {
+      return "";
+    }
+    char buf[4096];
+    const ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+  }
+  int fd;
+  bool ok = false;
+};
+
 TEST(ManagementServer, UnixDatagramLikeKamcli) {
   RpcInbox inbox;
   Serving serving(inbox);
@@ -140,25 +155,13 @@ TEST(ManagementServer, UnixDatagramLikeKamcli) {
   ASSERT_TRUE(s) << s.error().message;
 
   // kamcli binds its own reply address, sends one datagram and reads one datagram back.
-  const int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
-  sockaddr_un me{};
-  me.sun_family = AF_UNIX;
-  const std::string mine = dir.path() + "/client.sock";
-  std::strcpy(me.sun_path, mine.c_str());
-  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&me), sizeof(me)), 0);
-  sockaddr_un to{};
-  to.sun_family = AF_UNIX;
-  std::strcpy(to.sun_path, srv.c_str());
-  const std::string req = R"({"jsonrpc":"2.0","method":"core.version","id":1})";
-  ASSERT_EQ(sendto(fd, req.data(), req.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)),
-            static_cast<ssize_t>(req.size()));
-  pollfd p{fd, POLLIN, 0};
-  ASSERT_EQ(poll(&p, 1, 5000), 1);
-  char buf[4096];
-  const ssize_t n = recv(fd, buf, sizeof(buf), 0);
-  ASSERT_GT(n, 0);
-  EXPECT_EQ(std::string(buf, static_cast<size_t>(n)), "echo:" + req);
-  close(fd);
+  {
+    DgramClient kamcli(dir.path() + "/client.sock");
+    ASSERT_TRUE(kamcli.ok);
+    const std::string req = R"({"jsonrpc":"2.0","method":"core.version","id":1})";
+    ASSERT_TRUE(kamcli.send_to(srv, req));
+    EXPECT_EQ(kamcli.reply(5000), "echo:" + req);
+  }
 
   inbox.close();
   s->reset();
@@ -174,6 +177,93 @@ TEST(ManagementServer, RefusesToReplaceAFile) {
   ASSERT_FALSE(s);
   EXPECT_NE(s.error().message.find("is not a socket"), std::string::npos);
   EXPECT_TRUE(std::filesystem::exists(path));
+}
+
+// A client that sends and never reads fills its receive queue (10 datagrams by default); the
+// server's blocking sendto() then waited for it for good: no other kamcli was answered, and
+// the daemon's shutdown waited too. Its replies are dropped now; others are answered, and the
+// server stops at once.
+TEST(ManagementServer, AClientThatNeverReadsHoldsNobodyUp) {
+  RpcInbox inbox;
+  Serving serving(inbox);
+  TempDir dir;
+  const std::string srv = dir.path() + "/viaduct_rpc.sock";
+  auto s = ManagementServer::start("", srv, inbox);
+  ASSERT_TRUE(s) << s.error().message;
+  DgramClient deaf(dir.path() + "/deaf.sock");
+  ASSERT_TRUE(deaf.ok);
+  for (int i = 0; i < 200; ++i) {
+    deaf.send_to(srv, "ping");
+  }
+  DgramClient kamcli(dir.path() + "/kamcli.sock");
+  ASSERT_TRUE(kamcli.ok);
+  ASSERT_TRUE(kamcli.send_to(srv, "core.version"));
+  std::string got;
+  for (int i = 0; i < 100 && got.empty(); ++i) {  // behind at most 200 answered pings
+    got = kamcli.reply(100);
+  }
+  EXPECT_EQ(got, "echo:core.version");
+  inbox.close();
+  const auto t0 = std::chrono::steady_clock::now();
+  s->reset();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+}
+
+// A second instance started with the same socket path must not take the running one's socket
+// (it used to remove it as "stale" and bind its own, and remove that at exit): it fails, and
+// the running one keeps answering.
+TEST(ManagementServer, ASocketInUseIsNotTaken) {
+  RpcInbox inbox;
+  Serving serving(inbox);
+  TempDir dir;
+  const std::string srv = dir.path() + "/viaduct_rpc.sock";
+  auto first = ManagementServer::start("", srv, inbox);
+  ASSERT_TRUE(first) << first.error().message;
+  RpcInbox inbox2;
+  auto second = ManagementServer::start("", srv, inbox2);
+  ASSERT_FALSE(second);
+  EXPECT_NE(second.error().message.find("in use"), std::string::npos) << second.error().message;
+  DgramClient kamcli(dir.path() + "/kamcli.sock");
+  ASSERT_TRUE(kamcli.ok);
+  ASSERT_TRUE(kamcli.send_to(srv, "core.version"));
+  EXPECT_EQ(kamcli.reply(5000), "echo:core.version");
+  inbox.close();
+  first->reset();
+  // A socket file left by a run that is gone is taken over.
+  {
+    const int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::strcpy(a.sun_path, srv.c_str());
+    ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    close(fd);  // the file stays, nobody listens
+  }
+  RpcInbox inbox3;
+  auto third = ManagementServer::start("", srv, inbox3);
+  EXPECT_TRUE(third) << (third ? "" : third.error().message);
+  inbox3.close();
+}
+
+// Connections that sent half a request held the API's two threads for 35 s: three of them
+// locked every other client out. More threads and a 5 s socket timeout keep it answering.
+TEST(ManagementServer, IdleConnectionsDoNotLockTheApiOut) {
+  RpcInbox inbox;
+  Serving serving(inbox);
+  const uint16_t port = static_cast<uint16_t>(test_port() + 7);
+  auto s = ManagementServer::start("127.0.0.1:" + std::to_string(port), "", inbox);
+  ASSERT_TRUE(s) << s.error().message;
+  std::vector<int> idle;
+  for (int i = 0; i < 3; ++i) {
+    idle.push_back(test::connect_loopback(port));
+    ASSERT_TRUE(test::send_all(idle.back(), "POST /RPC HTTP/1.1\r\nHost: x\r\n"));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const std::string r = post(port, "/RPC", "core.version");
+  EXPECT_NE(r.find("echo:core.version"), std::string::npos) << r;
+  for (int fd : idle) {
+    close(fd);
+  }
+  inbox.close();
 }
 
 const char* kBase = R"([dpdk]

@@ -3,13 +3,18 @@
 // (ctl::DestinationIds): the new destination's counters start from 0, not from what the id's
 // earlier destination counted; probe histograms of destinations that left are dropped.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include <prometheus/exposer.h>
+
 #include "control/metrics.hpp"
+#include "tests/support/sockets.hpp"
 #include "dataplane/counters.hpp"
 
 namespace viaduct {
@@ -67,6 +72,29 @@ TEST(MetricsDestinations, ARecycledIdCountsFromZeroForItsNewDestination) {
   EXPECT_EQ(sample(text, "viaduct_dispatcher_forwarded_total" + a), "0");
   EXPECT_EQ(sample(text, "viaduct_dispatcher_forwarded_total" + b), "2");
   EXPECT_EQ(sample(text, "viaduct_dispatcher_probe_rtt_seconds_count" + a), "");
+}
+
+// One connection that sent half a request held /metrics (one civetweb thread, 30 s) and the
+// scrapes in between failed. The exposer answers beside it now.
+TEST(MetricsExposer, AnIdleConnectionDoesNotHoldTheScrape) {
+  auto w0 = std::make_unique<dp::WorkerCounters>();
+  ctl::ControlCounters ctl;
+  auto m = std::make_shared<ctl::MetricsCollector>(
+      std::vector<const dp::WorkerCounters*>{w0.get()}, ctl);
+  const uint16_t port = static_cast<uint16_t>(21000 + getpid() % 20000);
+  const std::string listen = "127.0.0.1:" + std::to_string(port);
+  auto exposer = ctl::start_exposer(listen, m);
+  ASSERT_TRUE(exposer) << exposer.error().message;
+  const int idle = test::connect_loopback(port);
+  ASSERT_TRUE(test::send_all(idle, "GET /metrics HTTP/1.1\r\n"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const int fd = test::connect_loopback(port);
+  ASSERT_TRUE(test::send_all(fd, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n"));
+  const std::string got = test::recv_all(fd, 3000);
+  close(fd);
+  close(idle);
+  EXPECT_NE(got.find("viaduct_workers"), std::string::npos) << got.substr(0, 200);
+  ctl::stop_exposer(*exposer, listen);
 }
 
 }  // namespace
