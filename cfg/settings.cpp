@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -199,6 +200,12 @@ void dpdk(Checker& c, const toml::table& root, Settings& out) {
           c.error(a.source(), "a worker lcore id must be an integer 0..1023");
           continue;
         }
+        if (std::find(out.worker_lcores.begin(), out.worker_lcores.end(),
+                      static_cast<uint32_t>(*v)) != out.worker_lcores.end()) {
+          // Two workers cannot share an lcore (the second launch fails at start).
+          c.error(a.source(), "worker lcore " + std::to_string(*v) + " is listed twice");
+          continue;
+        }
         out.worker_lcores.push_back(static_cast<uint32_t>(*v));
       }
     }
@@ -249,6 +256,8 @@ void interface(Checker& c, const toml::table& t, Settings& out) {
       const uint32_t mask = s.prefix_len == 0 ? 0 : htonl(~0u << (32 - s.prefix_len));
       if ((s.gateway_be & mask) != (s.ip_be & mask)) {
         c.error(at, "gateway " + s.gateway + " is outside the interface subnet " + s.address);
+      } else if (s.gateway_be == s.ip_be) {
+        c.error(at, "gateway " + s.gateway + " is the interface's own address");
       }
     }
   }
@@ -424,6 +433,19 @@ void neighbours(Checker& c, const toml::table& root, Settings& out) {
     if (has_mac && !parse_mac(mac, sn.mac)) {
       c.error(e->get("mac")->source(),
               "'mac' must be six hex bytes like 02:00:00:00:00:11, not \"" + mac + "\"");
+    } else if (has_mac && ((sn.mac[0] & 1) != 0 || std::all_of(std::begin(sn.mac),
+                                                               std::end(sn.mac),
+                                                               [](uint8_t b) { return b == 0; }))) {
+      // Every frame to that neighbour would go to a group or to nobody.
+      c.error(e->get("mac")->source(),
+              "'mac' must be a unicast MAC address, not \"" + mac + "\" (zero or multicast)");
+    }
+    for (const InterfaceSettings& i : out.interfaces) {
+      if (has_ip && ((!sn.v6 && sn.ip_be != 0 && sn.ip_be == i.ip_be) ||
+                     (sn.v6 && !i.address6.empty() && std::memcmp(sn.ip6, i.ip6, 16) == 0))) {
+        c.error(e->get("address")->source(),
+                "static neighbour " + sn.address + " is an interface's own address");
+      }
     }
     out.static_neighbours.push_back(sn);
   }
@@ -483,6 +505,11 @@ bool parse_settings(const std::string& text, const std::string& name, Settings& 
   }
   metrics(c, root, s);
   management(c, root, s);
+  if (!s.management_listen.empty() && s.management_listen == s.metrics_listen) {
+    // Both would bind it: the second fails at start.
+    c.error(root.at_path("management.listen").node()->source(),
+            "[management] listen " + s.management_listen + " is also [metrics] listen");
+  }
   neighbours(c, root, s);
   if (!c.ok()) {
     return false;

@@ -260,6 +260,12 @@ class Daemon final : public ManagedDaemon {
   void run_dispatcher_events(const Usability& before);
   Prober prober_;            // learned probe state, by set + URI: survives reloads
   Blocklist blocklist_;      // use_dst_blocklist entries: survive reloads
+  // "blocklist add" lines: at most kBlocklistLogPerSecond a second, the rest counted and said
+  // in one line (forged ICMP errors could otherwise fill the log at their rate).
+  static constexpr unsigned kBlocklistLogPerSecond = 10;
+  std::chrono::steady_clock::time_point blocklist_log_second_{};
+  unsigned blocklist_logged_ = 0;
+  unsigned blocklist_unlogged_ = 0;
   SendFailures send_failures_;  // workers' send failures, by next hop (when one blocks)
   uint16_t probe_ip_id_ = 0;
   std::chrono::steady_clock::time_point next_probe_tick_{};
@@ -940,7 +946,18 @@ bool Daemon::block(uint32_t ip_be, uint16_t port_be, uint32_t reason, const dp::
   const auto ttl = std::chrono::seconds(prober_.config().blocklist_expire_s);
   const bool fresh = ip_be != 0 ? blocklist_.add(ip_be, port_be, reason, now, ttl)
                                 : blocklist_.add(ip6, port_be, reason, now, ttl);
-  if (fresh) {
+  if (fresh && now - blocklist_log_second_ >= std::chrono::seconds(1)) {
+    if (blocklist_unlogged_ != 0) {
+      VD_LOG("notice", "blocklist add: %u more entries in the last second, not logged one by one",
+             blocklist_unlogged_);
+    }
+    blocklist_log_second_ = now;
+    blocklist_logged_ = 0;
+    blocklist_unlogged_ = 0;
+  }
+  if (fresh && ++blocklist_logged_ > kBlocklistLogPerSecond) {
+    ++blocklist_unlogged_;
+  } else if (fresh) {
     char ip[48];
     if (ip_be != 0) {
       ip[dp::format_ipv4(ip_be, ip)] = '\0';

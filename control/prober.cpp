@@ -366,8 +366,26 @@ ProbeReplyResult Prober::on_reply(uint32_t seq, int code, ProbeTime now, uint32_
   return r;
 }
 
+namespace {
+// Makes room for one more entry in a full table: the entry closest to expiring goes.
+template <class Map, class Key>
+void make_room(Map& m, const Key& key) {
+  if (m.size() < Blocklist::kMaxEntries || m.count(key) != 0) {
+    return;
+  }
+  auto soonest = m.begin();
+  for (auto it = m.begin(); it != m.end(); ++it) {
+    if (it->second.expires < soonest->second.expires) {
+      soonest = it;
+    }
+  }
+  m.erase(soonest);
+}
+}  // namespace
+
 bool Blocklist::add(uint32_t ip_be, uint16_t port_be, uint32_t reason, ProbeTime now,
                     std::chrono::seconds ttl) {
+  make_room(e_, blocklist_key(ip_be, port_be));
   auto [it, fresh] = e_.try_emplace(blocklist_key(ip_be, port_be));
   it->second.ip_be = ip_be;
   it->second.port_be = port_be;
@@ -378,6 +396,7 @@ bool Blocklist::add(uint32_t ip_be, uint16_t port_be, uint32_t reason, ProbeTime
 
 bool Blocklist::add(const dp::Ip6& ip, uint16_t port_be, uint32_t reason, ProbeTime now,
                     std::chrono::seconds ttl) {
+  make_room(e6_, dp::Blocked6{ip, port_be});
   auto [it, fresh] = e6_.try_emplace(dp::Blocked6{ip, port_be});
   it->second.ip6 = ip;
   it->second.port_be = port_be;

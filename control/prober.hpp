@@ -238,6 +238,10 @@ class Blocklist {
     dp::Ip6 ip6;          // an IPv6 entry's address
     bool v6() const noexcept { return (flags & kBlstIsIpv6) != 0; }
   };
+  // At most this many IPv4 entries, and as many IPv6 ones: a new entry past it takes the place
+  // of the one closest to expiring. ICMP errors can be forged (with a forged source too), and
+  // every entry rides in each snapshot; Kamailio bounds its list as well (dst_blocklist_mem).
+  static constexpr size_t kMaxEntries = 4096;
   // True when the entry is new (the set of blocked destinations changed).
   bool add(uint32_t ip_be, uint16_t port_be, uint32_t reason, ProbeTime now,
            std::chrono::seconds ttl);

@@ -121,7 +121,19 @@ Result<PortInfo> port_start(const PortConfig& cfg, rte_mempool* pool) {
       return dpdk_error("cannot set up TX queue of " + cfg.name, rc);
     }
   }
-  rte_eth_dev_set_mtu(info.port_id, cfg.mtu);  // best effort: virtual devices may refuse
+  // Virtual devices may refuse to set an MTU: that is fine while the port's own MTU is at least
+  // the configured one (datagrams are fragmented to cfg.mtu). A port that stays below it would
+  // drop every frame between the two, silently: an error.
+  if (rte_eth_dev_set_mtu(info.port_id, cfg.mtu) != 0) {
+    uint16_t have = 0;
+    if (rte_eth_dev_get_mtu(info.port_id, &have) == 0 && have < cfg.mtu) {
+      return Error{Error::Code::kInvalidConfig,
+                   "port " + cfg.name + " refuses MTU " + std::to_string(cfg.mtu) +
+                       " and stays at " + std::to_string(have) +
+                       ": set interface.mtu to at most that, or the device's MTU first",
+                   ""};
+    }
+  }
   rc = rte_eth_dev_start(info.port_id);
   if (rc != 0) {
     return dpdk_error("cannot start port " + cfg.name, rc);

@@ -85,6 +85,42 @@ TEST(Settings, Neighbours) {
   EXPECT_NE(test::joined(d).find("'mac' must be six hex bytes"), std::string::npos);
 }
 
+// Settings `viaduct -c` accepted that fail at start or misroute: a worker lcore listed twice,
+// the API on the metrics endpoint, a gateway or static neighbour that is our own address, a
+// static MAC that is zero or multicast. Each is an error at its place.
+TEST(Settings, WhatCannotWorkIsRefusedWhereItIsWritten) {
+  const auto refused = [](const std::string& text, const std::string& why) {
+    Settings s;
+    Diagnostics d;
+    EXPECT_FALSE(parse_settings(text, "s.toml", s, d)) << text;
+    EXPECT_NE(test::joined(d).find(why), std::string::npos) << test::joined(d);
+  };
+  refused("[dpdk]\neal_args = [\"--no-huge\"]\nworkers = [1, 1]\n[[interface]]\n"
+          "port = \"p\"\naddress = \"10.0.0.2/24\"\n",
+          "s.toml:3:15: error: worker lcore 1 is listed twice");
+  refused(std::string(kMinimal) + "[metrics]\nlisten = \"127.0.0.1:9000\"\n"
+          "[management]\nlisten = \"127.0.0.1:9000\"\n",
+          "s.toml:9:10: error: [management] listen 127.0.0.1:9000 is also [metrics] listen");
+  refused("[dpdk]\neal_args = [\"--no-huge\"]\n[[interface]]\nport = \"p\"\n"
+          "address = \"10.0.0.2/24\"\ngateway = \"10.0.0.2\"\n",
+          "gateway 10.0.0.2 is the interface's own address");
+  for (const char* mac : {"ff:ff:ff:ff:ff:ff", "00:00:00:00:00:00", "01:00:5e:00:00:01"}) {
+    refused(std::string(kMinimal) + "[neighbours]\nstatic = [ { address = \"10.0.0.9\", mac = \"" +
+                mac + "\" } ]\n",
+            "'mac' must be a unicast MAC address");
+  }
+  refused(std::string(kMinimal) +
+              "[neighbours]\nstatic = [ { address = \"10.0.0.2\", mac = \"02:00:00:00:00:09\" } ]\n",
+          "static neighbour 10.0.0.2 is an interface's own address");
+  Settings s;
+  Diagnostics d;
+  EXPECT_TRUE(parse_settings("[dpdk]\neal_args = [\"--no-huge\"]\nworkers = [1, 2]\n"
+                             "[[interface]]\nport = \"p\"\naddress = \"10.0.0.2/24\"\n"
+                             "gateway = \"10.0.0.1\"\n",
+                             "s.toml", s, d))
+      << test::joined(d);
+}
+
 TEST(Settings, Ipv6AddressGatewayAndStaticNeighbour) {
   Settings s;
   Diagnostics d;

@@ -475,6 +475,24 @@ TEST(BlocklistTest, AddOrsReasonsRefreshesAndExpires) {
   EXPECT_EQ(b.size(), 0u);
 }
 
+// Forged ICMP errors (their source forged too) could add entries without end, each carried by
+// every snapshot. Past kMaxEntries a new one takes the place of the one closest to expiring.
+TEST(BlocklistTest, ItHoldsAtMostKMaxEntriesAndDropsTheSoonestToExpire) {
+  Blocklist b;
+  const ProbeTime t0{};
+  for (uint32_t i = 0; i < Blocklist::kMaxEntries; ++i) {
+    ASSERT_TRUE(b.add(1000 + i, 1, kBlstIcmpRcvd, t0 + seconds(i), seconds(60)));
+  }
+  ASSERT_EQ(b.size(), Blocklist::kMaxEntries);
+  EXPECT_FALSE(b.add(1000, 1, kBlstErrTimeout, t0 + seconds(5000), seconds(60)));  // refreshed
+  EXPECT_TRUE(b.add(7, 7, kBlstIcmpRcvd, t0 + seconds(5000), seconds(60)));
+  EXPECT_EQ(b.size(), Blocklist::kMaxEntries);
+  const std::vector<uint64_t> keys = b.keys();
+  EXPECT_TRUE(std::binary_search(keys.begin(), keys.end(), blocklist_key(7, 7)));
+  EXPECT_TRUE(std::binary_search(keys.begin(), keys.end(), blocklist_key(1000, 1)));
+  EXPECT_FALSE(std::binary_search(keys.begin(), keys.end(), blocklist_key(1001, 1)));  // soonest
+}
+
 dp::Ip6 ip6(const char* s) {
   dp::Ip6 a;
   EXPECT_TRUE(dp::parse_ipv6(s, a)) << s;

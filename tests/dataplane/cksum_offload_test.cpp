@@ -1021,23 +1021,60 @@ TEST(TxCksum, NoDerivedChecksumFromAFieldThePortDidNotCheck) {
   }
 }
 
+// A net_ring port looping on one ring (`tag` names both), not started.
+struct RingPort {
+  explicit RingPort(const std::string& tag)
+      : ring(rte_ring_create((tag + "_ring").c_str(), 64, 0, RING_F_SP_ENQ | RING_F_SC_DEQ)) {
+    port = ring == nullptr ? -1 : rte_eth_from_rings((tag + "_port").c_str(), &ring, 1, &ring, 1, 0);
+    char n[RTE_ETH_NAME_MAX_LEN];
+    if (port >= 0 && rte_eth_dev_get_name_by_port(static_cast<uint16_t>(port), n) == 0) {
+      name = n;
+    }
+  }
+  ~RingPort() { rte_ring_free(ring); }
+  rte_ring* ring;
+  int port = -1;
+  std::string name;
+};
+
 // net_ring has no checksum offload: port_start must record the software path.
 TEST(CksumOffload, RingPortUsesSoftware) {
-  rte_ring* r = rte_ring_create("cko_ring", 64, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-  ASSERT_NE(r, nullptr);
-  const int port = rte_eth_from_rings("cko_port", &r, 1, &r, 1, 0);
-  ASSERT_GE(port, 0);
-  char name[RTE_ETH_NAME_MAX_LEN];
-  ASSERT_EQ(rte_eth_dev_get_name_by_port(static_cast<uint16_t>(port), name), 0);
+  RingPort rp("cko");
+  ASSERT_FALSE(rp.name.empty());
   dp::PortConfig pc;
-  pc.name = name;
+  pc.name = rp.name;
   auto info = dp::port_start(pc, g_pool);
   ASSERT_TRUE(info) << info.error().message;
   EXPECT_FALSE(info->tx_cksum_offload);
   EXPECT_FALSE(info->rx_ip_cksum_offload);
   EXPECT_FALSE(info->rx_udp_cksum_offload);
   dp::port_stop(info->port_id);
-  rte_ring_free(r);
+}
+
+// A port that refuses the configured MTU and stays below it would drop every frame between the
+// two without a word: port_start fails, naming both. Above (here net_ring keeps 1500 and 1400 is
+// asked) is fine: datagrams are fragmented to the configured MTU.
+TEST(PortStart, AnMtuThePortRefusesAndStaysBelowIsAnError) {
+  RingPort rp("mtu");
+  ASSERT_FALSE(rp.name.empty());
+  const int port = rp.port;
+  uint16_t have = 0;
+  ASSERT_EQ(rte_eth_dev_get_mtu(static_cast<uint16_t>(port), &have), 0);
+  dp::PortConfig pc;
+  pc.name = rp.name;
+  pc.mtu = 9000;
+  if (rte_eth_dev_set_mtu(static_cast<uint16_t>(port), 9000) == 0) {
+    GTEST_SKIP() << "this DPDK's net_ring takes any MTU";
+  }
+  auto refused = dp::port_start(pc, g_pool);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("refuses MTU 9000 and stays at " + std::to_string(have)),
+            std::string::npos)
+      << refused.error().message;
+  pc.mtu = 1400;
+  auto info = dp::port_start(pc, g_pool);
+  ASSERT_TRUE(info) << info.error().message;
+  dp::port_stop(info->port_id);
 }
 
 }  // namespace
