@@ -409,7 +409,7 @@ bool Daemon::start_dataplane() {
     workers_.push_back(std::make_unique<dp::Worker>(w, slot_, qsv_, queues[w], ev, inj,
                                                     stop_workers_, settings_.burst));
     workers_.back()->set_neigh_hold(settings_.neighbour_hold);
-    workers_.back()->set_ip_id_space(w, n_workers);
+    workers_.back()->set_ip_id_space(w, dp::ip_id_step_for(n_workers));
     if (!workers_.back()->enable_ip_frag(pool_, reassembly_datagrams(settings_.mbufs, n_workers),
                                          kReassemblyTimeoutMs)) {
       VD_LOG("error", "worker=%u cannot set up IPv4 reassembly (memory)", unsigned{w});
@@ -948,8 +948,8 @@ bool Daemon::block(uint32_t ip_be, uint16_t port_be, uint32_t reason, const dp::
                                 : blocklist_.add(ip6, port_be, reason, now, ttl);
   if (fresh && now - blocklist_log_second_ >= std::chrono::seconds(1)) {
     if (blocklist_unlogged_ != 0) {
-      VD_LOG("notice", "blocklist add: %u more entries in the last second, not logged one by one",
-             blocklist_unlogged_);
+      VD_LOG("notice", "blocklist add: %u more entries since the last such line, not logged one "
+                       "by one", blocklist_unlogged_);
     }
     blocklist_log_second_ = now;
     blocklist_logged_ = 0;

@@ -241,6 +241,12 @@ Verdict punt_or_drop(const Iface& ifc, Drop why, WorkerCtx& ctx) noexcept {
   const uint16_t op = be16(arp->arp_opcode);
   const uint32_t sip = arp->arp_data.arp_sip;
   const uint32_t tip = arp->arp_data.arp_tip;
+  if (!rte_is_unicast_ether_addr(&arp->arp_data.arp_sha) ||
+      rte_is_zero_ether_addr(&arp->arp_data.arp_sha)) {
+    // A zero or group sender MAC would be learned (or confirmed) below: frames for that
+    // neighbour would go nowhere, or to everyone. Nothing to answer either.
+    return Verdict::dropped(Drop::kArpIgnored);
+  }
   if (tip != ifc.ip_be) {
     // Gratuitous ARP (sender and target address the same, a request or a reply): a
     // neighbour we already know announcing its MAC, as a router does after a failover
@@ -308,7 +314,9 @@ Verdict fragment(rte_mbuf* m, const Iface& ifc, uint16_t mtu, WorkerCtx& ctx, bo
     // destination itself (port unreachable comes from the host whose port is closed), or,
     // for host unreachable about an off-link destination, our gateway. The quoted addresses
     // and ports are no secret, so an error from anywhere else is what anyone on the Internet
-    // could forge to blocklist a backend; routers further out are not believed either.
+    // could forge to blocklist a backend; routers further out are not believed either. This
+    // holds where the network drops packets with forged sources (ingress filtering); where it
+    // does not, the blocklist's bound (ctl::Blocklist::kMaxEntries) is what is left.
     const size_t quoted = ip_len - ihl - sizeof(rte_icmp_hdr);
     const auto* qip = reinterpret_cast<const rte_ipv4_hdr*>(icmp + 1);
     const size_t qihl =
@@ -721,7 +729,7 @@ void learn6(const Snapshot& snap, WorkerCtx& ctx, uint16_t iface_idx, const Ip6&
             const MacAddr& mac, bool confirm) noexcept {
   const Iface& ifc = snap.ifaces[iface_idx];
   if (ip.is_zero() || ip.is_multicast() || !ifc.on_link6(ip) || mac.is_zero() ||
-      (mac.b[0] & 1) != 0) {
+      (mac.b[0] & 1) != 0 || ifc.is_ours6(ip)) {
     return;
   }
   const MacAddr* known = snap.neigh6.find(ip);
@@ -730,6 +738,11 @@ void learn6(const Snapshot& snap, WorkerCtx& ctx, uint16_t iface_idx, const Ip6&
     const MacAddr* local = ctx.neigh6.find(ip);
     if (local != nullptr && *local == mac && !confirm) {
       return;  // already told control; its snapshot is on the way
+    }
+    if (!confirm && (known != nullptr || local != nullptr)) {
+      // As learn_new() for IPv4: only Neighbor Discovery (confirm) moves a known neighbour to
+      // another MAC; any other frame may teach a new one only.
+      return;
     }
     ctx.neigh6.put(ip, mac);
     ++ctx.neigh_learned;
@@ -2065,8 +2078,9 @@ ExtWalk walk_ext6(const uint8_t* p, size_t plen, uint8_t& next, size_t& len) noe
         // fragments; the reassembly table would wait for a rest that never comes. The
         // Fragment header goes, and the datagram is handled as it is.
         const uint8_t next = fh->next_header;
-        if (next == kProtoFragment6) {
-          return Verdict::dropped(Drop::kIpv6BadExt);  // a chain of them: one level only
+        if (next == kProtoFragment6 || ctx.in_atomic_fragment) {
+          // A second one, next to this one or further down the chain: one level only.
+          return Verdict::dropped(Drop::kIpv6BadExt);
         }
         char* start = rte_pktmbuf_mtod(m, char*);
         std::memmove(start + sizeof(rte_ipv6_fragment_ext), start, l2 + sizeof(rte_ipv6_hdr));
@@ -2074,7 +2088,10 @@ ExtWalk walk_ext6(const uint8_t* p, size_t plen, uint8_t& next, size_t& len) noe
         auto* whole = rte_pktmbuf_mtod_offset(m, rte_ipv6_hdr*, l2);
         whole->proto = next;
         whole->payload_len = be16(static_cast<uint16_t>(plen - sizeof(rte_ipv6_fragment_ext)));
-        return handle_packet(snap, m, ctx);
+        ctx.in_atomic_fragment = true;
+        const Verdict v = handle_packet(snap, m, ctx);
+        ctx.in_atomic_fragment = false;
+        return v;
       }
       ctx.counters->fragments_received.add();
       m->l2_len = static_cast<uint16_t>(l2);

@@ -155,6 +155,7 @@ struct WorkerCtx {
   // fragments of two datagrams with one ID would drop both.
   uint16_t ip_id = 0;
   uint16_t ip_id_step = 1;
+  bool in_atomic_fragment = false;  // handling the datagram of an IPv6 atomic fragment
   DispatchState dispatch;
   LocalNeighbours neigh;
   LocalNeighbours6 neigh6;
@@ -182,6 +183,16 @@ struct WorkerCtx {
 };
 
 inline constexpr uint32_t kNeighHoldSeconds = 3;
+
+// The IPv4 Identification step of n workers: n rounded up to a power of two, which divides
+// 65536, so a worker's IDs stay in its own class modulo the step when they wrap.
+constexpr uint16_t ip_id_step_for(uint16_t workers) noexcept {
+  uint16_t step = 1;
+  while (step < workers && step < 0x8000) {
+    step = static_cast<uint16_t>(step * 2);
+  }
+  return step;
+}
 
 struct Verdict {
   // consumed: used up here, not a drop (the caller frees it). held: the pipeline kept the mbuf

@@ -1181,6 +1181,19 @@ TEST_F(PipelineTest, GratuitousArpFromAKnownNeighbourMovesItsMac) {
   rte_pktmbuf_free(m);
   EXPECT_EQ(v.drop, dp::Drop::kArpIgnored);
   EXPECT_TRUE(events_of(ring_, dp::Event::Type::kNeighLearned).empty());
+  // A zero or group sender MAC is no neighbour's, gratuitous or not: nothing is learned or
+  // confirmed (one such frame would have sent the gateway's traffic nowhere), nothing answered.
+  for (const dp::MacAddr& bad : {dp::MacAddr{{0, 0, 0, 0, 0, 0}},
+                                 dp::MacAddr{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}},
+                                 dp::MacAddr{{0x01, 0, 0x5e, 0, 0, 1}}}) {
+    for (const char* target : {"10.0.0.11", "10.0.0.2"}) {
+      rte_mbuf* f = arp_frame(RTE_ARP_OP_REQUEST, bad, "10.0.0.11", target);
+      const dp::Verdict fv = dp::handle_packet(owned_->snap, f, *ctx_);
+      rte_pktmbuf_free(f);
+      EXPECT_EQ(fv.drop, dp::Drop::kArpIgnored) << target;
+      EXPECT_TRUE(events_of(ring_, dp::Event::Type::kNeighLearned).empty()) << target;
+    }
+  }
 }
 
 // A UDP datagram may teach a new neighbour (a new client's reply then goes out at once), but
@@ -1392,6 +1405,25 @@ TEST_F(PipelineTest, IpIdsStepThroughTheWorkersOwnSpace) {
     rte_pktmbuf_free(m);
   }
   EXPECT_EQ(ids, (std::vector<uint16_t>{1, 5, 9}));
+  // The step is the worker count rounded up to a power of two (it divides 65536): a worker's
+  // IDs stay in its own class when they wrap (with 3 workers stepping by 3, worker 0 went
+  // 65535 -> 2, worker 2's).
+  EXPECT_EQ(dp::ip_id_step_for(1), 1);
+  EXPECT_EQ(dp::ip_id_step_for(3), 4);
+  EXPECT_EQ(dp::ip_id_step_for(4), 4);
+  EXPECT_EQ(dp::ip_id_step_for(63), 64);
+  ctx_->ip_id = 65534;  // worker 2 of 3
+  ctx_->ip_id_step = dp::ip_id_step_for(3);
+  ids.clear();
+  for (const char* cid : {"wrap-1", "wrap-2"}) {
+    rte_mbuf* m = udp_frame(kClientMac, "10.0.0.10", 5060, "10.0.0.2", 5060, invite(cid));
+    ASSERT_TRUE(dp::handle_packet(owned_->snap, m, *ctx_).is_tx());
+    rte_ipv4_hdr h;
+    std::memcpy(&h, rte_pktmbuf_mtod_offset(m, const char*, sizeof(rte_ether_hdr)), sizeof h);
+    ids.push_back(ntohs(h.packet_id));
+    rte_pktmbuf_free(m);
+  }
+  EXPECT_EQ(ids, (std::vector<uint16_t>{65534, 2}));
 }
 
 }  // namespace
