@@ -154,11 +154,13 @@ class Compiler {
         }
       }
       out_.routes[i].entry = static_cast<uint32_t>(out_.code.size());
-      if (r.kind == RouteKind::kReply) {
-        // Kamailio relays the reply when the route's value is positive: that of its last
-        // statement (a function that returns false there drops the reply), 1 when it ends
-        // with an if whose condition failed, an assignment or exit (measured, 5.6.3).
-        tail_stmt(r.body);
+      if (r.kind == RouteKind::kReply || r.kind == RouteKind::kSub) {
+        // A route that runs off its end has the value of the last action it ran (Kamailio's
+        // run_actions()): a function's or route()'s, 0 after a switch's or while's break, 1
+        // after an assignment or an if whose condition failed (measured, 5.6.3). reply_route
+        // relays the reply when it is positive; a sub-route's is route()'s value and $rc.
+        // The top routes' value is not used.
+        tail_stmt(r.body, Tail{});
       } else {
         stmt(r.body);
       }
@@ -1065,39 +1067,69 @@ class Compiler {
     return 0;
   }
 
-  // reply_route's statements in tail position: a function call there (route() included) ends
-  // the route with its value; anything else falls through to the route's `return 1`.
-  void tail_stmt(const Stmt& s) {
+  // A statement in tail position: what it runs last is the route's value (Tail::save false:
+  // returned, kTailReturn) or a while loop's in a route's tail (Tail::save: kept in the loop's
+  // slot, kTailSave, for the loop's end). Paths that reach the statement's end without a
+  // value give 1: the route's final `return 1`, or the slot's 1 stored before each iteration.
+  struct Tail {
+    bool save = false;
+  };
+  void tail_value(const Tail& t, uint16_t what, const SourceLoc& loc) {  // what: kTailSave's b
+    if (t.save) {
+      emit(Op::kTailSave, 0, what, loc);
+    } else if (what == 0) {
+      emit(Op::kTailReturn, 0, 0, loc);
+    } else {
+      emit(Op::kTailReturn, what == 1 ? 1u : 0u, 1, loc);
+    }
+  }
+  static size_t last_action(const std::vector<Stmt>& body) {
+    size_t last = SIZE_MAX;
+    for (size_t i = 0; i < body.size(); ++i) {
+      if (body[i].kind != Stmt::Kind::kEmpty) {
+        last = i;
+      }
+    }
+    return last;
+  }
+  void tail_stmt(const Stmt& s, const Tail& t) {
     switch (s.kind) {
-      case Stmt::Kind::kBlock:
-        for (size_t i = 0; i + 1 < s.body.size(); ++i) {
-          stmt(s.body[i]);
-        }
-        if (!s.body.empty()) {
-          tail_stmt(s.body.back());
+      case Stmt::Kind::kBlock: {
+        const size_t last = last_action(s.body);
+        for (size_t i = 0; i < s.body.size(); ++i) {
+          if (i == last) {
+            tail_stmt(s.body[i], t);
+          } else {
+            stmt(s.body[i]);
+          }
         }
         return;
+      }
       case Stmt::Kind::kIf: {
         cond(s.exprs[0]);
         const size_t jf = emit(Op::kJumpIfFalse, 0, 0, s.loc);
-        tail_stmt(s.body[0]);
+        tail_stmt(s.body[0], t);
         if (s.body.size() > 1) {
           const size_t j = emit(Op::kJump, 0, 0, s.loc);
           patch_to_here(jf);
-          tail_stmt(s.body[1]);
+          tail_stmt(s.body[1], t);
           patch_to_here(j);
         } else {
           patch_to_here(jf);
-          emit(Op::kReturn, kRcTrue, 0, s.loc);  // a failed condition: the if's value is 1
         }
         return;
       }
       case Stmt::Kind::kExpr:
         stmt(s);
         if (s.exprs[0].kind == Expr::Kind::kCall) {
-          emit(Op::kPushRc, 0, 0, s.loc);
-          emit(Op::kReturn, 0, 1, s.loc);
+          tail_value(t, 0, s.loc);
         }
+        return;
+      case Stmt::Kind::kSwitch:
+        switch_stmt(s, &t);
+        return;
+      case Stmt::Kind::kWhile:
+        while_stmt(s, &t);
         return;
       default:
         stmt(s);
@@ -1142,9 +1174,12 @@ class Compiler {
     }
   }
 
-  // Innermost switch/while: where `break` jumps.
+  // Innermost switch/while: where `break` jumps. In a route's tail (tail set), break also
+  // gives the switch or while its value, 0.
   struct Breakable {
     std::vector<size_t> breaks;
+    bool tail = false;
+    Tail t;
   };
 
   uint32_t take_temp(const SourceLoc& loc) {
@@ -1217,34 +1252,61 @@ class Compiler {
           error(s.loc, "'break' outside switch or while; use 'return' to leave a route");
           return;
         }
+        if (breakables_.back().tail) {
+          const Tail t = breakables_.back().t;
+          tail_value(t, 2, s.loc);
+          if (!t.save) {
+            return;  // returned
+          }
+        }
         breakables_.back().breaks.push_back(emit(Op::kJump, 0, 0, s.loc));
         return;
       case Stmt::Kind::kSwitch:
-        switch_stmt(s);
+        switch_stmt(s, nullptr);
         return;
-      case Stmt::Kind::kWhile: {
-        const uint32_t t = take_temp(s.loc);
-        emit(Op::kLoopInit, t, 0, s.loc);
-        const size_t top = out_.code.size();
-        cond(s.exprs[0]);
-        const size_t jf = emit(Op::kJumpIfFalse, 0, 0, s.loc);
-        const size_t step = emit(Op::kLoopStep, 0, static_cast<uint16_t>(t), s.loc);
-        breakables_.push_back({});
-        stmt(s.body[0]);
-        emit(Op::kJump, static_cast<uint32_t>(top), 0, s.loc);
-        patch_to_here(jf);
-        patch_to_here(step);
-        for (size_t j : breakables_.back().breaks) {
-          patch_to_here(j);
-        }
-        breakables_.pop_back();
-        --temps_used_;
+      case Stmt::Kind::kWhile:
+        while_stmt(s, nullptr);
         return;
-      }
       case Stmt::Kind::kAssign:
         assign(s);
         return;
     }
+  }
+
+  // while; in a route's tail (tail set), its value is that of its last iteration (1 when none
+  // ran, 0 after a break), kept in the route call's tail slot (one is enough: a while in the
+  // tail of another one's body is that one's value) and returned after the outermost one.
+  void while_stmt(const Stmt& s, const Tail* tail) {
+    const uint32_t t = take_temp(s.loc);
+    const Tail own{true};
+    if (tail != nullptr) {
+      emit(Op::kTailSave, 0, 1, s.loc);
+    }
+    emit(Op::kLoopInit, t, 0, s.loc);
+    const size_t top = out_.code.size();
+    cond(s.exprs[0]);
+    const size_t jf = emit(Op::kJumpIfFalse, 0, 0, s.loc);
+    const size_t step = emit(Op::kLoopStep, 0, static_cast<uint16_t>(t), s.loc);
+    breakables_.push_back({});
+    if (tail != nullptr) {
+      emit(Op::kTailSave, 0, 1, s.loc);
+      breakables_.back().tail = true;
+      breakables_.back().t = own;
+      tail_stmt(s.body[0], own);
+    } else {
+      stmt(s.body[0]);
+    }
+    emit(Op::kJump, static_cast<uint32_t>(top), 0, s.loc);
+    patch_to_here(jf);
+    patch_to_here(step);
+    for (size_t j : breakables_.back().breaks) {
+      patch_to_here(j);
+    }
+    breakables_.pop_back();
+    if (tail != nullptr && !tail->save) {
+      emit(Op::kTailReturn, 0, 2, s.loc);
+    }
+    --temps_used_;
   }
 
   // switch: the subject is evaluated once into a temp; each case compares it (as ==, the
@@ -1252,7 +1314,7 @@ class Compiler {
   // without break falls through to the next one (as in C and in Kamailio).
   // `switch ($rm)` whose labels are all string constants (the usual method dispatch): each
   // case is one kMethodEq on the scanned method, no temp, no value stack.
-  bool method_switch(const Stmt& s) {
+  bool method_switch(const Stmt& s, const Tail* tail) {
     const Expr& subj = s.exprs[0];
     if (subj.kind != Expr::Kind::kPvar || subj.pv.name != "rm" || subj.pv.has_inner ||
         !subj.pv.transforms.empty() || !subj.pv.index.empty()) {
@@ -1288,12 +1350,12 @@ class Compiler {
       emit(Op::kMethodEq, idx, known, label.exprs[0].loc);
       to_body[i] = emit(Op::kJumpIfTrue, 0, 0, label.exprs[0].loc);
     }
-    switch_bodies(s, to_body, default_label);
+    switch_bodies(s, to_body, default_label, tail);
     return true;
   }
 
-  void switch_stmt(const Stmt& s) {
-    if (method_switch(s)) {
+  void switch_stmt(const Stmt& s, const Tail* tail) {
+    if (method_switch(s, tail)) {
       return;
     }
     const uint32_t t = take_temp(s.loc);
@@ -1337,15 +1399,31 @@ class Compiler {
       emit(Op::kCompare, 0, static_cast<uint16_t>(CmpOp::kEq), v.loc);
       to_body[i] = emit(Op::kJumpIfTrue, 0, 0, v.loc);
     }
-    switch_bodies(s, to_body, default_label);
+    switch_bodies(s, to_body, default_label, tail);
     --temps_used_;
   }
 
   // The bodies of a switch after its tests: a jump to the default (or past the end), then each
   // body in order (falling through), breaks patched to the end.
-  void switch_bodies(const Stmt& s, const std::vector<size_t>& to_body, size_t default_label) {
+  // In a route's tail (tail set): the last action of the bodies (the last one that has one)
+  // is in tail position; a break gives the switch the value 0.
+  void switch_bodies(const Stmt& s, const std::vector<size_t>& to_body, size_t default_label,
+                     const Tail* tail) {
     const size_t to_default = emit(Op::kJump, 0, 0, s.loc);
     breakables_.push_back({});
+    size_t tail_body = SIZE_MAX;
+    size_t tail_at = SIZE_MAX;
+    if (tail != nullptr) {
+      breakables_.back().tail = true;
+      breakables_.back().t = *tail;
+      for (size_t i = 0; i < s.body.size(); ++i) {
+        const size_t l = last_action(s.body[i].body);
+        if (l != SIZE_MAX) {
+          tail_body = i;
+          tail_at = l;
+        }
+      }
+    }
     size_t default_pc = SIZE_MAX;
     for (size_t i = 0; i < s.body.size(); ++i) {
       if (to_body[i] != SIZE_MAX) {
@@ -1354,7 +1432,13 @@ class Compiler {
       if (i == default_label) {
         default_pc = out_.code.size();
       }
-      stmts(s.body[i].body);
+      for (size_t k = 0; k < s.body[i].body.size(); ++k) {
+        if (i == tail_body && k == tail_at) {
+          tail_stmt(s.body[i].body[k], *tail);
+        } else {
+          stmt(s.body[i].body[k]);
+        }
+      }
     }
     if (default_pc != SIZE_MAX) {
       out_.code[to_default].a = static_cast<uint32_t>(default_pc);
@@ -1734,25 +1818,34 @@ class Compiler {
         error(loc, "unknown or unsupported transformation '{" + t.name + "}' in '" + text + "'");
         return false;
       }
+      // "{s.select,1,,}": Kamailio takes the character after the index's comma as the
+      // separator, a comma too (measured, 5.6.3); the parser split it into two empty ones.
+      const std::vector<std::string>* params = &t.params;
+      std::vector<std::string> comma_sep;
+      if (def->kind == TrKind::kSSelect && t.params.size() == 3 && t.params[1].empty() &&
+          t.params[2].empty()) {
+        comma_sep = {t.params[0], ","};
+        params = &comma_sep;
+      }
       size_t required = 0;
       for (const char c : def->params) {
         required += (c >= 'a' && c <= 'z') ? 1 : 0;
       }
       // "{s.len}" has no parameters; the parser gives none. A trailing empty one ("{s.trim,}")
       // is an error, as in Kamailio.
-      if (t.params.size() < required || t.params.size() > def->params.size()) {
+      if (params->size() < required || params->size() > def->params.size()) {
         error(loc, "transformation '{" + t.name + "}' in '" + text + "' takes " +
                        (required == def->params.size()
                             ? std::to_string(required)
                             : std::to_string(required) + " to " +
                                   std::to_string(def->params.size())) +
-                       " parameter(s), not " + std::to_string(t.params.size()));
+                       " parameter(s), not " + std::to_string(params->size()));
         return false;
       }
       TrStep st;
       st.kind = def->kind;
-      for (size_t k = 0; k < t.params.size(); ++k) {
-        const std::string& p = t.params[k];
+      for (size_t k = 0; k < params->size(); ++k) {
+        const std::string& p = (*params)[k];
         const char type = def->params[k] >= 'A' && def->params[k] <= 'Z'
                               ? static_cast<char>(def->params[k] - 'A' + 'a')
                               : def->params[k];
@@ -1807,7 +1900,7 @@ class Compiler {
           o.idx = idx;
         }
       }
-      st.nparams = static_cast<uint8_t>(t.params.size());
+      st.nparams = static_cast<uint8_t>(params->size());
       chain.steps.push_back(st);
     }
     if (out_.trs.size() >= 0xfffe) {
@@ -2233,7 +2326,11 @@ class Compiler {
           value(n);
           return;
         }
-        value(e.kids[0]);
+        if (e.op == "-" || e.op == "~" || e.op == "!") {
+          int_ctx_value(e.kids[0]);
+        } else {
+          value(e.kids[0]);
+        }
         emit(Op::kUnary, 0, static_cast<uint16_t>(it->second), e.loc);
         return;
       }
@@ -2254,12 +2351,31 @@ class Compiler {
           error(e.loc, "operator '" + e.op + "' is not supported");
           return;
         }
-        value(e.kids[0]);
-        value(e.kids[1]);
+        if (e.op == "+") {
+          value(e.kids[0]);
+          value(e.kids[1]);
+        } else {
+          int_ctx_value(e.kids[0]);
+          int_ctx_value(e.kids[1]);
+        }
         emit(Op::kBinary, 0, static_cast<uint16_t>(it->second), e.loc);
         return;
       }
     }
+  }
+
+  // A value an integer operator, an ordering or a condition takes: there Kamailio evaluates
+  // `+` as an integer addition whatever its operands ($cs + 40 is 41 in ($cs + 40) >> 1, where
+  // "1" + 40 alone is "140"; measured, differential script 26).
+  void int_ctx_value(const Expr& e) {
+    if (e.kind == Expr::Kind::kBinary && e.op == "+") {
+      int_ctx_value(e.kids[0]);
+      emit(Op::kUnary, 0, static_cast<uint16_t>(UnOp::kToInt), e.loc);
+      int_ctx_value(e.kids[1]);
+      emit(Op::kBinary, 0, static_cast<uint16_t>(BinOp::kAdd), e.loc);
+      return;
+    }
+    value(e);
   }
 
   // Keywords and pseudo-variables that hold a URI / an IP address (for myself and CIDR tests).
@@ -2466,9 +2582,31 @@ class Compiler {
         {"eq", CmpOp::kStrEq},  {"ne", CmpOp::kStrNe},  {"ieq", CmpOp::kIntEq},
         {"ine", CmpOp::kIntNe},
     };
+    CmpOp op = kCmp.at(e.op);
+    if (relational) {
+      int_ctx_value(l);
+      int_ctx_value(r);
+      emit(Op::kCompare, 0, static_cast<uint16_t>(op), e.loc);
+      return;
+    }
+    if (e.op == "==" || e.op == "!=") {
+      const bool null_const = r.kind == Expr::Kind::kPvar && r.pv.name == "null" &&
+                              !r.pv.has_inner && r.pv.transforms.empty() && r.pv.index.empty();
+      const bool empty_const = r.kind == Expr::Kind::kString && r.text.empty();
+      const bool keyword_nocase =
+          l.kind == Expr::Kind::kIdent &&
+          (l.text == "method" || l.text == "uri" || l.text == "from_uri" || l.text == "to_uri");
+      if (keyword_nocase) {
+        op = e.op == "==" ? CmpOp::kEqNoCase : CmpOp::kNeNoCase;
+      } else if (null_const) {
+        op = e.op == "==" ? CmpOp::kEqNull : CmpOp::kNeNull;
+      } else if (empty_const) {
+        op = e.op == "==" ? CmpOp::kEqEmpty : CmpOp::kNeEmpty;
+      }
+    }
     value(l);
     value(r);
-    emit(Op::kCompare, 0, static_cast<uint16_t>(kCmp.at(e.op)), e.loc);
+    emit(Op::kCompare, 0, static_cast<uint16_t>(op), e.loc);
   }
 
   // Emits code that leaves the truth of `e` in rc (1 / -1; a function may leave 0, which ends
@@ -2483,6 +2621,17 @@ class Compiler {
         return;
       case Expr::Kind::kUnary:
         if (e.op == "!") {
+          if (!is_logical(e.kids[0])) {
+            // `!` on a value is C's (Kamailio, measured): !-2 is false, !0 true. On a
+            // function's or route()'s result, a comparison or && || it is the truth's opposite.
+            if (e.kids[0].kind == Expr::Kind::kInt) {
+              emit(Op::kSetRc, e.kids[0].num == 0 ? kRcTrue : kRcFalse, 0, e.loc);
+              return;
+            }
+            value(e);  // the value, then kUnary kLogNot
+            emit(Op::kTest, 0, 0, e.loc);
+            return;
+          }
           cond(e.kids[0]);
           emit(Op::kNot, 0, 0, e.loc);
           return;
@@ -2513,7 +2662,7 @@ class Compiler {
       default:
         break;
     }
-    value(e);
+    int_ctx_value(e);
     emit(Op::kTest, 0, 0, e.loc);
   }
 

@@ -116,6 +116,12 @@ std::string operands(const Program& p, const Insn& in) {
         return "(value)";
       }
       return std::to_string(static_cast<int32_t>(in.a));
+    case Op::kTailReturn:
+      return in.b == 0 ? std::string("($rc)")
+             : in.b == 1 ? std::to_string(static_cast<int32_t>(in.a))
+                         : std::string("(tail)");
+    case Op::kTailSave:
+      return in.b == 0 ? "$rc" : in.b == 1 ? "1" : "0";
     case Op::kSetRc:
       return std::to_string(static_cast<int32_t>(in.a));
     case Op::kCallRoute:
@@ -160,8 +166,10 @@ std::string operands(const Program& p, const Insn& in) {
       return in.b < std::size(kNames) ? kNames[in.b] : "?";
     }
     case Op::kCompare: {
-      static const char* const kNames[] = {"==", "!=", "<",  "<=",  ">",
-                                           ">=", "eq", "ne", "ieq", "ine"};
+      static const char* const kNames[] = {"==",       "!=",       "<",       "<=",
+                                           ">",        ">=",       "eq",      "ne",
+                                           "ieq",      "ine",      "== $null", "!= $null",
+                                           "== \"\"", "!= \"\"",  "==/i",     "!=/i"};
       return in.b < std::size(kNames) ? kNames[in.b] : "?";
     }
     case Op::kIsMyself:
@@ -305,6 +313,10 @@ const char* op_name(Op op) {
       return "regex_match_pv";
     case Op::kMethodSwitch:
       return "method_switch";
+    case Op::kTailReturn:
+      return "tail_return";
+    case Op::kTailSave:
+      return "tail_save";
   }
   return "?";
 }

@@ -84,6 +84,14 @@ enum class Op : uint8_t {
   kRegexMatchPv,   // `push_pv c; regex_match a b` in one step, the value stack untouched (a
                    //   full one still fails the run, as the push would): the compiler's last
                    //   pass writes it over the push_pv; the regex_match stays after it, skipped
+  // A route's value when it runs off its end: that of the last action it ran (Kamailio's
+  // run_actions()), for sub-routes and reply_route.
+  kTailReturn,     // return the value (b = 0: $rc, after a call; 1: (int32_t)a; 2: the tail
+                   //   slot) as kReturn, but 0 does not end the script (in a sub-route rc is
+                   //   then -1, $rc 0)
+  kTailSave,       // the route call's tail slot = the value (b = 0: $rc; 1: 1; 2: 0): the value
+                   //   of a while loop in a route's tail, that of its last iteration (whiles
+                   //   nested in that one's tail share it)
 };
 
 inline constexpr uint32_t kMaxScriptVars = 64;   // distinct $var names (per-worker slots)
@@ -99,6 +107,13 @@ enum class CmpOp : uint8_t {
   kEq, kNe, kLt, kLe, kGt, kGe,
   kStrEq, kStrNe,  // eq ne: both as strings
   kIntEq, kIntNe,  // ieq ine: both as ints
+  // == and != with the constant $null or "" on the right (Kamailio 5.6.3, measured): x ==
+  // $null is true only when x is $null, x != $null the opposite; an int == "" is false, an
+  // int != "" is int != 0; otherwise as == and !=.
+  kEqNull, kNeNull, kEqEmpty, kNeEmpty,
+  // == and != of the core keywords method, uri, from_uri, to_uri: as strings, ignoring case
+  // (Kamailio's comp_str uses strncasecmp; with a pseudo-variable on the right too).
+  kEqNoCase, kNeNoCase,
 };
 enum class MyselfWhat : uint8_t { kUri, kHost };  // a URI's host[:port], or a bare host/IP
 

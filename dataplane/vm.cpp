@@ -319,6 +319,7 @@ struct Run {
   // (kCallRoute's b). The top route and 256 nested calls, 16 each at most: no bound to check
   // per call.
   uint32_t loops[(cfg::kMaxRouteDepth + 1) * cfg::kVmTemps];
+  int32_t tails[cfg::kMaxRouteDepth + 1];  // per route call: a tail while's value (kTailSave)
   VmVal avps[cfg::kMaxScriptAvps];  // the script's slots are set to $null at the start
   int32_t retcode = 1;
   std::string_view ruri;  // the current Request-URI (after rewrites)
@@ -472,8 +473,11 @@ VmVal pv_get(Run& r, const cfg::PvRef& pv, char* tmp) noexcept {
       if (pv.kind == PvKind::kRuriScheme) {
         return span_val(u.base, u.uri.scheme);
       }
-      // Kamailio's $rp is 5060 when the URI has no port.
-      return int_val(u.uri.port_num != 0 ? u.uri.port_num : 5060);
+      // Kamailio's $rp is a string (`$rp + 1` is "50801"), "5060" when the URI has no port.
+      if (!u.uri.port.empty()) {
+        return span_val(u.base, u.uri.port);
+      }
+      return str_val("5060");
     }
     case PvKind::kDuri:
       if (!r.out.du_uri.empty()) {
@@ -556,7 +560,8 @@ VmVal pv_get(Run& r, const cfg::PvRef& pv, char* tmp) noexcept {
     case PvKind::kCallId:
       return span_val(msg, v.call_id);
     case PvKind::kCSeq:
-      return int_val(v.cseq_num);
+      // A string in Kamailio (`$cs + 1` is "11"); the number as the scanner read it.
+      return str_val({tmp, format_int(v.cseq_num, tmp)});
     case PvKind::kMsgLen:
       return int_val(v.len);
     case PvKind::kUserAgent:
@@ -811,22 +816,21 @@ bool equal_str(std::string_view a, std::string_view b) noexcept {
 }
 
 // Kamailio 5.6, measured (rvalue.c): a string converts to an int when it is a number; "abc"
-// converts to 0 with a warning; "" (and $null on the right of an int comparison) does not
-// convert at all: the comparison fails, and the condition it is in is false, negated or not.
+// converts to 0 with a warning; "" and $null values are 0 in ==, != and the orderings (the
+// constants $null and "" on the right of == and != are CmpOp::kEqNull & co). For ieq and ine
+// "" does not convert at all: the comparison fails, and the condition it is in is false,
+// negated or not.
 enum class Conv : uint8_t { kOk, kFail };
-int64_t to_int_cmp(const VmVal& x, bool null_fails, Conv& conv) noexcept {
+int64_t to_int_cmp(const VmVal& x, bool empty_fails, Conv& conv) noexcept {
   switch (x.kind) {
     case Kind::kInt:
       return x.i;
     case Kind::kStr:
-      if (x.len == 0) {
+      if (x.len == 0 && empty_fails) {
         conv = Conv::kFail;
       }
       return str_to_int(x.s());
     case Kind::kNull:
-      if (null_fails) {
-        conv = Conv::kFail;
-      }
       return 0;
   }
   return 0;
@@ -847,7 +851,7 @@ int32_t compare(Run& r, cfg::CmpOp op, VmVal l, VmVal rv) noexcept {
     }
     case CmpOp::kIntEq:
     case CmpOp::kIntNe: {
-      const bool eq = to_int_cmp(l, false, conv) == to_int_cmp(rv, false, conv);
+      const bool eq = to_int_cmp(l, true, conv) == to_int_cmp(rv, true, conv);
       return result(op == CmpOp::kIntEq ? eq : !eq);
     }
     case CmpOp::kLt:
@@ -868,6 +872,29 @@ int32_t compare(Run& r, cfg::CmpOp op, VmVal l, VmVal rv) noexcept {
           return result(a >= b);
       }
     }
+    case CmpOp::kEqNoCase:
+    case CmpOp::kNeNoCase: {
+      const std::string_view a = r.to_str(l);
+      const std::string_view b = r.to_str(rv);
+      bool eq = a.size() == b.size();
+      for (size_t i = 0; eq && i < a.size(); ++i) {
+        const auto lower = [](char c) {
+          return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+        };
+        eq = lower(a[i]) == lower(b[i]);
+      }
+      return result(op == CmpOp::kEqNoCase ? eq : !eq);
+    }
+    case CmpOp::kEqNull:
+    case CmpOp::kNeNull:
+      return (l.kind == Kind::kNull) == (op == CmpOp::kEqNull) ? 1 : -1;
+    case CmpOp::kEqEmpty:
+    case CmpOp::kNeEmpty:
+      if (l.kind == Kind::kInt) {
+        return op == CmpOp::kNeEmpty && l.i != 0 ? 1 : -1;
+      }
+      op = op == CmpOp::kEqEmpty ? CmpOp::kEq : CmpOp::kNe;
+      break;
     case CmpOp::kEq:
     case CmpOp::kNe:
       break;
@@ -883,7 +910,7 @@ int32_t compare(Run& r, cfg::CmpOp op, VmVal l, VmVal rv) noexcept {
       eq = rv.len == 0;
     }
   } else if (l.kind == Kind::kInt) {
-    eq = l.i == to_int_cmp(rv, true, conv);
+    eq = l.i == to_int_cmp(rv, false, conv);
   } else {
     eq = equal_str(l.s(), r.to_str(rv));
   }
@@ -962,8 +989,8 @@ VmVal unary(Run& r, cfg::UnOp op, VmVal x) noexcept {
       return int_val(-static_cast<int32_t>(to_int(x)));
     case UnOp::kBitNot:
       return int_val(~static_cast<int32_t>(to_int(x)));
-    case UnOp::kLogNot:
-      return int_val(to_int(x) > 0 ? 0 : 1);
+    case UnOp::kLogNot:  // C's `!` on a value (Kamailio: !-2 is 0); a call's is kPushBool's
+      return int_val(to_int(x) == 0 ? 1 : 0);
     case UnOp::kDefined:
       return int_val(x.kind != Kind::kNull ? 1 : 0);
     case UnOp::kStrlen:
@@ -1072,7 +1099,9 @@ void set_ruri(Run& r, std::string_view uri) noexcept {
 
 // Rebuilds the R-URI with some parts replaced (a null data() keeps that part; an empty user
 // removes it).
-enum class UriPart : uint8_t { kUser, kHost, kPort, kHostPort };
+// kHostAll (Kamailio's SET_HOSTALL_T, ds_select_domain's): the value replaces host, port,
+// parameters and headers.
+enum class UriPart : uint8_t { kUser, kHost, kPort, kHostPort, kHostAll };
 int32_t rewrite_part(Run& r, UriPart part, std::string_view value) noexcept {
   const UriParts u = r.cur_ruri();
   if (!u.ok) {
@@ -1099,13 +1128,15 @@ int32_t rewrite_part(Run& r, UriPart part, std::string_view value) noexcept {
       port = value;
       break;
     case UriPart::kHostPort:
-      host = value;  // "host:port" as one piece
+    case UriPart::kHostAll:
+      host = value;  // "host:port" as one piece (kHostAll: with parameters and headers)
       port = {};
       break;
   }
-  // Everything after host[:port] (params, headers) is kept as written.
+  // Everything after host[:port] (params, headers) is kept as written, but by kHostAll.
   const uint32_t tail_off = x.port.empty() ? x.host.end() : x.port.end();
-  const std::string_view tail = r.ruri.substr(tail_off);
+  const std::string_view tail =
+      part == UriPart::kHostAll ? std::string_view{} : r.ruri.substr(tail_off);
   const size_t n = scheme.size() + 1 + user.size() + (pass.empty() ? 0 : pass.size() + 1) +
                    (user.empty() ? 0 : 1) + host.size() + (port.empty() ? 0 : port.size() + 1) +
                    tail.size();
@@ -2071,17 +2102,29 @@ int32_t fn_is_myself(Run& r, const cfg::FnCall& c) noexcept {
   return -1;
 }
 
-// "host[:port]" of a destination's URI as the list wrote it (ds_select_domain rewrites the
-// R-URI's host and port with it, as Kamailio does).
-std::string_view dest_hostport(const Destination& d) noexcept {
+// A destination's URI without its sip: or sips: scheme, as the list wrote it: ds_select_domain
+// & co replace the R-URI's host, port, parameters and headers with it (Kamailio's
+// SET_HOSTALL_T, measured: sip:+1555@gw;user=phone becomes sip:+1555@127.0.0.13:5080).
+std::string_view dest_hostall(const Destination& d) noexcept {
   std::string_view u = d.uri;
-  if (const size_t c = u.find(':'); c != std::string_view::npos && c <= 4) {
-    u.remove_prefix(c + 1);  // sip: / sips:
+  const auto scheme = [&](std::string_view s) {
+    if (u.size() <= s.size()) {
+      return false;
+    }
+    for (size_t i = 0; i < s.size(); ++i) {
+      const char c = u[i] >= 'A' && u[i] <= 'Z' ? static_cast<char>(u[i] - 'A' + 'a') : u[i];
+      if (c != s[i]) {
+        return false;
+      }
+    }
+    return true;
+  };
+  if (scheme("sip:")) {
+    u.remove_prefix(4);
+  } else if (scheme("sips:")) {
+    u.remove_prefix(5);
   }
-  if (const size_t at = u.find('@'); at != std::string_view::npos) {
-    u.remove_prefix(at + 1);
-  }
-  return u.substr(0, u.find_first_of(";>?"));
+  return u;
 }
 
 // Makes entry `i` of the failover list the one in use: $du, or the R-URI's host:port. Inline:
@@ -2094,7 +2137,7 @@ std::string_view dest_hostport(const Destination& d) noexcept {
       r.out.du_uri = {};
       return 1;
     case cfg::DsApply::kDomain:
-      return rewrite_part(r, UriPart::kHostPort, dest_hostport(dst));
+      return rewrite_part(r, UriPart::kHostAll, dest_hostall(dst));
     case cfg::DsApply::kNone:
       return 1;
   }
@@ -2483,7 +2526,7 @@ bool code_is_closed(const cfg::Program& prog) noexcept {
     }
   }
   for (const cfg::Insn& in : prog.code) {
-    if (static_cast<uint8_t>(in.op) > static_cast<uint8_t>(Op::kRegexMatchPv)) {
+    if (static_cast<uint8_t>(in.op) > static_cast<uint8_t>(Op::kTailSave)) {
       return false;  // the loop's dispatch has no case for it
     }
     switch (in.op) {
@@ -2509,6 +2552,12 @@ bool code_is_closed(const cfg::Program& prog) noexcept {
       case Op::kLoadTemp:
       case Op::kLoopInit:
         if (in.a >= cfg::kVmTemps) {
+          return false;
+        }
+        break;
+      case Op::kTailReturn:
+      case Op::kTailSave:
+        if (in.b > 2) {
           return false;
         }
         break;
@@ -2566,7 +2615,8 @@ bool code_is_closed(const cfg::Program& prog) noexcept {
     }
   }
   const Op last = prog.code.back().op;
-  return last == Op::kReturn || last == Op::kExit || last == Op::kDrop || last == Op::kJump;
+  return last == Op::kReturn || last == Op::kTailReturn || last == Op::kExit ||
+         last == Op::kDrop || last == Op::kJump;
 }
 
 // The conditional jump that follows `in` (Insn::fused_jump, after its not when 2), taken for
@@ -2687,6 +2737,25 @@ bool code_is_closed(const cfg::Program& prog) noexcept {
         pc = stack[--depth];
         loop_base = loop_bases[depth];
         break;
+      case Op::kTailReturn: {
+        // Off the end of a route: its value is the last action's; 0 does not end the script.
+        // b 0 follows a call: its value is $rc (rc is -1 where a route's value was 0).
+        const int32_t val = in.b == 0   ? r.retcode
+                            : in.b == 1 ? static_cast<int32_t>(in.a)
+                                        : r.tails[depth];
+        r.retcode = val;
+        if (depth == 0) {
+          out.route_rc = val;
+          return;
+        }
+        rc = val != 0 ? val : -1;  // false where the caller tests it; $rc says 0
+        pc = stack[--depth];
+        loop_base = loop_bases[depth];
+        continue;
+      }
+      case Op::kTailSave:
+        r.tails[depth] = in.b == 0 ? r.retcode : in.b == 1 ? 1 : 0;
+        continue;
       case Op::kExit:
         return;
       case Op::kDrop:

@@ -145,7 +145,9 @@ inline VmVal str_val(std::string_view s) noexcept {
   return v;
 }
 
-inline constexpr size_t kVmVarLen = 256;     // longest string a $var keeps
+// Longest string a $var keeps (Kamailio has no limit; 1 KiB holds the header values and URIs
+// scripts copy; 64 KiB of slots per worker). Longer: a counted run-time error (var_overflow).
+inline constexpr size_t kVmVarLen = 1024;
 inline constexpr size_t kVmScratch = 8192;   // per-run arena for strings the script builds
 inline constexpr size_t kVmLogRecords = 64;  // xlog ring (power of two)
 inline constexpr size_t kVmLogLen = 240;     // longest log line kept (longer: truncated)

@@ -769,7 +769,28 @@ TEST(CompileRoutes, ReplyRouteEndsWithItsLastCallsValue) {
   ASSERT_TRUE(c.ok) << test::joined(c.diags);
   const std::string d = disassemble(c.prog, false);
   EXPECT_NE(d.find("is_present_hf"), std::string::npos) << d;
-  EXPECT_NE(d.find("push_rc"), std::string::npos) << d;
+  EXPECT_NE(d.find("tail_return ($rc)"), std::string::npos) << d;
+}
+
+TEST(CompileRoutes, SubRouteEndsWithItsLastActionsValue) {
+  // A sub-route that runs off its end has the value of its last action (Kamailio's
+  // run_actions()): a call's ($rc), 0 after a switch's break, a while's last iteration's.
+  const auto c = compile(std::string(kRouteMods) +
+                         "request_route { route(A); route(B); route(C); is_present_hf(\"X\"); }\n"
+                         "route[A] { is_present_hf(\"X-A\"); }\n"
+                         "route[B] { switch ($rm) { case \"INVITE\": is_present_hf(\"X\"); break; } }\n"
+                         "route[C] { while ($var(i) < 2) { $var(i) = $var(i) + 1; } }\n");
+  ASSERT_TRUE(c.ok) << test::joined(c.diags);
+  const std::string d = disassemble(c.prog, false);
+  EXPECT_NE(d.find("tail_return ($rc)"), std::string::npos) << d;
+  EXPECT_NE(d.find("tail_return 0"), std::string::npos) << d;
+  EXPECT_NE(d.find("tail_save 1"), std::string::npos) << d;
+  EXPECT_NE(d.find("tail_return (tail)"), std::string::npos) << d;
+  // The top route's value is not used: it ends as before.
+  const size_t top = d.find("request_route:");
+  ASSERT_NE(top, std::string::npos) << d;
+  const std::string top_code = d.substr(top, d.find("route[", top) - top);
+  EXPECT_EQ(top_code.find("tail_return"), std::string::npos) << d;
 }
 
 TEST(CompileRoutes, TmRoutesAreCheckedAndClassifiedSlowPath) {
