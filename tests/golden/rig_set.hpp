@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // tests/golden/rig_set.hpp: PipelineRigs for more scripts than the golden cases' one. The
-// differential test's scripts and messages (tests/e2e/data/diff: 40 scripts, 20 shared requests
+// differential test's scripts and messages (tests/e2e/data/diff: 41 scripts, 20 shared requests
 // and some replies, rendered as tests/e2e/diff_kamailio.py renders them, with this file's
 // addresses) give the pipeline regex, xlog, transformations, $shv, pike, reply_route,
 // onsend_route, record_route, sanity and the dispatcher's algorithms and failover. RigSet holds
