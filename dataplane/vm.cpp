@@ -1146,8 +1146,10 @@ int32_t rewrite_part(Run& r, UriPart part, std::string_view value) noexcept {
   }
   size_t k = 0;
   const auto put = [&](std::string_view s) {
-    std::memcpy(p + k, s.data(), s.size());
-    k += s.size();
+    if (!s.empty()) {  // an empty view may have no data (kHostAll's tail): memcpy wants one
+      std::memcpy(p + k, s.data(), s.size());
+      k += s.size();
+    }
   };
   put(scheme);
   put(":");
