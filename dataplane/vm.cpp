@@ -874,15 +874,7 @@ int32_t compare(Run& r, cfg::CmpOp op, VmVal l, VmVal rv) noexcept {
     }
     case CmpOp::kEqNoCase:
     case CmpOp::kNeNoCase: {
-      const std::string_view a = r.to_str(l);
-      const std::string_view b = r.to_str(rv);
-      bool eq = a.size() == b.size();
-      for (size_t i = 0; eq && i < a.size(); ++i) {
-        const auto lower = [](char c) {
-          return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-        };
-        eq = lower(a[i]) == lower(b[i]);
-      }
+      const bool eq = iequal(r.to_str(l), r.to_str(rv));
       return result(op == CmpOp::kEqNoCase ? eq : !eq);
     }
     case CmpOp::kEqNull:
@@ -2110,16 +2102,7 @@ int32_t fn_is_myself(Run& r, const cfg::FnCall& c) noexcept {
 std::string_view dest_hostall(const Destination& d) noexcept {
   std::string_view u = d.uri;
   const auto scheme = [&](std::string_view s) {
-    if (u.size() <= s.size()) {
-      return false;
-    }
-    for (size_t i = 0; i < s.size(); ++i) {
-      const char c = u[i] >= 'A' && u[i] <= 'Z' ? static_cast<char>(u[i] - 'A' + 'a') : u[i];
-      if (c != s[i]) {
-        return false;
-      }
-    }
-    return true;
+    return u.size() > s.size() && iequal(u.substr(0, s.size()), s);
   };
   if (scheme("sip:")) {
     u.remove_prefix(4);
